@@ -1,0 +1,34 @@
+"""scintiml: a nuclear-medicine department's first machine-learning study.
+
+Tabular ANN study in the Neural Designer style, the "is deep learning
+warranted?" verdict, and outputs that fit the way nuclear-medicine results are
+read. See DESIGN.md and the README.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .cohort import Cohort, impute_median, load_cohort
+from .errors import ScintimlError
+from .split import Split, split_cohort
+
+try:
+    __version__ = version("scintiml")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "Cohort", "load_cohort", "impute_median", "Split", "split_cohort", "ScintimlError", "ANNClassifier",
+    "__version__",
+]
+
+
+def __getattr__(name):  # lazy: importing the network is not needed to read a cohort
+    if name == "ANNClassifier":
+        from .ann import ANNClassifier
+
+        return ANNClassifier
+    if name in {"run_study", "StudyResult"}:
+        from . import study
+
+        return getattr(study, name)
+    raise AttributeError(f"module 'scintiml' has no attribute {name!r}")

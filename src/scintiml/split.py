@@ -1,0 +1,106 @@
+"""Stratified training / selection / testing split (Neural Designer's 60:20:20)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from .cohort import Cohort
+from .errors import SplitError
+
+#: A part with fewer events than this gets a warning: its metrics are fragile.
+MIN_EVENTS_PER_PART = 5
+
+
+@dataclass
+class Split:
+    """Positions (0-based row indices) of the three parts of a cohort."""
+
+    training: np.ndarray
+    selection: np.ndarray
+    testing: np.ndarray
+
+    def counts(self, y: np.ndarray | None = None) -> dict[str, dict[str, int] | int]:
+        """Sizes of each part; with ``y``, also the number of events in each."""
+        parts = {"training": self.training, "selection": self.selection, "testing": self.testing}
+        if y is None:
+            return {k: int(len(v)) for k, v in parts.items()}
+        return {k: {"n": int(len(v)), "events": int(np.asarray(y)[v].sum())} for k, v in parts.items()}
+
+
+def parse_ratios(text: str) -> tuple[float, float, float]:
+    """Parse ``"60:20:20"`` (or ``"0.6,0.2,0.2"``) into three fractions summing to 1."""
+    parts = text.replace(",", ":").split(":")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise SplitError(f"cannot read split {text!r}; write it as training:selection:testing, e.g. 60:20:20") from None
+    if len(values) != 3 or any(v < 0 for v in values) or sum(values) <= 0:
+        raise SplitError(f"split {text!r} needs three non-negative parts, e.g. 60:20:20")
+    total = sum(values)
+    return tuple(v / total for v in values)  # type: ignore[return-value]
+
+
+def split_cohort(
+    cohort: Cohort | np.ndarray,
+    ratios: Sequence[float] = (0.6, 0.2, 0.2),
+    random_state: int | np.random.RandomState | None = None,
+) -> Split:
+    """Split patients into training, selection and testing parts, stratified by outcome.
+
+    Each class is shuffled and cut in the given proportions separately, so the
+    event rate is (to within one patient) the same in every part. A warning is
+    issued when a part holds fewer than 5 events: its AUC and sensitivity will
+    have very wide confidence intervals.
+
+    Parameters
+    ----------
+    cohort : Cohort or array of 0/1
+        The cohort (or its outcome vector).
+    ratios : three floats
+        Fractions for training, selection, testing (normalised to sum to 1).
+        A zero selection or testing fraction gives an empty part.
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    Split
+    """
+    y = np.asarray(cohort.y if isinstance(cohort, Cohort) else cohort).astype(int)
+    ratios = np.asarray(ratios, dtype=float)
+    if ratios.shape != (3,) or np.any(ratios < 0) or ratios.sum() <= 0:
+        raise SplitError(f"ratios must be three non-negative numbers, got {list(ratios)}")
+    ratios = ratios / ratios.sum()
+    if ratios[0] == 0:
+        raise SplitError("the training part cannot be empty")
+    rng = check_random_state(random_state)
+    parts: list[list[int]] = [[], [], []]
+    for label in (0, 1):
+        members = np.flatnonzero(y == label)
+        members = members[rng.permutation(len(members))]
+        n = len(members)
+        n_sel = int(round(ratios[1] * n))
+        n_test = int(round(ratios[2] * n))
+        n_train = n - n_sel - n_test
+        if n_train < 1:
+            raise SplitError(f"class {label} has only {n} patients: too few to split {list(ratios)}")
+        parts[0].extend(members[:n_train])
+        parts[1].extend(members[n_train:n_train + n_sel])
+        parts[2].extend(members[n_train + n_sel:])
+    split = Split(*(np.sort(np.asarray(p, dtype=int)) for p in parts))
+    for name, idx in zip(("training", "selection", "testing"), parts):
+        if ratios[("training", "selection", "testing").index(name)] == 0:
+            continue
+        events = int(y[np.asarray(idx, dtype=int)].sum())
+        if events < MIN_EVENTS_PER_PART:
+            warnings.warn(
+                f"the {name} part has only {events} event(s); its metrics will have very wide confidence "
+                "intervals — collect more patients or use cross-validation",
+                UserWarning,
+                stacklevel=2,
+            )
+    return split
