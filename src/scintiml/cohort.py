@@ -369,9 +369,13 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         else:
             free_text.append(name)
     if free_text:
+        id_like = [c for c in free_text if inputs[c].notna().all() and inputs[c].is_unique]
+        hint = (
+            f"; {id_like} look like patient ids: pass one as id_column=... (CLI: --id)" if id_like else ""
+        )
         raise NonNumericInputError(
             f"input column(s) {free_text} hold free text (more than {MAX_CATEGORY_LEVELS} distinct non-numeric "
-            "values); drop them with exclude=[...] (CLI: --exclude) or recode them as numbers"
+            f"values); drop them with exclude=[...] (CLI: --exclude) or recode them as numbers{hint}"
         )
     return pd.DataFrame(columns, index=inputs.index)
 

@@ -1,0 +1,107 @@
+"""Loss index = error term + regularisation term, as in Neural Designer / OpenNN.
+
+Error terms (``p`` = network output, ``t`` = 0/1 target, sums over instances)
+--------------------------------------------------------------------------
+``weighted_squared_error`` (OpenNN ``WeightedSquaredError``)::
+
+    WSE = [ w_pos * sum_{t=1} (p - t)^2 + w_neg * sum_{t=0} (p - t)^2 ] / (0.5 * N_neg * w_neg)
+
+with ``w_neg = 1`` and ``w_pos = N_neg / N_pos`` counted on the instances the
+loss is measured on. Errors on the rarer class count as much, in total, as
+errors on the common class, and the normalisation makes the loss of the
+trivial model that outputs 0.5 for everyone exactly 1, whatever the data set
+size or prevalence — so training and selection losses are comparable.
+(OpenNN, ``weighted_squared_error.cpp``: ``positives_weight = negatives /
+positives``, ``normalization_coefficient = negatives * negatives_weight * 0.5``.)
+
+``cross_entropy``: mean binary cross-entropy ``-mean(t log p + (1-t) log(1-p))``.
+
+``squared_error``: mean squared error ``mean((p - t)^2)``.
+
+Regularisation (the *neural parameters norm*, over all weights and biases)
+------------------------------------------------------------------------
+``l2``: ``lambda * sqrt(sum(theta^2))``;  ``l1``: ``lambda * sum(|theta|)``;  ``none``: 0.
+
+As in OpenNN (``LossIndex::calculate_regularization`` → ``l2_norm``), the L2
+term is the Euclidean *norm* of the parameter vector, not its square (weight
+decay): the penalty grows linearly with the size of the weights, so the
+default weight 0.01 does not flatten a narrow deep network such as (6, 1) to
+the trivial 0.5 output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, log_expit
+
+LOSSES = ("weighted_squared_error", "cross_entropy", "squared_error")
+REGULARIZATIONS = ("l2", "l1", "none")
+
+
+@dataclass(frozen=True)
+class ErrorTerm:
+    """An error term bound to one set of targets: per-instance weights and normalisation."""
+
+    name: str
+    target: np.ndarray  # (N,) floats 0/1
+    weight: np.ndarray  # (N,)
+    normalization: float
+
+    @classmethod
+    def for_targets(cls, name: str, y: np.ndarray) -> "ErrorTerm":
+        t = np.asarray(y, dtype=float)
+        n = len(t)
+        if name == "weighted_squared_error":
+            n_pos = float(t.sum())
+            n_neg = float(n - n_pos)
+            if n_pos == 0 or n_neg == 0:
+                # One class only (a tiny selection set): fall back to the unweighted sum, still
+                # normalised so that the 0.5 model scores 1.
+                return cls(name, t, np.ones(n), 0.25 * n)
+            weight = np.where(t == 1, n_neg / n_pos, 1.0)
+            return cls(name, t, weight, 0.5 * n_neg)
+        if name in ("cross_entropy", "squared_error"):
+            return cls(name, t, np.ones(n), float(n))
+        raise ValueError(f"loss must be one of {LOSSES}, got {name!r}")
+
+    def value(self, z: np.ndarray) -> np.ndarray:
+        """Error of each network from output logits ``z (B, N)``: shape ``(B,)``."""
+        if self.name == "cross_entropy":
+            # -[t log p + (1-t) log(1-p)] from the logit, stable for large |z|
+            per = -(self.target * log_expit(z) + (1.0 - self.target) * log_expit(-z))
+        else:
+            per = (expit(z) - self.target) ** 2
+        return per @ self.weight / self.normalization
+
+    def value_and_dz(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Error ``(B,)`` and its derivative with respect to the logits ``(B, N)``."""
+        p = expit(z)
+        if self.name == "cross_entropy":
+            per = -(self.target * log_expit(z) + (1.0 - self.target) * log_expit(-z))
+            dz = p - self.target
+        else:
+            r = p - self.target
+            per = r * r
+            dz = 2.0 * r * p * (1.0 - p)
+        scale = self.weight / self.normalization
+        return per @ self.weight / self.normalization, dz * scale
+
+
+def regularization(theta: np.ndarray, kind: str, weight: float) -> np.ndarray:
+    """Neural-parameters norm of each network ``(B,)``."""
+    if kind == "none" or weight == 0.0:
+        return np.zeros(theta.shape[0])
+    if kind == "l2":
+        return weight * np.sqrt(np.einsum("bp,bp->b", theta, theta))
+    return weight * np.abs(theta).sum(axis=1)
+
+
+def regularization_gradient(theta: np.ndarray, kind: str, weight: float) -> np.ndarray:
+    if kind == "none" or weight == 0.0:
+        return np.zeros_like(theta)
+    if kind == "l2":
+        norm = np.sqrt(np.einsum("bp,bp->b", theta, theta))[:, None]
+        return weight * np.divide(theta, norm, out=np.zeros_like(theta), where=norm > 0)
+    return weight * np.sign(theta)

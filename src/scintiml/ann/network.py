@@ -1,0 +1,128 @@
+"""A batch of small feed-forward networks evaluated as one computation.
+
+Model selection trains thousands of tiny networks (a few inputs, a few hidden
+neurons, a few hundred patients). Per-network Python and numpy call overhead
+then dominates the arithmetic, so every function here works on a *batch* of B
+networks with the same layer sizes at once: parameters are a ``(B, P)``
+matrix, activations ``(B, N, width)`` arrays, and one numpy call serves all B.
+The backward pass is written by hand (backpropagation) because an autograd
+framework's bookkeeping costs more than these networks' arithmetic.
+
+Layer layout of one parameter vector: for each layer in order, its weight
+matrix ``W`` (fan_in × fan_out, row-major) then its bias vector ``b``.
+The last layer has one logistic neuron: the probability of the event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+
+ACTIVATIONS = ("logistic", "tanh", "relu", "linear")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Layer sizes from inputs to the single output, e.g. ``(2, 6, 1, 1)``."""
+
+    sizes: tuple[int, ...]
+
+    @property
+    def n_params(self) -> int:
+        return sum((a + 1) * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    def slices(self) -> list[tuple[slice, slice, tuple[int, int]]]:
+        """For each layer: slice of W, slice of b, and W's shape."""
+        out, start = [], 0
+        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:]):
+            w = slice(start, start + fan_in * fan_out)
+            b = slice(w.stop, w.stop + fan_out)
+            out.append((w, b, (fan_in, fan_out)))
+            start = b.stop
+        return out
+
+    def unpack(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Views ``(W (B, fan_in, fan_out), b (B, fan_out))`` into ``theta (B, P)``."""
+        batch = theta.shape[0]
+        return [(theta[:, w].reshape(batch, *shape), theta[:, b]) for w, b, shape in self.slices()]
+
+    def initial_parameters(self, n_networks: int, rng: np.random.RandomState) -> np.ndarray:
+        """Glorot-uniform weights (Glorot & Bengio 2010), zero biases, for ``n_networks`` networks."""
+        theta = np.zeros((n_networks, self.n_params))
+        for w, _, (fan_in, fan_out) in self.slices():
+            bound = np.sqrt(6.0 / (fan_in + fan_out))
+            theta[:, w] = rng.uniform(-bound, bound, size=(n_networks, fan_in * fan_out))
+        return theta
+
+
+def _activate(z: np.ndarray, activation: str) -> np.ndarray:
+    if activation == "logistic":
+        return expit(z, out=z)
+    if activation == "tanh":
+        return np.tanh(z, out=z)
+    if activation == "relu":
+        return np.maximum(z, 0.0, out=z)
+    return z
+
+
+def _derivative_from_output(a: np.ndarray, activation: str) -> np.ndarray:
+    """d activation / d z written in terms of the activation's output ``a``."""
+    if activation == "logistic":
+        return a * (1.0 - a)
+    if activation == "tanh":
+        return 1.0 - a * a
+    if activation == "relu":
+        return (a > 0.0).astype(a.dtype)
+    return np.ones_like(a)
+
+
+def _matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    # a: (N, k) shared by all networks, or (B, N, k); w: (B, k, h) -> (B, N, h)
+    return np.matmul(a, w)
+
+
+def forward(
+    arch: Architecture, theta: np.ndarray, X: np.ndarray, activation: str, keep: bool = False
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Output logits ``z (B, N)`` and, with ``keep``, every layer's activations.
+
+    ``X`` is ``(N, n_inputs)`` (one data set for all networks) or
+    ``(B, N, n_inputs)`` (each network its own inputs, e.g. its input subset).
+    """
+    layers = arch.unpack(theta)
+    a = X
+    kept = [X]
+    for i, (W, b) in enumerate(layers):
+        z = _matmul(a, W)
+        z += b[:, None, :]
+        if i == len(layers) - 1:
+            return z[:, :, 0], kept
+        a = _activate(z, activation)
+        if keep:
+            kept.append(a)
+    raise AssertionError("unreachable")
+
+
+def backward(
+    arch: Architecture, theta: np.ndarray, kept: list[np.ndarray], dz_out: np.ndarray, activation: str
+) -> np.ndarray:
+    """Gradient ``(B, P)`` of the data loss from ``dL/dz`` at the output ``(B, N)``."""
+    layers = arch.unpack(theta)
+    grad = np.empty_like(theta)
+    slices = arch.slices()
+    delta = dz_out[:, :, None]
+    for i in range(len(layers) - 1, -1, -1):
+        a_prev = kept[i]
+        w_slice, b_slice, shape = slices[i]
+        if a_prev.ndim == 2:  # shared inputs
+            g_w = np.einsum("nk,bnh->bkh", a_prev, delta, optimize=True)
+        else:
+            g_w = np.matmul(a_prev.transpose(0, 2, 1), delta)
+        grad[:, w_slice] = g_w.reshape(theta.shape[0], -1)
+        grad[:, b_slice] = delta.sum(axis=1)
+        if i > 0:
+            W = layers[i][0]
+            delta = np.matmul(delta, W.transpose(0, 2, 1)) * _derivative_from_output(a_prev, activation)
+    return grad

@@ -1,0 +1,17 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture
+def small_frame():
+    """A valid little cohort: 40 patients, 20 events, three numeric inputs and an id."""
+    rng = np.random.RandomState(0)
+    n = 40
+    return pd.DataFrame({
+        "pid": [f"P{i:03d}" for i in range(n)],
+        "age": rng.normal(60, 10, n).round(),
+        "washout": rng.normal(25, 8, n),
+        "hm_ratio": rng.normal(2.2, 0.3, n),
+        "outcome": np.repeat([0, 1], n // 2),
+    })
