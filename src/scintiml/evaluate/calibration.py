@@ -1,0 +1,121 @@
+"""Calibration, cumulative gain / lift, and decision curves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, logit
+
+from .binary_tests import wilson_interval
+
+
+def brier_score(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean squared difference between probability and outcome (Brier 1950)."""
+    return float(np.mean((np.asarray(p, float) - np.asarray(y, float)) ** 2))
+
+
+def _logistic_fit(y: np.ndarray, design: np.ndarray, offset: np.ndarray, max_iter: int = 100) -> np.ndarray:
+    """Maximum-likelihood logistic regression by Newton-Raphson (a 1-2 parameter model:
+    small enough that writing it avoids a statsmodels dependency in the core)."""
+    beta = np.zeros(design.shape[1])
+    for _ in range(max_iter):
+        mu = expit(design @ beta + offset)
+        grad = design.T @ (y - mu)
+        w = mu * (1 - mu)
+        hess = design.T @ (design * w[:, None])
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            break
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return beta
+
+
+def calibration_intercept_slope(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """Calibration-in-the-large and calibration slope (Cox 1958; Steyerberg 2019).
+
+    * slope: ``b`` in ``logit P(y=1) = a + b · logit(p)`` (1 = ideal; < 1 = overfit, extremes too extreme);
+    * intercept: ``a`` in ``logit P(y=1) = a + logit(p)`` (slope fixed at 1; 0 = ideal;
+      > 0 = probabilities too low on average).
+    """
+    y = np.asarray(y, float)
+    lp = logit(np.clip(np.asarray(p, float), 1e-12, 1 - 1e-12))
+    ones = np.ones((len(y), 1))
+    intercept = _logistic_fit(y, ones, lp)[0]
+    slope = _logistic_fit(y, np.column_stack([np.ones(len(y)), lp]), np.zeros(len(y)))[1]
+    return float(intercept), float(slope)
+
+
+@dataclass
+class ReliabilityBin:
+    lower: float
+    upper: float
+    n: int
+    mean_predicted: float
+    observed: float
+    observed_ci: tuple[float, float]
+
+    def to_dict(self) -> dict:
+        return {"lower": self.lower, "upper": self.upper, "n": self.n, "mean_predicted": self.mean_predicted,
+                "observed": self.observed, "observed_ci95": list(self.observed_ci)}
+
+
+def reliability_table(y: np.ndarray, p: np.ndarray, n_bins: int = 5) -> list[ReliabilityBin]:
+    """Observed event rate against mean predicted probability in quantile bins (Wilson CIs)."""
+    y = np.asarray(y, int)
+    p = np.asarray(p, float)
+    n_bins = max(1, min(n_bins, len(np.unique(p))))
+    edges = np.unique(np.quantile(p, np.linspace(0, 1, n_bins + 1)))
+    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2) if len(edges) > 1 else np.zeros(len(p), int)
+    out = []
+    for b in range(max(1, len(edges) - 1)):
+        members = which == b
+        n = int(members.sum())
+        if n == 0:
+            continue
+        k = int(y[members].sum())
+        out.append(ReliabilityBin(float(p[members].min()), float(p[members].max()), n, float(p[members].mean()),
+                                  k / n, wilson_interval(k, n)))
+    return out
+
+
+def cumulative_gain(y: np.ndarray, score: np.ndarray) -> dict[str, list[float]]:
+    """Cumulative gain and lift: patients sorted by decreasing score.
+
+    ``gain(f)`` = fraction of all events found in the top fraction ``f`` of patients;
+    ``lift(f) = gain(f) / f`` (1 = no better than random order).
+    """
+    y = np.asarray(y, int)
+    order = np.argsort(-np.asarray(score, float), kind="stable")
+    found = np.cumsum(y[order]) / y.sum()
+    fraction = np.arange(1, len(y) + 1) / len(y)
+    return {
+        "fraction": [0.0] + fraction.tolist(),
+        "gain": [0.0] + found.tolist(),
+        "lift": [float("nan")] + (found / fraction).tolist(),
+    }
+
+
+def decision_curve(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray | None = None) -> dict[str, list[float]]:
+    """Net benefit over threshold probabilities (Vickers & Elkin 2006).
+
+    ``NB(pt) = TP/n − FP/n · pt/(1 − pt)``, with the *treat all*
+    (``prevalence − (1 − prevalence) · pt/(1 − pt)``) and *treat none* (0) references.
+    """
+    y = np.asarray(y, int)
+    p = np.asarray(p, float)
+    if thresholds is None:
+        thresholds = np.round(np.arange(0.01, 0.991, 0.01), 2)
+    n = len(y)
+    prevalence = y.mean()
+    odds = thresholds / (1 - thresholds)
+    called = p[None, :] >= thresholds[:, None]
+    tp = (called & (y[None, :] == 1)).sum(axis=1)
+    fp = (called & (y[None, :] == 0)).sum(axis=1)
+    model = tp / n - fp / n * odds
+    treat_all = prevalence - (1 - prevalence) * odds
+    return {"threshold": thresholds.tolist(), "model": model.tolist(), "treat_all": treat_all.tolist(),
+            "treat_none": [0.0] * len(thresholds)}

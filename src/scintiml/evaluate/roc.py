@@ -1,0 +1,227 @@
+"""ROC curve, AUC with confidence intervals, and the paired comparison of two AUCs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+from scipy.stats import rankdata
+from sklearn.metrics import roc_curve as _sk_roc_curve
+from sklearn.utils import check_random_state
+
+
+def check_binary_scores(y_true, y_score, name: str = "y_score") -> tuple[np.ndarray, np.ndarray]:
+    """Validate a 0/1 outcome and finite scores of the same length."""
+    y = np.asarray(y_true)
+    s = np.asarray(y_score, dtype=float)
+    if y.ndim != 1 or s.ndim != 1:
+        raise ValueError(f"y_true and {name} must be 1-D, got shapes {y.shape} and {s.shape}")
+    if len(y) != len(s):
+        raise ValueError(f"y_true and {name} have different lengths ({len(y)} and {len(s)})")
+    if np.isnan(s).any():
+        raise ValueError(f"{name} holds {int(np.isnan(s).sum())} NaN value(s); every patient needs a score")
+    values = set(np.unique(y).tolist())
+    if not values <= {0, 1, True, False}:
+        raise ValueError(f"y_true must be 0/1 (1 = event), got values {sorted(values)[:5]}")
+    y = y.astype(int)
+    if y.min() == y.max():
+        raise ValueError(
+            f"y_true holds only one class ({'events' if y[0] == 1 else 'non-events'}); an ROC analysis needs both"
+        )
+    return y, s
+
+
+def _midrank_components(y: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """AUC and DeLong's structural components V10 (positives) and V01 (negatives).
+
+    Uses the midrank formulation of Sun & Xu (2014): with ``R`` the midranks
+    in the pooled sample, ``R_pos`` within positives and ``R_neg`` within negatives,
+    ``V10_i = (R_i - R_pos_i) / n_neg`` and ``V01_j = 1 - (R_j - R_neg_j) / n_pos``.
+    Ties count one half, so the AUC equals the Mann-Whitney estimate.
+    """
+    pos, neg = s[y == 1], s[y == 0]
+    m, n = len(pos), len(neg)
+    pooled = rankdata(np.concatenate([pos, neg]))
+    v10 = (pooled[:m] - rankdata(pos)) / n
+    v01 = 1.0 - (pooled[m:] - rankdata(neg)) / m
+    auc = float(v10.mean())
+    return auc, v10, v01
+
+
+def roc_auc(y_true, y_score) -> float:
+    """Area under the ROC curve (Mann-Whitney estimate, ties count one half)."""
+    y, s = check_binary_scores(y_true, y_score)
+    return _midrank_components(y, s)[0]
+
+
+def delong_se(y_true, y_score) -> float:
+    """Standard error of the AUC by DeLong, DeLong & Clarke-Pearson (1988).
+
+    ``Var(AUC) = S10 / n_pos + S01 / n_neg`` where ``S10`` and ``S01`` are the
+    sample variances (denominator n - 1) of the structural components.
+    """
+    y, s = check_binary_scores(y_true, y_score)
+    _, v10, v01 = _midrank_components(y, s)
+    return float(np.sqrt(v10.var(ddof=1) / len(v10) + v01.var(ddof=1) / len(v01)))
+
+
+@dataclass
+class AUCResult:
+    auc: float
+    se: float
+    ci: tuple[float, float]
+    method: str
+    level: float = 0.95
+
+    def to_dict(self) -> dict:
+        return {"auc": self.auc, "se": self.se, "ci": list(self.ci), "method": self.method, "level": self.level}
+
+
+def auc_ci(
+    y_true,
+    y_score,
+    method: str = "delong",
+    level: float = 0.95,
+    n_bootstrap: int = 2000,
+    random_state=None,
+) -> AUCResult:
+    """AUC with a confidence interval.
+
+    ``delong``: AUC ± z·SE with DeLong's SE, clipped to [0, 1] (as pROC).
+    ``bootstrap``: percentile interval of the AUC over stratified bootstrap
+    resamples (positives and negatives resampled separately, as pROC's
+    ``ci.auc(method="bootstrap")``); the SE is the resamples' standard deviation.
+    """
+    y, s = check_binary_scores(y_true, y_score)
+    auc, v10, v01 = _midrank_components(y, s)
+    if method == "delong":
+        se = float(np.sqrt(v10.var(ddof=1) / len(v10) + v01.var(ddof=1) / len(v01)))
+        z = stats.norm.ppf(0.5 + level / 2)
+        return AUCResult(auc, se, (max(0.0, auc - z * se), min(1.0, auc + z * se)), "delong", level)
+    if method == "bootstrap":
+        values = bootstrap_aucs(y, s, n_bootstrap, random_state)
+        alpha = (1 - level) / 2
+        lo, hi = np.quantile(values, [alpha, 1 - alpha])
+        return AUCResult(auc, float(values.std(ddof=1)), (float(lo), float(hi)), "bootstrap", level)
+    raise ValueError(f"method must be 'delong' or 'bootstrap', got {method!r}")
+
+
+def bootstrap_aucs(y: np.ndarray, s: np.ndarray, n_bootstrap: int = 2000, random_state=None) -> np.ndarray:
+    """AUCs of ``n_bootstrap`` stratified resamples (vectorised over resamples)."""
+    rng = check_random_state(random_state)
+    pos, neg = s[y == 1], s[y == 0]
+    m, n = len(pos), len(neg)
+    out = np.empty(n_bootstrap)
+    chunk = max(1, int(2e6 // (m + n)))
+    for start in range(0, n_bootstrap, chunk):
+        b = min(chunk, n_bootstrap - start)
+        p = pos[rng.randint(0, m, size=(b, m))]
+        q = neg[rng.randint(0, n, size=(b, n))]
+        pooled = np.concatenate([p, q], axis=1)
+        ranks = rankdata(pooled, axis=1)
+        # Mann-Whitney U of the positives from their rank sum
+        u = ranks[:, :m].sum(axis=1) - m * (m + 1) / 2.0
+        out[start:start + b] = u / (m * n)
+    return out
+
+
+@dataclass
+class PairedAUCTest:
+    auc_1: float
+    auc_2: float
+    difference: float
+    se: float
+    ci: tuple[float, float]
+    z: float
+    p_value: float
+
+    def to_dict(self) -> dict:
+        return {
+            "auc_1": self.auc_1, "auc_2": self.auc_2, "difference": self.difference, "se": self.se,
+            "ci": list(self.ci), "z": self.z, "p_value": self.p_value,
+        }
+
+
+def delong_test(y_true, score_1, score_2, level: float = 0.95) -> PairedAUCTest:
+    """DeLong's test of two correlated AUCs measured on the same patients.
+
+    ``difference = AUC_1 - AUC_2``, with
+    ``Var = (S10_11 + S10_22 - 2 S10_12) / n_pos + (S01_11 + S01_22 - 2 S01_12) / n_neg``
+    from the covariance matrices of the structural components
+    (DeLong, DeLong & Clarke-Pearson, Biometrics 1988;44:837-845), a two-sided
+    normal test and a Wald interval.
+    """
+    y, s1 = check_binary_scores(y_true, score_1, "score_1")
+    _, s2 = check_binary_scores(y_true, score_2, "score_2")
+    a1, v10_1, v01_1 = _midrank_components(y, s1)
+    a2, v10_2, v01_2 = _midrank_components(y, s2)
+    s10 = np.cov(np.vstack([v10_1, v10_2]))
+    s01 = np.cov(np.vstack([v01_1, v01_2]))
+    contrast = np.array([1.0, -1.0])
+    var = contrast @ s10 @ contrast / len(v10_1) + contrast @ s01 @ contrast / len(v01_1)
+    se = float(np.sqrt(max(var, 0.0)))
+    diff = a1 - a2
+    if se == 0:
+        z, p = (0.0, 1.0) if diff == 0 else (np.inf * np.sign(diff), 0.0)
+    else:
+        z = diff / se
+        p = float(2 * stats.norm.sf(abs(z)))
+    q = stats.norm.ppf(0.5 + level / 2)
+    return PairedAUCTest(a1, a2, diff, se, (diff - q * se, diff + q * se), float(z), p)
+
+
+@dataclass
+class ROCCurve:
+    fpr: np.ndarray
+    tpr: np.ndarray
+    thresholds: np.ndarray
+    # Confidence band: sensitivity quantiles at each specificity of ``band_fpr``.
+    band_fpr: np.ndarray | None = None
+    band_lower: np.ndarray | None = None
+    band_upper: np.ndarray | None = None
+
+    def to_dict(self) -> dict:
+        d = {"fpr": self.fpr.tolist(), "tpr": self.tpr.tolist(),
+             "thresholds": [float(t) if np.isfinite(t) else None for t in self.thresholds]}
+        if self.band_fpr is not None:
+            d["band"] = {"fpr": self.band_fpr.tolist(), "lower": self.band_lower.tolist(),
+                         "upper": self.band_upper.tolist()}
+        return d
+
+
+def roc_curve(y_true, y_score, band: bool = True, level: float = 0.95, n_bootstrap: int = 1000,
+              random_state=None) -> ROCCurve:
+    """Empirical ROC curve and, optionally, a bootstrap confidence band.
+
+    The band is the pointwise percentile interval of the sensitivity at each of
+    101 fixed false-positive rates over stratified bootstrap resamples (pROC's
+    ``ci.se`` approach), for drawing a shaded region around the curve.
+    """
+    y, s = check_binary_scores(y_true, y_score)
+    fpr, tpr, thr = _sk_roc_curve(y, s, drop_intermediate=False)
+    curve = ROCCurve(fpr, tpr, thr)
+    if band:
+        rng = check_random_state(random_state)
+        grid = np.linspace(0, 1, 101)
+        pos_idx, neg_idx = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+        sens = np.empty((n_bootstrap, grid.size))
+        for b in range(n_bootstrap):
+            idx = np.concatenate([rng.choice(pos_idx, len(pos_idx)), rng.choice(neg_idx, len(neg_idx))])
+            f, t, _ = _sk_roc_curve(y[idx], s[idx])
+            sens[b] = np.interp(grid, f, t)
+        alpha = (1 - level) / 2
+        curve.band_fpr = grid
+        curve.band_lower, curve.band_upper = np.quantile(sens, [alpha, 1 - alpha], axis=0)
+    return curve
+
+
+def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
+    """SE of an AUC from its value alone (Hanley & McNeil, Radiology 1982;143:29-36, eq. 1-3).
+
+    Uses ``Q1 = A/(2 − A)`` and ``Q2 = 2A²/(1 + A)``; for planning sample sizes
+    before data exist. With data, prefer :func:`delong_se`.
+    """
+    a = float(auc)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    return float(np.sqrt((a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)))

@@ -1,0 +1,80 @@
+"""Operating points: which probability threshold turns a score into a decision.
+
+Convention everywhere in scintiml: a patient is called *positive* when
+``score >= threshold``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .roc import check_binary_scores
+
+
+def _candidates(s: np.ndarray) -> np.ndarray:
+    """Every distinct score, plus one above the highest (call nobody positive)."""
+    u = np.unique(s)
+    return np.concatenate([u, [np.nextafter(u[-1], np.inf)]])
+
+
+def _rates(y: np.ndarray, s: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pos = np.sort(s[y == 1])
+    neg = np.sort(s[y == 0])
+    sens = 1.0 - np.searchsorted(pos, thresholds, side="left") / len(pos)
+    spec = np.searchsorted(neg, thresholds, side="left") / len(neg)
+    return sens, spec
+
+
+def youden_threshold(y_true, y_score) -> float:
+    """Threshold maximising Youden's J = sensitivity + specificity − 1 (Youden 1950).
+
+    Among ties, the highest such threshold (the most specific) is returned.
+    """
+    y, s = check_binary_scores(y_true, y_score)
+    t = _candidates(s)
+    sens, spec = _rates(y, s, t)
+    j = sens + spec - 1.0
+    best = np.flatnonzero(j == j.max())
+    return float(t[best[-1]])
+
+
+def threshold_for_sensitivity(y_true, y_score, sensitivity: float) -> float:
+    """Highest threshold whose sensitivity is at least ``sensitivity`` (a triage operating point)."""
+    if not 0 < sensitivity <= 1:
+        raise ValueError(f"sensitivity must be in (0, 1], got {sensitivity}")
+    y, s = check_binary_scores(y_true, y_score)
+    t = _candidates(s)
+    sens, _ = _rates(y, s, t)
+    ok = np.flatnonzero(sens >= sensitivity - 1e-12)
+    return float(t[ok[-1]])
+
+
+def threshold_for_specificity(y_true, y_score, specificity: float) -> float:
+    """Lowest threshold whose specificity is at least ``specificity``."""
+    if not 0 < specificity <= 1:
+        raise ValueError(f"specificity must be in (0, 1], got {specificity}")
+    y, s = check_binary_scores(y_true, y_score)
+    t = _candidates(s)
+    _, spec = _rates(y, s, t)
+    ok = np.flatnonzero(spec >= specificity - 1e-12)
+    return float(t[ok[0]])
+
+
+def choose_threshold(y_true, y_score, rule: str | float = "youden") -> float:
+    """A threshold from a rule: ``"youden"``, ``"sensitivity>=0.95"``, ``"specificity>=0.9"`` or a number.
+
+    Apply it to scores of *other* patients (the selection set chooses, the
+    testing set is judged): choosing on the testing set flatters every metric.
+    """
+    if isinstance(rule, (int, float, np.floating)):
+        return float(rule)
+    rule = rule.replace(" ", "")
+    if rule == "youden":
+        return youden_threshold(y_true, y_score)
+    for name, fn in (("sensitivity>=", threshold_for_sensitivity), ("specificity>=", threshold_for_specificity)):
+        if rule.startswith(name):
+            value = float(rule[len(name):].rstrip("%"))
+            return fn(y_true, y_score, value / 100 if value > 1 else value)
+    raise ValueError(
+        f"threshold rule {rule!r} not understood; use 'youden', 'sensitivity>=0.95', 'specificity>=0.9' or a number"
+    )

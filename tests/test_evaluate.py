@@ -1,0 +1,230 @@
+import numpy as np
+import pytest
+from sklearn.metrics import brier_score_loss, f1_score, matthews_corrcoef, roc_auc_score
+
+from scintiml.evaluate import (
+    auc_ci,
+    binary_classification_tests,
+    brier_score,
+    calibration_intercept_slope,
+    cumulative_gain,
+    decision_curve,
+    delong_se,
+    delong_test,
+    evaluate_binary,
+    hanley_mcneil_se,
+    likelihood_ratio_interval,
+    roc_auc,
+    roc_curve,
+    threshold_for_sensitivity,
+    threshold_for_specificity,
+    wilson_interval,
+    youden_threshold,
+)
+
+# Hanley & McNeil (Radiology 1982;143:29-36), Table I: CT ratings (1 = definitely normal ...
+# 5 = definitely abnormal) of 109 patients, 58 truly normal and 51 truly abnormal.
+HM_NORMAL = [33, 6, 6, 11, 2]
+HM_ABNORMAL = [3, 2, 2, 11, 33]
+
+
+def hanley_mcneil_data():
+    ratings = np.arange(1, 6)
+    s = np.r_[np.repeat(ratings, HM_NORMAL), np.repeat(ratings, HM_ABNORMAL)].astype(float)
+    y = np.r_[np.zeros(58), np.ones(51)].astype(int)
+    return y, s
+
+
+def brute_force_components(y, s):
+    """DeLong's placement values by direct pairwise comparison (O(n_pos * n_neg))."""
+    pos, neg = s[y == 1], s[y == 0]
+    psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    return psi.mean(), psi.mean(axis=1), psi.mean(axis=0)
+
+
+def test_hanley_mcneil_worked_example():
+    y, s = hanley_mcneil_data()
+    auc = roc_auc(y, s)
+    assert round(auc, 3) == 0.893  # the published area
+    assert auc == pytest.approx(roc_auc_score(y, s), abs=1e-15)
+    # the published SE (0.032) is Hanley-McNeil's formula evaluated at A = 0.893
+    assert abs(hanley_mcneil_se(0.893, 51, 58) - 0.032) < 0.001
+    # DeLong's SE on the same data: equal to the pairwise definition, and close to the published figure
+    _, v10, v01 = brute_force_components(y, s)
+    reference = np.sqrt(v10.var(ddof=1) / 51 + v01.var(ddof=1) / 58)
+    assert delong_se(y, s) == pytest.approx(reference, rel=1e-12)
+    assert abs(delong_se(y, s) - 0.032) < 0.002
+
+
+def test_delong_se_agrees_with_bootstrap():
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(80), np.ones(60)].astype(int)
+    s = rng.normal(size=140) + 1.0 * y
+    d = auc_ci(y, s, method="delong")
+    b = auc_ci(y, s, method="bootstrap", n_bootstrap=3000, random_state=1)
+    assert b.se == pytest.approx(d.se, rel=0.12)
+    assert b.ci[0] == pytest.approx(d.ci[0], abs=0.02) and b.ci[1] == pytest.approx(d.ci[1], abs=0.02)
+    assert d.ci[0] < d.auc < d.ci[1]
+
+
+def test_auc_matches_sklearn_with_ties():
+    rng = np.random.RandomState(3)
+    y = rng.randint(0, 2, 200)
+    s = np.round(rng.rand(200) + 0.3 * y, 1)
+    assert roc_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-14)
+
+
+def test_paired_delong_against_hand_computation():
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0])
+    s1 = np.array([0.9, 0.8, 0.35, 0.6, 0.3, 0.5, 0.2, 0.1, 0.4])
+    s2 = np.array([0.7, 0.4, 0.6, 0.2, 0.5, 0.3, 0.1, 0.6, 0.25])
+    a1, v10_1, v01_1 = brute_force_components(y, s1)
+    a2, v10_2, v01_2 = brute_force_components(y, s2)
+    # by hand: AUC1 = 18/20 = 0.9 ... pairs won by each score
+    assert a1 == pytest.approx(18 / 20) and a2 == pytest.approx(13.5 / 20)
+    var = (np.var(v10_1 - v10_2, ddof=1) / 4) + (np.var(v01_1 - v01_2, ddof=1) / 5)
+    result = delong_test(y, s1, s2)
+    assert result.difference == pytest.approx(0.9 - 0.675)
+    assert result.se == pytest.approx(np.sqrt(var), rel=1e-12)
+    from scipy.stats import norm
+
+    assert result.p_value == pytest.approx(2 * norm.sf(0.225 / np.sqrt(var)), rel=1e-12)
+    same = delong_test(y, s1, s1)
+    assert same.difference == 0 and same.p_value == 1.0
+
+
+def test_roc_curve_band_contains_curve():
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(50), np.ones(50)].astype(int)
+    s = rng.normal(size=100) + y
+    curve = roc_curve(y, s, n_bootstrap=300, random_state=0)
+    mid = np.interp(curve.band_fpr, curve.fpr, curve.tpr)
+    inside = (curve.band_lower <= mid + 1e-9) & (mid <= curve.band_upper + 1e-9)
+    assert inside.mean() > 0.95
+
+
+def test_thresholds():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    s = np.array([0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9])
+    # at t = 0.7: sens 3/4, spec 4/4 -> J = 0.75; at t = 0.4: sens 1, spec 3/4 -> J = 0.75; highest wins
+    assert youden_threshold(y, s) == 0.7
+    assert threshold_for_sensitivity(y, s, 1.0) == 0.4
+    assert threshold_for_specificity(y, s, 1.0) == pytest.approx(0.7)
+    assert threshold_for_specificity(y, s, 0.75) == pytest.approx(0.4)
+
+
+def test_binary_classification_tests_by_hand():
+    # 10 events, 20 non-events; threshold 0.5 calls 8 events and 5 non-events positive
+    y = np.r_[np.ones(10), np.zeros(20)].astype(int)
+    s = np.r_[np.full(8, 0.9), np.full(2, 0.1), np.full(5, 0.8), np.full(15, 0.2)]
+    cm, t = binary_classification_tests(y, s, 0.5, random_state=0)
+    assert (cm.tp, cm.fn, cm.fp, cm.tn) == (8, 2, 5, 15)
+    assert t["sensitivity"].value == pytest.approx(0.8)
+    assert t["specificity"].value == pytest.approx(0.75)
+    assert t["ppv"].value == pytest.approx(8 / 13)
+    assert t["npv"].value == pytest.approx(15 / 17)
+    assert t["accuracy"].value == pytest.approx(23 / 30)
+    assert t["error_rate"].value == pytest.approx(7 / 30)
+    assert t["prevalence"].value == pytest.approx(1 / 3)
+    assert t["balanced_accuracy"].value == pytest.approx(0.775)
+    assert t["youden_j"].value == pytest.approx(0.55)
+    assert t["lr_positive"].value == pytest.approx(0.8 / 0.25)
+    assert t["lr_negative"].value == pytest.approx(0.2 / 0.75)
+    pred = (s >= 0.5).astype(int)
+    assert t["f1"].value == pytest.approx(f1_score(y, pred))
+    assert t["mcc"].value == pytest.approx(matthews_corrcoef(y, pred))
+    # log-method interval for LR+: SE = sqrt(1/8 - 1/10 + 1/5 - 1/20)
+    se = np.sqrt(1 / 8 - 1 / 10 + 1 / 5 - 1 / 20)
+    assert t["lr_positive"].ci[0] == pytest.approx(3.2 * np.exp(-1.959963984540054 * se))
+    assert t["lr_positive"].ci[1] == pytest.approx(3.2 * np.exp(1.959963984540054 * se))
+    for name in ("f1", "mcc", "balanced_accuracy", "youden_j"):
+        lo, hi = t[name].ci
+        assert lo <= t[name].value <= hi
+
+
+@pytest.mark.parametrize("k, n", [(0, 10), (3, 10), (10, 10), (47, 51), (1, 3)])
+def test_wilson_matches_statsmodels(k, n):
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+    ours = wilson_interval(k, n)
+    assert ours[0] == pytest.approx(lo, abs=1e-12) and ours[1] == pytest.approx(hi, abs=1e-12)
+
+
+def test_likelihood_ratio_with_zero_cell_is_finite():
+    value, (lo, hi) = likelihood_ratio_interval(10, 0, 2, 20, positive=True)
+    assert value == np.inf
+    assert np.isfinite(lo) and np.isfinite(hi) and lo < hi
+
+
+def test_calibration_matches_statsmodels():
+    import statsmodels.api as sm
+
+    rng = np.random.RandomState(0)
+    p = rng.uniform(0.05, 0.95, 400)
+    true = 1 / (1 + np.exp(-(0.3 + 0.6 * np.log(p / (1 - p)))))
+    y = rng.binomial(1, true)
+    lp = np.log(p / (1 - p))
+    intercept, slope = calibration_intercept_slope(y, p)
+    ref_slope = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit().params[1]
+    ref_int = sm.GLM(y, np.ones((400, 1)), family=sm.families.Binomial(), offset=lp).fit().params[0]
+    assert slope == pytest.approx(ref_slope, rel=1e-6)
+    assert intercept == pytest.approx(ref_int, rel=1e-6)
+    assert brier_score(y, p) == pytest.approx(brier_score_loss(y, p))
+
+
+def test_gain_and_decision_curve_by_hand():
+    y = np.array([1, 0, 1, 0])
+    s = np.array([0.9, 0.8, 0.7, 0.1])
+    gain = cumulative_gain(y, s)
+    assert gain["gain"] == [0.0, 0.5, 0.5, 1.0, 1.0]
+    assert gain["lift"][1] == pytest.approx(2.0)
+    dc = decision_curve(y, s, thresholds=np.array([0.5, 0.75]))
+    # pt = 0.5: TP = 2, FP = 1 -> 2/4 - 1/4 * 1 = 0.25; treat all: 0.5 - 0.5 = 0
+    assert dc["model"][0] == pytest.approx(0.25)
+    assert dc["treat_all"][0] == pytest.approx(0.0)
+    # pt = 0.75: TP = 1, FP = 1 -> 1/4 - 1/4 * 3 = -0.5
+    assert dc["model"][1] == pytest.approx(-0.5)
+
+
+def test_evaluate_binary_warns_on_small_testing_set():
+    y = np.r_[np.ones(6), np.zeros(14)].astype(int)
+    s = np.r_[np.linspace(0.6, 0.99, 6), np.linspace(0.01, 0.55, 14)]
+    ev = evaluate_binary(y, s, threshold=0.9)
+    assert ev.auc.auc == 1.0
+    text = " ".join(ev.warnings)
+    assert "only 6 events" in text
+    assert "wider than 0.3" in text
+    assert "AUC 1.00 but accuracy" not in text or ev.tests["accuracy"].value < 0.9
+    d = ev.to_dict()
+    assert d["auc_ci95"][1] <= 1.0 and d["confusion_matrix"]["tp"] == sum(s[:6] >= 0.9)
+
+
+def test_evaluate_binary_flags_auc_one_with_poor_accuracy():
+    y = np.r_[np.ones(10), np.zeros(30)].astype(int)
+    s = np.r_[np.full(10, 0.95), np.linspace(0.5, 0.9, 30)]
+    ev = evaluate_binary(y, s, threshold=0.5)
+    assert any("AUC 1.00 but accuracy" in w for w in ev.warnings)
+
+
+def test_evaluate_binary_rule_threshold_is_flagged():
+    rng = np.random.RandomState(0)
+    y = np.r_[np.ones(40), np.zeros(40)].astype(int)
+    s = 1 / (1 + np.exp(-(rng.normal(size=80) + y)))
+    ev = evaluate_binary(y, s, threshold="youden")
+    assert ev.threshold == youden_threshold(y, s)
+    assert any("chosen on these same patients" in w for w in ev.warnings)
+
+
+@pytest.mark.parametrize(
+    "y, s, fragment",
+    [
+        ([1, 1, 1], [0.1, 0.2, 0.3], "only one class"),
+        ([0, 1, 0], [0.1, np.nan, 0.3], "NaN"),
+        ([0, 1, 0], [0.1, 0.2], "different lengths"),
+        ([0, 2, 1], [0.1, 0.2, 0.3], "must be 0/1"),
+    ],
+)
+def test_degenerate_inputs(y, s, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        evaluate_binary(y, s)
