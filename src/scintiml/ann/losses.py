@@ -75,6 +75,19 @@ class ErrorTerm:
             per = (expit(z) - self.target) ** 2
         return per @ self.weight / self.normalization
 
+    def instance_terms(self, z: np.ndarray) -> np.ndarray:
+        """Per-instance contributions ``(B, N)`` whose mean over instances is :meth:`value`.
+
+        The error is ``sum_i w_i e_i / C = mean_i (n w_i e_i / C)``. Comparing two
+        models on the same instances through these terms gives a *paired*
+        standard error of their difference (used by model selection).
+        """
+        if self.name == "cross_entropy":
+            per = -(self.target * log_expit(z) + (1.0 - self.target) * log_expit(-z))
+        else:
+            per = (expit(z) - self.target) ** 2
+        return per * (per.shape[-1] * self.weight / self.normalization)
+
     def value_and_dz(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Error ``(B,)`` and its derivative with respect to the logits ``(B, N)``."""
         p = expit(z)

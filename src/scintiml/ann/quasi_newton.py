@@ -18,7 +18,9 @@ Algorithm (Nocedal & Wright, *Numerical Optimization*, 2nd ed., 2006):
 * BFGS inverse-Hessian update (eq. 6.17) when the curvature ``s'y`` is positive,
   skipped otherwise (the line search does not enforce the Wolfe curvature
   condition, so the skip keeps ``H`` positive definite); the first update is
-  preceded by the scaling ``H0 = (s'y / y'y) I`` (eq. 6.20);
+  preceded by the scaling ``H0 = (s'y / y'y) I`` (eq. 6.20); networks with more
+  than :data:`DENSE_BFGS_MAX_PARAMS` parameters keep the last 10 pairs instead
+  of a dense matrix (L-BFGS two-loop recursion, Algorithm 7.4);
 * stop when ``max |g| < tol``, or when the loss falls by less than
   ``tol * max(1, loss)`` on ``patience`` consecutive iterations, or at ``max_iter``;
 * optional early stopping (Neural Designer's *maximum selection failures*):
@@ -90,6 +92,97 @@ class TrainingResult:
     converged: np.ndarray | None = None  # (B,) bool
 
 
+class DenseInverseHessian:
+    """Full BFGS inverse-Hessian approximation, one ``(P, P)`` matrix per network."""
+
+    def __init__(self, n_networks: int, n_params: int):
+        self.eye = np.eye(n_params)
+        self.H = np.broadcast_to(self.eye, (n_networks, n_params, n_params)).copy()
+
+    def direction(self, g: np.ndarray) -> np.ndarray:
+        return -np.einsum("bpq,bq->bp", self.H, g)
+
+    def reset(self, mask: np.ndarray) -> None:
+        self.H[mask] = self.eye
+
+    def update(self, u: np.ndarray, fresh: np.ndarray, s: np.ndarray, y: np.ndarray, sy: np.ndarray) -> None:
+        """BFGS update (N&W eq. 6.17) of networks ``u``; ``fresh`` ones are first scaled (eq. 6.20)."""
+        if fresh.any():
+            us = u[fresh]
+            gamma = sy[fresh] / np.einsum("bp,bp->b", y[fresh], y[fresh])
+            self.H[us] = gamma[:, None, None] * self.eye
+        Hu = self.H[u]
+        Hy = np.einsum("bpq,bq->bp", Hu, y)
+        rho = 1.0 / sy
+        yHy = np.einsum("bp,bp->b", y, Hy)
+        coef = (rho * rho * yHy + rho)[:, None]
+        # H += -rho (s Hy' + Hy s') + (rho^2 y'Hy + rho) s s'  ==  s a' + Hy' b' with a, b below
+        a = coef * s - rho[:, None] * Hy
+        Hu += np.einsum("bp,bq->bpq", s, a)
+        Hu -= np.einsum("bp,bq->bpq", rho[:, None] * Hy, s)
+        self.H[u] = Hu
+
+    def keep(self, mask: np.ndarray) -> None:
+        self.H = self.H[mask]
+
+
+class LimitedMemoryInverseHessian:
+    """L-BFGS two-loop recursion (N&W Algorithm 7.4) over the last ``m`` pairs, batched.
+
+    All networks share one circular buffer position; a network that skips an
+    update stores ``rho = 0`` in that slot, which makes the slot a no-op in
+    both loops, so no per-network bookkeeping is needed.
+    """
+
+    def __init__(self, n_networks: int, n_params: int, memory: int = 10):
+        self.m = memory
+        self.S = np.zeros((n_networks, memory, n_params))
+        self.Y = np.zeros((n_networks, memory, n_params))
+        self.rho = np.zeros((n_networks, memory))
+        self.gamma = np.ones(n_networks)
+        self.pos = 0
+        self.count = 0
+
+    def direction(self, g: np.ndarray) -> np.ndarray:
+        q = g.copy()
+        k = min(self.count, self.m)
+        order = [(self.pos - 1 - i) % self.m for i in range(k)]  # newest first
+        alphas = []
+        for j in order:
+            a = self.rho[:, j] * np.einsum("bp,bp->b", self.S[:, j], q)
+            q -= a[:, None] * self.Y[:, j]
+            alphas.append(a)
+        r = self.gamma[:, None] * q
+        for j, a in zip(reversed(order), reversed(alphas)):
+            beta = self.rho[:, j] * np.einsum("bp,bp->b", self.Y[:, j], r)
+            r += self.S[:, j] * (a - beta)[:, None]
+        return -r
+
+    def reset(self, mask: np.ndarray) -> None:
+        self.rho[mask] = 0.0
+        self.gamma[mask] = 1.0
+
+    def update(self, u: np.ndarray, fresh: np.ndarray, s: np.ndarray, y: np.ndarray, sy: np.ndarray) -> None:
+        j = self.pos
+        self.S[:, j] = 0.0
+        self.Y[:, j] = 0.0
+        self.rho[:, j] = 0.0
+        self.S[u, j] = s
+        self.Y[u, j] = y
+        self.rho[u, j] = 1.0 / sy
+        self.gamma[u] = sy / np.einsum("bp,bp->b", y, y)
+        self.pos = (self.pos + 1) % self.m
+        self.count += 1
+
+    def keep(self, mask: np.ndarray) -> None:
+        self.S, self.Y, self.rho, self.gamma = self.S[mask], self.Y[mask], self.rho[mask], self.gamma[mask]
+
+
+#: Networks with more parameters than this use limited-memory BFGS: the dense
+#: (P, P) inverse Hessian per network would dominate time and memory.
+DENSE_BFGS_MAX_PARAMS = 120
+
+
 def train_bfgs(
     problem: TrainingProblem,
     theta0: np.ndarray,
@@ -98,8 +191,13 @@ def train_bfgs(
     patience: int = 5,
     max_selection_failures: int | None = None,
     record_curves: bool = True,
+    memory: int | None = None,
 ) -> TrainingResult:
-    """Minimise the loss index of ``B`` networks from ``theta0 (B, P)`` together."""
+    """Minimise the loss index of ``B`` networks from ``theta0 (B, P)`` together.
+
+    ``memory``: 0 for the dense BFGS inverse Hessian, ``m > 0`` for L-BFGS with
+    ``m`` pairs; default dense up to :data:`DENSE_BFGS_MAX_PARAMS` parameters.
+    """
     n_networks, n_params = theta0.shape
     early = problem.X_selection is not None and max_selection_failures is not None
 
@@ -116,7 +214,10 @@ def train_bfgs(
     idx = np.arange(n_networks)
     theta = theta0.copy()
     f, g = problem.loss_and_gradient(theta, idx)
-    H = np.broadcast_to(np.eye(n_params), (n_networks, n_params, n_params)).copy()
+    if memory is None:
+        memory = 0 if n_params <= DENSE_BFGS_MAX_PARAMS else 10
+    H = DenseInverseHessian(n_networks, n_params) if memory == 0 else LimitedMemoryInverseHessian(
+        n_networks, n_params, memory)
     fresh = np.ones(n_networks, dtype=bool)  # H is the identity: scale it at the next update
     small_steps = np.zeros(n_networks, dtype=int)
     if early:
@@ -132,11 +233,11 @@ def train_bfgs(
     iteration = 0
     while idx.size and iteration < max_iter:
         iteration += 1
-        d = -np.einsum("bpq,bq->bp", H, g)
+        d = H.direction(g)
         slope = np.einsum("bp,bp->b", g, d)
         bad = ~(slope < 0) | ~np.isfinite(slope)
         if bad.any():  # not a descent direction: restart from steepest descent
-            H[bad] = np.eye(n_params)
+            H.reset(bad)
             fresh[bad] = True
             d[bad] = -g[bad]
             slope[bad] = -np.einsum("bp,bp->b", g[bad], g[bad])
@@ -170,21 +271,9 @@ def train_bfgs(
         y = g_new - g
         sy = np.einsum("bp,bp->b", s, y)
         update = accepted & (sy > 1e-10 * np.sqrt(np.einsum("bp,bp->b", s, s) * np.einsum("bp,bp->b", y, y)))
-        if update.any():
-            u = np.flatnonzero(update)
-            scale = fresh[u]
-            if scale.any():
-                us = u[scale]
-                gamma = sy[us] / np.einsum("bp,bp->b", y[us], y[us])
-                H[us] = gamma[:, None, None] * np.eye(n_params)
-            Hy = np.einsum("bpq,bq->bp", H[u], y[u])
-            rho = 1.0 / sy[u]
-            yHy = np.einsum("bp,bp->b", y[u], Hy)
-            su = s[u]
-            H[u] += (
-                -rho[:, None, None] * (su[:, :, None] * Hy[:, None, :] + Hy[:, :, None] * su[:, None, :])
-                + ((rho * rho * yHy + rho)[:, None, None]) * su[:, :, None] * su[:, None, :]
-            )
+        u = np.flatnonzero(update)
+        if u.size or memory:
+            H.update(u, fresh[u], s[u], y[u], sy[u])
             fresh[u] = False
 
         decrease = f - f_acc
@@ -192,7 +281,7 @@ def train_bfgs(
         # A failed line search on a quasi-Newton direction: retry once from steepest descent.
         failed = ~accepted
         retry = failed & ~fresh
-        H[retry] = np.eye(n_params)
+        H.reset(retry)
         fresh[retry] = True
         done = (failed & ~retry) | (np.abs(g_new).max(axis=1) < tol) | (small_steps >= patience)
 
@@ -219,7 +308,8 @@ def train_bfgs(
             out_theta[fi] = best_theta[finished] if early else theta[finished]
             out_loss[fi] = f[finished]
             keep = ~finished
-            idx, theta, f, g, H = idx[keep], theta[keep], f[keep], g[keep], H[keep]
+            idx, theta, f, g = idx[keep], theta[keep], f[keep], g[keep]
+            H.keep(keep)
             fresh, small_steps = fresh[keep], small_steps[keep]
             if early:
                 best_sel, best_theta, failures = best_sel[keep], best_theta[keep], failures[keep]
