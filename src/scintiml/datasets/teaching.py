@@ -34,10 +34,10 @@ def make_mibg_cohort(n_patients: int = 400, random_state: int | None = 0) -> Coh
       %, echocardiography; group ``clinical``) and ``planar_washout``
       (planar mIBG washout rate, %; group ``imaging``), as an AND rule::
 
-          p(event) = 0.03 + 0.94 * expit((-10 - delta_lvef) / 1.5) * expit((planar_washout - 30) / 2)
+          p(event) = 0.03 + 0.94 * expit((-10 - delta_lvef) / 0.75) * expit((planar_washout - 30) / 1.0)
 
       i.e. the clinical rule ``delta_lvef <= -10 and planar_washout >= 30``.
-      ``delta_lvef ~ N(-8, 8)``, ``planar_washout ~ N(28, 10)``, independent.
+      ``delta_lvef ~ N(-9, 6)``, ``planar_washout ~ N(29, 8)``, independent.
     * The other 82 inputs (24 clinical, 58 imaging: heart-to-mediastinum
       ratios, SPECT scores, radiomic texture values) are independent of the
       event. Some of them are correlated among themselves (early/late H/M
@@ -59,8 +59,8 @@ def make_mibg_cohort(n_patients: int = 400, random_state: int | None = 0) -> Coh
     rng = check_random_state(random_state)
     n = int(n_patients)
     data: dict[str, np.ndarray] = {}
-    data["delta_lvef"] = np.round(rng.normal(-8.0, 8.0, n), 1)
-    data["planar_washout"] = np.round(rng.normal(28.0, 10.0, n), 1)
+    data["delta_lvef"] = np.round(rng.normal(-9.0, 6.0, n), 1)
+    data["planar_washout"] = np.round(rng.normal(29.0, 8.0, n), 1)
 
     # Clinical values: realistic ranges, no link to the event.
     data["age"] = np.round(rng.normal(58, 12, n))
@@ -96,7 +96,7 @@ def make_mibg_cohort(n_patients: int = 400, random_state: int | None = 0) -> Coh
         family = families[:, k % 7]
         data[f"rad_texture_{k + 1:02d}"] = np.round(0.6 * family + 0.8 * rng.normal(size=n), 3)
 
-    probability = 0.03 + 0.94 * expit((-10.0 - data["delta_lvef"]) / 1.5) * expit((data["planar_washout"] - 30.0) / 2.0)
+    probability = 0.03 + 0.94 * expit((-10.0 - data["delta_lvef"]) / 0.75) * expit((data["planar_washout"] - 30.0) / 1.0)
     event = rng.binomial(1, probability)
 
     frame = pd.DataFrame(data)

@@ -1,0 +1,178 @@
+"""Clinical rules: thresholds on one to three inputs, joined by AND or OR.
+
+A rule such as ``delta_lvef <= -10 and planar_washout >= 30`` is what a
+clinician can apply at the bedside and check against the network. Thresholds
+and directions are searched exhaustively over a grid of candidate cut-offs
+(midpoints between observed values, at most ``max_thresholds`` quantiles per
+input), counting true and false positives for every pair of cut-offs at once
+with two matrix products.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..evaluate.binary_tests import wilson_interval
+
+
+@dataclass
+class Condition:
+    input: str
+    op: str  # "<=" or ">="
+    value: float
+
+    def holds(self, X: pd.DataFrame) -> np.ndarray:
+        v = X[self.input].to_numpy(dtype=float)
+        return v <= self.value if self.op == "<=" else v >= self.value
+
+    def text(self) -> str:
+        return f"{self.input} {self.op} {_fmt(self.value)}"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+@dataclass
+class Rule:
+    """A rule ``c1 and c2`` (or ``or``) and how well it did where it was found."""
+
+    conditions: list[Condition]
+    join: str  # "and" | "or"
+    sensitivity: float
+    specificity: float
+    n: int
+    test: dict = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return f" {self.join} ".join(c.text() for c in self.conditions)
+
+    @property
+    def youden(self) -> float:
+        return self.sensitivity + self.specificity - 1
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        parts = np.array([c.holds(X) for c in self.conditions])
+        return (parts.all(axis=0) if self.join == "and" else parts.any(axis=0)).astype(int)
+
+    def evaluate(self, X: pd.DataFrame, y: np.ndarray) -> dict:
+        """Sensitivity and specificity (with Wilson 95 % CIs) on other patients."""
+        y = np.asarray(y).astype(int)
+        called = self.predict(X)
+        tp, fn = int(((called == 1) & (y == 1)).sum()), int(((called == 0) & (y == 1)).sum())
+        tn, fp = int(((called == 0) & (y == 0)).sum()), int(((called == 1) & (y == 0)).sum())
+        self.test = {
+            "sensitivity": tp / (tp + fn) if tp + fn else None, "sensitivity_ci95": list(wilson_interval(tp, tp + fn)),
+            "specificity": tn / (tn + fp) if tn + fp else None, "specificity_ci95": list(wilson_interval(tn, tn + fp)),
+            "confusion_matrix": {"tp": tp, "fn": fn, "fp": fp, "tn": tn},
+        }
+        return self.test
+
+    def to_dict(self) -> dict:
+        return {
+            "text": self.text, "join": self.join,
+            "conditions": [{"input": c.input, "op": c.op, "value": c.value} for c in self.conditions],
+            "found_on": {"n": self.n, "sensitivity": self.sensitivity, "specificity": self.specificity},
+            "test": self.test,
+        }
+
+
+def _candidates(v: np.ndarray, max_thresholds: int) -> np.ndarray:
+    u = np.unique(v[np.isfinite(v)])
+    if len(u) < 2:
+        return u
+    mids = (u[:-1] + u[1:]) / 2.0
+    if len(mids) > max_thresholds:
+        mids = np.unique(np.quantile(mids, np.linspace(0, 1, max_thresholds)))
+    return mids
+
+
+def _masks(v: np.ndarray, thresholds: np.ndarray, op: str) -> np.ndarray:
+    return (v[None, :] <= thresholds[:, None]) if op == "<=" else (v[None, :] >= thresholds[:, None])
+
+
+def _score(tp, fp, n_pos, n_neg, min_sensitivity):
+    sens, spec = tp / n_pos, 1.0 - fp / n_neg
+    if min_sensitivity is None:
+        return sens + spec - 1.0, sens, spec
+    return np.where(sens >= min_sensitivity - 1e-12, spec, -np.inf), sens, spec
+
+
+def extract_rule(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    inputs: list[str],
+    max_conditions: int = 2,
+    min_sensitivity: float | None = None,
+    max_thresholds: int = 60,
+    simplicity: float = 0.02,
+) -> Rule:
+    """Find the best AND/OR threshold rule on up to ``max_conditions`` of ``inputs``.
+
+    Maximises Youden's J (or, with ``min_sensitivity``, the specificity among
+    rules reaching that sensitivity). A rule with more conditions is preferred
+    only if it beats the best simpler rule by more than ``simplicity`` in the
+    criterion. Missing values never satisfy a condition.
+    """
+    y = np.asarray(y).astype(int)
+    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("rule extraction needs both events and non-events")
+    pos, neg = (y == 1).astype(float), (y == 0).astype(float)
+    grids = {c: _candidates(X[c].to_numpy(float), max_thresholds) for c in inputs}
+    best_by_size: dict[int, tuple] = {}
+
+    def consider(size, score, conds, join, sens, spec):
+        if size not in best_by_size or score > best_by_size[size][0]:
+            best_by_size[size] = (score, conds, join, sens, spec)
+
+    for c in inputs:
+        v = X[c].to_numpy(float)
+        for op in ("<=", ">="):
+            m = _masks(v, grids[c], op).astype(float)
+            score, sens, spec = _score(m @ pos, m @ neg, n_pos, n_neg, min_sensitivity)
+            i = int(np.argmax(score))
+            consider(1, score[i], [Condition(c, op, float(grids[c][i]))], "and", sens[i], spec[i])
+    if max_conditions >= 2:
+        for a, b in itertools.combinations(inputs, 2):
+            va, vb = X[a].to_numpy(float), X[b].to_numpy(float)
+            for opa, opb in itertools.product(("<=", ">="), repeat=2):
+                ma, mb = _masks(va, grids[a], opa).astype(float), _masks(vb, grids[b], opb).astype(float)
+                tp_and, fp_and = (ma * pos) @ mb.T, (ma * neg) @ mb.T
+                tpa, fpa, tpb, fpb = ma @ pos, ma @ neg, mb @ pos, mb @ neg
+                for join, tp, fp in (
+                    ("and", tp_and, fp_and),
+                    ("or", tpa[:, None] + tpb[None, :] - tp_and, fpa[:, None] + fpb[None, :] - fp_and),
+                ):
+                    score, sens, spec = _score(tp, fp, n_pos, n_neg, min_sensitivity)
+                    i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+                    consider(2, score[i, j], [Condition(a, opa, float(grids[a][i])), Condition(b, opb, float(grids[b][j]))],
+                             join, sens[i, j], spec[i, j])
+    if max_conditions >= 3 and len(inputs) >= 3:
+        for trio in itertools.combinations(inputs, 3):
+            small = {c: _candidates(X[c].to_numpy(float), 15) for c in trio}
+            for ops in itertools.product(("<=", ">="), repeat=3):
+                ms = [_masks(X[c].to_numpy(float), small[c], op).astype(float) for c, op in zip(trio, ops)]
+                for k in range(len(small[trio[2]])):
+                    mc = ms[2][k]
+                    tp = (ms[0] * pos * mc) @ ms[1].T
+                    fp = (ms[0] * neg * mc) @ ms[1].T
+                    score, sens, spec = _score(tp, fp, n_pos, n_neg, min_sensitivity)
+                    i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+                    consider(3, score[i, j], [Condition(trio[0], ops[0], float(small[trio[0]][i])),
+                                              Condition(trio[1], ops[1], float(small[trio[1]][j])),
+                                              Condition(trio[2], ops[2], float(small[trio[2]][k]))],
+                             "and", sens[i, j], spec[i, j])
+    chosen = best_by_size[1]
+    for size in sorted(best_by_size)[1:]:
+        if best_by_size[size][0] > chosen[0] + simplicity:
+            chosen = best_by_size[size]
+    score, conds, join, sens, spec = chosen
+    if not np.isfinite(score):
+        raise ValueError(f"no rule on {inputs} reaches sensitivity {min_sensitivity}")
+    return Rule(conds, join, float(sens), float(spec), len(y))

@@ -1,0 +1,114 @@
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LogisticRegression
+
+from scintiml import split_cohort
+from scintiml.datasets import load_heart_failure, make_extravasation_cohort, make_mibg_cohort
+from scintiml.explain import extract_rule, permutation_importance_grouped
+from scintiml.explore import (
+    correlation_matrix,
+    correlation_with_outcome,
+    describe_inputs,
+    redundancy_groups,
+    univariate_tests,
+)
+
+
+def test_correlations_match_pandas_and_scipy():
+    cohort = load_heart_failure()
+    X = cohort.X
+    pearson = correlation_matrix(X)
+    spearman = correlation_matrix(X, "spearman")
+    a, b = "ejection_fraction", "serum_creatinine"
+    assert pearson.loc[a, b] == pytest.approx(stats.pearsonr(X[a], X[b])[0], abs=1e-12)
+    assert spearman.loc[a, b] == pytest.approx(stats.spearmanr(X[a], X[b])[0], abs=1e-12)
+    r = correlation_with_outcome(X, cohort.y)
+    assert r["serum_creatinine"] == pytest.approx(stats.pointbiserialr(cohort.y, X["serum_creatinine"])[0])
+    assert abs(r.iloc[0]) >= abs(r.iloc[-1])
+
+
+def test_mann_whitney_and_auc_per_input_match_scipy():
+    cohort = load_heart_failure()
+    table = univariate_tests(cohort.X, cohort.y).set_index("input")
+    x = cohort.X["serum_creatinine"]
+    u = stats.mannwhitneyu(x[cohort.y == 1], x[cohort.y == 0], alternative="two-sided")
+    assert table.loc["serum_creatinine", "mann_whitney_u"] == u.statistic
+    assert table.loc["serum_creatinine", "p_value"] == pytest.approx(u.pvalue)
+    # AUC = U / (n1 n0)
+    assert table.loc["serum_creatinine", "auc"] == pytest.approx(u.statistic / (96 * 203))
+    assert table.loc["ejection_fraction", "direction"] == "lower"
+
+
+def test_describe_by_outcome():
+    cohort = load_heart_failure()
+    d = describe_inputs(cohort.X, cohort.y)
+    x = cohort.X["age"]
+    assert d.loc["age", "mean"] == pytest.approx(x.mean())
+    assert d.loc["age", "mean_event"] == pytest.approx(x[cohort.y == 1].mean())
+    assert d.loc["age", "q3_no_event"] == pytest.approx(np.quantile(x[cohort.y == 0], 0.75))
+    assert d.loc["age", "n_event"] == 96
+
+
+def test_redundancy_groups_recovered_exactly():
+    cohort = make_extravasation_cohort(random_state=0)
+    groups = redundancy_groups(cohort.X, cohort.y, threshold=0.9)
+    found = sorted(sorted(g["members"]) for g in groups)
+    truth = sorted(sorted(m) for m in cohort.truth["families"].values())
+    assert found == truth
+    for g in groups:
+        assert g["representative"] in g["members"] and g["min_abs_r"] >= 0.9
+
+
+def test_rule_on_mibg_recovers_the_truth():
+    cohort = make_mibg_cohort(random_state=0)
+    split = split_cohort(cohort, random_state=0)
+    fit = np.r_[split.training, split.selection]
+    rule = extract_rule(cohort.X.iloc[fit], cohort.y[fit], ["delta_lvef", "planar_washout", "age"])
+    assert rule.join == "and"
+    by_input = {c.input: c for c in rule.conditions}
+    assert set(by_input) == {"delta_lvef", "planar_washout"}
+    assert by_input["delta_lvef"].op == "<=" and by_input["planar_washout"].op == ">="
+    assert abs(by_input["delta_lvef"].value - (-10)) <= 2.0
+    assert abs(by_input["planar_washout"].value - 30) <= 6.0
+    test = rule.evaluate(cohort.X.iloc[split.testing], cohort.y[split.testing])
+    lo, hi = test["sensitivity_ci95"]
+    assert lo <= test["sensitivity"] <= hi
+
+
+def test_rule_counts_by_hand():
+    X = pd.DataFrame({"a": [1, 2, 3, 4, 5, 6], "b": [0, 0, 1, 1, 0, 1]})
+    y = np.array([0, 0, 0, 1, 1, 1])
+    rule = extract_rule(X, y, ["a"], max_conditions=1)
+    assert rule.text == "a >= 3.5" and rule.sensitivity == 1 and rule.specificity == 1
+
+
+def test_rule_with_required_sensitivity():
+    cohort = load_heart_failure()
+    rule = extract_rule(cohort.X, cohort.y, ["ejection_fraction", "serum_creatinine"], min_sensitivity=0.95)
+    assert rule.sensitivity >= 0.95
+
+
+def test_permutation_importance_agrees_with_sklearn():
+    cohort = load_heart_failure()
+    X = cohort.X[["ejection_fraction", "serum_creatinine", "age", "platelets"]]
+    model = LogisticRegression(max_iter=1000).fit(X, cohort.y)
+    ours = permutation_importance_grouped(model, X, cohort.y, n_repeats=60, random_state=0).set_index("group")
+    ref = permutation_importance(model, X, cohort.y, scoring="roc_auc", n_repeats=60, random_state=0)
+    for i, col in enumerate(X.columns):
+        assert ours.loc[col, "importance_mean"] == pytest.approx(ref.importances_mean[i], abs=0.01)
+    assert ours.index[0] in ("ejection_fraction", "serum_creatinine")
+
+
+def test_grouped_permutation_moves_columns_together():
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame({"a": rng.normal(size=300)})
+    X["a_copy"] = X["a"]
+    y = (X["a"] + 0.3 * rng.normal(size=300) > 0).astype(int).to_numpy()
+    model = LogisticRegression().fit(X, y)
+    grouped = permutation_importance_grouped(model, X, y, groups={"both": ["a", "a_copy"]}, random_state=0)
+    single = permutation_importance_grouped(model, X, y, random_state=0)
+    assert grouped.loc[0, "importance_mean"] > single["importance_mean"].max()
+    assert grouped.loc[0, "importance_mean"] == pytest.approx(grouped.loc[0, "baseline"] - 0.5, abs=0.08)
