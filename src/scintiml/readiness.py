@@ -1,0 +1,220 @@
+"""Is deep learning warranted? How much the imaging-derived inputs add over the clinical ones.
+
+The seed's advice: before a CNN project on the images, ask whether the scan
+carries signal the clinic does not already have. This module compares
+clinical-only, imaging-only and combined models on the *same* folds of a
+repeated stratified cross-validation, estimates the AUC gain of adding the
+imaging inputs with a confidence interval, and turns that into a verdict.
+
+The interval uses the corrected resampled t-test of Nadeau & Bengio (2003)
+(Bouckaert & Frank 2004): the variance of the per-fold differences is
+inflated by ``(1/J + n_test/n_train)`` instead of ``1/J`` because the folds
+overlap; a plain t-interval over folds would be far too narrow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
+
+from .cohort import Cohort
+from .errors import GroupsError
+
+#: The smallest AUC gain worth a deep-learning project (absolute AUC points).
+DEFAULT_MIN_GAIN = 0.02
+
+
+@dataclass
+class ReadinessResult:
+    verdict: str  # "supported" | "not_supported" | "inconclusive"
+    message: str
+    reasons: list[str]
+    auc: dict[str, dict[str, float]]  # model -> mean, ci95
+    gain: dict[str, Any]
+    group_importance: dict[str, float]
+    learning_curve: dict[str, list[float]]
+    more_patients_likely_help: bool
+    patients_needed: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict, "message": self.message, "reasons": self.reasons, "auc": self.auc,
+            "gain": self.gain, "group_importance": self.group_importance, "learning_curve": self.learning_curve,
+            "more_patients_likely_help": self.more_patients_likely_help, "patients_needed": self.patients_needed,
+            "settings": self.settings,
+        }
+
+
+def default_learner():
+    """Lasso (L1) logistic regression on standardised inputs, C = 0.1.
+
+    Chosen because it is fast (the comparison refits it 3 × 20 times) and
+    stays honest with dozens of noise inputs, which it sets to zero; a ridge
+    penalty spreads weight over them and, on the teaching mIBG cohort (84
+    inputs, 2 real), hid the imaging gain (combined AUC 0.83 vs 0.90 with L1).
+    """
+    return make_pipeline(StandardScaler(), LogisticRegression(l1_ratio=1.0, C=0.1, solver="liblinear"))
+
+
+def _corrected_interval(diffs: np.ndarray, n_train: int, n_test: int, level: float = 0.95):
+    j = len(diffs)
+    mean = float(diffs.mean())
+    var = float(diffs.var(ddof=1)) * (1.0 / j + n_test / n_train)
+    se = np.sqrt(var)
+    t = stats.t.ppf(0.5 + level / 2, df=j - 1)
+    return mean, se, (mean - t * se, mean + t * se)
+
+
+def assess_readiness(
+    cohort: Cohort,
+    imaging: str = "imaging",
+    clinical: str = "clinical",
+    learner=None,
+    n_splits: int = 5,
+    n_repeats: int = 4,
+    min_gain: float = DEFAULT_MIN_GAIN,
+    random_state=None,
+) -> ReadinessResult:
+    """Compare clinical-only, imaging-only and combined models and give a verdict.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        Must have groups named ``imaging`` and ``clinical`` (missing values are
+        imputed by the training-fold median inside each fold).
+    learner : scikit-learn classifier, optional
+        Default :func:`default_learner`.
+    n_splits, n_repeats : int
+        Repeated stratified k-fold; every model sees the same folds (paired).
+    min_gain : float
+        Smallest AUC gain that would justify an imaging deep-learning project.
+    random_state : int or None
+
+    Returns
+    -------
+    ReadinessResult
+        ``verdict``: ``"supported"`` when the whole 95 % interval of the gain is
+        above 0 and its mean reaches ``min_gain``; ``"not_supported"`` when the
+        interval lies below ``min_gain``; ``"inconclusive"`` otherwise, with an
+        estimate of the cohort size that would settle it.
+    """
+    for group in (imaging, clinical):
+        if group not in cohort.groups or not cohort.groups[group]:
+            raise GroupsError(
+                f"readiness needs an input group named {group!r}; give groups such as "
+                '{"imaging": [...], "clinical": [...]} (CLI: --groups FILE)'
+            )
+    rng = check_random_state(random_state)
+    learner = learner if learner is not None else default_learner()
+    X = cohort.X
+    y = cohort.y
+    columns = {
+        "clinical": list(cohort.groups[clinical]),
+        "imaging": list(cohort.groups[imaging]),
+        "combined": list(dict.fromkeys(cohort.groups[clinical] + cohort.groups[imaging])),
+    }
+    cv = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=rng.randint(2**31 - 1))
+    aucs = {k: [] for k in columns}
+    importance = {imaging: [], clinical: []}
+    n = len(y)
+    for train, test in cv.split(X, y):
+        X_tr = X.iloc[train].fillna(X.iloc[train].median())
+        X_te = X.iloc[test].fillna(X.iloc[train].median())
+        for name, cols in columns.items():
+            model = clone(learner).fit(X_tr[cols], y[train])
+            p = model.predict_proba(X_te[cols])[:, 1]
+            aucs[name].append(roc_auc_score(y[test], p))
+            if name == "combined":
+                base = aucs[name][-1]
+                for group, gcols in ((imaging, columns["imaging"]), (clinical, columns["clinical"])):
+                    shuffled = X_te[cols].copy()
+                    perm = rng.permutation(len(shuffled))
+                    shuffled[gcols] = shuffled[gcols].to_numpy()[perm]
+                    importance[group].append(base - roc_auc_score(y[test], model.predict_proba(shuffled)[:, 1]))
+    aucs = {k: np.asarray(v) for k, v in aucs.items()}
+    n_test = n // n_splits
+    n_train = n - n_test
+    auc_summary = {}
+    for name, values in aucs.items():
+        mean, se, ci = _corrected_interval(values, n_train, n_test)
+        auc_summary[name] = {"mean": mean, "ci95": list(ci)}
+    diffs = aucs["combined"] - aucs["clinical"]
+    gain, gain_se, gain_ci = _corrected_interval(diffs, n_train, n_test)
+    curve = _learning_curve(X[columns["combined"]], y, learner, rng)
+    rising = len(curve["auc"]) >= 2 and curve["auc"][-1] - curve["auc"][-2] > 0.01
+
+    reasons = [
+        f"clinical inputs alone: AUC {auc_summary['clinical']['mean']:.3f}; imaging alone: "
+        f"{auc_summary['imaging']['mean']:.3f}; both: {auc_summary['combined']['mean']:.3f} "
+        f"({n_repeats}×{n_splits}-fold cross-validation, same folds)",
+        f"adding the imaging inputs changes the AUC by {gain:+.3f} (95 % CI {gain_ci[0]:+.3f} to {gain_ci[1]:+.3f})",
+        f"shuffling the imaging inputs costs {np.mean(importance[imaging]):.3f} AUC; shuffling the clinical "
+        f"inputs costs {np.mean(importance[clinical]):.3f}",
+    ]
+    needed = None
+    if gain_ci[0] > 0 and gain >= min_gain:
+        verdict = "supported"
+        message = "Imaging adds signal over the clinical inputs: a CNN project on these images is supported."
+    elif gain_ci[1] < min_gain:
+        verdict = "not_supported"
+        message = (
+            "Imaging adds nothing measurable over the clinical inputs: do not start a deep-learning project "
+            "on this question."
+        )
+        reasons.append(f"the whole interval lies below the smallest gain worth a project ({min_gain:.2f} AUC)")
+    else:
+        verdict = "inconclusive"
+        half = (gain_ci[1] - gain_ci[0]) / 2
+        target = max(abs(gain - min_gain), abs(gain), 0.01)
+        # the interval's half-width shrinks about as 1/sqrt(n)
+        needed = int(np.ceil(n * (half / target) ** 2)) if half > 0 else n
+        needed = int(min(max(needed, n + 1), 100 * n))
+        message = (
+            f"Inconclusive: the data cannot tell whether imaging adds {min_gain:.2f} AUC or more. "
+            f"Collect about {needed - n} more patients (about {needed} in all) before deciding."
+        )
+    reasons.append(
+        "the learning curve is still rising: more patients would likely help"
+        if rising else "the learning curve has flattened: more patients alone would likely not change the picture"
+    )
+    return ReadinessResult(
+        verdict=verdict, message=message, reasons=reasons, auc=auc_summary,
+        gain={"mean": gain, "se": gain_se, "ci95": list(gain_ci), "min_gain": min_gain,
+              "per_fold": diffs.tolist()},
+        group_importance={k: float(np.mean(v)) for k, v in importance.items()},
+        learning_curve=curve, more_patients_likely_help=bool(rising), patients_needed=needed,
+        settings={"n_splits": n_splits, "n_repeats": n_repeats, "learner": type(learner).__name__,
+                  "interval": "corrected resampled t (Nadeau & Bengio 2003)"},
+    )
+
+
+def _learning_curve(X: pd.DataFrame, y: np.ndarray, learner, rng, fractions=(0.2, 0.4, 0.6, 0.8, 1.0)):
+    """Mean held-out AUC against the number of training patients (5-fold, subsampled training folds)."""
+    sizes, means = [], []
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=rng.randint(2**31 - 1)).split(X, y))
+    for f in fractions:
+        scores = []
+        for train, test in folds:
+            k = max(10, int(round(f * len(train))))
+            sub = rng.choice(train, size=min(k, len(train)), replace=False)
+            if y[sub].min() == y[sub].max():
+                continue
+            X_tr = X.iloc[sub].fillna(X.iloc[sub].median())
+            X_te = X.iloc[test].fillna(X.iloc[sub].median())
+            model = clone(learner).fit(X_tr, y[sub])
+            scores.append(roc_auc_score(y[test], model.predict_proba(X_te)[:, 1]))
+        sizes.append(int(round(f * len(folds[0][0]))))
+        means.append(float(np.mean(scores)) if scores else float("nan"))
+    return {"n_training": sizes, "auc": means}
