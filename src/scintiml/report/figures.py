@@ -1,0 +1,281 @@
+"""Figures of a study, drawn only from its ``results`` dict (reports never recompute)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+BLUE, ORANGE, GREY, RED = "#1f5fa8", "#d9771e", "#7a7a7a", "#b22222"
+
+plt.rcParams.update({
+    "figure.dpi": 110, "savefig.dpi": 200, "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False,
+    "axes.spines.right": False,
+})
+
+
+def heatmap(r: dict[str, Any]):
+    corr = r["explore"]["correlation"]
+    names, m = corr["inputs"], np.asarray(corr["matrix"], float)
+    size = min(11, 3 + 0.16 * len(names))
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1)
+    if len(names) <= 50:
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=max(4, 9 - len(names) // 8))
+        ax.set_yticks(range(len(names)), names, fontsize=max(4, 9 - len(names) // 8))
+    else:
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.colorbar(im, ax=ax, shrink=0.7, label="Pearson r")
+    ax.set_title("Correlation between inputs")
+    return fig
+
+
+def selection_trace(r: dict[str, Any]):
+    history = r["selection"].get("history") or []
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    if not history:
+        ax.text(0.5, 0.5, "all inputs kept (no input selection)", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    loss = np.array([h["selection_loss"] for h in history])
+    train = np.array([h["training_loss"] for h in history])
+    acc = np.array([h["accepted"] for h in history])
+    x = np.arange(1, len(history) + 1)
+    ax.plot(x, train, color=GREY, lw=1, label="training error")
+    ax.plot(x, loss, color=BLUE, lw=1, label="selection error")
+    ax.scatter(x[acc], loss[acc], color=ORANGE, zorder=3, s=22, label="accepted")
+    ax.set_xlabel("candidate subset (in the order tried)")
+    ax.set_ylabel("weighted squared error")
+    ax.set_title(f"Input selection ({r['selection']['method']}): {len(r['inputs']['selected'])} of "
+                 f"{len(r['inputs']['all'])} inputs kept")
+    ax.legend(frameon=False)
+    return fig
+
+
+def order_trace(r: dict[str, Any]):
+    rows = r["order_selection"]["history"]
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    n = np.array([h["n_parameters"] for h in rows])
+    loss = np.array([h["selection_loss"] for h in rows])
+    chosen = np.array([h["chosen"] for h in rows])
+    ax.scatter(n, loss, color=BLUE, s=16, label="architecture")
+    ax.scatter(n[chosen], loss[chosen], color=ORANGE, s=60, zorder=3,
+               label=f"chosen: hidden {tuple(r['order_selection']['hidden_layer_sizes'])}")
+    ax.set_xlabel("number of parameters")
+    ax.set_ylabel("selection error")
+    ax.set_title("Order selection")
+    ax.legend(frameon=False)
+    return fig
+
+
+def network(r: dict[str, Any]):
+    sizes = r["architecture"]
+    names = r["inputs"]["selected"]
+    fig, ax = plt.subplots(figsize=(7, max(3, 0.45 * max(sizes) + 1.5)))
+    xs = np.linspace(0, 1, len(sizes))
+    positions = []
+    for x, n in zip(xs, sizes):
+        ys = np.linspace(0.5 - 0.08 * (n - 1) / 2, 0.5 + 0.08 * (n - 1) / 2, n) if n > 1 else np.array([0.5])
+        positions.append([(x, y) for y in ys[::-1]])
+    for a, b in zip(positions[:-1], positions[1:]):
+        for p in a:
+            for q in b:
+                ax.plot([p[0], q[0]], [p[1], q[1]], color=GREY, lw=0.5, alpha=0.6)
+    for i, layer in enumerate(positions):
+        color = ORANGE if i == 0 else (RED if i == len(positions) - 1 else BLUE)
+        for j, (x, y) in enumerate(layer):
+            ax.scatter([x], [y], s=260, color=color, zorder=3, edgecolor="white")
+            if i == 0:
+                ax.text(x - 0.03, y, names[j], ha="right", va="center")
+            if i == len(positions) - 1:
+                ax.text(x + 0.03, y, f"P({r['dataset']['target']})", ha="left", va="center")
+    ax.set_xlim(-0.45, 1.3)
+    ax.set_axis_off()
+    ax.set_title(f"Final network {sizes}: scaling → logistic perceptrons → probability")
+    return fig
+
+
+def roc(r: dict[str, Any]):
+    t = r["test"]
+    curve = t["roc"]
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    if "band" in curve:
+        band = curve["band"]
+        ax.fill_between(band["fpr"], band["lower"], band["upper"], color=BLUE, alpha=0.18, lw=0,
+                        label="95 % confidence band")
+    ax.plot(curve["fpr"], curve["tpr"], color=BLUE, lw=2,
+            label=f"network: AUC {t['auc']:.3f} ({t['auc_ci95'][0]:.3f}–{t['auc_ci95'][1]:.3f})")
+    ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1)
+    fpr_pt = 1 - t["specificity"]
+    ax.scatter([fpr_pt], [t["sensitivity"]], color=ORANGE, zorder=4, s=40,
+               label=f"threshold {t['threshold']:.3f}")
+    ax.set_xlabel("1 − specificity")
+    ax.set_ylabel("sensitivity")
+    ax.set_title(f"ROC on the testing instances (n = {t['n']})")
+    ax.legend(loc="lower right", frameon=False, fontsize=8)
+    ax.set_aspect("equal")
+    return fig
+
+
+def confusion(r: dict[str, Any]):
+    cm = r["test"]["confusion_matrix"]
+    m = np.array([[cm["tp"], cm["fn"]], [cm["fp"], cm["tn"]]])
+    fig, ax = plt.subplots(figsize=(3.8, 3.4))
+    ax.imshow(m, cmap="Blues")
+    for (i, j), v in np.ndenumerate(m):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=14,
+                color="white" if v > m.max() / 2 else "black")
+    ax.set_xticks([0, 1], ["predicted event", "predicted no event"])
+    ax.set_yticks([0, 1], ["event", "no event"])
+    ax.set_title("Confusion matrix (testing)")
+    return fig
+
+
+def calibration(r: dict[str, Any]):
+    t = r["test"]
+    fig, ax = plt.subplots(figsize=(4.4, 4.2))
+    bins = t.get("reliability") or []
+    if bins:
+        x = [b["mean_predicted"] for b in bins]
+        y = [b["observed"] for b in bins]
+        lo = [b["observed"] - b["observed_ci95"][0] for b in bins]
+        hi = [b["observed_ci95"][1] - b["observed"] for b in bins]
+        ax.errorbar(x, y, yerr=[lo, hi], fmt="o", color=BLUE, capsize=3, label="observed (95 % CI)")
+    ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1, label="ideal")
+    slope = t.get("calibration_slope")
+    ax.set_title(f"Calibration: Brier {t['brier']:.3f}, slope {slope:.2f}" if slope is not None
+                 else f"Calibration: Brier {t['brier']:.3f}")
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed event rate")
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def gain(r: dict[str, Any]):
+    g = r["test"]["gain"]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.4))
+    a1.plot(g["fraction"], g["gain"], color=BLUE, lw=2, label="network")
+    a1.plot([0, 1], [0, 1], ls="--", color=GREY, label="random order")
+    a1.set_xlabel("fraction of patients (highest probability first)")
+    a1.set_ylabel("fraction of events found")
+    a1.set_title("Cumulative gain")
+    a1.legend(frameon=False)
+    lift = [v if v is not None else np.nan for v in g["lift"]]
+    a2.plot(g["fraction"], lift, color=BLUE, lw=2)
+    a2.axhline(1, ls="--", color=GREY)
+    a2.set_xlabel("fraction of patients")
+    a2.set_title("Lift")
+    return fig
+
+
+def decision(r: dict[str, Any]):
+    d = r["test"]["decision_curve"]
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    ax.plot(d["threshold"], d["model"], color=BLUE, lw=2, label="network")
+    ax.plot(d["threshold"], d["treat_all"], color=ORANGE, lw=1, label="treat all")
+    ax.plot(d["threshold"], d["treat_none"], color=GREY, lw=1, label="treat none")
+    prev = r["test"]["prevalence"]
+    ax.set_ylim(-0.05, max(0.05, prev * 1.1))
+    ax.set_xlabel("threshold probability")
+    ax.set_ylabel("net benefit")
+    ax.set_title("Decision curve (testing)")
+    ax.legend(frameon=False)
+    return fig
+
+
+def importance(r: dict[str, Any]):
+    rows = r["importance"]
+    fig, ax = plt.subplots(figsize=(5.5, 0.4 * len(rows) + 1.4))
+    names = [x["group"] for x in rows][::-1]
+    mean = [x["importance_mean"] for x in rows][::-1]
+    sd = [x["importance_sd"] for x in rows][::-1]
+    ax.barh(names, mean, xerr=sd, color=BLUE, capsize=3)
+    ax.set_xlabel("drop in selection AUC when the input is shuffled (mean ± SD, 20 repeats)")
+    ax.set_title("Input importance")
+    return fig
+
+
+def partial_dependence(r: dict[str, Any]):
+    pd_ = r["partial_dependence"]
+    n = len(pd_)
+    cols = min(3, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, (name, d) in zip(axes.ravel(), pd_.items()):
+        ax.plot(d["grid"], d["mean_probability"], color=BLUE, lw=2)
+        ax.set_xlabel(name)
+        ax.set_ylabel("mean probability")
+    for ax in axes.ravel()[n:]:
+        ax.set_axis_off()
+    fig.suptitle("Partial dependence of the final network")
+    fig.tight_layout()
+    return fig
+
+
+def baselines(r: dict[str, Any]):
+    b = r["baselines"]
+    names = ["network"] + [k.replace("_", " ") for k in b]
+    aucs = [r["test"]["auc"]] + [v["auc"] for v in b.values()]
+    cis = [r["test"]["auc_ci95"]] + [v["auc_ci95"] for v in b.values()]
+    n_in = [len(r["inputs"]["selected"])] + [v["n_inputs"] for v in b.values()]
+    fig, ax = plt.subplots(figsize=(5.6, 2.8))
+    y = np.arange(len(names))[::-1]
+    ax.errorbar(aucs, y, xerr=[[a - c[0] for a, c in zip(aucs, cis)], [c[1] - a for a, c in zip(aucs, cis)]],
+                fmt="o", color=BLUE, capsize=3)
+    ax.set_yticks(y, [f"{n} ({k} inputs)" for n, k in zip(names, n_in)])
+    ax.axvline(0.5, ls="--", color=GREY)
+    ax.set_xlabel("testing AUC (95 % CI)")
+    ax.set_title("Network and baselines, same split")
+    return fig
+
+
+def readiness(r: dict[str, Any]):
+    rd = r["readiness"]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.2))
+    names = ["clinical", "imaging", "combined"]
+    means = [rd["auc"][n]["mean"] for n in names]
+    cis = [rd["auc"][n]["ci95"] for n in names]
+    a1.errorbar(range(3), means, yerr=[[m - c[0] for m, c in zip(means, cis)], [c[1] - m for m, c in zip(means, cis)]],
+                fmt="o", color=BLUE, capsize=4)
+    a1.set_xticks(range(3), names)
+    a1.set_ylabel("cross-validated AUC (95 % CI)")
+    a1.set_title(f"Is deep learning warranted? {rd['verdict'].replace('_', ' ')}")
+    lc = rd["learning_curve"]
+    a2.plot(lc["n_training"], lc["auc"], "o-", color=BLUE)
+    a2.set_xlabel("training patients")
+    a2.set_ylabel("AUC (clinical + imaging)")
+    a2.set_title("Learning curve")
+    fig.tight_layout()
+    return fig
+
+
+#: name -> (drawing function, caption, needs)
+FIGURES: dict[str, tuple[Callable, str]] = {
+    "correlation_heatmap": (heatmap, "Correlation heat map of all inputs (Pearson)."),
+    "selection_trace": (selection_trace, "Training and selection error of each candidate subset."),
+    "order_selection": (order_trace, "Selection error of each network size; the smallest good one is kept."),
+    "network": (network, "The final network, as in the published figures."),
+    "roc": (roc, "ROC curve on the testing instances with its 95 % bootstrap band."),
+    "confusion_matrix": (confusion, "Confusion matrix at the threshold chosen on the selection instances."),
+    "calibration": (calibration, "Calibration: observed event rate against predicted probability."),
+    "gain_lift": (gain, "Cumulative gain and lift."),
+    "decision_curve": (decision, "Net benefit over threshold probabilities (Vickers & Elkin 2006)."),
+    "importance": (importance, "Permutation importance of the selected inputs on the selection instances."),
+    "partial_dependence": (partial_dependence, "How the predicted probability moves with each input."),
+    "baselines": (baselines, "The network against standard models trained on all inputs, same split."),
+    "readiness": (readiness, "Clinical-only, imaging-only and combined models (paired cross-validation)."),
+}
+
+
+def draw_all(r: dict[str, Any]) -> dict[str, Any]:
+    """Every figure that applies to these results, by name (matplotlib figures)."""
+    out = {}
+    for name, (fn, _) in FIGURES.items():
+        if name == "readiness" and not r.get("readiness"):
+            continue
+        out[name] = fn(r)
+    return out
