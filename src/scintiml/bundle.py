@@ -217,7 +217,8 @@ class Bundle:
             outside.append(";".join(names))
         out = pd.DataFrame({
             "probability": p,
-            "predicted_class": np.where(p >= self.threshold, self.spec["positive"], f"not {self.spec['positive']}"),
+            "predicted_class": [str(self.spec["positive"]) if q >= self.threshold else f"not {self.spec['positive']}"
+                                for q in p],
             "above_threshold": p >= self.threshold,
             "out_of_range": outside,
             "imputed": [";".join(c for c in self.inputs if imputed[c].iloc[i]) for i in range(len(X))],

@@ -142,8 +142,8 @@ def calibration(r: dict[str, Any]):
     if bins:
         x = [b["mean_predicted"] for b in bins]
         y = [b["observed"] for b in bins]
-        lo = [b["observed"] - b["observed_ci95"][0] for b in bins]
-        hi = [b["observed_ci95"][1] - b["observed"] for b in bins]
+        lo = [max(0.0, b["observed"] - b["observed_ci95"][0]) for b in bins]
+        hi = [max(0.0, b["observed_ci95"][1] - b["observed"]) for b in bins]
         ax.errorbar(x, y, yerr=[lo, hi], fmt="o", color=BLUE, capsize=3, label="observed (95 % CI)")
     ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1, label="ideal")
     slope = t.get("calibration_slope")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 from matplotlib.backends.backend_pdf import PdfPages
 
 from .figures import FIGURES, draw_all
@@ -86,7 +86,8 @@ def write_report(results: dict[str, Any], out_dir: str | Path, pdf: bool = True)
         data = _png(fig)
         (out / "figures" / f"{name}.png").write_bytes(data)
         images[name] = base64.b64encode(data).decode("ascii")
-    env = Environment(loader=PackageLoader("scintiml.report", "templates"), autoescape=select_autoescape(["html"]))
+    # autoescape on: column names and notes come from the user's spreadsheet
+    env = Environment(loader=PackageLoader("scintiml.report", "templates"), autoescape=True)
     env.filters["fmt"] = _fmt
     html = env.get_template("report.html.j2").render(
         r=results, images=images, captions={k: v[1] for k, v in FIGURES.items()}, tests=TESTS,

@@ -1,0 +1,186 @@
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scintiml.bundle import load_bundle, save_bundle
+from scintiml.cli import main
+from scintiml.datasets import make_mibg_cohort
+from scintiml.report import write_report
+from scintiml.study import run_study
+
+
+@pytest.fixture(scope="module")
+def mibg_study():
+    return run_study(make_mibg_cohort(random_state=0), seed=0)
+
+
+def test_study_finds_the_true_inputs_and_states_the_rule(mibg_study):
+    r = mibg_study.results
+    assert set(r["inputs"]["selected"]) == {"delta_lvef", "planar_washout"}
+    assert {c["input"] for c in r["rule"]["conditions"]} == {"delta_lvef", "planar_washout"}
+    assert "delta_lvef <=" in r["rule"]["text"] and "planar_washout >=" in r["rule"]["text"]
+    assert r["architecture"][0] == 2 and r["architecture"][-1] == 1
+    assert r["readiness"]["verdict"] == "supported"  # planar washout (imaging) is one of the two true inputs
+
+
+def test_results_schema(mibg_study):
+    r = mibg_study.results
+    for key in ("schema_version", "scintiml_version", "dataset", "split", "inputs", "architecture", "selection",
+                "test", "rule", "baselines", "readiness", "timings", "warnings"):
+        assert key in r
+    for key in ("n_patients", "n_inputs", "target", "positive", "n_events"):
+        assert key in r["dataset"]
+    for key in ("auc", "auc_ci95", "threshold", "sensitivity", "sensitivity_ci95", "specificity",
+                "specificity_ci95", "accuracy"):
+        assert key in r["test"]
+    assert set(r["baselines"]) == {"logistic_regression", "random_forest", "gradient_boosting"}
+    assert r["split"]["training"] + r["split"]["selection"] + r["split"]["testing"] == r["dataset"]["n_patients"]
+    json.dumps(r, allow_nan=False)  # strict JSON: no NaN sneaks in
+
+
+def test_bundle_round_trip(mibg_study, tmp_path):
+    path = save_bundle(mibg_study, tmp_path / "model")
+    bundle = load_bundle(path)
+    cohort = mibg_study.cohort
+    frame = cohort.X.copy()
+    pred = bundle.predict(frame)
+    expected = mibg_study.model.predict_proba(cohort.X[mibg_study.selected_inputs])[:, 1]
+    np.testing.assert_allclose(pred["probability"], expected, rtol=0, atol=1e-12)
+    assert (pred["above_threshold"] == (expected >= bundle.threshold)).all()
+    # an input far outside the training range is named
+    frame.loc[0, "planar_washout"] = 500.0
+    assert bundle.predict(frame).loc[0, "out_of_range"] == "planar_washout"
+    with pytest.raises(Exception, match="lack the model's input"):
+        bundle.predict(frame.drop(columns=["delta_lvef"]))
+    card = json.loads((path / "card.json").read_text())
+    assert card["metrics"]["auc"] == mibg_study.results["test"]["auc"]
+    assert "Known limits" in (path / "card.md").read_text()
+    # the weights load without pickle
+    with np.load(path / "weights.npz", allow_pickle=False) as npz:
+        assert "coef_0" in npz.files
+
+
+def test_report_files(mibg_study, tmp_path):
+    pypdf = pytest.importorskip("pypdf")
+    paths = write_report(mibg_study.results, tmp_path)
+    html = paths["html"].read_text()
+    assert html.count("data:image/png;base64,") >= 12
+    assert mibg_study.results["rule"]["text"].replace("<", "&lt;").replace(">", "&gt;") in html
+    reader = pypdf.PdfReader(paths["pdf"])
+    assert len(reader.pages) >= 10
+    assert "testing patients" in reader.pages[0].extract_text()
+    assert len(list((tmp_path / "figures").glob("*.png"))) >= 12
+
+
+def _cli(args, capsys):
+    sys_argv = sys.argv
+    sys.argv = ["scintiml", *args]
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.argv = sys_argv
+    return code, capsys.readouterr()
+
+
+def test_cli_study_and_predict(tmp_path, capsys):
+    cohort = make_mibg_cohort(n_patients=300, random_state=1)
+    frame = cohort.X.copy()
+    frame.insert(0, "pid", cohort.ids)
+    frame["outcome"] = cohort.y
+    data = tmp_path / "cohort.csv"
+    frame.to_csv(data, index=False)
+    groups = tmp_path / "groups.json"
+    groups.write_text(json.dumps(cohort.groups))
+    out = tmp_path / "study"
+    code, _ = _cli(["study", str(data), "--target", "outcome", "--id", "pid", "--groups", str(groups),
+                    "--protocol", "collimator=LEHR", "--out", str(out)], capsys)
+    assert code in (0, None)
+    for name in ("results.json", "report.html", "report.pdf", "model/model.json", "model/card.md"):
+        assert (out / name).exists(), name
+    assert json.loads((out / "results.json").read_text())["protocol"] == {"collimator": "LEHR"}
+    # a non-empty output folder is refused, and left as it was
+    before = sorted(p.name for p in out.iterdir())
+    code, captured = _cli(["study", str(data), "--target", "outcome", "--id", "pid", "--out", str(out)], capsys)
+    assert code == 2 and "error:" in captured.err and "--overwrite" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == before
+    # predict, with a protocol mismatch warning
+    pred_path = tmp_path / "pred.csv"
+    code, captured = _cli(["predict", str(out / "model"), str(data), "--id", "pid", "--out", str(pred_path),
+                           "--protocol", "collimator=MEGP"], capsys)
+    assert code in (0, None)
+    assert "differs from the training protocol" in captured.err
+    pred = pd.read_csv(pred_path)
+    assert list(pred.columns[:3]) == ["pid", "probability", "predicted_class"]
+    assert len(pred) == 300
+    code, captured = _cli(["predict", str(out / "model"), str(data), "--out", str(tmp_path / "p2.csv"),
+                           "--protocol", "collimator=MEGP", "--strict-protocol"], capsys)
+    assert code == 2 and "differs" in captured.err and not (tmp_path / "p2.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--target", "nope"], "target column 'nope' not found"),
+        (["--target", "outcome", "--inputs", "stepwise"], "--inputs must be one of"),
+        (["--target", "outcome", "--split", "60:x:20"], "cannot read split"),
+        (["--target", "outcome", "--protocol", "collimator"], "KEY=VALUE"),
+    ],
+)
+def test_cli_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, args, fragment):
+    frame = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 7, "outcome": np.arange(40) % 2})
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "out"
+    code, captured = _cli(["study", str(data), *args, "--out", str(out)], capsys)
+    assert code == 2
+    lines = [line for line in captured.err.strip().splitlines() if line.strip()]
+    assert lines[0].startswith("error:") and fragment in captured.err.replace("\n", " ")
+    assert "Traceback" not in captured.err
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [data]
+
+
+def test_console_script_exit_code(tmp_path):
+    exe = Path(sys.executable).with_name("scintiml")
+    if not exe.exists():
+        pytest.skip("console script not installed in this environment")
+    res = subprocess.run([str(exe), "describe", str(tmp_path / "missing.csv"), "--target", "y"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2
+    assert res.stderr.strip().startswith("error:") and "does not exist" in res.stderr
+
+
+def test_report_renders_in_headless_chromium(mibg_study, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium not installed (Debian packages chromium, chromium-driver; .ci/run installs them)")
+    write_report(mibg_study.results, tmp_path, pdf=False)
+    page = tmp_path / "report.html"
+    # Every image must decode: a script counts images whose naturalWidth is 0 and writes the count into the DOM.
+    html = page.read_text().replace(
+        "</body>",
+        "<script>window.addEventListener('load', () => { const bad = [...document.images]"
+        ".filter(i => !i.complete || i.naturalWidth === 0).length; document.title = 'BROKEN=' + bad + "
+        "' TOTAL=' + document.images.length; });</script></body>",
+    )
+    page.write_text(html)
+    res = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'prof'}",
+         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert "BROKEN=0 TOTAL=" in res.stdout, res.stdout[-500:]
+    total = int(res.stdout.split("TOTAL=")[1].split("<")[0].split()[0])
+    assert total >= 12
+    console_errors = [line for line in res.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line]
+    assert not console_errors
