@@ -40,6 +40,8 @@ def test_mann_whitney_and_auc_per_input_match_scipy():
     # AUC = U / (n1 n0)
     assert table.loc["serum_creatinine", "auc"] == pytest.approx(u.statistic / (96 * 203))
     assert table.loc["ejection_fraction", "direction"] == "lower"
+    ef = table.loc["ejection_fraction"]
+    assert ef["auc_oriented_ci_low"] < ef["auc_oriented"] < ef["auc_oriented_ci_high"]
 
 
 def test_describe_by_outcome():

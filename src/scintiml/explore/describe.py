@@ -42,7 +42,8 @@ def univariate_tests(X: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
 
     ``auc`` is the AUC of the input as a score for the event (below 0.5 when
     lower values go with the event); ``auc_oriented`` = max(auc, 1 − auc) and
-    ``direction`` (``"higher"`` / ``"lower"`` values with the event).
+    ``direction`` (``"higher"`` / ``"lower"`` values with the event), with its
+    interval ``auc_oriented_ci_low/high``.
     Sorted by ``auc_oriented``, best first. Missing values are left out per input.
     """
     y = np.asarray(y).astype(int)
@@ -58,6 +59,8 @@ def univariate_tests(X: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
         rows.append({
             "input": col, "auc": auc, "auc_ci_low": res.ci[0], "auc_ci_high": res.ci[1],
             "auc_oriented": max(auc, 1 - auc), "direction": "higher" if auc >= 0.5 else "lower",
+            "auc_oriented_ci_low": res.ci[0] if auc >= 0.5 else 1 - res.ci[1],
+            "auc_oriented_ci_high": res.ci[1] if auc >= 0.5 else 1 - res.ci[0],
             "mann_whitney_u": float(u.statistic), "p_value": float(u.pvalue),
         })
     return pd.DataFrame(rows).sort_values("auc_oriented", ascending=False, kind="stable").reset_index(drop=True)
