@@ -96,6 +96,7 @@ def run_study(
     protocol: dict[str, str] | None = None,
     readiness: bool = True,
     progress: Progress | None = None,
+    split: Split | None = None,
 ) -> StudyResult:
     """Run the published ANN workflow on a cohort.
 
@@ -116,6 +117,9 @@ def run_study(
         ``imaging`` and ``clinical`` groups.
     progress : callable, optional
         ``progress(stage, n_networks)`` for a progress display.
+    split : Split, optional
+        A predefined split (e.g. :func:`predefined_split` for SPECTF's UCI
+        split) used instead of a random one; ``ratios`` is then ignored.
 
     Returns
     -------
@@ -138,7 +142,10 @@ def run_study(
     notify("split", 0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        split = split_cohort(cohort, ratios, random_state=seed)
+        if split is None:
+            split = split_cohort(cohort, ratios, random_state=seed)
+        else:
+            ratios = [len(split.training), len(split.selection), len(split.testing)]
     study_warnings += [str(w.message) for w in caught]
     X_all, medians = impute_median(cohort.X, split.training)
     y = cohort.y
@@ -283,6 +290,17 @@ def run_study(
         results=_jsonable(results), model=model, cohort=cohort, split=split, selected_inputs=list(selected),
         medians=medians, training_ranges=training_ranges,
     )
+
+
+def predefined_split(cohort: Cohort, selection_fraction: float = 0.25, random_state=0) -> Split:
+    """A published training/testing split (``cohort.predefined_split``) with a selection part
+    carved, stratified, out of its training part (the published splits have none)."""
+    if not cohort.predefined_split:
+        raise ValueError(f"cohort {cohort.name!r} has no predefined split")
+    train = np.asarray(cohort.predefined_split["training"])
+    inner = split_cohort(cohort.y[train], (1 - selection_fraction, selection_fraction, 0.0), random_state)
+    return Split(np.sort(train[inner.training]), np.sort(train[inner.selection]),
+                 np.asarray(cohort.predefined_split["testing"]))
 
 
 def _best_combination(candidates, X_tr, y_tr, X_se, y_se, X_te, y_te, seed) -> dict[str, Any] | None:

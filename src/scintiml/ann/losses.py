@@ -34,7 +34,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, log_expit
+from scipy.special import log_expit
+
+from .network import logistic
 
 LOSSES = ("weighted_squared_error", "cross_entropy", "squared_error")
 REGULARIZATIONS = ("l2", "l1", "none")
@@ -72,7 +74,7 @@ class ErrorTerm:
             # -[t log p + (1-t) log(1-p)] from the logit, stable for large |z|
             per = -(self.target * log_expit(z) + (1.0 - self.target) * log_expit(-z))
         else:
-            per = (expit(z) - self.target) ** 2
+            per = (logistic(z) - self.target) ** 2
         return per @ self.weight / self.normalization
 
     def instance_terms(self, z: np.ndarray) -> np.ndarray:
@@ -85,12 +87,12 @@ class ErrorTerm:
         if self.name == "cross_entropy":
             per = -(self.target * log_expit(z) + (1.0 - self.target) * log_expit(-z))
         else:
-            per = (expit(z) - self.target) ** 2
+            per = (logistic(z) - self.target) ** 2
         return per * (per.shape[-1] * self.weight / self.normalization)
 
     def value_and_dz(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Error ``(B,)`` and its derivative with respect to the logits ``(B, N)``."""
-        p = expit(z)
+        p = logistic(z)
         if self.name == "cross_entropy":
             per = -(self.target * log_expit(z) + (1.0 - self.target) * log_expit(-z))
             dz = p - self.target

@@ -56,9 +56,15 @@ class TrainingProblem:
     error_selection: ErrorTerm | None = None
 
     def _rows(self, X: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
-        if X is None or X.ndim == 2:
-            return X
+        if X is None or X.ndim == 2 or len(idx) == X.shape[0]:
+            return X  # shared data, or every network in order: no copy
         return X[idx]
+
+    def take(self, rows: np.ndarray) -> "TrainingProblem":
+        """The same problem for a subset of the networks (their per-network data only)."""
+        pick = lambda X: X if X is None or X.ndim == 2 else X[rows]
+        return TrainingProblem(self.arch, pick(self.X), self.error, self.activation, self.regularization,
+                               self.regularization_weight, pick(self.X_selection), self.error_selection)
 
     def loss(self, theta: np.ndarray, idx: np.ndarray) -> np.ndarray:
         z, _ = forward(self.arch, theta, self._rows(self.X, idx), self.activation)
@@ -211,9 +217,10 @@ def train_bfgs(
     sel_curves: list[list[float]] = [[] for _ in range(n_networks)]
 
     # Working arrays for the networks still training.
-    idx = np.arange(n_networks)
+    idx = np.arange(n_networks)  # original positions of the networks still training
+    work = problem  # per-network data kept aligned with idx (compacted as networks finish)
     theta = theta0.copy()
-    f, g = problem.loss_and_gradient(theta, idx)
+    f, g = work.loss_and_gradient(theta, np.arange(idx.size))
     if memory is None:
         memory = 0 if n_params <= DENSE_BFGS_MAX_PARAMS else 10
     H = DenseInverseHessian(n_networks, n_params) if memory == 0 else LimitedMemoryInverseHessian(
@@ -221,7 +228,7 @@ def train_bfgs(
     fresh = np.ones(n_networks, dtype=bool)  # H is the identity: scale it at the next update
     small_steps = np.zeros(n_networks, dtype=int)
     if early:
-        best_sel = problem.selection_error(theta, idx)
+        best_sel = work.selection_error(theta, np.arange(idx.size))
         best_theta = theta.copy()
         failures = np.zeros(n_networks, dtype=int)
     if record_curves:
@@ -249,7 +256,7 @@ def train_bfgs(
         trying = np.arange(idx.size)
         for _ in range(MAX_LINE_SEARCH):
             trial = theta[trying] + alpha[trying, None] * d[trying]
-            f_try = problem.loss(trial, idx[trying])
+            f_try = work.loss(trial, trying)
             ok = np.isfinite(f_try) & (f_try <= f[trying] + C1 * alpha[trying] * slope[trying])
             accepted[trying[ok]] = True
             f_new[trying[ok]] = f_try[ok]
@@ -266,7 +273,8 @@ def train_bfgs(
 
         step = alpha[:, None] * d
         theta_new = np.where(accepted[:, None], theta + step, theta)
-        f_acc, g_new = problem.loss_and_gradient(theta_new, idx)
+        everyone = np.arange(idx.size)
+        f_acc, g_new = work.loss_and_gradient(theta_new, everyone)
         s = theta_new - theta
         y = g_new - g
         sy = np.einsum("bp,bp->b", s, y)
@@ -288,7 +296,7 @@ def train_bfgs(
         theta, f, g = theta_new, f_acc, g_new
         out_iter[idx] = iteration
         if record_curves or early:
-            sel_now = problem.selection_error(theta, idx) if problem.X_selection is not None else None
+            sel_now = work.selection_error(theta, everyone) if problem.X_selection is not None else None
         if record_curves:
             for j, i in enumerate(idx):
                 curves[i].append(f[j])
@@ -309,6 +317,7 @@ def train_bfgs(
             out_loss[fi] = f[finished]
             keep = ~finished
             idx, theta, f, g = idx[keep], theta[keep], f[keep], g[keep]
+            work = work.take(np.flatnonzero(keep))
             H.keep(keep)
             fresh, small_steps = fresh[keep], small_steps[keep]
             if early:
