@@ -114,3 +114,21 @@ def test_grouped_permutation_moves_columns_together():
     single = permutation_importance_grouped(model, X, y, random_state=0)
     assert grouped.loc[0, "importance_mean"] > single["importance_mean"].max()
     assert grouped.loc[0, "importance_mean"] == pytest.approx(grouped.loc[0, "baseline"] - 0.5, abs=0.08)
+
+
+def test_removal_importance_ranks_true_inputs_first():
+    from scintiml.explain import removal_importance
+    from scintiml.select.candidates import CandidateData, default_estimator, train_candidates
+
+    cohort = make_mibg_cohort(random_state=0)
+    split = split_cohort(cohort, random_state=0)
+    cols = ["delta_lvef", "planar_washout", "age", "bmi"]
+    X = cohort.X[cols].to_numpy()
+    data = CandidateData.build(X[split.training], cohort.y[split.training], X[split.selection],
+                               cohort.y[split.selection], "meanstd", seed=0)
+    rng = np.random.RandomState(0)
+    table = removal_importance(
+        lambda subsets: train_candidates(data, subsets, default_estimator(), 3, rng).selection_loss, cols
+    )
+    assert set(table["input"].iloc[:2]) == {"delta_lvef", "planar_washout"}
+    assert (table["loss_increase"].iloc[:2] > 0.1).all()
