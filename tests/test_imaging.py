@@ -1,0 +1,185 @@
+import csv
+
+import numpy as np
+import pytest
+
+pydicom = pytest.importorskip("pydicom")
+
+from scintiml.datasets.perfusion import VIEWS, simulate_perfusion_scans  # noqa: E402
+from scintiml.imaging import ImagingError, PlanarStudy, read_nm_dicom, scan_folder, write_nm_dicom  # noqa: E402
+from scintiml.imaging.deid import BASIC_PROFILE, DeidError, deidentify_folder, new_key  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return simulate_perfusion_scans(8, prevalence=0.5, random_state=0)
+
+
+def _study(case, pid="PAT-001"):
+    return PlanarStudy(views=case.views, pixel_spacing_mm=(3.125, 3.125), patient_id=pid,
+                       metadata={"radiopharmaceutical": "99mTc-MAA", "injected_activity_mbq": 148.0,
+                                 "collimator": "LEHR", "acquisition_time": "101500"})
+
+
+def test_simulator_truth_and_counts(cases):
+    for c in cases:
+        assert set(c.views) == set(VIEWS)
+        for v in VIEWS:
+            img = c.views[v]
+            assert img.shape == (128, 128) and np.all(img >= 0) and np.all(img == np.round(img))
+            assert abs(img.sum() - 500_000) < 5 * np.sqrt(500_000)
+            assert c.lung_masks[v].sum() > 1500
+            # most counts fall inside the lungs
+            assert img[c.lung_masks[v]].sum() > 0.6 * img.sum()
+        if c.label == 1:
+            assert c.pattern in ("segmental", "subsegmental") and c.defect_masks["ANT"].any()
+            ant = c.views["ANT"]
+            inside = c.defect_masks["ANT"] & c.lung_masks["ANT"]
+            healthy = c.lung_masks["ANT"] & ~c.defect_masks["ANT"]
+            assert ant[inside].mean() < ant[healthy].mean()  # a defect is a perfusion deficit
+
+
+def test_simulator_protocol_parameters(cases):
+    low = simulate_perfusion_scans(2, counts_per_view=250_000, collimator_fwhm_mm=10, random_state=0)
+    assert abs(low[0].views["ANT"].sum() - 250_000) < 5 * np.sqrt(250_000)
+    assert low[0].acquisition["collimator_fwhm_mm"] == 10
+    with pytest.raises(ValueError, match="unknown view"):
+        simulate_perfusion_scans(1, views=("LAT",))
+
+
+def test_dicom_round_trip(cases, tmp_path):
+    study = _study(cases[0])
+    path = write_nm_dicom(study, tmp_path / "a.dcm", patient_name="Doe^Jane")
+    back = read_nm_dicom(path)
+    assert list(back.views) == list(VIEWS)
+    for v in VIEWS:
+        np.testing.assert_array_equal(back.views[v], cases[0].views[v])
+    assert back.pixel_spacing_mm == (3.125, 3.125)
+    assert back.patient_id == "PAT-001"
+    for key in ("radiopharmaceutical", "injected_activity_mbq", "collimator", "acquisition_time"):
+        assert back.metadata[key] == study.metadata[key]
+    assert back.metadata["energy_windows_kev"] == [(126.0, 154.0)]
+    assert back.metadata["matrix"] == [128, 128]
+
+
+def test_errors_name_the_file_and_folder_scan_skips(cases, tmp_path):
+    write_nm_dicom(_study(cases[0]), tmp_path / "good.dcm")
+    (tmp_path / "corrupt.dcm").write_bytes(b"not dicom at all")
+    ds = pydicom.dcmread(tmp_path / "good.dcm")
+    ds.Modality = "CT"
+    ds.save_as(tmp_path / "ct.dcm")
+    del ds.PixelData
+    ds.Modality = "NM"
+    ds.save_as(tmp_path / "nopixels.dcm")
+    with pytest.raises(ImagingError, match="corrupt.dcm: not a readable DICOM"):
+        read_nm_dicom(tmp_path / "corrupt.dcm")
+    with pytest.raises(ImagingError, match="ct.dcm: modality is 'CT'"):
+        read_nm_dicom(tmp_path / "ct.dcm")
+    with pytest.raises(ImagingError, match="nopixels.dcm: no pixel data"):
+        read_nm_dicom(tmp_path / "nopixels.dcm")
+    studies, skipped = scan_folder(tmp_path)
+    assert len(studies) == 1
+    assert sorted(s["file"].split("/")[-1] for s in skipped) == ["corrupt.dcm", "ct.dcm", "nopixels.dcm"]
+
+
+def _phi_file(case, path, pid="12345678", name="Doe^Jane"):
+    write_nm_dicom(_study(case, pid), path, patient_name=name, patient_birth_date="19600101", study_date="20240310")
+    ds = pydicom.dcmread(path)
+    phi = {}
+    for keyword, action in BASIC_PROFILE.items():
+        if action == "U" or keyword in ("PatientID",):
+            continue
+        try:
+            elem = pydicom.DataElement(keyword, pydicom.datadict.dictionary_VR(keyword), None)
+        except Exception:
+            continue
+        if elem.VR == "SQ":
+            continue
+        value = {"DA": "20240310", "TM": "101500", "DT": "20240310101500", "PN": "Smith^John", "AS": "064Y",
+                 "DS": "70.5", "IS": "3", "US": 3, "UI": "1.2.3.4"}.get(elem.VR, "PHI-" + keyword)
+        setattr(ds, keyword, value)
+        phi[keyword] = value
+    ds.PatientName = name
+    ds.add_new(0x00091010, "LO", "private secret")  # a private tag
+    ds.save_as(path)
+    return phi
+
+
+def test_deidentification_removes_phi_with_stable_pseudonyms(cases, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    _phi_file(cases[0], src / "a.dcm")
+    _phi_file(cases[1], src / "b.dcm")
+    _phi_file(cases[2], src / "c.dcm", pid="99999999", name="Roe^Richard")
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    key = new_key(tmp_path / "dept.key")
+    report = deidentify_folder(src, tmp_path / "out", key)
+    assert len(report.written) == 3 and not report.skipped
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before  # inputs untouched
+    outs = [pydicom.dcmread(p) for p in report.written]
+    originals = {pydicom.dcmread(src / n).SOPInstanceUID: pydicom.dcmread(src / n) for n in before}
+    for ds in outs:
+        text = str(ds)
+        for word in ("Doe", "Jane", "Roe", "Smith", "12345678", "99999999", "private secret", "PHI-", "19600101"):
+            assert word not in text, word
+        assert ds.PatientIdentityRemoved == "YES"
+        assert ds.DeidentificationMethodCodeSequence[0].CodeValue == "113100"
+        assert not any(elem.tag.is_private for elem in ds)
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        assert ds.SOPInstanceUID not in originals and ds.StudyInstanceUID.startswith("2.25.")
+        # required attributes present, pixels untouched, re-readable
+        for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Modality",
+                        "PatientID", "PatientName", "StudyDate"):
+            assert keyword in ds
+    pixel_sets = sorted(ds.PixelData for ds in outs)
+    assert pixel_sets == sorted(o.PixelData for o in originals.values())
+    pids = sorted(ds.PatientID for ds in outs)
+    assert pids[0] == pids[1] != pids[2] or pids[1] == pids[2] != pids[0]
+    # the same key gives the same pseudonyms on a second run
+    again = deidentify_folder(src, tmp_path / "out2", key)
+    assert sorted(pydicom.dcmread(p).PatientID for p in again.written) == pids
+    rows = list(csv.DictReader(open(tmp_path / "out" / "deid_audit.csv")))
+    assert any(r["attribute"] == "PatientName" and r["action"] == "Z" for r in rows)
+    assert not any("Doe" in (r["new_value"] or "") for r in rows)
+
+
+def test_deid_options_and_refusals(cases, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    _phi_file(cases[0], src / "a.dcm")
+    ds = pydicom.dcmread(src / "a.dcm")
+    ds.BurnedInAnnotation = "YES"
+    ds.save_as(src / "burned.dcm")
+    key = new_key(tmp_path / "k")
+    report = deidentify_folder(src, tmp_path / "out", key, retain_dates=True, keep_protocol=True)
+    assert [s["file"] for s in report.skipped] == ["burned.dcm"]
+    out = pydicom.dcmread(report.written[0])
+    assert out.StudyDate and out.StudyDate != "20240310" and out.StudyDate < "20240310"
+    assert out.RadiopharmaceuticalInformationSequence[0].Radiopharmaceutical == "99mTc-MAA"
+    assert out.DetectorInformationSequence[0].CollimatorGridName == "LEHR"
+    with pytest.raises(DeidError, match="not empty"):
+        deidentify_folder(src, tmp_path / "out", key)
+    with pytest.raises(DeidError, match="not found"):
+        deidentify_folder(src, tmp_path / "out3", tmp_path / "missing.key")
+    with pytest.raises(DeidError, match="exists"):
+        new_key(key)
+
+
+def test_radiomics_separate_defects(tmp_path):
+    pytest.importorskip("radiomics")
+    from scintiml.explore import univariate_tests
+    from scintiml.imaging.radiomics import lung_masks, radiomic_features, wide_table
+
+    cases = simulate_perfusion_scans(30, prevalence=0.5, views=("ANT", "POST"), random_state=3)
+    pairs = []
+    for c in cases:
+        st = PlanarStudy(views=c.views, pixel_spacing_mm=(3.125, 3.125), patient_id=c.case_id)
+        pairs.append((st, {(v, roi): m for v in ("ANT", "POST") for roi, m in lung_masks(c.lung_masks[v]).items()}))
+    features = radiomic_features(pairs)
+    assert len(features) == 30 * 4
+    assert {"original_firstorder_Mean", "original_shape2D_PixelSurface", "original_glcm_Contrast"} <= set(features)
+    wide = wide_table(features)
+    assert len(wide) == 30
+    y = np.array([c.label for c in cases])
+    best = univariate_tests(wide.drop(columns="patient_id"), y).iloc[0]
+    assert best["auc_oriented"] > 0.75
