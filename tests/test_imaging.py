@@ -183,3 +183,43 @@ def test_radiomics_separate_defects(tmp_path):
     y = np.array([c.label for c in cases])
     best = univariate_tests(wide.drop(columns="patient_id"), y).iloc[0]
     assert best["auc_oriented"] > 0.75
+
+
+def test_png_sidecar_route(cases, tmp_path):
+    import json
+
+    from PIL import Image
+
+    from scintiml.imaging import read_png_study
+
+    paths = []
+    for v in ("ANT", "POST"):
+        p = tmp_path / f"case1_{v}.png"
+        Image.fromarray(cases[0].views[v].astype(np.uint16)).save(p)
+        paths.append(p)
+    sidecar = tmp_path / "case1.json"
+    sidecar.write_text(json.dumps({"patient_id": "P9", "metadata": {"pixel_spacing_mm": [3.125, 3.125],
+                                                                      "radiopharmaceutical": "99mTc-MAA"}}))
+    study = read_png_study(paths, sidecar)
+    assert set(study.views) == {"ANT", "POST"} and study.patient_id == "P9"
+    np.testing.assert_array_equal(study.views["ANT"], cases[0].views["ANT"])
+    bad = tmp_path / "noview.png"
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(bad)
+    with pytest.raises(ImagingError, match="noview.png: cannot tell the view"):
+        read_png_study([bad])
+
+
+def test_radiomic_table_feeds_a_study_cohort():
+    pytest.importorskip("radiomics")
+    import pandas as pd
+
+    from scintiml import load_cohort
+    from scintiml.imaging.radiomics import lung_masks, radiomic_features, wide_table
+
+    cases = simulate_perfusion_scans(24, prevalence=0.5, views=("ANT",), random_state=5)
+    pairs = [(PlanarStudy(views=c.views, pixel_spacing_mm=(3.125, 3.125), patient_id=c.case_id),
+              {("ANT", r): m for r, m in lung_masks(c.lung_masks["ANT"]).items()}) for c in cases]
+    table = wide_table(radiomic_features(pairs, classes=("firstorder",)))
+    table = table.merge(pd.DataFrame({"patient_id": [c.case_id for c in cases], "pe": [c.label for c in cases]}))
+    cohort = load_cohort(table, "pe", id_column="patient_id", groups={"imaging": "ANT_*"})
+    assert cohort.n_patients == 24 and cohort.n_inputs > 10 and cohort.groups["imaging"]
