@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,3 +17,19 @@ def small_frame():
         "hm_ratio": rng.normal(2.2, 0.3, n),
         "outcome": np.repeat([0, 1], n // 2),
     })
+
+
+def run_cli(args):
+    """Run ``scintiml ARGS`` in-process; returns the exit status (0 when main() returns)."""
+    from scintiml.cli import main
+
+    argv = sys.argv
+    sys.argv = ["scintiml", *args]
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.argv = argv
+    return code or 0

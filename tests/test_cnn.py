@@ -1,5 +1,4 @@
 import json
-import sys
 
 import numpy as np
 import pandas as pd
@@ -9,7 +8,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 pydicom = pytest.importorskip("pydicom")
 
-from scintiml.cli import main  # noqa: E402
+from conftest import run_cli as _cli  # noqa: E402
 from scintiml.cnn import CNNModel, OnnxPredictor, PlanarAlexNet, export_onnx, train_cnn  # noqa: E402
 from scintiml.cnn.transforms import PoissonThinning, preprocess  # noqa: E402
 from scintiml.datasets.perfusion import VIEWS, simulate_perfusion_scans  # noqa: E402
@@ -19,19 +18,6 @@ from scintiml.datasets.perfusion import VIEWS, simulate_perfusion_scans  # noqa:
 def small():
     cases = simulate_perfusion_scans(20, prevalence=0.5, random_state=7)
     return np.stack([c.stack() for c in cases]), np.array([c.label for c in cases])
-
-
-def _cli(args):
-    argv = sys.argv
-    sys.argv = ["scintiml", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code
-    finally:
-        sys.argv = argv
-    return code
 
 
 def test_network_shapes():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from scintiml.bundle import load_bundle, save_bundle
-from scintiml.cli import main
+from conftest import run_cli
 from scintiml.datasets import make_mibg_cohort
 from scintiml.report import write_report
 from scintiml.study import run_study
@@ -79,16 +79,7 @@ def test_report_files(mibg_study, tmp_path):
 
 
 def _cli(args, capsys):
-    sys_argv = sys.argv
-    sys.argv = ["scintiml", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code
-    finally:
-        sys.argv = sys_argv
-    return code, capsys.readouterr()
+    return run_cli(args), capsys.readouterr()
 
 
 def test_cli_study_and_predict(tmp_path, capsys):

@@ -26,6 +26,31 @@ from ..ann.scaling import ScalingLayer
 from ..evaluate.roc import _midrank_components
 
 
+def prepare_data(selector, X, y, selection, rng: np.random.RandomState, seed: int | None = None):
+    """Validate the training (and selection) instances of a selector and scale them once.
+
+    Without a selection set, 25 % of ``X`` is held out, stratified (the 60:20 of 60:20:20).
+    Returns ``(data, estimator)``: the :class:`CandidateData` and the candidate networks' settings.
+    """
+    from sklearn.base import clone
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils.validation import validate_data
+
+    X, y = validate_data(selector, X, y, dtype=np.float64)
+    if selection is None:
+        X, X_sel, y, y_sel = train_test_split(X, y, test_size=0.25, stratify=y, random_state=rng)
+    else:
+        X_sel = validate_data(selector, selection[0], reset=False, dtype=np.float64)
+        y_sel = np.asarray(selection[1])
+    classes = np.unique(y)
+    if len(classes) != 2:
+        raise ValueError(f"model selection needs a binary outcome, got classes {classes.tolist()}")
+    estimator = clone(selector.estimator) if selector.estimator is not None else default_estimator()
+    data = CandidateData.build(X, (y == classes[1]).astype(float), X_sel, (y_sel == classes[1]).astype(float),
+                               estimator.get_params()["scaling"], seed=seed)
+    return data, estimator
+
+
 def default_estimator() -> ANNClassifier:
     """The network used to judge candidates when none is given: 3 logistic neurons, L2 norm 0.01."""
     return ANNClassifier(hidden_layer_sizes=(3,))

@@ -6,21 +6,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from .candidates import (
-    CandidateData,
-    CandidateResults,
-    clearly_better,
-    default_estimator,
-    train_candidates,
-    within_margin,
-)
+from .candidates import CandidateResults, clearly_better, prepare_data, train_candidates, within_margin
 
 
 def correlation_with_target(X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -181,30 +173,18 @@ class InputSelector(SelectorMixin, BaseEstimator):
         """
         self._validate_params()
         names = list(X.columns) if isinstance(X, pd.DataFrame) else None
-        X, y = validate_data(self, X, y, dtype=np.float64)
         rng = check_random_state(self.random_state)
-        if selection is None:
-            X, X_sel, y, y_sel = train_test_split(X, y, test_size=0.25, stratify=y, random_state=rng)
-        else:
-            X_sel = validate_data(self, selection[0], reset=False, dtype=np.float64)
-            y_sel = np.asarray(selection[1])
-        classes = np.unique(y)
-        if len(classes) != 2:
-            raise ValueError(f"input selection needs a binary outcome, got classes {classes.tolist()}")
-        y01, y_sel01 = (y == classes[1]).astype(float), (y_sel == classes[1]).astype(float)
-        self._estimator = clone(self.estimator) if self.estimator is not None else default_estimator()
-        self._data = CandidateData.build(
-            X, y01, X_sel, y_sel01, self._estimator.get_params()["scaling"], seed=int(rng.randint(0, 2**31 - 1))
-        )
-        self._names = names or [f"x{i}" for i in range(X.shape[1])]
+        self._data, self._estimator = prepare_data(self, X, y, selection, rng, seed=int(rng.randint(0, 2**31 - 1)))
+        X_train, y_train = self._data.X_train[:, :-1], self._data.y_train
+        self._names = names or [f"x{i}" for i in range(X_train.shape[1])]
         self._rng = rng
         self._progress = progress
         self._rows: list[dict] = []
         self._terms: dict[tuple[int, ...], np.ndarray] = {}
         self.n_networks_ = 0
-        self.correlations_ = correlation_with_target(X, y01)
+        self.correlations_ = correlation_with_target(X_train, y_train)
         chosen = getattr(self, f"_{self.method}")()
-        self.support_ = np.zeros(X.shape[1], dtype=bool)
+        self.support_ = np.zeros(X_train.shape[1], dtype=bool)
         self.support_[chosen] = True
         self.selected_inputs_ = [self._names[i] for i in sorted(chosen)]
         self.history_ = pd.DataFrame(self._rows)

@@ -5,17 +5,14 @@ from __future__ import annotations
 import itertools
 from numbers import Integral, Real
 
-import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, clone
-from sklearn.model_selection import train_test_split
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
 from ..ann.network import Architecture
-from .candidates import CandidateData, default_estimator, train_candidates, within_margin
+from .candidates import prepare_data, train_candidates, within_margin
 
 
 class OrderSelector(BaseEstimator):
@@ -82,18 +79,10 @@ class OrderSelector(BaseEstimator):
 
     def fit(self, X, y, selection=None, progress=None):
         self._validate_params()
-        X, y = validate_data(self, X, y, dtype=np.float64)
         rng = check_random_state(self.random_state)
-        if selection is None:
-            X, X_sel, y, y_sel = train_test_split(X, y, test_size=0.25, stratify=y, random_state=rng)
-        else:
-            X_sel = validate_data(self, selection[0], reset=False, dtype=np.float64)
-            y_sel = np.asarray(selection[1])
-        classes = np.unique(y)
-        y01, y_sel01 = (y == classes[1]).astype(float), (y_sel == classes[1]).astype(float)
-        estimator = clone(self.estimator) if self.estimator is not None else default_estimator()
-        data = CandidateData.build(X, y01, X_sel, y_sel01, estimator.get_params()["scaling"])
-        subset = [list(range(X.shape[1]))]
+        data, estimator = prepare_data(self, X, y, selection, rng)
+        n_inputs = data.n_inputs
+        subset = [list(range(n_inputs))]
         archs = self.architectures()
         seeds = rng.randint(0, 2**31 - 1, size=len(archs))
 
@@ -112,7 +101,7 @@ class OrderSelector(BaseEstimator):
         for hidden, res in zip(archs, results):
             rows.append({
                 "hidden_layer_sizes": hidden,
-                "n_parameters": Architecture((X.shape[1], *hidden, 1)).n_params,
+                "n_parameters": Architecture((n_inputs, *hidden, 1)).n_params,
                 "training_loss": float(res.training_loss[0]), "selection_loss": float(res.selection_loss[0]),
                 "selection_auc": float(res.selection_auc[0]),
             })
