@@ -8,7 +8,6 @@ STAMP   = $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev,imaging,cnn]"
 	touch $(STAMP)
 
