@@ -175,3 +175,16 @@ def test_report_renders_in_headless_chromium(mibg_study, tmp_path):
     assert total >= 12
     console_errors = [line for line in res.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line]
     assert not console_errors
+
+
+def test_cli_predict_bad_input(mibg_study, tmp_path, capsys):
+    model_dir = save_bundle(mibg_study, tmp_path / "model")
+    frame = mibg_study.cohort.X.drop(columns=["planar_washout"])
+    data = tmp_path / "new.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "pred.csv"
+    code, captured = _cli(["predict", str(model_dir), str(data), "--out", str(out)], capsys)
+    assert code == 2 and captured.err.startswith("error:") and "planar_washout" in captured.err
+    assert not out.exists()
+    code, captured = _cli(["predict", str(tmp_path), str(data), "--out", str(out)], capsys)
+    assert code == 2 and "not a scintiml model bundle" in captured.err
