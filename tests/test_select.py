@@ -80,9 +80,10 @@ def test_padded_candidate_is_the_smaller_network():
     rng = np.random.RandomState(0)
     both = train_candidates(data, [[4, 7], [4, 7, 0]], est, trials=2, random_state=rng)
     alone = train_candidates(data, [[4, 7]], est, trials=2, random_state=rng)
-    # [4, 7] padded to width 3 in the first call gives exactly what it gives on its own
-    assert both.selection_loss[0] == pytest.approx(alone.selection_loss[0], rel=1e-10)
-    assert both.training_loss[0] == pytest.approx(alone.training_loss[0], rel=1e-10)
+    # [4, 7] padded to width 3 in the first call gives what it gives on its own (to float32 rounding: the
+    # hidden layers run in float32, and a wider matrix product sums in another order)
+    assert both.selection_loss[0] == pytest.approx(alone.selection_loss[0], rel=1e-5)
+    assert both.training_loss[0] == pytest.approx(alone.training_loss[0], rel=1e-5)
 
 
 def test_order_selection_prefers_a_small_network(mibg):

@@ -100,15 +100,18 @@ def forward(
 
     ``X`` is ``(N, n_inputs)`` (one data set for all networks) or
     ``(B, N, n_inputs)`` (each network its own inputs, e.g. its input subset).
+    The hidden layers are computed in ``X``'s precision (float32 data gives
+    float32 activations: half the memory traffic in model selection); the
+    parameters and the returned logits stay float64.
     """
-    layers = arch.unpack(theta)
+    layers = arch.unpack(theta.astype(X.dtype, copy=False))
     a = X
     kept = [X]
     for i, (W, b) in enumerate(layers):
         z = _matmul(a, W)
         z += b[:, None, :]
         if i == len(layers) - 1:
-            return z[:, :, 0], kept
+            return z[:, :, 0].astype(np.float64, copy=False), kept
         a = _activate(z, activation)
         if keep:
             kept.append(a)
@@ -118,11 +121,12 @@ def forward(
 def backward(
     arch: Architecture, theta: np.ndarray, kept: list[np.ndarray], dz_out: np.ndarray, activation: str
 ) -> np.ndarray:
-    """Gradient ``(B, P)`` of the data loss from ``dL/dz`` at the output ``(B, N)``."""
-    layers = arch.unpack(theta)
+    """Gradient ``(B, P)`` (float64) of the data loss from ``dL/dz`` at the output ``(B, N)``."""
+    dtype = kept[0].dtype
+    layers = arch.unpack(theta.astype(dtype, copy=False))
     grad = np.empty_like(theta)
     slices = arch.slices()
-    delta = dz_out[:, :, None]
+    delta = dz_out.astype(dtype, copy=False)[:, :, None]
     for i in range(len(layers) - 1, -1, -1):
         a_prev = kept[i]
         w_slice, b_slice, shape = slices[i]

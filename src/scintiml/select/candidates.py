@@ -156,8 +156,9 @@ def _train_chunk(
     n_cand, k = padded.shape
     arch = Architecture((k, *hidden, 1))
     idx = np.repeat(padded, trials, axis=0)  # (C*T, k)
-    Xb = np.ascontiguousarray(np.moveaxis(data.X_train[:, idx], 1, 0))  # (C*T, N, k)
-    Xs = np.ascontiguousarray(np.moveaxis(data.X_sel[:, idx], 1, 0))
+    # float32 inputs: the hidden layers run in float32 (see network.forward); the optimiser stays float64.
+    Xb = np.ascontiguousarray(np.moveaxis(data.X_train[:, idx], 1, 0), dtype=np.float32)  # (C*T, N, k)
+    Xs = np.ascontiguousarray(np.moveaxis(data.X_sel[:, idx], 1, 0), dtype=np.float32)
     theta0 = _common_initial_parameters(arch, idx, data.n_inputs, trials, seed)
     problem = TrainingProblem(
         arch=arch, X=Xb, error=ErrorTerm.for_targets(params["loss"], data.y_train),
