@@ -121,3 +121,11 @@ def test_joblib_dask_backend(mibg):
             )
     # chunked over workers with the same common initial weights: the same answer
     assert remote.selected_inputs_ == local.selected_inputs_
+
+
+def test_backward_pass_drops_near_copies_first(extravasation):
+    # seed 2 pruning once ended with three members of the peak_ratio family; near-copies are tried first now
+    X, y, sel = _parts(extravasation, seed=2)
+    chosen = InputSelector(method="pruning", random_state=2).fit(X, y, selection=sel).selected_inputs_
+    for members in extravasation.truth["families"].values():
+        assert len(set(members) & set(chosen)) <= 1, chosen

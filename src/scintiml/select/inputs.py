@@ -183,6 +183,9 @@ class InputSelector(SelectorMixin, BaseEstimator):
         self._terms: dict[tuple[int, ...], np.ndarray] = {}
         self.n_networks_ = 0
         self.correlations_ = correlation_with_target(X_train, y_train)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self._inter = np.nan_to_num(np.abs(np.corrcoef(X_train, rowvar=False))) if X_train.shape[1] > 1 \
+                else np.ones((1, 1))
         chosen = getattr(self, f"_{self.method}")()
         self.support_ = np.zeros(X_train.shape[1], dtype=bool)
         self.support_[chosen] = True
@@ -190,7 +193,7 @@ class InputSelector(SelectorMixin, BaseEstimator):
         self.history_ = pd.DataFrame(self._rows)
         self.n_candidates_ = len(self._rows)
         self.best_selection_loss_ = float(self._loss_of(chosen))
-        del self._data, self._rng, self._progress, self._terms
+        del self._data, self._rng, self._progress, self._terms, self._inter
         return self
 
     # ---------------------------------------------------------------- helpers
@@ -277,9 +280,16 @@ class InputSelector(SelectorMixin, BaseEstimator):
     def _refine(self, current: list[int], reference: np.ndarray, step: int) -> list[int]:
         """Backward pass: remove single inputs, weakest first, while the selection loss
         stays within the margin of ``reference`` (the best candidate's terms); drops
-        near-copies of kept inputs. The reference is fixed, so removals cannot drift."""
+        near-copies of kept inputs. The reference is fixed, so removals cannot drift.
+
+        Near-copies (|r| >= 0.9 with another kept input) are tried first, the weaker
+        member of the pair first: of two copies, one can always go."""
         while len(current) > 1:
-            order = sorted(current, key=lambda j: (self.correlations_[j], j))
+            def redundant(j):
+                others = [c for c in current if c != j]
+                return bool(others) and self._inter[j, others].max() >= 0.9
+
+            order = sorted(current, key=lambda j: (not redundant(j), self.correlations_[j], j))
             accepted = False
             batch = min(self.batch_size, 4)
             while order and not accepted:
