@@ -124,6 +124,7 @@ def test_cli_study_and_predict(tmp_path, capsys):
         (["--target", "outcome", "--inputs", "stepwise"], "--inputs must be one of"),
         (["--target", "outcome", "--split", "60:x:20"], "cannot read split"),
         (["--target", "outcome", "--protocol", "collimator"], "KEY=VALUE"),
+        (["--target", "outcome", "--split", "80:20:0"], "must not be empty"),
     ],
 )
 def test_cli_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, args, fragment):

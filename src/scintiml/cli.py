@@ -15,7 +15,8 @@ from rich.console import Console
 
 from .errors import ScintimlError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="scintiml: a nuclear-medicine department's first machine-learning study.")
 console = Console(stderr=True)
 
 
@@ -68,6 +69,10 @@ def _run_and_write(cohort, out: Path, overwrite: bool, split: str, inputs: str, 
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise OutputDirectoryError(f"output folder {str(out)!r} exists and is not empty; choose another or pass --overwrite")
     ratios = parse_ratios(split)
+    if min(ratios) == 0:
+        from .errors import SplitError
+
+        raise SplitError(f"split {split!r}: the selection and testing parts must not be empty; use e.g. 60:20:20")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
                   TimeElapsedColumn(), console=console, transient=False) as bar:
         task = bar.add_task("study", total=None, detail="")

@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from . import __version__
 from .ann import ANNClassifier
 from .cohort import Cohort, impute_median
+from .errors import ScintimlError, SplitError
 from .evaluate import auc_ci, delong_test, evaluate_binary, youden_threshold
 from .explain import extract_rule, permutation_importance_grouped
 from .explore import correlation_matrix, correlation_with_outcome, describe_inputs, redundancy_groups, univariate_tests
@@ -126,7 +127,7 @@ def run_study(
     StudyResult
     """
     if inputs not in INPUT_METHODS:
-        raise ValueError(f"inputs must be one of {INPUT_METHODS}, got {inputs!r}")
+        raise ScintimlError(f"inputs must be one of {', '.join(INPUT_METHODS)}, got {inputs!r}")
     notify = progress or (lambda stage, n: None)
     timings: dict[str, float] = {}
     study_warnings: list[str] = []
@@ -151,7 +152,7 @@ def run_study(
     y = cohort.y
     tr, se, te = split.training, split.selection, split.testing
     if len(se) == 0 or len(te) == 0:
-        raise ValueError("the selection and testing parts must not be empty; use e.g. --split 60:20:20")
+        raise SplitError("the selection and testing parts must not be empty; use e.g. --split 60:20:20")
     lap("split")
 
     # --- explore -------------------------------------------------------------------------
