@@ -90,3 +90,10 @@ def test_cnn_cli_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     assert _cli(["cnn", "train", str(tmp_path / "empty"), "--out", str(tmp_path / "m")]) == 2
     assert not (tmp_path / "m").exists()
+
+
+def test_wrong_image_size_is_a_clear_error():
+    from scintiml.imaging import ImagingError
+
+    with pytest.raises(ImagingError, match="128 x 128"):
+        train_cnn(np.zeros((10, 6, 64, 64)), np.r_[np.zeros(5), np.ones(5)], VIEWS)

@@ -16,6 +16,7 @@ from torch import nn
 from .. import __version__
 from ..bundle import _atomic_dir, publish
 from ..errors import BundleError
+from ..imaging.planar import ImagingError
 from ..evaluate import evaluate_binary, threshold_for_sensitivity
 from ..split import Split, split_cohort
 from .model import PlanarAlexNet
@@ -170,9 +171,9 @@ def train_cnn(
     labels = np.asarray(labels).astype(int)
     counts = np.asarray(counts)
     if counts.ndim != 4 or counts.shape[1] != len(views):
-        raise ValueError(f"counts must be (n, {len(views)} views, H, W); got shape {counts.shape}")
+        raise ImagingError(f"counts must be (n, {len(views)} views, H, W); got shape {counts.shape}")
     if counts.shape[2:] != (128, 128):
-        raise ValueError(f"views must be 128 x 128 pixels (resample them first); got {counts.shape[2:]}")
+        raise ImagingError(f"views must be 128 x 128 pixels (resample them first); got {counts.shape[2:]}")
     split = split or split_cohort(labels, random_state=seed)
     tr, se, te = split.training, split.selection, split.testing
     rng = np.random.default_rng(seed)
