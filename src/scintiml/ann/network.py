@@ -16,6 +16,7 @@ The last layer has one logistic neuron: the probability of the event.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -32,20 +33,14 @@ class Architecture:
     def n_params(self) -> int:
         return sum((a + 1) * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
 
-    def slices(self) -> list[tuple[slice, slice, tuple[int, int]]]:
-        """For each layer: slice of W, slice of b, and W's shape."""
-        out, start = [], 0
-        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:]):
-            w = slice(start, start + fan_in * fan_out)
-            b = slice(w.stop, w.stop + fan_out)
-            out.append((w, b, (fan_in, fan_out)))
-            start = b.stop
-        return out
+    def slices(self) -> tuple[tuple[slice, slice, tuple[int, int]], ...]:
+        """For each layer: slice of W, slice of b, and W's shape (computed once per layer sizes)."""
+        return _slices(self.sizes)
 
     def unpack(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Views ``(W (B, fan_in, fan_out), b (B, fan_out))`` into ``theta (B, P)``."""
         batch = theta.shape[0]
-        return [(theta[:, w].reshape(batch, *shape), theta[:, b]) for w, b, shape in self.slices()]
+        return [(theta[:, w].reshape(batch, *shape), theta[:, b]) for w, b, shape in _slices(self.sizes)]
 
     def initial_parameters(self, n_networks: int, rng: np.random.RandomState) -> np.ndarray:
         """Glorot-uniform weights (Glorot & Bengio 2010), zero biases, for ``n_networks`` networks."""
@@ -54,6 +49,18 @@ class Architecture:
             bound = np.sqrt(6.0 / (fan_in + fan_out))
             theta[:, w] = rng.uniform(-bound, bound, size=(n_networks, fan_in * fan_out))
         return theta
+
+
+@lru_cache(maxsize=256)
+def _slices(sizes: tuple[int, ...]) -> tuple[tuple[slice, slice, tuple[int, int]], ...]:
+    # The training loop asks for the layout several times per iteration: compute it once.
+    out, start = [], 0
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        w = slice(start, start + fan_in * fan_out)
+        b = slice(w.stop, w.stop + fan_out)
+        out.append((w, b, (fan_in, fan_out)))
+        start = b.stop
+    return tuple(out)
 
 
 def logistic(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
