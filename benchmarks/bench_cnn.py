@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scintiml.cnn import OnnxPredictor, export_onnx, train_cnn
+from scintiml.cnn import OnnxPredictor, drift_check, export_onnx, train_cnn
 from scintiml.datasets.perfusion import VIEWS, simulate_perfusion_scans
-from scintiml.evaluate import auc_ci
 
 
 def latency(fn, x, repeats=20):
@@ -56,18 +55,9 @@ def main(n: int = 2000):
             xb = X[:batch]
             print(f"batch {batch:2d}: torch {latency(model.predict_proba, xb):6.2f} ms/study, onnxruntime "
                   f"{latency(ort.predict_proba, xb):6.2f} ms/study")
-    drift = {}
-    for name, kwargs in (("reference protocol", {}), ("half counts", {"counts_per_view": 250_000}),
-                         ("general-purpose collimator", {"collimator_fwhm_mm": 9.0, "collimator_slope": 0.06}),
-                         ("both", {"counts_per_view": 250_000, "collimator_fwhm_mm": 9.0, "collimator_slope": 0.06})):
-        cases = simulate_perfusion_scans(200, prevalence=0.4, random_state=12345, **kwargs)
-        Xd = np.stack([c.stack() for c in cases])
-        yd = np.array([c.label for c in cases])
-        p = model.predict_proba(Xd)
-        res = auc_ci(yd, p)
-        sens = float(((p >= model.threshold) & (yd == 1)).sum() / yd.sum())
-        drift[name] = (res.auc, res.ci, sens)
-        print(f"drift, {name:28s}: AUC {res.auc:.3f} ({res.ci[0]:.3f}-{res.ci[1]:.3f}), sensitivity {sens:.2f}")
+    for row in drift_check(model, n_cases=200, random_state=12345).itertuples():
+        print(f"drift, {row.protocol:42s}: AUC {row.auc:.3f} ({row.auc_ci_low:.3f}-{row.auc_ci_high:.3f}), "
+              f"sensitivity {row.sensitivity:.2f}, specificity {row.specificity:.2f}")
 
 
 if __name__ == "__main__":

@@ -97,3 +97,15 @@ def test_wrong_image_size_is_a_clear_error():
 
     with pytest.raises(ImagingError, match="128 x 128"):
         train_cnn(np.zeros((10, 6, 64, 64)), np.r_[np.zeros(5), np.ones(5)], VIEWS)
+
+
+def test_drift_check_table(small):
+    from scintiml.cnn import drift_check
+
+    X, y = small
+    model, _ = train_cnn(X, y, VIEWS, width=8, epochs=1, max_steps=1, seed=0)
+    table = drift_check(model, n_cases=12, random_state=99,
+                        protocols={"reference": {}, "half counts": {"counts_per_view": 250_000}})
+    assert list(table["protocol"]) == ["reference", "half counts"]
+    assert ((table["auc_ci_low"] <= table["auc"]) & (table["auc"] <= table["auc_ci_high"])).all()
+    assert table["sensitivity"].between(0, 1).all()

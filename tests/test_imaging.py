@@ -216,10 +216,20 @@ def test_radiomic_table_feeds_a_study_cohort():
     from scintiml import load_cohort
     from scintiml.imaging.radiomics import lung_masks, radiomic_features, wide_table
 
-    cases = simulate_perfusion_scans(24, prevalence=0.5, views=("ANT",), random_state=5)
+    cases = simulate_perfusion_scans(30, prevalence=0.5, views=("ANT",), random_state=5)
     pairs = [(PlanarStudy(views=c.views, pixel_spacing_mm=(3.125, 3.125), patient_id=c.case_id),
               {("ANT", r): m for r, m in lung_masks(c.lung_masks["ANT"]).items()}) for c in cases]
     table = wide_table(radiomic_features(pairs, classes=("firstorder",)))
     table = table.merge(pd.DataFrame({"patient_id": [c.case_id for c in cases], "pe": [c.label for c in cases]}))
     cohort = load_cohort(table, "pe", id_column="patient_id", groups={"imaging": "ANT_*"})
-    assert cohort.n_patients == 24 and cohort.n_inputs > 10 and cohort.groups["imaging"]
+    assert cohort.n_patients == 30 and cohort.n_inputs > 10 and cohort.groups["imaging"]
+
+
+def test_same_seed_same_patients_under_another_protocol():
+    a = simulate_perfusion_scans(6, random_state=4, views=("ANT",))
+    b = simulate_perfusion_scans(6, random_state=4, views=("ANT",), counts_per_view=250_000,
+                                 collimator_fwhm_mm=9.0, scatter_fraction=0.4)
+    assert [c.label for c in a] == [c.label for c in b] and [c.pattern for c in a] == [c.pattern for c in b]
+    for x, z in zip(a, b):
+        np.testing.assert_array_equal(x.defect_masks["ANT"], z.defect_masks["ANT"])
+        assert not np.array_equal(x.views["ANT"], z.views["ANT"])

@@ -268,7 +268,7 @@ def load_cohort(
     n_events, n_non = int(y.sum()), int(len(y) - y.sum())
     if min(n_events, n_non) < min_events:
         raise TooFewEventsError(
-            f"only {n_events} event(s) ({target} = {positive!r}) and {n_non} non-event(s); a study needs at "
+            f"only {n_events} event(s) ({target} = {_jsonable(positive)!r}) and {n_non} non-event(s); a study needs at "
             f"least {min_events} of each — collect more patients or pool sites"
         )
 

@@ -101,7 +101,7 @@ def _segments(coords, lung, hilum, n_sectors: int):
     return seg
 
 
-def _project(volume, body_mu, angle, fwhm_face, slope, scatter, rng):
+def _project(volume, body_mu, angle, fwhm_face, slope, scatter):
     """Attenuated, depth-blurred parallel projection of a (z, y, x) volume seen from the anterior after rotation."""
     if angle:
         volume = ndimage.rotate(volume, angle, axes=(1, 2), reshape=False, order=1, mode="constant")
@@ -155,12 +155,18 @@ def simulate_perfusion_scans(
     -------
     list of PerfusionCase
     """
-    rng = check_random_state(random_state)
+    master = check_random_state(random_state)
     unknown = set(views) - set(VIEWS)
     if unknown:
         raise ValueError(f"unknown view(s) {sorted(unknown)}; choose from {VIEWS}")
     cases = []
     for i in range(n_cases):
+        # Two streams per case: the patient (anatomy, defects) and the acquisition noise. The master
+        # stream gives each case both seeds, so the same random_state simulates the same patients
+        # under any protocol (counts, collimator, scatter) — what a drift comparison needs.
+        patient_seed, noise_seed = master.randint(0, 2**31 - 1, size=2)
+        rng = np.random.RandomState(patient_seed)
+        noise = np.random.RandomState(noise_seed)
         size = float(np.clip(rng.normal(1.0, 0.07), 0.85, 1.2))
         coords, body, lungs, hila = _anatomy(rng, size)
         z, y, x = coords
@@ -211,10 +217,10 @@ def simulate_perfusion_scans(
         out_views, lung_masks, defect_masks = {}, {}, {}
         for view in views:
             angle = VIEW_ANGLES[view]
-            image = _to_128(_project(perfusion, mu, angle, collimator_fwhm_mm, collimator_slope, scatter_fraction, rng))
+            image = _to_128(_project(perfusion, mu, angle, collimator_fwhm_mm, collimator_slope, scatter_fraction))
             image = np.clip(image, 0, None)
             image *= counts_per_view / max(image.sum(), 1e-9)
-            out_views[view] = rng.poisson(image).astype(float)
+            out_views[view] = noise.poisson(image).astype(float)
             rot = (lambda v: ndimage.rotate(v.astype(float), angle, axes=(1, 2), reshape=False, order=0)) if angle \
                 else (lambda v: v.astype(float))
             lung_masks[view] = _to_128(rot(lung_any).max(axis=1)) > 0.5
