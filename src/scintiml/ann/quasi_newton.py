@@ -232,10 +232,11 @@ def train_bfgs(
         best_theta = theta.copy()
         failures = np.zeros(n_networks, dtype=int)
     if record_curves:
+        sel0 = work.selection_error(theta, np.arange(idx.size)) if problem.X_selection is not None else None
         for j, i in enumerate(idx):
             curves[i].append(f[j])
-            if problem.X_selection is not None:
-                sel_curves[i].append(problem.selection_error(theta[j:j + 1], idx[j:j + 1])[0])
+            if sel0 is not None:
+                sel_curves[i].append(sel0[j])
 
     iteration = 0
     while idx.size and iteration < max_iter:
