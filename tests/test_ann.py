@@ -187,3 +187,12 @@ def test_expression_reproduces_predictions(hidden, activation):
     text = model.expression()
     assert "scaled_ejection_fraction = (ejection_fraction - " in text
     assert text.strip().splitlines()[-1].startswith("probability = logistic(")
+
+
+def test_lbfgs_selection_curve_has_one_point_per_iteration():
+    cohort = load_heart_failure()
+    split = split_cohort(cohort, random_state=0)
+    X, y = cohort.X, cohort.y
+    model = ANNClassifier(hidden_layer_sizes=(3,), solver="lbfgs", n_restarts=1, random_state=0)
+    model.fit(X.iloc[split.training], y[split.training], selection=(X.iloc[split.selection], y[split.selection]))
+    assert len(model.selection_loss_curve_) == len(model.loss_curve_) > 1

@@ -386,12 +386,12 @@ def cnn_triage(
         console.print(f"[yellow]skipped:[/] {s['file']}: {s['reason']}", highlight=False)
     if not studies:
         raise ScintimlError(f"no readable NM DICOM study in {str(folder)!r}")
-    table, order = worklist(model, studies)
+    counts = np.stack([s.stack(model.views) for s in studies])
+    table, order = worklist(model, studies, counts)
     summaries = summaries or out.with_name(out.stem + "_summaries")
     summaries.mkdir(parents=True, exist_ok=True)
     series_uid = generate_uid()
     png_paths, sc_paths = [], []
-    counts = np.stack([s.stack(model.views) for s in studies])
     maps = grad_cam(model, counts)
     for rank, i in enumerate(order, start=1):
         study = studies[i]

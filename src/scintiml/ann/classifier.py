@@ -291,23 +291,28 @@ def _train_lbfgs(problem: TrainingProblem, theta0: np.ndarray, max_iter: int, to
     thetas, losses, iters, curves, sel_curves = [], [], [], [], []
     for i in range(theta0.shape[0]):
         curve: list[float] = []
+        sel_curve: list[float] = []
         idx = np.array([i])
 
         def fun(th):
             f, g = problem.loss_and_gradient(th[None, :], idx)
             return float(f[0]), g[0]
 
+        def record(intermediate_result):
+            # one point per iteration, like the quasi-Newton curves: training loss and selection error
+            curve.append(float(intermediate_result.fun))
+            if problem.X_selection is not None:
+                sel_curve.append(float(problem.selection_error(intermediate_result.x[None, :], idx)[0]))
+
         res = minimize(
             fun, theta0[i], jac=True, method="L-BFGS-B",
-            options={"maxiter": max_iter, "gtol": tol, "ftol": tol},
-            callback=lambda intermediate_result: curve.append(float(intermediate_result.fun)),
+            options={"maxiter": max_iter, "gtol": tol, "ftol": tol}, callback=record,
         )
         thetas.append(res.x)
         losses.append(res.fun)
         iters.append(res.nit)
         curves.append(np.asarray(curve))
-        if problem.X_selection is not None:
-            sel_curves.append(problem.selection_error(res.x[None, :], idx))
+        sel_curves.append(np.asarray(sel_curve))
     theta = np.asarray(thetas)
     sel = problem.selection_error(theta, np.arange(len(theta))) if problem.X_selection is not None else None
     return TrainingResult(theta, np.asarray(losses), np.asarray(iters), curves, sel_curves, sel,

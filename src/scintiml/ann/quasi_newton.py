@@ -227,12 +227,12 @@ def train_bfgs(
         n_networks, n_params, memory)
     fresh = np.ones(n_networks, dtype=bool)  # H is the identity: scale it at the next update
     small_steps = np.zeros(n_networks, dtype=int)
+    sel0 = work.selection_error(theta, np.arange(idx.size)) if problem.X_selection is not None else None
     if early:
-        best_sel = work.selection_error(theta, np.arange(idx.size))
+        best_sel = sel0.copy()
         best_theta = theta.copy()
         failures = np.zeros(n_networks, dtype=int)
     if record_curves:
-        sel0 = work.selection_error(theta, np.arange(idx.size)) if problem.X_selection is not None else None
         for j, i in enumerate(idx):
             curves[i].append(f[j])
             if sel0 is not None:

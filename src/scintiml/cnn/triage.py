@@ -16,9 +16,14 @@ from .train import CNNModel
 DISCLAIMER = "For triage — not a diagnosis"
 
 
-def worklist(model: CNNModel, studies: Sequence[PlanarStudy]) -> tuple[pd.DataFrame, np.ndarray]:
-    """Studies ranked by probability (highest first) with a priority from the bundle's threshold."""
-    counts = np.stack([s.stack(model.views) for s in studies])
+def worklist(model: CNNModel, studies: Sequence[PlanarStudy],
+             counts: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Studies ranked by probability (highest first) with a priority from the bundle's threshold.
+
+    ``counts`` (the studies' views stacked in the model's order) may be passed when the caller has them.
+    """
+    if counts is None:
+        counts = np.stack([s.stack(model.views) for s in studies])
     p = model.predict_proba(counts)
     table = pd.DataFrame({
         "patient_id": [s.patient_id for s in studies],
