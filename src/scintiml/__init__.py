@@ -5,16 +5,10 @@ warranted?" verdict, and outputs that fit the way nuclear-medicine results are
 read. See DESIGN.md and the README.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
+from ._version import __version__
 from .cohort import Cohort, impute_median, load_cohort
 from .errors import ScintimlError
 from .split import Split, split_cohort
-
-try:
-    __version__ = version("scintiml")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "Cohort", "load_cohort", "impute_median", "Split", "split_cohort", "ScintimlError", "ANNClassifier",

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import __version__
+from ._version import __version__
 from .ann import ANNClassifier
 from .cohort import Cohort, impute_median
 from .errors import ScintimlError, SplitError

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import __version__
-from ..bundle import _atomic_dir, publish
+from .._version import __version__
+from ..io import atomic_dir
 from ..errors import BundleError
 from ..imaging.planar import ImagingError
 from ..evaluate import evaluate_binary, threshold_for_sensitivity
@@ -71,18 +71,13 @@ class CNNModel:
         from safetensors.torch import save_file
 
         target = Path(path)
-        tmp = _atomic_dir(target)
-        try:
+        with atomic_dir(target, overwrite=overwrite) as tmp:
             state = {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
             save_file(state, str(tmp / "weights.safetensors"))
             (tmp / "config.json").write_text(json.dumps(self.config, indent=2))
             (tmp / "card.json").write_text(json.dumps(self.card, indent=2))
             (tmp / "card.md").write_text(_card_md(self.card))
             (tmp / "history.json").write_text(json.dumps(self.history))
-        except Exception:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        publish(tmp, target, overwrite)
         return target
 
     @classmethod

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .ann import ANNClassifier
-from .ann.scaling import ScalingLayer
-from .errors import BundleError
+from .._version import __version__
+from ..ann import ANNClassifier
+from ..ann.scaling import ScalingLayer
+from ..errors import BundleError
 
 BUNDLE_FORMAT = "scintiml-model-bundle"
 BUNDLE_VERSION = 1

@@ -1,0 +1,7 @@
+"""Model bundles: one folder format (:mod:`.format`) for every model; the tabular network's bundle (:mod:`.tabular`)."""
+
+from .format import BundleFolder, read_bundle, sha256_file, write_bundle
+from .tabular import Bundle, load_bundle, model_card, save_bundle
+
+__all__ = ["BundleFolder", "read_bundle", "write_bundle", "sha256_file", "Bundle", "load_bundle", "save_bundle",
+           "model_card"]

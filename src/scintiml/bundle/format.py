@@ -1,0 +1,197 @@
+"""One model-bundle format for every kind of model scintiml writes (tabular network, planar CNN).
+
+A bundle is a folder::
+
+    bundle.json        {"format": "scintiml-bundle", "format_version": 2, "kind": "tabular-ann" | "planar-cnn",
+                        "scintiml_version": ..., "spec": {...}, "files": {"weights.npz": "<sha256>", ...}}
+    weights.npz | weights.safetensors     arrays, never pickled
+    card.json, card.md                    the model card (Mitchell et al. 2019)
+    ...                                   any other file the kind needs, each with its sha256 in bundle.json
+
+:func:`write_bundle` writes it atomically; :func:`read_bundle` verifies the format, the kind and the checksum of
+every listed file (and that no listed file is missing) before anything is used, so an edited, truncated or
+swapped file is refused with one :class:`~scintiml.errors.BundleError` line. The spec's own numbers are checked by
+the kind's loader (shapes, finite weights and threshold).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .._version import __version__
+from ..errors import BundleError
+from ..io import atomic_dir, jsonable
+
+BUNDLE_FORMAT = "scintiml-bundle"
+BUNDLE_FORMAT_VERSION = 2
+SPEC_FILE = "bundle.json"
+MAX_SPEC_BYTES = 20_000_000  # a spec is small; a huge one is not a bundle of ours
+
+__all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "SPEC_FILE", "write_bundle", "read_bundle",
+           "BundleFolder", "sha256_file", "require_finite"]
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_bundle(
+    target: str | Path,
+    kind: str,
+    spec: Mapping[str, Any],
+    writers: Mapping[str, Callable[[Path], None] | bytes | str],
+    card: Mapping[str, Any] | None = None,
+    card_markdown: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a bundle folder atomically.
+
+    Parameters
+    ----------
+    target : path
+        The bundle folder.
+    kind : str
+        ``"tabular-ann"``, ``"planar-cnn"`` …; checked on load.
+    spec : mapping
+        Everything the kind's loader needs (inputs or views, threshold, protocol, training ranges …).
+    writers : mapping
+        File name → bytes, text, or a function that writes the file at the path it is given.
+    card, card_markdown : optional
+        The model card as JSON and as Markdown (``card.json``, ``card.md``).
+    overwrite : bool
+        Replace an existing bundle (only once the new one is complete).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "m"
+    >>> _ = write_bundle(folder, "demo", {"threshold": 0.5}, {"weights.txt": "1 2 3"})
+    >>> read_bundle(folder, kind="demo").spec["threshold"]
+    0.5
+    >>> _ = (folder / "weights.txt").write_text("1 2 4")
+    >>> read_bundle(folder)
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.BundleError: ... 'weights.txt' does not match its checksum ...
+    """
+    files: dict[str, Any] = dict(writers)
+    if card is not None:
+        files["card.json"] = json.dumps(jsonable(card), indent=1, allow_nan=False)
+    if card_markdown is not None:
+        files["card.md"] = card_markdown
+    with atomic_dir(target, overwrite=overwrite) as tmp:
+        checksums = {}
+        for name, content in files.items():
+            if "/" in name or name.startswith(".") or name == SPEC_FILE:
+                raise ValueError(f"bad bundle file name {name!r}")
+            path = tmp / name
+            if callable(content):
+                content(path)
+            elif isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(str(content), encoding="utf-8")
+            checksums[name] = sha256_file(path)
+        head = {
+            "format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION, "kind": kind,
+            "scintiml_version": __version__, "spec": jsonable(dict(spec)), "files": checksums,
+        }
+        (tmp / SPEC_FILE).write_text(json.dumps(head, indent=1, allow_nan=False), encoding="utf-8")
+    return Path(target)
+
+
+class BundleFolder:
+    """A verified bundle folder: its spec, its kind, and paths to its (checked) files."""
+
+    def __init__(self, path: Path, head: dict[str, Any]):
+        self.path = path
+        self.head = head
+        self.kind: str = head["kind"]
+        self.spec: dict[str, Any] = head["spec"]
+        self.files: dict[str, str] = head["files"]
+
+    def file(self, name: str) -> Path:
+        """Path of a listed file (refused when the bundle does not list it)."""
+        if name not in self.files:
+            raise BundleError(f"the bundle in {str(self.path)!r} has no {name!r}; it may be from another kind or version")
+        return self.path / name
+
+    def json(self, name: str) -> Any:
+        """A listed JSON file, parsed."""
+        try:
+            return json.loads(self.file(name).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BundleError(f"the bundle's {name!r} is not valid JSON ({exc}); the bundle is corrupt") from exc
+
+    @property
+    def card(self) -> dict[str, Any]:
+        return self.json("card.json") if "card.json" in self.files else {}
+
+
+def read_bundle(path: str | Path, kind: str | None = None) -> BundleFolder:
+    """Open and verify a bundle folder (format, kind, every file's sha256).
+
+    Raises
+    ------
+    BundleError
+        When the folder is not a bundle, is of another kind, lists a missing file, or a file's checksum differs.
+    """
+    path = Path(path)
+    head_path = path / SPEC_FILE
+    if not path.is_dir():
+        raise BundleError(f"{str(path)!r} is not a folder; a scintiml model bundle is a folder holding {SPEC_FILE}")
+    if not head_path.is_file():
+        raise BundleError(f"{str(path)!r} is not a scintiml model bundle ({SPEC_FILE} not found)")
+    if head_path.stat().st_size > MAX_SPEC_BYTES:
+        raise BundleError(f"{str(head_path)!r} is larger than {MAX_SPEC_BYTES} bytes; not a scintiml bundle")
+    try:
+        head = json.loads(head_path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise BundleError(f"{str(head_path)!r} is not valid JSON ({exc}); the bundle is corrupt") from exc
+    if not isinstance(head, dict) or head.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{str(path)!r}: not a {BUNDLE_FORMAT} (format {head.get('format') if isinstance(head, dict) else None!r})")
+    if head.get("format_version") != BUNDLE_FORMAT_VERSION:
+        raise BundleError(
+            f"{str(path)!r}: bundle format version {head.get('format_version')!r}; this scintiml reads version "
+            f"{BUNDLE_FORMAT_VERSION} — retrain or re-export the model with this version"
+        )
+    if not isinstance(head.get("spec"), dict) or not isinstance(head.get("files"), dict) or not isinstance(head.get("kind"), str):
+        raise BundleError(f"{str(head_path)!r} lacks its kind, spec or file list; the bundle is corrupt")
+    if kind is not None and head["kind"] != kind:
+        raise BundleError(f"{str(path)!r} holds a {head['kind']!r} model, not a {kind!r} one")
+    for name, expected in head["files"].items():
+        if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+            raise BundleError(f"{str(head_path)!r} lists a file outside the bundle ({name!r}); refused")
+        file = path / name
+        if not file.is_file():
+            raise BundleError(f"the bundle in {str(path)!r} is missing {name!r}; copy the whole folder")
+        if sha256_file(file) != expected:
+            raise BundleError(
+                f"the bundle in {str(path)!r}: {name!r} does not match its checksum in {SPEC_FILE} — the file was "
+                "edited or damaged; use an intact copy of the bundle"
+            )
+    return BundleFolder(path, head)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not allowed in a bundle")
+
+
+def require_finite(value: Any, what: str) -> float:
+    """A finite float from a bundle's spec, or a :class:`BundleError` naming it."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BundleError(f"the bundle's {what} is {value!r}, not a number; the bundle is corrupt") from None
+    if not math.isfinite(number):
+        raise BundleError(f"the bundle's {what} is {number}; the bundle is corrupt")
+    return number

@@ -1,0 +1,93 @@
+"""What every command shares: the Typer apps, the console, one-line messages, and the error/interrupt policy.
+
+Every failure the user can fix prints one ``error: ...`` line and exits with status 2; Ctrl-C prints one line and
+exits with status 130 (the shell's convention for SIGINT). Outputs are written through :mod:`scintiml.io`, so an
+error or an interrupt leaves nothing half-written behind.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, List
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..errors import ScintimlError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="scintiml: a nuclear-medicine department's first machine-learning study.")
+cnn_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                      help="Entry-level CNN on planar perfusion scans (extra: cnn).")
+app.add_typer(cnn_app, name="cnn")
+
+# stderr for progress, warnings and errors; stdout (``out``) for results a script may capture.
+console = Console(stderr=True, highlight=False, emoji=False)
+out = Console(highlight=False, emoji=False)
+
+
+def say(text: str) -> None:
+    """A result line on stdout; user text inside is printed literally (no markup, no emoji)."""
+    out.print(escape(str(text)), soft_wrap=True)
+
+
+def warn(text: str, label: str = "warning") -> None:
+    """One ``warning:`` (or other label) line on stderr, user text printed literally."""
+    console.print(f"[yellow]{label}:[/] {escape(str(text))}", soft_wrap=True)
+
+
+def warn_each(items: Iterable[dict], label: str = "skipped") -> None:
+    """One line per skipped item ``{"file": ..., "reason": ...}``."""
+    for item in items:
+        warn(f"{item.get('file', '')}: {item.get('reason', '')}", label=label)
+
+
+def error_line(text: str) -> None:
+    console.print(f"[bold red]error:[/] {escape(' '.join(str(text).split()))}", soft_wrap=True)
+
+
+def parse_protocol(items: List[str]) -> dict[str, str]:
+    """``KEY=VALUE`` options → dict (a bad item is a user error)."""
+    result = {}
+    for item in items:
+        if "=" not in item or not item.split("=", 1)[0].strip():
+            raise ScintimlError(f"--protocol takes KEY=VALUE (e.g. collimator=LEHR), got {item!r}")
+        k, v = item.split("=", 1)
+        result[k.strip()] = v.strip()
+    return result
+
+
+def require(condition: bool, message: str) -> None:
+    """Validate an option before anything runs."""
+    if not condition:
+        raise ScintimlError(message)
+
+
+@app.callback()
+def _root() -> None:
+    """scintiml: a nuclear-medicine department's first machine-learning study."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning every user error into one line and Ctrl-C into exit 130."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except ScintimlError as exc:
+        error_line(str(exc))
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        console.print("interrupted: nothing was written", soft_wrap=True)
+        sys.exit(130)
+    except ImportError as exc:
+        error_line(f"a required package is missing ({exc}); install scintiml with its extras: "
+                   "pip install 'scintiml[imaging,cnn]'")
+        sys.exit(2)
+    except Exception as exc:
+        # Usage errors (unknown option, missing argument) from click carry format_message(): one line too.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            error_line(exc.format_message())
+            sys.exit(2)
+        raise

@@ -1,0 +1,11 @@
+"""The output layer: every file or folder scintiml writes goes through here.
+
+* :func:`atomic_dir` / :func:`atomic_file` — write into a temporary sibling, rename into place on success,
+  remove it on any error *or* interrupt (Ctrl-C), so a failed run leaves neither partial output nor a temp folder;
+* :func:`jsonable` / :func:`write_json` — the one JSON-cleaning helper (numpy, pandas, paths, NaN → null).
+"""
+
+from .atomic import OutputExistsError, atomic_dir, atomic_file, check_output_path
+from .jsonable import jsonable, write_json
+
+__all__ = ["atomic_dir", "atomic_file", "check_output_path", "OutputExistsError", "jsonable", "write_json"]

@@ -1,0 +1,171 @@
+"""Atomic outputs: a temporary sibling renamed into place only when everything in it is written.
+
+The temporary path sits in the same folder as the target (same file system, so ``os.replace`` is atomic) and
+starts with ``.`` so a half-written result is never mistaken for one. Any exception — ``KeyboardInterrupt``
+included, since it derives from ``BaseException`` — removes it before the exception goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import OutputDirectoryError
+
+__all__ = ["OutputExistsError", "atomic_dir", "atomic_file", "check_output_path"]
+
+
+class OutputExistsError(OutputDirectoryError):
+    """The output path exists and ``overwrite`` was not asked for."""
+
+
+def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = ()) -> Path:
+    """Validate an output path before any work starts; return it as a :class:`Path`.
+
+    Refuses: a target that exists (unless ``overwrite``), a target that *is* one of ``inputs`` or holds one
+    of them (a user's input is never overwritten), and a parent that cannot be created or written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> check_output_path(folder / "study").name
+    'study'
+    >>> check_output_path(folder)
+    Traceback (most recent call last):
+    ...
+    scintiml.io.atomic.OutputExistsError: ... already exists; choose another path or pass --overwrite
+    """
+    target = Path(target)
+    resolved = target.resolve()
+    for item in inputs:
+        src = Path(item).resolve()
+        if src == resolved or resolved in src.parents:
+            raise OutputDirectoryError(
+                f"the output {str(target)!r} is (or holds) the input {str(item)!r}; choose another output path "
+                "— inputs are never overwritten"
+            )
+    if target.is_symlink() or (target.exists() and not _empty_dir(target)):
+        if not overwrite:
+            raise OutputExistsError(f"{str(target)!r} already exists; choose another path or pass --overwrite")
+    parent = resolved.parent
+    existing = parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputDirectoryError(
+            f"cannot write to {str(existing)!r} (not a writable folder); choose an --out in a folder you can write to"
+        )
+    return target
+
+
+def _empty_dir(path: Path) -> bool:
+    """An existing empty folder may receive the output (a user often makes it first)."""
+    return path.is_dir() and not any(path.iterdir())
+
+
+def _replace(tmp: Path, target: Path) -> None:
+    """Move ``tmp`` onto ``target``; an old ``target`` survives until the new one is in place."""
+    if target.exists() or target.is_symlink():
+        if target.is_dir() and not target.is_symlink():
+            backup = target.with_name(f".{target.name}.old-{os.getpid()}")
+            shutil.rmtree(backup, ignore_errors=True)
+            os.replace(target, backup)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(backup, target)
+                raise
+            shutil.rmtree(backup, ignore_errors=True)
+            return
+    os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside ``target``; on success it becomes ``target``.
+
+    Parameters
+    ----------
+    target : path
+        The folder to publish.
+    overwrite : bool
+        Replace an existing ``target`` (only once the new one is complete).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "result"
+    >>> with atomic_dir(out) as tmp:
+    ...     _ = (tmp / "a.txt").write_text("done")
+    >>> sorted(p.name for p in out.iterdir())
+    ['a.txt']
+    >>> try:
+    ...     with atomic_dir(out.with_name("failed")) as tmp:
+    ...         raise RuntimeError("boom")
+    ... except RuntimeError:
+    ...     pass
+    >>> sorted(p.name for p in out.parent.iterdir())
+    ['result']
+    """
+    target = check_output_path(target, overwrite=overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        if (target.is_symlink() or (target.exists() and not _empty_dir(target))) and not overwrite:  # appeared meanwhile
+            raise OutputExistsError(f"{str(target)!r} already exists; choose another path or pass --overwrite")
+        _replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_file(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary file path beside ``target``; on success it is renamed to ``target``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "table.csv"
+    >>> with atomic_file(out) as tmp:
+    ...     _ = tmp.write_text("id,p\\n1,0.5\\n")
+    >>> out.read_text().splitlines()[1]
+    '1,0.5'
+    """
+    target = check_output_path(target, overwrite=overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        if target.exists() and target.is_dir():
+            raise OutputDirectoryError(f"{str(target)!r} is a folder; give a file name for this output")
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def is_regular_readable(path: str | Path) -> bool:
+    """True for a regular file (not a FIFO, device or socket, which could block or never end)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISREG(mode)
