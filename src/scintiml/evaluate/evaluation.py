@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io import jsonable
 from .binary_tests import ConfusionMatrix, Statistic, binary_classification_tests
 from .calibration import (
     ReliabilityBin,
@@ -47,7 +48,7 @@ class BinaryEvaluation:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (NaN and inf become None)."""
-        return _clean({
+        return jsonable({
             "n": self.n, "n_events": self.n_events, "threshold": self.threshold,
             "threshold_rule": self.threshold_rule,
             "auc": self.auc.auc, "auc_ci95": list(self.auc.ci), "auc_se": self.auc.se, "auc_ci_method": self.auc.method,
@@ -60,18 +61,6 @@ class BinaryEvaluation:
             "roc": self.roc.to_dict(), "gain": self.gain, "decision_curve": self.decision,
             "warnings": self.warnings,
         })
-
-
-def _clean(obj):
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 def evaluate_binary(
@@ -105,6 +94,21 @@ def evaluate_binary(
     Returns
     -------
     BinaryEvaluation
+
+    Examples
+    --------
+    Hanley & McNeil's (1982) 109 patients rated on a five-point scale (their Table 1): AUC 0.893.
+
+    >>> import numpy as np
+    >>> y = np.r_[np.zeros(58), np.ones(51)]
+    >>> rating = np.r_[np.repeat([1, 2, 3, 4, 5], [33, 6, 6, 11, 2]), np.repeat([1, 2, 3, 4, 5], [3, 2, 2, 11, 33])]
+    >>> result = evaluate_binary(y, rating / 5, threshold=0.7)
+    >>> round(result.auc.auc, 3)
+    0.893
+    >>> [round(float(x), 3) for x in result.auc.ci]  # DeLong interval
+    [0.833, 0.953]
+    >>> round(float(result.tests["sensitivity"].value), 3), round(float(result.tests["specificity"].value), 3)
+    (0.863, 0.776)
     """
     y, s = check_binary_scores(y_true, y_score)
     warnings: list[str] = []

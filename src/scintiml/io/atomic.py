@@ -36,6 +36,7 @@ def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> check_output_path(folder / "study").name
     'study'
+    >>> _ = (folder / "notes.txt").write_text("mine")
     >>> check_output_path(folder)
     Traceback (most recent call last):
     ...
