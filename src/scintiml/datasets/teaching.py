@@ -55,6 +55,12 @@ def make_mibg_cohort(n_patients: int = 400, random_state: int | None = 0) -> Coh
     Cohort
         Groups ``imaging`` and ``clinical``; ``truth`` with ``inputs``,
         ``thresholds``, ``rule`` and ``probability``.
+
+    Examples
+    --------
+    >>> cohort = make_mibg_cohort(300, random_state=1)
+    >>> cohort.n_patients, cohort.n_inputs, cohort.truth["inputs"]
+    (300, 84, ['delta_lvef', 'planar_washout'])
     """
     rng = check_random_state(random_state)
     n = int(n_patients)
@@ -158,6 +164,12 @@ def make_extravasation_cohort(n_patients: int = 863, random_state: int | None = 
     -------
     Cohort
         ``truth`` holds ``families``, ``drivers``, ``probability``.
+    
+    Examples
+    --------
+    >>> cohort = make_extravasation_cohort(random_state=0)
+    >>> cohort.n_patients, cohort.n_inputs, len(cohort.truth["families"])
+    (863, 45, 5)
     """
     rng = check_random_state(random_state)
     n = int(n_patients)
