@@ -196,3 +196,45 @@ def test_lbfgs_selection_curve_has_one_point_per_iteration():
     model = ANNClassifier(hidden_layer_sizes=(3,), solver="lbfgs", n_restarts=1, random_state=0)
     model.fit(X.iloc[split.training], y[split.training], selection=(X.iloc[split.selection], y[split.selection]))
     assert len(model.selection_loss_curve_) == len(model.loss_curve_) > 1
+
+
+def test_train_networks_fold_weights_equal_training_on_the_fold_alone():
+    from scintiml.ann import train_networks
+
+    rng = np.random.RandomState(3)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] - X[:, 1] + rng.normal(size=60) > 0).astype(float)
+    arch = Architecture((3, 4, 1))
+    theta0 = arch.initial_parameters(2, rng)
+    fold = np.arange(60) % 3 == 0
+    weights = np.stack([~fold, fold]).astype(float)
+    together = train_networks(X, y, (4,), initial_parameters=theta0, training_weights=weights,
+                              selection_weights=1 - weights)
+    for b, rows in enumerate([~fold, fold]):
+        alone = train_networks(X[rows], y[rows], (4,), initial_parameters=theta0[b:b + 1],
+                               selection=(X[~rows], y[~rows]))
+        np.testing.assert_allclose(together.theta[b], alone.theta[0], rtol=1e-6, atol=1e-8)
+        assert together.selection_error[b] == pytest.approx(alone.selection_error[0], rel=1e-8)
+
+
+def test_train_networks_bootstrap_counts_equal_repeated_rows():
+    from scintiml.ann import train_networks
+
+    rng = np.random.RandomState(4)
+    X = rng.normal(size=(40, 2))
+    y = (X[:, 0] + rng.normal(size=40) > 0).astype(float)
+    counts = rng.multinomial(40, np.full(40, 1 / 40))
+    theta0 = Architecture((2, 3, 1)).initial_parameters(1, rng)
+    weighted = train_networks(X, y, (3,), initial_parameters=theta0, training_weights=counts[None, :])
+    rows = np.repeat(np.arange(40), counts)
+    repeated = train_networks(X[rows], y[rows], (3,), initial_parameters=theta0)
+    assert weighted.loss[0] == pytest.approx(repeated.loss[0], rel=1e-7)
+    np.testing.assert_allclose(weighted.theta, repeated.theta, rtol=1e-5, atol=1e-7)
+
+
+def test_train_networks_refuses_ambiguous_batch():
+    from scintiml.ann import train_networks
+
+    X = np.zeros((10, 2))
+    with pytest.raises(ValueError, match="ambiguous"):
+        train_networks(X, np.r_[np.zeros(5), np.ones(5)], (2,), n_networks=3, training_weights=np.ones((2, 10)))

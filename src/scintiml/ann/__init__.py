@@ -4,5 +4,6 @@ from .classifier import ANNClassifier
 from .losses import ErrorTerm
 from .network import Architecture
 from .scaling import ScalingLayer
+from .training import train_networks
 
-__all__ = ["ANNClassifier", "Architecture", "ErrorTerm", "ScalingLayer"]
+__all__ = ["ANNClassifier", "Architecture", "ErrorTerm", "ScalingLayer", "train_networks"]

@@ -44,12 +44,54 @@ REGULARIZATIONS = ("l2", "l1", "none")
 
 @dataclass(frozen=True)
 class ErrorTerm:
-    """An error term bound to one set of targets: per-instance weights and normalisation."""
+    """An error term bound to one set of targets: per-instance weights and normalisation.
+
+    ``weight`` is ``(N,)`` (every network measured on the same instances) or
+    ``(B, N)`` with ``normalization`` ``(B,)``: each network its own instance
+    weights, e.g. 0 outside its cross-validation fold, or bootstrap counts —
+    so folds and resamples are just more networks in one batch (see
+    :meth:`for_weights`).
+    """
 
     name: str
     target: np.ndarray  # (N,) floats 0/1
-    weight: np.ndarray  # (N,)
-    normalization: float
+    weight: np.ndarray  # (N,) or (B, N)
+    normalization: float | np.ndarray  # scalar or (B,)
+
+    @property
+    def per_network(self) -> bool:
+        return self.weight.ndim == 2
+
+    def take(self, rows: np.ndarray) -> "ErrorTerm":
+        """The term of a subset of the networks (per-network weights only; shared ones are kept)."""
+        if not self.per_network or len(rows) == self.weight.shape[0]:
+            return self
+        return ErrorTerm(self.name, self.target, self.weight[rows], self.normalization[rows])
+
+    @classmethod
+    def for_weights(cls, name: str, y: np.ndarray, weights: np.ndarray) -> "ErrorTerm":
+        """One error term per network from instance weights ``(B, N)`` (0 = instance not used).
+
+        Each network's term is exactly :meth:`for_targets` on its own instances
+        repeated by their weights: class weights and normalisation are counted
+        on the weighted instances of that network.
+        """
+        t = np.asarray(y, dtype=float)
+        w = np.asarray(weights, dtype=float)
+        if w.ndim != 2 or w.shape[1] != t.size:
+            raise ValueError(f"weights must have shape (n_networks, {t.size}), got {w.shape}")
+        if name == "weighted_squared_error":
+            n_pos = w @ t
+            n_neg = w.sum(axis=1) - n_pos
+            both = (n_pos > 0) & (n_neg > 0)
+            ratio = np.divide(n_neg, n_pos, out=np.ones_like(n_neg), where=both)
+            weight = w * np.where(t == 1, ratio[:, None], 1.0)
+            # one class only: the unweighted sum, normalised so that the 0.5 model scores 1 (as for_targets)
+            norm = np.where(both, 0.5 * n_neg, 0.25 * w.sum(axis=1))
+            return cls(name, t, weight, np.maximum(norm, 1e-12))
+        if name in ("cross_entropy", "squared_error"):
+            return cls(name, t, w, np.maximum(w.sum(axis=1), 1e-12))
+        raise ValueError(f"loss must be one of {LOSSES}, got {name!r}")
 
     @classmethod
     def for_targets(cls, name: str, y: np.ndarray) -> "ErrorTerm":
@@ -75,7 +117,17 @@ class ErrorTerm:
             per = -(self.target * log_expit(z) + (1.0 - self.target) * log_expit(-z))
         else:
             per = (logistic(z) - self.target) ** 2
+        return self._weighted_sum(per)
+
+    def _weighted_sum(self, per: np.ndarray) -> np.ndarray:
+        if self.per_network:
+            return np.einsum("bn,bn->b", per, self.weight) / self.normalization
         return per @ self.weight / self.normalization
+
+    def _scale(self) -> np.ndarray:
+        if self.per_network:
+            return self.weight / self.normalization[:, None]
+        return self.weight / self.normalization
 
     def instance_terms(self, z: np.ndarray) -> np.ndarray:
         """Per-instance contributions ``(B, N)`` whose mean over instances is :meth:`value`.
@@ -88,7 +140,7 @@ class ErrorTerm:
             per = -(self.target * log_expit(z) + (1.0 - self.target) * log_expit(-z))
         else:
             per = (logistic(z) - self.target) ** 2
-        return per * (per.shape[-1] * self.weight / self.normalization)
+        return per * (per.shape[-1] * self._scale())
 
     def value_and_dz(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Error ``(B,)`` and its derivative with respect to the logits ``(B, N)``."""
@@ -100,8 +152,7 @@ class ErrorTerm:
             r = p - self.target
             per = r * r
             dz = 2.0 * r * p * (1.0 - p)
-        scale = self.weight / self.normalization
-        return per @ self.weight / self.normalization, dz * scale
+        return self._weighted_sum(per), dz * self._scale()
 
 
 def regularization(theta: np.ndarray, kind: str, weight: float) -> np.ndarray:

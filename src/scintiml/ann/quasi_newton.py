@@ -63,16 +63,17 @@ class TrainingProblem:
     def take(self, rows: np.ndarray) -> "TrainingProblem":
         """The same problem for a subset of the networks (their per-network data only)."""
         pick = lambda X: X if X is None or X.ndim == 2 else X[rows]
-        return TrainingProblem(self.arch, pick(self.X), self.error, self.activation, self.regularization,
-                               self.regularization_weight, pick(self.X_selection), self.error_selection)
+        term = lambda e: None if e is None else e.take(rows)
+        return TrainingProblem(self.arch, pick(self.X), term(self.error), self.activation, self.regularization,
+                               self.regularization_weight, pick(self.X_selection), term(self.error_selection))
 
     def loss(self, theta: np.ndarray, idx: np.ndarray) -> np.ndarray:
         z, _ = forward(self.arch, theta, self._rows(self.X, idx), self.activation)
-        return self.error.value(z) + regularization(theta, self.regularization, self.regularization_weight)
+        return self.error.take(idx).value(z) + regularization(theta, self.regularization, self.regularization_weight)
 
     def loss_and_gradient(self, theta: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         z, kept = forward(self.arch, theta, self._rows(self.X, idx), self.activation, keep=True)
-        err, dz = self.error.value_and_dz(z)
+        err, dz = self.error.take(idx).value_and_dz(z)
         grad = backward(self.arch, theta, kept, dz, self.activation)
         grad += regularization_gradient(theta, self.regularization, self.regularization_weight)
         return err + regularization(theta, self.regularization, self.regularization_weight), grad
@@ -80,11 +81,11 @@ class TrainingProblem:
     def error_only(self, theta: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Training error without the regularisation term (what is reported)."""
         z, _ = forward(self.arch, theta, self._rows(self.X, idx), self.activation)
-        return self.error.value(z)
+        return self.error.take(idx).value(z)
 
     def selection_error(self, theta: np.ndarray, idx: np.ndarray) -> np.ndarray:
         z, _ = forward(self.arch, theta, self._rows(self.X_selection, idx), self.activation)
-        return self.error_selection.value(z)
+        return self.error_selection.take(idx).value(z)
 
 
 @dataclass
@@ -96,6 +97,7 @@ class TrainingResult:
     selection_curves: list[np.ndarray] = field(default_factory=list)
     selection_error: np.ndarray | None = None  # (B,) at the returned parameters
     converged: np.ndarray | None = None  # (B,) bool
+    problem: "TrainingProblem | None" = None  # what was trained (for errors at the returned parameters)
 
 
 class DenseInverseHessian:
