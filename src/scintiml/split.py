@@ -104,3 +104,24 @@ def split_cohort(
                 stacklevel=2,
             )
     return split
+
+
+def predefined_split(
+    cohort: Cohort, selection_fraction: float = 0.25, random_state: int | np.random.RandomState | None = 0
+) -> Split:
+    """A published training/testing split (``cohort.predefined_split``) with a selection part carved,
+    stratified, out of its training part (the published splits have none).
+
+    Examples
+    --------
+    >>> from scintiml.datasets import load_spectf
+    >>> s = predefined_split(load_spectf())
+    >>> s.counts()
+    {'training': 60, 'selection': 20, 'testing': 187}
+    """
+    if not cohort.predefined_split:
+        raise SplitError(f"cohort {cohort.name!r} has no predefined split; use split_cohort for a random one")
+    train = np.asarray(cohort.predefined_split["training"])
+    inner = split_cohort(cohort.y[train], (1 - selection_fraction, selection_fraction, 0.0), random_state)
+    return Split(np.sort(train[inner.training]), np.sort(train[inner.selection]),
+                 np.asarray(cohort.predefined_split["testing"]))

@@ -1,0 +1,59 @@
+"""Stage 1: split the patients and impute with training-part medians."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+from ..cohort import Cohort, impute_median
+from ..errors import SplitError
+from ..split import Split, split_cohort
+from .base import StudyData
+
+
+def split_stage(
+    cohort: Cohort,
+    ratios: Sequence[float] = (0.6, 0.2, 0.2),
+    random_state: int | np.random.RandomState | None = 0,
+    split: Split | None = None,
+) -> StudyData:
+    """Split a cohort (stratified) into training / selection / testing and impute missing inputs.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    ratios : three floats
+        Training / selection / testing fractions; ignored when ``split`` is given.
+    random_state : int, RandomState or None
+    split : Split, optional
+        A predefined split (e.g. :func:`scintiml.split.predefined_split`).
+
+    Returns
+    -------
+    StudyData
+        Imputed inputs (medians of the training part only), outcome, parts, and the split's warnings
+        (e.g. a part with fewer than 5 events).
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> data = split_stage(make_mibg_cohort(n_patients=200, random_state=0), random_state=0)
+    >>> data.split.counts()
+    {'training': 120, 'selection': 40, 'testing': 40}
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if split is None:
+            split = split_cohort(cohort, ratios, random_state=random_state)
+        else:
+            ratios = [len(split.training), len(split.selection), len(split.testing)]
+    if len(split.selection) == 0 or len(split.testing) == 0:
+        raise SplitError("the selection and testing parts must not be empty; use e.g. --split 60:20:20")
+    X, medians = impute_median(cohort.X, split.training)
+    total = float(np.sum(ratios))
+    return StudyData(
+        cohort=cohort, split=split, X=X, y=np.asarray(cohort.y), medians=medians,
+        ratios=[float(r) / total for r in ratios], warnings=[str(w.message) for w in caught],
+    )
