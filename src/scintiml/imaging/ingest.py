@@ -1,0 +1,354 @@
+"""Real planar NM files in: group files into studies, name every frame's view, bring views onto one grid.
+
+Cameras and PACS store a planar lung study in several ways, and all of them are read here:
+
+* one single-frame file per view (a single-head camera, or a PACS that splits frames);
+* one file per dual-head acquisition (ANT with POST, ...), a frame per head;
+* one multi-frame file per study (some workstations' export).
+
+Files are grouped by ``StudyInstanceUID``. A frame's view comes, in this order, from the View Code Sequence of
+its detector (``DetectorVector`` may hold one value or many; SNOMED CT codes of CID 26, or any code whose value
+or meaning names the view), then from ``SeriesDescription`` / ``ImageComments`` patterns (``"LUNG PERF RAO"``,
+``"RIGHT ANTERIOR OBLIQUE"``; for a multi-frame file a list such as ``"ANT POST RAO LAO RPO LPO"`` naming the
+views in frame order). ``PatientOrientation``, when given, is checked against the view: a mirrored image is
+flipped back, an orientation that fits neither is an error. Views of other matrix sizes are resampled by their
+physical pixel spacing (counts preserved). A study whose view is missing or given twice is reported with its
+Study Instance UID and patient ID, never as a traceback.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .nm_iod import STANDARD_VIEWS, VIEW_ORIENTATION, view_from_code
+from .planar import ImagingError, PlanarStudy, view_from_text, views_in_text
+
+#: Patient and study attributes carried from the source files into every output (SC, SR).
+STUDY_KEYWORDS = ("PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyDate", "StudyTime",
+                  "StudyID", "ReferringPhysicianName", "StudyDescription", "IssuerOfPatientID")
+_OPPOSITE = {"L": "R", "R": "L", "A": "P", "P": "A", "H": "F", "F": "H"}
+
+
+@dataclass
+class _Frame:
+    view: str | None
+    pixels: np.ndarray
+    spacing: tuple[float, float]
+    path: Path
+    index: int
+    sop_instance_uid: str
+    orientation: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)
+
+
+def _as_list(value) -> list:
+    """A DICOM value of multiplicity one or more, as a list (pydicom gives a scalar for one value)."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return [value]
+    return list(value)
+
+
+def _code_view(item) -> str | None:
+    return (view_from_code(getattr(item, "CodeValue", ""), getattr(item, "CodingSchemeDesignator", ""))
+            or view_from_text(getattr(item, "CodeValue", "")) or view_from_text(getattr(item, "CodeMeaning", "")))
+
+
+def read_dicom_file(path: str | Path):
+    """Read one file; an unreadable, non-NM or pixel-less file is an :class:`ImagingError` naming it."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(path)
+    except (InvalidDicomError, OSError, EOFError, ValueError, TypeError) as exc:
+        raise ImagingError(f"{path}: not a readable DICOM file ({exc})") from exc
+    modality = getattr(ds, "Modality", None)
+    if modality != "NM":
+        raise ImagingError(f"{path}: modality is {modality!r}, not NM; only planar nuclear-medicine images are read")
+    if "PixelData" not in ds:
+        raise ImagingError(f"{path}: no pixel data (Pixel Data attribute missing)")
+    return ds
+
+
+def _frames(ds, path: Path) -> list[_Frame]:
+    try:
+        pixels = ds.pixel_array.astype(float)
+    except Exception as exc:  # corrupt or truncated pixel data: name the file, whatever the decoder raised
+        raise ImagingError(f"{path}: pixel data cannot be decoded ({exc})") from exc
+    if pixels.ndim == 2:
+        pixels = pixels[None]
+    n = pixels.shape[0]
+    detectors = list(getattr(ds, "DetectorInformationSequence", []))
+    vector = [int(v) for v in _as_list(getattr(ds, "DetectorVector", None))]
+    if len(vector) != n:
+        # a single-frame file often carries DetectorVector = 1 (or none): frame i is detector i
+        vector = vector[:n] if len(vector) > n else list(range(1, n + 1))
+    names: list[str | None] = []
+    for i in range(n):
+        d = vector[i] - 1
+        view = None
+        if 0 <= d < len(detectors):
+            for item in getattr(detectors[d], "ViewCodeSequence", []):
+                view = view or _code_view(item)
+        names.append(view)
+    if any(v is None for v in names):
+        texts = [str(getattr(ds, k, "")) for k in ("ImageComments", "SeriesDescription", "ProtocolName")]
+        if n == 1:
+            names = [next((view_from_text(t) for t in texts if view_from_text(t)), None)]
+        else:
+            for t in texts:
+                listed = views_in_text(t)
+                if len(listed) == n:
+                    names = listed
+                    break
+    spacing = tuple(float(v) for v in _as_list(getattr(ds, "PixelSpacing", None))) or (np.nan, np.nan)
+    if len(spacing) == 1:
+        spacing = (spacing[0], spacing[0])
+    orientation = tuple(str(v).upper() for v in _as_list(getattr(ds, "PatientOrientation", None)))
+    if len({VIEW_ORIENTATION.get(v) for v in names}) > 1:
+        orientation = ()  # one value cannot describe frames of different views: nothing to check
+    uid = str(getattr(ds, "SOPInstanceUID", ""))
+    return [_Frame(names[i], pixels[i], spacing, path, i, uid, orientation) for i in range(n)]
+
+
+def _orient(frame: _Frame, study: str) -> None:
+    """Flip a mirrored view back; refuse an orientation that fits neither the view nor its mirror."""
+    if len(frame.orientation) != 2 or not all(frame.orientation) or frame.view not in VIEW_ORIENTATION:
+        return
+    row, col = frame.orientation
+    want_row, want_col = VIEW_ORIENTATION[frame.view]
+    if row[:1] == want_row[:1] and col[:1] == want_col[:1]:
+        return
+    if row[:1] == _OPPOSITE.get(want_row[:1]) and col[:1] in (want_col[:1], _OPPOSITE[want_col[:1]]):
+        frame.pixels = frame.pixels[:, ::-1]
+        frame.notes.append(f"{frame.view}: mirrored left-right (PatientOrientation {row}\\{col})")
+        row = want_row
+    if col[:1] == _OPPOSITE[want_col[:1]] and row[:1] == want_row[:1]:
+        frame.pixels = frame.pixels[::-1, :]
+        frame.notes.append(f"{frame.view}: upside down (PatientOrientation column direction {col})")
+        return
+    if row[:1] != want_row[:1] or col[:1] not in (want_col[:1],):
+        raise ImagingError(
+            f"{study}: view {frame.view} in {frame.path.name} has PatientOrientation {row}\\{col}, which fits "
+            f"neither a {frame.view} view ({want_row}\\{want_col}) nor its mirror image; check the view label")
+
+
+def resample(image: np.ndarray, spacing: Sequence[float], target_spacing: float,
+             target_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Resample a count image to ``target_spacing`` mm pixels, centred in ``target_shape``; counts preserved.
+
+    Examples
+    --------
+    >>> img = np.ones((256, 256))
+    >>> out = resample(img, (1.5625, 1.5625), 3.125, (128, 128))
+    >>> out.shape, round(float(out.sum()))
+    ((128, 128), 65536)
+    """
+    from scipy import ndimage
+
+    total = float(image.sum())
+    factors = (float(spacing[0]) / target_spacing, float(spacing[1]) / target_spacing)
+    out = ndimage.zoom(image, factors, order=1) if not np.allclose(factors, 1) else image.astype(float)
+    if out.sum() > 0:
+        out = out * (total / out.sum())  # interpolation moves counts around; it must not make or lose any
+    if target_shape is not None:
+        padded = np.zeros(target_shape)
+        r0, c0 = (out.shape[0] - target_shape[0]) // 2, (out.shape[1] - target_shape[1]) // 2
+        src = out[max(r0, 0):max(r0, 0) + target_shape[0], max(c0, 0):max(c0, 0) + target_shape[1]]
+        pr, pc = max(-r0, 0), max(-c0, 0)
+        padded[pr:pr + src.shape[0], pc:pc + src.shape[1]] = src
+        out = padded  # counts outside the new field of view are cropped, as a smaller detector would
+    return out
+
+
+def _metadata(ds) -> dict[str, Any]:
+    md: dict[str, Any] = {}
+    for keyword in STUDY_KEYWORDS:
+        if keyword in ds and str(ds[keyword].value):
+            md[keyword] = str(ds[keyword].value)
+    rad = list(getattr(ds, "RadiopharmaceuticalInformationSequence", []))
+    if rad:
+        md["radiopharmaceutical"] = str(getattr(rad[0], "Radiopharmaceutical", ""))
+        if "RadionuclideTotalDose" in rad[0]:
+            md["injected_activity_mbq"] = float(rad[0].RadionuclideTotalDose)
+        if "RadiopharmaceuticalStartTime" in rad[0]:
+            md["injection_time"] = str(rad[0].RadiopharmaceuticalStartTime)
+    detectors = list(getattr(ds, "DetectorInformationSequence", []))
+    if detectors and "CollimatorGridName" in detectors[0]:
+        md["collimator"] = str(detectors[0].CollimatorGridName)
+    windows = []
+    for w in getattr(ds, "EnergyWindowInformationSequence", []):
+        for r in getattr(w, "EnergyWindowRangeSequence", []):
+            windows.append((float(r.EnergyWindowLowerLimit), float(r.EnergyWindowUpperLimit)))
+    if windows:
+        md["energy_windows_kev"] = windows
+    for keyword, key in (("AcquisitionTime", "acquisition_time"), ("Manufacturer", "Manufacturer"),
+                         ("ManufacturerModelName", "ManufacturerModelName"),
+                         ("SeriesDescription", "SeriesDescription"), ("ActualFrameDuration", "frame_duration_ms")):
+        if keyword in ds and str(ds[keyword].value):
+            md[key] = float(ds[keyword].value) if keyword == "ActualFrameDuration" else str(ds[keyword].value)
+    md["matrix"] = [int(ds.Rows), int(ds.Columns)]
+    return md
+
+
+def _assemble(uid: str, items: list[tuple[Any, list[_Frame]]], views: Sequence[str] | None,
+              target_spacing_mm: float | None, target_shape: tuple[int, int] | None) -> PlanarStudy:
+    first = items[0][0]
+    name = f"study {uid or '(no StudyInstanceUID)'} (patient {getattr(first, 'PatientID', '') or '?'})"
+    by_view: dict[str, list[_Frame]] = defaultdict(list)
+    seen: set[tuple[str, int]] = set()
+    for ds, frames in items:
+        for f in frames:
+            if (f.sop_instance_uid, f.index) in seen and f.sop_instance_uid:
+                continue  # the same instance twice (a copied file) is one frame, not an ambiguity
+            seen.add((f.sop_instance_uid, f.index))
+            if f.view is None:
+                raise ImagingError(
+                    f"{name}: cannot tell the view of frame {f.index + 1} in {f.path.name}: no View Code Sequence "
+                    "and no view named in SeriesDescription/ImageComments (e.g. 'LUNG PERF RAO')")
+            by_view[f.view].append(f)
+    twice = {v: fs for v, fs in by_view.items() if len(fs) > 1}
+    if twice:
+        v, fs = next(iter(twice.items()))
+        raise ImagingError(f"{name}: view {v} is ambiguous — given {len(fs)} times "
+                           f"({', '.join(sorted({f.path.name for f in fs}))}); keep one file per view")
+    if views:
+        missing = [v for v in views if v not in by_view]
+        if missing:
+            raise ImagingError(f"{name}: view(s) {', '.join(missing)} missing; it has "
+                               f"{', '.join(by_view) or 'none'} ({len(items)} file(s))")
+    order = [v for v in STANDARD_VIEWS if v in by_view] + [v for v in by_view if v not in STANDARD_VIEWS]
+    frames = {v: by_view[v][0] for v in order}
+    notes: list[str] = []
+    for f in frames.values():
+        _orient(f, name)
+        notes += f.notes
+    spacings = {f.spacing for f in frames.values()}
+    shapes = {f.pixels.shape for f in frames.values()}
+    target = target_spacing_mm
+    shape = target_shape
+    if target is None and (len(spacings) > 1 or len(shapes) > 1):
+        ref = frames[order[0]]  # views disagree: bring them onto the first view's grid
+        if not np.all(np.isfinite(ref.spacing)):
+            raise ImagingError(f"{name}: views have different matrices and no PixelSpacing to resample by")
+        target, shape = float(ref.spacing[0]), ref.pixels.shape
+    out = {}
+    for v, f in frames.items():
+        if target is not None and (f.spacing[0] != target or f.pixels.shape != shape):
+            if not np.all(np.isfinite(f.spacing)):
+                raise ImagingError(f"{name}: view {v} has no PixelSpacing; cannot resample it to {target} mm")
+            out[v] = resample(f.pixels, f.spacing, target, shape)
+            notes.append(f"{v}: resampled from {f.pixels.shape[0]}x{f.pixels.shape[1]} at {f.spacing[0]:g} mm")
+        else:
+            out[v] = f.pixels
+    spacing = (target, target) if target is not None else frames[order[0]].spacing
+    md = _metadata(first)
+    md["source_instances"] = [
+        {"sop_class_uid": str(ds.SOPClassUID), "sop_instance_uid": str(ds.SOPInstanceUID),
+         "series_instance_uid": str(getattr(ds, "SeriesInstanceUID", "")), "file": str(fs[0].path)}
+        for ds, fs in items]
+    if notes:
+        md["ingest_notes"] = notes
+    return PlanarStudy(views=out, pixel_spacing_mm=tuple(float(s) for s in spacing),
+                       patient_id=str(getattr(first, "PatientID", "")), study_instance_uid=uid,
+                       series_instance_uid=str(getattr(first, "SeriesInstanceUID", "")), metadata=md,
+                       source=str(items[0][1][0].path.parent if len(items) > 1 else items[0][1][0].path))
+
+
+def _files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    if isinstance(paths, (str, Path)):
+        root = Path(paths)
+        if root.is_dir():
+            return [p for p in sorted(root.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+        return [root]
+    return [Path(p) for p in paths]
+
+
+def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] | None = None,
+                 target_spacing_mm: float | None = None, target_shape: tuple[int, int] | None = None
+                 ) -> tuple[list[PlanarStudy], list[dict[str, str]]]:
+    """Read NM files (a folder or a list), group them by ``StudyInstanceUID``, one :class:`PlanarStudy` each.
+
+    Parameters
+    ----------
+    paths : folder, file or iterable of files
+    views : sequence of str, optional
+        Views every study must have (e.g. ``("ANT", "POST", "RAO", "LAO", "RPO", "LPO")``); a study without one
+        is skipped with a reason naming it.
+    target_spacing_mm, target_shape : optional
+        Resample every view to this pixel spacing (counts preserved), centred in this matrix. Without them,
+        views of one study that disagree are brought onto the first view's grid.
+
+    Returns
+    -------
+    studies : list of PlanarStudy
+        In the order of their first file; ``metadata["source_instances"]`` lists the SOP instances read.
+    skipped : list of dict
+        ``{"file": ..., "reason": ...}`` for every unreadable file and every study that could not be assembled
+        (the "file" of a study is its Study Instance UID).
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from scintiml.imaging import PlanarStudy
+    >>> from scintiml.imaging.nm_iod import write_nm_study
+    >>> folder = tempfile.mkdtemp()
+    >>> st = PlanarStudy(views={"ANT": np.ones((8, 8)), "POST": np.ones((8, 8))}, pixel_spacing_mm=(3.0, 3.0),
+    ...                  patient_id="P1")
+    >>> _ = write_nm_study(st, folder, layout="per_view")
+    >>> studies, skipped = read_studies(folder)
+    >>> len(studies), sorted(studies[0].views), skipped
+    (1, ['ANT', 'POST'], [])
+    """
+    groups: dict[str, list[tuple[Any, list[_Frame]]]] = {}
+    skipped: list[dict[str, str]] = []
+    for path in _files(paths):
+        try:
+            ds = read_dicom_file(path)
+            frames = _frames(ds, path)
+        except ImagingError as exc:
+            skipped.append({"file": str(path), "reason": str(exc)})
+            continue
+        uid = str(getattr(ds, "StudyInstanceUID", "")) or f"file:{path}"  # no UID: the file is its own study
+        groups.setdefault(uid, []).append((ds, frames))
+    studies = []
+    for uid, items in groups.items():
+        try:
+            studies.append(_assemble(uid if not uid.startswith("file:") else "", items, views, target_spacing_mm,
+                                     target_shape))
+        except ImagingError as exc:
+            skipped.append({"file": uid, "reason": str(exc)})
+    return studies, skipped
+
+
+def read_study(paths: str | Path | Iterable[str | Path], views: Sequence[str] | None = None,
+               target_spacing_mm: float | None = None, target_shape: tuple[int, int] | None = None) -> PlanarStudy:
+    """Read the files of exactly one study; any problem is an :class:`ImagingError` that names the study.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from scintiml.imaging import PlanarStudy
+    >>> from scintiml.imaging.nm_iod import write_nm_study
+    >>> folder = tempfile.mkdtemp()
+    >>> st = PlanarStudy(views={"ANT": np.ones((8, 8))}, pixel_spacing_mm=(3.0, 3.0), patient_id="P1")
+    >>> _ = write_nm_study(st, folder)
+    >>> read_study(folder, views=("ANT", "POST"))
+    Traceback (most recent call last):
+    ...
+    scintiml.imaging.planar.ImagingError: study ... (patient P1): view(s) POST missing; it has ANT (1 file(s))
+    """
+    studies, skipped = read_studies(paths, views, target_spacing_mm, target_shape)
+    if skipped:
+        raise ImagingError(skipped[0]["reason"])
+    if len(studies) != 1:
+        raise ImagingError(f"expected the files of one study, found {len(studies)} Study Instance UIDs")
+    return studies[0]
