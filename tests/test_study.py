@@ -95,7 +95,7 @@ def test_cli_study_and_predict(tmp_path, capsys):
     code, _ = _cli(["study", str(data), "--target", "outcome", "--id", "pid", "--groups", str(groups),
                     "--protocol", "collimator=LEHR", "--out", str(out)], capsys)
     assert code in (0, None)
-    for name in ("results.json", "report.html", "report.pdf", "model/model.json", "model/card.md"):
+    for name in ("results.json", "report.html", "report.pdf", "model/bundle.json", "model/weights.npz", "model/card.md"):
         assert (out / name).exists(), name
     assert json.loads((out / "results.json").read_text())["protocol"] == {"collimator": "LEHR"}
     # a non-empty output folder is refused, and left as it was

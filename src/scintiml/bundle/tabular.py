@@ -1,21 +1,23 @@
-"""Model bundle: JSON + ``.npz`` (no pickle), a model card, and prediction on new patients.
+"""The tabular network's bundle (kind ``tabular-ann``) on the one bundle format of :mod:`.format`.
 
-A bundle folder holds
+The folder holds ``bundle.json`` (the spec below and the sha256 of every other file), ``weights.npz`` (layer
+matrices, written with ``np.savez`` and read with ``allow_pickle=False`` so a bundle from an untrusted source
+cannot run code), and the model card (``card.json``, ``card.md``). The spec holds the inputs, architecture,
+activation, scaling layer, classes, threshold, outcome coding, training ranges, imputation medians, the
+acquisition protocol, summary statistics of each input on the training patients (for drift checks), and
+``spec_sha256``, a digest of the rest of the spec, so a hand-edited spec is noticed.
 
-* ``model.json`` — inputs, scaling layer, architecture, threshold, training ranges,
-  imputation values, outcome coding, acquisition protocol;
-* ``weights.npz`` — the layer matrices, read with ``allow_pickle=False`` so a
-  bundle from an untrusted source cannot run code;
-* ``card.json`` and ``card.md`` — the model card (Mitchell et al. 2019): cohort,
-  protocol, metrics with confidence intervals, intended use, known limits.
+:func:`load_bundle` verifies the checksums (:func:`~scintiml.bundle.format.read_bundle`) and then every number
+it will compute with: a finite threshold in (0, 1), finite weights of the shapes the architecture and inputs
+imply, a finite scaling layer with positive scales, finite training ranges. Any damage is one
+:class:`~scintiml.errors.BundleError` line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import shutil
-import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,148 +25,109 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._version import __version__
-from ..ann import ANNClassifier
-from ..ann.scaling import ScalingLayer
+from ..ann import ANNClassifier, ScalingLayer
+from ..ann.network import ACTIVATIONS
 from ..errors import BundleError
+from ..io import jsonable
+from .card import card_markdown, model_card
+from .format import read_bundle, require_finite, write_bundle
 
-BUNDLE_FORMAT = "scintiml-model-bundle"
-BUNDLE_VERSION = 1
+KIND = "tabular-ann"
+WEIGHTS = "weights.npz"
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
-
-def _atomic_dir(target: Path) -> Path:
-    """A fresh temporary folder beside ``target`` (same file system, so a rename is atomic)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-
-
-def publish(tmp: Path, target: Path, overwrite: bool) -> None:
-    """Move a finished temporary folder into place; an old ``target`` is replaced only at the end."""
-    if target.exists():
-        if not overwrite:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise BundleError(f"{str(target)!r} already exists; choose another path or pass --overwrite")
-        backup = target.with_name(f".{target.name}.old")
-        shutil.rmtree(backup, ignore_errors=True)
-        os.replace(target, backup)
-        os.replace(tmp, target)
-        shutil.rmtree(backup, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
+__all__ = ["KIND", "Bundle", "save_bundle", "load_bundle", "training_summary", "spec_digest"]
 
 
-def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
-    """The model card as a dict (what ``card.json`` holds)."""
-    r = study_results
-    test = r["test"]
-    n_test = r["split"]["testing"]
-    limits = [
-        f"tested on {n_test} patients ({test['n_events']} events) from one cohort: the confidence intervals are the "
-        "honest size of what is known",
-        "single-site data unless the cohort says otherwise: validate on your own site's patients before use",
-        "inputs outside the training range are flagged (out_of_range); predictions there are extrapolation",
-    ]
-    limits += [w for w in r.get("warnings", [])]
-    return {
-        "model": {
-            "type": "feed-forward neural network (scintiml ANNClassifier)",
-            "architecture": r["architecture"], "inputs": r["inputs"]["selected"],
-            "scintiml_version": r["scintiml_version"],
-        },
-        "cohort": {k: r["dataset"][k] for k in ("name", "n_patients", "n_events", "target", "positive", "citation")},
-        "acquisition_protocol": r.get("protocol", {}),
-        "split": {k: r["split"][k] for k in ("training", "selection", "testing")},
-        "metrics": {
-            "auc": test["auc"], "auc_ci95": test["auc_ci95"], "threshold": test["threshold"],
-            "sensitivity": test["sensitivity"], "sensitivity_ci95": test["sensitivity_ci95"],
-            "specificity": test["specificity"], "specificity_ci95": test["specificity_ci95"],
-            "accuracy": test["accuracy"], "accuracy_ci95": test["accuracy_ci95"],
-        },
-        "rule": r.get("rule", {}).get("text"),
-        "intended_use": (
-            f"Research and decision support: estimate the probability of {r['dataset']['target']} = "
-            f"{r['dataset']['positive']} for patients like those of the training cohort. Not a diagnosis."
-        ),
-        "known_limits": limits,
-    }
+def spec_digest(spec: dict[str, Any]) -> str:
+    """sha256 of the spec (without its own ``spec_sha256``) as canonical JSON.
+
+    Examples
+    --------
+    >>> spec_digest({"b": 1, "a": [0.5]}) == spec_digest({"a": [0.5], "b": 1, "spec_sha256": "x"})
+    True
+    """
+    body = {k: v for k, v in jsonable(spec).items() if k != "spec_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _card_markdown(card: dict[str, Any]) -> str:
-    m = card["metrics"]
-    ci = lambda v: f"{v[0]:.2f}–{v[1]:.2f}" if v and None not in v else "n/a"
-    lines = [
-        f"# Model card: {card['cohort']['target']} from {', '.join(card['model']['inputs'])}",
-        "",
-        "## Model",
-        f"- {card['model']['type']}, layers {card['model']['architecture']}",
-        f"- inputs: {', '.join(card['model']['inputs'])}",
-        f"- scintiml {card['model']['scintiml_version']}",
-        "",
-        "## Cohort",
-        f"- {card['cohort']['name']}: {card['cohort']['n_patients']} patients, {card['cohort']['n_events']} events",
-        f"- split training/selection/testing: {card['split']['training']}/{card['split']['selection']}/"
-        f"{card['split']['testing']}",
-        f"- source: {card['cohort']['citation'] or 'user data'}",
-        "",
-        "## Acquisition protocol",
-    ]
-    protocol = card["acquisition_protocol"]
-    lines += [f"- {k}: {v}" for k, v in protocol.items()] or ["- not recorded (pass --protocol KEY=VALUE)"]
-    lines += [
-        "",
-        "## Metrics on the testing instances (95 % CI)",
-        f"- AUC {m['auc']:.3f} ({ci(m['auc_ci95'])})",
-        f"- threshold {m['threshold']:.3f} (chosen on the selection instances)",
-        f"- sensitivity {m['sensitivity']:.2f} ({ci(m['sensitivity_ci95'])}), specificity {m['specificity']:.2f} "
-        f"({ci(m['specificity_ci95'])}), accuracy {m['accuracy']:.2f} ({ci(m['accuracy_ci95'])})",
-    ]
-    if card.get("rule"):
-        lines += ["", "## Clinical rule", f"- `{card['rule']}`"]
-    lines += ["", "## Intended use", card["intended_use"], "", "## Known limits"]
-    lines += [f"- {x}" for x in card["known_limits"]]
-    return "\n".join(lines) + "\n"
+def training_summary(X: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per input on the training patients (before imputation): mean, sd, quantiles and the missing share —
+    what a later drift check compares a site's data against.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> s = training_summary(pd.DataFrame({"a": [1.0, 2.0, 3.0, np.nan]}))["a"]
+    >>> s["mean"], s["sd"], s["missing_share"], s["quantiles"]["0.5"]
+    (2.0, 1.0, 0.25, 2.0)
+    """
+    out = {}
+    for col in X.columns:
+        values = pd.to_numeric(X[col], errors="coerce").to_numpy(dtype=float)
+        present = values[np.isfinite(values)]
+        has = present.size > 0
+        out[str(col)] = {
+            "mean": float(present.mean()) if has else None,
+            "sd": float(present.std(ddof=1)) if present.size > 1 else None,
+            "quantiles": {str(q): (float(np.quantile(present, q)) if has else None) for q in QUANTILES},
+            "missing_share": float(1 - present.size / len(values)) if len(values) else None,
+            "n": int(present.size),
+        }
+    return out
 
 
 def save_bundle(study, path: str | Path, overwrite: bool = False) -> Path:
-    """Write the study's model as a bundle folder (atomically)."""
-    target = Path(path)
+    """Write a study's network as a ``tabular-ann`` bundle folder (atomically).
+
+    Parameters
+    ----------
+    study : StudyResult
+        From :func:`scintiml.run_study`.
+    path : path
+        The bundle folder.
+    overwrite : bool
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> from scintiml.study import run_study
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    >>> study = run_study(cohort, inputs="all", readiness=False)
+    >>> folder = save_bundle(study, pathlib.Path(tempfile.mkdtemp()) / "model")
+    >>> sorted(p.name for p in folder.iterdir())
+    ['bundle.json', 'card.json', 'card.md', 'weights.npz']
+    >>> load_bundle(folder).inputs
+    ['delta_lvef', 'planar_washout']
+    """
     model: ANNClassifier = study.model
     r = study.results
-    tmp = _atomic_dir(target)
-    try:
-        spec = {
-            "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION, "scintiml_version": __version__,
-            "inputs": list(study.selected_inputs), "architecture": list(model.architecture_),
-            "activation": model.activation, "scaler": model.scaler_.to_dict(),
-            "classes": [_plain(c) for c in model.classes_],
-            "threshold": r["test"]["threshold"],
-            "target": r["dataset"]["target"], "positive": r["dataset"]["positive"],
-            "training_ranges": {k: list(v) for k, v in study.training_ranges.items()},
-            "imputation": {k: v for k, v in study.medians.items() if k in study.selected_inputs},
-            "protocol": r.get("protocol", {}),
-        }
-        (tmp / "model.json").write_text(json.dumps(spec, indent=2))
-        arrays = {}
-        for i, (w, b) in enumerate(zip(model.coefs_, model.intercepts_)):
-            arrays[f"coef_{i}"] = w
-            arrays[f"intercept_{i}"] = b
-        np.savez(tmp / "weights.npz", **arrays)
-        card = model_card(r)
-        (tmp / "card.json").write_text(json.dumps(card, indent=2))
-        (tmp / "card.md").write_text(_card_markdown(card))
-    except Exception:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    publish(tmp, target, overwrite)
-    return target
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
+    inputs = list(study.selected_inputs)
+    spec = jsonable({
+        "inputs": inputs, "architecture": list(model.architecture_), "activation": model.activation,
+        "scaler": model.scaler_.to_dict(), "classes": list(model.classes_), "threshold": r["test"]["threshold"],
+        "target": r["dataset"]["target"], "positive": r["dataset"]["positive"],
+        "training_ranges": {k: list(v) for k, v in study.training_ranges.items()},
+        "imputation": {k: v for k, v in study.medians.items() if k in inputs},
+        "protocol": r.get("protocol", {}),
+        "training_summary": training_summary(study.cohort.X.iloc[study.split.training][inputs]),
+    })
+    spec["spec_sha256"] = spec_digest(spec)
+    arrays = {}
+    for i, (w, b) in enumerate(zip(model.coefs_, model.intercepts_)):
+        arrays[f"coef_{i}"] = np.asarray(w, dtype=float)
+        arrays[f"intercept_{i}"] = np.asarray(b, dtype=float)
+    card = model_card(r)
+    return write_bundle(path, KIND, spec, {WEIGHTS: lambda p: np.savez(p, **arrays)}, card=card,
+                        card_markdown=card_markdown(card), overwrite=overwrite)
 
 
 @dataclass
 class Bundle:
+    """A loaded, verified tabular bundle: its spec, the network and the model card."""
+
     spec: dict[str, Any]
     model: ANNClassifier
     card: dict[str, Any]
@@ -179,11 +142,9 @@ class Bundle:
 
     def check_protocol(self, protocol: dict[str, str] | None) -> list[str]:
         """Differences between a site's protocol and the one the model was trained under."""
-        if not protocol:
-            return []
         trained = {str(k): str(v) for k, v in self.spec.get("protocol", {}).items()}
         out = []
-        for k, v in protocol.items():
+        for k, v in (protocol or {}).items():
             if k not in trained:
                 out.append(f"protocol {k}={v}: the model card does not record {k!r}")
             elif trained[k] != str(v):
@@ -191,17 +152,14 @@ class Bundle:
         return out
 
     def predict(self, frame: pd.DataFrame, id_column: str | None = None) -> pd.DataFrame:
-        """Probability, class at the bundle's threshold, and out-of-range inputs, per patient."""
+        """Probability, class at the bundle's threshold, out-of-range and imputed inputs, per patient."""
         missing = [c for c in self.inputs if c not in frame.columns]
         if missing:
-            raise BundleError(
-                f"the data lack the model's input column(s) {missing}; the model needs {self.inputs}"
-            )
+            raise BundleError(f"the data lack the model's input column(s) {missing}; the model needs {self.inputs}")
         if id_column is not None and id_column not in frame.columns:
             raise BundleError(f"id column {id_column!r} not found in the data")
         X = frame[self.inputs].apply(pd.to_numeric, errors="coerce")
-        bad = [c for c in self.inputs if X[c].isna().any() and not frame[c].isna().all() and
-               frame[c][X[c].isna()].notna().any()]
+        bad = [c for c in self.inputs if (X[c].isna() & frame[c].notna()).any()]
         if bad:
             raise BundleError(f"input column(s) {bad} hold non-numeric values; fix or remove those cells")
         imputed = X.isna()
@@ -211,44 +169,113 @@ class Bundle:
             raise BundleError(f"input column(s) {still} have missing values and the model has no value to impute")
         p = self.model.predict_proba(X)[:, 1]
         ranges = self.spec["training_ranges"]
-        outside = []
-        for i in range(len(X)):
-            names = [c for c in self.inputs if not (ranges[c][0] <= X[c].iloc[i] <= ranges[c][1])]
-            outside.append(";".join(names))
+        outside = pd.DataFrame({c: ~X[c].between(*ranges[c]) for c in self.inputs})
+
+        def names(mask: pd.DataFrame) -> list[str]:
+            return [";".join(c for c in self.inputs if row[c]) for _, row in mask.iterrows()]
+
+        positive = str(self.spec["positive"])
         out = pd.DataFrame({
             "probability": p,
-            "predicted_class": [str(self.spec["positive"]) if q >= self.threshold else f"not {self.spec['positive']}"
-                                for q in p],
+            "predicted_class": np.where(p >= self.threshold, positive, f"not {positive}"),
             "above_threshold": p >= self.threshold,
-            "out_of_range": outside,
-            "imputed": [";".join(c for c in self.inputs if imputed[c].iloc[i]) for i in range(len(X))],
+            "out_of_range": names(outside),
+            "imputed": names(imputed),
         })
         if id_column is not None:
             out.insert(0, id_column, frame[id_column].to_numpy())
         return out
 
 
-def load_bundle(path: str | Path) -> Bundle:
-    """Read a bundle folder; arrays are loaded without pickle."""
-    path = Path(path)
-    if not (path / "model.json").exists() or not (path / "weights.npz").exists():
-        raise BundleError(f"{str(path)!r} is not a scintiml model bundle (model.json and weights.npz expected)")
+def _finite_array(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
     try:
-        spec = json.loads((path / "model.json").read_text())
-        with np.load(path / "weights.npz", allow_pickle=False) as npz:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise BundleError(f"the bundle's {what} is not numeric; the bundle is corrupt") from None
+    if arr.shape != shape:
+        raise BundleError(f"the bundle's {what} has shape {arr.shape}, expected {shape}; the bundle is corrupt")
+    if not np.all(np.isfinite(arr)):
+        raise BundleError(f"the bundle's {what} holds NaN or infinite values; the bundle is corrupt")
+    return arr
+
+
+def _check_spec(spec: dict[str, Any]) -> tuple[list[str], list[int]]:
+    """Inputs and architecture, after checking every number of the spec a prediction uses."""
+    if spec.get("spec_sha256") != spec_digest(spec):
+        raise BundleError("the bundle's spec (bundle.json) was edited after it was written (its spec_sha256 does "
+                          "not match); use an intact copy of the bundle")
+    inputs = spec.get("inputs")
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(c, str) for c in inputs) \
+            or len(set(inputs)) != len(inputs):
+        raise BundleError("the bundle's inputs are not a list of distinct column names; the bundle is corrupt")
+    arch = spec.get("architecture")
+    if not isinstance(arch, list) or len(arch) < 2 or not all(isinstance(n, int) and n >= 1 for n in arch):
+        raise BundleError(f"the bundle's architecture {arch!r} is not a list of layer sizes; the bundle is corrupt")
+    if arch[0] != len(inputs) or arch[-1] != 1:
+        raise BundleError(f"the bundle's architecture {arch} does not fit its {len(inputs)} inputs and one output; "
+                          "the bundle is corrupt")
+    if spec.get("activation") not in ACTIVATIONS:
+        raise BundleError(f"the bundle's activation {spec.get('activation')!r} is unknown; the bundle is corrupt")
+    threshold = require_finite(spec.get("threshold"), "threshold")
+    if not 0 < threshold < 1:
+        raise BundleError(f"the bundle's threshold is {threshold}, outside (0, 1); the bundle is corrupt")
+    scaler = spec.get("scaler") or {}
+    _finite_array(scaler.get("offset"), "scaling offset", (len(inputs),))
+    if np.any(_finite_array(scaler.get("scale"), "scaling scale", (len(inputs),)) <= 0):
+        raise BundleError("the bundle's scaling layer has a scale <= 0; the bundle is corrupt")
+    ranges = spec.get("training_ranges") or {}
+    for c in inputs:
+        lo, hi = _finite_array(ranges.get(c), f"training range of {c!r}", (2,))
+        if lo > hi:
+            raise BundleError(f"the bundle's training range of {c!r} runs backwards; the bundle is corrupt")
+    for c, v in (spec.get("imputation") or {}).items():
+        require_finite(v, f"imputation value of {c!r}")
+    if not isinstance(spec.get("classes"), list) or len(spec["classes"]) != 2:
+        raise BundleError("the bundle's classes are not two outcome values; the bundle is corrupt")
+    return inputs, arch
+
+
+def _read_weights(path: Path, arch: list[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (ValueError, OSError) as exc:
-        raise BundleError(f"cannot read the bundle in {str(path)!r}: {exc}") from exc
-    if spec.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{str(path)!r}: unknown bundle format {spec.get('format')!r}")
-    n_layers = len(spec["architecture"]) - 1
-    model = ANNClassifier(hidden_layer_sizes=tuple(spec["architecture"][1:-1]), activation=spec["activation"])
-    model.coefs_ = [arrays[f"coef_{i}"] for i in range(n_layers)]
-    model.intercepts_ = [arrays[f"intercept_{i}"] for i in range(n_layers)]
+    except ValueError as exc:  # object arrays need pickle, which is refused
+        raise BundleError(f"the bundle's {WEIGHTS} holds pickled objects ({exc}); refused — a bundle holds "
+                          "plain arrays only") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise BundleError(f"the bundle's {WEIGHTS} cannot be read ({exc}); the file is truncated or damaged") from None
+    coefs, intercepts = [], []
+    for i in range(len(arch) - 1):
+        for name, store, shape in ((f"coef_{i}", coefs, (arch[i], arch[i + 1])),
+                                   (f"intercept_{i}", intercepts, (arch[i + 1],))):
+            if name not in arrays:
+                raise BundleError(f"the bundle's {WEIGHTS} lacks {name!r}; the bundle is corrupt")
+            if arrays[name].dtype.kind not in "fiu":
+                raise BundleError(f"the bundle's {name} is of type {arrays[name].dtype}, not numbers; corrupt")
+            store.append(_finite_array(arrays[name], name, shape))
+    return coefs, intercepts
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Read and verify a ``tabular-ann`` bundle; refuse a tampered or corrupt one with one :class:`BundleError`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> load_bundle(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.BundleError: ... is not a scintiml model bundle (bundle.json not found)
+    """
+    folder = read_bundle(path, kind=KIND)
+    inputs, arch = _check_spec(folder.spec)
+    coefs, intercepts = _read_weights(folder.file(WEIGHTS), arch)
+    spec = folder.spec
+    model = ANNClassifier(hidden_layer_sizes=tuple(arch[1:-1]), activation=spec["activation"])
+    model.coefs_, model.intercepts_ = coefs, intercepts
     model.scaler_ = ScalingLayer.from_dict(spec["scaler"])
     model.classes_ = np.asarray(spec["classes"])
-    model.n_features_in_ = len(spec["inputs"])
-    model.feature_names_in_ = np.asarray(spec["inputs"], dtype=object)
-    model.architecture_ = tuple(spec["architecture"])
-    card = json.loads((path / "card.json").read_text()) if (path / "card.json").exists() else {}
-    return Bundle(spec, model, card)
+    model.n_features_in_ = len(inputs)
+    model.feature_names_in_ = np.asarray(inputs, dtype=object)
+    model.architecture_ = tuple(arch)
+    return Bundle(spec, model, folder.card)

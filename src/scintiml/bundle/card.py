@@ -1,0 +1,102 @@
+"""The model card of a tabular network (Mitchell et al. 2019, "Model Cards for Model Reporting"):
+what the model is, what it was trained and tested on, how well it does (with 95 % CIs), and its limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
+    """The model card as a dict (what ``card.json`` holds), from a study's ``results``.
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> from scintiml.study import run_study
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    >>> card = model_card(run_study(cohort, inputs="all", readiness=False).results)
+    >>> card["model"]["inputs"], card["metrics"]["auc"] > 0.5
+    (['delta_lvef', 'planar_washout'], True)
+    """
+    r = study_results
+    test = r["test"]
+    limits = [
+        f"tested on {r['split']['testing']} patients ({test['n_events']} events) from one cohort: the confidence "
+        "intervals are the honest size of what is known",
+        "single-site data unless the cohort says otherwise: validate on your own site's patients before use",
+        "inputs outside the training range are flagged (out_of_range); predictions there are extrapolation",
+    ]
+    limits += list(r.get("warnings", []))
+    metrics = ("auc", "auc_ci95", "threshold", "sensitivity", "sensitivity_ci95", "specificity", "specificity_ci95",
+               "accuracy", "accuracy_ci95")
+    return {
+        "model": {
+            "type": "feed-forward neural network (scintiml ANNClassifier)",
+            "architecture": r["architecture"], "inputs": r["inputs"]["selected"],
+            "scintiml_version": r["scintiml_version"],
+        },
+        "cohort": {k: r["dataset"][k] for k in ("name", "n_patients", "n_events", "target", "positive", "citation")},
+        "acquisition_protocol": r.get("protocol", {}),
+        "split": {k: r["split"][k] for k in ("training", "selection", "testing")},
+        "metrics": {k: test[k] for k in metrics},
+        "rule": (r.get("rule") or {}).get("text"),
+        "intended_use": (
+            f"Research and decision support: estimate the probability of {r['dataset']['target']} = "
+            f"{r['dataset']['positive']} for patients like those of the training cohort. Not a diagnosis."
+        ),
+        "known_limits": limits,
+    }
+
+
+def _ci(v) -> str:
+    return f"{v[0]:.2f}–{v[1]:.2f}" if v and None not in v else "n/a"
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """The model card as Markdown (``card.md``).
+
+    Examples
+    --------
+    >>> card = {"model": {"type": "net", "architecture": [2, 1], "inputs": ["a", "b"], "scintiml_version": "0"},
+    ...         "cohort": {"name": "c", "n_patients": 10, "n_events": 5, "target": "y", "positive": 1,
+    ...                    "citation": None},
+    ...         "acquisition_protocol": {}, "split": {"training": 6, "selection": 2, "testing": 2},
+    ...         "metrics": {"auc": 0.8, "auc_ci95": [0.6, 0.9], "threshold": 0.5, "sensitivity": 1.0,
+    ...                     "sensitivity_ci95": [0.3, 1.0], "specificity": 0.5, "specificity_ci95": [None, None],
+    ...                     "accuracy": 0.75, "accuracy_ci95": [0.3, 0.95]},
+    ...         "rule": None, "intended_use": "teaching", "known_limits": ["tiny"]}
+    >>> print(card_markdown(card).splitlines()[0])
+    # Model card: y from a, b
+    """
+    m = card["metrics"]
+    lines = [
+        f"# Model card: {card['cohort']['target']} from {', '.join(card['model']['inputs'])}",
+        "",
+        "## Model",
+        f"- {card['model']['type']}, layers {card['model']['architecture']}",
+        f"- inputs: {', '.join(card['model']['inputs'])}",
+        f"- scintiml {card['model']['scintiml_version']}",
+        "",
+        "## Cohort",
+        f"- {card['cohort']['name']}: {card['cohort']['n_patients']} patients, {card['cohort']['n_events']} events",
+        f"- split training/selection/testing: {card['split']['training']}/{card['split']['selection']}/"
+        f"{card['split']['testing']}",
+        f"- source: {card['cohort']['citation'] or 'user data'}",
+        "",
+        "## Acquisition protocol",
+    ]
+    protocol = card["acquisition_protocol"]
+    lines += [f"- {k}: {v}" for k, v in protocol.items()] or ["- not recorded (pass --protocol KEY=VALUE)"]
+    lines += [
+        "",
+        "## Metrics on the testing instances (95 % CI)",
+        f"- AUC {m['auc']:.3f} ({_ci(m['auc_ci95'])})",
+        f"- threshold {m['threshold']:.3f} (chosen on the selection instances)",
+        f"- sensitivity {m['sensitivity']:.2f} ({_ci(m['sensitivity_ci95'])}), specificity {m['specificity']:.2f} "
+        f"({_ci(m['specificity_ci95'])}), accuracy {m['accuracy']:.2f} ({_ci(m['accuracy_ci95'])})",
+    ]
+    if card.get("rule"):
+        lines += ["", "## Clinical rule", f"- `{card['rule']}`"]
+    lines += ["", "## Intended use", card["intended_use"], "", "## Known limits"]
+    lines += [f"- {x}" for x in card["known_limits"]]
+    return "\n".join(lines) + "\n"
