@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[dev,imaging,cnn]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,imaging,cnn,app]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,0 +1,64 @@
+"""The one adapter between the app and the study pipeline.
+
+Everything the app asks of the study goes through :func:`run_study_job`, so when the study's public API moves
+(``run_study`` split into stages, output writing moving into a public ``write_study``) only this file changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from ..cohort import Cohort
+
+#: pyplot keeps global state; two worker threads drawing reports at once would mix their figures.
+_DRAWING = threading.Lock()
+
+
+def run_study_job(cohort: Cohort, out: Path, options: dict[str, Any],
+                  progress: Callable[[str, int], None]) -> dict[str, Any]:
+    """Run the study on ``cohort`` and write its outputs (report, results.json, model bundle) into ``out``.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        The validated cohort.
+    out : Path
+        The folder to publish (written atomically: it appears only when complete).
+    options : dict
+        ``ratios`` (three floats), ``inputs`` (selection method), ``seed``, ``max_inputs``, ``protocol``.
+    progress : callable
+        ``progress(stage, n_networks)``, as :func:`scintiml.run_study` calls it.
+
+    Returns
+    -------
+    dict
+        The study's ``results`` (the content of ``results.json``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from scintiml.datasets import load_heart_failure
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "study"
+    >>> opts = {"ratios": (0.6, 0.2, 0.2), "inputs": "all", "seed": 0, "readiness": False, "pdf": False}
+    >>> r = run_study_job(load_heart_failure(), out, opts, lambda s, n: None)
+    >>> sorted(p.name for p in out.iterdir())
+    ['figures', 'model', 'report.html', 'results.json']
+    """
+    from .. import study as study_module
+    from ..bundle import save_bundle
+    from ..io import atomic_dir, write_json
+    from ..report import write_report
+
+    result = study_module.run_study(
+        cohort, ratios=tuple(options.get("ratios", (0.6, 0.2, 0.2))), inputs=options.get("inputs", "growing"),
+        max_inputs=options.get("max_inputs"), seed=int(options.get("seed", 0)),
+        protocol=options.get("protocol") or {}, readiness=bool(options.get("readiness", True)), progress=progress,
+    )
+    progress("report", 0)
+    with _DRAWING, atomic_dir(out, overwrite=True) as tmp:
+        write_json(tmp / "results.json", result.results)
+        write_report(result.results, tmp, pdf=bool(options.get("pdf", True)))
+        save_bundle(result, tmp / "model")
+    return result.results

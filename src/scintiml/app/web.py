@@ -1,0 +1,493 @@
+"""The FastAPI application: pages, HTMX fragments and downloads.
+
+Every page is a Jinja2 template; the interactive parts are HTMX requests that return a fragment, so the pages
+work with the keyboard and without any script but the vendored ``htmx.min.js``. Nothing is fetched from
+elsewhere: the app is meant to run on the user's machine with patient data that never leave it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import secrets
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from fastapi import FastAPI, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from ..cohort import load_cohort, read_table
+from ..errors import ScintimlError
+from ..io import atomic_dir, atomic_file
+from .jobs import JobNotFoundError, JobStore, new_id
+from .pipeline import run_study_job
+from .tables import column_report, outcome_candidates
+
+HERE = Path(__file__).parent
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".parquet", ".pq")
+INPUT_METHODS = (("growing", "Growing inputs (add the best input one at a time)"),
+                 ("pruning", "Pruning inputs (start from all, remove the least useful)"),
+                 ("genetic", "Genetic algorithm"),
+                 ("all", "No selection: keep every input"))
+GROUP_CHOICES = ("", "imaging", "clinical")
+TOKEN_COOKIE = "scintiml_token"
+
+
+@dataclass
+class AppConfig:
+    """Where the app keeps its jobs and how it guards them.
+
+    Parameters
+    ----------
+    workdir : path
+        Folder for uploads, jobs and predictions (one folder per job).
+    token : str, optional
+        When set, every request must carry it (``?token=`` once, then a cookie); :func:`serve` sets one
+        whenever the app is bound to anything but the local machine.
+    max_upload_mb : float
+        Largest upload accepted.
+    workers : int
+        Studies run at the same time; more wait in the queue.
+
+    Examples
+    --------
+    >>> AppConfig(workdir="/tmp/scintiml-app").max_upload_mb
+    50.0
+    """
+
+    workdir: str | Path
+    token: str | None = None
+    max_upload_mb: float = 50.0
+    workers: int = 1
+
+
+class UploadTooLargeError(ScintimlError):
+    """The uploaded file is over the app's size limit."""
+
+
+def _study_runner(folder: Path, request: dict[str, Any], progress) -> dict[str, Any]:
+    """Job kind ``study``: load the uploaded table with the chosen options and run the whole study."""
+    progress("reading the table", 0)
+    cohort = load_cohort(folder / "input" / request["data_file"], request["target"], positive=request["positive"],
+                         id_column=request.get("id_column"), groups=request.get("groups") or None,
+                         exclude=request.get("exclude", []), name=request.get("name"))
+    results = run_study_job(cohort, folder / "output", request["options"], progress)
+    t = results["test"]
+    return {"auc": t["auc"], "auc_ci95": t["auc_ci95"], "inputs": results["inputs"]["selected"],
+            "architecture": results["architecture"], "rule": results["rule"].get("text", ""),
+            "verdict": (results.get("readiness") or {}).get("message")}
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def create_app(config: AppConfig) -> FastAPI:
+    """Build the web app (jobs resume from ``config.workdir`` as it starts).
+
+    Parameters
+    ----------
+    config : AppConfig
+
+    Returns
+    -------
+    fastapi.FastAPI
+        ``app.state.jobs`` is the :class:`~scintiml.app.jobs.JobStore`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> app = create_app(AppConfig(workdir=tempfile.mkdtemp()))
+    >>> TestClient(app).get("/studies/new").status_code
+    200
+    >>> app.state.jobs.shutdown()
+    """
+    workdir = Path(config.workdir)
+    uploads = workdir / "uploads"
+    predictions = workdir / "predictions"
+    for folder in (uploads, predictions):
+        folder.mkdir(parents=True, exist_ok=True)
+    jobs = JobStore(workdir, {"study": _study_runner}, workers=config.workers)
+    limit = int(config.max_upload_mb * 1024 * 1024)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        jobs.shutdown(wait=False)  # a running study is left "running" on disk and is queued again next start
+
+    app = FastAPI(title="scintiml", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.jobs = jobs
+    app.state.config = config
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["fmt"] = _fmt
+    templates.env.filters["pct"] = lambda v: f"{100 * v:.0f} %"
+
+    def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+    # --- guard ---------------------------------------------------------------------------------
+    @app.middleware("http")
+    async def require_token(request: Request, call_next):
+        if not config.token:
+            return await call_next(request)
+        given = (request.query_params.get("token") or request.headers.get("x-scintiml-token")
+                 or request.cookies.get(TOKEN_COOKIE) or "")
+        if not secrets.compare_digest(given.encode(), config.token.encode()):
+            return PlainTextResponse("token required: open the address printed when `scintiml app` started "
+                                     "(it ends in ?token=...)", status_code=401)
+        response = await call_next(request)
+        if request.query_params.get("token"):  # remember it, so links inside the app need not carry it
+            response.set_cookie(TOKEN_COOKIE, config.token, httponly=True, samesite="strict")
+        return response
+
+    @app.exception_handler(JobNotFoundError)
+    async def job_not_found(request: Request, exc: JobNotFoundError):
+        return page(request, "message.html", status_code=404, title="Not found", message=str(exc))
+
+    # --- pages ---------------------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/studies/new", status_code=303)
+
+    @app.get("/studies/new", response_class=HTMLResponse)
+    def new_study(request: Request):
+        return page(request, "new_study.html", title="New study", max_upload_mb=config.max_upload_mb)
+
+    @app.post("/uploads", response_class=HTMLResponse)
+    async def upload(request: Request, file: UploadFile | None = None):
+        """Store the table, read it, and return the study form (or the problem, in plain words)."""
+        try:
+            upload_id, frame, name = await _save_upload(file, uploads, limit, config.max_upload_mb)
+            candidates = outcome_candidates(frame)
+            target = candidates[0] if candidates else None
+            report, report_error = _try_report(frame, target, None, None)
+        except ScintimlError as exc:
+            return page(request, "_upload_error.html", message=str(exc))
+        return page(request, "_configure.html", upload_id=upload_id, filename=name, frame=frame,
+                    columns=[str(c) for c in frame.columns], candidates=candidates, target=target,
+                    report=report, report_error=report_error, methods=INPUT_METHODS, groups=GROUP_CHOICES,
+                    id_guess=_id_guess(frame))
+
+    @app.get("/uploads/{upload_id}/columns", response_class=HTMLResponse)
+    def columns(request: Request, upload_id: str, target: str = "", positive: str = "", id_column: str = ""):
+        """The event-value picker and the column table for the outcome and id now chosen."""
+        frame, _ = _load_upload(uploads, upload_id)
+        report, report_error = _try_report(frame, target or None, positive or None, id_column or None)
+        return page(request, "_columns.html", upload_id=upload_id, report=report, report_error=report_error,
+                    groups=GROUP_CHOICES)
+
+    @app.post("/uploads/{upload_id}/run", response_class=HTMLResponse)
+    async def run(request: Request, upload_id: str):
+        """Validate the whole form (as the study would), then queue the study and go to its page."""
+        from ..split import parse_ratios
+
+        form = await request.form()
+        frame, data_file = _load_upload(uploads, upload_id)
+        try:
+            target = str(form.get("target") or "")
+            if not target:
+                raise ScintimlError("choose the outcome column (the yes/no result the study predicts)")
+            id_column = str(form.get("id_column") or "") or None
+            exclude = [str(c) for c in form.getlist("exclude") if str(c) != target and str(c) != id_column]
+            method = str(form.get("inputs") or "growing")
+            if method not in dict(INPUT_METHODS):
+                raise ScintimlError(f"unknown selection method {method!r}")
+            ratios = parse_ratios(str(form.get("split") or "60:20:20"))
+            if min(ratios) == 0:
+                raise ScintimlError("the selection and testing parts must not be empty; use e.g. 60:20:20")
+            seed = _int_field(form.get("seed"), "seed", default=0, low=0)
+            max_inputs = _int_field(form.get("max_inputs"), "most inputs to keep", default=None, low=1)
+            groups: dict[str, list[str]] = {}
+            for key, value in form.multi_items():
+                if key.startswith("group:") and value in GROUP_CHOICES[1:] and key[6:] not in exclude:
+                    groups.setdefault(str(value), []).append(key[6:])
+            if len(groups) == 1:
+                raise ScintimlError(f"only {next(iter(groups))} inputs were marked; mark both imaging and "
+                                    "clinical inputs (for the deep-learning verdict) or neither")
+            text = _text_exclusions(frame, target, id_column)
+            cohort = load_cohort(frame, target, positive=str(form.get("positive") or "") or None,
+                                 id_column=id_column, groups=groups or None, exclude=sorted(set(exclude + text)))
+        except ScintimlError as exc:
+            return page(request, "_run_error.html", message=str(exc))
+        name = Path(_upload_meta(uploads, upload_id)).stem
+        job_id = jobs.submit("study", {
+            "data_file": data_file.name, "target": target, "positive": _plain(cohort.positive),
+            "id_column": id_column, "exclude": sorted(set(exclude + text)), "groups": groups, "name": name,
+            "options": {"ratios": list(ratios), "inputs": method, "seed": seed, "max_inputs": max_inputs},
+        }, files={data_file.name: data_file}, title=f"{name}: {target} = {_plain(cohort.positive)}")
+        url = f"/jobs/{job_id}"
+        if request.headers.get("hx-request"):
+            return Response(status_code=200, headers={"HX-Redirect": url})
+        return RedirectResponse(url, status_code=303)
+
+    @app.get("/jobs", response_class=HTMLResponse)
+    def job_list(request: Request):
+        return page(request, "jobs.html", title="Studies", jobs=jobs.list())
+
+    @app.get("/jobs/{job_id}", response_class=HTMLResponse)
+    def job_page(request: Request, job_id: str):
+        return page(request, "job.html", title="Study", **_job_context(jobs, job_id))
+
+    @app.get("/jobs/{job_id}/status", response_class=HTMLResponse)
+    def job_status(request: Request, job_id: str):
+        return page(request, "_status.html", **_job_context(jobs, job_id))
+
+    @app.get("/jobs/{job_id}/status.json")
+    def job_status_json(job_id: str) -> dict[str, Any]:
+        return jobs.status(job_id)
+
+    @app.get("/jobs/{job_id}/report.html")
+    def job_report(job_id: str):
+        return FileResponse(_output_file(jobs, job_id, "report.html"), media_type="text/html")
+
+    @app.get("/jobs/{job_id}/download/{name}")
+    def job_download(job_id: str, name: str):
+        if name == "model.zip":
+            return FileResponse(_model_zip(jobs, job_id), media_type="application/zip",
+                                filename=f"scintiml-model-{job_id}.zip")
+        if name not in ("report.pdf", "results.json"):
+            raise JobNotFoundError(f"no download {name!r}; the downloads are report.pdf, results.json and model.zip")
+        return FileResponse(_output_file(jobs, job_id, name), filename=name)
+
+    # --- predict ---------------------------------------------------------------------------------
+    @app.get("/predict", response_class=HTMLResponse)
+    def predict_page(request: Request):
+        done = [j for j in jobs.list() if j["kind"] == "study" and j["state"] == "done"]
+        return page(request, "predict.html", title="Predict", models=done, max_upload_mb=config.max_upload_mb)
+
+    @app.post("/predict", response_class=HTMLResponse)
+    async def predict(request: Request):
+        from ..bundle import load_bundle
+
+        form = await request.form()
+        try:
+            run_id = new_id()
+            folder = predictions / run_id
+            folder.mkdir()
+            model_job = str(form.get("model_job") or "")
+            bundle_upload = form.get("bundle")
+            if getattr(bundle_upload, "filename", ""):
+                bundle_dir = await _unzip_bundle(bundle_upload, folder, limit, config.max_upload_mb)
+            elif model_job:
+                bundle_dir = jobs.folder(model_job) / "output" / "model"
+            else:
+                raise ScintimlError("choose a model: one of your finished studies, or upload a bundle (.zip)")
+            bundle = load_bundle(bundle_dir)
+            _, frame, name = await _save_upload(form.get("file"), folder, limit, config.max_upload_mb, keep_id=True)
+            id_column = str(form.get("id_column") or "") or None
+            table = bundle.predict(frame, id_column=id_column)
+            with atomic_file(folder / "predictions.csv") as tmp:
+                table.to_csv(tmp, index=False)
+        except ScintimlError as exc:
+            return page(request, "_upload_error.html", message=str(exc))
+        n_out = int((table["out_of_range"] != "").sum())
+        return page(request, "_predictions.html", table=table, run_id=run_id, n_out=n_out, inputs=bundle.inputs,
+                    ranges=bundle.spec["training_ranges"], id_column=id_column, filename=name)
+
+    @app.get("/predictions/{run_id}/predictions.csv")
+    def prediction_file(run_id: str):
+        path = predictions / run_id / "predictions.csv"
+        if not run_id.isalnum() or not path.is_file():
+            raise JobNotFoundError(f"no predictions {run_id!r}")
+        return FileResponse(path, filename="predictions.csv", media_type="text/csv")
+
+    # --- validate and triage: pages that say what they need -------------------------------------------
+    @app.get("/validate", response_class=HTMLResponse)
+    def validate_page(request: Request):
+        available = importlib.util.find_spec("scintiml.external") is not None
+        return page(request, "validate.html", title="Validate at another site", available=available)
+
+    @app.get("/triage", response_class=HTMLResponse)
+    def triage_page(request: Request):
+        return page(request, "triage.html", title="CNN triage worklist", worklists=_worklists(workdir))
+
+    @app.get("/triage/{name}/{filename}")
+    def triage_image(name: str, filename: str):
+        folder = workdir / "triage" / name
+        found = [p for p in folder.rglob(filename) if p.suffix.lower() == ".png"] if (
+            name.replace("-", "").replace("_", "").isalnum() and "/" not in filename and ".." not in filename) else []
+        if not found:
+            raise JobNotFoundError(f"no summary image {filename!r} in worklist {name!r}")
+        return FileResponse(found[0], media_type="image/png")
+
+    return app
+
+
+# --- helpers (module level, so each is small and testable) -----------------------------------------
+async def _save_upload(file, folder: Path, limit: int, limit_mb: float, keep_id: bool = False):
+    """Stream an upload to disk under the size limit and read it as a table: ``(id, frame, original name)``."""
+    if file is None or not getattr(file, "filename", ""):
+        raise ScintimlError("choose a file first: a CSV, XLSX or Parquet table with one row per patient")
+    name = Path(file.filename).name
+    suffix = Path(name).suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ScintimlError(f"{name!r} is not a table this app reads; upload a .csv, .tsv, .xlsx or .parquet file")
+    upload_id = new_id()
+    target_dir = folder if keep_id else folder / upload_id
+    target_dir.mkdir(parents=True, exist_ok=True)
+    path = target_dir / f"data{suffix}"
+    size = 0
+    with atomic_file(path, overwrite=True) as tmp:
+        with open(tmp, "wb") as fh:
+            while chunk := await file.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise UploadTooLargeError(
+                        f"{name!r} is larger than this app's upload limit of {limit_mb:g} MB; start the app with "
+                        "a larger --max-upload-mb or upload fewer columns")
+                fh.write(chunk)
+    if size == 0:
+        path.unlink()
+        raise ScintimlError(f"{name!r} is empty; upload the table with its header row and one row per patient")
+    (target_dir / "name.txt").write_text(name, encoding="utf-8")
+    frame = read_table(path)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.shape[1] < 2 or frame.shape[0] < 2:
+        raise ScintimlError(
+            f"{name!r} was read as {frame.shape[0]} row(s) × {frame.shape[1]} column(s); a study needs a header "
+            "row, one row per patient and at least an outcome and one input column (is the separator a comma?)")
+    return upload_id, frame, name
+
+
+def _load_upload(uploads: Path, upload_id: str) -> tuple[pd.DataFrame, Path]:
+    if not upload_id.isalnum():
+        raise JobNotFoundError(f"no upload {upload_id!r}")
+    found = sorted((uploads / upload_id).glob("data.*"))
+    if not found:
+        raise JobNotFoundError(f"no upload {upload_id!r}; upload the table again")
+    frame = read_table(found[0])
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame, found[0]
+
+
+def _upload_meta(uploads: Path, upload_id: str) -> str:
+    path = uploads / upload_id / "name.txt"
+    return path.read_text(encoding="utf-8") if path.is_file() else "study"
+
+
+def _try_report(frame, target, positive, id_column):
+    if not target:
+        return None, "no column has exactly two values; the outcome must be yes/no (recode it, e.g. 0/1)"
+    if target in frame.columns and positive is not None and str(positive) not in set(map(str, frame[target])):
+        positive = None  # left over from the outcome chosen before: pick the default for this one
+    try:
+        return column_report(frame, target, positive=positive, id_column=id_column), None
+    except ScintimlError as exc:
+        return None, str(exc)
+
+
+def _text_exclusions(frame: pd.DataFrame, target: str, id_column: str | None) -> list[str]:
+    from .tables import text_columns
+
+    return text_columns(frame, skip=[target] + ([id_column] if id_column else []))
+
+
+def _id_guess(frame: pd.DataFrame) -> str:
+    """A column named like an id whose values are all present and unique."""
+    for c in frame.columns:
+        low = str(c).lower()
+        if (low in {"id", "patient", "patient_id", "patientid", "mrn", "subject"} or low.endswith("_id")) \
+                and frame[c].notna().all() and frame[c].is_unique:
+            return str(c)
+    return ""
+
+
+def _int_field(value: Any, label: str, default, low: int):
+    text = str(value or "").strip()
+    if not text:
+        return default
+    try:
+        number = int(text)
+    except ValueError:
+        raise ScintimlError(f"{label} must be a whole number, got {text!r}") from None
+    if number < low:
+        raise ScintimlError(f"{label} must be at least {low}, got {number}")
+    return number
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _job_context(jobs: JobStore, job_id: str) -> dict[str, Any]:
+    status = jobs.status(job_id)
+    context: dict[str, Any] = {"job": status, "job_request": jobs.request(job_id), "summary_lines": []}
+    if status["state"] == "done":
+        import json
+
+        from ..report.writer import summary_lines
+
+        results = json.loads((jobs.folder(job_id) / "output" / "results.json").read_text(encoding="utf-8"))
+        context["results"] = results
+        context["summary_lines"] = summary_lines(results)
+        context["has_pdf"] = (jobs.folder(job_id) / "output" / "report.pdf").is_file()
+    return context
+
+
+def _output_file(jobs: JobStore, job_id: str, name: str) -> Path:
+    path = jobs.folder(job_id) / "output" / name
+    if not path.is_file():
+        raise JobNotFoundError(f"job {job_id} has no {name} (is it finished?)")
+    return path
+
+
+def _model_zip(jobs: JobStore, job_id: str) -> Path:
+    """The job's model bundle as one zip (made once, atomically, beside the job's outputs)."""
+    folder = jobs.folder(job_id)
+    target = folder / "model.zip"
+    model = folder / "output" / "model"
+    if not target.is_file():
+        if not model.is_dir():
+            raise JobNotFoundError(f"job {job_id} has no model bundle (is it finished?)")
+        with atomic_file(target, overwrite=True) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(model.rglob("*")):
+                if path.is_file():
+                    zf.write(path, f"model/{path.relative_to(model)}")
+    return target
+
+
+async def _unzip_bundle(upload, folder: Path, limit: int, limit_mb: float) -> Path:
+    """Unpack an uploaded bundle zip safely (no absolute paths, no ``..``) and return the bundle folder."""
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise UploadTooLargeError(f"the bundle is larger than the upload limit of {limit_mb:g} MB")
+    import io
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise ScintimlError("the bundle must be the model.zip downloaded from a study's results page") from None
+    with atomic_dir(folder / "bundle", overwrite=True) as tmp:
+        for member in archive.infolist():
+            parts = Path(member.filename).parts
+            if member.is_dir() or Path(member.filename).is_absolute() or ".." in parts:
+                continue
+            dest = tmp.joinpath(*parts)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out)
+    for candidate in [folder / "bundle", *sorted((folder / "bundle").iterdir())]:
+        if (candidate / "model.json").is_file():
+            return candidate
+    raise ScintimlError("the zip holds no model.json; upload the model.zip downloaded from a study's results page")
+
+
+def _worklists(workdir: Path) -> list[dict[str, Any]]:
+    """Worklists placed under ``workdir/triage/<name>/worklist.csv`` (by ``scintiml cnn triage --out``)."""
+    out = []
+    for csv in sorted((workdir / "triage").glob("*/worklist.csv")):
+        table = pd.read_csv(csv)
+        out.append({"name": csv.parent.name, "rows": table.to_dict(orient="records")})
+    return out
