@@ -93,8 +93,8 @@ def _phi_file(case, path, pid="12345678", name="Doe^Jane"):
             elem = pydicom.DataElement(keyword, pydicom.datadict.dictionary_VR(keyword), None)
         except Exception:
             continue
-        if elem.VR == "SQ":
-            continue
+        if elem.VR in ("SQ", "OB", "OW", "UN") or elem.tag.group in (0x0000, 0x0002):
+            continue  # sequences and binary values are planted in tests/test_deid.py; groups 0/2 are not data
         value = {"DA": "20240310", "TM": "101500", "DT": "20240310101500", "PN": "Smith^John", "AS": "064Y",
                  "DS": "70.5", "IS": "3", "US": 3, "UI": "1.2.3.4"}.get(elem.VR, "PHI-" + keyword)
         setattr(ds, keyword, value)

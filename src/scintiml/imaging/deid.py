@@ -1,30 +1,30 @@
 """De-identification of DICOM files: the PS3.15 Annex E Basic Application Level Confidentiality Profile.
 
-What it does, per file (inputs are never modified; outputs go to a new folder):
+What it does, per file (inputs are never modified; the output folder is published atomically):
 
-* every attribute of :data:`BASIC_PROFILE` gets the profile's action — ``X`` remove,
-  ``Z`` replace by an empty value, ``D`` replace by a dummy (a pseudonym), ``U``
-  replace a UID by a consistent new UID — wherever it appears, sequences included;
-* private attributes are removed;
-* ``PatientID`` becomes a **pseudonym** and every UID a new one, both from a keyed
-  hash (HMAC-SHA256 with the department's key), so the same patient or study maps
-  to the same pseudonym across runs and sites that share the key, and nobody
-  without the key can reverse or recompute it;
-* files flagged ``BurnedInAnnotation = YES`` are not copied (the pixels may hold
-  names): they are reported, to be cleaned by hand;
-* options: *retain dates shifted* by a per-patient offset (1-365 days, from the
-  key), which keeps intervals between studies (Retain Longitudinal Temporal
-  Information with Modified Dates Option); *keep acquisition protocol* attributes
-  (camera, collimator, energy windows, radiopharmaceutical and activity), which
-  matter for model validity;
-* ``PatientIdentityRemoved = YES``, ``DeidentificationMethod`` and its code
-  sequence are set, and an audit CSV lists every change (never the old values).
-
-:data:`BASIC_PROFILE` covers the attributes of Table E.1-1 that occur in
-planar NM and Secondary Capture files of this toolkit's scope (patient,
-study, physician, institution, device, dates and UIDs); it is not the full
-table of several hundred attributes, so a file from an unusual source should be
-checked before it leaves the department.
+* every attribute of the **complete** Table E.1-1 (:mod:`scintiml.imaging.deid_profile`, 460 rows) gets the
+  profile's action — ``X`` remove, ``Z`` empty, ``D`` dummy, ``U`` a new UID consistent across the set,
+  ``K`` keep, ``C`` clean — wherever it appears, sequences included, recursively;
+* overlays (groups 60xx, the bitmap included), curves (50xx) and private groups are removed;
+* everything else is removed unless it is on the allow-list of attributes known to be safe
+  (:data:`~scintiml.imaging.deid_profile.SAFE_KEYWORDS`: pixels, geometry, NM acquisition physics and
+  protocol) — an allow-list, so an attribute nobody judged never slips through;
+* text kept by the allow-list or an option is dropped too when it contains an identifier of the same file
+  (name, id, accession number, birth date ...), so a name typed into a series description does not survive;
+* ``PatientID`` becomes a **pseudonym** and every UID a new one, both from a keyed hash (HMAC-SHA256 with the
+  department's key): the same patient or study maps to the same pseudonym across runs and sites that share
+  the key, and nobody without the key can reverse or recompute it;
+* the profile's options are flags: retain longitudinal temporal information with modified dates (dates
+  shifted by a per-patient offset of 1-365 days from the key), retain patient characteristics, retain device
+  identity, retain institution identity, clean descriptors;
+* ``PatientIdentityRemoved = YES``, ``DeidentificationMethod``, ``DeidentificationMethodCodeSequence`` (CID
+  7050 codes of the profile and every option used) and ``LongitudinalTemporalInformationModified`` are written;
+* output names come from pseudonyms only (``<patient pseudonym>/<new SOP Instance UID>.dcm``): input file and
+  folder names, which often hold a name or a record number, never reach the output;
+* files that are not DICOM, truncated, without SOP Instance UID or Transfer Syntax UID, flagged
+  ``BurnedInAnnotation = YES``, or repeating an earlier file's SOP Instance UID are skipped and reported;
+* the audit CSV names each input by a keyed hash of its path (never the path itself) and lists every change
+  (never an old value).
 """
 
 from __future__ import annotations
@@ -32,52 +32,52 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import os
+import re
 import secrets
+import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, Callable
 
 from ..errors import ScintimlError
+from .deid_profile import (
+    BASIC_CODE,
+    EXTRA_TEMPORAL,
+    OPTIONS,
+    PROFILE_SOURCE,
+    SAFE_KEYWORDS,
+    ProfileRow,
+    profile_table,
+    resolve_action,
+)
 
-#: keyword -> action (Annex E Table E.1-1, Basic Profile column, for the attributes in scope).
-BASIC_PROFILE: dict[str, str] = {
-    # patient
-    "PatientName": "Z", "PatientID": "D", "PatientBirthDate": "Z", "PatientSex": "Z", "PatientBirthTime": "X",
-    "OtherPatientIDs": "X", "OtherPatientIDsSequence": "X", "OtherPatientNames": "X", "PatientAge": "X",
-    "PatientSize": "X", "PatientWeight": "X", "PatientAddress": "X", "PatientTelephoneNumbers": "X",
-    "PatientMotherBirthName": "X", "MilitaryRank": "X", "BranchOfService": "X", "MedicalRecordLocator": "X",
-    "EthnicGroup": "X", "Occupation": "X", "AdditionalPatientHistory": "X", "PatientComments": "X",
-    "CountryOfResidence": "X", "RegionOfResidence": "X", "ResponsiblePerson": "X", "PatientReligiousPreference": "X",
-    "MedicalAlerts": "X", "Allergies": "X", "SmokingStatus": "X", "PregnancyStatus": "X",
-    "IssuerOfPatientID": "X", "PatientInsurancePlanCodeSequence": "X",
-    # study / visit
-    "AccessionNumber": "Z", "StudyID": "Z", "StudyDate": "Z", "StudyTime": "Z", "SeriesDate": "X",
-    "SeriesTime": "X", "AcquisitionDate": "X", "AcquisitionTime": "X", "ContentDate": "Z", "ContentTime": "Z",
-    "InstanceCreationDate": "X", "InstanceCreationTime": "X", "AcquisitionDateTime": "X",
-    "StudyDescription": "X", "SeriesDescription": "X", "ImageComments": "X", "AdmittingDiagnosesDescription": "X",
-    "RequestAttributesSequence": "X", "PerformedProcedureStepID": "X", "PerformedProcedureStepDescription": "X",
-    "PerformedProcedureStepStartDate": "X", "PerformedProcedureStepStartTime": "X", "ScheduledProcedureStepID": "X",
-    "RequestedProcedureID": "X", "ReasonForStudy": "X", "AdmissionID": "X", "CurrentPatientLocation": "X",
-    "ProtocolName": "X",
-    # people and places
-    "ReferringPhysicianName": "Z", "ReferringPhysicianAddress": "X", "ReferringPhysicianTelephoneNumbers": "X",
-    "PerformingPhysicianName": "X", "PhysiciansOfRecord": "X", "NameOfPhysiciansReadingStudy": "X",
-    "OperatorsName": "X", "RequestingPhysician": "X", "InstitutionName": "X", "InstitutionAddress": "X",
-    "InstitutionalDepartmentName": "X", "StationName": "X",
-    # device identity
-    "DeviceSerialNumber": "X", "DetectorID": "X", "GantryID": "X",
-    # UIDs
-    "StudyInstanceUID": "U", "SeriesInstanceUID": "U", "SOPInstanceUID": "U", "FrameOfReferenceUID": "U",
-    "ReferencedSOPInstanceUID": "U", "MediaStorageSOPInstanceUID": "U", "IrradiationEventUID": "U",
-    "ConcatenationUID": "U", "DimensionOrganizationUID": "U", "SynchronizationFrameOfReferenceUID": "U",
-}
-DATE_KEYWORDS = {
-    "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "InstanceCreationDate",
-    "PerformedProcedureStepStartDate",
-}
-#: Acquisition-protocol attributes kept with ``keep_protocol`` (times are shifted with the dates or removed).
-PROTOCOL_KEYWORDS = {"AcquisitionTime", "SeriesDescription", "ProtocolName", "RadiopharmaceuticalStartTime",
-                     "DeviceSerialNumber"}
+#: keyword -> Basic Profile action, for every row of Table E.1-1 with a single tag.
+BASIC_PROFILE: dict[str, str] = {}
+
+
+def _build_basic_profile() -> None:
+    from pydicom.datadict import keyword_for_tag
+
+    for tag, row in profile_table().items():
+        if any(c in tag for c in "XG"):
+            continue
+        keyword = keyword_for_tag(int(tag, 16))
+        if keyword:
+            BASIC_PROFILE[keyword] = row.basic
+
+
+try:  # pydicom is in the imaging extra; the table itself needs nothing
+    _build_basic_profile()
+except ImportError:  # pragma: no cover
+    pass
+
+#: Text value representations that can carry a name or an identifier.
+_TEXT_VRS = {"PN", "LO", "SH", "LT", "ST", "UT", "UC", "CS", "AE", "DA", "DT", "TM", "AS", "UR"}
+_DUMMY = {"PN": "ANONYMOUS", "DA": "19000101", "TM": "000000", "DT": "19000101000000", "CS": "ANONYMIZED",
+          "AS": "000Y"}
+AUDIT_NAME = "deid_audit.csv"
 
 
 class DeidError(ScintimlError):
@@ -85,23 +85,41 @@ class DeidError(ScintimlError):
 
 
 def new_key(path: str | Path) -> Path:
-    """Write a new random 256-bit key (hex) to ``path``; refuses to overwrite an existing key."""
+    """Write a new random 256-bit key (hex) to ``path``; refuses to overwrite an existing key.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> key = new_key(pathlib.Path(tempfile.mkdtemp()) / "dept.key")
+    >>> len(key.read_text().strip())
+    64
+    """
     path = Path(path)
-    if path.exists():
+    if path.exists() or path.is_symlink():
         raise DeidError(f"key file {str(path)!r} exists; a department keeps one key — reuse it")
-    path.write_text(secrets.token_hex(32) + "\n")
-    path.chmod(0o600)
+    if not path.parent.is_dir():
+        raise DeidError(f"cannot create the key file {str(path)!r}: folder {str(path.parent)!r} does not exist")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
     return path
 
 
 def _read_key(path: str | Path) -> bytes:
+    from ..io.atomic import is_regular_readable
+
     path = Path(path)
     if not path.exists():
         raise DeidError(
             f"key file {str(path)!r} not found; create one once with `scintiml deid IN OUT --key {path} --new-key` "
             "and keep it safe (the same key gives the same pseudonyms)"
         )
-    key = path.read_text().strip().encode()
+    if not is_regular_readable(path) or path.stat().st_size > 4096:
+        raise DeidError(f"key file {str(path)!r} is not a small regular file; give the key file made by --new-key")
+    try:
+        key = path.read_text(encoding="ascii").strip().encode()
+    except (UnicodeDecodeError, OSError) as exc:
+        raise DeidError(f"key file {str(path)!r} cannot be read as text ({type(exc).__name__})") from exc
     if len(key) < 32:
         raise DeidError(f"key in {str(path)!r} is too short (at least 32 characters)")
     return key
@@ -109,6 +127,17 @@ def _read_key(path: str | Path) -> bytes:
 
 @dataclass
 class Pseudonymizer:
+    """Keyed pseudonyms: HMAC-SHA256 of a value under the department's key.
+
+    Examples
+    --------
+    >>> p = Pseudonymizer(b"k" * 32)
+    >>> p.patient_id("12345678") == p.patient_id("12345678") != p.patient_id("12345679")
+    True
+    >>> p.uid("1.2.3").startswith("2.25.")
+    True
+    """
+
     key: bytes
 
     def _digest(self, kind: str, value: str) -> str:
@@ -124,12 +153,19 @@ class Pseudonymizer:
     def date_offset_days(self, patient_id: str) -> int:
         return int(self._digest("dateshift", patient_id)[:8], 16) % 365 + 1
 
+    def source(self, relative_path: str) -> str:
+        """A name for an input file in the audit: recomputable with the key, meaningless without it."""
+        return "src-" + self._digest("file", relative_path)[:16]
+
 
 @dataclass
 class DeidReport:
+    """What a folder run did: files written, files skipped (with reasons), changes made."""
+
     written: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     changes: int = 0
+    collisions: int = 0
 
 
 def _shift_date(value: str, days: int) -> str:
@@ -139,71 +175,198 @@ def _shift_date(value: str, days: int) -> str:
         return ""
 
 
-def deidentify_dataset(ds, pseudo: Pseudonymizer, retain_dates: bool = False, keep_protocol: bool = False,
-                       audit: list[dict] | None = None, source: str = ""):
-    """Apply the profile to a pydicom Dataset in place; returns it."""
-    from pydicom.dataset import Dataset
+def _shift(value: Any, vr: str, days: int) -> str:
+    """Shift a DA or DT value back by ``days`` (time of day kept: intervals survive); TM is kept as is."""
+    text = str(value)
+    if vr == "DA":
+        return _shift_date(text, days)
+    if vr == "DT":
+        day = _shift_date(text, days)
+        return day + text[8:] if day else ""
+    return text
 
-    audit = audit if audit is not None else []
-    original_pid = str(getattr(ds, "PatientID", ""))
-    offset = pseudo.date_offset_days(original_pid)
 
-    def log(keyword, action, new=""):
-        audit.append({"file": source, "attribute": keyword, "action": action, "new_value": new})
+def _identifiers(ds) -> set[str]:
+    """Identifying strings of this file (upper case, >= 3 characters) used to vet free text that is kept."""
+    found: set[str] = set()
 
-    def walk(dataset: Dataset):
-        dataset.remove_private_tags()
-        for elem in list(dataset):
-            keyword = elem.keyword
+    def add(value: Any) -> None:
+        for part in str(value).replace("^", " ").replace("=", " ").split():
+            part = part.strip(" ,.;:").upper()
+            if len(part) >= 3:
+                found.add(part)
+
+    def walk(dataset) -> None:
+        for elem in dataset:
             if elem.VR == "SQ":
-                if BASIC_PROFILE.get(keyword) == "X":
-                    del dataset[elem.tag]
-                    log(keyword, "X")
-                    continue
-                for item in elem.value:
+                for item in elem.value or []:
                     walk(item)
                 continue
-            action = BASIC_PROFILE.get(keyword)
-            if keyword in DATE_KEYWORDS and retain_dates and elem.value:
-                new = _shift_date(str(elem.value), offset)
-                elem.value = new
-                log(keyword, f"shifted -{offset} d", new)
+            if elem.tag.is_private or elem.VR not in _TEXT_VRS or elem.value in (None, ""):
                 continue
-            if keep_protocol and keyword in PROTOCOL_KEYWORDS:
-                continue
-            if action is None:
-                continue
-            if action == "X":
-                del dataset[elem.tag]
-                log(keyword, "X")
-            elif action == "Z":
-                elem.value = ""
-                log(keyword, "Z")
-            elif action == "D":
-                new = pseudo.patient_id(str(elem.value))
-                elem.value = new
-                log(keyword, "D", new)
-            elif action == "U" and elem.value:
+            row = profile_table().get(f"{elem.tag:08X}")
+            # names, ids, dates and addresses the profile removes or replaces are what kept text must not repeat
+            if elem.VR == "PN" or (row is not None and row.basic[0] in "XZD" and "desc" not in row.options):
                 values = elem.value if elem.VM > 1 else [elem.value]
-                new = [pseudo.uid(str(v)) for v in values]
-                elem.value = new if elem.VM > 1 else new[0]
-                log(keyword, "U", ";".join(new))
-        if not keep_protocol:
-            for keyword in ("RadiopharmaceuticalStartTime", "RadiopharmaceuticalStartDateTime"):
-                if keyword in dataset:
-                    del dataset[keyword]
-                    log(keyword, "X")
+                for v in values:
+                    add(v)
 
     walk(ds)
-    if hasattr(ds, "file_meta") and "MediaStorageSOPInstanceUID" in ds.file_meta:
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return found
+
+
+def _holds(text: str, identifiers: set[str]) -> bool:
+    """Whether ``text`` repeats an identifier: as a substring (4+ characters) or a whole word (3, e.g. "DOE")."""
+    upper = text.upper()
+    words = set(re.findall(r"[A-Z0-9]+", upper))
+    return any(token in words if len(token) < 4 else token in upper for token in identifiers)
+
+
+def _option_tokens(options: dict[str, bool]) -> frozenset[str]:
+    return frozenset(OPTIONS[name][0] for name, on in options.items() if on)
+
+
+def deidentify_dataset(ds, pseudo: Pseudonymizer, retain_dates: bool = False, keep_protocol: bool = False,
+                       audit: list[dict] | None = None, source: str = "", *, retain_device: bool = False,
+                       retain_patient_characteristics: bool = False, retain_institution: bool = False,
+                       clean_descriptors: bool = False, keep_unknown: bool = False):
+    """Apply the Basic Profile (and the options asked for) to a pydicom Dataset in place; return it.
+
+    ``keep_protocol`` is the Clean Descriptors option (protocol names and descriptions kept when they hold
+    no identifier of the file); the acquisition physics (energy windows, collimator, radiopharmaceutical,
+    activity) is on the allow-list and always kept. Injection and acquisition dates and times follow the
+    temporal rule: removed, or shifted with ``retain_dates``.
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> ds = Dataset()
+    >>> ds.PatientName, ds.PatientID, ds.StudyDate = "Doe^Jane", "12345678", "20240310"
+    >>> ds.SOPInstanceUID, ds.Modality, ds.InstitutionName = "1.2.3.4", "NM", "St Elsewhere"
+    >>> out = deidentify_dataset(ds, Pseudonymizer(b"k" * 32))
+    >>> str(out.PatientName), out.PatientID.startswith("ANON-"), "InstitutionName" in out, out.Modality
+    ('', True, False, 'NM')
+    >>> out.PatientIdentityRemoved, out.LongitudinalTemporalInformationModified
+    ('YES', 'REMOVED')
+    """
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    audit = audit if audit is not None else []
+    options = {"retain_dates": retain_dates, "retain_device": retain_device,
+               "retain_patient_characteristics": retain_patient_characteristics,
+               "retain_institution": retain_institution, "clean_descriptors": clean_descriptors or keep_protocol}
+    enabled = _option_tokens(options)
+    table = profile_table()
+    original_pid = str(ds.get("PatientID", "") or "")
+    offset = pseudo.date_offset_days(original_pid)
+    identifiers = _identifiers(ds)
+    temporal_row = ProfileRow("", "temporal", "X", {"dates": "C"})
+
+    def log(name: str, action: str, new: str = "") -> None:
+        audit.append({"source": source, "attribute": name, "action": action, "new_value": new})
+
+    def dummy(elem) -> Any:
+        if elem.VR == "UI":
+            return pseudo.uid(str(elem.value))
+        if elem.VR in _DUMMY:
+            return _DUMMY[elem.VR]
+        if elem.VR in {"US", "SS", "UL", "SL", "FL", "FD", "IS", "DS", "UV", "SV"}:
+            return 0
+        if elem.VR in {"OB", "OW", "OF", "OD", "OL", "OV", "UN"}:
+            return b""
+        return "ANONYMIZED"
+
+    def walk(dataset: Dataset, path: str) -> None:
+        for elem in list(dataset):
+            tag = elem.tag
+            name = elem.keyword or f"({tag.group:04X},{tag.element:04X})"
+            where = f"{path}{name}"
+            group = tag.group
+            if tag.is_private:
+                del dataset[tag]
+                log(where, "X (private)")
+                continue
+            if 0x6000 <= group <= 0x60FF:
+                del dataset[tag]
+                log(where, "X (overlay)")
+                continue
+            if 0x5000 <= group <= 0x50FF:
+                del dataset[tag]
+                log(where, "X (curve)")
+                continue
+            if group == 0x0002:  # file meta in a dataset body: never valid there
+                del dataset[tag]
+                log(where, "X")
+                continue
+            is_seq = elem.VR == "SQ"
+            row = table.get(f"{tag:08X}")
+            if row is None and elem.keyword in EXTRA_TEMPORAL:
+                row = temporal_row
+            if row is not None:
+                action = resolve_action(row, enabled, is_seq)
+            elif elem.keyword in SAFE_KEYWORDS or keep_unknown:
+                action = "K"
+            else:
+                action = "X (not on the allow-list)"
+            if elem.keyword == "PatientID":
+                action = "P"  # pseudonym: a non-empty, consistent replacement (allowed for Z and D)
+            if action == "C":
+                if row is temporal_row or "dates" in row.options and "dates" in enabled and elem.VR in {"DA", "DT", "TM"}:
+                    if elem.VR in {"DA", "DT"} and elem.value:
+                        values = elem.value if elem.VM > 1 else [elem.value]
+                        new = [_shift(v, elem.VR, offset) for v in values]
+                        elem.value = new if elem.VM > 1 else new[0]
+                        log(where, f"C (shifted -{offset} d)", ";".join(new))
+                    continue
+                # clean = keep what holds no identifier (checked below); binary values cannot be checked
+                action = "K" if is_seq or elem.VR in _TEXT_VRS else "X (binary: cannot be cleaned)"
+            if action.startswith("X"):
+                del dataset[tag]
+                log(where, action)
+            elif action == "Z":
+                elem.value = Sequence() if is_seq else ("" if elem.VR not in {"OB", "OW", "UN"} else b"")
+                log(where, "Z")
+            elif action == "D":
+                new = dummy(elem)
+                elem.value = new
+                log(where, "D", str(new) if not isinstance(new, bytes) else "")
+            elif action == "P":
+                new = pseudo.patient_id(original_pid)
+                elem.value = new
+                log(where, "D (pseudonym)", new)
+            elif action == "U":
+                if elem.value:
+                    values = elem.value if elem.VM > 1 else [elem.value]
+                    new = [pseudo.uid(str(v)) for v in values]
+                    elem.value = new if elem.VM > 1 else new[0]
+                    log(where, "U", ";".join(new))
+            else:  # keep: recurse into sequences; drop kept text that repeats an identifier
+                if is_seq:
+                    for i, item in enumerate(elem.value or []):
+                        walk(item, f"{where}[{i}].")
+                elif elem.VR in _TEXT_VRS and elem.VR not in {"DA", "DT", "TM"} and elem.value not in (None, ""):
+                    values = elem.value if elem.VM > 1 else [elem.value]
+                    if any(_holds(str(v), identifiers) for v in values):
+                        del dataset[tag]
+                        log(where, "X (held an identifier)")
+
+    walk(ds, "")
+    if hasattr(ds, "file_meta"):
+        keep_meta = {"FileMetaInformationVersion", "MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID",
+                     "TransferSyntaxUID", "ImplementationClassUID", "ImplementationVersionName",
+                     "FileMetaInformationGroupLength"}
+        for elem in list(ds.file_meta):
+            if elem.keyword not in keep_meta:
+                del ds.file_meta[elem.tag]
+                log(elem.keyword or str(elem.tag), "X (file meta)")
+        if "SOPInstanceUID" in ds:
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.PatientIdentityRemoved = "YES"
-    method = "PS3.15 E.1 Basic Profile (scintiml)"  # LO: at most 64 characters
-    codes = [("113100", "Basic Application Confidentiality Profile")]
-    if retain_dates:
-        method += "; dates shifted"
-        codes.append(("113107", "Retain Longitudinal Temporal Information Modified Dates Option"))
-    ds.DeidentificationMethod = method
+    ds.LongitudinalTemporalInformationModified = "MODIFIED" if retain_dates else "REMOVED"
+    codes = [BASIC_CODE] + [OPTIONS[name][1:] for name, on in options.items() if on]
+    method = "PS3.15 E.1 Basic Profile (scintiml)" + ("; dates shifted" if retain_dates else "")
+    ds.DeidentificationMethod = method[:64]  # LO: at most 64 characters
     seq = []
     for value, meaning in codes:
         item = Dataset()
@@ -213,48 +376,136 @@ def deidentify_dataset(ds, pseudo: Pseudonymizer, retain_dates: bool = False, ke
     return ds
 
 
+def _problem(ds, path: Path) -> str | None:
+    """Why a file read by pydicom cannot be de-identified safely (None when it can)."""
+    from pydicom.uid import UID
+
+    if len(ds) == 0:
+        return "truncated or empty: no attribute could be read"
+    if not str(ds.get("SOPInstanceUID", "") or "").strip():
+        return "no SOPInstanceUID (truncated header or not a stored instance)"
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or not str(meta.get("TransferSyntaxUID", "") or "").strip():
+        return "no TransferSyntaxUID in the file meta information; the file cannot be rewritten faithfully"
+    if str(ds.get("BurnedInAnnotation", "NO") or "NO").upper() == "YES":
+        return "BurnedInAnnotation = YES: pixels may hold identifying text; clean the pixels by hand"
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    is_image = "Image" in UID(sop_class).name if sop_class else "Rows" in ds
+    if "PixelData" not in ds:
+        if is_image or "Rows" in ds:
+            return "truncated: an image without pixel data"
+        return None
+    try:
+        ds.pixel_array  # decodes and checks the length against Rows x Columns x frames
+    except Exception as exc:  # any decoder failure means the pixels cannot be trusted
+        return f"truncated or corrupt pixel data ({type(exc).__name__})"
+    return None
+
+
 def deidentify_folder(
     in_dir: str | Path, out_dir: str | Path, key_file: str | Path, retain_dates: bool = False,
-    keep_protocol: bool = False,
+    keep_protocol: bool = False, *, retain_device: bool = False, retain_patient_characteristics: bool = False,
+    retain_institution: bool = False, clean_descriptors: bool = False, keep_unknown: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DeidReport:
-    """De-identify every DICOM file below ``in_dir`` into ``out_dir`` (same relative layout,
-    file names replaced by pseudonymous ones) and write ``out_dir/deid_audit.csv``."""
+    """De-identify every DICOM file below ``in_dir`` into the new folder ``out_dir``.
+
+    Output files are ``out_dir/<patient pseudonym>/<new SOP Instance UID>.dcm`` and ``out_dir/deid_audit.csv``
+    (columns ``source, output, attribute, action, new_value``; inputs named by a keyed hash of their path).
+    The folder appears only when everything is written (atomic publish); on any error nothing is left.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "in").mkdir(); _ = (root / "in" / "notes.txt").write_text("not DICOM")
+    >>> report = deidentify_folder(root / "in", root / "out", new_key(root / "k"))
+    >>> len(report.written), report.skipped[0]["reason"][:9]
+    (0, 'not DICOM')
+    """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    in_dir, out_dir = Path(in_dir).resolve(), Path(out_dir).resolve()
+    from ..io import atomic_dir
+    from ..io.atomic import check_output_path, is_regular_readable
+
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
     if not in_dir.is_dir():
-        raise DeidError(f"input folder {str(in_dir)!r} does not exist")
-    if out_dir == in_dir or in_dir in out_dir.parents:
-        raise DeidError("the output folder must not be the input folder or inside it")
-    if out_dir.exists() and any(out_dir.iterdir()):
+        raise DeidError(f"input folder {str(in_dir)!r} does not exist or is not a folder")
+    src, dst = in_dir.resolve(), out_dir.resolve()
+    if dst == src or src in dst.parents or dst in src.parents:
+        raise DeidError("the output folder must not be the input folder, inside it, or hold it; choose a new folder")
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise DeidError(f"output folder {str(out_dir)!r} is not empty; choose a new one")
+    check_output_path(out_dir, inputs=(in_dir,))
     pseudo = Pseudonymizer(_read_key(key_file))
     report = DeidReport()
     audit: list[dict] = []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path in sorted(in_dir.rglob("*")):
-        if not path.is_file():
-            continue
-        try:
-            ds = pydicom.dcmread(path)
-        except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
-            report.skipped.append({"file": str(path.relative_to(in_dir)), "reason": f"not DICOM ({exc})"})
-            continue
-        if str(getattr(ds, "BurnedInAnnotation", "NO")).upper() == "YES":
-            report.skipped.append({"file": str(path.relative_to(in_dir)), "reason": "BurnedInAnnotation = YES: pixels may hold "
-                                   "identifying text; clean the pixels by hand"})
-            continue
-        deidentify_dataset(ds, pseudo, retain_dates, keep_protocol, audit, source=str(path.relative_to(in_dir)))
-        target = out_dir / path.relative_to(in_dir).parent / f"{ds.SOPInstanceUID}.dcm"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        ds.save_as(target, enforce_file_format=True)
-        report.written.append(str(target))
-    report.changes = len(audit)
-    with open(out_dir / "deid_audit.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["file", "attribute", "action", "new_value"])
-        writer.writeheader()
-        writer.writerows(audit)
-        for s in report.skipped:
-            writer.writerow({"file": s["file"], "attribute": "", "action": "skipped", "new_value": s["reason"]})
+    seen: dict[str, str] = {}
+    files = [p for p in sorted(src.rglob("*")) if not p.is_dir()]
+    with atomic_dir(out_dir) as tmp:
+        for done, path in enumerate(files, start=1):
+            rel = str(path.relative_to(src))
+            source = pseudo.source(rel)
+
+            def skip(reason: str) -> None:
+                report.skipped.append({"file": rel, "source": source, "reason": reason})
+
+            if progress is not None:
+                progress(done, len(files))
+            if not is_regular_readable(path):
+                skip("not a regular file (pipe, device or broken link)")
+                continue
+            try:
+                ds = pydicom.dcmread(path)
+            except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError,
+                    NotImplementedError, OverflowError, MemoryError) as exc:
+                skip(f"not DICOM or unreadable ({type(exc).__name__})")
+                continue
+            problem = _problem(ds, path)
+            if problem:
+                skip(problem)
+                continue
+            original_uid = str(ds.SOPInstanceUID)
+            if original_uid in seen:
+                report.collisions += 1
+                skip(f"UID collision: same SOPInstanceUID as {seen[original_uid]}; only the first is written")
+                continue
+            seen[original_uid] = source
+            file_audit: list[dict] = []
+            relative: Path | None = None
+            try:
+                deidentify_dataset(ds, pseudo, retain_dates, keep_protocol, file_audit, source=source,
+                                   retain_device=retain_device,
+                                   retain_patient_characteristics=retain_patient_characteristics,
+                                   retain_institution=retain_institution, clean_descriptors=clean_descriptors,
+                                   keep_unknown=keep_unknown)
+                relative = Path(str(ds.PatientID)) / f"{ds.SOPInstanceUID}.dcm"
+                target = tmp / relative
+                if target.exists():  # two different inputs mapped to one output: never overwrite
+                    report.collisions += 1
+                    skip("UID collision: its new SOPInstanceUID equals an earlier file's; not written")
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                ds.save_as(target, enforce_file_format=True)
+            except (ValueError, TypeError, AttributeError, KeyError, OverflowError, struct.error) as exc:
+                skip(f"cannot be rewritten after de-identification ({type(exc).__name__})")
+                if relative is not None:
+                    (tmp / relative).unlink(missing_ok=True)
+                continue
+            for row in file_audit:
+                row["output"] = str(relative)
+            audit.extend(file_audit)
+            report.written.append(str(out_dir / relative))
+        report.changes = len(audit)
+        with open(tmp / AUDIT_NAME, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["source", "output", "attribute", "action", "new_value"])
+            writer.writeheader()
+            writer.writerow({"source": "", "output": "", "attribute": "profile", "action": PROFILE_SOURCE,
+                             "new_value": ""})
+            writer.writerows(audit)
+            for s in report.skipped:
+                writer.writerow({"source": s["source"], "output": "", "attribute": "", "action": "skipped",
+                                 "new_value": s["reason"]})
     return report
+

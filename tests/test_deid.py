@@ -1,0 +1,231 @@
+"""De-identification against the complete PS3.15 Table E.1-1: every row planted, nothing survives.
+
+The PHI test plants one distinct marker in every attribute of the table (sequences get an item with a name in
+it), overlays (bitmap included), curves, private tags, unknown attributes, nested sequences, identifiers typed
+into allow-listed text, and PHI in file and folder names; then greps the raw bytes of every output file, every
+output name and the audit for every marker.
+"""
+
+import csv
+
+import numpy as np
+import pytest
+
+pydicom = pytest.importorskip("pydicom")
+
+from pydicom.datadict import dictionary_VR, keyword_for_tag  # noqa: E402
+from pydicom.dataset import Dataset  # noqa: E402
+
+from scintiml.imaging import PlanarStudy, write_nm_dicom  # noqa: E402
+from scintiml.imaging.deid import DeidError, deidentify_folder, new_key  # noqa: E402
+from scintiml.imaging.deid_profile import profile_table, resolve_action  # noqa: E402
+
+
+def _study(pid):
+    rng = np.random.RandomState(0)
+    views = {v: rng.poisson(20, (16, 16)).astype(float) for v in ("ANT", "POST")}
+    return PlanarStudy(views=views, pixel_spacing_mm=(3.0, 3.0), patient_id=pid,
+                       metadata={"radiopharmaceutical": "99mTc-MAA", "injected_activity_mbq": 148.0,
+                                 "collimator": "LEHR", "injection_time": "093000"})
+
+
+def _value(vr, n, surname):
+    """A marker value for VR ``vr`` (``n`` makes it unique) and the bytes to grep for (None: not greppable).
+
+    Free text carries the file's own surname too, as a real description with a name typed in would: under the
+    Clean Descriptors option such text must be dropped, not kept."""
+    marker = f"PHIMARK{n:04d}"
+    if vr in ("PN",):
+        return f"{marker}^Jane", marker
+    if vr == "DA":
+        return f"1931{n % 12 + 1:02d}{n % 28 + 1:02d}", None  # dates are checked by attribute, not by grep
+    if vr == "TM":
+        return "235959", None
+    if vr == "DT":
+        return "19310101235959", None
+    if vr == "UI":
+        return f"1.2.826.0.1.3680043.99.{n}", f"1.2.826.0.1.3680043.99.{n}"
+    if vr in ("US", "SS", "UL", "SL", "FL", "FD", "IS", "DS", "AT", "UV", "SV"):
+        return None, None
+    if vr in ("OB", "OW", "UN", "OF", "OD", "OL", "OV"):
+        return marker.encode() * 2, marker
+    if vr == "AS":
+        return "077Y", None
+    if vr == "CS":
+        return f"PHICS{n:04d}", f"PHICS{n:04d}"
+    return f"{marker} {surname}", marker
+
+
+def _plant(path, pid, name):
+    """An NM file with every Table E.1-1 attribute and the other hiding places filled; returns the markers."""
+    write_nm_dicom(_study(pid), path, patient_name=name, patient_birth_date="19310405", study_date="20240310")
+    ds = pydicom.dcmread(path)
+    markers = {pid, name.split("^")[0], "19310405"}
+    planted = 0
+    for n, (tag, row) in enumerate(profile_table().items()):
+        if any(c in tag for c in "XG") or tag.startswith(("0000", "0002", "FFFA", "FFFC")):
+            continue
+        keyword = keyword_for_tag(int(tag, 16))
+        vr = dictionary_VR(int(tag, 16)).split(" or ")[0]
+        if keyword in ("PatientID", "SOPInstanceUID", "PatientName"):
+            continue
+        if vr == "SQ":
+            item = Dataset()
+            item.PatientName = f"PHISEQ{n:04d}^Jane"
+            inner = Dataset()
+            inner.CodeMeaning = f"PHINEST{n:04d}"
+            item.ConceptNameCodeSequence = [inner]
+            setattr(ds, keyword, [item])
+            markers |= {f"PHISEQ{n:04d}", f"PHINEST{n:04d}"}
+        else:
+            value, grep = _value(vr, n, name.split("^")[0])
+            if value is None:
+                continue
+            ds.add_new(int(tag, 16), vr, value)
+            if grep:
+                markers.add(grep)
+        planted += 1
+    # overlays (with the bitmap), curves, private tags, unknown attributes
+    ds.add_new(0x60000010, "US", 16)
+    ds.add_new(0x60000011, "US", 16)
+    ds.add_new(0x60003000, "OW", b"PHIOVERLAYBITMAP" * 2)
+    ds.add_new(0x60004000, "LT", "PHIOVERLAYCOMMENT")
+    ds.add_new(0x50000005, "US", 1)
+    ds.add_new(0x50003000, "OW", b"PHICURVEDATA0000")
+    block = ds.private_block(0x0029, "PHIPRIVCREATOR", create=True)
+    block.add_new(0x10, "LO", "PHIPRIVATEVALUE")
+    ds.PatientBreedDescription = "PHIUNKNOWNATTR"
+    ds.TextValue = "PHITEXTVALUE"
+    # identifiers typed into text the allow-list keeps, and nested deep inside a kept sequence
+    ds.Manufacturer = f"camera of {name.split('^')[0]}"
+    ds.RadiopharmaceuticalInformationSequence[0].Radiopharmaceutical = f"MAA for {pid}"
+    ds.RadiopharmaceuticalInformationSequence[0].RadiopharmaceuticalStartDateTime = "20240310093000"
+    ds.RadiopharmaceuticalInformationSequence[0].add_new(0x00091001, "LO", "PHINESTEDPRIVATE")
+    ds.DetectorInformationSequence[0].ViewCodeSequence[0].add_new(0x00100010, "PN", "PHIDEEPNAME^Jane")
+    markers |= {"PHIOVERLAYBITMAP", "PHIOVERLAYCOMMENT", "PHICURVEDATA", "PHIPRIVCREATOR", "PHIPRIVATEVALUE",
+                "PHIUNKNOWNATTR", "PHITEXTVALUE", "PHINESTEDPRIVATE", "PHIDEEPNAME"}
+    ds.save_as(path)
+    return markers, planted
+
+
+@pytest.fixture
+def planted(tmp_path):
+    src = tmp_path / "in"
+    folder = src / "Doe_Jane_12345678"  # PHI in folder and file names
+    folder.mkdir(parents=True)
+    m1, n1 = _plant(folder / "Doe^Jane 12345678.dcm", "12345678", "Doe^Jane")
+    m2, _ = _plant(src / "Roe Richard 99999999.dcm", "99999999", "Roe^Richard")
+    return src, m1 | m2 | {"Doe_Jane", "Roe Richard"}, n1
+
+
+@pytest.mark.parametrize("options", [{}, {"keep_protocol": True}, {"retain_dates": True, "keep_protocol": True}])
+def test_no_planted_phi_survives_in_bytes_names_or_audit(planted, tmp_path, options):
+    src, markers, n_planted = planted
+    assert n_planted > 400  # (nearly) every row of Table E.1-1 carries a marker
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    out = tmp_path / "out"
+    report = deidentify_folder(src, out, new_key(tmp_path / "k"), **options)
+    assert len(report.written) == 2 and not report.skipped
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before  # inputs untouched
+    leaks = []
+    for path in out.rglob("*"):
+        names = str(path.relative_to(out))
+        blob = path.read_bytes() if path.is_file() else b""
+        for marker in markers:
+            if marker.upper() in names.upper():
+                leaks.append(("name", names, marker))
+            if marker.encode() in blob:
+                leaks.append(("bytes", names, marker))
+    assert leaks == []
+    for written in report.written:
+        ds = pydicom.dcmread(written)
+        assert not any(e.tag.is_private or 0x5000 <= e.tag.group <= 0x60FF for e in ds.iterall())
+        assert ds.PatientIdentityRemoved == "YES" and ds.PatientID.startswith("ANON-")
+        codes = [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]
+        assert codes[0] == "113100"
+        assert ("113107" in codes) == bool(options.get("retain_dates"))
+        assert ("113105" in codes) == bool(options.get("keep_protocol"))
+        assert ds.LongitudinalTemporalInformationModified == ("MODIFIED" if options.get("retain_dates") else "REMOVED")
+        rad = ds.RadiopharmaceuticalInformationSequence[0]
+        assert "Radiopharmaceutical" not in rad  # held the patient id: dropped, not kept
+        assert rad.RadionuclideTotalDose == 148.0  # acquisition physics kept
+        assert ds.DetectorInformationSequence[0].CollimatorGridName == "LEHR"
+        injection = rad.get("RadiopharmaceuticalStartDateTime")
+        if options.get("retain_dates"):
+            assert injection is not None and injection[:8] < "20240310" and injection[8:] == "093000"
+            assert ds.StudyDate < "20240310"
+        else:  # --keep-protocol alone keeps no date or time of care
+            assert injection is None and "RadiopharmaceuticalStartTime" not in rad and ds.StudyDate == ""
+        assert "Manufacturer" not in ds  # "camera of Doe": an identifier in allow-listed text
+        assert "19310405" not in str(ds)
+
+
+def test_every_table_row_gets_its_action(planted, tmp_path):
+    """Each planted single-tag attribute ends as the table says: absent (X), empty (Z), replaced (D/U)."""
+    src, _, _ = planted
+    report = deidentify_folder(src, tmp_path / "out", new_key(tmp_path / "k"))
+    ds = pydicom.dcmread(report.written[0])
+    original = pydicom.dcmread(next(src.rglob("*.dcm")))
+    checked = 0
+    for tag, row in profile_table().items():
+        if any(c in tag for c in "XG") or tag.startswith(("0000", "0002", "FFFA", "FFFC")):
+            continue
+        t = int(tag, 16)
+        if t not in original or original[t].keyword == "PatientID":
+            continue
+        action = resolve_action(row, frozenset(), original[t].VR == "SQ")
+        if action == "X":
+            assert t not in ds, row.name
+        elif action == "Z":
+            assert t in ds and not ds[t].value, row.name
+        elif action in ("D", "U"):
+            assert t in ds and ds[t].value != original[t].value, row.name
+        checked += 1
+    assert checked > 400
+
+
+def test_bad_files_are_reported_and_skipped_never_fatal(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    good = write_nm_dicom(_study("P1"), src / "good.dcm")
+    blob = good.read_bytes()
+    (src / "notes.txt").write_text("Doe Jane 12345678")
+    (src / "truncated.dcm").write_bytes(blob[:-300])
+    (src / "header_only.dcm").write_bytes(blob[:400])
+    ds = pydicom.dcmread(good)
+    del ds.SOPInstanceUID
+    ds.save_as(src / "no_uid.dcm")
+    ds = pydicom.dcmread(good)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.999"
+    ds.save_as(src / "dup_a.dcm")
+    ds.save_as(src / "dup_b.dcm")  # the same instance twice: a collision, not an overwrite
+    report = deidentify_folder(src, tmp_path / "out", new_key(tmp_path / "k"))
+    reasons = {s["file"]: s["reason"] for s in report.skipped}
+    assert set(reasons) == {"notes.txt", "truncated.dcm", "header_only.dcm", "no_uid.dcm", "dup_b.dcm"}
+    assert reasons["notes.txt"].startswith("not DICOM")
+    assert "truncated" in reasons["truncated.dcm"] and "SOPInstanceUID" in reasons["no_uid.dcm"]
+    assert "collision" in reasons["dup_b.dcm"] and report.collisions == 1
+    assert len(report.written) == 2  # good.dcm and dup_a.dcm
+    audit = list(csv.DictReader(open(tmp_path / "out" / "deid_audit.csv")))
+    skipped_rows = [r for r in audit if r["action"] == "skipped"]
+    assert len(skipped_rows) == 5 and all(r["source"].startswith("src-") for r in skipped_rows)
+    text = (tmp_path / "out" / "deid_audit.csv").read_text()
+    for name in ("notes.txt", "truncated.dcm", "no_uid", "dup_", "good.dcm", "header_only"):
+        assert name not in text  # inputs are named by keyed hashes only
+
+
+def test_refusals_leave_nothing_behind(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    write_nm_dicom(_study("P1"), src / "a.dcm")
+    key = new_key(tmp_path / "k")
+    with pytest.raises(DeidError, match="must not be the input"):
+        deidentify_folder(src, src / "inner", key)
+    with pytest.raises(DeidError, match="must not be the input"):
+        deidentify_folder(src, src, key)
+    with pytest.raises(DeidError, match="does not exist"):
+        deidentify_folder(tmp_path / "nope", tmp_path / "o", key)
+    (tmp_path / "short.key").write_text("abc")
+    with pytest.raises(DeidError, match="too short"):
+        deidentify_folder(src, tmp_path / "o", tmp_path / "short.key")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "k", "short.key"]
