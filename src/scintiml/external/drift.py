@@ -1,0 +1,200 @@
+"""What moved between the training patients and a new batch: the tabular drift guard.
+
+Per input: standardised mean difference (SMD; |SMD| ≥ 0.1 is the usual mark of a meaningful imbalance,
+Austin 2009, Stat Med 28:3083), the Kolmogorov-Smirnov test, the share of values outside the training range, and
+the change in the share of missing values. The training side is the bundle's training summary
+(:func:`scintiml.bundle.tabular.training_summary` plus the training range: no patient-level data leave the
+training site); when the training patients themselves are at hand,
+:func:`input_shift` uses them (two-sample KS) and :func:`membership_auc` asks how well a model can tell the
+two sites apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
+
+from ..evaluate import auc_ci
+from ..io import jsonable
+
+__all__ = ["input_shift", "membership_auc", "ks_against_summary", "SMD_FLAG"]
+
+#: |SMD| at or above which an input is flagged as shifted (Austin 2009).
+SMD_FLAG = 0.1
+
+
+def _stat(summary: Mapping[str, Any], *names: str):
+    for name in names:
+        if name in summary and summary[name] is not None:
+            return summary[name]
+    return None
+
+
+def ks_against_summary(x: np.ndarray, summary: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """Kolmogorov-Smirnov distance of new values from the training distribution a bundle stores.
+
+    A bundle keeps a few training quantiles (and the range), not the patients, so the distance is taken at those
+    points, where the training CDF is known: ``D = max_k |F_new(q_k) - level_k|`` over the stored quantiles whose
+    value is not shared with another level (a shared value is a point mass of a 0/1 or coded input, where the CDF
+    is not known; an input made only of such points gets no KS test — its SMD still applies). ``D`` is a lower
+    bound of the full KS distance, so its p-value (Kolmogorov's distribution for n new values,
+    ``scipy.stats.kstwo``) errs on the side of not raising an alarm.
+
+    Returns
+    -------
+    (statistic, p_value), or (None, None) when no usable point is stored.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> summary = {"quantiles": {"0.25": -0.674, "0.5": 0.0, "0.75": 0.674}}
+    >>> d, p = ks_against_summary(np.random.RandomState(0).normal(1.0, 1.0, 200), summary)
+    >>> round(d, 2), p < 1e-6
+    (0.36, True)
+    """
+    stored = [(float(level), float(value)) for level, value in (summary.get("quantiles") or {}).items()
+              if value is not None]
+    if summary.get("min") is not None:
+        stored.append((0.0, float(summary["min"])))
+    if summary.get("max") is not None:
+        stored.append((1.0, float(summary["max"])))
+    values = np.array([v for _, v in stored])
+    unique = [(level, value) for level, value in stored if np.sum(values == value) == 1]
+    x = np.sort(np.asarray(x, float))
+    if not unique or x.size == 0:
+        return None, None
+    distance = max(abs(np.searchsorted(x, value, side="right") / x.size - level) for level, value in unique)
+    return float(distance), float(stats.kstwo.sf(distance, x.size))
+
+
+def input_shift(
+    summary: Mapping[str, Mapping[str, Any]],
+    X: pd.DataFrame,
+    reference: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per-input shift of a new batch ``X`` against the training patients.
+
+    Parameters
+    ----------
+    summary : mapping
+        Per input: ``mean``, ``sd``, ``missing_share``, ``quantiles`` (level → value) and optionally ``min`` and
+        ``max`` — :func:`scintiml.bundle.tabular.training_summary` of the training patients, as a bundle stores it.
+    X : DataFrame
+        The new patients (raw: missing values as NaN, before any imputation). Inputs absent from ``X`` count as
+        entirely missing.
+    reference : DataFrame, optional
+        The training patients themselves; when given, the KS test is the exact two-sample test.
+
+    Returns
+    -------
+    DataFrame
+        One row per input: ``input``, ``n``, ``mean_training``, ``mean_new``, ``smd``, ``ks_statistic``,
+        ``ks_p_value``, ``outside_range_share``, ``missing_share_training``, ``missing_share_new``,
+        ``missing_change``, ``shifted`` (|SMD| ≥ :data:`SMD_FLAG`, or any value outside the range, or the missing
+        share up by 10 points or more).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.RandomState(0)
+    >>> train = pd.DataFrame({"age": rng.normal(60, 10, 500), "dose": rng.normal(5, 1, 500)})
+    >>> new = pd.DataFrame({"age": rng.normal(70, 10, 300), "dose": rng.normal(5, 1, 300)})
+    >>> from scintiml.bundle.tabular import training_summary
+    >>> table = input_shift(training_summary(train), new)
+    >>> table.set_index("input")["shifted"].to_dict()
+    {'age': True, 'dose': False}
+    """
+    rows = []
+    for name, s in summary.items():
+        present_col = name in X.columns
+        values = pd.to_numeric(X[name], errors="coerce").to_numpy(float) if present_col else np.full(len(X), np.nan)
+        x = values[np.isfinite(values)]
+        mean_t, sd_t = _stat(s, "mean"), _stat(s, "sd", "std")
+        lo, hi = _stat(s, "min"), _stat(s, "max")
+        miss_t = float(_stat(s, "missing_share", "missing_fraction") or 0.0)
+        miss_n = float(1 - x.size / len(values)) if len(values) else float("nan")
+        row = {"input": name, "n": int(x.size), "mean_training": mean_t,
+               "mean_new": float(x.mean()) if x.size else None, "smd": None, "ks_statistic": None,
+               "ks_p_value": None, "outside_range_share": None, "missing_share_training": miss_t,
+               "missing_share_new": miss_n, "missing_change": miss_n - miss_t}
+        if x.size and mean_t is not None and sd_t is not None:
+            sd_n = float(x.std(ddof=1)) if x.size > 1 else 0.0
+            pooled = np.sqrt((float(sd_t) ** 2 + sd_n ** 2) / 2)
+            row["smd"] = float((x.mean() - float(mean_t)) / pooled) if pooled > 0 else (
+                0.0 if x.mean() == float(mean_t) else float("inf"))
+        if x.size and lo is not None and hi is not None:
+            row["outside_range_share"] = float(np.mean((x < float(lo)) | (x > float(hi))))
+        if x.size:
+            if reference is not None and name in reference.columns:
+                ref = pd.to_numeric(reference[name], errors="coerce").dropna().to_numpy(float)
+                if ref.size:
+                    result = stats.ks_2samp(x, ref)
+                    row["ks_statistic"], row["ks_p_value"] = float(result.statistic), float(result.pvalue)
+            else:
+                row["ks_statistic"], row["ks_p_value"] = ks_against_summary(x, s)
+        row["shifted"] = bool(
+            (row["smd"] is not None and abs(row["smd"]) >= SMD_FLAG)
+            or (row["outside_range_share"] or 0) > 0
+            or row["missing_change"] >= 0.10
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def membership_auc(reference: pd.DataFrame, X: pd.DataFrame, inputs=None, n_splits: int = 5,
+                   random_state=0) -> dict[str, Any]:
+    """How well a model tells the training site's patients from the new site's (cross-validated AUC).
+
+    A logistic regression (median imputation, standardised inputs, missingness indicators) is fitted to
+    predict *which site a patient comes from*; its out-of-fold AUC is ≈ 0.5 when the two case mixes are
+    indistinguishable and near 1 when they hardly overlap (Debray et al. 2015, J Clin Epidemiol 68:279, "A new
+    framework to enhance the interpretation of external validation studies").
+
+    Parameters
+    ----------
+    reference, X : DataFrame
+        Training-site and new-site patients.
+    inputs : list of str, optional
+        Columns to use (default: the columns both have).
+    n_splits : int
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    dict
+        ``auc``, ``auc_ci95`` (DeLong, on the pooled out-of-fold probabilities), ``n_reference``, ``n_new``,
+        ``inputs``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.RandomState(0)
+    >>> a = pd.DataFrame({"age": rng.normal(60, 10, 200)})
+    >>> same = membership_auc(a, pd.DataFrame({"age": rng.normal(60, 10, 200)}))
+    >>> other = membership_auc(a, pd.DataFrame({"age": rng.normal(75, 10, 200)}))
+    >>> same["auc"] < 0.6 < 0.8 < other["auc"]
+    True
+    """
+    rng = check_random_state(random_state)
+    inputs = list(inputs) if inputs is not None else [c for c in reference.columns if c in X.columns]
+    both = pd.concat([reference.reindex(columns=inputs), X.reindex(columns=inputs)], ignore_index=True)
+    both = both.apply(pd.to_numeric, errors="coerce")
+    both = both.loc[:, both.notna().any()]
+    site = np.r_[np.zeros(len(reference), int), np.ones(len(X), int)]
+    model = make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler(),
+                          LogisticRegression(max_iter=2000))
+    folds = StratifiedKFold(n_splits, shuffle=True, random_state=rng.randint(2 ** 31 - 1))
+    p = cross_val_predict(model, both.to_numpy(float), site, cv=folds, method="predict_proba")[:, 1]
+    result = auc_ci(site, p)
+    return jsonable({"auc": result.auc, "auc_ci95": list(result.ci), "n_reference": len(reference), "n_new": len(X),
+                     "inputs": list(both.columns), "model": "logistic regression, median imputation + missing "
+                     f"indicators, {n_splits}-fold out-of-fold probabilities"})

@@ -1,0 +1,103 @@
+"""Inputs missing at a new site: impute with the training medians, flag each patient, refuse above a stated share.
+
+A model is only as good as the inputs it is given. Filling a few gaps with the training median is the same
+policy the study used; filling most of an input's values with one constant hands the model a different input,
+so above :data:`MAX_MISSING_SHARE` missing (per input, at the new site) the data are refused with a message that
+names the inputs and the way out.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ScintimlError
+
+__all__ = ["MissingInputError", "MAX_MISSING_SHARE", "prepare_inputs"]
+
+#: Largest share of an input's values that may be missing at a new site and be imputed (20 %).
+MAX_MISSING_SHARE = 0.2
+
+
+class MissingInputError(ScintimlError):
+    """A model input is absent, or missing for too many patients, at the new site."""
+
+
+def prepare_inputs(
+    frame: pd.DataFrame,
+    inputs: Sequence[str],
+    medians: Mapping[str, float],
+    max_missing_share: float = MAX_MISSING_SHARE,
+) -> tuple[pd.DataFrame, pd.Series, dict[str, float]]:
+    """The model's inputs from a new site's table, missing values imputed with the training medians.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The new patients (not modified).
+    inputs : sequence of str
+        The model's inputs, in its order.
+    medians : mapping
+        Training median per input (the bundle's imputation values).
+    max_missing_share : float
+        Largest missing share accepted per input (default :data:`MAX_MISSING_SHARE`).
+
+    Returns
+    -------
+    X : DataFrame
+        The inputs, complete.
+    imputed : Series of str
+        Per patient, the inputs that were imputed (``;``-separated, empty when none).
+    missing_share : dict
+        Per input, the share of patients with it missing.
+
+    Raises
+    ------
+    MissingInputError
+        When an input column is absent, holds non-numeric text, is missing for more than ``max_missing_share``
+        of the patients, or is missing with no training median to impute.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"age": [50, None, 70, 64, 58], "dose": [1.0, 2.0, 3.0, 2.0, 1.0]})
+    >>> X, imputed, share = prepare_inputs(frame, ["age", "dose"], {"age": 60.0, "dose": 2.0})
+    >>> X["age"].tolist(), imputed.tolist(), share["age"]
+    ([50.0, 60.0, 70.0, 64.0, 58.0], ['', 'age', '', '', ''], 0.2)
+    >>> prepare_inputs(frame.assign(age=[None, None, 70, 64, 58]), ["age"], {"age": 60.0})
+    Traceback (most recent call last):
+    ...
+    scintiml.external.missing.MissingInputError: input 'age' is missing for 40 % of the patients ...
+    """
+    absent = [c for c in inputs if c not in frame.columns]
+    if absent:
+        raise MissingInputError(
+            f"the data lack the model's input column(s) {absent}; the model needs {list(inputs)} — add the "
+            "column(s), or retrain a model without them"
+        )
+    X = frame[list(inputs)].apply(pd.to_numeric, errors="coerce")
+    text = [c for c in inputs if (X[c].isna() & frame[c].notna()).any()]
+    if text:
+        raise MissingInputError(f"input column(s) {text} hold non-numeric values; fix or empty those cells")
+    missing = X.isna()
+    share = {c: float(missing[c].mean()) for c in inputs}
+    too_many = {c: s for c, s in share.items() if s > max_missing_share}
+    if too_many:
+        shown = ", ".join(f"input {c!r} is missing for {100 * s:.0f} % of the patients" for c, s in too_many.items())
+        raise MissingInputError(
+            f"{shown} (more than the {100 * max_missing_share:.0f} % that may be imputed with the training "
+            "median); collect these values, or retrain the model without the input(s)"
+        )
+    no_value = [c for c in inputs if missing[c].any() and (c not in medians or medians[c] is None
+                                                            or not np.isfinite(float(medians[c])))]
+    if no_value:
+        raise MissingInputError(
+            f"input(s) {no_value} have missing values and the model records no training median to impute them; "
+            "fill in these values"
+        )
+    filled = X.fillna({c: float(medians[c]) for c in inputs if missing[c].any()})
+    imputed = pd.Series([";".join(c for c in inputs if missing[c].iloc[i]) for i in range(len(X))],
+                        index=frame.index, name="imputed")
+    return filled, imputed, share

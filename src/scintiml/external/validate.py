@@ -1,0 +1,263 @@
+"""A model bundle applied to another site's patients: performance with CIs, what moved, and a verdict.
+
+The verdict rule (stated in every result, so a reader can check it):
+
+* **retrain** — discrimination is lost: the upper end of the AUC's 95 % CI is below the development AUC minus
+  ``max_auc_drop`` (0.05), or its lower end does not exceed 0.5 (no better than chance can be ruled out).
+  Recalibration cannot repair a ranking.
+* **recalibrate** — discrimination holds but calibration does not: the 95 % CI of calibration-in-the-large
+  excludes 0, or that of the calibration slope excludes 1 (Van Calster et al. 2016; Steyerberg 2019, ch. 20,
+  updating by intercept or by logistic recalibration).
+* **transportable** — neither: the model may be used as it is at this site (with the drift guard on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ScintimlError, TargetClassesError, TargetColumnError
+from ..io import jsonable
+from .drift import input_shift, membership_auc
+from .metrics import external_performance
+from .missing import MAX_MISSING_SHARE, prepare_inputs
+
+__all__ = ["ValidationResult", "validate_bundle", "site_outcome", "bundle_training_summary", "bundle_medians",
+           "verdict", "MAX_AUC_DROP", "VERDICT_RULE"]
+
+#: The AUC may fall this much below its development value before the model is said to have lost discrimination.
+MAX_AUC_DROP = 0.05
+VERDICT_RULE = (
+    "retrain if the AUC's 95 % CI lies wholly below the development AUC minus {drop:.2f} or does not exclude "
+    "0.5; otherwise recalibrate if the 95 % CI of calibration-in-the-large excludes 0 or that of the calibration "
+    "slope excludes 1; otherwise transportable"
+)
+
+
+@dataclass
+class ValidationResult:
+    """Everything :func:`validate_bundle` found; ``to_dict()`` is what ``validation.json`` holds."""
+
+    verdict: str
+    reasons: list[str]
+    rule: str
+    performance: dict[str, Any]
+    development: dict[str, Any]
+    shift: pd.DataFrame | None
+    membership: dict[str, Any] | None
+    protocol: dict[str, Any]
+    missing_share: dict[str, float]
+    predictions: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable({
+            "verdict": self.verdict, "reasons": self.reasons, "rule": self.rule, "performance": self.performance,
+            "development": self.development,
+            "shift": None if self.shift is None else self.shift.to_dict(orient="records"),
+            "membership": self.membership, "protocol": self.protocol, "missing_share": self.missing_share,
+            "n_imputed_patients": int((self.predictions["imputed"] != "").sum()), "notes": self.notes,
+        })
+
+
+def site_outcome(frame: pd.DataFrame, target: str, positive: Any) -> np.ndarray:
+    """The outcome column as 0/1 with the bundle's event coding; a clear error when it cannot be.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> site_outcome(pd.DataFrame({"cad": ["yes", "no", "yes"]}), "cad", "yes").tolist()
+    [1, 0, 1]
+    """
+    if target not in frame.columns:
+        raise TargetColumnError(f"outcome column {target!r} not found; columns are {list(frame.columns)}")
+    outcome = frame[target]
+    if outcome.isna().any():
+        raise TargetClassesError(f"outcome {target!r} is missing for {int(outcome.isna().sum())} patient(s); "
+                                 "validation needs every outcome — remove those rows")
+    values = set(outcome.astype(str).unique())
+    if str(positive) not in values:
+        raise TargetClassesError(
+            f"no patient has the model's event {target} = {positive!r} (values: {sorted(values)}); check the "
+            "outcome coding of this site"
+        )
+    y = (outcome.astype(str) == str(positive)).to_numpy(int)
+    if len(values) != 2:
+        raise TargetClassesError(f"outcome {target!r} must have two values, has {sorted(values)}; recode it")
+    return y
+
+
+def bundle_training_summary(bundle) -> dict[str, Any] | None:
+    """The per-input training summary recorded in a tabular bundle, with the training range as ``min`` and
+    ``max`` (``None`` for a bundle without one)."""
+    spec = bundle.spec
+    if not isinstance(spec.get("training_summary"), Mapping):
+        return None
+    ranges = spec.get("training_ranges") or {}
+    out = {}
+    for name, stats in spec["training_summary"].items():
+        stats = dict(stats)
+        if name in ranges:
+            stats["min"], stats["max"] = ranges[name]
+        out[name] = stats
+    return out
+
+
+def bundle_medians(bundle) -> dict[str, float]:
+    """Training medians per input: the bundle's imputation values, completed from its training summary."""
+    medians: dict[str, float] = {}
+    summary = bundle_training_summary(bundle) or {}
+    for name, stats in summary.items():
+        if isinstance(stats, Mapping):
+            median = (stats.get("quantiles") or {}).get("0.5")
+            if median is not None:
+                medians[name] = float(median)
+    medians.update({k: float(v) for k, v in (bundle.spec.get("imputation") or {}).items() if v is not None})
+    return medians
+
+
+def _development(bundle) -> dict[str, Any]:
+    metrics = (bundle.card or {}).get("metrics", {})
+    cohort = (bundle.card or {}).get("cohort", {})
+    return {"auc": metrics.get("auc"), "auc_ci95": metrics.get("auc_ci95"), "cohort": cohort.get("name"),
+            "n_patients": cohort.get("n_patients"), "protocol": bundle.spec.get("protocol", {})}
+
+
+def verdict(performance: Mapping[str, Any], development_auc: float | None,
+            max_auc_drop: float = MAX_AUC_DROP) -> tuple[str, list[str]]:
+    """The verdict and its reasons from an :func:`~scintiml.external.external_performance` result.
+
+    Examples
+    --------
+    >>> perf = {"auc": 0.80, "auc_ci95": [0.74, 0.86],
+    ...         "calibration": {"intercept": -0.9, "intercept_ci95": [-1.2, -0.6], "slope": 1.0,
+    ...                         "slope_ci95": [0.8, 1.2]}}
+    >>> verdict(perf, development_auc=0.82)[0]
+    'recalibrate'
+    """
+    lo, hi = performance["auc_ci95"]
+    cal = performance["calibration"]
+    reasons = []
+    if development_auc is not None and hi < development_auc - max_auc_drop:
+        reasons.append(f"AUC {performance['auc']:.3f} (95 % CI {lo:.3f}-{hi:.3f}) is below the development AUC "
+                       f"{development_auc:.3f} minus {max_auc_drop:.2f}: discrimination is lost")
+    if lo <= 0.5:
+        reasons.append(f"the AUC's 95 % CI ({lo:.3f}-{hi:.3f}) does not exclude 0.5 (chance)")
+    if reasons:
+        return "retrain", reasons
+    off = []
+    a_lo, a_hi = cal["intercept_ci95"]
+    if not a_lo <= 0 <= a_hi:
+        direction = "too low" if cal["intercept"] > 0 else "too high"
+        off.append(f"calibration-in-the-large {cal['intercept']:+.2f} (95 % CI {a_lo:+.2f} to {a_hi:+.2f}) excludes "
+                   f"0: predicted risks are {direction} on average here")
+    b_lo, b_hi = cal["slope_ci95"]
+    if not b_lo <= 1 <= b_hi:
+        what = "too extreme" if cal["slope"] < 1 else "too modest"
+        off.append(f"calibration slope {cal['slope']:.2f} (95 % CI {b_lo:.2f}-{b_hi:.2f}) excludes 1: predictions "
+                   f"are {what}")
+    kept = f"discrimination holds: AUC {performance['auc']:.3f} (95 % CI {lo:.3f}-{hi:.3f})"
+    if development_auc is not None:
+        kept += f" against {development_auc:.3f} at development"
+    if off:
+        return "recalibrate", [kept] + off
+    return "transportable", [kept, "calibration-in-the-large and slope are consistent with 0 and 1"]
+
+
+def validate_bundle(
+    bundle,
+    frame: pd.DataFrame,
+    target: str,
+    protocol: Mapping[str, str] | None = None,
+    reference: pd.DataFrame | None = None,
+    id_column: str | None = None,
+    max_missing_share: float = MAX_MISSING_SHARE,
+    max_auc_drop: float = MAX_AUC_DROP,
+    random_state=0,
+) -> ValidationResult:
+    """External validation of a tabular model bundle on another site's patients.
+
+    Parameters
+    ----------
+    bundle : scintiml.bundle.Bundle
+        From :func:`scintiml.bundle.load_bundle` (inputs, threshold, imputation, training summary, card).
+    frame : DataFrame
+        The new site's patients with the outcome column (not modified).
+    target : str
+        Outcome column; coded with the bundle's event value.
+    protocol : mapping, optional
+        The new site's acquisition protocol, compared with the one recorded in the bundle.
+    reference : DataFrame, optional
+        The development patients, when at hand: enables the site-membership model and exact KS tests.
+    id_column : str, optional
+        Carried into the per-patient predictions.
+    max_missing_share : float
+        Above this share missing, an input is refused rather than imputed (see :mod:`.missing`).
+    max_auc_drop : float
+        The verdict's tolerance on the AUC (see the module docstring).
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    ValidationResult
+
+    Raises
+    ------
+    MissingInputError, TargetColumnError, TargetClassesError
+
+    Examples
+    --------
+    See ``tests/test_external.py``; ``scintiml validate MODEL DATA --target ... --out DIR`` runs it.
+    """
+    if id_column is not None and id_column not in frame.columns:
+        raise TargetColumnError(f"id column {id_column!r} not found; columns are {list(frame.columns)}")
+    positive = bundle.spec.get("positive", 1)
+    y = site_outcome(frame, target, positive)
+    if min(y.sum(), len(y) - y.sum()) < 2:
+        raise TargetClassesError(
+            f"{int(y.sum())} event(s) and {int(len(y) - y.sum())} non-event(s): an AUC and a calibration need "
+            "both outcomes — validate on more patients"
+        )
+    inputs = list(bundle.inputs)
+    X, imputed, share = prepare_inputs(frame, inputs, bundle_medians(bundle), max_missing_share)
+    p = bundle.model.predict_proba(X)[:, 1]
+    performance = external_performance(y, p, bundle.threshold, random_state=random_state)
+    notes = []
+    if min(performance["n_events"], performance["n"] - performance["n_events"]) < 10:
+        notes.append(f"only {min(performance['n_events'], performance['n'] - performance['n_events'])} patients in "
+                     "the smaller outcome class: the intervals are wide, read them rather than the point values")
+    summary = bundle_training_summary(bundle)
+    if summary is not None:
+        shift = input_shift({k: v for k, v in summary.items() if k in inputs}, frame, reference=reference)
+    elif reference is not None:
+        from ..bundle.tabular import training_summary
+
+        shift = input_shift(training_summary(reference[inputs]), frame, reference=reference)
+    else:
+        shift = None
+        notes.append("the bundle records no training summary and no reference data were given: no input-shift table")
+    membership = None
+    if reference is not None:
+        membership = membership_auc(reference, frame, inputs=inputs, random_state=random_state)
+    else:
+        notes.append("no development data given (--reference): the site-membership model was not run")
+    mismatches = bundle.check_protocol(dict(protocol or {})) if protocol else []
+    protocol_info = {"model": bundle.spec.get("protocol", {}), "site": dict(protocol or {}), "differences": mismatches}
+    if not protocol:
+        notes.append("no --protocol given for this site: the acquisition protocols were not compared")
+    development = _development(bundle)
+    label, reasons = verdict(performance, development["auc"], max_auc_drop)
+    if mismatches:
+        reasons.append("acquisition protocol differs: " + "; ".join(mismatches))
+    predictions = pd.DataFrame({"probability": p, "above_threshold": p >= bundle.threshold, "outcome": y,
+                                "imputed": imputed.to_numpy()})
+    if id_column is not None:
+        predictions.insert(0, id_column, frame[id_column].to_numpy())
+    return ValidationResult(
+        verdict=label, reasons=reasons, rule=VERDICT_RULE.format(drop=max_auc_drop), performance=performance,
+        development=development, shift=shift, membership=membership, protocol=protocol_info,
+        missing_share=share, predictions=predictions, notes=notes,
+    )
