@@ -60,3 +60,39 @@ def test_missing_group_is_a_clear_error():
     cohort.groups.pop("imaging")
     with pytest.raises(GroupsError, match="needs an input group named 'imaging'"):
         assess_readiness(cohort)
+
+
+def test_patients_to_settle_follows_the_stated_calculation():
+    from scintiml.readiness import patients_to_settle
+
+    # below the minimum gain: the half-width must shrink to (min_gain - gain)
+    assert patients_to_settle(0.015, 0.0355, 303, 0.02) == (int(np.ceil(303 * (0.0355 / 0.005) ** 2)), 0.005)
+    # above it: the half-width must shrink to the gain itself (interval excludes 0)
+    assert patients_to_settle(0.04, 0.06, 200, 0.02) == (int(np.ceil(200 * (0.06 / 0.04) ** 2)), 0.04)
+    # never fewer than one more patient, never more than 100 times the cohort
+    assert patients_to_settle(0.10, 0.01, 200)[0] == 201
+    assert patients_to_settle(0.0199, 0.05, 200)[0] == 20000
+
+
+def test_inconclusive_advice_is_one_and_agrees_with_the_learning_curve():
+    from scintiml.datasets import load_heart_disease
+
+    cohort = load_heart_disease("cleveland")
+    clinical = cohort.groups["clinical"]
+    cohort = cohort.subset(clinical + ["thal"])  # ca (fluoroscopy) left out
+    cohort.groups = {"clinical": clinical, "imaging": ["thal"]}
+    result = assess_readiness(cohort, random_state=0)
+    assert result.verdict == "inconclusive"
+    lo, hi = result.gain["ci95"]
+    half = (hi - lo) / 2
+    margin = 0.02 - result.gain["mean"] if result.gain["mean"] < 0.02 else result.gain["mean"]
+    # the figure in the message is the stated calculation, n' = n (h / m)^2
+    assert result.patients_needed == int(np.ceil(303 * (half / margin) ** 2))
+    assert f"about {result.patients_needed - 303} more" in result.message
+    assert any("1/sqrt(n)" in r and f"{result.patients_needed} patients in all" in r for r in result.reasons)
+    # and the message says what the learning curve says, not the opposite
+    if result.more_patients_likely_help:
+        assert "still rising" in result.message
+    else:
+        assert "flattened" in result.message and "would narrow the interval" in result.message
+        assert not any("more patients would likely help" in r for r in result.reasons)

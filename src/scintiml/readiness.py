@@ -164,6 +164,7 @@ def assess_readiness(
         f"inputs costs {np.mean(importance[clinical]):.3f}",
     ]
     needed = None
+    half = (gain_ci[1] - gain_ci[0]) / 2
     if gain_ci[0] > 0 and gain >= min_gain:
         verdict = "supported"
         message = "Imaging adds signal over the clinical inputs: a CNN project on these images is supported."
@@ -176,18 +177,33 @@ def assess_readiness(
         reasons.append(f"the whole interval lies below the smallest gain worth a project ({min_gain:.2f} AUC)")
     else:
         verdict = "inconclusive"
-        half = (gain_ci[1] - gain_ci[0]) / 2
-        target = max(abs(gain - min_gain), abs(gain), 0.01)
-        # the interval's half-width shrinks about as 1/sqrt(n)
-        needed = int(np.ceil(n * (half / target) ** 2)) if half > 0 else n
-        needed = int(min(max(needed, n + 1), 100 * n))
-        message = (
-            f"Inconclusive: the data cannot tell whether imaging adds {min_gain:.2f} AUC or more. "
-            f"Collect about {needed - n} more patients (about {needed} in all) before deciding."
+        needed, margin = patients_to_settle(gain, half, n, min_gain)
+        settles = ("its interval lie wholly below" if gain < min_gain else "its interval exclude 0 with the gain "
+                   "at or above")
+        calculation = (
+            f"if the gain stays at {gain:+.3f}, about {needed} patients in all ({needed - n} more) would make "
+            f"{settles} {min_gain:.2f} AUC — the interval's half-width, {half:.4f} with {n} patients, shrinks as "
+            f"1/sqrt(n) and must fall below {margin:.4f}: n = {n} × ({half:.4f} / {margin:.4f})²"
         )
+        reasons.append(calculation)
+        lead = (f"Inconclusive: imaging changes the AUC by {gain:+.3f} (95 % CI {gain_ci[0]:+.3f} to "
+                f"{gain_ci[1]:+.3f}); the smallest gain worth a project is {min_gain:.2f}.")
+        if rising:
+            message = (f"{lead} The learning curve is still rising, so the models may still improve: collect about "
+                       f"{needed - n} more patients (about {needed} in all) and repeat the analysis.")
+        elif gain < min_gain:
+            message = (f"{lead} The learning curve has flattened, so more patients would narrow the interval "
+                       f"without making the models better: about {needed - n} more (about {needed} in all) would "
+                       f"only confirm that the gain stays below {min_gain:.2f}. More patients alone would not make "
+                       "the case for a CNN project here.")
+        else:
+            message = (f"{lead} The learning curve has flattened, so the gain itself is unlikely to grow; about "
+                       f"{needed - n} more patients (about {needed} in all) would narrow the interval enough to "
+                       "confirm it.")
     reasons.append(
-        "the learning curve is still rising: more patients would likely help"
-        if rising else "the learning curve has flattened: more patients alone would likely not change the picture"
+        "the learning curve is still rising: more patients would likely improve the models"
+        if rising else "the learning curve has flattened: more patients would narrow the intervals but would "
+        "likely not improve the models"
     )
     return ReadinessResult(
         verdict=verdict, message=message, reasons=reasons, auc=auc_summary,
@@ -198,6 +214,38 @@ def assess_readiness(
         settings={"n_splits": n_splits, "n_repeats": n_repeats, "learner": type(learner).__name__,
                   "interval": "corrected resampled t (Nadeau & Bengio 2003)"},
     )
+
+
+def patients_to_settle(gain: float, half_width: float, n: int, min_gain: float = DEFAULT_MIN_GAIN,
+                       max_factor: int = 100) -> tuple[int, float]:
+    """Patients needed for an inconclusive gain's interval to settle the verdict, if the gain stays as observed.
+
+    The corrected interval's half-width ``h`` scales as ``1/sqrt(n)`` (its variance is a per-fold variance
+    over a fixed number of folds, and each fold's AUC variance falls as ``1/n``), so with ``n'`` patients it is
+    ``h sqrt(n / n')``. The verdict is settled when the half-width falls below the margin ``m`` between the gain
+    and the nearer bound that decides it:
+
+    * gain below ``min_gain``: the interval must lie below ``min_gain`` → ``m = min_gain - gain``;
+    * gain at or above ``min_gain``: the interval must exclude 0 → ``m = gain``;
+
+    so ``n' = n (h / m)²`` (at least ``n + 1``, at most ``max_factor × n``; a margin under 0.001 AUC is taken
+    as 0.001 — no cohort settles a gain sitting on the line).
+
+    Returns
+    -------
+    (patients in all, margin)
+
+    Examples
+    --------
+    Cleveland's published run: +0.015 AUC (95 % CI -0.021 to +0.050) from 303 patients; the gain is below the
+    0.02 threshold by 0.005, so the half-width 0.0355 must shrink to 0.005:
+
+    >>> patients_to_settle(0.015, 0.0355, 303, 0.02)
+    (15275, 0.005)
+    """
+    margin = max(min_gain - gain if gain < min_gain else gain, 1e-3)
+    needed = int(np.ceil(n * (half_width / margin) ** 2))
+    return int(min(max(needed, n + 1), max_factor * n)), float(round(margin, 6))
 
 
 def _learning_curve(X: pd.DataFrame, y: np.ndarray, learner, rng, fractions=(0.2, 0.4, 0.6, 0.8, 1.0)):
