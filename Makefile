@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[dev,imaging,cnn,app]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,imaging,cnn,app,pacs]"
 	touch $(STAMP)
 
 demo: $(STAMP)
