@@ -9,6 +9,7 @@ bundles are written from it; they never recompute, and the study never draws.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,7 +22,8 @@ from .stages import (INPUT_METHODS, SCHEMA_VERSION, Progress, StageClock, assemb
                      explore_stage, fit_stage, readiness_applies, readiness_stage, resolve_seed, select_inputs_stage,
                      select_order_stage, split_stage, test_stage)
 
-__all__ = ["run_study", "StudyResult", "predefined_split", "INPUT_METHODS", "SCHEMA_VERSION", "Progress"]
+__all__ = ["run_study", "write_study", "StudyResult", "predefined_split", "validate_study_options", "demo_cohort",
+           "DEMO_COHORTS", "INPUT_METHODS", "SCHEMA_VERSION", "Progress"]
 
 
 @dataclass
@@ -119,3 +121,96 @@ def run_study(
     return StudyResult(results=results, model=fitted.model, cohort=cohort, split=data.split,
                        selected_inputs=fitted.inputs, medians=data.medians,
                        training_ranges=fitted.training_ranges, stages=stages)
+
+
+#: The bundled cohorts ``scintiml demo`` can run (real records first).
+DEMO_COHORTS = ("heart_failure", "spectf", "mibg")
+
+
+def demo_cohort(name: str = "heart_failure") -> Cohort:
+    """A bundled cohort by name: ``heart_failure`` or ``spectf`` (real records) or ``mibg`` (teaching).
+
+    Examples
+    --------
+    >>> demo_cohort("spectf").n_patients
+    267
+    """
+    from . import datasets
+
+    loaders = {"heart_failure": datasets.load_heart_failure, "spectf": datasets.load_spectf,
+               "mibg": datasets.make_mibg_cohort}
+    if name not in loaders:
+        raise ScintimlError(f"--cohort must be one of {', '.join(DEMO_COHORTS)}, got {name!r}")
+    return loaders[name]()
+
+
+def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max_inputs: int | None = None,
+                           random_state: Any = 0) -> None:
+    """Refuse impossible study options before any work (one :class:`ScintimlError` saying how to fix it).
+
+    Examples
+    --------
+    >>> validate_study_options((0.8, 0.2, 0.0))
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.SplitError: split 80:20:0: the selection and testing parts must not be empty; use e.g. 60:20:20
+    """
+    from .errors import SplitError
+
+    if inputs not in INPUT_METHODS:
+        raise ScintimlError(f"--inputs must be one of {', '.join(INPUT_METHODS)}, got {inputs!r}")
+    if max_inputs is not None and max_inputs < 1:
+        raise ScintimlError(f"--max-inputs must be at least 1, got {max_inputs}")
+    if isinstance(random_state, (int, np.integer)) and random_state < 0:
+        raise ScintimlError(f"--seed must be 0 or more, got {random_state}")
+    r = np.asarray(ratios, dtype=float)
+    if r.shape != (3,) or np.any(r < 0) or r.sum() <= 0 or np.any(r == 0):
+        shown = ":".join(f"{100 * v / r.sum():g}" for v in r) if r.shape == (3,) and r.sum() > 0 else str(list(r))
+        raise SplitError(f"split {shown}: the selection and testing parts must not be empty; use e.g. 60:20:20")
+
+
+def write_study(
+    cohort: Cohort,
+    out: str | Path,
+    ratios: Sequence[float] = (0.6, 0.2, 0.2),
+    inputs: str = "growing",
+    max_inputs: int | None = None,
+    random_state: int | np.random.RandomState | None = 0,
+    protocol: dict[str, str] | None = None,
+    readiness: bool = True,
+    pdf: bool = True,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    split: Split | None = None,
+) -> StudyResult:
+    """Run the study and write ``out/``: ``results.json``, the report (HTML, PDF, figures) and ``model/``.
+
+    Everything is written into a temporary sibling folder renamed into place at the end
+    (:func:`scintiml.io.atomic_dir`), so an error or Ctrl-C leaves no partial output. The output path is
+    checked before the study starts.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "study"
+    >>> _ = write_study(cohort, out, inputs="all", readiness=False, pdf=False)
+    >>> sorted(p.name for p in out.iterdir())
+    ['figures', 'model', 'report.html', 'results.json']
+    """
+    from .bundle import save_bundle
+    from .io import atomic_dir, check_output_path, write_json
+    from .report import write_report
+
+    validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs, random_state)
+    check_output_path(out, overwrite=overwrite)
+    result = run_study(cohort, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=random_state,
+                       protocol=protocol, readiness=readiness, progress=progress, split=split)
+    if progress is not None:
+        progress("report", 0)
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        write_json(tmp / "results.json", result.results)
+        write_report(result.results, tmp, pdf=pdf)
+        save_bundle(result, tmp / "model")
+    return result

@@ -1,15 +1,18 @@
-"""Tabular study commands: describe, study, demo, predict."""
+"""Tabular study commands: describe, study, demo, predict. Each validates its options, calls one library
+function (:func:`scintiml.study.write_study`, :func:`scintiml.bundle.predict_file` …) and prints."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import typer
-from rich.console import Console
 
-from ..errors import ScintimlError
-from .base import app, cnn_app, console, parse_protocol as _parse_protocol
+from .base import app, console, parse_protocol, require, say, warn
+
+SEED_HELP = "Random seed (split and every random start); same seed, same study."
+
 
 @app.command()
 def describe(
@@ -23,32 +26,17 @@ def describe(
     from ..cohort import load_cohort
 
     cohort = load_cohort(data, target, positive=positive, id_column=id_column, exclude=exclude)
-    out = Console()
-    out.print(f"[bold]{cohort.name}[/]: {cohort.n_patients} patients, {cohort.n_events} events "
-              f"({target} = {cohort.positive!r}), {cohort.n_inputs} inputs")
+    say(f"{cohort.name}: {cohort.n_patients} patients, {cohort.n_events} events ({target} = {cohort.positive!r}), "
+        f"{cohort.n_inputs} inputs")
     for note in cohort.notes:
-        out.print(f"  note: {note}")
+        say(f"  note: {note}")
 
 
-
-def _run_and_write(cohort, out: Path, overwrite: bool, split: str, inputs: str, max_inputs, seed: int,
-                   protocol: dict[str, str], pdf: bool = True) -> None:
-
-
+@contextmanager
+def _progress_bar() -> Iterator:
+    """A rich progress bar on stderr; yields the ``progress(stage, n_networks)`` callback the study takes."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..bundle import save_bundle
-    from ..io import atomic_dir, check_output_path, write_json
-    from ..report import write_report
-    from ..split import parse_ratios
-    from ..study import run_study
-
-    check_output_path(out, overwrite=overwrite)
-    ratios = parse_ratios(split)
-    if min(ratios) == 0:
-        from ..errors import SplitError
-
-        raise SplitError(f"split {split!r}: the selection and testing parts must not be empty; use e.g. 60:20:20")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
                   TimeElapsedColumn(), console=console, transient=False) as bar:
         task = bar.add_task("study", total=None, detail="")
@@ -56,27 +44,36 @@ def _run_and_write(cohort, out: Path, overwrite: bool, split: str, inputs: str, 
 
         def progress(stage: str, n: int) -> None:
             counts[stage] = counts.get(stage, 0) + n
-            detail = f"{counts[stage]} networks trained" if counts[stage] else ""
-            bar.update(task, description=stage, detail=detail)
+            bar.update(task, description=stage, detail=f"{counts[stage]} networks trained" if counts[stage] else "")
 
-        result = run_study(cohort, ratios=ratios, inputs=inputs, max_inputs=max_inputs, seed=seed,
-                           protocol=protocol, progress=progress)
-        bar.update(task, description="report", detail="")
-        with atomic_dir(out, overwrite=overwrite) as tmp:
-            write_json(tmp / "results.json", result.results)
-            write_report(result.results, tmp, pdf=pdf)
-            save_bundle(result, tmp / "model")
-        bar.update(task, description="done", detail=str(out))
-    r = result.results
-    t = r["test"]
-    summary = Console()
-    summary.print(f"[bold]{r['dataset']['name']}[/]: inputs {', '.join(r['inputs']['selected'])}; "
-                  f"network {r['architecture']}; testing AUC {t['auc']:.3f} "
-                  f"({t['auc_ci95'][0]:.3f}-{t['auc_ci95'][1]:.3f})")
-    summary.print(f"rule: {r['rule']['text']}")
-    if r.get("readiness"):
-        summary.print(f"deep learning: {r['readiness']['message']}")
-    summary.print(f"report: {out / 'report.html'}")
+        yield progress
+        bar.update(task, description="done", detail="")
+
+
+def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_inputs, seed: int,
+           protocol: dict[str, str]) -> None:
+    from ..report import headline
+    from ..study import write_study
+
+    cohort = cohort_loader()
+    with _progress_bar() as progress:
+        result = write_study(cohort, out, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=seed,
+                             protocol=protocol, overwrite=overwrite, progress=progress)
+    for line in headline(result.results):
+        say(line)
+    say(f"report: {out / 'report.html'}")
+
+
+def _validated(split: str, inputs: str, max_inputs: Optional[int], seed: int, out: Path, overwrite: bool):
+    """Every option checked before the cohort is read or anything runs."""
+    from ..io import check_output_path
+    from ..split import parse_ratios
+    from ..study import validate_study_options
+
+    ratios = parse_ratios(split)
+    validate_study_options(ratios, inputs, max_inputs, seed)
+    check_output_path(out, overwrite=overwrite)
+    return ratios
 
 
 @app.command()
@@ -90,19 +87,18 @@ def study(
     split: str = typer.Option("60:20:20", "--split", help="Training:selection:testing."),
     exclude: List[str] = typer.Option([], "--exclude", help="Column to drop (repeatable)."),
     inputs: str = typer.Option("growing", "--inputs", help="growing, pruning, genetic or all."),
-    max_inputs: Optional[int] = typer.Option(None, "--max-inputs", help="Most inputs to keep."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (split and training)."),
+    max_inputs: Optional[int] = typer.Option(None, "--max-inputs", help="Most inputs to keep (at least 1)."),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     protocol: List[str] = typer.Option([], "--protocol", help="Acquisition protocol KEY=VALUE (repeatable)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
 ) -> None:
     """Run the whole study: select inputs and network, test, explain, judge the imaging, write everything."""
     from ..cohort import load_cohort
-    from ..study import INPUT_METHODS
 
-    if inputs not in INPUT_METHODS:
-        raise ScintimlError(f"--inputs must be one of {', '.join(INPUT_METHODS)}, got {inputs!r}")
-    cohort = load_cohort(data, target, positive=positive, id_column=id_column, groups=groups, exclude=exclude)
-    _run_and_write(cohort, out, overwrite, split, inputs, max_inputs, seed, _parse_protocol(protocol))
+    ratios = _validated(split, inputs, max_inputs, seed, out, overwrite)
+    site_protocol = parse_protocol(protocol)
+    _study(lambda: load_cohort(data, target, positive=positive, id_column=id_column, groups=groups, exclude=exclude),
+           out, overwrite, ratios, inputs, max_inputs, seed, site_protocol)
 
 
 @app.command()
@@ -110,15 +106,14 @@ def demo(
     out: Path = typer.Option(Path("scintiml-demo"), "--out", help="Output folder."),
     cohort_name: str = typer.Option("heart_failure", "--cohort", help="heart_failure, spectf or mibg (teaching)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
 ) -> None:
     """Run the study on a bundled cohort (real heart-failure records by default)."""
-    from ..datasets import load_heart_failure, load_spectf, make_mibg_cohort
+    from ..study import DEMO_COHORTS, demo_cohort
 
-    loaders = {"heart_failure": load_heart_failure, "spectf": load_spectf, "mibg": make_mibg_cohort}
-    if cohort_name not in loaders:
-        raise ScintimlError(f"--cohort must be one of {', '.join(loaders)}, got {cohort_name!r}")
-    _run_and_write(loaders[cohort_name](), out, overwrite, "60:20:20", "growing", None, seed, {})
+    require(cohort_name in DEMO_COHORTS, f"--cohort must be one of {', '.join(DEMO_COHORTS)}, got {cohort_name!r}")
+    ratios = _validated("60:20:20", "growing", None, seed, out, overwrite)
+    _study(lambda: demo_cohort(cohort_name), out, overwrite, ratios, "growing", None, seed, {})
 
 
 @app.command()
@@ -132,32 +127,11 @@ def predict(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:
     """Apply a model bundle to new patients: probability, class, out-of-range inputs."""
-    import os
-    import tempfile
+    from ..bundle import predict_file
 
-    from ..bundle import load_bundle
-    from ..cohort import read_table
-    from ..errors import OutputDirectoryError
-
-    bundle = load_bundle(model)
-    frame = read_table(data)
-    if out.exists() and not overwrite:
-        raise OutputDirectoryError(f"{str(out)!r} exists; choose another name or pass --overwrite")
-    if out.resolve() == data.resolve():
-        raise OutputDirectoryError("--out must not be the input file")
-    mismatches = bundle.check_protocol(_parse_protocol(protocol))
-    if mismatches and strict_protocol:
-        raise ScintimlError("; ".join(mismatches))
-    for m in mismatches:
-        console.print(f"[yellow]warning:[/] {m}", highlight=False)
-    pred = bundle.predict(frame, id_column=id_column)
-    n_out = int((pred["out_of_range"] != "").sum())
-    if n_out:
-        console.print(f"[yellow]warning:[/] {n_out} patient(s) have inputs outside the training range "
-                      "(see out_of_range)", highlight=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent if str(out.parent) else ".")
-    os.close(fd)
-    pred.to_csv(tmp, index=False)
-    os.replace(tmp, out)
-    Console().print(f"{len(pred)} predictions written to {out}")
-
+    site_protocol = parse_protocol(protocol)
+    run = predict_file(model, data, out, id_column=id_column, protocol=site_protocol,
+                       strict_protocol=strict_protocol, overwrite=overwrite)
+    for line in run.warnings:
+        warn(line)
+    say(f"{len(run.predictions)} predictions written to {run.out}")

@@ -41,6 +41,25 @@ TESTS = [
 ]
 
 
+def headline(r: dict[str, Any]) -> list[str]:
+    """The study's headline for a terminal: inputs, network, testing AUC with CI, rule, the imaging verdict.
+
+    Examples
+    --------
+    >>> r = {"dataset": {"name": "demo"}, "inputs": {"selected": ["a", "b"]}, "architecture": [2, 3, 1],
+    ...      "test": {"auc": 0.81, "auc_ci95": [0.7, 0.9]}, "rule": {"text": "a >= 3"}, "readiness": None}
+    >>> headline(r)[0]
+    'demo: inputs a, b; network [2, 3, 1]; testing AUC 0.810 (0.700-0.900)'
+    """
+    t = r["test"]
+    lines = [f"{r['dataset']['name']}: inputs {', '.join(r['inputs']['selected'])}; network {r['architecture']}; "
+             f"testing AUC {t['auc']:.3f} ({_fmt(t['auc_ci95']).replace('–', '-')})",
+             f"rule: {r['rule']['text']}"]
+    if r.get("readiness"):
+        lines.append(f"deep learning: {r['readiness']['message']}")
+    return lines
+
+
 def summary_lines(r: dict[str, Any]) -> list[str]:
     """The study in a few sentences a clinician can read first."""
     t = r["test"]

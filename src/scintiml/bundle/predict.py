@@ -1,0 +1,65 @@
+"""Apply a tabular bundle to a file of new patients and write the predictions (one call for the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ScintimlError
+from ..io import atomic_file, check_output_path
+from .tabular import load_bundle
+
+
+@dataclass
+class PredictionRun:
+    """What :func:`predict_file` did: the predictions, the file written, and warnings for the reader."""
+
+    predictions: pd.DataFrame
+    out: Path
+    warnings: list[str] = field(default_factory=list)
+
+
+def predict_file(
+    model: str | Path,
+    data: str | Path,
+    out: str | Path,
+    id_column: str | None = None,
+    protocol: dict[str, str] | None = None,
+    strict_protocol: bool = False,
+    overwrite: bool = False,
+) -> PredictionRun:
+    """Predict every patient of ``data`` with the bundle ``model`` and write ``out`` (CSV, atomically).
+
+    The output is checked first (never the input file, never an existing file unless ``overwrite``); a site
+    protocol that differs from the training one is a warning, or an error with ``strict_protocol``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> from scintiml.study import write_study
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    >>> _ = write_study(cohort, folder / "study", inputs="all", readiness=False, pdf=False)
+    >>> cohort.X.to_csv(folder / "new.csv", index=False)
+    >>> run = predict_file(folder / "study" / "model", folder / "new.csv", folder / "p.csv", protocol={"isotope": "I"})
+    >>> len(run.predictions), run.warnings
+    (200, ["protocol isotope=I: the model card does not record 'isotope'"])
+    """
+    from ..cohort import read_table
+
+    out = check_output_path(out, overwrite=overwrite, inputs=(data, model))
+    bundle = load_bundle(model)
+    frame = read_table(data)
+    warnings = bundle.check_protocol(protocol)
+    if warnings and strict_protocol:
+        raise ScintimlError("; ".join(warnings))
+    predictions = bundle.predict(frame, id_column=id_column)
+    n_out = int((predictions["out_of_range"] != "").sum())
+    if n_out:
+        warnings.append(f"{n_out} patient(s) have inputs outside the training range (see out_of_range)")
+    with atomic_file(out, overwrite=overwrite) as tmp:
+        predictions.to_csv(tmp, index=False)
+    return PredictionRun(predictions, out, warnings)
