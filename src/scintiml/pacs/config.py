@@ -242,6 +242,9 @@ def _endpoint(sec: Any, key: str, base: Path, name: str, env) -> PacsEndpoint:
         if not url or not str(url).startswith(("http://", "https://")):
             raise PacsConfigError(f"{name}: {key}.url must be the DICOMweb base URL (http:// or https://...), "
                                   f"e.g. http://pacs:8042/dicom-web")
+        if "@" in str(url).split("/")[2]:
+            raise PacsConfigError(f"{name}: {key}.url must not hold credentials (user:password@); put them under "
+                                  f"{key}.auth, preferably as password_env")
         verify = sec.get("verify", True)
         if isinstance(verify, str):
             verify = str(_path(verify, base))
