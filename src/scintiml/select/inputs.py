@@ -1,4 +1,4 @@
-"""Input selection on the selection loss: growing, pruning and genetic (Neural Designer's three methods)."""
+"""Input selection on the resampled selection loss: growing, pruning and genetic (Neural Designer's three methods)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,24 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .candidates import CandidateResults, clearly_better, prepare_data, train_candidates, within_margin
+from .candidates import CandidateResults, margin_of, paired_difference, prepare_data, train_candidates
+
+#: Genetic fitness: selection loss × (1 + GENETIC_PARSIMONY × number of inputs) when ``tolerance="1se"``.
+GENETIC_PARSIMONY = 0.03
+
+#: Growing stops at this many inputs unless ``max_inputs`` says otherwise.
+GROWING_MAX_INPUTS = 15
 
 
 def correlation_with_target(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Absolute Pearson correlation of each input with the 0/1 outcome (point-biserial)."""
+    """Absolute Pearson correlation of each input with the 0/1 outcome (point-biserial).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> correlation_with_target(np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 0.0]]), np.array([0.0, 0.0, 1.0])).round(3)
+    array([0.866, 1.   ])
+    """
     Xc = X - X.mean(axis=0)
     yc = y - y.mean()
     denom = np.sqrt((Xc**2).sum(axis=0) * (yc**2).sum())
@@ -26,73 +39,73 @@ def correlation_with_target(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 class InputSelector(SelectorMixin, BaseEstimator):
-    """Choose the inputs that lower the selection loss of a small network.
+    """Choose the inputs of a small network by their cross-validated selection loss.
 
-    Every candidate subset is trained on the training instances (``trials``
-    restarts, the lowest training loss kept) and judged by its error on the
-    separate *selection* instances — never on the testing ones.
+    Every candidate subset is trained on each cross-validation fold's training
+    patients (``trials`` restarts, the lowest training loss kept) and judged by
+    its error on that fold's held-out patients: its *selection loss* is the
+    mean over the folds, with its standard error. All folds × candidates ×
+    restarts of a step are one batched computation
+    (:func:`scintiml.ann.train_networks`). Given an explicit ``selection`` set
+    (or ``cv="split"``), candidates are judged on that one split instead —
+    Neural Designer's published workflow.
+
+    The answer follows the **one-standard-error rule** (Breiman et al. 1984;
+    Hastie et al. 2009 §7.10): the smallest subset whose selection loss is
+    within one standard error of the lowest one.
 
     Methods
     -------
     ``growing``
-        Inputs ranked by |correlation| with the outcome are added one at a
-        time; an input is kept only when it lowers the best selection loss by
-        more than the margin ``tolerance``. Stops after ``max_selection_failures``
-        consecutive rejected inputs or at ``max_inputs``.
+        Inputs are ranked by |correlation| with the outcome. At each step the
+        next ``batch_size`` ranked inputs are each tried on top of the current
+        subset and the one with the lowest selection loss is added if it lowers
+        the loss; inputs of a batch that lowers nothing are dropped. Stops after
+        ``max_selection_failures`` dropped inputs or at ``max_inputs``
+        (default 15). The one-SE rule then picks the smallest subset on this path.
     ``pruning``
-        Starts from all inputs and removes them in order of increasing
-        |correlation|: the whole path (all inputs, all but the weakest, ...,
-        the strongest alone) is trained in a few batches, and the smallest
-        subset on it whose selection loss is within the margin ``tolerance`` of
-        the path's lowest is kept. Single inputs are then removed, weakest
-        first, while the selection loss does not rise by more than
-        ``tolerance``, which also drops near-copies of a kept input.
-        (Accepting one removal at a time from 84 inputs does not work: the
-        selection loss of the overfitted many-input networks is so noisy that
-        the removal of one noise input cannot be told from chance.)
+        The path from all inputs down to the strongest alone, removing inputs
+        in order of increasing |correlation|, is trained in a few batches; the
+        one-SE rule picks the smallest subset on it.
     ``genetic``
-        A population of input masks evolves for ``generations``: fitness = selection
-        loss × (1 + ``tolerance`` × number of inputs) (a parsimony charge),
-        rank-based selection, uniform crossover, bit-flip mutation, the
-        ``elitism`` best kept unchanged. The answer is the smallest mask whose
-        selection loss is within the margin (``tolerance``) of the best one seen.
+        A population of input masks evolves for ``generations``: fitness =
+        selection loss × (1 + 0.03 × number of inputs) (a parsimony charge;
+        a float ``tolerance`` replaces the 0.03), rank-based selection, uniform
+        crossover, bit-flip mutation, the ``elitism`` best kept unchanged. The
+        one-SE rule picks the smallest mask among all seen.
 
     All three end with the same backward pass: single inputs are removed,
-    weakest first, while the selection loss rises by no more than
-    ``tolerance`` — which drops near-copies of a kept input (two members of a
-    redundant family add nothing over one).
+    near-copies (|r| >= 0.9 with another kept input) first, then weakest
+    first, while the selection loss stays within one SE of the lowest seen.
 
-    Growing and pruning are sequential by nature; to batch them, the next
-    ``batch_size`` candidates are trained *speculatively* together against the
-    current subset. Results after an accepted change are stale and are
-    retrained (counted in ``n_networks_``, not in ``history_``).
+    What this selector can and cannot do is measured, not promised: see
+    ``docs/validation.md`` (truth recovery on fresh teaching cohorts, the
+    heart-failure inputs) and ``benchmarks/README.md``.
 
     Parameters
     ----------
     estimator : ANNClassifier, optional
-        Architecture, loss, norm and solver settings of each candidate network
+        Architecture, loss, norm and training settings of each candidate network
         (default ``ANNClassifier(hidden_layer_sizes=(3,))``).
     method : {"growing", "pruning", "genetic"}, default "growing"
+    cv : int >= 2 or "split", default 5
+        Stratified K-fold cross-validation over the patients given to ``fit``;
+        ``"split"``: 25 % of them held out once. Ignored when ``fit`` gets a
+        ``selection`` set.
+    n_repeats : int, default 1
+        Repeats of the K-fold cross-validation (new folds each time).
     max_inputs : int, optional
-        Most inputs kept (growing; genetic masks are trimmed to it).
+        Most inputs kept (growing's path and genetic masks stop there).
     max_selection_failures : int, default 10
-    trials : int, default 3
-        Restarts per candidate.
-    tolerance : float or "1se", default 0.03
-        How much selection loss an input must buy (parsimony). ``"1se"``: one
-        standard error of the *paired* difference of per-instance selection
-        errors between the two subsets compared (the one-standard-error rule,
-        Breiman et al. 1984); a float: that fraction of the reference loss.
-        Searching many subsets on one selection set overfits it; this margin
-        keeps out inputs whose gain could be chance. (Measured on the teaching
-        cohorts: 0.03 recovers the true inputs with every method; "1se" is
-        stricter and, on selection sets of ~60 patients, drops real inputs.)
+    trials : int, default 2
+        Restarts per candidate and fold.
+    tolerance : "1se" or float, default "1se"
+        How much selection loss a smaller subset may give up: one standard
+        error of the best subset's loss, or a fraction of it (e.g. 0.03).
     population_size, generations, mutation_rate, elitism
-        Genetic algorithm settings (default 20, 10, ``1 / n_inputs``, 2). A longer
-        search finds subsets that fit the selection set's noise better: on the
-        teaching mIBG cohort 40 × 25 kept 5 noise inputs where 20 × 10 kept 2–4.
-    batch_size : int, default 16
-        Candidates trained together by growing/pruning.
+        Genetic algorithm settings (default 20, 10, ``1 / n_inputs``, 2).
+    batch_size : int, default 8
+        Inputs tried together at each growing step.
     n_jobs : int, optional
         Split each batch over joblib workers (any joblib backend: loky, dask, ray).
     random_state : int, RandomState or None
@@ -103,19 +116,34 @@ class InputSelector(SelectorMixin, BaseEstimator):
     support_ : ndarray of bool
     history_ : pandas.DataFrame
         One row per candidate judged: ``step, inputs, n_inputs, training_loss,
-        selection_loss, selection_auc, accepted``.
+        selection_loss, selection_se, selection_auc, accepted``.
     best_selection_loss_ : float
+        Selection loss of the chosen subset.
+    best_selection_se_ : float
     n_candidates_ : int
         Candidate subsets in the history.
     n_networks_ : int
-        Networks trained, restarts and stale speculative fits included.
+        Networks trained (candidates × folds × restarts).
+    n_folds_ : int
+        Folds each candidate was judged on (1 for a single split).
     correlations_ : ndarray
-        |correlation| of each input with the outcome on the training instances.
+        |correlation| of each input with the outcome.
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=1)
+    >>> X = cohort.X[["delta_lvef", "planar_washout", "age", "bmi"]]
+    >>> selector = InputSelector(cv=3, random_state=0).fit(X, cohort.y)
+    >>> selector.selected_inputs_
+    ['delta_lvef', 'planar_washout']
     """
 
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit", "get_params"]), None],
         "method": [StrOptions({"growing", "pruning", "genetic"})],
+        "cv": [Interval(Integral, 2, None, closed="left"), StrOptions({"split"})],
+        "n_repeats": [Interval(Integral, 1, None, closed="left")],
         "max_inputs": [Interval(Integral, 1, None, closed="left"), None],
         "max_selection_failures": [Interval(Integral, 1, None, closed="left")],
         "trials": [Interval(Integral, 1, None, closed="left")],
@@ -133,20 +161,24 @@ class InputSelector(SelectorMixin, BaseEstimator):
         self,
         estimator=None,
         method="growing",
+        cv=5,
+        n_repeats=1,
         max_inputs=None,
         max_selection_failures=10,
-        trials=3,
-        tolerance=0.03,
+        trials=2,
+        tolerance="1se",
         population_size=20,
         generations=10,
         mutation_rate=None,
         elitism=2,
-        batch_size=16,
+        batch_size=8,
         n_jobs=None,
         random_state=None,
     ):
         self.estimator = estimator
         self.method = method
+        self.cv = cv
+        self.n_repeats = n_repeats
         self.max_inputs = max_inputs
         self.max_selection_failures = max_selection_failures
         self.trials = trials
@@ -164,150 +196,156 @@ class InputSelector(SelectorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X, y : training instances
+        X, y : the patients to select on (all non-testing patients with cross-validation)
         selection : tuple (X_selection, y_selection), optional
-            The selection instances. Without them, 25 % of ``X`` is held out
-            (stratified), which is the 60:20 of a 60:20:20 split.
+            A separate selection set: candidates are then judged on this one split.
         progress : callable, optional
             Called as ``progress(n_networks_trained)`` after each batch (for a progress bar).
+
+        Returns
+        -------
+        self
         """
         self._validate_params()
         names = list(X.columns) if isinstance(X, pd.DataFrame) else None
         rng = check_random_state(self.random_state)
         self._data, self._estimator = prepare_data(self, X, y, selection, rng, seed=int(rng.randint(0, 2**31 - 1)))
-        X_train, y_train = self._data.X_train[:, :-1], self._data.y_train
-        self._names = names or [f"x{i}" for i in range(X_train.shape[1])]
+        data = self._data
+        rows = np.flatnonzero(data.training_weights.sum(axis=0) > 0)  # every row some fold trains on
+        X_fit, y_fit = data.X[rows, :-1], data.y[rows]
+        self._names = names or [f"x{i}" for i in range(X_fit.shape[1])]
         self._rng = rng
         self._progress = progress
         self._rows: list[dict] = []
+        self._scores: dict[tuple[int, ...], tuple[float, float]] = {}
         self._terms: dict[tuple[int, ...], np.ndarray] = {}
         self.n_networks_ = 0
-        self.correlations_ = correlation_with_target(X_train, y_train)
+        self.n_folds_ = data.n_folds
+        self.correlations_ = correlation_with_target(X_fit, y_fit)
         with np.errstate(invalid="ignore", divide="ignore"):
-            self._inter = np.nan_to_num(np.abs(np.corrcoef(X_train, rowvar=False))) if X_train.shape[1] > 1 \
+            self._inter = np.nan_to_num(np.abs(np.corrcoef(X_fit, rowvar=False))) if X_fit.shape[1] > 1 \
                 else np.ones((1, 1))
         chosen = getattr(self, f"_{self.method}")()
-        self.support_ = np.zeros(X_train.shape[1], dtype=bool)
+        self.support_ = np.zeros(X_fit.shape[1], dtype=bool)
         self.support_[chosen] = True
         self.selected_inputs_ = [self._names[i] for i in sorted(chosen)]
         self.history_ = pd.DataFrame(self._rows)
         self.n_candidates_ = len(self._rows)
-        self.best_selection_loss_ = float(self._loss_of(chosen))
-        del self._data, self._rng, self._progress, self._terms, self._inter
+        self.best_selection_loss_, self.best_selection_se_ = self._scores[tuple(sorted(chosen))]
+        del self._data, self._rng, self._progress, self._scores, self._terms, self._inter
         return self
 
     # ---------------------------------------------------------------- helpers
     def _train(self, subsets: list[list[int]]) -> CandidateResults:
         res = train_candidates(self._data, subsets, self._estimator, self.trials, self._rng, self.n_jobs)
         self.n_networks_ += res.n_networks
+        for i, s in enumerate(subsets):
+            self._scores[tuple(sorted(s))] = (float(res.selection_loss[i]), float(res.selection_se[i]))
+            self._terms[tuple(sorted(s))] = res.selection_terms[i]
         if self._progress is not None:
             self._progress(res.n_networks)
         return res
 
     def _record(self, step: int, subset: list[int], res: CandidateResults, i: int, accepted: bool) -> None:
-        self._terms[tuple(sorted(subset))] = res.selection_terms[i]
         self._rows.append({
             "step": step, "inputs": [self._names[j] for j in sorted(subset)], "n_inputs": len(subset),
             "training_loss": float(res.training_loss[i]), "selection_loss": float(res.selection_loss[i]),
-            "selection_auc": float(res.selection_auc[i]), "accepted": accepted,
+            "selection_se": float(res.selection_se[i]), "selection_auc": float(res.selection_auc[i]),
+            "accepted": accepted,
         })
 
-    def _loss_of(self, subset) -> float:
-        return float(self._terms[tuple(sorted(subset))].mean())
+    def _ceiling(self, subsets) -> float:
+        """Highest selection loss the one-SE rule accepts: best loss + its margin, over ``subsets``."""
+        best = min(subsets, key=lambda k: self._scores[tuple(sorted(k))][0])
+        loss, se = self._scores[tuple(sorted(best))]
+        return loss + margin_of(self.tolerance, loss, se)
 
-    def _fitness(self, subset: tuple[int, ...]) -> float:
-        """Genetic fitness: selection loss with a parsimony charge per input (a relative
-        ``tolerance``, or 1 % per input with "1se"), so that the search does not
-        reward inputs that fit the selection set's noise."""
-        rate = 0.03 if self.tolerance == "1se" else float(self.tolerance)  # "1se": the default rate
-        return float(self._terms[subset].mean()) * (1.0 + rate * len(subset))
+    def _loss(self, subset) -> float:
+        return self._scores[tuple(sorted(subset))][0]
 
-    def _acceptable(self, terms: np.ndarray, reference: np.ndarray) -> bool:
-        # The genetic search's best subset won among hundreds: its selection loss is
-        # biased low (winner's curse), so smaller subsets get the wider, lenient margin.
-        return within_margin(terms, reference, self.tolerance, lenient=self.method == "genetic")
+    def _mark(self, chosen: list[int]) -> None:
+        names = [self._names[j] for j in sorted(chosen)]
+        for row in self._rows:
+            row["accepted"] = row["inputs"] == names
 
     # ---------------------------------------------------------------- growing
     def _growing(self) -> list[int]:
-        order = list(np.argsort(-self.correlations_, kind="stable"))
-        max_inputs = self.max_inputs or len(order)
+        pool = list(np.argsort(-self.correlations_, kind="stable"))
+        max_inputs = self.max_inputs or min(len(pool), GROWING_MAX_INPUTS)
         current: list[int] = []
-        best_terms = None
+        path: list[list[int]] = []
         failures = 0
         step = 0
-        batch = min(self.batch_size, 4)
-        while order and failures < self.max_selection_failures and len(current) < max_inputs:
-            nxt = order[:batch]
+        while pool and failures < self.max_selection_failures and len(current) < max_inputs:
+            nxt = pool[: self.batch_size]
             subsets = [current + [j] for j in nxt]
             res = self._train(subsets)
-            consumed = 0
-            accepted_any = False
-            for i in range(len(nxt)):
-                consumed += 1
-                step += 1
-                terms = res.selection_terms[i]
-                improved = best_terms is None or clearly_better(terms, best_terms, self.tolerance)
-                self._record(step, subsets[i], res, i, improved)
-                if improved:
-                    current, best_terms = subsets[i], terms
-                    failures = 0
-                    accepted_any = True
-                    break  # later results in this batch were computed against the old subset
-                failures += 1
-                if failures >= self.max_selection_failures:
-                    break
-            order = order[consumed:]
-            batch = min(self.batch_size, batch * 2) if not accepted_any else min(self.batch_size, 4)
-        return self._refine(current, best_terms, step)
+            step += 1
+            best = int(np.argmin(res.selection_loss))
+            improved = not path or self._clearly_better(subsets[best], current)
+            for i, s in enumerate(subsets):
+                self._record(step, s, res, i, improved and i == best)
+            if improved:
+                current = subsets[best]
+                path.append(current)
+                pool.remove(nxt[best])
+                failures = 0
+            else:  # none of these inputs helps now: drop them
+                failures += len(nxt)
+                pool = pool[len(nxt):]
+        ceiling = self._ceiling(path)
+        pick = next(s for s in path if self._loss(s) <= ceiling)  # the path only grows: first = smallest
+        return self._refine(pick, step)
 
     # ---------------------------------------------------------------- pruning
     def _pruning(self) -> list[int]:
         ranked = sorted(range(self._data.n_inputs), key=lambda j: (self.correlations_[j], j))  # weakest first
-        # 1. The pruning path: all inputs, then without the weakest, the two weakest, ... (few batches).
         path = [ranked[k:] for k in range(len(ranked))]
-        terms = []
         for start in range(0, len(path), 32):
             res = self._train(path[start:start + 32])
-            terms.extend(res.selection_terms)
             for i in range(len(res.selection_loss)):
                 self._record(start + i, path[start + i], res, i, False)
-        best = int(np.argmin([t.mean() for t in terms]))
-        # the smallest subset on the path within the margin of the best
-        pick = max(k for k in range(len(path)) if self._acceptable(terms[k], terms[best]))
-        self._rows[pick]["accepted"] = True
-        return self._refine(path[pick], terms[best], len(path))
+        ceiling = self._ceiling(path)
+        pick = max(k for k in range(len(path)) if self._loss(path[k]) <= ceiling)
+        return self._refine(path[pick], len(path))
 
-    def _refine(self, current: list[int], reference: np.ndarray, step: int) -> list[int]:
-        """Backward pass: remove single inputs, weakest first, while the selection loss
-        stays within the margin of ``reference`` (the best candidate's terms); drops
-        near-copies of kept inputs. The reference is fixed, so removals cannot drift.
+    def _clearly_better(self, candidate, reference) -> bool:
+        """Does ``candidate`` lower the selection loss below ``reference``'s by more than the
+        margin (one SE of their paired difference, or ``tolerance`` × the reference loss)?"""
+        diff, margin = paired_difference(self._terms[tuple(sorted(candidate))],
+                                         self._terms[tuple(sorted(reference))], self.tolerance)
+        return -diff > margin
+
+    def _not_worse(self, candidate, reference) -> bool:
+        diff, margin = paired_difference(self._terms[tuple(sorted(candidate))],
+                                         self._terms[tuple(sorted(reference))], self.tolerance)
+        return diff <= margin
+
+    def _refine(self, current: list[int], step: int) -> list[int]:
+        """Backward pass: remove single inputs while the selection loss is not worse than
+        that of the subset the pass started from by more than the margin (paired, on the
+        same patients). The reference is fixed, so removals cannot drift.
 
         Near-copies (|r| >= 0.9 with another kept input) are tried first, the weaker
         member of the pair first: of two copies, one can always go."""
+        current = list(current)
+        start = list(current)
         while len(current) > 1:
             def redundant(j):
                 others = [c for c in current if c != j]
                 return bool(others) and self._inter[j, others].max() >= 0.9
 
             order = sorted(current, key=lambda j: (not redundant(j), self.correlations_[j], j))
-            accepted = False
-            batch = min(self.batch_size, 4)
-            while order and not accepted:
-                nxt = order[:batch]
-                subsets = [[c for c in current if c != j] for j in nxt]
-                res = self._train(subsets)
-                for i in range(len(nxt)):
-                    step += 1
-                    ok = self._acceptable(res.selection_terms[i], reference)
-                    self._record(step, subsets[i], res, i, ok)
-                    if ok:
-                        current = subsets[i]
-                        accepted = True
-                        break
-                order = order[len(nxt):]
-                batch = min(self.batch_size, batch * 2)
-            if not accepted:
+            subsets = [[c for c in current if c != j] for j in order]
+            res = self._train(subsets)
+            step += 1
+            ok = [i for i in range(len(subsets)) if self._not_worse(subsets[i], start)]
+            for i in range(len(subsets)):
+                self._record(step, subsets[i], res, i, bool(ok) and i == ok[0])
+            if not ok:
                 break
+            current = subsets[ok[0]]
+        self._mark(current)
         return current
 
     # ---------------------------------------------------------------- genetic
@@ -316,6 +354,7 @@ class InputSelector(SelectorMixin, BaseEstimator):
         n = self._data.n_inputs
         size = self.population_size
         rate = self.mutation_rate if self.mutation_rate is not None else 1.0 / n
+        parsimony = GENETIC_PARSIMONY if self.tolerance == "1se" else float(self.tolerance)
         # Initial masks favour correlated inputs and small subsets (about 4 inputs expected).
         weight = self.correlations_ + 1e-3
         p_include = np.minimum(0.9, 4.0 * weight / weight.sum())
@@ -324,12 +363,13 @@ class InputSelector(SelectorMixin, BaseEstimator):
         def evaluate(pop: np.ndarray, generation: int) -> tuple[np.ndarray, np.ndarray]:
             pop = self._repair(pop, rng)
             unique = {tuple(np.flatnonzero(m)): m for m in pop}
-            todo = [k for k in unique if k not in self._terms]
+            todo = [k for k in unique if k not in self._scores]
             if todo:
                 res = self._train([list(k) for k in todo])
                 for i, k in enumerate(todo):
                     self._record(generation, list(k), res, i, False)
-            return pop, np.array([self._fitness(tuple(np.flatnonzero(m))) for m in pop])
+            fitness = [self._scores[tuple(np.flatnonzero(m))][0] * (1.0 + parsimony * m.sum()) for m in pop]
+            return pop, np.array(fitness)
 
         population, fitness = evaluate(population, 0)
         for generation in range(1, self.generations + 1):
@@ -346,14 +386,10 @@ class InputSelector(SelectorMixin, BaseEstimator):
             children ^= rng.rand(n_children, n) < rate
             population, fitness = evaluate(np.vstack([elite, children]), generation)
 
-        # The smallest subset within the margin of the best seen (parsimony), then the lowest loss.
-        best = min(self._terms, key=lambda k: self._terms[k].mean())
-        reference = self._terms[best]
-        eligible = [k for k, t in self._terms.items() if self._acceptable(t, reference)]
-        winner = min(eligible, key=lambda k: (len(k), self._terms[k].mean()))
-        for row in self._rows:
-            row["accepted"] = row["inputs"] == [self._names[j] for j in winner]
-        return self._refine(list(winner), reference, self.generations + 1)
+        seen = list(self._scores)
+        ceiling = self._ceiling(seen)
+        winner = min((k for k in seen if self._scores[k][0] <= ceiling), key=lambda k: (len(k), self._scores[k][0]))
+        return self._refine(list(winner), self.generations + 1)
 
     def _repair(self, pop: np.ndarray, rng) -> np.ndarray:
         """Every mask keeps at least one input and at most ``max_inputs``."""
@@ -371,3 +407,8 @@ class InputSelector(SelectorMixin, BaseEstimator):
     def _get_support_mask(self):
         check_is_fitted(self, "support_")
         return self.support_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags

@@ -12,28 +12,32 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ..ann.network import Architecture
-from .candidates import prepare_data, train_candidates, within_margin
+from .candidates import margin_of, prepare_data, train_candidates
 
 
 class OrderSelector(BaseEstimator):
     """Grow hidden neurons (1 … ``max_neurons``) and layers (1 … ``max_layers``).
 
-    Every architecture is trained ``trials`` times on the training instances
-    (restarts of one architecture form one batch; architectures can run in
-    parallel through joblib) and judged by its selection loss. The answer is
-    the architecture with the fewest parameters whose selection loss is within
-    ``tolerance`` (relative) of the lowest one — a smaller network that does as
-    well is preferred.
+    Every architecture is trained on each cross-validation fold ``trials``
+    times (folds × restarts of one architecture form one batch; architectures
+    can run in parallel through joblib) and judged by its selection loss, the
+    mean over the folds, with its standard error. The answer follows the
+    one-standard-error rule: the architecture with the fewest parameters whose
+    selection loss is within one SE of the lowest one — a smaller network that
+    does as well is preferred. Given an explicit ``selection`` set (or
+    ``cv="split"``), architectures are judged on that single split.
 
     Parameters
     ----------
     estimator : ANNClassifier, optional
-        Loss, norm, activation and solver settings (its hidden sizes are replaced).
+        Loss, norm, activation and training settings (its hidden sizes are replaced).
     max_neurons : int, default 8
     max_layers : int, default 2
         Depth 2 tries every (n1, n2) with n2 <= n1; depth 3 every (n1, n2, n3) likewise.
-    trials : int, default 3
-    tolerance : float or "1se", default 0.03
+    cv : int >= 2 or "split", default 5
+    n_repeats : int, default 1
+    trials : int, default 2
+    tolerance : "1se" or float, default "1se"
         Margin within which a smaller network counts as good as the best (see
         :class:`InputSelector`).
     n_jobs : int, optional
@@ -43,32 +47,46 @@ class OrderSelector(BaseEstimator):
     ----------
     hidden_layer_sizes_ : tuple of int
     history_ : pandas.DataFrame
-        ``hidden_layer_sizes, n_parameters, training_loss, selection_loss, selection_auc, chosen``.
+        ``hidden_layer_sizes, n_parameters, training_loss, selection_loss, selection_se, selection_auc, chosen``.
     best_selection_loss_ : float
     n_networks_ : int
+
+    Examples
+    --------
+    >>> from scintiml.datasets import load_heart_failure
+    >>> cohort = load_heart_failure()
+    >>> X = cohort.X[["ejection_fraction", "serum_creatinine"]]
+    >>> order = OrderSelector(max_neurons=3, max_layers=1, cv=3, random_state=0).fit(X, cohort.y)
+    >>> len(order.history_), int(order.history_["chosen"].sum())
+    (3, 1)
     """
 
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit", "get_params"]), None],
         "max_neurons": [Interval(Integral, 1, None, closed="left")],
         "max_layers": [Interval(Integral, 1, 3, closed="both")],
+        "cv": [Interval(Integral, 2, None, closed="left"), StrOptions({"split"})],
+        "n_repeats": [Interval(Integral, 1, None, closed="left")],
         "trials": [Interval(Integral, 1, None, closed="left")],
         "tolerance": [StrOptions({"1se"}), Interval(Real, 0, 1, closed="left")],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator=None, max_neurons=8, max_layers=2, trials=3, tolerance=0.03, n_jobs=None,
-                 random_state=None):
+    def __init__(self, estimator=None, max_neurons=8, max_layers=2, cv=5, n_repeats=1, trials=2, tolerance="1se",
+                 n_jobs=None, random_state=None):
         self.estimator = estimator
         self.max_neurons = max_neurons
         self.max_layers = max_layers
+        self.cv = cv
+        self.n_repeats = n_repeats
         self.trials = trials
         self.tolerance = tolerance
         self.n_jobs = n_jobs
         self.random_state = random_state
 
     def architectures(self) -> list[tuple[int, ...]]:
+        """Every architecture tried, smallest first (funnel shapes only)."""
         out: list[tuple[int, ...]] = []
         sizes = range(1, self.max_neurons + 1)
         for depth in range(1, self.max_layers + 1):
@@ -78,9 +96,10 @@ class OrderSelector(BaseEstimator):
         return out
 
     def fit(self, X, y, selection=None, progress=None):
+        """Choose the hidden layers; ``selection`` and ``progress`` as in :meth:`InputSelector.fit`."""
         self._validate_params()
         rng = check_random_state(self.random_state)
-        data, estimator = prepare_data(self, X, y, selection, rng)
+        data, estimator = prepare_data(self, X, y, selection, rng, seed=int(rng.randint(0, 2**31 - 1)))
         n_inputs = data.n_inputs
         subset = [list(range(n_inputs))]
         archs = self.architectures()
@@ -96,23 +115,24 @@ class OrderSelector(BaseEstimator):
             for h, s in zip(archs, seeds):
                 results.append(one(h, s))
                 if progress is not None:
-                    progress(self.trials)
+                    progress(self.trials * data.n_folds)
         rows = []
         for hidden, res in zip(archs, results):
             rows.append({
                 "hidden_layer_sizes": hidden,
                 "n_parameters": Architecture((n_inputs, *hidden, 1)).n_params,
                 "training_loss": float(res.training_loss[0]), "selection_loss": float(res.selection_loss[0]),
-                "selection_auc": float(res.selection_auc[0]),
+                "selection_se": float(res.selection_se[0]), "selection_auc": float(res.selection_auc[0]),
             })
         history = pd.DataFrame(rows)
-        terms = [res.selection_terms[0] for res in results]
-        reference = terms[int(history["selection_loss"].idxmin())]
-        eligible = history[[within_margin(t, reference, self.tolerance) for t in terms]]
+        best = history.loc[history["selection_loss"].idxmin()]
+        ceiling = best["selection_loss"] + margin_of(self.tolerance, best["selection_loss"], best["selection_se"])
+        eligible = history[history["selection_loss"] <= ceiling]
         winner = eligible.sort_values(["n_parameters", "selection_loss"], kind="stable").index[0]
         history["chosen"] = history.index == winner
         self.history_ = history
         self.hidden_layer_sizes_ = tuple(history.loc[winner, "hidden_layer_sizes"])
         self.best_selection_loss_ = float(history.loc[winner, "selection_loss"])
-        self.n_networks_ = len(archs) * self.trials
+        self.best_selection_se_ = float(history.loc[winner, "selection_se"])
+        self.n_networks_ = len(archs) * self.trials * data.n_folds
         return self
