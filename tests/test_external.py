@@ -157,12 +157,154 @@ def test_missing_inputs_are_imputed_flagged_or_refused():
     n_missing = int(frame["trestbps"].isna().sum())  # 56 empty cells + the one 0 code
     assert n_missing == 57
     with pytest.raises(MissingInputError, match=r"'trestbps' is missing for 28 % of the patients \(more than the 20 %"):
-        prepare_inputs(frame, ["age", "trestbps"], medians)  # default limit 20 %
-    X, imputed, share = prepare_inputs(frame, ["age", "trestbps"], medians, max_missing_share=0.3)
+        prepare_inputs(frame, ["age", "trestbps"], medians, max_missing_share=0.2)
+    X, imputed, share = prepare_inputs(frame, ["age", "trestbps"], medians)  # default limit 30 %
     assert share == {"age": 0.0, "trestbps": pytest.approx(57 / 200)}
     assert (imputed == "trestbps").sum() == 57 and X["trestbps"].isna().sum() == 0
     assert (X.loc[frame["trestbps"].isna(), "trestbps"] == 130.0).all()
+    with pytest.raises(MissingInputError, match=r"'chol' is missing for 100 % .*more than the 30 %"):
+        prepare_inputs(heart_disease_frame("switzerland"), ["age", "chol"], medians)
     with pytest.raises(MissingInputError, match=r"lack the model's input column\(s\) \['thal_score'\]"):
         prepare_inputs(frame, ["age", "thal_score"], medians)
     with pytest.raises(MissingInputError, match="no training median"):
         prepare_inputs(frame, ["trestbps"], {}, max_missing_share=0.5)
+
+
+# --- validate and recalibrate on the bundled cohort ------------------------------------------------------------
+
+TRANSPORT = ["age", "sex", "cp", "thalach", "exang", "oldpeak"]  # inputs recorded at all four sites
+
+
+@pytest.fixture(scope="module")
+def cleveland_bundle(tmp_path_factory):
+    """A network trained on Cleveland (all of TRANSPORT kept, no input selection: fast), as a bundle."""
+    from scintiml.bundle import load_bundle, save_bundle
+    from scintiml.study import run_study
+
+    cohort = load_heart_disease("cleveland").subset(TRANSPORT)
+    cohort.groups = {}
+    study = run_study(cohort, inputs="all", readiness=False, random_state=0)
+    path = save_bundle(study, tmp_path_factory.mktemp("models") / "cleveland")
+    return path, load_bundle(path)
+
+
+def test_validate_on_hungarian_gives_cis_shift_membership_and_verdict(cleveland_bundle):
+    from scintiml.evaluate import auc_ci
+    from scintiml.external import validate_bundle
+
+    path, bundle = cleveland_bundle
+    site = heart_disease_frame("hungarian")
+    result = validate_bundle(bundle, site, "disease", reference=heart_disease_frame("cleveland"),
+                             protocol={"camera": "other"})
+    perf = result.performance
+    X = site[TRANSPORT].fillna(bundle.spec["imputation"] | {c: bundle.spec["training_summary"][c]["quantiles"]["0.5"]
+                                                             for c in TRANSPORT})
+    p = bundle.model.predict_proba(X)[:, 1]
+    assert perf["auc"] == pytest.approx(auc_ci(site["disease"], p).auc)
+    assert perf["n"] == 294 and perf["n_events"] == 106
+    lo, hi = perf["auc_ci95"]
+    assert lo < perf["auc"] < hi
+    # Hungary's prevalence (36 %) is below Cleveland's (46 %): risks too high on average, CITL < 0
+    assert perf["calibration"]["intercept_ci95"][1] < 0
+    assert result.verdict == "recalibrate"
+    assert any("calibration-in-the-large" in r and "too high" in r for r in result.reasons)
+    assert set(result.shift["input"]) == set(TRANSPORT)
+    assert 0.5 < result.membership["auc"] < 1
+    assert result.protocol["differences"]  # camera=other is not in the bundle's (empty) protocol
+    # thalach, exang and oldpeak: 1 Hungarian patient each is missing them, imputed and flagged
+    assert (result.predictions["imputed"] != "").sum() == int(site[TRANSPORT].isna().any(axis=1).sum()) >= 1
+    assert "rule" in result.to_dict() and result.to_dict()["verdict"] == "recalibrate"
+
+
+def test_verdict_rule_retrain_recalibrate_transportable():
+    from scintiml.external import verdict
+
+    good_cal = {"intercept": 0.1, "intercept_ci95": [-0.2, 0.4], "slope": 0.95, "slope_ci95": [0.7, 1.2]}
+    assert verdict({"auc": 0.80, "auc_ci95": [0.74, 0.86], "calibration": good_cal}, 0.82)[0] == "transportable"
+    steep = dict(good_cal, slope=0.5, slope_ci95=[0.3, 0.7])
+    assert verdict({"auc": 0.80, "auc_ci95": [0.74, 0.86], "calibration": steep}, 0.82)[0] == "recalibrate"
+    # the whole AUC interval below 0.82 - 0.05 = 0.77: discrimination lost, whatever the calibration
+    assert verdict({"auc": 0.70, "auc_ci95": [0.65, 0.76], "calibration": good_cal}, 0.82)[0] == "retrain"
+    assert verdict({"auc": 0.62, "auc_ci95": [0.45, 0.79], "calibration": good_cal}, None)[0] == "retrain"
+
+
+def test_validate_refuses_a_site_without_the_inputs(cleveland_bundle):
+    from scintiml.external import MissingInputError, validate_bundle
+
+    _, bundle = cleveland_bundle
+    va = heart_disease_frame("va")
+    va.loc[:80, "thalach"] = np.nan  # 81 + the 53 already missing of 200: over 30 %
+    with pytest.raises(MissingInputError, match=r"'thalach' is missing for \d+ %"):
+        validate_bundle(bundle, va, "disease")
+    with pytest.raises(Exception, match="outcome column 'cad' not found"):
+        validate_bundle(bundle, va, "cad")
+
+
+def test_recalibration_on_half_a_site_improves_calibration_on_the_other_half(cleveland_bundle, tmp_path):
+    from sklearn.model_selection import train_test_split
+
+    from scintiml.bundle import load_bundle
+    from scintiml.external import recalibrate_bundle, validate_bundle
+
+    path, bundle = cleveland_bundle
+    before_files = {p.name: p.read_bytes() for p in path.iterdir()}
+    # VA Long Beach: 75 % prevalence against Cleveland's 46 %, so the model's risks are too low there
+    site = heart_disease_frame("va")
+    fit_half, check_half = train_test_split(site, test_size=0.5, stratify=site["disease"], random_state=0)
+    record = recalibrate_bundle(path, fit_half, "disease", tmp_path / "recal", method="intercept",
+                                data_name="va, first half")
+    assert record["a"] > 0
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before_files  # the original is untouched
+    new = load_bundle(tmp_path / "recal")
+    assert new.card["recalibrations"][0]["n"] == len(fit_half)
+    assert "Recalibration" in (tmp_path / "recal" / "card.md").read_text()
+    old_check = validate_bundle(bundle, check_half, "disease")
+    new_check = validate_bundle(new, check_half, "disease")
+    a_old = old_check.performance["calibration"]["intercept"]
+    a_new = new_check.performance["calibration"]["intercept"]
+    assert abs(a_new) < abs(a_old) and abs(a_new) < 0.5
+    assert new_check.performance["brier"] < old_check.performance["brier"]
+    # the ranking, and so the AUC and each patient's class, are unchanged
+    assert new_check.performance["auc"] == pytest.approx(old_check.performance["auc"])
+    assert (new_check.predictions["above_threshold"] == old_check.predictions["above_threshold"]).all()
+    # logistic recalibration folds a + b logit p into the output neuron: check it on one patient by hand
+    logistic = recalibrate_bundle(path, fit_half, "disease", tmp_path / "recal2", method="logistic")
+    from scipy.special import expit, logit
+
+    X = check_half[TRANSPORT].fillna(check_half[TRANSPORT].median()).iloc[:5]
+    p_old = bundle.model.predict_proba(X)[:, 1]
+    p_new = load_bundle(tmp_path / "recal2").model.predict_proba(X)[:, 1]
+    assert p_new == pytest.approx(expit(logistic["a"] + logistic["b"] * logit(p_old)))
+    from scintiml.errors import ScintimlError
+
+    with pytest.raises(ScintimlError, match="new folder"):
+        recalibrate_bundle(path, fit_half, "disease", path)
+    with pytest.raises(ScintimlError, match="method must be one of intercept, logistic"):
+        recalibrate_bundle(path, fit_half, "disease", tmp_path / "x", method="isotonic")
+
+
+def test_internal_external_cv_on_the_four_hospitals():
+    from scintiml.external import internal_external_cv, pool_auc
+
+    cohort = load_heart_disease()
+    out = internal_external_cv(cohort.X[TRANSPORT], cohort.y, heart_disease_sites(cohort))
+    rows = {r["site"]: r for r in out["per_site"]}
+    assert set(rows) == {"cleveland", "hungarian", "switzerland", "va"}
+    assert rows["switzerland"]["n"] == 123 and rows["switzerland"]["n_development"] == 797
+    # the summary is the random-effects pooling of exactly these per-site results
+    done = [r for r in out["per_site"] if "skipped" not in r]
+    again = pool_auc([r["auc"] for r in done], [r["auc_se"] for r in done])
+    assert out["summary"]["auc"]["auc"] == pytest.approx(again["auc"])
+    pi = out["summary"]["auc"]["auc_prediction_interval95"]
+    assert pi[0] < out["summary"]["auc"]["auc_ci95"][0] and 0 <= out["summary"]["auc"]["i2"] <= 1
+    # Switzerland's 93 % prevalence: a model from the other sites predicts too low there
+    assert rows["switzerland"]["calibration_intercept_ci95"][0] > 0
+
+
+def test_internal_external_cv_refuses_one_site():
+    from scintiml.errors import ScintimlError
+    from scintiml.external import internal_external_cv
+
+    cohort = load_heart_disease("cleveland")
+    with pytest.raises(ScintimlError, match="at least 2 sites"):
+        internal_external_cv(cohort.X[TRANSPORT], cohort.y, np.repeat("cleveland", 303))

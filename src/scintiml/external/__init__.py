@@ -10,6 +10,7 @@
 
 from .drift import SMD_FLAG, input_shift, membership_auc
 from .meta import pool_auc, random_effects
+from .recalibrate import RECALIBRATION_METHODS, recalibrate_bundle
 from .sites import default_site_model, internal_external_cv
 from .validate import MAX_AUC_DROP, ValidationResult, validate_bundle, verdict
 from .metrics import CalibrationFit, brier_ci, calibration_fit, external_performance
@@ -18,4 +19,5 @@ from .missing import MAX_MISSING_SHARE, MissingInputError, prepare_inputs
 __all__ = ["input_shift", "membership_auc", "SMD_FLAG", "random_effects", "pool_auc",
            "CalibrationFit", "calibration_fit", "brier_ci", "external_performance", "prepare_inputs",
            "MissingInputError", "MAX_MISSING_SHARE", "internal_external_cv", "default_site_model",
-           "validate_bundle", "ValidationResult", "verdict", "MAX_AUC_DROP"]
+           "validate_bundle", "ValidationResult", "verdict", "MAX_AUC_DROP", "recalibrate_bundle",
+           "RECALIBRATION_METHODS"]

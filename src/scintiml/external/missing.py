@@ -17,8 +17,10 @@ from ..errors import ScintimlError
 
 __all__ = ["MissingInputError", "MAX_MISSING_SHARE", "prepare_inputs"]
 
-#: Largest share of an input's values that may be missing at a new site and be imputed (20 %).
-MAX_MISSING_SHARE = 0.2
+#: Largest share of an input's values that may be missing at a new site and be imputed (30 %). Above it the
+#: median stands in for so many patients that the model sees a different input; below it, every imputed
+#: patient is flagged so the reader can set them aside.
+MAX_MISSING_SHARE = 0.3
 
 
 class MissingInputError(ScintimlError):
@@ -66,7 +68,7 @@ def prepare_inputs(
     >>> X, imputed, share = prepare_inputs(frame, ["age", "dose"], {"age": 60.0, "dose": 2.0})
     >>> X["age"].tolist(), imputed.tolist(), share["age"]
     ([50.0, 60.0, 70.0, 64.0, 58.0], ['', 'age', '', '', ''], 0.2)
-    >>> prepare_inputs(frame.assign(age=[None, None, 70, 64, 58]), ["age"], {"age": 60.0})
+    >>> prepare_inputs(frame.assign(age=[None, None, 70, 64, 58]), ["age"], {"age": 60.0})  # 40 % > 30 %
     Traceback (most recent call last):
     ...
     scintiml.external.missing.MissingInputError: input 'age' is missing for 40 % of the patients ...
