@@ -138,7 +138,8 @@ def model_dir(tmp_path_factory):
     rng = np.random.default_rng(0)
     counts = rng.poisson(20.0, size=(20, len(VIEWS), 128, 128)).astype(float)
     labels = np.r_[np.zeros(10), np.ones(10)]
-    model, _ = train_cnn(counts, labels, VIEWS, width=8, epochs=1, max_steps=2, seed=0)
+    trained = train_cnn(counts, labels, VIEWS, width=8, epochs=1, max_steps=2, seed=0)
+    model = trained[0] if isinstance(trained, tuple) else trained  # (model, report) in older versions
     path = tmp_path_factory.mktemp("model") / "pe-cnn"
     model.save(path)
     return path
@@ -221,7 +222,7 @@ def sr_probability(orthanc: Orthanc, study_uid: str, sop_uid: str) -> float:
     ds = orthanc.web().retrieve_instance(study_uid, _series_of(orthanc, study_uid, sop_uid), sop_uid)
     assert ds.StudyInstanceUID == study_uid
     values = [float(item.MeasuredValueSequence[0].NumericValue) for item in ds.ContentSequence
-              if item.ValueType == "NUM" and item.ConceptNameCodeSequence[0].CodeValue == "PEPROB"]
+              if item.ValueType == "NUM" and item.ConceptNameCodeSequence[0].CodeValue == "PPE"]
     assert len(values) == 1
     return values[0]
 

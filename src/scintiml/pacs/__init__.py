@@ -7,11 +7,11 @@
 """
 
 from .config import PacsConfig, load_config, parse_config
-from .errors import PacsConfigError, PacsUnavailableError, StudyDataError
+from .errors import PacsConfigError, PacsUnavailableError, StudyDataError, StudyRefusedError
 from .queue import StudyQueue
 from .service import Listener, call_with_retry, connect, matches_description, run_listener, triage_from_pacs
 from .worklist import write_worklist
 
 __all__ = ["PacsConfig", "load_config", "parse_config", "PacsConfigError", "PacsUnavailableError",
-           "StudyDataError", "StudyQueue", "Listener", "call_with_retry", "connect", "matches_description",
-           "run_listener", "triage_from_pacs", "write_worklist"]
+           "StudyDataError", "StudyRefusedError", "StudyQueue", "Listener", "call_with_retry", "connect",
+           "matches_description", "run_listener", "triage_from_pacs", "write_worklist"]

@@ -141,11 +141,12 @@ class StudyQueue:
             return True
 
     def fail(self, name: str, reason: str, policy: RetryPolicy, now: float | None = None,
-             snapshot: list[Path] | None = None) -> str:
+             snapshot: list[Path] | None = None, final: bool = False) -> str:
         """Count a failed attempt: ``'retry'`` (backoff scheduled) or ``'failed'`` (moved to failed/).
 
         If instances arrived while the study was processed (``snapshot`` lacks some), the attempt does not
-        count: the study is simply tried again with everything once it is quiet.
+        count: the study is simply tried again with everything once it is quiet. ``final`` skips the
+        remaining attempts (a study the model refuses will not change by waiting).
         """
         now = time.time() if now is None else now
         with self._lock:
@@ -156,7 +157,7 @@ class StudyQueue:
             attempts = int(state.get("attempts", 0)) + 1
             history = list(state.get("errors", []))[-9:] + [{"time": now, "reason": reason}]
             state.update({"attempts": attempts, "last_error": reason, "errors": history})
-            if attempts < policy.attempts:
+            if attempts < policy.attempts and not final:
                 state["next_try"] = now + policy.delay(attempts)
                 self._write_state(folder, state)
                 return "retry"

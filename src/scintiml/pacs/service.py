@@ -20,7 +20,7 @@ from ..io import atomic_dir, write_json
 from .config import PacsConfig, PacsEndpoint, RetryPolicy
 from .dicomweb import DicomwebPacs
 from .dimse import DimsePacs, storage_scp
-from .errors import PacsConfigError, PacsUnavailableError, StudyDataError
+from .errors import PacsConfigError, PacsUnavailableError, StudyDataError, StudyRefusedError
 from .queue import StudyQueue, safe_name
 from .triage_adapter import load_model, triage_study
 from .worklist import write_worklist
@@ -254,15 +254,15 @@ class Listener:
             log.info("study %s: %s (p = %.2f) -> %s", uid, result.priority, result.probability,
                      self.destination.describe())
         except (PacsUnavailableError, StudyDataError, PacsConfigError) as exc:
-            outcome = self._failed(name, uid, str(exc), snapshot)
+            outcome = self._failed(name, uid, str(exc), snapshot, final=isinstance(exc, StudyRefusedError))
         except Exception as exc:  # noqa: BLE001 - one bad study must never stop the listener
             log.exception("study %s: unexpected error", uid)
             outcome = self._failed(name, uid, f"unexpected error {type(exc).__name__}: {exc}", snapshot)
         self._write_worklist()
         return outcome
 
-    def _failed(self, name: str, uid: str, reason: str, snapshot) -> str:
-        outcome = self.queue.fail(name, reason, self.config.retry, snapshot=snapshot)
+    def _failed(self, name: str, uid: str, reason: str, snapshot, final: bool = False) -> str:
+        outcome = self.queue.fail(name, reason, self.config.retry, snapshot=snapshot, final=final)
         if outcome == "failed":
             log.error("study %s moved to %s: %s", uid, self.queue.failed / name, reason)
         else:

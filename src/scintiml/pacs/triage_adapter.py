@@ -2,7 +2,8 @@
 
 Everything the service needs from :mod:`scintiml.cnn` and :mod:`scintiml.imaging` goes through here (loading
 the model, reading a study's files, scoring, the summary display, the Secondary Capture), so a change on their
-side is a change in this file only. The Structured Report is built here with highdicom.
+side is a change in this file only. The Secondary Capture and the Structured Report are built by
+:mod:`scintiml.imaging.dicom_outputs` (highdicom), which files them in the source study.
 
 Result UIDs are deterministic: derived from the source Study Instance UID and the model version (a hash of the
 bundle's weights and configuration), so a study sent twice gives the same SC and SR UIDs and the PACS keeps
@@ -18,15 +19,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import StudyDataError
+from ..errors import BundleError
+from .errors import StudyDataError, StudyRefusedError
 
 __all__ = ["TriageResult", "load_model", "model_version", "read_study", "result_uids", "triage_study"]
 
-#: Patient- and study-level attributes copied from the scan into the results, so the PACS files them in the
-#: same patient and study and the viewer shows the usual header.
-_COPIED = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "StudyID",
-           "AccessionNumber", "ReferringPhysicianName", "StudyDescription")
-_NM = "1.2.840.10008.5.1.4.1.1.20"
+#: The algorithm name written into the SR (DCM 111001); the version is the bundle's fingerprint.
+MODEL_NAME = "scintiml planar lung-perfusion CNN"
 
 
 @dataclass
@@ -61,7 +60,10 @@ def load_model(path: str | Path):
 
 
 def model_version(path: str | Path) -> str:
-    """A short fingerprint of a CNN bundle: SHA-256 of its configuration and weights (16 hex digits).
+    """A short fingerprint of a CNN bundle (16 hex digits of a SHA-256).
+
+    It hashes ``bundle.json`` where the bundle has one (that file holds the SHA-256 of every other file), else
+    the configuration and the weights; the same bundle always gives the same version.
 
     Examples
     --------
@@ -69,13 +71,18 @@ def model_version(path: str | Path) -> str:
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> for name in ("config.json", "weights.safetensors"):
     ...     _ = (d / name).write_bytes(b"x")
-    >>> len(model_version(d))
-    16
+    >>> len(model_version(d)), model_version(d) == model_version(d)
+    (16, True)
     """
+    path = Path(path)
+    names = ["bundle.json"] if (path / "bundle.json").is_file() else ["config.json", "weights.safetensors"]
     digest = hashlib.sha256()
-    for name in ("config.json", "weights.safetensors"):
+    for name in names:
+        if not (path / name).is_file():
+            raise BundleError(f"{str(path)!r} is not a CNN bundle ({name} missing); train one with "
+                                 "scintiml cnn train")
         digest.update(name.encode())
-        digest.update((Path(path) / name).read_bytes())
+        digest.update((path / name).read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -102,73 +109,75 @@ def result_uids(study_uid: str, version: str) -> dict[str, str]:
 def read_study(files: Sequence[str | Path], views: Sequence[str]):
     """Gather one study's NM instances into a :class:`scintiml.imaging.planar.PlanarStudy`.
 
-    Views may come in one multi-frame instance or one instance per view. Instances of other classes (for
-    example our own earlier results) are ignored; unreadable NM instances are noted and skipped; if the model's
-    views are then incomplete, :class:`StudyDataError` says which are missing.
+    Views may come in one multi-frame instance or one instance per view
+    (:func:`scintiml.imaging.read_studies`). Instances of other modalities (for example our own earlier
+    results) are ignored; unreadable NM instances are noted and skipped; if the model's views are then
+    incomplete, :class:`StudyDataError` says which are missing.
 
     Returns
     -------
     study : PlanarStudy
-    header : pydicom Dataset
-        The first NM instance's header (no pixels), the source of the results' patient and study attributes.
     notes : list of str
     """
-    import pydicom
+    from ..imaging import read_studies
 
-    from ..imaging.planar import ImagingError, read_nm_dicom
-
-    merged = None
-    header = None
-    notes: list[str] = []
-    for path in sorted(map(Path, files)):
-        try:
-            head = pydicom.dcmread(path, stop_before_pixels=True)
-        except Exception as exc:  # a corrupt file: any parser error
-            notes.append(f"{path.name}: unreadable ({type(exc).__name__})")
-            continue
-        if str(getattr(head, "SOPClassUID", "")) != _NM and getattr(head, "Modality", "") != "NM":
-            continue
-        try:
-            study = read_nm_dicom(path)
-        except ImagingError as exc:
-            notes.append(f"{path.name}: {' '.join(str(exc).split(': ', 1)[-1].split())}")
-            continue
-        if merged is None:
-            merged, header = study, head
-        else:
-            for name, pixels in study.views.items():
-                merged.views.setdefault(name, pixels)
-    if merged is None:
-        why = f" ({'; '.join(notes)})" if notes else ""
-        raise StudyDataError(f"no readable NM instance in the study{why}")
-    missing = [v for v in views if v not in merged.views]
-    if missing:
-        raise StudyDataError(f"view(s) {', '.join(missing)} missing (the study has {', '.join(merged.views)})"
-                             + (f"; {'; '.join(notes)}" if notes else ""))
-    shapes = {merged.views[v].shape for v in views}
-    if shapes != {(128, 128)}:
-        raise StudyDataError(f"views must be 128 x 128 pixels for this model; the study has {sorted(shapes)}")
-    return merged, header, notes
+    studies, skipped = read_studies([Path(f) for f in files], views=views)
+    notes = [f"{Path(s['file']).name}: {_short(s['reason'])}" for s in skipped
+             if "not NM" not in s["reason"] and not any(s["file"] == st.study_instance_uid for st in studies)]
+    if len(studies) != 1:
+        why = "; ".join(notes) if notes else "no NM instance"
+        raise StudyDataError(f"the study cannot be triaged: {why}" if not studies else
+                             f"the files hold {len(studies)} studies, expected one")
+    return studies[0], notes
 
 
 def triage_study(model, version: str, files: Sequence[str | Path]) -> TriageResult:
     """Score one study and build its Secondary Capture and Structured Report (deterministic UIDs)."""
-    from ..cnn import grad_cam, secondary_capture, summary_image
+    from ..cnn import worklist
+    from ..imaging import ImagingError, secondary_capture, structured_report
 
-    study, header, notes = read_study(files, model.views)
-    counts = study.stack(model.views)[None]
-    probability = float(model.predict_proba(counts)[0])
-    threshold = model.threshold
+    study, notes = read_study(files, model.views)
+    try:
+        table = worklist(model, [study])[0]
+    except ImagingError as exc:  # e.g. a matrix the model does not take
+        raise StudyDataError(_short(str(exc))) from None
+    row = table.iloc[0]
+    probability = float(row["probability"])
+    check = str(row.get("protocol_check", "ok"))
+    if probability != probability:  # NaN: the model's protocol guard refused to score this study
+        raise StudyRefusedError(f"not triaged: outside the model's training protocol ({check})")
+    threshold = float(model.threshold)
     priority = "URGENT" if probability >= threshold else "routine"
     uids = result_uids(study.study_instance_uid, version)
-    rgb = summary_image(study, model.views, probability, threshold, grad_cam(model, counts)[0])
-    sc = secondary_capture(rgb, study, series_instance_uid=uids["sc_series"], instance_number=1)
+    counts = study.stack(model.views)[None]
+    rgb = _summary(model, study, probability, counts)
+    sc = secondary_capture(rgb, study, views_shown=model.views, series_instance_uid=uids["sc_series"])
     _set_sop_uid(sc, uids["sc_sop"])
-    _copy_header(header, sc)
-    sr = _structured_report(header, probability, threshold, priority, version, uids)
-    _copy_header(header, sr)
+    sr = structured_report(study, probability, threshold, MODEL_NAME, version, series_instance_uid=uids["sr_series"])
+    _set_sop_uid(sr, uids["sr_sop"])
     return TriageResult(study.study_instance_uid, study.patient_id, probability, priority, threshold, version,
                         sc, sr, notes)
+
+
+def _summary(model, study, probability: float, counts: np.ndarray) -> np.ndarray:
+    """The one-page summary display with the saliency map where the CNN package offers it; else a plain
+    montage of the views (the numbers are in the SR either way)."""
+    from .. import cnn
+
+    maps = cnn.grad_cam(model, counts)
+    draw = getattr(cnn, "summary_image", None)
+    if draw is not None:
+        return draw(study, model.views, probability, model.threshold, maps[0])
+    tiles = []
+    for view in model.views:
+        img = np.asarray(study.views[view], dtype=float)
+        top = float(np.quantile(img, 0.995)) or 1.0
+        tiles.append((255 - np.clip(img / top, 0, 1) * 255).astype(np.uint8))  # inverted grey, as NM displays
+    cols = min(3, len(tiles))
+    rows = -(-len(tiles) // cols)
+    tiles += [np.full_like(tiles[0], 255)] * (rows * cols - len(tiles))
+    grey = np.concatenate([np.concatenate(tiles[r * cols:(r + 1) * cols], axis=1) for r in range(rows)], axis=0)
+    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def _set_sop_uid(ds, uid: str) -> None:
@@ -177,40 +186,5 @@ def _set_sop_uid(ds, uid: str) -> None:
         ds.file_meta.MediaStorageSOPInstanceUID = uid
 
 
-def _copy_header(source, target) -> None:
-    for keyword in _COPIED:
-        if keyword in source and str(source[keyword].value):
-            setattr(target, keyword, source[keyword].value)
-
-
-def _structured_report(header, probability: float, threshold: float, priority: str, version: str,
-                       uids: dict[str, str]):
-    """A Comprehensive SR: the triage finding as text, the probability and threshold as numbers, the
-    algorithm's name and version, with the scan as evidence."""
-    import highdicom as hd
-    from pydicom.sr.coding import Code
-
-    from ..cnn.triage import DISCLAIMER
-
-    # A private coding scheme ("99" prefix, PS3.16) for the two concepts DICOM has no code for, as planar.py does.
-    unit = Code("1", "UCUM", "no units")
-    items = [
-        hd.sr.TextContentItem(Code("121071", "DCM", "Finding"),
-                              f"Triage priority {priority}: model probability of pulmonary embolism "
-                              f"{probability:.2f} (threshold {threshold:.2f}). {DISCLAIMER}.",
-                              relationship_type="CONTAINS"),
-        hd.sr.NumContentItem(Code("PEPROB", "99SCINTIML", "Probability of pulmonary embolism (model)"),
-                             round(probability, 4), unit, relationship_type="CONTAINS"),
-        hd.sr.NumContentItem(Code("PETHR", "99SCINTIML", "Triage threshold (model)"), round(threshold, 4), unit,
-                             relationship_type="CONTAINS"),
-        hd.sr.TextContentItem(Code("111001", "DCM", "Algorithm Name"), "scintiml planar lung-perfusion CNN",
-                              relationship_type="CONTAINS"),
-        hd.sr.TextContentItem(Code("111003", "DCM", "Algorithm Version"), version, relationship_type="CONTAINS"),
-    ]
-    root = hd.sr.ContainerContentItem(Code("18748-4", "LN", "Diagnostic imaging report"))
-    root.ContentSequence = items
-    return hd.sr.ComprehensiveSR(
-        evidence=[header], content=root, series_instance_uid=uids["sr_series"], series_number=9002,
-        sop_instance_uid=uids["sr_sop"], instance_number=1, manufacturer="scintiml",
-        series_description="scintiml PE triage report (not a diagnosis)", is_complete=True,
-    )
+def _short(text: str) -> str:
+    return " ".join(str(text).split())[:300]
