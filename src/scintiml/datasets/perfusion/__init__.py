@@ -1,126 +1,159 @@
-"""Simulated 99mTc-MAA planar lung perfusion scans, with and without pulmonary embolism.
+"""Simulated 99mTc-MAA planar lung perfusion studies with a known truth and a coherent clinical context.
 
-A teaching simulator, not a Monte-Carlo code: it produces images a reader
-recognises as lung perfusion scans, with a known truth per case, and exposes
-the acquisition parameters (counts, collimator resolution, scatter fraction)
-so that protocol drift can be simulated on purpose.
+A teaching simulator, not a Monte-Carlo code. Per patient:
 
-The model, per case
--------------------
-* **Anatomy** (a 64³ voxel volume, 6.25 mm voxels scaled by the patient's
-  size): two half-ellipsoidal lungs with a flat mediastinal border, a domed
-  base (diaphragm) and a cardiac notch in the left lung, inside an elliptical
-  body. Perfusion has a gravitational gradient (more activity posteriorly and
-  at the bases).
-* **Bronchopulmonary segments** (approximate): each lung is split into sectors
-  of polar angle around its hilum in the coronal plane × front/back — 10 on
-  the right, 8 on the left; a segment's territory reaches the pleura.
-* **Pulmonary embolism**: 1-4 *segmental* defects (a whole segment's wedge
-  from the hilum out to the pleura, activity × 0.05-0.2) or 2-4
-  *subsegmental* ones (the outer half of a segment). Pleural-based and
-  wedge-shaped, as the PIOPED criteria describe.
-* **Negatives**: normal perfusion, or non-segmental patterns that are not PE —
-  a small round central defect, a basal effusion-like reduction, or a
-  diffuse heterogeneity.
-* **Imaging**: the volume is rotated to each view (ANT, POST, RAO, LAO, RPO,
-  LPO), attenuated (μ = 0.15 /cm in soft tissue, 0.045 /cm in lung, at
-  140 keV), projected in four depth slabs, each blurred by the collimator's
-  depth-dependent resolution (FWHM = ``collimator_fwhm_mm`` at the face +
-  ``collimator_slope`` × distance), plus scatter (a broad blur holding
-  ``scatter_fraction`` of the counts), scaled to ``counts_per_view`` and
-  given Poisson noise. Images are 128 × 128 counts, ``pixel_spacing_mm`` apart.
+* **anatomy** — a 3-D lung phantom with lobes and bronchopulmonary segments (10 right, 8 left) fed by a
+  segmental arterial tree, varied in size, lung shape, dome heights, tilt and heart size (:mod:`.phantom`);
+* **perfusion** — a gravitational gradient (supine injection: more posteriorly and toward the bases) and mild
+  heterogeneity; emboli remove the occluded artery's downstream territory, so defects are pleural-based wedges
+  (subsegmental, segmental, lobar or multiple); non-PE patients are normal or carry a mimic (COPD, pleural
+  effusion, cardiomegaly, pneumonia, tumour, stripe sign) at ``mimic_share`` (:mod:`.lesions`);
+* **imaging** — ANT, POST, RAO, LAO, RPO, LPO (laterals optional), with attenuation, depth-dependent collimator
+  blur, scatter and Poisson counts at ``counts_per_view`` (:mod:`.projection`);
+* **truth** — per view, a mask of each defect where it removes at least 20 % of the counts the pixel would have
+  had (what a reader could see), and their union;
+* **clinical context** — Wells items, D-dimer, age, sex, heart rate, SpO2 drawn given the truth
+  (:mod:`.clinical`).
+
+Parameters and their sources are listed in ``docs/perfusion.md``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy import ndimage
 from sklearn.utils import check_random_state
 
+from .clinical import CLINICAL_COLUMNS, clinical_context
+from .lesions import MIMICS, PE_MIX, PE_PATTERNS, emboli, mimic
+from .phantom import Anatomy, build_anatomy, draw_shape, grid_points
+from .projection import BIN_MM, CAMERA, project, splat, splat_index, upsample, view_geometry
+
 VIEWS = ("ANT", "POST", "RAO", "LAO", "RPO", "LPO")
-#: Rotation of the patient about the vertical axis for each view (degrees; 0 = anterior camera).
-VIEW_ANGLES = {"ANT": 0.0, "POST": 180.0, "RAO": -45.0, "LAO": 45.0, "RPO": -135.0, "LPO": 135.0}
-GRID = 64
-VOXEL_MM = 6.25
-MU_TISSUE, MU_LUNG = 0.015, 0.0045  # per mm at 140 keV
+ALL_VIEWS = VIEWS + ("RLAT", "LLAT")
+#: Kept for callers of the first simulator: the camera's angle about the vertical axis (0 = anterior).
+VIEW_ANGLES = {"ANT": 0.0, "POST": 180.0, "RAO": -45.0, "LAO": 45.0, "RPO": -135.0, "LPO": 135.0,
+               "RLAT": -90.0, "LLAT": 90.0}
+PIXEL_MM = BIN_MM / 2
+VISIBLE_CONTRAST = 0.2
+__all__ = ["VIEWS", "ALL_VIEWS", "PerfusionCase", "simulate_perfusion_scans", "write_simulated_cohort",
+           "MIMICS", "PE_PATTERNS", "CLINICAL_COLUMNS"]
 
 
 @dataclass
 class PerfusionCase:
-    """One simulated study: views of counts, masks and the truth."""
+    """One simulated study: views of counts, masks, the truth and the clinical context."""
 
     case_id: str
     label: int  # 1 = pulmonary embolism
-    views: dict[str, np.ndarray]  # view -> (128, 128) float counts (integers)
+    views: dict[str, np.ndarray]  # view -> (128, 128) counts (integer-valued floats)
     lung_masks: dict[str, np.ndarray]  # view -> bool
-    defect_masks: dict[str, np.ndarray]  # view -> bool (empty for normal)
-    pattern: str  # "normal", "segmental", "subsegmental", "round", "effusion", "heterogeneous"
-    defects: list[dict] = field(default_factory=list)
+    defect_masks: dict[str, np.ndarray]  # view -> bool, union of the defects (empty for normal)
+    pattern: str  # "normal", a PE pattern or a mimic
+    defects: list[dict] = field(default_factory=list)  # kind, territory, residual, share, masks (view -> bool)
     acquisition: dict = field(default_factory=dict)
+    clinical: dict = field(default_factory=dict)
+    anatomy: Anatomy | None = None  # kept with keep_anatomy=True (3-D masks for checks)
 
     def stack(self, views=VIEWS) -> np.ndarray:
+        """The views as one (n_views, 128, 128) array."""
         return np.stack([self.views[v] for v in views])
 
 
-def _anatomy(rng, size: float):
-    """Lung and body masks in a (z, y, x) grid: z = head→feet, y = anterior→posterior, x = patient right→left."""
-    c = (np.arange(GRID) - GRID / 2 + 0.5) * VOXEL_MM / size
-    z, y, x = np.meshgrid(c, c, c, indexing="ij")
-    body = (x / 170) ** 2 + (y / 115) ** 2 <= 1.0
-    lungs = {}
-    hila = {}
-    for side, sign in (("right", -1), ("left", 1)):
-        cx = sign * (68 + rng.normal(0, 3))
-        a, b, h = 62 + rng.normal(0, 3), 80 + rng.normal(0, 3), 235 + rng.normal(0, 8)
-        top = -125.0
-        zz = (z - top) / h  # 0 at apex, 1 at base
-        r = np.clip(zz, 0, 1)
-        width = a * np.clip(r / 0.35, 0, 1) ** 0.5 * 1.1  # rounded apex, full width from a third down
-        inside = ((x - cx) / np.maximum(width, 1e-3)) ** 2 + ((y - 5) / b) ** 2 <= 1.0
-        dome = z <= top + h - 35 * (1 - ((x - cx) / (a * 1.2)) ** 2).clip(0, 1)  # diaphragm dome
-        medial = sign * x >= 18  # mediastinum
-        lung = inside & dome & medial & (zz >= 0)
-        if side == "left":  # cardiac notch
-            notch = ((x - 30) / 45) ** 2 + ((y + 30) / 50) ** 2 + ((z - 50) / 60) ** 2 <= 1.0
-            lung &= ~notch
-        lungs[side] = lung & body
-        hila[side] = np.array([top + 0.45 * h, 5.0, cx - sign * 0.45 * a])
-    return (z, y, x), body, lungs, hila
+def _heterogeneity(p, lung, rng, amplitude=0.08, n=6):
+    field_ = np.ones(len(p))
+    idx = np.flatnonzero(lung)
+    for _ in range(n):
+        c = p[idx[rng.randint(len(idx))]]
+        r = rng.uniform(25, 50)
+        field_ *= 1 + rng.uniform(-amplitude, amplitude) * np.exp(-((p - c) ** 2).sum(axis=1) / (2 * r * r))
+    return field_
 
 
-def _segments(coords, lung, hilum, n_sectors: int):
-    """Segment index per lung voxel: polar sector around the hilum (coronal) × anterior/posterior half."""
-    z, y, x = coords
-    angle = np.arctan2(z - hilum[0], x - hilum[2])
-    sector = ((angle + np.pi) / (2 * np.pi) * n_sectors).astype(int) % n_sectors
-    front = (y < hilum[1]).astype(int)
-    seg = np.full(lung.shape, -1)
-    seg[lung] = (sector * 2 + front)[lung]
-    return seg
-
-
-def _project(volume, body_mu, angle, fwhm_face, slope, scatter):
-    """Attenuated, depth-blurred parallel projection of a (z, y, x) volume seen from the anterior after rotation."""
-    if angle:
-        volume = ndimage.rotate(volume, angle, axes=(1, 2), reshape=False, order=1, mode="constant")
-        body_mu = ndimage.rotate(body_mu, angle, axes=(1, 2), reshape=False, order=1, mode="constant")
-    # camera at y = 0 (anterior): attenuation from each voxel to the detector
-    path = np.cumsum(body_mu, axis=1) - body_mu / 2
-    attenuated = volume * np.exp(-path * VOXEL_MM)
-    image = np.zeros((GRID, GRID))
-    for slab in np.array_split(np.arange(GRID), 4):
-        part = attenuated[:, slab, :].sum(axis=1)
-        distance = (slab.mean() + 4) * VOXEL_MM  # mm from the collimator face
-        sigma = (fwhm_face + slope * distance) / 2.355 / VOXEL_MM
-        image += ndimage.gaussian_filter(part, sigma)
-    image = (1 - scatter) * image + scatter * ndimage.gaussian_filter(image, 25.0 / 2.355 * 2)
-    return image
-
-
-def _to_128(image):
-    return ndimage.zoom(image, 128 / GRID, order=1)
+def _one_case(case_id, patient_seed, noise_seed, positive, prevalence, mimic_share, counts_per_view, fwhm, slope,
+              scatter, views, keep_anatomy, pe_mix):
+    rng = np.random.RandomState(patient_seed)
+    noise = np.random.RandomState(noise_seed)
+    kind = None
+    if positive:
+        pattern = str(rng.choice(PE_PATTERNS, p=pe_mix))
+    elif rng.rand() < mimic_share:
+        pattern = kind = str(rng.choice(MIMICS))
+    else:
+        pattern = "normal"
+    shape = draw_shape(rng, cardiomegaly=pattern == "cardiomegaly")
+    anatomy = build_anatomy(shape)
+    pts, _ = grid_points()
+    lung = anatomy.lung
+    li = np.flatnonzero(lung)
+    pn = pts * np.array([1, 1, 1 / shape["height"]], dtype=np.float32)
+    # supine injection: perfusion rises toward the dependent (posterior) lung and the bases
+    gradient = rng.uniform(0.25, 0.5)
+    w0 = lung * (1 + gradient * (pn[:, 1] + 90) / 200) * (1 + 0.15 * (pn[:, 2] + 135) / 250)
+    w0 = w0 * _heterogeneity(pn, lung, rng)
+    w = w0.copy()
+    defects = emboli(anatomy, pattern, rng) if positive else (mimic(anatomy, kind, w, rng) if kind else [])
+    for d in defects:
+        if positive:
+            w[d["mask"]] = w0[d["mask"]] * d["residual"]
+    lost = float(1 - w[li].sum() / w0[li].sum())
+    for d in defects:
+        d["share_of_lungs"] = float(d["mask"][li].sum() / len(li))
+    # geometry: template points, scaled by size and tilted in the coronal plane on the detector
+    size, tilt = shape["size"], np.deg2rad(shape["tilt_deg"])
+    body_ab = (165.0 * shape["width"], 115.0)
+    out_views, lung_masks, union = {}, {}, {}
+    per_defect = [dict() for _ in defects]
+    sub = pn[li]
+    for view in views:
+        u, _, distance, atten = view_geometry(sub, view, body_ab, shape["heart"])
+        v = pts[li, 2].astype(float)
+        uu = size * (np.cos(tilt) * u - np.sin(tilt) * v)
+        vv = size * (np.sin(tilt) * u + np.cos(tilt) * v)
+        atten = atten ** size
+        index = splat_index(uu, vv)
+        image = project(index, distance * size, w[li] * atten, fwhm, slope, scatter)
+        image = upsample(np.clip(image, 0, None))
+        image *= counts_per_view / max(image.sum(), 1e-12)
+        out_views[view] = noise.poisson(image).astype(float)
+        # lung outline: at least ~12 mm of lung along the ray
+        thickness = splat(index, np.ones(len(li)))[0] * (6.0 / BIN_MM) ** 2 * 6.0
+        lung_masks[view] = ndimage.zoom(thickness, 2, order=1, grid_mode=True, mode="nearest") >= 12.0
+        if defects:
+            sigma = 10.0 / 2.355 / BIN_MM
+            normal = ndimage.gaussian_filter(splat(index, w0[li] * atten)[0], sigma)
+            all_missing = np.zeros_like(normal)
+            for j, d in enumerate(defects):
+                subset = d["mask"][li]
+                missing = ndimage.gaussian_filter(splat(index, (w0[li] - w[li]) * atten, subset=subset)[0], sigma) \
+                    if subset.any() else np.zeros_like(normal)
+                all_missing += missing
+                ratio = ndimage.zoom(missing / np.maximum(normal, 1e-9), 2, order=1, grid_mode=True, mode="nearest")
+                per_defect[j][view] = (ratio >= VISIBLE_CONTRAST) & lung_masks[view]
+            union[view] = np.any([m[view] for m in per_defect], axis=0)
+        else:
+            union[view] = np.zeros((2 * 64, 2 * 64), bool)
+    public = []
+    for d, masks in zip(defects, per_defect):
+        item = {k: (round(val, 4) if isinstance(val, float) else val) for k, val in d.items() if k != "mask"}
+        item["masks"] = masks
+        if keep_anatomy:
+            item["points"] = d["mask"]
+        public.append(item)
+    clin = clinical_context(int(positive), lost, kind, rng)
+    return PerfusionCase(
+        case_id=case_id, label=int(positive), views=out_views, lung_masks=lung_masks, defect_masks=union,
+        pattern=pattern, defects=public,
+        acquisition={"radiopharmaceutical": "99mTc-MAA", "counts_per_view": counts_per_view,
+                     "collimator_fwhm_mm": fwhm, "collimator_slope": slope, "scatter_fraction": scatter,
+                     "pixel_spacing_mm": PIXEL_MM, "patient_size": size,
+                     "perfusion_lost": round(lost, 4), "heart_size": round(shape["heart"], 3)},
+        clinical=clin, anatomy=anatomy if keep_anatomy else None,
+    )
 
 
 def simulate_perfusion_scans(
@@ -133,104 +166,167 @@ def simulate_perfusion_scans(
     views=VIEWS,
     random_state=None,
     id_prefix: str = "SIM",
+    mimic_share: float = 0.4,
+    pe_mix: Sequence[float] = PE_MIX,
+    keep_anatomy: bool = False,
 ) -> list[PerfusionCase]:
-    """Simulate planar 99mTc-MAA perfusion studies (see the module docstring for the model).
+    """Simulate planar 99mTc-MAA perfusion studies (the model is in the package docstring).
 
     Parameters
     ----------
     n_cases : int
     prevalence : float
-        Fraction of cases with pulmonary embolism.
+        Share of cases with pulmonary embolism.
     counts_per_view : float
         Total counts per view (clinical: 0.5-1 million).
     collimator_fwhm_mm, collimator_slope : float
-        Resolution at the collimator face and its growth per mm of distance
-        (LEHR ≈ 7 mm + 0.04/mm; a general-purpose collimator ≈ 9 mm + 0.06/mm).
+        Resolution at the collimator face and its growth per mm of distance (LEHR ≈ 7 mm + 0.04/mm; a
+        general-purpose collimator ≈ 9 mm + 0.06/mm).
     scatter_fraction : float
-        Share of counts in the broad scatter component (energy window).
+        Share of counts in the broad scatter component.
     views : sequence of str
-    random_state : int or None
+        From ANT, POST, RAO, LAO, RPO, LPO, RLAT, LLAT.
+    random_state : int, RandomState or None
+        The same value gives the same patients under any acquisition protocol (separate patient and noise
+        streams per case).
+    id_prefix : str
+    mimic_share : float
+        Share of the non-PE cases that carry a mimic (COPD, effusion, cardiomegaly, pneumonia, tumour, stripe
+        sign, equally likely); the rest are normal.
+    pe_mix : sequence of 4 floats
+        Probabilities of the subsegmental, segmental, lobar and multiple patterns among PE cases.
+    keep_anatomy : bool
+        Keep the 3-D anatomy and each defect's 3-D points (for checks; memory-hungry).
 
     Returns
     -------
     list of PerfusionCase
+
+    Examples
+    --------
+    >>> cases = simulate_perfusion_scans(2, prevalence=1.0, views=("ANT", "POST"), random_state=0)
+    >>> [c.label for c in cases], cases[0].views["ANT"].shape
+    ([1, 1], (128, 128))
+    >>> sorted(cases[0].clinical)[:3]
+    ['age', 'd_dimer_ng_ml', 'female']
     """
     master = check_random_state(random_state)
-    unknown = set(views) - set(VIEWS)
+    unknown = set(views) - set(ALL_VIEWS)
     if unknown:
-        raise ValueError(f"unknown view(s) {sorted(unknown)}; choose from {VIEWS}")
+        raise ValueError(f"unknown view(s) {sorted(unknown)}; choose from {ALL_VIEWS}")
+    if not 0 <= prevalence <= 1 or not 0 <= mimic_share <= 1:
+        raise ValueError(f"prevalence and mimic_share must lie in [0, 1], got {prevalence} and {mimic_share}")
+    if counts_per_view <= 0 or collimator_fwhm_mm <= 0 or collimator_slope < 0 or not 0 <= scatter_fraction < 1:
+        raise ValueError("counts_per_view and collimator_fwhm_mm must be > 0, collimator_slope >= 0, "
+                         "scatter_fraction in [0, 1)")
+    pe_mix = np.asarray(pe_mix, float)
+    if pe_mix.shape != (4,) or np.any(pe_mix < 0) or pe_mix.sum() <= 0:
+        raise ValueError("pe_mix needs 4 non-negative weights (subsegmental, segmental, lobar, multiple)")
+    pe_mix = pe_mix / pe_mix.sum()
     cases = []
     for i in range(n_cases):
-        # Two streams per case: the patient (anatomy, defects) and the acquisition noise. The master
-        # stream gives each case both seeds, so the same random_state simulates the same patients
-        # under any protocol (counts, collimator, scatter) — what a drift comparison needs.
+        # Two streams per case: the patient (anatomy, defects, clinical) and the acquisition noise, so the
+        # same random_state gives the same patients under any protocol — what a drift comparison needs.
         patient_seed, noise_seed = master.randint(0, 2**31 - 1, size=2)
-        rng = np.random.RandomState(patient_seed)
-        noise = np.random.RandomState(noise_seed)
-        size = float(np.clip(rng.normal(1.0, 0.07), 0.85, 1.2))
-        coords, body, lungs, hila = _anatomy(rng, size)
-        z, y, x = coords
-        lung_any = lungs["right"] | lungs["left"]
-        # gravitational gradient: more perfusion posteriorly and at the bases
-        perfusion = (1.0 + 0.004 * (y + 100) + 0.002 * (z + 100)) * lung_any
-        perfusion *= 1 + 0.05 * ndimage.gaussian_filter(rng.normal(size=perfusion.shape), 1.5)
-        defect = np.zeros(lung_any.shape, dtype=bool)
-        positive = rng.rand() < prevalence
-        defects = []
-        if positive:
-            pattern = "segmental" if rng.rand() < 0.65 else "subsegmental"
-            n_def = rng.randint(1, 5) if pattern == "segmental" else rng.randint(2, 5)
-            for _ in range(n_def):
-                side = "right" if rng.rand() < 0.55 else "left"
-                n_sec = 5 if side == "right" else 4
-                seg = _segments(coords, lungs[side], hila[side], n_sec)
-                present = np.unique(seg[seg >= 0])
-                k = int(rng.choice(present))
-                region = seg == k
-                if pattern == "subsegmental":
-                    dist = np.sqrt(((np.stack(coords) - hila[side][:, None, None, None]) ** 2).sum(axis=0))
-                    region &= dist >= np.quantile(dist[region], 0.55)
-                depth = rng.uniform(0.05, 0.2)
-                perfusion[region] *= depth
-                defect |= region
-                defects.append({"lung": side, "segment": k, "kind": pattern, "residual": round(depth, 3)})
-        else:
-            pattern = rng.choice(["normal", "normal", "round", "effusion", "heterogeneous"])
-            if pattern == "round":  # small central, non-segmental defect (not PE)
-                side = "right" if rng.rand() < 0.5 else "left"
-                cz, cy, cx = hila[side] + np.array([rng.normal(0, 10), rng.normal(0, 10), 0])
-                region = (((z - cz) ** 2 + (y - cy) ** 2 + (x - cx) ** 2) <= 22**2) & lungs[side]
-                perfusion[region] *= 0.3
-                defect |= region
-            elif pattern == "effusion":  # basal reduction following the diaphragm
-                side = "right" if rng.rand() < 0.5 else "left"
-                zmax = np.where(lungs[side].any(axis=(1, 2)))[0].max()
-                region = lungs[side] & (np.arange(GRID)[:, None, None] >= zmax - rng.randint(3, 7))
-                perfusion[region] *= 0.4
-                defect |= region
-            elif pattern == "heterogeneous":
-                perfusion *= np.clip(1 + 0.35 * ndimage.gaussian_filter(rng.normal(size=perfusion.shape), 2.0) * 4,
-                                     0.3, 1.8)
-            if pattern != "normal":
-                defects.append({"kind": pattern})
-        mu = np.where(lung_any, MU_LUNG, np.where(body, MU_TISSUE, 0.0))
-        out_views, lung_masks, defect_masks = {}, {}, {}
-        for view in views:
-            angle = VIEW_ANGLES[view]
-            image = _to_128(_project(perfusion, mu, angle, collimator_fwhm_mm, collimator_slope, scatter_fraction))
-            image = np.clip(image, 0, None)
-            image *= counts_per_view / max(image.sum(), 1e-9)
-            out_views[view] = noise.poisson(image).astype(float)
-            rot = (lambda v: ndimage.rotate(v.astype(float), angle, axes=(1, 2), reshape=False, order=0)) if angle \
-                else (lambda v: v.astype(float))
-            lung_masks[view] = _to_128(rot(lung_any).max(axis=1)) > 0.5
-            defect_masks[view] = _to_128(rot(defect).max(axis=1)) > 0.5
-        cases.append(PerfusionCase(
-            case_id=f"{id_prefix}-{i + 1:05d}", label=int(positive), views=out_views, lung_masks=lung_masks,
-            defect_masks=defect_masks, pattern=str(pattern), defects=defects,
-            acquisition={"radiopharmaceutical": "99mTc-MAA", "counts_per_view": counts_per_view,
-                         "collimator_fwhm_mm": collimator_fwhm_mm, "collimator_slope": collimator_slope,
-                         "scatter_fraction": scatter_fraction, "pixel_spacing_mm": VOXEL_MM * GRID / 128,
-                         "patient_size": size},
-        ))
+        positive = master.rand() < prevalence
+        cases.append(_one_case(f"{id_prefix}-{i + 1:05d}", patient_seed, noise_seed, positive, prevalence,
+                               mimic_share, counts_per_view, collimator_fwhm_mm, collimator_slope,
+                               scatter_fraction, tuple(views), keep_anatomy, pe_mix))
     return cases
+
+
+def write_simulated_cohort(
+    out: str | Path,
+    n_cases: int = 400,
+    *,
+    overwrite: bool = False,
+    layout: str = "per_view",
+    random_state: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    **simulate_kwargs,
+) -> dict:
+    """Simulate a cohort and write it as a folder a department would recognise, atomically.
+
+    The folder holds ``dicom/`` (NM Image files, one per view by default, grouped by Study Instance UID),
+    ``masks/<PatientID>.npz`` (lung outlines per view, keys ``VIEW__lungs``: inputs for radiomics),
+    ``truth/<PatientID>.npz`` (the answer: ``VIEW__defects`` and ``VIEW__defectN`` per defect),
+    ``labels.csv`` (patient_id, pe, pattern, perfusion_lost) and ``clinical.csv`` (patient_id, Wells items,
+    D-dimer, age, sex, heart rate, SpO2). Nothing is left behind on an error or Ctrl-C.
+
+    Parameters
+    ----------
+    out : path
+        The new folder (refused if it exists and holds files, unless ``overwrite``).
+    n_cases : int
+    layout : {"per_view", "dual_head", "multiframe"}
+        How the NM files are split (see :func:`scintiml.imaging.nm_iod.nm_datasets`).
+    random_state : int
+    progress : callable(done, total), optional
+    **simulate_kwargs
+        Passed to :func:`simulate_perfusion_scans` (prevalence, counts_per_view, mimic_share, ...).
+
+    Returns
+    -------
+    dict with the counts written (studies, positives, mimics, files).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "sim"
+    >>> summary = write_simulated_cohort(folder, 2, views=("ANT", "POST"), random_state=1)
+    >>> summary["studies"], sorted(p.name for p in folder.iterdir())
+    (2, ['clinical.csv', 'dicom', 'labels.csv', 'masks', 'simulation.json', 'truth'])
+    """
+    import pandas as pd
+
+    from ...imaging.nm_iod import nm_datasets
+    from ...imaging.planar import PlanarStudy
+    from ...io import atomic_dir, check_output_path, write_json
+
+    out = check_output_path(out, overwrite=overwrite)
+    if n_cases < 1:
+        raise ValueError(f"n_cases must be at least 1, got {n_cases}")
+    master = np.random.RandomState(random_state)
+    id_prefix = simulate_kwargs.pop("id_prefix", f"SIM{random_state}")
+    labels, clinical, files = [], [], 0
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        for sub in ("dicom", "masks", "truth"):
+            (tmp / sub).mkdir()
+        for i in range(n_cases):
+            (case,) = simulate_perfusion_scans(1, random_state=master.randint(0, 2**31 - 1),
+                                               id_prefix=id_prefix, **simulate_kwargs)
+            case.case_id = f"{id_prefix}-{i + 1:05d}"
+            study = PlanarStudy(
+                views=case.views, pixel_spacing_mm=(PIXEL_MM, PIXEL_MM), patient_id=case.case_id,
+                metadata={"radiopharmaceutical": "99mTc-MAA", "collimator": "LEHR", "count_rate_cps": 4000,
+                          "PatientSex": "F" if case.clinical["female"] else "M",
+                          "AccessionNumber": f"A{random_state}{i + 1:06d}", "StudyID": str(i + 1),
+                          "PatientName": f"SIM^{case.case_id}", "injected_activity_mbq": 150.0,
+                          "StudyDescription": "NM LUNG PERFUSION"})
+            for ds in nm_datasets(study, layout):
+                views = "-".join(it.ViewCodeSequence[0].CodeMeaning.split()[0][:4] for it in
+                                 ds.DetectorInformationSequence)
+                ds.save_as(tmp / "dicom" / f"{case.case_id}_{ds.InstanceNumber}_{views}.dcm",
+                           enforce_file_format=True)
+                files += 1
+            # lung masks are inputs (ROIs for radiomics); defect masks are the answer and kept apart
+            np.savez_compressed(tmp / "masks" / f"{case.case_id}.npz",
+                                **{f"{v}__lungs": m for v, m in case.lung_masks.items()})
+            truth = {f"{v}__defects": m for v, m in case.defect_masks.items()}
+            for j, d in enumerate(case.defects):
+                truth.update({f"{v}__defect{j + 1}": m for v, m in d.get("masks", {}).items()})
+            np.savez_compressed(tmp / "truth" / f"{case.case_id}.npz", **truth)
+            labels.append({"patient_id": case.case_id, "pe": case.label, "pattern": case.pattern,
+                           "perfusion_lost": case.acquisition["perfusion_lost"],
+                           "defects": "; ".join(f"{d['kind']}: {d['territory']}" for d in case.defects)})
+            clinical.append({"patient_id": case.case_id, **case.clinical})
+            if progress is not None:
+                progress(i + 1, n_cases)
+        pd.DataFrame(labels).to_csv(tmp / "labels.csv", index=False)
+        pd.DataFrame(clinical).to_csv(tmp / "clinical.csv", index=False)
+        frame = pd.DataFrame(labels)
+        summary = {"studies": n_cases, "positives": int(frame["pe"].sum()),
+                   "mimics": int(frame["pattern"].isin(MIMICS).sum()), "files": files, "layout": layout,
+                   "random_state": random_state}
+        write_json(tmp / "simulation.json", {**summary, "parameters": simulate_kwargs})
+    return summary
