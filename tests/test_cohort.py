@@ -3,8 +3,12 @@ import pandas as pd
 import pytest
 
 from scintiml import impute_median, load_cohort
+from scintiml.cohort import MAX_TABLE_BYTES, model_inputs, read_table
 from scintiml.errors import (
     CohortFileError,
+    ColumnNameError,
+    NumberFormatError,
+    TableLimitError,
     DuplicateIdError,
     GroupsError,
     InfiniteValueError,
@@ -99,9 +103,10 @@ def test_positive_string_classes(small_frame):
     small_frame["outcome"] = np.where(small_frame["outcome"] == 1, "PE", "no PE")
     cohort = load_cohort(small_frame, target="outcome", positive="PE", id_column="pid")
     assert cohort.n_events == 20 and cohort.positive == "PE"
-    # default: the less frequent class, or a yes/1/true style word
+    # never guessed: PE / no PE is not a coding with a known event, whatever the class sizes
     small_frame.loc[:25, "outcome"] = "no PE"
-    assert load_cohort(small_frame, target="outcome", id_column="pid").positive == "PE"
+    with pytest.raises(PositiveClassError, match="'no PE' and 'PE'.*--positive"):
+        load_cohort(small_frame, target="outcome", id_column="pid")
 
 
 def test_categorical_one_hot_and_reported(small_frame):
@@ -196,3 +201,116 @@ def test_id_like_text_column_gets_a_hint(small_frame):
 def test_exclude_unknown_column(small_frame):
     with pytest.raises(TargetColumnError, match="cannot exclude"):
         load_cohort(small_frame, target="outcome", exclude=["nothing"])
+
+
+# --------------------------------------------------------------------------- the outcome rule never guesses
+@pytest.mark.parametrize("event, other, expected", [
+    (1.0, 0.0, 1.0),  # 1.0/0.0: 1.0 is the event (0.0 was once taken as the event)
+    (1, 0, 1),
+    ("yes", "no", "yes"),
+    ("TRUE", "FALSE", True),  # booleans as text read as booleans: True is the event
+])
+def test_recognised_codings_make_1_true_yes_the_event(small_frame, event, other, expected):
+    # 28 events and 12 non-events: the event is the majority, so the old "less frequent class" guess
+    # would pick the wrong one; the rule must not depend on class sizes
+    small_frame["outcome"] = [event] * 28 + [other] * 12
+    cohort = load_cohort(small_frame, target="outcome", id_column="pid")
+    assert cohort.positive == expected and cohort.n_events == 28
+    assert any(note.startswith("event: outcome =") for note in cohort.notes)
+
+
+def test_yes_with_spaces_and_case_is_one_class(small_frame):
+    small_frame["outcome"] = ["yes ", " YES", "Yes", "yes"] * 5 + ["no", "No "] * 10
+    cohort = load_cohort(small_frame, target="outcome", id_column="pid")
+    assert cohort.positive == "yes" and cohort.n_events == 20
+    assert any("case and spaces ignored" in n for n in cohort.notes)
+
+
+def test_one_two_coding_needs_positive(small_frame):
+    small_frame["outcome"] = small_frame["outcome"] + 1  # 1/2: the old rule took 1 as the event
+    with pytest.raises(PositiveClassError, match="1 and 2.*--positive"):
+        load_cohort(small_frame, target="outcome", id_column="pid")
+    cohort = load_cohort(small_frame, target="outcome", id_column="pid", positive="2")
+    assert cohort.positive == 2 and cohort.n_events == 20
+
+
+# --------------------------------------------------------------------------- column names
+def test_duplicate_column_names_refused_not_renamed(small_frame, tmp_path):
+    path = tmp_path / "dup.csv"
+    text = small_frame.to_csv(index=False).splitlines()
+    text[0] += ",outcome"  # a duplicated target would otherwise become the input outcome.1
+    path.write_text("\n".join(line + ("" if i == 0 else "," + line.split(",")[-1]) for i, line in enumerate(text)))
+    with pytest.raises(ColumnNameError, match="'outcome' appears twice.*columns 5 and 6"):
+        load_cohort(path, target="outcome", id_column="pid")
+    frame = small_frame.copy()
+    frame.columns = ["pid", "age", "age ", "hm_ratio", "outcome"]  # equal once trimmed
+    with pytest.raises(ColumnNameError, match="'age' appears twice"):
+        load_cohort(frame, target="outcome", id_column="pid")
+
+
+def test_one_hot_name_collision_refused(small_frame):
+    small_frame["grade"] = np.where(np.arange(40) % 2 == 0, "x", "y")
+    small_frame["grade=y"] = np.arange(40.0)
+    with pytest.raises(ColumnNameError, match="'grade=y'.*same name"):
+        load_cohort(small_frame, target="outcome", id_column="pid")
+
+
+def test_model_inputs_rebuilds_one_hot_and_booleans(small_frame):
+    small_frame["grade"] = np.where(np.arange(40) % 2 == 0, "x", "y")
+    small_frame["smoker"] = np.where(np.arange(40) % 4 == 0, "TRUE", "FALSE")
+    cohort = load_cohort(small_frame, target="outcome", id_column="pid")
+    again = model_inputs(small_frame, cohort.inputs)
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), cohort.X, check_dtype=False)
+    with pytest.raises(TargetColumnError, match="lack the model's input"):
+        model_inputs(small_frame.drop(columns=["grade"]), cohort.inputs)
+
+
+# --------------------------------------------------------------------------- spreadsheet dialects and limits
+def test_semicolon_csv_with_decimal_commas(small_frame, tmp_path):
+    path = tmp_path / "eu.csv"
+    small_frame.round(2).to_csv(path, sep=";", decimal=",", index=False)
+    with pytest.raises(NumberFormatError, match="decimal comma.*--decimal-comma"):
+        load_cohort(path, target="outcome", id_column="pid")  # the cause is named, not "target not found"
+    cohort = load_cohort(path, target="outcome", id_column="pid", decimal=",")
+    np.testing.assert_allclose(cohort.X["washout"], small_frame["washout"].round(2))
+
+
+def test_percent_signs_named_or_read(small_frame, tmp_path):
+    frame = small_frame.copy()
+    frame["washout"] = [f"{v:.0f}%" for v in frame["washout"]]
+    with pytest.raises(NumberFormatError, match="percentages.*'\\d+%'|percentages"):
+        load_cohort(frame, target="outcome", id_column="pid")
+    cohort = load_cohort(frame, target="outcome", id_column="pid", percent=True)
+    np.testing.assert_allclose(cohort.X["washout"], small_frame["washout"].round(0))
+
+
+def test_missing_markers_read_as_missing_and_reported(small_frame, tmp_path):
+    frame = small_frame.astype(object)
+    frame.loc[1, "age"], frame.loc[2, "age"], frame.loc[3, "washout"], frame.loc[4, "washout"] = "?", "NA", "-", ""
+    path = tmp_path / "m.csv"
+    frame.to_csv(path, index=False)
+    cohort = load_cohort(path, target="outcome", id_column="pid")
+    assert cohort.missing == {"age": 2, "washout": 2}
+    note = next(n for n in cohort.notes if n.startswith("read as missing"))
+    assert "'?' x1" in note and "'-' x1" in note and "'(empty)' x1" in note
+
+
+def test_pipes_and_oversized_files_refused(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(TableLimitError, match="not a regular file"):
+        read_table(fifo)  # would block forever if opened
+    big = tmp_path / "big.csv"
+    big.write_text("a,b\n1,2\n")
+    with pytest.raises(TableLimitError, match="reads tables up to 0 MB"):
+        read_table(big, max_bytes=4)
+    assert MAX_TABLE_BYTES >= 50 * 2**20  # the 50 MB file is read, not refused
+
+
+def test_trailing_delimiter_and_spaces_in_header(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text(" age , outcome ,\n61, yes ,\n70,no,\n")
+    frame = read_table(path)
+    assert list(frame.columns) == ["age", "outcome"] and list(frame["outcome"]) == ["yes", "no"]

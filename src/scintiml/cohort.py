@@ -14,9 +14,11 @@ selection or testing value leaks into training.
 
 from __future__ import annotations
 
+import csv
 import difflib
 import fnmatch
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -26,6 +28,10 @@ import pandas as pd
 
 from .errors import (
     CohortFileError,
+    ColumnNameError,
+    NumberFormatError,
+    ScintimlError,
+    TableLimitError,
     DuplicateIdError,
     GroupsError,
     InfiniteValueError,
@@ -146,36 +152,203 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read CSV, TSV, XLSX or Parquet into a DataFrame, with a clear error."""
+#: Largest data file read (bytes); a bigger one is refused with this limit named, never read for minutes.
+MAX_TABLE_BYTES = 100 * 1024 * 1024
+#: Cell texts read as a missing value (after trimming spaces); each one found is counted and reported.
+MISSING_MARKERS = ("", "?", "NA", "N/A", "n/a", "na", "-", "--", ".", "NaN", "nan", "NULL", "null", "None",
+                   "#N/A", "missing")
+_DELIMITERS = (",", ";", "\t", "|")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+_PERCENT = re.compile(r"^[+-]?\d+(?:[.,]\d+)?\s*%$")
+
+
+def _sniff_delimiter(sample: str) -> str:
+    """The delimiter that splits the header and the first rows into one same number (> 1) of fields.
+
+    A decimal comma inside a semicolon file does not fool it: the header, which holds no numbers, then
+    splits differently on ``,`` than the rows do.
+    """
+    lines = [line for line in sample.splitlines() if line.strip()]
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the sample may end inside a line
+    lines = lines[:50]
+    best, best_fields = ",", 1
+    for delimiter in _DELIMITERS:
+        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        if counts and counts[0] > best_fields and all(c == counts[0] for c in counts):
+            best, best_fields = delimiter, counts[0]
+    if best_fields == 1 and lines:  # ragged rows: take the delimiter that splits the header most
+        header = {d: len(next(csv.reader([lines[0]], delimiter=d))) for d in _DELIMITERS}
+        best = max(_DELIMITERS, key=lambda d: (header[d], d == ","))
+    return best
+
+
+def _check_header(names: Sequence[Any], path: Path) -> list[str]:
+    """Trimmed column names; duplicates (pandas would rename them ``x.1``) are refused."""
+    clean = [str(n).strip() for n in names]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(clean, start=1):
+        if name in seen:
+            raise ColumnNameError(
+                f"column name {name!r} appears twice in {path.name!r} (columns {seen[name]} and {i}); "
+                "rename or remove one — a duplicated column is never silently renamed"
+            )
+        seen[name] = i
+    return clean
+
+
+def _is_text(column: pd.Series) -> bool:
+    """Object or string dtype (pandas 3 reads text as ``str``)."""
+    return column.dtype == object or isinstance(column.dtype, pd.StringDtype)
+
+
+def _clean_frame(frame: pd.DataFrame, decimal: str = ".", percent: bool = False) -> pd.DataFrame:
+    """Trim text, read the missing markers as missing (counted in ``frame.attrs["missing_markers"]``),
+    numbers stored as text as numbers (decimal commas and ``45%`` only when asked), TRUE/FALSE as booleans."""
+    markers: dict[str, dict[str, int]] = {}
+    out: dict[str, pd.Series] = {}
+    for name in frame.columns:
+        column = frame[name]
+        if not _is_text(column):
+            out[name] = column
+            continue
+        text = column.map(lambda v: v.strip() if isinstance(v, str) else v)
+        is_marker = text.isin(MISSING_MARKERS)
+        if is_marker.any():
+            counts = text[is_marker].value_counts()
+            markers[name] = {str(k) if k else "(empty)": int(v) for k, v in counts.items()}
+            text = text.mask(is_marker)
+        present = text.dropna()
+        if present.empty:
+            out[name] = pd.Series(np.nan, index=frame.index, dtype=float)
+            continue
+        number = pd.to_numeric(text, errors="coerce")
+        if number.notna().sum() == len(present):
+            out[name] = number
+            continue
+        as_text = present.astype(str)
+        if decimal == "," and as_text.str.match(_DECIMAL_COMMA.pattern).all():
+            out[name] = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+            continue
+        if percent and as_text.str.match(_PERCENT.pattern).all():
+            digits = text.str.rstrip("%").str.strip()
+            digits = digits.str.replace(",", ".", regex=False) if decimal == "," else digits
+            out[name] = pd.to_numeric(digits, errors="coerce")
+            continue
+        lower = as_text.str.lower()
+        if set(lower.unique()) <= {"true", "false"}:
+            out[name] = text.map(lambda v: v.lower() == "true" if isinstance(v, str) else pd.NA).astype("boolean")
+            continue
+        out[name] = text
+    cleaned = pd.DataFrame(out, index=frame.index)
+    cleaned.attrs["missing_markers"] = markers
+    return cleaned
+
+
+def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
+               max_bytes: int = MAX_TABLE_BYTES) -> pd.DataFrame:
+    """Read a CSV (delimiter sniffed), TSV, XLSX or Parquet file into a DataFrame, or say exactly why not.
+
+    Column names and text cells are trimmed; duplicated column names are refused; ``?``, ``NA``, ``-`` and
+    empty cells are missing (counted per column in ``frame.attrs["missing_markers"]``); ``TRUE``/``FALSE``
+    text becomes booleans. Decimal commas (``decimal=","``) and percent signs (``percent=True``) are read
+    only when asked. Pipes, devices and files over ``max_bytes`` are refused before any reading.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = path.write_text("age ; outcome\n61;yes \n?;no\n")
+    >>> frame = read_table(path)
+    >>> list(frame.columns), list(frame["outcome"]), frame.attrs["missing_markers"]
+    (['age', 'outcome'], ['yes', 'no'], {'age': {'?': 1}})
+    """
+    from .io.atomic import is_regular_readable
+
     path = Path(path)
     if not path.exists():
         raise CohortFileError(f"data file {str(path)!r} does not exist; check the path")
     if path.is_dir():
         raise CohortFileError(f"{str(path)!r} is a folder; give the path of a CSV, TSV, XLSX or Parquet file")
+    if not is_regular_readable(path):
+        raise TableLimitError(
+            f"{str(path)!r} is not a regular file (a pipe, socket or device); save the table to a file and give its path"
+        )
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise TableLimitError(
+            f"{str(path)!r} is {size / 2**20:.0f} MB; scintiml reads tables up to {max_bytes / 2**20:.0f} MB "
+            "(one row per patient fits easily) — remove unused columns or rows, or save it as Parquet"
+        )
+    if size == 0:
+        raise CohortFileError(f"data file {str(path)!r} is empty; export the table again")
     suffix = path.suffix.lower()
     try:
-        if suffix in {".csv", ".txt"}:
-            return pd.read_csv(path, sep=None, engine="python") if suffix == ".txt" else pd.read_csv(path)
-        if suffix in {".tsv", ".tab"}:
-            return pd.read_csv(path, sep="\t")
-        if suffix in {".xlsx", ".xlsm", ".xls"}:
-            return pd.read_excel(path)
-        if suffix in {".parquet", ".pq"}:
-            return pd.read_parquet(path)
+        if suffix in {".csv", ".txt", ".tsv", ".tab"}:
+            frame = _read_text_table(path, "\t" if suffix in {".tsv", ".tab"} else None)
+        elif suffix in {".xlsx", ".xlsm", ".xls"}:
+            raw = pd.read_excel(path, header=None, dtype=object)
+            if raw.empty:
+                raise CohortFileError(f"{str(path)!r} holds no table; put the column names in the first row")
+            frame = raw.iloc[1:].reset_index(drop=True)
+            frame.columns = _check_header(list(raw.iloc[0]), path)
+            frame = frame.infer_objects()
+        elif suffix in {".parquet", ".pq"}:
+            frame = pd.read_parquet(path)
+            frame.columns = _check_header(list(frame.columns), path)
+        else:
+            raise CohortFileError(
+                f"unknown file type {suffix!r} for {str(path)!r}; use .csv, .tsv, .xlsx or .parquet"
+            )
+    except ScintimlError:
+        raise
     except ImportError as exc:  # optional readers (openpyxl, pyarrow)
         raise CohortFileError(
             f"cannot read {str(path)!r}: {exc}; install the reader with "
             f"`pip install 'scintiml[excel]'` or `'scintiml[parquet]'`, or save the table as CSV"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise CohortFileError(
+            f"{str(path)!r} is not UTF-8 text (byte {exc.start}); save it again as 'CSV UTF-8'"
         ) from exc
     except Exception as exc:  # any parser failure is the file's fault, say so
         raise CohortFileError(
             f"cannot read {str(path)!r} as a {suffix[1:].upper()} table ({type(exc).__name__}: {exc}); "
             "check the file is not corrupt or save it again as CSV"
         ) from exc
-    raise CohortFileError(
-        f"unknown file type {suffix!r} for {str(path)!r}; use .csv, .tsv, .xlsx or .parquet"
-    )
+    return _clean_frame(frame, decimal=decimal, percent=percent)
+
+
+def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    if b"\x00" in head:
+        raise CohortFileError(f"{str(path)!r} is a binary file, not a text table; export the table as CSV")
+    sample = head.decode("utf-8-sig", errors="strict" if len(head) < 65536 else "ignore")
+    if delimiter is None:
+        delimiter = _sniff_delimiter(sample)
+    first = next(csv.reader([sample.splitlines()[0] if sample.splitlines() else ""], delimiter=delimiter), [])
+    names = _check_header(first, path)
+    frame = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
+                        encoding="utf-8-sig", skipinitialspace=False, header=0)
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas made the first column an index: rows too long
+        raise CohortFileError(
+            f"{str(path)!r}: the rows have more fields than the header has names; fix the header row"
+        )
+    if len(frame.columns) != len(names):
+        raise CohortFileError(f"{str(path)!r}: the header has {len(names)} names but the rows {len(frame.columns)} fields")
+    frame.columns = names
+    # a trailing delimiter makes a nameless, empty last column: drop it; a nameless column with values is refused
+    for i, name in enumerate(list(frame.columns)):
+        if name == "":
+            if (frame.iloc[:, i].str.strip() == "").all():
+                frame = frame.drop(columns=[""])
+            else:
+                raise ColumnNameError(
+                    f"column {i + 1} of {str(path)!r} has values but no name in the header row; give it a name"
+                )
+            break
+    return frame
 
 
 def load_cohort(
@@ -188,6 +361,8 @@ def load_cohort(
     *,
     min_events: int = MIN_EVENTS,
     name: str | None = None,
+    decimal: str = ".",
+    percent: bool = False,
 ) -> Cohort:
     """Load a table of patients and validate it as a binary-outcome cohort.
 
@@ -198,8 +373,9 @@ def load_cohort(
     target : str
         Outcome column; must hold exactly two distinct values.
     positive : object, optional
-        The outcome value that is the event. Default: ``1``/``True``/``"yes"``
-        style values when present, else the less frequent class.
+        The outcome value that is the event. Never guessed: without it the outcome must be coded
+        1/0 (1.0/0.0), true/false or yes/no (any case, spaces trimmed), and 1, true or yes is the event;
+        any other two-value coding (1/2, PE/no PE ...) needs ``positive``.
     id_column : str, optional
         Column of patient identifiers (must be unique); not used as an input.
     groups : dict, or path of a JSON/YAML file, optional
@@ -211,6 +387,11 @@ def load_cohort(
         Fewest events and non-events accepted (default 10).
     name : str, optional
         Name of the cohort for reports.
+    decimal : {".", ","}
+        Decimal mark of numbers stored as text; ``","`` reads ``3,5`` as 3.5 (otherwise such a column is
+        refused with the cause named).
+    percent : bool
+        Read ``45%`` as 45 (otherwise refused with the cause named).
 
     Returns
     -------
@@ -221,14 +402,22 @@ def load_cohort(
     CohortFileError, TargetColumnError, TargetClassesError, PositiveClassError,
     NonNumericInputError, InfiniteValueError, DuplicateIdError, TooFewEventsError, GroupsError
     """
+    if decimal not in (".", ","):
+        raise NumberFormatError(f"decimal must be '.' or ',', got {decimal!r}")
     if isinstance(source, pd.DataFrame):
+        columns = _check_header(list(source.columns), Path("the DataFrame"))
         frame = source.copy()
+        frame.columns = columns
+        frame = _clean_frame(frame, decimal=decimal, percent=percent)
         default_name = "cohort"
     else:
-        frame = read_table(source)
+        frame = read_table(source, decimal=decimal, percent=percent)
         default_name = Path(source).stem
-    frame.columns = [str(c).strip() for c in frame.columns]
     notes: list[str] = []
+    markers = frame.attrs.get("missing_markers", {})
+    if markers:
+        notes.append("read as missing: " + "; ".join(
+            f"{col} ({', '.join(f'{m!r} x{n}' for m, n in found.items())})" for col, found in markers.items()))
 
     missing_excluded = [c for c in exclude if c not in frame.columns]
     if missing_excluded:
@@ -256,14 +445,16 @@ def load_cohort(
             f"target {target!r} is missing for {int(outcome.isna().sum())} patient(s) (data rows {rows}...); "
             "remove those rows or fill in the outcome"
         )
-    classes = pd.unique(outcome)
+    outcome, classes, folded = _outcome_classes(outcome)
     if len(classes) != 2:
         shown = ", ".join(repr(_jsonable(c)) for c in classes[:8])
         raise TargetClassesError(
             f"target {target!r} must have exactly two classes (event / no event) but has {len(classes)}: "
             f"{shown}; recode it to two values (e.g. 0/1)"
         )
-    positive = _resolve_positive(outcome, classes, positive, target)
+    positive, how = _resolve_positive(classes, positive, target)
+    if folded:
+        how += "; upper/lower case and spaces ignored"
     y = (outcome.to_numpy() == positive).astype(int)
     n_events, n_non = int(y.sum()), int(len(y) - y.sum())
     if min(n_events, n_non) < min_events:
@@ -271,6 +462,8 @@ def load_cohort(
             f"only {n_events} event(s) ({target} = {_jsonable(positive)!r}) and {n_non} non-event(s); a study needs at "
             f"least {min_events} of each — collect more patients or pool sites"
         )
+
+    notes.append(f"event: {target} = {_jsonable(positive)!r} ({how})")
 
     # Patient ids.
     if id_column is not None:
@@ -321,48 +514,116 @@ def load_cohort(
     )
 
 
-_POSITIVE_WORDS = ("1", "true", "yes", "y", "positive", "pos", "abnormal", "event", "dead", "died", "death")
+#: Two-value codings whose event is known without asking: (event, non-event), compared after trimming
+#: spaces and folding case. Any other coding needs an explicit ``positive``.
+EVENT_CODINGS = (("1", "0"), ("true", "false"), ("yes", "no"))
 
 
-def _resolve_positive(outcome: pd.Series, classes: np.ndarray, positive: Any, target: str) -> Any:
+def _outcome_classes(outcome: pd.Series) -> tuple[pd.Series, list[Any], bool]:
+    """The outcome with recognised words folded to one spelling, its classes, and whether folding merged any."""
+    if _is_text(outcome):
+        text = outcome.map(lambda v: v.strip() if isinstance(v, str) else v)
+        lower = text.map(lambda v: v.lower() if isinstance(v, str) else v)
+        words = set(lower.unique())
+        if any(words == set(pair) for pair in EVENT_CODINGS) and len(set(text.unique())) > 2:
+            return lower, sorted(words), True
+        if any(words == set(pair) for pair in EVENT_CODINGS):
+            return lower, sorted(words), False
+        return text, list(pd.unique(text)), False
+    return outcome, list(pd.unique(outcome)), False
+
+
+def _resolve_positive(classes: list[Any], positive: Any, target: str) -> tuple[Any, str]:
+    """The class that is the event and how it was chosen; never a guess."""
     if positive is not None:
+        wanted = str(positive).strip().lower()
         for c in classes:
-            if c == positive or str(c) == str(positive):
-                return c
+            if c == positive or str(c).strip().lower() == wanted:
+                return c, "given as --positive"
+            try:
+                if float(c) == float(wanted):
+                    return c, "given as --positive"
+            except (TypeError, ValueError):
+                pass
         raise PositiveClassError(
             f"positive class {positive!r} is not a value of {target!r}; its values are "
             f"{[_jsonable(c) for c in classes]} — pass one of them"
         )
-    for word in _POSITIVE_WORDS:
-        for c in classes:
-            if str(c).strip().lower() == word:
-                return c
-    counts = outcome.value_counts()
-    return counts.index[-1]
+    if all(isinstance(c, (bool, np.bool_)) for c in classes):
+        return next(c for c in classes if bool(c)), "true is the event"
+    if all(isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, (bool, np.bool_))
+           for c in classes) and sorted(float(c) for c in classes) == [0.0, 1.0]:
+        return next(c for c in classes if float(c) == 1.0), "coded 1/0: 1 is the event"
+    lowered = {str(c).strip().lower(): c for c in classes}
+    for event, other in EVENT_CODINGS:
+        if set(lowered) == {event, other}:
+            return lowered[event], f"coded {event}/{other}: {event} is the event"
+    shown = " and ".join(repr(_jsonable(c)) for c in classes)
+    raise PositiveClassError(
+        f"target {target!r} has the values {shown}, not a 1/0, true/false or yes/no coding, so which one is the "
+        f"event cannot be known; say it with --positive (library: positive=...), e.g. --positive "
+        f"{_jsonable(classes[-1])}"
+    )
+
+
+def _as_float(column: pd.Series) -> pd.Series:
+    """Numbers or booleans (nullable included) as float, missing as NaN."""
+    if pd.api.types.is_bool_dtype(column):
+        return column.astype(object).where(column.notna(), np.nan).astype(float)
+    return pd.to_numeric(column, errors="coerce").astype(float)
+
+
+def _number_format_problem(name: str, column: pd.Series) -> str | None:
+    """Why a text column of numbers was not read as numbers (decimal commas, percent signs), if that is why."""
+    present = column.dropna().astype(str).str.strip()
+    if present.empty:
+        return None
+    if present.str.match(_DECIMAL_COMMA.pattern).mean() >= 0.8:
+        example = present[present.str.match(_DECIMAL_COMMA.pattern)].iloc[0]
+        return (f"input {name!r} holds numbers with a decimal comma (e.g. {example!r}); save the table with a "
+                "decimal point, or read it with decimal=',' (CLI: --decimal-comma)")
+    if present.str.match(_PERCENT.pattern).mean() >= 0.8:
+        example = present[present.str.match(_PERCENT.pattern)].iloc[0]
+        return (f"input {name!r} holds percentages (e.g. {example!r}); remove the % signs, or read them as "
+                "numbers with percent=True (CLI: --percent)")
+    return None
 
 
 def _numeric_inputs(inputs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     columns: dict[str, pd.Series] = {}
+    origin: dict[str, str] = {}
     free_text: list[str] = []
+
+    def put(key: str, values: pd.Series, source: str) -> None:
+        # a one-hot name may equal a real column's name ("grade=y"): refuse rather than overwrite either
+        if key in columns or (key != source and key in inputs.columns):
+            other = origin.get(key, key)
+            raise ColumnNameError(
+                f"the one-hot column {key!r} made from categorical input {source!r} has the same name as "
+                f"{'the column' if other == key else 'one made from'} {other!r}; rename that column"
+            )
+        columns[key] = values
+        origin[key] = source
+
     for name in inputs.columns:
         column = inputs[name]
-        if pd.api.types.is_bool_dtype(column):
-            columns[name] = column.astype(float)
-            continue
-        if pd.api.types.is_numeric_dtype(column):
-            columns[name] = column.astype(float)
+        if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+            put(name, _as_float(column), name)
             continue
         as_number = pd.to_numeric(column, errors="coerce")
         if as_number.notna().sum() == column.notna().sum():  # numbers stored as text
-            columns[name] = as_number.astype(float)
+            put(name, as_number.astype(float), name)
             continue
+        problem = _number_format_problem(name, column)
+        if problem:
+            raise NumberFormatError(problem)
         levels = sorted(column.dropna().astype(str).unique())
         if len(levels) <= MAX_CATEGORY_LEVELS and len(levels) < max(2, 0.5 * column.notna().sum()):
             # One-hot with the first level as reference, so the columns stay independent.
             for level in levels[1:]:
                 encoded = (column.astype(str) == level).astype(float)
                 encoded[column.isna()] = np.nan
-                columns[f"{name}={level}"] = encoded
+                put(f"{name}={level}", encoded, name)
             notes.append(
                 f"one-hot encoded categorical input {name!r} ({len(levels)} levels, reference {levels[0]!r})"
             )
@@ -378,6 +639,46 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
             f"values); drop them with exclude=[...] (CLI: --exclude) or recode them as numbers{hint}"
         )
     return pd.DataFrame(columns, index=inputs.index)
+
+
+def model_inputs(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFrame:
+    """The numeric input matrix a fitted model needs, from a raw table read like the training one.
+
+    A name is taken from a column of that name when there is one; else ``"col=level"`` is rebuilt from the
+    categorical column ``col`` as its one-hot indicator (missing stays missing), exactly as :func:`load_cohort`
+    encoded it. Booleans and ``TRUE``/``FALSE`` text become 1/0 in both places. Columns that are absent, or
+    hold text where numbers are needed, are refused.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"age": [61, 70], "grade": ["x", "y"], "smoker": [True, False]})
+    >>> model_inputs(frame, ["age", "grade=y", "smoker"]).to_numpy().tolist()
+    [[61.0, 0.0, 1.0], [70.0, 1.0, 0.0]]
+    """
+    columns = _check_header(list(frame.columns), Path("the data"))
+    frame = _clean_frame(frame.set_axis(columns, axis=1))
+    out: dict[str, pd.Series] = {}
+    missing, textual = [], []
+    for name in inputs:
+        if name in frame.columns:
+            values = _as_float(frame[name])
+            if (values.isna() & frame[name].notna()).any():
+                textual.append(name)
+            out[name] = values
+            continue
+        source, sep, level = name.partition("=")
+        if sep and source in frame.columns:
+            column = frame[source]
+            encoded = (column.astype(str) == level).astype(float)
+            encoded[column.isna()] = np.nan
+            out[name] = encoded
+            continue
+        missing.append(name)
+    if missing:
+        raise TargetColumnError(f"the data lack the model's input column(s) {missing}; the model needs {list(inputs)}")
+    if textual:
+        raise NonNumericInputError(f"input column(s) {textual} hold non-numeric values; fix or remove those cells")
+    return pd.DataFrame(out, index=frame.index)
 
 
 def resolve_groups(

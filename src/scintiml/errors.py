@@ -58,3 +58,15 @@ class OutputDirectoryError(ScintimlError):
 
 class BundleError(ScintimlError):
     """A model bundle is missing, corrupt, or does not match the data."""
+
+
+class ColumnNameError(ScintimlError):
+    """Two columns share a name (in the file, or after one-hot encoding), or a column has no name."""
+
+
+class NumberFormatError(NonNumericInputError):
+    """Numbers written in a form that is not read by default (decimal commas, percent signs)."""
+
+
+class TableLimitError(CohortFileError):
+    """The data file is larger than scintiml reads, or not a regular file (a pipe or a device)."""

@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..ann import ANNClassifier, ScalingLayer
 from ..ann.network import ACTIVATIONS
-from ..errors import BundleError
+from ..errors import BundleError, ScintimlError
 from ..io import jsonable
 from .card import card_markdown, model_card
 from .format import read_bundle, require_finite, write_bundle
@@ -153,15 +153,14 @@ class Bundle:
 
     def predict(self, frame: pd.DataFrame, id_column: str | None = None) -> pd.DataFrame:
         """Probability, class at the bundle's threshold, out-of-range and imputed inputs, per patient."""
-        missing = [c for c in self.inputs if c not in frame.columns]
-        if missing:
-            raise BundleError(f"the data lack the model's input column(s) {missing}; the model needs {self.inputs}")
+        from ..cohort import model_inputs
+
         if id_column is not None and id_column not in frame.columns:
             raise BundleError(f"id column {id_column!r} not found in the data")
-        X = frame[self.inputs].apply(pd.to_numeric, errors="coerce")
-        bad = [c for c in self.inputs if (X[c].isna() & frame[c].notna()).any()]
-        if bad:
-            raise BundleError(f"input column(s) {bad} hold non-numeric values; fix or remove those cells")
+        try:  # the same reading as the study's (one-hot inputs rebuilt, TRUE/FALSE as 1/0, names trimmed)
+            X = model_inputs(frame, self.inputs)
+        except ScintimlError as exc:
+            raise BundleError(str(exc)) from exc
         imputed = X.isna()
         X = X.fillna(pd.Series(self.spec.get("imputation", {}), dtype=float))
         still = [c for c in self.inputs if X[c].isna().any()]
