@@ -14,11 +14,14 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from .. import cohort as cohort_module
 from ..cohort import MAX_CATEGORY_LEVELS, load_cohort
 
 #: Column names that usually hold something measured *after* the outcome (follow-up, survival time ...).
 LEAK_NAME = re.compile(r"(^|[_\W])(time|days?|follow|fu|followup|duration|surv|survival|los|death|died|"
                        r"censor\w*|outcome|event|status)([_\W]|$)", re.IGNORECASE)
+#: Cell texts that mean "missing" (the cohort reader's list when it has one).
+_MISSING = tuple(getattr(cohort_module, "MISSING_MARKERS", ("", "NA", "N/A", "na", "NaN", "nan", "?", "-")))
 #: A single input this strong is worth a second look: is it known before the outcome?
 LEAK_AUC = 0.9
 
@@ -80,7 +83,8 @@ def text_columns(frame: pd.DataFrame, skip: Sequence[str] = ()) -> list[str]:
     for c in frame.columns:
         if c in skip or pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]):
             continue
-        values = frame[c].dropna()
+        values = frame[c].dropna().astype(str).str.strip()
+        values = values[~values.isin(_MISSING)]  # blank cells and "NA"-like markers are missing, not text
         if pd.to_numeric(values, errors="coerce").notna().all():
             continue
         levels = values.astype(str).nunique()

@@ -352,7 +352,10 @@ async def _save_upload(file, folder: Path, limit: int, limit_mb: float, keep_id:
         path.unlink()
         raise ScintimlError(f"{name!r} is empty; upload the table with its header row and one row per patient")
     (target_dir / "name.txt").write_text(name, encoding="utf-8")
-    frame = read_table(path)
+    try:
+        frame = read_table(path)
+    except ScintimlError as exc:  # name the user's file, not the app's copy of it
+        raise type(exc)(str(exc).replace(str(path), name)) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.shape[1] < 2 or frame.shape[0] < 2:
         raise ScintimlError(
@@ -478,10 +481,12 @@ async def _unzip_bundle(upload, folder: Path, limit: int, limit_mb: float) -> Pa
             dest.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(member) as src, open(dest, "wb") as out:
                 shutil.copyfileobj(src, out)
+    from ..bundle.format import SPEC_FILE
+
     for candidate in [folder / "bundle", *sorted((folder / "bundle").iterdir())]:
-        if (candidate / "model.json").is_file():
+        if (candidate / SPEC_FILE).is_file():
             return candidate
-    raise ScintimlError("the zip holds no model.json; upload the model.zip downloaded from a study's results page")
+    raise ScintimlError(f"the zip holds no {SPEC_FILE}; upload the model.zip downloaded from a study's results page")
 
 
 def _worklists(workdir: Path) -> list[dict[str, Any]]:

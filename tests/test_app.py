@@ -1,0 +1,300 @@
+"""The browser app at the API level (FastAPI's TestClient): uploads, inline errors, jobs, downloads, predict, guard."""
+
+from html import unescape
+import io
+import json
+import re
+import time
+import zipfile
+from importlib.resources import files
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from scintiml.app import AppConfig, JobStore, create_app  # noqa: E402
+from scintiml.app.server import app_url, is_local, serve  # noqa: E402
+from scintiml.errors import ScintimlError  # noqa: E402
+
+HF_CSV = files("scintiml.datasets").joinpath("data", "heart_failure.csv").read_bytes()
+
+
+def _client(tmp_path, **kwargs):
+    app = create_app(AppConfig(workdir=tmp_path, **kwargs))
+    return app, TestClient(app)
+
+
+def _upload(client, name, data):
+    return client.post("/uploads", files={"file": (name, data, "text/csv")})
+
+
+def _upload_id(html):
+    return re.search(r'/uploads/([0-9a-f]{12})/run', html).group(1)
+
+
+def _wait(client, job_id, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get(f"/jobs/{job_id}/status.json").json()
+        if status["state"] in ("done", "failed"):
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish: {status}")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One real heart-failure study run through the app (outcome DEATH_EVENT, `time` excluded)."""
+    workdir = tmp_path_factory.mktemp("app")
+    app, client = _client(workdir)
+    upload_id = _upload_id(_upload(client, "heart_failure.csv", HF_CSV).text)
+    r = client.post(f"/uploads/{upload_id}/run", headers={"HX-Request": "true"}, data={
+        "target": "DEATH_EVENT", "positive": "1", "exclude": ["time"], "split": "60:20:20", "inputs": "growing",
+        "seed": "0"})
+    job_id = r.headers["HX-Redirect"].rsplit("/", 1)[1]
+    status = _wait(client, job_id)
+    yield app, client, job_id, status, workdir
+    app.state.jobs.shutdown(wait=False)
+
+
+def test_upload_lists_columns_with_auc_missing_share_and_suggests_time_as_a_leak(tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    app, client = _client(tmp_path)
+    html = _upload(client, "heart_failure.csv", HF_CSV).text
+    frame = pd.read_csv(io.BytesIO(HF_CSV))
+    # the outcome (the last two-valued column) is chosen, with its 96 events
+    assert re.search(r'<option value="DEATH_EVENT" selected', html)
+    assert "<strong>96</strong> with DEATH_EVENT = 1" in html
+    # `time` (follow-up, known only after the outcome) is ticked for exclusion; age is not
+    assert re.search(r'name="exclude" value="time" checked', html)
+    assert not re.search(r'name="exclude" value="age" checked', html)
+    # the AUC shown beside ejection_fraction is scikit-learn's, oriented (lower EF goes with death)
+    auc = roc_auc_score(frame["DEATH_EVENT"], frame["ejection_fraction"])
+    row = re.search(r'data-column="ejection_fraction">(.*?)</tr>', html, re.S).group(1)
+    assert f"{max(auc, 1 - auc):.2f}" in row and "no event" in row
+    assert "0 %" in row  # no missing values in this cohort
+    app.state.jobs.shutdown()
+
+
+def test_missing_share_is_shown_per_column(tmp_path):
+    frame = pd.read_csv(io.BytesIO(HF_CSV))
+    frame.loc[:74, "platelets"] = np.nan  # 75 of 299 = 25 %
+    app, client = _client(tmp_path)
+    html = _upload(client, "hf.csv", frame.to_csv(index=False).encode()).text
+    row = re.search(r'data-column="platelets">(.*?)</tr>', html, re.S).group(1)
+    assert "25 %" in row
+    app.state.jobs.shutdown()
+
+
+@pytest.mark.parametrize("name, data, words", [
+    ("ragged.csv", b"id,outcome,x\n1,0,5\n2,1,6\n3,0,7,8,9\n", "cannot read 'ragged.csv'"),
+    ("quote.csv", b'a,b,c\n1,"2,3\n4,5,6\n', "cannot read 'quote.csv'"),
+    ("one.csv", b"abc\n1\n2\n", "at least an outcome and one input"),
+    ("three.csv", b"x,y\n" + b"".join(f"{i},{i % 3}\n".encode() for i in range(30)), "no column has exactly two"),
+    ("notes.docx", b"hello", "not a table"),
+    ("empty.csv", b"", "is empty"),
+])
+def test_a_broken_upload_is_explained_inline(tmp_path, name, data, words):
+    app, client = _client(tmp_path)
+    r = _upload(client, name, data)
+    assert r.status_code == 200  # a fragment HTMX swaps into the page
+    assert 'role="alert"' in r.text and words in unescape(r.text)
+    assert "data.csv" not in r.text  # the message names the user's file, not the app's copy of it
+    app.state.jobs.shutdown()
+
+
+def test_an_upload_over_the_limit_is_refused_and_nothing_is_kept(tmp_path):
+    app, client = _client(tmp_path, max_upload_mb=0.001)  # about 1 kB; the heart-failure CSV is 12 kB
+    r = _upload(client, "heart_failure.csv", HF_CSV)
+    assert "upload limit of 0.001 MB" in r.text
+    assert not list((tmp_path / "uploads").rglob("data.*"))
+    app.state.jobs.shutdown()
+
+
+def test_choosing_another_outcome_reloads_the_columns_and_refuses_a_bad_one(tmp_path):
+    app, client = _client(tmp_path)
+    upload_id = _upload_id(_upload(client, "heart_failure.csv", HF_CSV).text)
+    r = client.get(f"/uploads/{upload_id}/columns", params={"target": "sex", "positive": "1"})
+    assert "with sex = 1" in r.text and 'data-column="DEATH_EVENT"' in r.text
+    r = client.get(f"/uploads/{upload_id}/columns", params={"target": "age"})
+    assert 'role="alert"' in r.text and "exactly two classes" in r.text
+    app.state.jobs.shutdown()
+
+
+@pytest.mark.parametrize("fields, words", [
+    ({"split": "50:50:0"}, "must not be empty"),
+    ({"split": "a:b:c"}, "cannot read split"),
+    ({"seed": "-3"}, "seed must be at least 0"),
+    ({"group:age": "imaging"}, "mark both imaging and clinical"),
+    ({"exclude": ["DEATH_EVENT"], "target": "sex"}, ""),  # allowed: another outcome, the old one excluded
+])
+def test_the_run_form_is_validated_before_anything_runs(tmp_path, fields, words):
+    app, client = _client(tmp_path)
+    upload_id = _upload_id(_upload(client, "heart_failure.csv", HF_CSV).text)
+    data = {"target": "DEATH_EVENT", "exclude": ["time"], "split": "60:20:20", "inputs": "all", "seed": "0"}
+    data.update(fields)
+    app.state.jobs.shutdown()  # nothing may run in this test: a queued job just stays queued
+    r = client.post(f"/uploads/{upload_id}/run", data=data, headers={"HX-Request": "true"})
+    if words:
+        assert 'role="alert"' in r.text and words in r.text
+        assert app.state.jobs.list() == []
+    else:
+        assert r.headers["HX-Redirect"].startswith("/jobs/")
+        assert app.state.jobs.list()[0]["title"] == "heart_failure: sex = 1"
+
+
+def test_the_results_page_shows_the_study_auc_and_offers_the_downloads(finished):
+    app, client, job_id, status, workdir = finished
+    assert status["state"] == "done", status
+    assert status["networks"] > 0
+    results = json.loads(client.get(f"/jobs/{job_id}/download/results.json").content)
+    assert "time" not in results["inputs"]["all"] and results["dataset"]["target"] == "DEATH_EVENT"
+    html = client.get(f"/jobs/{job_id}").text
+    assert re.search(r'id="auc">([0-9.]+)<', html).group(1) == f"{results['test']['auc']:.3f}"
+    assert 'hx-trigger="every 1s"' not in html  # finished: the page stops polling
+    assert client.get(f"/jobs/{job_id}/download/report.pdf").content[:5] == b"%PDF-"
+    assert "<html" in client.get(f"/jobs/{job_id}/report.html").text[:500].lower()
+    listing = client.get("/jobs").text
+    assert f'href="/jobs/{job_id}"' in listing and f"{results['test']['auc']:.3f}" in listing
+
+
+def test_the_bundle_zip_holds_the_model_that_predicts_like_the_study(finished, tmp_path):
+    from scintiml.bundle import load_bundle
+
+    app, client, job_id, status, workdir = finished
+    r = client.get(f"/jobs/{job_id}/download/model.zip")
+    assert r.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+        zf.extractall(tmp_path)
+    bundle = load_bundle(tmp_path / "model")
+    assert bundle.inputs == status["summary"]["inputs"]
+    frame = pd.read_csv(io.BytesIO(HF_CSV))
+    original = load_bundle(workdir / "jobs" / job_id / "output" / "model").predict(frame)
+    np.testing.assert_allclose(bundle.predict(frame)["probability"], original["probability"])
+
+
+def test_predict_flags_inputs_outside_the_training_range(finished):
+    from scintiml.bundle import load_bundle
+
+    app, client, job_id, status, workdir = finished
+    frame = pd.read_csv(io.BytesIO(HF_CSV)).head(20).copy()
+    frame.insert(0, "pid", [f"P{i}" for i in range(20)])
+    name = status["summary"]["inputs"][0]
+    frame.loc[[3, 7], name] = frame[name].max() * 100  # far above anything the model was trained on
+    expected = load_bundle(workdir / "jobs" / job_id / "output" / "model").predict(frame, id_column="pid")
+    r = client.post("/predict", data={"model_job": job_id, "id_column": "pid"},
+                    files={"file": ("new.csv", frame.to_csv(index=False).encode(), "text/csv")})
+    n_out = int((expected["out_of_range"] != "").sum())
+    assert n_out >= 2
+    assert re.search(r'id="n-out-of-range">(\d+)<', r.text).group(1) == str(n_out)
+    assert len(re.findall(r'<tr class="flag">', r.text)) == n_out
+    run_id = re.search(r"/predictions/([0-9a-f]{12})/predictions.csv", r.text).group(1)
+    written = pd.read_csv(io.BytesIO(client.get(f"/predictions/{run_id}/predictions.csv").content))
+    np.testing.assert_allclose(written["probability"], expected["probability"])
+    assert list(written["pid"]) == list(frame["pid"])
+
+
+def test_predict_with_an_uploaded_bundle_and_a_table_missing_its_inputs(finished):
+    app, client, job_id, status, workdir = finished
+    bundle = client.get(f"/jobs/{job_id}/download/model.zip").content
+    r = client.post("/predict", data={"model_job": ""}, files={
+        "bundle": ("model.zip", bundle, "application/zip"), "file": ("new.csv", b"a,b\n1,2\n3,4\n", "text/csv")})
+    assert 'role="alert"' in r.text and "lack the model's input" in unescape(r.text)
+    r = client.post("/predict", data={"model_job": ""}, files={
+        "bundle": ("model.zip", b"not a zip", "application/zip"), "file": ("new.csv", HF_CSV, "text/csv")})
+    assert "model.zip downloaded from a study" in r.text
+
+
+def test_a_zip_cannot_write_outside_its_folder(finished):
+    app, client, job_id, status, workdir = finished
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("../../escaped.txt", "x")
+        zf.writestr("model/bundle.json", "{}")
+    client.post("/predict", data={"model_job": ""}, files={
+        "bundle": ("model.zip", buf.getvalue(), "application/zip"), "file": ("new.csv", HF_CSV, "text/csv")})
+    assert not list(workdir.rglob("escaped.txt")) and not (workdir.parent / "escaped.txt").exists()
+
+
+@pytest.mark.parametrize("path", ["/jobs/../../etc", "/jobs/0123456789ab", "/jobs/NOTANID/status",
+                                  "/predictions/x/predictions.csv"])
+def test_unknown_jobs_are_404(finished, path):
+    app, client, *_ = finished
+    assert client.get(path).status_code == 404
+
+
+def test_only_the_three_downloads_are_served(finished):
+    app, client, job_id, *_ = finished
+    r = client.get(f"/jobs/{job_id}/download/request.json")
+    assert r.status_code == 404 and "report.pdf, results.json and model.zip" in r.text
+
+
+def test_a_token_is_required_when_one_is_set(tmp_path):
+    app, client = _client(tmp_path, token="s3cret")
+    assert client.get("/studies/new").status_code == 401
+    assert client.get("/studies/new", params={"token": "wrong"}).status_code == 401
+    first = client.get("/studies/new", params={"token": "s3cret"})
+    assert first.status_code == 200 and "scintiml_token" in first.headers["set-cookie"]
+    assert client.get("/jobs").status_code == 200  # the cookie now carries it
+    app.state.jobs.shutdown()
+
+
+def test_jobs_left_unfinished_by_a_stopped_server_run_at_the_next_start(tmp_path):
+    ran = []
+
+    def runner(folder, request, progress):
+        progress("counting", 0)
+        progress("counting", 5)
+        ran.append(request["n"])
+        return {"n": request["n"]}
+
+    first = JobStore(tmp_path, {"count": runner})
+    first.shutdown(wait=False)  # the server stops before its worker picks the job up
+    job_id = first.submit("count", {"n": 7})
+    assert first.status(job_id)["state"] == "queued"
+    second = JobStore(tmp_path, {"count": runner})  # a restart
+    assert second.resumed == [job_id]
+    status = second.wait(job_id, timeout=20)
+    assert status["state"] == "done" and status["summary"] == {"n": 7} and status["networks"] == 5
+    assert ran == [7]
+    second.shutdown()
+
+
+def test_a_failing_job_says_why(tmp_path):
+    def user_error(folder, request, progress):
+        raise ScintimlError("only 3 event(s); collect more patients")
+
+    def bug(folder, request, progress):
+        raise KeyError("oops")
+
+    store = JobStore(tmp_path, {"user": user_error, "bug": bug}, workers=2)
+    a, b = store.submit("user", {}), store.submit("bug", {})
+    assert store.wait(a)["error"] == "only 3 event(s); collect more patients"
+    assert "internal error (KeyError" in store.wait(b)["error"]
+    assert "KeyError" in (store.folder(b) / "error.txt").read_text()
+    with pytest.raises(ScintimlError, match="unknown job kind"):
+        store.submit("nope", {})
+    store.shutdown()
+
+
+def test_serve_refuses_bad_settings_and_knows_local_addresses():
+    with pytest.raises(ScintimlError, match="port must be between"):
+        serve("/nonexistent", port=70000)
+    with pytest.raises(ScintimlError, match="workers must be at least 1"):
+        serve("/nonexistent", workers=0)
+    assert is_local("127.0.0.1") and is_local("::1") and is_local("127.0.0.2")
+    assert not is_local("0.0.0.0") and not is_local("10.0.0.5") and not is_local("example.org")
+    assert app_url("::1", 80) == "http://[::1]:80/"
+
+
+def test_cli_app_refuses_a_bad_port_in_one_line(capsys):
+    from conftest import run_cli
+
+    assert run_cli(["app", "--port", "70000", "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --port must be between 1 and 65535, got 70000" in err and "Traceback" not in err
