@@ -13,42 +13,42 @@ from .base import app, cnn_app, console, parse_protocol as _parse_protocol
 
 @app.command()
 def simulate(
-    out: Path = typer.Option(..., "--out", help="Folder for the DICOM files, masks and labels.csv."),
+    out: Path = typer.Option(..., "--out", help="New folder: dicom/, masks/, truth/, labels.csv, clinical.csv."),
     n: int = typer.Option(20, "--n", help="Number of studies."),
     prevalence: float = typer.Option(0.4, "--prevalence", help="Fraction with pulmonary embolism."),
     counts: float = typer.Option(500_000, "--counts", help="Counts per view."),
     collimator_fwhm: float = typer.Option(7.0, "--collimator-fwhm", help="Resolution at the face, mm."),
     scatter: float = typer.Option(0.25, "--scatter", help="Scatter fraction."),
+    mimic_share: float = typer.Option(0.4, "--mimic-share", help="Share of non-PE studies with a mimic."),
+    layout: str = typer.Option("per_view", "--layout", help="NM files: per_view, dual_head or multiframe."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Simulate planar 99mTc-MAA lung perfusion studies as NM DICOM (teaching data with a known truth)."""
-    import numpy as np
-    import pandas as pd
-    from rich.progress import track
+    """Simulate planar 99mTc-MAA lung perfusion studies as NM DICOM with a clinical context (teaching data)."""
+    from rich.progress import Progress
 
-    from ..datasets.perfusion import simulate_perfusion_scans
-    from ..imaging.planar import PlanarStudy, write_nm_dicom
+    from ..datasets.perfusion import write_simulated_cohort
+    from ..io import check_output_path
+    from .base import say
 
-    if out.exists() and any(out.iterdir()):
-        raise ScintimlError(f"output folder {str(out)!r} is not empty; choose a new one")
-    rows = []
-    (out / "masks").mkdir(parents=True, exist_ok=True)
-    (out / "truth").mkdir(parents=True, exist_ok=True)
-    for i in track(range(n), description="simulating", console=console):
-        case = simulate_perfusion_scans(1, prevalence, counts, collimator_fwhm, scatter_fraction=scatter,
-                                        random_state=seed * 100_003 + i, id_prefix=f"SIM{seed}")[0]
-        case.case_id = f"SIM{seed}-{i + 1:05d}"
-        study = PlanarStudy(views=case.views, pixel_spacing_mm=(case.acquisition["pixel_spacing_mm"],) * 2,
-                            patient_id=case.case_id,
-                            metadata={"radiopharmaceutical": "99mTc-MAA", "collimator": f"FWHM{collimator_fwhm:g}mm"})
-        write_nm_dicom(study, out / "dicom" / f"{case.case_id}.dcm")
-        # lung masks are inputs (ROIs for radiomics); defect masks are the answer and kept apart
-        np.savez_compressed(out / "masks" / f"{case.case_id}.npz", **{f"{v}__lungs": m for v, m in case.lung_masks.items()})
-        np.savez_compressed(out / "truth" / f"{case.case_id}.npz",
-                            **{f"{v}__defects": m for v, m in case.defect_masks.items()})
-        rows.append({"patient_id": case.case_id, "pe": case.label, "pattern": case.pattern})
-    pd.DataFrame(rows).to_csv(out / "labels.csv", index=False)
-    Console().print(f"{n} studies written to {out} (dicom/, masks/ lung ROIs, truth/ defect masks, labels.csv)")
+    if n < 1:
+        raise ScintimlError(f"--n must be at least 1, got {n}")
+    if not 0 <= prevalence <= 1 or not 0 <= mimic_share <= 1:
+        raise ScintimlError("--prevalence and --mimic-share must lie between 0 and 1")
+    if counts <= 0 or collimator_fwhm <= 0 or not 0 <= scatter < 1:
+        raise ScintimlError("--counts and --collimator-fwhm must be positive and --scatter in [0, 1)")
+    if layout not in ("per_view", "dual_head", "multiframe"):
+        raise ScintimlError(f"--layout must be per_view, dual_head or multiframe, got {layout!r}")
+    check_output_path(out, overwrite=overwrite)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("simulating", total=n)
+        summary = write_simulated_cohort(
+            out, n, overwrite=overwrite, layout=layout, random_state=seed, prevalence=prevalence,
+            counts_per_view=counts, collimator_fwhm_mm=collimator_fwhm, scatter_fraction=scatter,
+            mimic_share=mimic_share, progress=lambda done, total: bar.update(task, completed=done))
+    say(f"{summary['studies']} studies ({summary['positives']} with PE, {summary['mimics']} mimics) written to "
+        f"{out}: dicom/ ({summary['files']} NM files), masks/ lung ROIs, truth/ defect masks, labels.csv, "
+        "clinical.csv")
 
 
 @app.command()

@@ -65,12 +65,17 @@ class PerfusionCase:
 
 
 def _heterogeneity(p, lung, rng, amplitude=0.08, n=6):
+    """Mild regional variation (a few broad ±8 % bumps), evaluated on lung points only (speed)."""
     field_ = np.ones(len(p))
     idx = np.flatnonzero(lung)
+    x, y, z = p[idx, 0], p[idx, 1], p[idx, 2]
+    local = np.ones(len(idx))
     for _ in range(n):
         c = p[idx[rng.randint(len(idx))]]
         r = rng.uniform(25, 50)
-        field_ *= 1 + rng.uniform(-amplitude, amplitude) * np.exp(-((p - c) ** 2).sum(axis=1) / (2 * r * r))
+        d2 = (x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2
+        local *= 1 + rng.uniform(-amplitude, amplitude) * np.exp(-d2 / (2 * r * r))
+    field_[idx] = local
     return field_
 
 
@@ -279,7 +284,7 @@ def write_simulated_cohort(
     """
     import pandas as pd
 
-    from ...imaging.nm_iod import nm_datasets
+    from ...imaging.nm_iod import nm_datasets, view_from_code
     from ...imaging.planar import PlanarStudy
     from ...io import atomic_dir, check_output_path, write_json
 
@@ -304,8 +309,8 @@ def write_simulated_cohort(
                           "PatientName": f"SIM^{case.case_id}", "injected_activity_mbq": 150.0,
                           "StudyDescription": "NM LUNG PERFUSION"})
             for ds in nm_datasets(study, layout):
-                views = "-".join(it.ViewCodeSequence[0].CodeMeaning.split()[0][:4] for it in
-                                 ds.DetectorInformationSequence)
+                views = "-".join(view_from_code(it.ViewCodeSequence[0].CodeValue)
+                                 for it in ds.DetectorInformationSequence)
                 ds.save_as(tmp / "dicom" / f"{case.case_id}_{ds.InstanceNumber}_{views}.dcm",
                            enforce_file_format=True)
                 files += 1

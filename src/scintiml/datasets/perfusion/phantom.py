@@ -90,8 +90,8 @@ def draw_shape(rng: np.random.RandomState, cardiomegaly: bool = False) -> dict:
 
 
 def heart_inside(p: np.ndarray, heart: float, margin: float = 0.0) -> np.ndarray:
-    c, r = np.array([22.0, -28.0, 62.0]), np.array([72.0, 56.0, 62.0]) * heart + margin
-    return (((p - c) / r) ** 2).sum(axis=1) <= 1.0
+    c, r = (22.0, -28.0, 62.0), np.array([72.0, 56.0, 62.0]) * heart + margin
+    return ((p[:, 0] - c[0]) / r[0]) ** 2 + ((p[:, 1] - c[1]) / r[1]) ** 2 + ((p[:, 2] - c[2]) / r[2]) ** 2 <= 1.0
 
 
 def build_anatomy(shape: dict) -> Anatomy:

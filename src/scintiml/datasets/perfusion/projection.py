@@ -47,11 +47,11 @@ def _exit_length(px, py, cx, cy, a, b):
 def _heart_chord(p, c3, heart):
     """Length of the ray p + t·c (t > 0) inside the heart ellipsoid."""
     centre, radii = np.array([22.0, -28.0, 62.0]), np.array([72.0, 56.0, 62.0]) * heart
-    q = (p - centre) / radii
+    q0, q1, q2 = ((p[:, k] - centre[k]) / radii[k] for k in range(3))
     d = c3 / radii
     qa = (d * d).sum()
-    qb = 2 * (q @ d)
-    qc = (q * q).sum(axis=1) - 1.0
+    qb = 2 * (q0 * d[0] + q1 * d[1] + q2 * d[2])
+    qc = q0 * q0 + q1 * q1 + q2 * q2 - 1.0
     disc = qb * qb - 4 * qa * qc
     ok = disc > 0
     root = np.sqrt(np.where(ok, disc, 0.0))
