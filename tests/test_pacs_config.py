@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -138,3 +139,16 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert run_cli(["triage", str(tmp_path / "nomodel"), "--pacs", str(tmp_path / "p.yaml"), "--out",
                     str(tmp_path / "o")]) == 2
     assert "model bundle" in capsys.readouterr().err
+
+
+def test_the_documented_example_configuration_is_valid(monkeypatch):
+    example = Path(__file__).resolve().parents[1] / "docs" / "pacs-example.yaml"
+    monkeypatch.delenv("SCINTIML_PACS_PASSWORD", raising=False)
+    with pytest.raises(PacsConfigError, match="SCINTIML_PACS_PASSWORD"):
+        load_config(example)
+    monkeypatch.setenv("SCINTIML_PACS_PASSWORD", "pw")
+    cfg = load_config(example)
+    assert cfg.source.protocol == "dicomweb" and cfg.source.auth.username == "scintiml"
+    assert (cfg.local_ae_title, cfg.local_port, cfg.quiet_time_s) == ("SCINTIML", 11112, 30.0)
+    assert cfg.query.date_range() == "20260301-20260331" and cfg.query.description == "*PERF*"
+    assert [cfg.retry.delay(k) for k in (1, 2, 3)] == [2.0, 4.0, 8.0]
