@@ -12,7 +12,7 @@ from typing import Iterable, List
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from ..errors import ScintimlError
 
@@ -29,12 +29,12 @@ out = Console(highlight=False, emoji=False)
 
 def say(text: str) -> None:
     """A result line on stdout; user text inside is printed literally (no markup, no emoji)."""
-    out.print(escape(str(text)), soft_wrap=True)
+    out.print(Text(str(text)), soft_wrap=True)  # a Text is never parsed as markup: [/], :smile:, a trailing \\
 
 
 def warn(text: str, label: str = "warning") -> None:
     """One ``warning:`` (or other label) line on stderr, user text printed literally."""
-    console.print(f"[yellow]{label}:[/] {escape(str(text))}", soft_wrap=True)
+    console.print(Text.assemble((f"{label}:", "yellow"), " ", str(text)), soft_wrap=True)
 
 
 def warn_each(items: Iterable[dict], label: str = "skipped") -> None:
@@ -44,7 +44,7 @@ def warn_each(items: Iterable[dict], label: str = "skipped") -> None:
 
 
 def error_line(text: str) -> None:
-    console.print(f"[bold red]error:[/] {escape(' '.join(str(text).split()))}", soft_wrap=True)
+    console.print(Text.assemble(("error:", "bold red"), " ", " ".join(str(text).split())), soft_wrap=True)
 
 
 def parse_protocol(items: List[str]) -> dict[str, str]:
