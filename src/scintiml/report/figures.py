@@ -2,27 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 BLUE, ORANGE, GREY, RED = "#1f5fa8", "#d9771e", "#7a7a7a", "#b22222"
 
-plt.rcParams.update({
+#: The report's look, applied only inside :func:`figure_style` (never to the user's global rcParams).
+STYLE = {
     "figure.dpi": 110, "savefig.dpi": 200, "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False,
     "axes.spines.right": False,
-})
+}
+
+
+@contextmanager
+def figure_style() -> Iterator[None]:
+    """The report's matplotlib style for the figures drawn and saved inside the block.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> before = matplotlib.rcParams["savefig.dpi"]
+    >>> with figure_style():
+    ...     matplotlib.rcParams["savefig.dpi"]
+    200.0
+    >>> matplotlib.rcParams["savefig.dpi"] == before
+    True
+    """
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def _subplots(*args, figsize=None, **kwargs):
+    """``plt.subplots`` without pyplot: a standalone Figure (no global figure list, no backend switch)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def heatmap(r: dict[str, Any]):
     corr = r["explore"]["correlation"]
     names, m = corr["inputs"], np.asarray(corr["matrix"], float)
     size = min(11, 3 + 0.16 * len(names))
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig, ax = _subplots(figsize=(size + 1, size))
     im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1)
     if len(names) <= 50:
         ax.set_xticks(range(len(names)), names, rotation=90, fontsize=max(4, 9 - len(names) // 8))
@@ -36,7 +60,7 @@ def heatmap(r: dict[str, Any]):
 
 def selection_trace(r: dict[str, Any]):
     history = r["selection"].get("history") or []
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = _subplots(figsize=(7, 3.6))
     if not history:
         ax.text(0.5, 0.5, "all inputs kept (no input selection)", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
@@ -58,7 +82,7 @@ def selection_trace(r: dict[str, Any]):
 
 def order_trace(r: dict[str, Any]):
     rows = r["order_selection"]["history"]
-    fig, ax = plt.subplots(figsize=(6, 3.4))
+    fig, ax = _subplots(figsize=(6, 3.4))
     n = np.array([h["n_parameters"] for h in rows])
     loss = np.array([h["selection_loss"] for h in rows])
     chosen = np.array([h["chosen"] for h in rows])
@@ -75,7 +99,7 @@ def order_trace(r: dict[str, Any]):
 def network(r: dict[str, Any]):
     sizes = r["architecture"]
     names = r["inputs"]["selected"]
-    fig, ax = plt.subplots(figsize=(7, max(3, 0.45 * max(sizes) + 1.5)))
+    fig, ax = _subplots(figsize=(7, max(3, 0.45 * max(sizes) + 1.5)))
     xs = np.linspace(0, 1, len(sizes))
     positions = []
     for x, n in zip(xs, sizes):
@@ -102,7 +126,7 @@ def network(r: dict[str, Any]):
 def roc(r: dict[str, Any]):
     t = r["test"]
     curve = t["roc"]
-    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    fig, ax = _subplots(figsize=(4.6, 4.4))
     if "band" in curve:
         band = curve["band"]
         ax.fill_between(band["fpr"], band["lower"], band["upper"], color=BLUE, alpha=0.18, lw=0,
@@ -124,7 +148,7 @@ def roc(r: dict[str, Any]):
 def confusion(r: dict[str, Any]):
     cm = r["test"]["confusion_matrix"]
     m = np.array([[cm["tp"], cm["fn"]], [cm["fp"], cm["tn"]]])
-    fig, ax = plt.subplots(figsize=(3.8, 3.4))
+    fig, ax = _subplots(figsize=(3.8, 3.4))
     ax.imshow(m, cmap="Blues")
     for (i, j), v in np.ndenumerate(m):
         ax.text(j, i, str(v), ha="center", va="center", fontsize=14,
@@ -137,7 +161,7 @@ def confusion(r: dict[str, Any]):
 
 def calibration(r: dict[str, Any]):
     t = r["test"]
-    fig, ax = plt.subplots(figsize=(4.4, 4.2))
+    fig, ax = _subplots(figsize=(4.4, 4.2))
     bins = t.get("reliability") or []
     if bins:
         x = [b["mean_predicted"] for b in bins]
@@ -157,7 +181,7 @@ def calibration(r: dict[str, Any]):
 
 def gain(r: dict[str, Any]):
     g = r["test"]["gain"]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.4))
+    fig, (a1, a2) = _subplots(1, 2, figsize=(8, 3.4))
     a1.plot(g["fraction"], g["gain"], color=BLUE, lw=2, label="network")
     a1.plot([0, 1], [0, 1], ls="--", color=GREY, label="random order")
     a1.set_xlabel("fraction of patients (highest probability first)")
@@ -174,7 +198,7 @@ def gain(r: dict[str, Any]):
 
 def decision(r: dict[str, Any]):
     d = r["test"]["decision_curve"]
-    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    fig, ax = _subplots(figsize=(5.2, 3.6))
     ax.plot(d["threshold"], d["model"], color=BLUE, lw=2, label="network")
     ax.plot(d["threshold"], d["treat_all"], color=ORANGE, lw=1, label="treat all")
     ax.plot(d["threshold"], d["treat_none"], color=GREY, lw=1, label="treat none")
@@ -189,7 +213,7 @@ def decision(r: dict[str, Any]):
 
 def importance(r: dict[str, Any]):
     rows = r["importance"]
-    fig, ax = plt.subplots(figsize=(5.5, 0.4 * len(rows) + 1.4))
+    fig, ax = _subplots(figsize=(5.5, 0.4 * len(rows) + 1.4))
     names = [x["group"] for x in rows][::-1]
     mean = [x["importance_mean"] for x in rows][::-1]
     sd = [x["importance_sd"] for x in rows][::-1]
@@ -204,7 +228,7 @@ def partial_dependence(r: dict[str, Any]):
     n = len(pd_)
     cols = min(3, n)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
     for ax, (name, d) in zip(axes.ravel(), pd_.items()):
         ax.plot(d["grid"], d["mean_probability"], color=BLUE, lw=2)
         ax.set_xlabel(name)
@@ -222,7 +246,7 @@ def baselines(r: dict[str, Any]):
     aucs = [r["test"]["auc"]] + [v["auc"] for v in b.values()]
     cis = [r["test"]["auc_ci95"]] + [v["auc_ci95"] for v in b.values()]
     n_in = [len(r["inputs"]["selected"])] + [v["n_inputs"] for v in b.values()]
-    fig, ax = plt.subplots(figsize=(5.6, 2.8))
+    fig, ax = _subplots(figsize=(5.6, 2.8))
     y = np.arange(len(names))[::-1]
     ax.errorbar(aucs, y, xerr=[[a - c[0] for a, c in zip(aucs, cis)], [c[1] - a for a, c in zip(aucs, cis)]],
                 fmt="o", color=BLUE, capsize=3)
@@ -235,7 +259,7 @@ def baselines(r: dict[str, Any]):
 
 def readiness(r: dict[str, Any]):
     rd = r["readiness"]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.2))
+    fig, (a1, a2) = _subplots(1, 2, figsize=(8, 3.2))
     names = ["clinical", "imaging", "combined"]
     means = [rd["auc"][n]["mean"] for n in names]
     cis = [rd["auc"][n]["ci95"] for n in names]
@@ -272,10 +296,12 @@ FIGURES: dict[str, tuple[Callable, str]] = {
 
 
 def draw_all(r: dict[str, Any]) -> dict[str, Any]:
-    """Every figure that applies to these results, by name (matplotlib figures)."""
+    """Every figure that applies to these results, by name (matplotlib figures, drawn in :func:`figure_style`;
+    save them inside the same block to keep its resolution)."""
     out = {}
-    for name, (fn, _) in FIGURES.items():
-        if name == "readiness" and not r.get("readiness"):
-            continue
-        out[name] = fn(r)
+    with figure_style():
+        for name, (fn, _) in FIGURES.items():
+            if name == "readiness" and not r.get("readiness"):
+                continue
+            out[name] = fn(r)
     return out

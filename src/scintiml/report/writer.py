@@ -1,4 +1,8 @@
-"""Write ``report.html`` (one self-contained page), ``report.pdf`` and ``figures/*.png``."""
+"""Write ``report.html`` (one self-contained page), ``report.pdf`` and ``figures/*.png``.
+
+The PDF is rendered from the very HTML the browser shows (WeasyPrint; the page's print CSS sets A4 pages,
+page numbers and keeps figures whole), so the two reports cannot drift apart.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,9 @@ import io
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 from jinja2 import Environment, PackageLoader
-from matplotlib.backends.backend_pdf import PdfPages
 
-from .figures import FIGURES, draw_all
+from .figures import FIGURES, draw_all, figure_style
 
 
 def _fmt(value, digits=3):
@@ -95,69 +97,71 @@ def summary_lines(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_report(results: dict[str, Any], out_dir: str | Path, pdf: bool = True) -> dict[str, Path]:
-    """Draw every figure and write the HTML page, the PDF and the PNG files into ``out_dir``."""
-    out = Path(out_dir)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    figures = draw_all(results)
-    images = {}
-    for name, fig in figures.items():
-        data = _png(fig)
-        (out / "figures" / f"{name}.png").write_bytes(data)
-        images[name] = base64.b64encode(data).decode("ascii")
+def render_html(results: dict[str, Any], images: dict[str, str]) -> str:
+    """The report page: ``results`` through the Jinja template, figures embedded as base64 PNG.
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> from scintiml.study import run_study
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    >>> html = render_html(run_study(cohort, inputs="all", readiness=False).results, images={})
+    >>> "<title>scintiml study — Teaching mIBG cohort (simulated)</title>" in html
+    True
+    """
     # autoescape on: column names and notes come from the user's spreadsheet
     env = Environment(loader=PackageLoader("scintiml.report", "templates"), autoescape=True)
     env.filters["fmt"] = _fmt
-    html = env.get_template("report.html.j2").render(
+    return env.get_template("report.html.j2").render(
         r=results, images=images, captions={k: v[1] for k, v in FIGURES.items()}, tests=TESTS,
         summary=summary_lines(results),
     )
+
+
+def html_to_pdf(html: str, target: str | Path) -> Path:
+    """Print an HTML page to PDF with WeasyPrint (A4, the page's own print CSS); nothing is fetched.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> pdf = html_to_pdf("<h1>AUC 0.81</h1>", pathlib.Path(tempfile.mkdtemp()) / "r.pdf")
+    >>> pdf.read_bytes()[:5]
+    b'%PDF-'
+    """
+    from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
+
+    # every image is embedded as a data: URL; a report never fetches anything, so no other scheme is allowed
+    fetcher = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
+    HTML(string=html, url_fetcher=fetcher).write_pdf(target)
+    return Path(target)
+
+
+def write_report(results: dict[str, Any], out_dir: str | Path, pdf: bool = True) -> dict[str, Path]:
+    """Draw every figure and write ``figures/*.png``, ``report.html`` and (``pdf``) ``report.pdf`` into ``out_dir``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> from scintiml.study import run_study
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    >>> results = run_study(cohort, inputs="all", readiness=False).results
+    >>> paths = write_report(results, pathlib.Path(tempfile.mkdtemp()), pdf=False)
+    >>> sorted(paths)
+    ['html']
+    """
+    out = Path(out_dir)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    images = {}
+    with figure_style():  # savefig reads the style's resolution too
+        for name, fig in draw_all(results).items():
+            data = _png(fig)
+            (out / "figures" / f"{name}.png").write_bytes(data)
+            images[name] = base64.b64encode(data).decode("ascii")
+    html = render_html(results, images)
     (out / "report.html").write_text(html, encoding="utf-8")
     paths = {"html": out / "report.html"}
     if pdf:
-        paths["pdf"] = out / "report.pdf"
-        _write_pdf(results, figures, paths["pdf"])
-    for fig in figures.values():
-        plt.close(fig)
+        paths["pdf"] = html_to_pdf(html, out / "report.pdf")
     return paths
-
-
-def _text_page(pdf: PdfPages, title: str, lines: list[str]) -> None:
-    import textwrap
-
-    fig = plt.figure(figsize=(8.27, 11.69))  # A4
-    fig.text(0.08, 0.95, title, fontsize=15, weight="bold", va="top")
-    y = 0.91
-    for line in lines:
-        for part in textwrap.wrap(line, 95) or [""]:
-            fig.text(0.08, y, part, fontsize=9.5, va="top", family="DejaVu Sans")
-            y -= 0.018
-        y -= 0.006
-        if y < 0.05:
-            pdf.savefig(fig)
-            plt.close(fig)
-            fig = plt.figure(figsize=(8.27, 11.69))
-            y = 0.95
-    pdf.savefig(fig)
-    plt.close(fig)
-
-
-def _write_pdf(r: dict[str, Any], figures: dict[str, Any], path: Path) -> None:
-    t = r["test"]
-    lines = summary_lines(r) + [""]
-    lines += ["Binary classification tests on the testing instances (95 % CI):"]
-    for key, label in TESTS:
-        if key in t:
-            lines.append(f"    {label}: {_fmt(t[key])} ({_fmt(t.get(key + '_ci95'))})")
-    lines += ["", "Baselines on the same split (all inputs):"]
-    for name, b in r["baselines"].items():
-        lines.append(f"    {name.replace('_', ' ')}: AUC {b['auc']:.3f} ({_fmt(b['auc_ci95'])})")
-    if r["warnings"]:
-        lines += ["", "Warnings:"] + [f"    - {w}" for w in r["warnings"]]
-    lines += ["", "Data notes:"] + [f"    - {n}" for n in r["dataset"]["notes"]] + [
-        f"    Source: {r['dataset']['citation'] or 'user data'}"]
-    with PdfPages(path, metadata={"Title": f"scintiml study: {r['dataset']['name']}", "Creator": "scintiml"}) as pdf:
-        _text_page(pdf, f"scintiml study — {r['dataset']['name']}", lines)
-        for name, fig in figures.items():
-            fig.suptitle(FIGURES[name][1], fontsize=9, y=0.005, va="bottom")
-            pdf.savefig(fig, bbox_inches="tight")
