@@ -308,3 +308,41 @@ def test_internal_external_cv_refuses_one_site():
     cohort = load_heart_disease("cleveland")
     with pytest.raises(ScintimlError, match="at least 2 sites"):
         internal_external_cv(cohort.X[TRANSPORT], cohort.y, np.repeat("cleveland", 303))
+
+
+# --- the command line -------------------------------------------------------------------------------------------
+
+def test_cli_validate_and_recalibrate(cleveland_bundle, tmp_path, capsys):
+    import json
+
+    from conftest import run_cli
+
+    path, _ = cleveland_bundle
+    for site in ("cleveland", "switzerland"):
+        heart_disease_frame(site).to_csv(tmp_path / f"{site}.csv", index=False)
+    out = tmp_path / "validation"
+    code = run_cli(["validate", str(path), str(tmp_path / "switzerland.csv"), "--target", "disease", "--out", str(out),
+                    "--reference", str(tmp_path / "cleveland.csv"), "--protocol", "camera=A", "--no-pdf"])
+    assert code == 0
+    v = json.loads((out / "validation.json").read_text())
+    assert v["verdict"] in {"transportable", "recalibrate", "retrain"} and v["performance"]["n"] == 123
+    assert f"verdict: {v['verdict']}" in capsys.readouterr().out
+    predictions = pd.read_csv(out / "predictions.csv", keep_default_na=False)
+    assert len(predictions) == 123 and (predictions["imputed"] != "").sum() == v["n_imputed_patients"]
+    html = (out / "report.html").read_text()
+    assert "Verdict: " + v["verdict"] in html and "Site-membership model" in html
+    assert {p.name for p in (out / "figures").iterdir()} >= {"calibration.png", "decision_curve.png", "roc.png"}
+    # bad options: one error line, exit 2, nothing written
+    assert run_cli(["validate", str(path), str(tmp_path / "switzerland.csv"), "--target", "disease",
+                    "--out", str(tmp_path / "v2"), "--max-missing", "1.5"]) == 2
+    assert "error: --max-missing must be in (0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "v2").exists()
+    assert run_cli(["validate", str(path), str(tmp_path / "switzerland.csv"), "--target", "disease",
+                    "--out", str(out)]) == 2  # the output exists
+    code = run_cli(["recalibrate", str(path), str(tmp_path / "switzerland.csv"), "--target", "disease",
+                    "--method", "intercept", "--out", str(tmp_path / "recal")])
+    assert code == 0 and (tmp_path / "recal" / "bundle.json").exists()
+    assert "calibration-in-the-large" in capsys.readouterr().out
+    assert run_cli(["recalibrate", str(path), str(tmp_path / "switzerland.csv"), "--target", "disease",
+                    "--method", "isotonic", "--out", str(tmp_path / "r2")]) == 2
+    assert "error: --method must be one of intercept, logistic" in capsys.readouterr().err

@@ -7,6 +7,7 @@ prints. Adding a command group: write ``cli/<name>.py`` using ``from .base impor
 from . import cnn, imaging, tabular  # noqa: F401  (registers the commands)
 from . import app as app_command  # noqa: F401  (scintiml app; the module name is then rebound below)
 from . import pacs  # noqa: F401  (scintiml triage --pacs, scintiml listen)
+from . import external  # noqa: F401  (scintiml validate, scintiml recalibrate)
 from .base import app, main
 
 __all__ = ["app", "main"]

@@ -18,7 +18,7 @@ from scipy import stats
 from scipy.special import expit, logit
 from sklearn.utils import check_random_state
 
-from ..evaluate import auc_ci, binary_classification_tests, brier_score, decision_curve, reliability_table
+from ..evaluate import auc_ci, binary_classification_tests, brier_score, decision_curve, reliability_table, roc_curve
 from ..io import jsonable
 
 __all__ = ["CalibrationFit", "calibration_fit", "brier_ci", "external_performance"]
@@ -148,8 +148,8 @@ def external_performance(y, p, threshold: float, random_state=0) -> dict[str, An
     dict
         ``n``, ``n_events``, ``auc`` / ``auc_ci95``, ``calibration`` (:class:`CalibrationFit`),
         ``brier`` / ``brier_ci95``, ``observed_rate``, ``mean_predicted``, ``tests`` (value and interval per binary
-        test at ``threshold``), ``confusion_matrix``, ``reliability`` (the calibration plot's bins) and
-        ``decision_curve``.
+        test at ``threshold``), ``confusion_matrix``, ``reliability`` (the calibration plot's bins),
+        ``decision_curve`` and ``roc``.
 
     Examples
     --------
@@ -175,5 +175,5 @@ def external_performance(y, p, threshold: float, random_state=0) -> dict[str, An
         "threshold": float(threshold), "confusion_matrix": cm.to_dict(),
         "tests": {name: {"value": s.value, "ci95": list(s.ci)} for name, s in tests.items()},
         "reliability": [b.to_dict() for b in reliability_table(y, p, n_bins=10 if len(y) >= 200 else 5)],
-        "decision_curve": decision_curve(y, p),
+        "decision_curve": decision_curve(y, p), "roc": roc_curve(y, p, band=False).to_dict(),
     })

@@ -1,0 +1,208 @@
+"""The validation report: ``report.html`` (self-contained), ``report.pdf`` and ``figures/*.png``.
+
+Drawn from :meth:`ValidationResult.to_dict` only — nothing is recomputed here. The page is the template
+``scintiml/report/templates/validate.html.j2``; the PDF is that page printed by the study report's
+:func:`scintiml.report.html_to_pdf` (WeasyPrint), so both reports look alike.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+from jinja2 import Environment, PackageLoader, select_autoescape
+from matplotlib.figure import Figure
+
+__all__ = ["render_validation_html", "write_validation_report", "validation_figures", "write_validation"]
+
+BLUE, ORANGE, GREY, RED = "#1f5fa8", "#d9771e", "#7a7a7a", "#b22222"
+_STYLE = {"figure.dpi": 110, "savefig.dpi": 200, "font.size": 9, "axes.spines.top": False,
+          "axes.spines.right": False}
+
+
+def _calibration(v: dict[str, Any]) -> Figure:
+    perf = v["performance"]
+    fig = Figure(figsize=(4.6, 4.4))
+    ax = fig.subplots()
+    bins = perf["reliability"]
+    x = [b["mean_predicted"] for b in bins]
+    y = [b["observed"] for b in bins]
+    lo = [b["observed"] - b["observed_ci95"][0] for b in bins]
+    hi = [b["observed_ci95"][1] - b["observed"] for b in bins]
+    ax.errorbar(x, y, yerr=[lo, hi], fmt="o", color=BLUE, capsize=3, label="observed (95 % CI)")
+    ax.plot([0, 1], [0, 1], ls="--", color=GREY, label="ideal")
+    cal = perf["calibration"]
+    ax.set_title(f"calibration-in-the-large {cal['intercept']:+.2f}, slope {cal['slope']:.2f}")
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed event rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left", frameon=False)
+    return fig
+
+
+def _roc(v: dict[str, Any]) -> Figure:
+    perf = v["performance"]
+    fig = Figure(figsize=(4.4, 4.2))
+    ax = fig.subplots()
+    ax.plot(perf["roc"]["fpr"], perf["roc"]["tpr"], color=BLUE, lw=2,
+            label=f"AUC {perf['auc']:.3f} ({perf['auc_ci95'][0]:.3f}-{perf['auc_ci95'][1]:.3f})")
+    ax.plot([0, 1], [0, 1], ls="--", color=GREY)
+    ax.set_xlabel("1 - specificity")
+    ax.set_ylabel("sensitivity")
+    ax.legend(loc="lower right", frameon=False)
+    return fig
+
+
+def _decision(v: dict[str, Any]) -> Figure:
+    d = v["performance"]["decision_curve"]
+    fig = Figure(figsize=(5.2, 3.6))
+    ax = fig.subplots()
+    ax.plot(d["threshold"], d["model"], color=BLUE, lw=2, label="model")
+    ax.plot(d["threshold"], d["treat_all"], color=ORANGE, lw=1, label="treat all")
+    ax.plot(d["threshold"], d["treat_none"], color=GREY, lw=1, label="treat none")
+    prevalence = v["performance"]["observed_rate"]
+    ax.set_ylim(min(-0.05, -0.1 * prevalence), max(0.05, prevalence * 1.05))
+    ax.set_xlabel("threshold probability")
+    ax.set_ylabel("net benefit")
+    ax.legend(frameon=False)
+    return fig
+
+
+def _shift(v: dict[str, Any]) -> Figure | None:
+    rows = [r for r in (v.get("shift") or []) if r.get("smd") is not None and np.isfinite(r["smd"])]
+    if not rows:
+        return None
+    fig = Figure(figsize=(5.4, 0.35 * len(rows) + 1.4))
+    ax = fig.subplots()
+    names = [r["input"] for r in rows][::-1]
+    smd = [r["smd"] for r in rows][::-1]
+    ax.barh(names, smd, color=[RED if abs(s) >= 0.1 else BLUE for s in smd])
+    for edge in (-0.1, 0.1):
+        ax.axvline(edge, ls="--", color=GREY, lw=1)
+    ax.set_xlabel("standardised mean difference, new site vs training (|SMD| ≥ 0.1 flagged)")
+    return fig
+
+
+def validation_figures(v: dict[str, Any]) -> dict[str, Figure]:
+    """The report's figures (name → matplotlib Figure) from a validation result dict."""
+    figures = {"calibration": _calibration(v), "roc": _roc(v), "decision_curve": _decision(v)}
+    shift = _shift(v)
+    if shift is not None:
+        figures["input_shift"] = shift
+    return figures
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, (list, tuple)):
+        return "n/a" if None in value else f"{value[0]:.{digits}f} to {value[1]:.{digits}f}"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def render_validation_html(v: dict[str, Any], images: dict[str, str]) -> str:
+    """The report page from a validation result dict and base64 PNGs (name → data)."""
+    env = Environment(loader=PackageLoader("scintiml.report", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]))
+    env.filters["fmt"] = _fmt
+    return env.get_template("validate.html.j2").render(v=v, images=images)
+
+
+def write_validation_report(v: dict[str, Any], out_dir: str | Path, pdf: bool = True) -> dict[str, Path]:
+    """Write ``report.html``, ``figures/*.png`` and (``pdf=True``) ``report.pdf`` into ``out_dir``.
+
+    Parameters
+    ----------
+    v : dict
+        :meth:`scintiml.external.ValidationResult.to_dict` (plus ``model``, ``data`` names, as the CLI adds).
+    out_dir : path
+        An existing folder (the CLI passes the temporary folder of :func:`scintiml.io.atomic_dir`).
+    pdf : bool
+
+    Returns
+    -------
+    dict
+        name → path of every file written.
+    """
+    out = Path(out_dir)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    images = {}
+    with matplotlib.rc_context(_STYLE):
+        for name, fig in validation_figures(v).items():
+            data = _png(fig)
+            (out / "figures" / f"{name}.png").write_bytes(data)
+            written[name] = out / "figures" / f"{name}.png"
+            images[name] = base64.b64encode(data).decode("ascii")
+    html = render_validation_html(v, images)
+    (out / "report.html").write_text(html, encoding="utf-8")
+    written["html"] = out / "report.html"
+    if pdf:
+        from .. import report
+
+        if hasattr(report, "html_to_pdf"):
+            written["pdf"] = report.html_to_pdf(html, out / "report.pdf")
+    return written
+
+
+def write_validation(
+    model: str | Path,
+    data: str | Path,
+    target: str,
+    out: str | Path,
+    protocol: dict[str, str] | None = None,
+    reference: str | Path | None = None,
+    id_column: str | None = None,
+    max_missing_share: float | None = None,
+    pdf: bool = True,
+    overwrite: bool = False,
+    random_state=0,
+) -> dict[str, Any]:
+    """Validate a bundle on a data file and write everything into ``out`` (atomically).
+
+    ``out`` receives ``validation.json`` (:meth:`ValidationResult.to_dict`), ``predictions.csv`` (probability,
+    class at the bundle's threshold, outcome and imputed inputs per patient), ``report.html``, ``report.pdf`` and
+    ``figures/``. Inputs (the bundle, the data file, the reference file) are only read.
+
+    Returns
+    -------
+    dict
+        The ``validation.json`` content.
+    """
+    from .._version import __version__
+    from ..bundle import load_bundle
+    from ..cohort import read_table
+    from ..io import atomic_dir, check_output_path, write_json
+    from .missing import MAX_MISSING_SHARE
+    from .validate import validate_bundle
+
+    check_output_path(out, overwrite=overwrite)
+    bundle = load_bundle(model)
+    frame = read_table(data)
+    reference_frame = read_table(reference) if reference is not None else None
+    result = validate_bundle(
+        bundle, frame, target, protocol=protocol, reference=reference_frame, id_column=id_column,
+        max_missing_share=MAX_MISSING_SHARE if max_missing_share is None else max_missing_share,
+        random_state=random_state,
+    )
+    v = result.to_dict()
+    v.update({"model": str(model), "data": str(data), "reference": None if reference is None else str(reference),
+              "scintiml_version": __version__})
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        write_json(tmp / "validation.json", v)
+        result.predictions.to_csv(tmp / "predictions.csv", index=False)
+        write_validation_report(v, tmp, pdf=pdf)
+    return v
