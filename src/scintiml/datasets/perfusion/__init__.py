@@ -58,6 +58,7 @@ class PerfusionCase:
     acquisition: dict = field(default_factory=dict)
     clinical: dict = field(default_factory=dict)
     anatomy: Anatomy | None = None  # kept with keep_anatomy=True (3-D masks for checks)
+    reference: dict | None = None  # keep_anatomy=True: view -> expected counts without the defects
 
     def stack(self, views=VIEWS) -> np.ndarray:
         """The views as one (n_views, 128, 128) array."""
@@ -111,7 +112,7 @@ def _one_case(case_id, patient_seed, noise_seed, positive, prevalence, mimic_sha
     # geometry: template points, scaled by size and tilted in the coronal plane on the detector
     size, tilt = shape["size"], np.deg2rad(shape["tilt_deg"])
     body_ab = (165.0 * shape["width"], 115.0)
-    out_views, lung_masks, union = {}, {}, {}
+    out_views, lung_masks, union, reference = {}, {}, {}, {}
     per_defect = [dict() for _ in defects]
     sub = pn[li]
     for view in views:
@@ -123,8 +124,12 @@ def _one_case(case_id, patient_seed, noise_seed, positive, prevalence, mimic_sha
         index = splat_index(uu, vv)
         image = project(index, distance * size, w[li] * atten, fwhm, slope, scatter)
         image = upsample(np.clip(image, 0, None))
-        image *= counts_per_view / max(image.sum(), 1e-12)
+        scale = counts_per_view / max(image.sum(), 1e-12)
+        image *= scale
         out_views[view] = noise.poisson(image).astype(float)
+        if keep_anatomy:  # the same patient without its defects, on the same count scale (for checks)
+            reference[view] = upsample(np.clip(project(index, distance * size, w0[li] * atten, fwhm, slope,
+                                                       scatter), 0, None)) * scale
         # lung outline: at least ~12 mm of lung along the ray
         thickness = splat(index, np.ones(len(li)))[0] * (6.0 / BIN_MM) ** 2 * 6.0
         lung_masks[view] = ndimage.zoom(thickness, 2, order=1, grid_mode=True, mode="nearest") >= 12.0
@@ -157,7 +162,7 @@ def _one_case(case_id, patient_seed, noise_seed, positive, prevalence, mimic_sha
                      "collimator_fwhm_mm": fwhm, "collimator_slope": slope, "scatter_fraction": scatter,
                      "pixel_spacing_mm": PIXEL_MM, "patient_size": size,
                      "perfusion_lost": round(lost, 4), "heart_size": round(shape["heart"], 3)},
-        clinical=clin, anatomy=anatomy if keep_anatomy else None,
+        clinical=clin, anatomy=anatomy if keep_anatomy else None, reference=reference or None,
     )
 
 
@@ -201,7 +206,8 @@ def simulate_perfusion_scans(
     pe_mix : sequence of 4 floats
         Probabilities of the subsegmental, segmental, lobar and multiple patterns among PE cases.
     keep_anatomy : bool
-        Keep the 3-D anatomy and each defect's 3-D points (for checks; memory-hungry).
+        Keep the 3-D anatomy, each defect's 3-D points and the expected image without the defects (for
+        checks; memory-hungry and slower).
 
     Returns
     -------

@@ -1,0 +1,162 @@
+"""The perfusion simulator: anatomy, emboli, mimics, truth masks and the clinical context."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+from scintiml.datasets.perfusion import (ALL_VIEWS, MIMICS, PE_PATTERNS, VIEWS, simulate_perfusion_scans,
+                                         write_simulated_cohort)
+from scintiml.datasets.perfusion.clinical import D_DIMER_CUTOFF, WELLS_POINTS, clinical_context
+from scintiml.datasets.perfusion.phantom import (LOBES, SEGMENT_LOBE, SEGMENT_NAMES, build_anatomy, draw_shape,
+                                                 pleural_surface)
+
+
+@pytest.fixture(scope="module")
+def pe_cases():
+    return simulate_perfusion_scans(36, prevalence=1.0, views=ALL_VIEWS, random_state=2, keep_anatomy=True)
+
+
+def test_phantom_has_ten_right_and_eight_left_segments_inside_their_lobes():
+    anatomy = build_anatomy(draw_shape(np.random.RandomState(0)))
+    assert len(SEGMENT_NAMES) == 18 and sum(n.startswith("R ") for n in SEGMENT_NAMES) == 10
+    present = np.unique(anatomy.segment[anatomy.lung])
+    assert len(present) == 18  # every segment has a territory in a typical patient
+    for s in present:
+        lobes = np.unique(anatomy.lobe[anatomy.segment == s])
+        assert list(lobes) == [SEGMENT_LOBE[s]], (SEGMENT_NAMES[s], [LOBES[i] for i in lobes])
+    # a segment is a cone from the hilum: it reaches the pleura
+    surface = pleural_surface(anatomy)
+    assert all((surface & (anatomy.segment == s)).any() for s in present)
+
+
+def test_defects_are_pleural_based_and_subsegmental_smaller(pe_cases):
+    kinds = {}
+    for case in pe_cases:
+        assert case.pattern in PE_PATTERNS and case.label == 1
+        surface = pleural_surface(case.anatomy)
+        for d in case.defects:
+            assert (d["points"] & surface).any(), d["territory"]  # 3-D: the territory reaches the pleura
+            # 2-D: in some view the defect's outline meets the lung's outline (a pleural-based wedge)
+            touches = [(d["masks"][v] & (case.lung_masks[v] & ~ndimage.binary_erosion(case.lung_masks[v]))).any()
+                       for v in ALL_VIEWS]
+            assert any(touches), d["territory"]
+            kinds.setdefault(d["kind"], []).append(d["share_of_lungs"])
+    assert {"subsegmental", "segmental"} <= set(kinds)
+    assert np.median(kinds["subsegmental"]) < 0.5 * np.median(kinds["segmental"])
+    # a segment is roughly 1/18 of the lungs, a subsegment a fraction of that
+    assert 0.02 < np.median(kinds["segmental"]) < 0.1
+
+
+def test_defect_masks_are_perfusion_deficits(pe_cases):
+    # against the same patient without the defects: inside the truth mask at least 20 % of the counts are gone
+    checked = 0
+    for case in pe_cases[:12]:
+        for view in ("ANT", "POST", "RAO", "LPO"):
+            mask = case.defect_masks[view]
+            if mask.sum() >= 10:
+                assert case.views[view][mask].sum() < 0.85 * case.reference[view][mask].sum()
+                outside = case.lung_masks[view] & ~mask
+                assert case.views[view][outside].sum() > 0.8 * case.reference[view][outside].sum()  # < 20 % lost
+                checked += 1
+    assert checked >= 10
+
+
+def test_counts_views_and_protocol():
+    cases = simulate_perfusion_scans(4, random_state=0)
+    for c in cases:
+        assert set(c.views) == set(VIEWS)
+        for v in VIEWS:
+            img = c.views[v]
+            assert img.shape == (128, 128) and np.all(img >= 0) and np.all(img == np.round(img))
+            assert abs(img.sum() - 500_000) < 5 * np.sqrt(500_000)
+            assert img[c.lung_masks[v]].sum() > 0.6 * img.sum()  # most counts in the lungs
+    low = simulate_perfusion_scans(1, counts_per_view=250_000, collimator_fwhm_mm=10, random_state=0)
+    assert abs(low[0].views["ANT"].sum() - 250_000) < 5 * np.sqrt(250_000)
+    with pytest.raises(ValueError, match="unknown view"):
+        simulate_perfusion_scans(1, views=("LAT",))
+    with pytest.raises(ValueError, match="prevalence and mimic_share"):
+        simulate_perfusion_scans(1, prevalence=1.5)
+
+
+def test_views_are_oriented_like_the_dicom_header():
+    # the heart sits left: on ANT (rows run to the patient's left) it shadows the right-hand side of the image,
+    # on POST the left-hand side
+    c = simulate_perfusion_scans(1, prevalence=0.0, mimic_share=0.0, random_state=5)[0]
+    lower = slice(80, 110)
+    ant, post = c.views["ANT"][lower], c.views["POST"][lower]
+    assert ant[:, :64].sum() > ant[:, 64:].sum()
+    assert post[:, 64:].sum() > post[:, :64].sum()
+
+
+def test_mimics_at_the_stated_share_and_not_pe():
+    cases = simulate_perfusion_scans(300, prevalence=0.0, mimic_share=0.4, views=("ANT",), random_state=1)
+    patterns = pd.Series([c.pattern for c in cases])
+    share = patterns.isin(MIMICS).mean()
+    assert abs(share - 0.4) < 3 * np.sqrt(0.4 * 0.6 / 300)
+    assert set(patterns) <= set(MIMICS) | {"normal"} and len(set(patterns) & set(MIMICS)) == len(MIMICS)
+    assert all(c.label == 0 for c in cases)
+
+
+def test_stripe_sign_spares_the_pleura():
+    cases = simulate_perfusion_scans(60, prevalence=0.0, mimic_share=1.0, views=("ANT",), random_state=7,
+                                     keep_anatomy=True)
+    stripes = [c for c in cases if c.pattern == "stripe"]
+    assert stripes
+    for c in stripes:
+        surface = pleural_surface(c.anatomy)
+        assert not (c.defects[0]["points"] & surface).any()
+
+
+def test_same_seed_same_patients_under_another_protocol():
+    a = simulate_perfusion_scans(5, random_state=4, views=("ANT",))
+    b = simulate_perfusion_scans(5, random_state=4, views=("ANT",), counts_per_view=250_000,
+                                 collimator_fwhm_mm=9.0, scatter_fraction=0.4)
+    assert [c.pattern for c in a] == [c.pattern for c in b]
+    assert [c.clinical for c in a] == [c.clinical for c in b]
+    for x, z in zip(a, b):
+        assert not np.array_equal(x.views["ANT"], z.views["ANT"])
+
+
+def test_clinical_context_reproduces_the_published_d_dimer_accuracy_and_wells_gradient():
+    rng = np.random.RandomState(0)
+    pe = pd.DataFrame([clinical_context(1, rng.uniform(0, 0.3), None, rng) for _ in range(3000)])
+    no = pd.DataFrame([clinical_context(0, 0.0, None, rng) for _ in range(3000)])
+    sensitivity = (pe["d_dimer_ng_ml"] >= D_DIMER_CUTOFF).mean()
+    specificity = (no["d_dimer_ng_ml"] < D_DIMER_CUTOFF).mean()
+    assert abs(sensitivity - 0.94) < 0.03 and abs(specificity - 0.45) < 0.04  # Brown et al. 2002
+    for frame in (pe, no):
+        total = sum(WELLS_POINTS[k] * frame[k] for k in WELLS_POINTS)
+        np.testing.assert_allclose(frame["wells_score"], total)
+        assert ((frame["heart_rate"] > 100) == frame["wells_heart_rate_over_100"].astype(bool)).all()
+    # PE prevalence rises across the Wells categories (Wells 2001: 1.3 %, 16.2 %, 40.6 % at 9.5 %)
+    prevalence = 0.095
+    weights = np.r_[np.full(len(pe), prevalence / len(pe)), np.full(len(no), (1 - prevalence) / len(no))]
+    both = pd.concat([pe.assign(pe=1), no.assign(pe=0)], ignore_index=True).assign(w=weights)
+    cat = pd.cut(both["wells_score"], [-1, 1.99, 6.0, 99], labels=["low", "moderate", "high"])
+    rate = both.groupby(cat, observed=True).apply(lambda g: np.average(g["pe"], weights=g["w"]))
+    assert rate["low"] < 0.04 and 0.08 < rate["moderate"] < 0.3 and rate["high"] > 0.3
+    assert pe["spo2"].mean() < no["spo2"].mean() and pe["age"].mean() > no["age"].mean()
+
+
+def test_write_simulated_cohort_is_complete_and_atomic(tmp_path):
+    out = tmp_path / "sim"
+    summary = write_simulated_cohort(out, 4, views=("ANT", "POST"), prevalence=0.5, random_state=3)
+    assert summary["studies"] == 4 and summary["files"] == 8
+    labels = pd.read_csv(out / "labels.csv")
+    clinical = pd.read_csv(out / "clinical.csv")
+    assert list(labels["patient_id"]) == list(clinical["patient_id"])
+    assert {"d_dimer_ng_ml", "spo2", "wells_score", "age", "female"} <= set(clinical.columns)
+    with np.load(out / "truth" / f"{labels['patient_id'][0]}.npz") as npz:
+        assert {"ANT__defects", "POST__defects"} <= set(npz.files)
+    from scintiml.io import OutputExistsError
+
+    with pytest.raises(OutputExistsError):
+        write_simulated_cohort(out, 1)
+
+    def boom(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_simulated_cohort(tmp_path / "never", 2, views=("ANT",), progress=boom)
+    assert not (tmp_path / "never").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["sim"]
