@@ -131,26 +131,27 @@ def orthanc(tmp_path_factory, listener_port):
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """A tiny, valid CNN bundle: trained for two steps on Poisson noise (it need not be accurate)."""
+def scans():
+    """Two simulated perfusion studies' views; test studies are copies with their own UIDs."""
+    from scintiml.datasets.perfusion import simulate_perfusion_scans
+
+    return [c.views for c in simulate_perfusion_scans(2, prevalence=0.5, random_state=3)]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, scans):
+    """A tiny, valid CNN bundle, trained for two steps (it need not be accurate) on Poisson re-draws of the
+    simulated scans — so the studies the tests send look like its training protocol."""
     from scintiml.cnn import train_cnn
 
     rng = np.random.default_rng(0)
-    counts = rng.poisson(20.0, size=(20, len(VIEWS), 128, 128)).astype(float)
+    counts = np.stack([rng.poisson(np.stack([scans[i % 2][v] for v in VIEWS])) for i in range(20)]).astype(float)
     labels = np.r_[np.zeros(10), np.ones(10)]
     trained = train_cnn(counts, labels, VIEWS, width=8, epochs=1, max_steps=2, seed=0)
     model = trained[0] if isinstance(trained, tuple) else trained  # (model, report) in older versions
     path = tmp_path_factory.mktemp("model") / "pe-cnn"
     model.save(path)
     return path
-
-
-@pytest.fixture(scope="module")
-def scans():
-    """Two simulated perfusion studies' views; test studies are copies with their own UIDs."""
-    from scintiml.datasets.perfusion import simulate_perfusion_scans
-
-    return [c.views for c in simulate_perfusion_scans(2, prevalence=0.5, random_state=3)]
 
 
 def make_study(folder: Path, views: dict, patient: str, description: str = "NM LUNG PERFUSION",

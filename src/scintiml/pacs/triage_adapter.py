@@ -133,7 +133,7 @@ def read_study(files: Sequence[str | Path], views: Sequence[str]):
 
 def triage_study(model, version: str, files: Sequence[str | Path]) -> TriageResult:
     """Score one study and build its Secondary Capture and Structured Report (deterministic UIDs)."""
-    from ..cnn import worklist
+    from ..cnn.triage import worklist  # the module in both the old and the new layout of scintiml.cnn
     from ..imaging import ImagingError, secondary_capture, structured_report
 
     study, notes = read_study(files, model.views)
