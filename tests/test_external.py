@@ -322,7 +322,7 @@ def test_cli_validate_and_recalibrate(cleveland_bundle, tmp_path, capsys):
         heart_disease_frame(site).to_csv(tmp_path / f"{site}.csv", index=False)
     out = tmp_path / "validation"
     code = run_cli(["validate", str(path), str(tmp_path / "switzerland.csv"), "--target", "disease", "--out", str(out),
-                    "--reference", str(tmp_path / "cleveland.csv"), "--protocol", "camera=A", "--no-pdf"])
+                    "--reference", str(tmp_path / "cleveland.csv"), "--protocol", "camera=A"])
     assert code == 0
     v = json.loads((out / "validation.json").read_text())
     assert v["verdict"] in {"transportable", "recalibrate", "retrain"} and v["performance"]["n"] == 123
@@ -332,6 +332,10 @@ def test_cli_validate_and_recalibrate(cleveland_bundle, tmp_path, capsys):
     html = (out / "report.html").read_text()
     assert "Verdict: " + v["verdict"] in html and "Site-membership model" in html
     assert {p.name for p in (out / "figures").iterdir()} >= {"calibration.png", "decision_curve.png", "roc.png"}
+    from pypdf import PdfReader
+
+    text = " ".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages)
+    assert "Verdict: " + v["verdict"] in text and f"{v['performance']['auc']:.3f}" in text
     # bad options: one error line, exit 2, nothing written
     assert run_cli(["validate", str(path), str(tmp_path / "switzerland.csv"), "--target", "disease",
                     "--out", str(tmp_path / "v2"), "--max-missing", "1.5"]) == 2

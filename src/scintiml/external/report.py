@@ -2,7 +2,7 @@
 
 Drawn from :meth:`ValidationResult.to_dict` only — nothing is recomputed here. The page is the template
 ``scintiml/report/templates/validate.html.j2``; the PDF is that page printed by the study report's
-:func:`scintiml.report.html_to_pdf` (WeasyPrint), so both reports look alike.
+:func:`scintiml.report.writer.html_to_pdf` (WeasyPrint), so both reports look alike.
 """
 
 from __future__ import annotations
@@ -151,10 +151,9 @@ def write_validation_report(v: dict[str, Any], out_dir: str | Path, pdf: bool = 
     (out / "report.html").write_text(html, encoding="utf-8")
     written["html"] = out / "report.html"
     if pdf:
-        from .. import report
+        from ..report.writer import html_to_pdf
 
-        if hasattr(report, "html_to_pdf"):
-            written["pdf"] = report.html_to_pdf(html, out / "report.pdf")
+        written["pdf"] = html_to_pdf(html, out / "report.pdf")
     return written
 
 
