@@ -258,7 +258,7 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
     --------
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
-    >>> _ = path.write_text("age ; outcome\n61;yes \n?;no\n")
+    >>> _ = path.write_text("age ; outcome\\n61;yes \\n?;no\\n")
     >>> frame = read_table(path)
     >>> list(frame.columns), list(frame["outcome"]), frame.attrs["missing_markers"]
     (['age', 'outcome'], ['yes', 'no'], {'age': {'?': 1}})

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from ..errors import ScintimlError
-from .base import app, cnn_app, console, parse_protocol as _parse_protocol
+from .base import app, cnn_app, console, parse_protocol as _parse_protocol, require
 
 @app.command()
 def simulate(
@@ -57,50 +57,59 @@ def deid(
     out_dir: Path = typer.Argument(..., help="New folder for the de-identified copies."),
     key: Path = typer.Option(..., "--key", help="The department's secret key file."),
     new_key: bool = typer.Option(False, "--new-key", help="Create the key file first (once)."),
-    retain_dates: bool = typer.Option(False, "--retain-dates", help="Keep dates, shifted per patient."),
-    keep_protocol: bool = typer.Option(False, "--keep-protocol", help="Keep acquisition-protocol attributes."),
+    retain_dates: bool = typer.Option(False, "--retain-dates", help="Keep dates, shifted per patient (PS3.15 "
+                                      "Retain Longitudinal Temporal Information with Modified Dates)."),
+    keep_protocol: bool = typer.Option(False, "--keep-protocol", help="Keep protocol names and descriptions that "
+                                       "hold no identifier (Clean Descriptors); never dates or times."),
+    retain_device: bool = typer.Option(False, "--retain-device", help="Keep device identity (serial numbers, "
+                                       "station names)."),
+    retain_patient_characteristics: bool = typer.Option(False, "--retain-patient-characteristics",
+                                                        help="Keep age, sex, size, weight."),
+    retain_institution: bool = typer.Option(False, "--retain-institution", help="Keep institution identity."),
+    keep_unknown: bool = typer.Option(False, "--keep-unknown", help="Keep attributes outside the table and the "
+                                      "allow-list (not recommended)."),
 ) -> None:
-    """De-identify DICOM files (PS3.15 Basic Profile) with stable keyed pseudonyms and an audit CSV."""
-    from ..imaging import deid as deid_module
+    """De-identify DICOM files (PS3.15 Annex E Basic Profile, complete table) with keyed pseudonyms and an audit."""
+    from rich.progress import Progress
 
+    from ..imaging import deid as deid_module
+    from .base import say, warn
+
+    deid_module.check_folders(in_dir, out_dir)  # before the key is made: a refused run leaves nothing behind
     if new_key:
         deid_module.new_key(key)
-    report = deid_module.deidentify_folder(in_dir, out_dir, key, retain_dates, keep_protocol)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("de-identifying", total=None)
+        report = deid_module.deidentify_folder(
+            in_dir, out_dir, key, retain_dates, keep_protocol, retain_device=retain_device,
+            retain_patient_characteristics=retain_patient_characteristics, retain_institution=retain_institution,
+            keep_unknown=keep_unknown, progress=lambda done, total: bar.update(task, completed=done, total=total))
     for s in report.skipped:
-        console.print(f"[yellow]skipped:[/] {s['file']}: {s['reason']}", highlight=False)
-    Console().print(f"{len(report.written)} file(s) written to {out_dir}; {report.changes} changes in deid_audit.csv")
+        warn(f"{s['file']}: {s['reason']}", label="skipped")
+    say(f"{len(report.written)} file(s) written to {out_dir}; {len(report.skipped)} skipped"
+        f"{f' ({report.collisions} UID collision(s))' if report.collisions else ''}; "
+        f"{report.changes} changes in {deid_module.AUDIT_NAME}")
 
 
 @app.command()
 def radiomics(
     images: Path = typer.Argument(..., help="Folder of NM planar DICOM files."),
     masks: Path = typer.Option(..., "--masks", help="Folder of <PatientID>.npz masks with keys VIEW__ROI."),
-    out: Path = typer.Option(..., "--out", help="Features CSV (one row per patient, view, ROI)."),
+    out: Path = typer.Option(..., "--out", help="Features CSV (one row per study, view, ROI)."),
     settings: Optional[Path] = typer.Option(None, "--settings", help="pyradiomics YAML settings file."),
     wide: bool = typer.Option(False, "--wide", help="One row per patient (ready for scintiml study)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:
     """2-D radiomic features per view and ROI through pyradiomics."""
-    import numpy as np
+    from ..imaging.radiomics import features_from_folders
+    from ..io import atomic_file, check_output_path
+    from .base import say, warn
 
-    from ..imaging.planar import scan_folder
-    from ..imaging.radiomics import radiomic_features, wide_table
-
-    studies, skipped = scan_folder(images)
+    check_output_path(out, overwrite=overwrite, inputs=(images, masks) + ((settings,) if settings else ()))
+    require(settings is None or settings.is_file(), f"--settings {str(settings)!r} is not a file")
+    table, skipped = features_from_folders(images, masks, settings=settings, wide=wide)
     for s in skipped:
-        console.print(f"[yellow]skipped:[/] {s['file']}: {s['reason']}", highlight=False)
-    if not studies:
-        raise ScintimlError(f"no readable NM DICOM file in {str(images)!r}")
-    pairs = []
-    for st in studies:
-        path = masks / f"{st.patient_id}.npz"
-        if not path.exists():
-            console.print(f"[yellow]skipped:[/] {st.source}: no mask file {path.name}", highlight=False)
-            continue
-        with np.load(path, allow_pickle=False) as npz:
-            pairs.append((st, {tuple(k.split("__", 1)): npz[k].astype(bool) for k in npz.files if "__" in k}))
-    table = radiomic_features(pairs, settings=settings)
-    if wide:
-        table = wide_table(table)
-    table.to_csv(out, index=False)
-    Console().print(f"{len(table)} rows of radiomic features written to {out}")
-
+        warn(f"{s['file']}: {s['reason']}", label="skipped")
+    with atomic_file(out, overwrite=overwrite) as tmp:
+        table.to_csv(tmp, index=False)
+    say(f"{len(table)} rows of radiomic features written to {out}")

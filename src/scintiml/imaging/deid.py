@@ -376,6 +376,31 @@ def deidentify_dataset(ds, pseudo: Pseudonymizer, retain_dates: bool = False, ke
     return ds
 
 
+def check_folders(in_dir: str | Path, out_dir: str | Path) -> None:
+    """Refuse an input that is not a folder and an output that is not a new (or empty) folder apart from it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> check_folders(root, root / "inside")
+    Traceback (most recent call last):
+    ...
+    scintiml.imaging.deid.DeidError: the output folder must not be the input folder, inside it, or hold it; choose a new folder
+    """
+    from ..io.atomic import check_output_path
+
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    if not in_dir.is_dir():
+        raise DeidError(f"input folder {str(in_dir)!r} does not exist or is not a folder")
+    src, dst = in_dir.resolve(), out_dir.resolve()
+    if dst == src or src in dst.parents or dst in src.parents:
+        raise DeidError("the output folder must not be the input folder, inside it, or hold it; choose a new folder")
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise DeidError(f"output folder {str(out_dir)!r} is not empty; choose a new one")
+    check_output_path(out_dir, inputs=(in_dir,))
+
+
 def _problem(ds, path: Path) -> str | None:
     """Why a file read by pydicom cannot be de-identified safely (None when it can)."""
     from pydicom.uid import UID
@@ -427,17 +452,11 @@ def deidentify_folder(
     from pydicom.errors import InvalidDicomError
 
     from ..io import atomic_dir
-    from ..io.atomic import check_output_path, is_regular_readable
+    from ..io.atomic import is_regular_readable
 
     in_dir, out_dir = Path(in_dir), Path(out_dir)
-    if not in_dir.is_dir():
-        raise DeidError(f"input folder {str(in_dir)!r} does not exist or is not a folder")
-    src, dst = in_dir.resolve(), out_dir.resolve()
-    if dst == src or src in dst.parents or dst in src.parents:
-        raise DeidError("the output folder must not be the input folder, inside it, or hold it; choose a new folder")
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise DeidError(f"output folder {str(out_dir)!r} is not empty; choose a new one")
-    check_output_path(out_dir, inputs=(in_dir,))
+    check_folders(in_dir, out_dir)
+    src = in_dir.resolve()
     pseudo = Pseudonymizer(_read_key(key_file))
     report = DeidReport()
     audit: list[dict] = []

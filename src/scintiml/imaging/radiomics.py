@@ -34,7 +34,11 @@ def _extractor(settings: dict[str, Any] | str | Path | None, classes: Iterable[s
         ) from exc
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     if isinstance(settings, (str, Path)):
-        extractor = featureextractor.RadiomicsFeatureExtractor(str(settings))
+        try:
+            extractor = featureextractor.RadiomicsFeatureExtractor(str(settings))
+        except Exception as exc:  # pyradiomics validates the YAML with its own exception types
+            raise ImagingError(f"pyradiomics cannot use the settings file {str(settings)!r} ({type(exc).__name__}: "
+                               f"{exc}); fix it or leave out --settings") from exc
     else:
         extractor = featureextractor.RadiomicsFeatureExtractor(**{**DEFAULT_SETTINGS, **(settings or {})})
         extractor.disableAllFeatures()
@@ -73,18 +77,45 @@ def radiomic_features(
             if np.all(np.isfinite(spacing)):
                 img.SetSpacing((float(spacing[1]), float(spacing[0]), 1.0))
                 msk.SetSpacing((float(spacing[1]), float(spacing[0]), 1.0))
-            result = extractor.execute(img, msk)
-            row = {"patient_id": study.patient_id, "view": view, "roi": roi}
+            try:
+                result = extractor.execute(img, msk)
+            except (ValueError, RuntimeError, KeyError, IndexError) as exc:  # pyradiomics' own refusals
+                raise ImagingError(f"{study.patient_id} {view}/{roi}: pyradiomics failed ({exc})") from exc
+            row = {"patient_id": study.patient_id, "study_instance_uid": study.study_instance_uid,
+                   "view": view, "roi": roi}
             row.update({k: float(v) for k, v in result.items() if k.startswith("original_")})
             rows.append(row)
     return pd.DataFrame(rows)
 
 
 def wide_table(features: pd.DataFrame) -> pd.DataFrame:
-    """One row per patient: columns ``<view>_<roi>_<feature>`` (ready for ``scintiml study``)."""
+    """One row per patient: columns ``<view>_<roi>_<feature>`` (ready for ``scintiml study``).
+
+    Two studies of one patient are refused, never averaged into one row: a study table needs one row per
+    patient, so choose the study to keep (or use the long table, where each study has its own rows).
+
+    Examples
+    --------
+    >>> long = pd.DataFrame({"patient_id": ["A", "A"], "study_instance_uid": ["1", "1"], "view": ["ANT", "POST"],
+    ...                      "roi": ["lung", "lung"], "original_firstorder_Mean": [2.0, 3.0]})
+    >>> wide_table(long).columns.tolist()
+    ['patient_id', 'ANT_lung_firstorder_Mean', 'POST_lung_firstorder_Mean']
+    """
+    if "study_instance_uid" in features:
+        per_patient = features.groupby("patient_id")["study_instance_uid"].nunique()
+        repeated = per_patient[per_patient > 1]
+        if len(repeated):
+            raise ImagingError(
+                f"patient(s) {list(repeated.index[:5])} have {int(repeated.iloc[0])} studies each; a wide table has "
+                "one row per patient and studies are never averaged — keep one study per patient in the folder, "
+                "or leave out --wide (the long table keeps each study apart)"
+            )
+        features = features.drop(columns="study_instance_uid")
     long = features.melt(id_vars=["patient_id", "view", "roi"], var_name="feature")
     long["column"] = long["view"] + "_" + long["roi"] + "_" + long["feature"].str.replace("original_", "", regex=False)
-    return long.pivot_table(index="patient_id", columns="column", values="value").reset_index()
+    table = long.pivot(index="patient_id", columns="column", values="value").reset_index()
+    table.columns.name = None
+    return table
 
 
 def lung_masks(lung: np.ndarray) -> dict[str, np.ndarray]:
@@ -94,3 +125,84 @@ def lung_masks(lung: np.ndarray) -> dict[str, np.ndarray]:
     left[:, half:] = False
     right[:, :half] = False
     return {"image_left_lung": left, "image_right_lung": right}
+
+
+def mask_path(masks: str | Path, patient_id: str) -> Path | None:
+    """``masks/<PatientID>.npz``, or None when the PatientID cannot safely name a file in that folder.
+
+    A PatientID comes from the DICOM file and is never trusted as a path: separators, ``..``, control
+    characters or a name that resolves outside ``masks`` give None (the study is then reported, not read).
+
+    Examples
+    --------
+    >>> mask_path("masks", "PAT-001").name
+    'PAT-001.npz'
+    >>> mask_path("masks", "../../etc/passwd") is None, mask_path("masks", "") is None
+    (True, True)
+    """
+    pid = str(patient_id)
+    if (not pid or pid in {".", ".."} or any(c in pid for c in "/\\\x00") or pid != pid.strip()
+            or any(ord(c) < 32 for c in pid)):
+        return None
+    folder = Path(masks)
+    path = folder / f"{pid}.npz"
+    if path.resolve().parent != folder.resolve():
+        return None
+    return path
+
+
+def features_from_folders(
+    images: str | Path, masks: str | Path, settings: dict[str, Any] | str | Path | None = None,
+    wide: bool = False, classes: Iterable[str] = DEFAULT_CLASSES,
+) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Radiomic features of every NM study below ``images`` with its mask file ``masks/<PatientID>.npz``.
+
+    Returns the table and the skipped studies (``{"file", "reason"}``). A study without a usable mask is
+    skipped and reported; when no study has one, an :class:`ImagingError` says so (never an empty table).
+    Studies are kept apart by Study Instance UID; :func:`wide_table` refuses two studies of one patient.
+    """
+    from .planar import scan_folder
+
+    images, masks = Path(images), Path(masks)
+    if not images.is_dir():
+        raise ImagingError(f"image folder {str(images)!r} does not exist or is not a folder")
+    if not masks.is_dir():
+        raise ImagingError(f"mask folder {str(masks)!r} does not exist or is not a folder; give --masks FOLDER "
+                           "of <PatientID>.npz files")
+    if isinstance(settings, (str, Path)) and not Path(settings).is_file():
+        raise ImagingError(f"settings file {str(settings)!r} does not exist")
+    studies, skipped = scan_folder(images)
+    if not studies:
+        raise ImagingError(f"no readable NM DICOM study in {str(images)!r}")
+    pairs = []
+    for st in studies:
+        path = mask_path(masks, st.patient_id)
+        if path is None:
+            skipped.append({"file": st.source, "reason": "its PatientID cannot name a mask file (empty, or holds "
+                                                         "path characters); rename the mask by hand"})
+            continue
+        if not path.is_file():
+            skipped.append({"file": st.source, "reason": f"no mask file {path.name} for this study"})
+            continue
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                rois = {tuple(k.split("__", 1)): np.asarray(npz[k]).astype(bool) for k in npz.files if "__" in k}
+        except (OSError, ValueError, EOFError, KeyError) as exc:
+            skipped.append({"file": str(path), "reason": f"not a readable mask file ({type(exc).__name__})"})
+            continue
+        if not rois:
+            skipped.append({"file": str(path), "reason": "no VIEW__ROI arrays in the mask file"})
+            continue
+        pairs.append((st, rois))
+    if not pairs:
+        raise ImagingError(
+            f"none of the {len(studies)} studies has a usable mask in {str(masks)!r} (expected <PatientID>.npz "
+            "with arrays named VIEW__ROI); nothing was written"
+        )
+    try:
+        table = radiomic_features(pairs, settings=settings, classes=classes)
+    except (OSError, ValueError, TypeError) as exc:  # e.g. a settings file pyradiomics cannot parse
+        raise ImagingError(f"radiomic features could not be computed: {type(exc).__name__}: {exc}") from exc
+    if table.empty:
+        raise ImagingError("every mask had fewer than 10 pixels; no radiomic feature could be computed")
+    return (wide_table(table) if wide else table), skipped
