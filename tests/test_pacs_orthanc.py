@@ -45,7 +45,7 @@ def _free_port() -> int:
 class Orthanc:
     """A throw-away Orthanc: start(), stop(), and small REST helpers for the checks."""
 
-    def __init__(self, folder: Path, listener_port: int):
+    def __init__(self, folder: Path, listener_port: int, **extra):
         self.folder = folder
         self.http_port, self.dicom_port = _free_port(), _free_port()
         self.listener_port = listener_port
@@ -57,7 +57,7 @@ class Orthanc:
             "Plugins": [PLUGIN], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
             "DicomModalities": {"scintiml": ["SCINTIML", "127.0.0.1", listener_port]},
             "DicomAlwaysAllowStore": False, "DicomCheckCalledAet": False, "ConcurrentJobs": 1,
-            "HttpThreadsCount": 4, "StorageCompression": False, "DicomScpTimeout": 5,
+            "HttpThreadsCount": 4, "StorageCompression": False, "DicomScpTimeout": 5, **extra,
         }
         self.config = folder / "orthanc.json"
         self.config.write_text(json.dumps(config))
@@ -373,3 +373,39 @@ def test_listener_survives_pacs_restart_corrupt_instance_and_missing_view(orthan
     rows = json.loads((state / "worklist" / "worklist.json").read_text())
     assert {r["study_instance_uid"]: r["priority"] for r in rows if r["status"] == "failed"} == \
         {partial[0]: "FAILED", corrupt[0]: "FAILED"}
+
+
+def test_dimse_over_tls_both_ways(listener_port, model_dir, scans, tmp_path, monkeypatch):
+    """Orthanc with DICOM TLS: C-FIND, C-MOVE (Orthanc connects back to us over TLS) and C-STORE, all encrypted."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed (needed to make a test certificate)")
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tls / "key.pem"),
+                    "-out", str(tls / "cert.pem"), "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
+    server = Orthanc(tmp_path / "orthanc-tls", listener_port, DicomTlsEnabled=True,
+                     DicomTlsCertificate=str(tls / "cert.pem"), DicomTlsPrivateKey=str(tls / "key.pem"),
+                     DicomTlsTrustedCertificates=str(tls / "cert.pem"), DicomTlsRemoteCertificateRequired=True,
+                     DicomModalities={"scintiml": {"AET": "SCINTIML", "Host": "127.0.0.1", "Port": listener_port,
+                                                   "UseDicomTls": True}})
+    server.start()
+    try:
+        uid, files = make_study(tmp_path / "up", scans[1], "TLS1", date="20260320")
+        upload(server, files)
+        both = {"ca_file": "tls/cert.pem", "cert_file": "tls/cert.pem", "key_file": "tls/key.pem"}
+        plain = write_config(tmp_path / "plain.yaml", server, listener_port, protocol="dimse", retrieve="move",
+                             query={"date_from": "2026-03-20", "date_to": "2026-03-20"},
+                             retry={"attempts": 1})
+        assert run_cli(["triage", str(model_dir), "--pacs", str(plain), "--out", str(tmp_path / "plain")]) == 2
+        cfg = write_config(tmp_path / "tls.yaml", server, listener_port, protocol="dimse", retrieve="move",
+                           query={"date_from": "2026-03-20", "date_to": "2026-03-20"}, local={"tls": both},
+                           pacs={"tls": both})
+        assert run_cli(["triage", str(model_dir), "--pacs", str(cfg), "--out", str(tmp_path / "out")]) == 0
+        rows = json.loads((tmp_path / "out" / "worklist.json").read_text())
+        assert [(r["study_instance_uid"], r["status"]) for r in rows] == [(uid, "triaged")]
+        held = server.series(uid)
+        assert len(held["OT"]) == 1 and len(held["SR"]) == 1
+    finally:
+        server.stop()
