@@ -231,7 +231,7 @@ def test_unknown_jobs_are_404(finished, path):
 def test_only_the_three_downloads_are_served(finished):
     app, client, job_id, *_ = finished
     r = client.get(f"/jobs/{job_id}/download/request.json")
-    assert r.status_code == 404 and "report.pdf, results.json and model.zip" in r.text
+    assert r.status_code == 404 and "report.pdf, results.json, model.zip" in r.text
 
 
 def test_a_token_is_required_when_one_is_set(tmp_path):
@@ -298,3 +298,27 @@ def test_cli_app_refuses_a_bad_port_in_one_line(capsys):
     assert run_cli(["app", "--port", "70000", "--no-browser"]) == 2
     err = capsys.readouterr().err
     assert "error: --port must be between 1 and 65535, got 70000" in err and "Traceback" not in err
+
+
+def test_validate_runs_in_the_background_and_shows_the_external_auc(finished):
+    from scintiml.bundle import load_bundle
+    from scintiml.external import validate_bundle
+
+    app, client, job_id, status, workdir = finished
+    site = pd.read_csv(io.BytesIO(HF_CSV)).iloc[::2]  # stands in for another site's patients
+    data = site.to_csv(index=False).encode()
+    r = client.post("/validate", data={"model_job": job_id, "target": "outcome"},
+                    files={"file": ("site_b.csv", data, "text/csv")})
+    assert 'role="alert"' in r.text and "no outcome column 'outcome'" in unescape(r.text)
+    r = client.post("/validate", data={"model_job": job_id}, headers={"HX-Request": "true"},
+                    files={"file": ("site_b.csv", data, "text/csv")})
+    validation_id = r.headers["HX-Redirect"].rsplit("/", 1)[1]
+    assert _wait(client, validation_id)["state"] == "done"
+    expected = validate_bundle(load_bundle(workdir / "jobs" / job_id / "output" / "model"),
+                               site.reset_index(drop=True), "DEATH_EVENT").to_dict()
+    html = client.get(f"/jobs/{validation_id}").text
+    assert re.search(r'id="auc">([0-9.]+)<', html).group(1) == f"{expected['performance']['auc']:.3f}"
+    assert re.search(r'id="verdict">([^<]+)<', html).group(1) == expected["verdict"]
+    written = pd.read_csv(io.BytesIO(client.get(f"/jobs/{validation_id}/download/predictions.csv").content))
+    assert len(written) == len(site)
+    assert client.get(f"/jobs/{validation_id}/download/model.zip").status_code == 404

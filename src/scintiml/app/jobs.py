@@ -123,8 +123,11 @@ class JobStore:
         job_id = new_id()
         folder = self.jobs_dir / job_id
         (folder / "input").mkdir(parents=True)
-        for name, src in (files or {}).items():
-            shutil.copyfile(src, folder / "input" / name)
+        for name, src in (files or {}).items():  # a copy: the job never depends on the upload area
+            if Path(src).is_dir():
+                shutil.copytree(src, folder / "input" / name)
+            else:
+                shutil.copyfile(src, folder / "input" / name)
         write_json(folder / "request.json", {"kind": kind, **request})
         self._write_status(folder, {
             "id": job_id, "kind": kind, "title": title, "state": "queued", "stage": "waiting for a worker",

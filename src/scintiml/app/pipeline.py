@@ -62,3 +62,46 @@ def run_study_job(cohort: Cohort, out: Path, options: dict[str, Any],
         write_report(result.results, tmp, pdf=bool(options.get("pdf", True)))
         save_bundle(result, tmp / "model")
     return result.results
+
+
+def run_validation_job(model: Path, data: Path, target: str, out: Path, options: dict[str, Any],
+                       progress: Callable[[str, int], None]) -> dict[str, Any]:
+    """Validate a model bundle on another site's patients and write the validation folder into ``out``.
+
+    Calls :func:`scintiml.external.write_validation` (``validation.json``, ``predictions.csv``, the report).
+
+    Parameters
+    ----------
+    model : Path
+        The bundle folder.
+    data : Path
+        The other site's table, with the outcome.
+    target : str
+        The outcome column.
+    out : Path
+        The folder to publish.
+    options : dict
+        ``id_column``, ``max_missing_share`` (optional).
+    progress : callable
+        ``progress(stage, 0)`` at the start.
+
+    Returns
+    -------
+    dict
+        The content of ``validation.json``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> run_validation_job(folder / "no-model", folder / "x.csv", "y", folder / "v", {}, lambda s, n: None)
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.BundleError: ...
+    """
+    from ..external import write_validation
+
+    progress("validating", 0)
+    with _DRAWING:  # the validation report draws with pyplot too
+        return write_validation(model, data, target, out, id_column=options.get("id_column"),
+                                max_missing_share=options.get("max_missing_share"), pdf=True, overwrite=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import secrets
 import shutil
 import zipfile
@@ -26,7 +27,7 @@ from ..cohort import load_cohort, read_table
 from ..errors import ScintimlError
 from ..io import atomic_dir, atomic_file
 from .jobs import JobNotFoundError, JobStore, new_id
-from .pipeline import run_study_job
+from .pipeline import run_study_job, run_validation_job
 from .tables import column_report, outcome_candidates
 
 HERE = Path(__file__).parent
@@ -84,6 +85,18 @@ def _study_runner(folder: Path, request: dict[str, Any], progress) -> dict[str, 
             "verdict": (results.get("readiness") or {}).get("message")}
 
 
+def _validate_runner(folder: Path, request: dict[str, Any], progress) -> dict[str, Any]:
+    """Job kind ``validate``: the model bundle (copied into the job) on another site's patients."""
+    v = run_validation_job(folder / "input" / "model", folder / "input" / request["data_file"], request["target"],
+                           folder / "output", request.get("options", {}), progress)
+    p = v["performance"]
+    return {"auc": p["auc"], "auc_ci95": p["auc_ci95"], "verdict": v["verdict"], "n": p["n"]}
+
+
+#: What each kind of job offers for download (besides a study's model.zip).
+DOWNLOADS = {"study": ("report.pdf", "results.json"), "validate": ("report.pdf", "validation.json", "predictions.csv")}
+
+
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "n/a"
@@ -118,7 +131,7 @@ def create_app(config: AppConfig) -> FastAPI:
     predictions = workdir / "predictions"
     for folder in (uploads, predictions):
         folder.mkdir(parents=True, exist_ok=True)
-    jobs = JobStore(workdir, {"study": _study_runner}, workers=config.workers)
+    jobs = JobStore(workdir, {"study": _study_runner, "validate": _validate_runner}, workers=config.workers)
     limit = int(config.max_upload_mb * 1024 * 1024)
 
     @contextlib.asynccontextmanager
@@ -257,8 +270,10 @@ def create_app(config: AppConfig) -> FastAPI:
         if name == "model.zip":
             return FileResponse(_model_zip(jobs, job_id), media_type="application/zip",
                                 filename=f"scintiml-model-{job_id}.zip")
-        if name not in ("report.pdf", "results.json"):
-            raise JobNotFoundError(f"no download {name!r}; the downloads are report.pdf, results.json and model.zip")
+        allowed = DOWNLOADS.get(jobs.status(job_id)["kind"], ())
+        if name not in allowed:
+            offered = ", ".join(allowed + (("model.zip",) if "results.json" in allowed else ()))
+            raise JobNotFoundError(f"no download {name!r}; this job offers {offered}")
         return FileResponse(_output_file(jobs, job_id, name), filename=name)
 
     # --- predict ---------------------------------------------------------------------------------
@@ -276,15 +291,7 @@ def create_app(config: AppConfig) -> FastAPI:
             run_id = new_id()
             folder = predictions / run_id
             folder.mkdir()
-            model_job = str(form.get("model_job") or "")
-            bundle_upload = form.get("bundle")
-            if getattr(bundle_upload, "filename", ""):
-                bundle_dir = await _unzip_bundle(bundle_upload, folder, limit, config.max_upload_mb)
-            elif model_job:
-                bundle_dir = jobs.folder(model_job) / "output" / "model"
-            else:
-                raise ScintimlError("choose a model: one of your finished studies, or upload a bundle (.zip)")
-            bundle = load_bundle(bundle_dir)
+            bundle = load_bundle(await _chosen_bundle(form, jobs, folder, limit, config.max_upload_mb))
             _, frame, name = await _save_upload(form.get("file"), folder, limit, config.max_upload_mb, keep_id=True)
             id_column = str(form.get("id_column") or "") or None
             table = bundle.predict(frame, id_column=id_column)
@@ -307,7 +314,43 @@ def create_app(config: AppConfig) -> FastAPI:
     @app.get("/validate", response_class=HTMLResponse)
     def validate_page(request: Request):
         available = importlib.util.find_spec("scintiml.external") is not None
-        return page(request, "validate.html", title="Validate at another site", available=available)
+        done = [j for j in jobs.list() if j["kind"] == "study" and j["state"] == "done"]
+        return page(request, "validate.html", title="Validate at another site", available=available, models=done,
+                    max_upload_mb=config.max_upload_mb)
+
+    @app.post("/validate", response_class=HTMLResponse)
+    async def validate(request: Request):
+        """Check the model and the table now (errors inline), then validate in the background."""
+        from ..bundle import load_bundle
+
+        form = await request.form()
+        try:
+            staging = uploads / new_id()
+            staging.mkdir()
+            bundle_dir = await _chosen_bundle(form, jobs, staging, limit, config.max_upload_mb)
+            bundle = load_bundle(bundle_dir)
+            _, frame, name = await _save_upload(form.get("file"), staging, limit, config.max_upload_mb, keep_id=True)
+            target = str(form.get("target") or "").strip() or str(bundle.spec.get("target", ""))
+            if target not in frame.columns:
+                raise ScintimlError(f"{name!r} has no outcome column {target!r}; the other site's table needs the "
+                                    f"outcome to validate against (columns: {', '.join(map(str, frame.columns))})")
+            id_column = str(form.get("id_column") or "").strip() or None
+            if id_column and id_column not in frame.columns:
+                raise ScintimlError(f"{name!r} has no id column {id_column!r}")
+            missing = [c for c in bundle.inputs if c not in frame.columns]
+            if missing:
+                raise ScintimlError(f"{name!r} lacks the model's input column(s) {missing}")
+        except ScintimlError as exc:
+            return page(request, "_upload_error.html", message=str(exc))
+        data_file = next(staging.glob("data.*"))
+        job_id = jobs.submit("validate", {"data_file": data_file.name, "target": target,
+                                          "options": {"id_column": id_column}},
+                             files={data_file.name: data_file, "model": bundle_dir},
+                             title=f"validation on {name}")
+        url = f"/jobs/{job_id}"
+        if request.headers.get("hx-request"):
+            return Response(status_code=200, headers={"HX-Redirect": url})
+        return RedirectResponse(url, status_code=303)
 
     @app.get("/triage", response_class=HTMLResponse)
     def triage_page(request: Request):
@@ -427,15 +470,16 @@ def _plain(value: Any) -> Any:
 def _job_context(jobs: JobStore, job_id: str) -> dict[str, Any]:
     status = jobs.status(job_id)
     context: dict[str, Any] = {"job": status, "job_request": jobs.request(job_id), "summary_lines": []}
-    if status["state"] == "done":
-        import json
-
+    output = jobs.folder(job_id) / "output"
+    context["has_pdf"] = (output / "report.pdf").is_file()
+    if status["state"] == "done" and status["kind"] == "study":
         from ..report.writer import summary_lines
 
-        results = json.loads((jobs.folder(job_id) / "output" / "results.json").read_text(encoding="utf-8"))
+        results = json.loads((output / "results.json").read_text(encoding="utf-8"))
         context["results"] = results
         context["summary_lines"] = summary_lines(results)
-        context["has_pdf"] = (jobs.folder(job_id) / "output" / "report.pdf").is_file()
+    elif status["state"] == "done" and status["kind"] == "validate":
+        context["validation"] = json.loads((output / "validation.json").read_text(encoding="utf-8"))
     return context
 
 
@@ -459,6 +503,17 @@ def _model_zip(jobs: JobStore, job_id: str) -> Path:
                 if path.is_file():
                     zf.write(path, f"model/{path.relative_to(model)}")
     return target
+
+
+async def _chosen_bundle(form, jobs: JobStore, folder: Path, limit: int, limit_mb: float) -> Path:
+    """The bundle folder a form names: an uploaded zip (unpacked into ``folder``) or a finished study's model."""
+    model_job = str(form.get("model_job") or "")
+    bundle_upload = form.get("bundle")
+    if getattr(bundle_upload, "filename", ""):
+        return await _unzip_bundle(bundle_upload, folder, limit, limit_mb)
+    if model_job:
+        return jobs.folder(model_job) / "output" / "model"
+    raise ScintimlError("choose a model: one of your finished studies, or upload a bundle (.zip)")
 
 
 async def _unzip_bundle(upload, folder: Path, limit: int, limit_mb: float) -> Path:
