@@ -72,7 +72,12 @@ def _root() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning every user error into one line and Ctrl-C into exit 130."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Typer turns Ctrl-C into Exit(130) and, outside standalone mode, *returns* an Exit's code: pass it on.
+        code = app(args=argv, standalone_mode=False)
+        if code == 130:
+            raise KeyboardInterrupt
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            sys.exit(code)
     except ScintimlError as exc:
         error_line(str(exc))
         sys.exit(2)

@@ -46,7 +46,11 @@ def _progress_bar() -> Iterator:
             counts[stage] = counts.get(stage, 0) + n
             bar.update(task, description=stage, detail=f"{counts[stage]} networks trained" if counts[stage] else "")
 
-        yield progress
+        try:
+            yield progress
+        except BaseException:
+            bar.live.transient = True  # an error or Ctrl-C ends with its one line, not a frozen bar above it
+            raise
         bar.update(task, description="done", detail="")
 
 

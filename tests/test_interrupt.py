@@ -1,0 +1,76 @@
+"""Ctrl-C (SIGINT) during a command: exit status 130, one line on stderr, nothing left behind."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from scintiml.datasets import make_mibg_cohort
+
+CLI = [sys.executable, "-c", "from scintiml.cli import main; main()"]
+
+
+def _start(args, cwd):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([*CLI, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _interrupt_when(proc, ready, timeout=120.0):
+    """Send SIGINT as soon as ``ready()`` holds; fail when the command ends first."""
+    start = time.monotonic()
+    while not ready():
+        if proc.poll() is not None:
+            pytest.fail(f"the command ended (status {proc.returncode}) before it could be interrupted: "
+                        f"{proc.stderr.read()[-500:]}")
+        if time.monotonic() - start > timeout:
+            proc.kill()
+            pytest.fail("the command never reached the point to interrupt")
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, [line for line in err.splitlines() if line.strip()]
+
+
+def _temp_siblings(folder, name):
+    return [p.name for p in folder.iterdir() if p.name.startswith(f".{name}.")]
+
+
+@pytest.fixture
+def cohort_csv(tmp_path):
+    cohort = make_mibg_cohort(n_patients=200, random_state=0)
+    frame = cohort.X[["delta_lvef", "planar_washout", "age", "baseline_lvef"]].copy()
+    frame["outcome"] = cohort.y
+    path = tmp_path / "cohort.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("moment", ["computing", "writing"])
+def test_sigint_during_study(tmp_path, cohort_csv, moment):
+    """Interrupted while the networks train, and while the report is being written into the temp folder."""
+    out = tmp_path / "study"
+    proc = _start(["study", str(cohort_csv), "--target", "outcome", "--inputs", "all", "--out", str(out)], tmp_path)
+    start = time.monotonic()
+    if moment == "computing":
+        ready = lambda: time.monotonic() - start > 4.0  # imports done, the study is under way
+    else:
+        ready = lambda: bool(_temp_siblings(tmp_path, "study"))  # the output is being written
+    code, lines = _interrupt_when(proc, ready)
+    assert code == 130
+    assert len(lines) == 1 and lines[0].startswith("interrupted"), lines
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort.csv"]
+
+
+def test_sigint_during_simulate(tmp_path):
+    pytest.importorskip("pydicom")
+    out = tmp_path / "sim"
+    proc = _start(["simulate", "--out", str(out), "--n", "50"], tmp_path)
+    code, lines = _interrupt_when(proc, lambda: bool(_temp_siblings(tmp_path, "sim")))
+    assert code == 130
+    assert len(lines) == 1 and lines[0].startswith("interrupted"), lines
+    assert not out.exists() and list(tmp_path.iterdir()) == []
