@@ -1,0 +1,225 @@
+"""NM Image objects as the standard has them, real-world ingestion layouts, and the SC/SR outputs."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+pydicom = pytest.importorskip("pydicom")
+hd = pytest.importorskip("highdicom")
+
+from scintiml.imaging import (ImagingError, PlanarStudy, nm_datasets, read_studies, read_study,  # noqa: E402
+                              secondary_capture, structured_report, write_nm_study)
+from scintiml.imaging.dicom_outputs import TRIAGE_DISCLAIMER  # noqa: E402
+from scintiml.imaging.nm_iod import VIEW_ORIENTATION  # noqa: E402
+
+VIEWS6 = ("ANT", "POST", "RAO", "LAO", "RPO", "LPO")
+DCIODVFY = shutil.which("dciodvfy")
+needs_dciodvfy = pytest.mark.skipif(DCIODVFY is None, reason="dciodvfy (Debian package dicom3tools) not installed; "
+                                    ".ci/run installs it")
+
+
+def _study(pid="PAT-1", shape=(32, 32), seed=0):
+    rng = np.random.RandomState(seed)
+    views = {v: rng.poisson(20, shape).astype(float) + (np.arange(shape[1]) >= shape[1] // 2) * 30 for v in VIEWS6}
+    return PlanarStudy(views=views, pixel_spacing_mm=(12.5, 12.5), patient_id=pid,
+                       metadata={"PatientName": "Doe^Jane", "PatientBirthDate": "19600101", "PatientSex": "F",
+                                 "AccessionNumber": "ACC123", "StudyID": "77", "StudyDate": "20240310",
+                                 "StudyTime": "101500", "ReferringPhysicianName": "House^Greg",
+                                 "count_rate_cps": 4000, "collimator": "LEHR"})
+
+
+def _dciodvfy_errors(path):
+    run = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True, timeout=60)
+    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
+
+
+def test_nm_image_attributes_follow_the_standard():
+    from pydicom.sr.codedict import codes
+
+    study = _study()
+    datasets = nm_datasets(study, "per_view")
+    assert len(datasets) == 6
+    for ds, view in zip(datasets, VIEWS6):
+        assert list(ds.ImageType) == ["ORIGINAL", "PRIMARY", "STATIC", "EMISSION"]
+        assert ds.NumberOfFrames == 1 and ds.NumberOfDetectors == 1 and ds.DetectorVector == 1
+        assert ds.CountsAccumulated == int(study.views[view].sum())
+        assert ds.ActualFrameDuration == round(1000 * study.views[view].sum() / 4000)
+        assert list(ds.PatientOrientation) == list(VIEW_ORIENTATION[view])
+        code = ds.DetectorInformationSequence[0].ViewCodeSequence[0]
+        assert code.CodingSchemeDesignator == "SCT"
+        assert ds.EnergyWindowInformationSequence[0].EnergyWindowRangeSequence[0].EnergyWindowLowerLimit == 126
+        assert ds.StudyInstanceUID == datasets[0].StudyInstanceUID
+    codes_used = [ds.DetectorInformationSequence[0].ViewCodeSequence[0].CodeValue for ds in datasets]
+    assert codes_used[:2] == [codes.SCT.AnteriorProjection.value, codes.SCT.PosteriorProjection.value]
+    pair = nm_datasets(study, "dual_head")
+    assert [ds.NumberOfDetectors for ds in pair] == [2, 2, 2]
+    assert pair[1].DetectorInformationSequence[1].ViewCodeSequence[0].CodeValue == \
+        codes.SCT.LeftPosteriorObliqueEmissiveProjection.value  # RAO is acquired with LPO opposite
+    assert pair[0].PatientOrientation == ""  # ANT and POST share no row direction
+
+
+@needs_dciodvfy
+@pytest.mark.parametrize("layout", ["per_view", "dual_head", "multiframe"])
+def test_dciodvfy_finds_no_error_in_nm_files(tmp_path, layout):
+    for path in write_nm_study(_study(), tmp_path, layout=layout):
+        assert _dciodvfy_errors(path) == [], path.name
+
+
+def test_per_view_files_are_grouped_into_one_study_per_uid(tmp_path):
+    a, b = _study("A"), _study("B", seed=1)
+    write_nm_study(a, tmp_path / "a", layout="per_view")
+    write_nm_study(b, tmp_path / "b", layout="dual_head")
+    studies, skipped = read_studies(tmp_path, views=VIEWS6)
+    assert skipped == [] and sorted(s.patient_id for s in studies) == ["A", "B"]
+    for st, src in zip(sorted(studies, key=lambda s: s.patient_id), (a, b)):
+        assert tuple(st.views) == VIEWS6 and st.study_instance_uid == src.study_instance_uid
+        for v in VIEWS6:
+            np.testing.assert_array_equal(st.views[v], src.views[v])
+        assert len(st.metadata["source_instances"]) == (6 if st.patient_id == "A" else 3)
+        assert st.metadata["PatientName"] == "Doe^Jane" and st.metadata["AccessionNumber"] == "ACC123"
+
+
+def test_single_view_with_scalar_detector_vector_and_text_views(tmp_path):
+    """A camera's one-view file: DetectorVector = 1 (one value), view only in SeriesDescription."""
+    study = _study("C")
+    paths = write_nm_study(study, tmp_path, layout="per_view")
+    for path, view in zip(paths, VIEWS6):
+        ds = pydicom.dcmread(path)
+        del ds.DetectorInformationSequence[0].ViewCodeSequence
+        ds.SeriesDescription = {"RAO": "LUNG PERF RIGHT ANTERIOR OBLIQUE"}.get(view, f"Q LUNG {view}")
+        ds.DetectorVector = 1
+        ds.save_as(path)
+    st = read_study(tmp_path, views=VIEWS6)
+    assert tuple(st.views) == VIEWS6
+    np.testing.assert_array_equal(st.views["RAO"], study.views["RAO"])
+
+
+@pytest.mark.parametrize("convention", ["view_codes", "frame_list_in_comments"])
+def test_multiframe_files_in_two_naming_conventions(tmp_path, convention):
+    study = _study("D")
+    (ds,) = nm_datasets(study, "multiframe")
+    if convention == "frame_list_in_comments":
+        # an older export: one detector item without view codes, the frame order written in ImageComments
+        for det in ds.DetectorInformationSequence:
+            del det.ViewCodeSequence
+        ds.ImageComments = "ANT/POST/RAO/LAO/RPO/LPO"
+        ds.SeriesDescription = "LUNG PERFUSION"
+    ds.save_as(tmp_path / "d.dcm", enforce_file_format=True)
+    st = read_study(tmp_path / "d.dcm", views=VIEWS6)
+    for v in VIEWS6:
+        np.testing.assert_array_equal(st.views[v], study.views[v])
+
+
+def test_missing_or_ambiguous_views_name_the_study(tmp_path):
+    study = _study("E")
+    paths = write_nm_study(study, tmp_path / "e", layout="per_view")
+    paths[2].unlink()  # RAO gone
+    studies, skipped = read_studies(tmp_path / "e", views=VIEWS6)
+    assert studies == [] and len(skipped) == 1
+    assert skipped[0]["file"] == study.study_instance_uid
+    assert "patient E" in skipped[0]["reason"] and "RAO missing" in skipped[0]["reason"]
+    # the same view twice in one study (a repeat acquisition, a new SOP instance) is ambiguous
+    extra = nm_datasets(PlanarStudy(views={"ANT": study.views["ANT"]}, pixel_spacing_mm=(12.5, 12.5),
+                                    patient_id="E", study_instance_uid=study.study_instance_uid))[0]
+    extra.save_as(tmp_path / "e" / "again.dcm", enforce_file_format=True)
+    with pytest.raises(ImagingError, match=r"patient E\): view ANT is ambiguous"):
+        read_study(tmp_path / "e")
+    # a copied file (same SOP instance) is not an ambiguity
+    shutil.copy(paths[0], tmp_path / "e" / "copy.dcm")
+    (tmp_path / "e" / "again.dcm").unlink()
+    assert list(read_study(tmp_path / "e").views) == ["ANT", "POST", "LAO", "RPO", "LPO"]
+
+
+def test_other_matrix_sizes_are_resampled_and_orientation_checked(tmp_path):
+    study = _study("F", shape=(32, 32))
+    paths = write_nm_study(study, tmp_path, layout="per_view")
+    big = pydicom.dcmread(paths[1])  # POST at 64 x 64, 6.25 mm: the same field of view
+    frame = np.kron(study.views["POST"], np.ones((2, 2))) / 4
+    big.Rows = big.Columns = 64
+    big.PixelSpacing = [6.25, 6.25]
+    big.PixelData = np.round(frame * 4).astype(np.uint16).tobytes()
+    big.save_as(paths[1])
+    mirrored = pydicom.dcmread(paths[0])  # ANT stored mirrored: rows run to the patient's right
+    mirrored.PatientOrientation = ["R", "F"]
+    mirrored.PixelData = study.views["ANT"][:, ::-1].astype(np.uint16).tobytes()
+    mirrored.save_as(paths[0])
+    st = read_study(tmp_path)
+    assert st.views["POST"].shape == (32, 32) and st.pixel_spacing_mm == (12.5, 12.5)
+    assert st.views["POST"].sum() == pytest.approx(4 * frame.sum(), rel=1e-9)  # counts preserved
+    np.testing.assert_array_equal(st.views["ANT"], study.views["ANT"])  # flipped back
+    assert any("mirrored" in n for n in st.metadata["ingest_notes"])
+    bad = pydicom.dcmread(paths[2])
+    bad.PatientOrientation = ["H", "L"]
+    bad.save_as(paths[2])
+    with pytest.raises(ImagingError, match="RAO .* fits neither"):
+        read_study(tmp_path)
+
+
+@pytest.fixture()
+def source(tmp_path):
+    write_nm_study(_study("G"), tmp_path / "src", layout="per_view")
+    return read_study(tmp_path / "src")
+
+
+def test_secondary_capture_carries_the_source_study(source, tmp_path):
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb[5:10, 5:50] = 255
+    sc = secondary_capture(rgb, source, views_shown=["ANT", "RAO", "LAO"])
+    sc.save_as(tmp_path / "sc.dcm")
+    back = pydicom.dcmread(tmp_path / "sc.dcm")
+    again = hd.imread(tmp_path / "sc.dcm")  # highdicom reads it back as an image
+    assert again.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture Image Storage
+    for keyword, value in (("PatientName", "Doe^Jane"), ("PatientID", "G"), ("PatientBirthDate", "19600101"),
+                           ("PatientSex", "F"), ("AccessionNumber", "ACC123"), ("StudyID", "77"),
+                           ("StudyDate", "20240310"), ("StudyTime", "101500"),
+                           ("ReferringPhysicianName", "House^Greg"), ("BurnedInAnnotation", "YES")):
+        assert str(back[keyword].value) == value, keyword
+    assert back.StudyInstanceUID == source.study_instance_uid
+    assert back.SeriesInstanceUID not in {s["series_instance_uid"] for s in source.metadata["source_instances"]}
+    assert {r.ReferencedSOPInstanceUID for r in back.SourceImageSequence} == \
+        {s["sop_instance_uid"] for s in source.metadata["source_instances"]}
+    assert back.PatientOrientation == ""  # ANT (L\F) beside LAO (LP\F): no single value is true
+    np.testing.assert_array_equal(back.pixel_array, rgb)
+    one = secondary_capture(rgb, source, views_shown=["POST"])
+    assert list(one.PatientOrientation) == ["R", "F"]
+    other = secondary_capture(rgb, source, views_shown=["POST"])
+    assert other.SeriesInstanceUID != one.SeriesInstanceUID  # a new series per call (per study)
+    with pytest.raises(ImagingError, match="uint8 RGB"):
+        secondary_capture(rgb[..., 0], source)
+
+
+def test_structured_report_carries_the_triage_result(source, tmp_path):
+    sr = structured_report(source, 0.83, 0.4, "planar-pe-cnn", "2.1")
+    sr.save_as(tmp_path / "sr.dcm")
+    back = pydicom.dcmread(tmp_path / "sr.dcm")
+    assert back.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR
+    assert back.StudyInstanceUID == source.study_instance_uid and back.PatientID == "G"
+    assert back.AccessionNumber == "ACC123"
+    items = {item.ConceptNameCodeSequence[0].CodeMeaning: item for item in back.ContentSequence}
+    assert items["Algorithm Name"].TextValue == "planar-pe-cnn"
+    assert items["Algorithm Version"].TextValue == "2.1"
+    assert float(items["Probability of pulmonary embolism"].MeasuredValueSequence[0].NumericValue) == 0.83
+    assert float(items["Triage decision threshold"].MeasuredValueSequence[0].NumericValue) == 0.4
+    assert items["Triage category"].TextValue == "URGENT"
+    assert items["Comment"].TextValue == TRIAGE_DISCLAIMER == "For triage — not a diagnosis"
+    evidence = {r.ReferencedSOPInstanceUID for s in back.CurrentRequestedProcedureEvidenceSequence
+                for series in s.ReferencedSeriesSequence for r in series.ReferencedSOPSequence}
+    assert evidence == {s["sop_instance_uid"] for s in source.metadata["source_instances"]}
+    report = hd.sr.ComprehensiveSR.from_dataset(back)
+    assert report.StudyInstanceUID == source.study_instance_uid
+    with pytest.raises(ImagingError, match=r"\[0, 1\]"):
+        structured_report(source, 1.3, 0.4, "m", "1")
+    with pytest.raises(ImagingError, match="no source DICOM instances"):
+        structured_report(PlanarStudy(views={}, patient_id="X"), 0.5, 0.5, "m", "1")
+
+
+@needs_dciodvfy
+def test_dciodvfy_finds_no_error_in_sc_and_sr(source, tmp_path):
+    secondary_capture(np.zeros((40, 60, 3), np.uint8), source, views_shown=["ANT", "POST"]).save_as(
+        tmp_path / "sc.dcm")
+    secondary_capture(np.zeros((40, 60, 3), np.uint8), source, views_shown=["ANT"]).save_as(tmp_path / "sc1.dcm")
+    structured_report(source, 0.2, 0.4, "planar-pe-cnn", "2.1").save_as(tmp_path / "sr.dcm")
+    for name in ("sc.dcm", "sc1.dcm", "sr.dcm"):
+        assert _dciodvfy_errors(tmp_path / name) == [], name
