@@ -75,9 +75,19 @@ def test_rule_on_mibg_recovers_the_truth():
     assert by_input["delta_lvef"].op == "<=" and by_input["planar_washout"].op == ">="
     assert abs(by_input["delta_lvef"].value - (-10)) <= 2.0
     assert abs(by_input["planar_washout"].value - 30) <= 6.0
-    test = rule.evaluate(cohort.X.iloc[split.testing], cohort.y[split.testing])
-    lo, hi = test["sensitivity_ci95"]
-    assert lo <= test["sensitivity"] <= hi
+    X_te, y_te = cohort.X.iloc[split.testing], cohort.y[split.testing]
+    test = rule.evaluate(X_te, y_te)
+    # counts by hand from the rule's own cut-offs, intervals from statsmodels' Wilson score interval
+    from statsmodels.stats.proportion import proportion_confint
+
+    called = ((X_te["delta_lvef"] <= by_input["delta_lvef"].value)
+              & (X_te["planar_washout"] >= by_input["planar_washout"].value)).to_numpy()
+    tp, fn = int((called & (y_te == 1)).sum()), int((~called & (y_te == 1)).sum())
+    tn, fp = int((~called & (y_te == 0)).sum()), int((called & (y_te == 0)).sum())
+    assert test["confusion_matrix"] == {"tp": tp, "fn": fn, "fp": fp, "tn": tn}
+    assert test["sensitivity"] == pytest.approx(tp / (tp + fn))
+    np.testing.assert_allclose(test["sensitivity_ci95"], proportion_confint(tp, tp + fn, method="wilson"), atol=1e-12)
+    np.testing.assert_allclose(test["specificity_ci95"], proportion_confint(tn, tn + fp, method="wilson"), atol=1e-12)
 
 
 def test_rule_counts_by_hand():

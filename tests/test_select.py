@@ -116,10 +116,15 @@ def test_order_selection_prefers_a_small_network(mibg):
     assert len(order.history_) == len(OrderSelector().architectures())
 
 
-def test_selection_without_explicit_selection_set(mibg):
+@pytest.mark.parametrize("cv, n_folds", [(5, 5), ("split", 1)])
+def test_selection_without_explicit_selection_set(mibg, cv, n_folds):
+    # no selection part given: candidates are judged on folds (or a 25 % hold-out) carved from X itself,
+    # and the two true inputs are still found, with at most one passenger
     X, y, _ = _parts(mibg)
-    selector = InputSelector(method="growing", random_state=0).fit(X, y)
-    assert selector.selected_inputs_
+    selector = InputSelector(method="growing", cv=cv, random_state=0).fit(X, y)
+    assert selector.n_folds_ == n_folds
+    chosen = set(selector.selected_inputs_)
+    assert {"delta_lvef", "planar_washout"} <= chosen and len(chosen) <= 3
 
 
 def test_bad_method_is_refused(mibg):
