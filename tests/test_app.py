@@ -322,3 +322,15 @@ def test_validate_runs_in_the_background_and_shows_the_external_auc(finished):
     written = pd.read_csv(io.BytesIO(client.get(f"/jobs/{validation_id}/download/predictions.csv").content))
     assert len(written) == len(site)
     assert client.get(f"/jobs/{validation_id}/download/model.zip").status_code == 404
+
+
+def test_triage_checks_its_folders_before_queueing(tmp_path):
+    app, client = _client(tmp_path / "app")
+    r = client.post("/triage", data={"model_dir": str(tmp_path / "nope"), "scans_dir": str(tmp_path)})
+    assert 'role="alert"' in r.text and "does not exist on this machine" in r.text
+    (tmp_path / "empty_model").mkdir()
+    r = client.post("/triage", data={"model_dir": str(tmp_path / "empty_model"), "scans_dir": str(tmp_path)})
+    assert "holds no CNN model bundle" in r.text
+    assert app.state.jobs.list() == []
+    assert client.get("/jobs/0123456789ab/summaries/x.png").status_code == 404
+    app.state.jobs.shutdown()

@@ -105,3 +105,50 @@ def run_validation_job(model: Path, data: Path, target: str, out: Path, options:
     with _DRAWING:  # the validation report draws with pyplot too
         return write_validation(model, data, target, out, id_column=options.get("id_column"),
                                 max_missing_share=options.get("max_missing_share"), pdf=True, overwrite=True)
+
+
+def run_triage_job(model: Path, scans: Path, out: Path, progress: Callable[[str, int], None]) -> dict[str, Any]:
+    """Rank the planar studies in ``scans`` with the CNN bundle ``model``: ``out/worklist.csv`` and a summary
+    image (and DICOM Secondary Capture) per study in ``out/summaries`` (calls :func:`scintiml.cnn.triage_folder`).
+
+    Parameters
+    ----------
+    model : Path
+        The CNN bundle folder.
+    scans : Path
+        Folder of NM DICOM studies.
+    out : Path
+        The folder to publish.
+    progress : callable
+        ``progress("ranking studies", 1)`` per study drawn.
+
+    Returns
+    -------
+    dict
+        ``n_studies``, ``n_urgent`` and ``n_skipped``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> run_triage_job(folder / "none", folder, folder / "out", lambda s, n: None)
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.ScintimlError: ...
+    """
+    from ..errors import ScintimlError
+    from ..io import atomic_dir
+
+    if not (Path(model) / "bundle.json").is_file() and not (Path(model) / "config.json").is_file():
+        raise ScintimlError(f"{str(model)!r} is not a CNN model bundle (made by `scintiml cnn train`)")
+    try:
+        from ..cnn import triage_folder
+    except ImportError as exc:
+        raise ScintimlError(f"the CNN worklist needs the cnn extra ({exc}); pip install 'scintiml[cnn,imaging]'") from exc
+    progress("ranking studies", 0)
+    with _DRAWING, atomic_dir(out, overwrite=True) as tmp:
+        table, skipped = triage_folder(model, scans, tmp / "worklist.csv", summaries=tmp / "summaries",
+                                       progress=lambda k, n: progress("ranking studies", 1))
+    priority = table["priority"].astype(str) if "priority" in table else []
+    return {"n_studies": int(len(table)), "n_urgent": int(sum(p == "URGENT" for p in priority)),
+            "n_skipped": len(skipped)}

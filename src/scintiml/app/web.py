@@ -27,7 +27,7 @@ from ..cohort import load_cohort, read_table
 from ..errors import ScintimlError
 from ..io import atomic_dir, atomic_file
 from .jobs import JobNotFoundError, JobStore, new_id
-from .pipeline import run_study_job, run_validation_job
+from .pipeline import run_study_job, run_triage_job, run_validation_job
 from .tables import column_report, outcome_candidates
 
 HERE = Path(__file__).parent
@@ -93,8 +93,14 @@ def _validate_runner(folder: Path, request: dict[str, Any], progress) -> dict[st
     return {"auc": p["auc"], "auc_ci95": p["auc_ci95"], "verdict": v["verdict"], "n": p["n"]}
 
 
+def _triage_runner(folder: Path, request: dict[str, Any], progress) -> dict[str, Any]:
+    """Job kind ``triage``: the CNN worklist of a folder of planar studies (both read where they are)."""
+    return run_triage_job(Path(request["model_dir"]), Path(request["scans_dir"]), folder / "output", progress)
+
+
 #: What each kind of job offers for download (besides a study's model.zip).
-DOWNLOADS = {"study": ("report.pdf", "results.json"), "validate": ("report.pdf", "validation.json", "predictions.csv")}
+DOWNLOADS = {"study": ("report.pdf", "results.json"), "validate": ("report.pdf", "validation.json", "predictions.csv"),
+             "triage": ("worklist.csv",)}
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -131,7 +137,7 @@ def create_app(config: AppConfig) -> FastAPI:
     predictions = workdir / "predictions"
     for folder in (uploads, predictions):
         folder.mkdir(parents=True, exist_ok=True)
-    jobs = JobStore(workdir, {"study": _study_runner, "validate": _validate_runner}, workers=config.workers)
+    jobs = JobStore(workdir, {"study": _study_runner, "validate": _validate_runner, "triage": _triage_runner}, workers=config.workers)
     limit = int(config.max_upload_mb * 1024 * 1024)
 
     @contextlib.asynccontextmanager
@@ -354,16 +360,39 @@ def create_app(config: AppConfig) -> FastAPI:
 
     @app.get("/triage", response_class=HTMLResponse)
     def triage_page(request: Request):
-        return page(request, "triage.html", title="CNN triage worklist", worklists=_worklists(workdir))
+        runs = [j for j in jobs.list() if j["kind"] == "triage"]
+        return page(request, "triage.html", title="CNN triage worklist", runs=runs)
 
-    @app.get("/triage/{name}/{filename}")
-    def triage_image(name: str, filename: str):
-        folder = workdir / "triage" / name
-        found = [p for p in folder.rglob(filename) if p.suffix.lower() == ".png"] if (
-            name.replace("-", "").replace("_", "").isalnum() and "/" not in filename and ".." not in filename) else []
-        if not found:
-            raise JobNotFoundError(f"no summary image {filename!r} in worklist {name!r}")
-        return FileResponse(found[0], media_type="image/png")
+    @app.post("/triage", response_class=HTMLResponse)
+    async def triage(request: Request):
+        """Check both folders now (errors inline), then rank the studies in the background."""
+        form = await request.form()
+        model_dir = Path(str(form.get("model_dir") or "").strip()).expanduser()
+        scans_dir = Path(str(form.get("scans_dir") or "").strip()).expanduser()
+        problem = None
+        if not str(form.get("model_dir") or "").strip() or not model_dir.is_dir():
+            problem = f"the model folder {str(model_dir)!r} does not exist on this machine; give the folder " \
+                      "`scintiml cnn train --out` wrote"
+        elif not ((model_dir / "bundle.json").is_file() or (model_dir / "config.json").is_file()):
+            problem = f"{str(model_dir)!r} holds no CNN model bundle (bundle.json); give the folder of `scintiml cnn train`"
+        elif not str(form.get("scans_dir") or "").strip() or not scans_dir.is_dir():
+            problem = f"the scans folder {str(scans_dir)!r} does not exist on this machine; give a folder of NM DICOM files"
+        if problem:
+            return page(request, "_upload_error.html", message=problem)
+        job_id = jobs.submit("triage", {"model_dir": str(model_dir.resolve()), "scans_dir": str(scans_dir.resolve())},
+                             title=f"worklist of {scans_dir.name}")
+        url = f"/jobs/{job_id}"
+        if request.headers.get("hx-request"):
+            return Response(status_code=200, headers={"HX-Redirect": url})
+        return RedirectResponse(url, status_code=303)
+
+    @app.get("/jobs/{job_id}/summaries/{filename}")
+    def triage_image(job_id: str, filename: str):
+        folder = jobs.folder(job_id) / "output" / "summaries"
+        path = folder / filename
+        if Path(filename).name != filename or not filename.endswith(".png") or not path.is_file():
+            raise JobNotFoundError(f"no summary image {filename!r} in job {job_id}")
+        return FileResponse(path, media_type="image/png")
 
     return app
 
@@ -478,6 +507,11 @@ def _job_context(jobs: JobStore, job_id: str) -> dict[str, Any]:
         results = json.loads((output / "results.json").read_text(encoding="utf-8"))
         context["results"] = results
         context["summary_lines"] = summary_lines(results)
+    elif status["state"] == "done" and status["kind"] == "triage":
+        table = pd.read_csv(output / "worklist.csv")
+        if "summary_png" in table:
+            table["summary_png"] = [Path(str(p)).name if isinstance(p, str) else "" for p in table["summary_png"]]
+        context["worklist"] = table.to_dict(orient="records")
     elif status["state"] == "done" and status["kind"] == "validate":
         context["validation"] = json.loads((output / "validation.json").read_text(encoding="utf-8"))
     return context
@@ -542,12 +576,3 @@ async def _unzip_bundle(upload, folder: Path, limit: int, limit_mb: float) -> Pa
         if (candidate / SPEC_FILE).is_file():
             return candidate
     raise ScintimlError(f"the zip holds no {SPEC_FILE}; upload the model.zip downloaded from a study's results page")
-
-
-def _worklists(workdir: Path) -> list[dict[str, Any]]:
-    """Worklists placed under ``workdir/triage/<name>/worklist.csv`` (by ``scintiml cnn triage --out``)."""
-    out = []
-    for csv in sorted((workdir / "triage").glob("*/worklist.csv")):
-        table = pd.read_csv(csv)
-        out.append({"name": csv.parent.name, "rows": table.to_dict(orient="records")})
-    return out
