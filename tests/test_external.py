@@ -350,3 +350,36 @@ def test_cli_validate_and_recalibrate(cleveland_bundle, tmp_path, capsys):
     assert run_cli(["recalibrate", str(path), str(tmp_path / "switzerland.csv"), "--target", "disease",
                     "--method", "isotonic", "--out", str(tmp_path / "r2")]) == 2
     assert "error: --method must be one of intercept, logistic" in capsys.readouterr().err
+
+
+def test_cli_study_with_site_column_adds_internal_external_cv(tmp_path, capsys):
+    import json
+
+    from conftest import run_cli
+
+    frame = heart_disease_frame(["cleveland", "hungarian", "va"])[["site", "age", "sex", "cp", "exang", "disease"]]
+    frame.to_csv(tmp_path / "three.csv", index=False)
+    out = tmp_path / "study"
+    code = run_cli(["study", str(tmp_path / "three.csv"), "--target", "disease", "--site-column", "site",
+                    "--inputs", "all", "--out", str(out)])
+    assert code == 0
+    r = json.loads((out / "results.json").read_text())
+    assert "site" not in r["inputs"]["all"]  # the site is never an input
+    ie = r["internal_external"]
+    assert [s["site"] for s in ie["per_site"]] == ["cleveland", "hungarian", "va"]
+    assert [s["n"] for s in ie["per_site"]] == [303, 294, 200]
+    assert ie["summary"]["k"] == 3 and ie["summary"]["auc"]["auc_prediction_interval95"] is not None
+    assert "internal-external cross-validation: summary AUC" in capsys.readouterr().out
+    assert "Internal–external cross-validation" in (out / "report.html").read_text()
+    assert run_cli(["study", str(tmp_path / "three.csv"), "--target", "disease", "--site-column", "hospital",
+                    "--out", str(tmp_path / "s2")]) == 2
+    assert "error: site column 'hospital' not found" in capsys.readouterr().err
+
+
+def test_demo_heart_disease_is_the_thallium_readiness_case():
+    from scintiml.study import DEMO_COHORTS, demo_cohort
+
+    assert "heart-disease" in DEMO_COHORTS
+    cohort = demo_cohort("heart-disease")
+    assert cohort.n_patients == 303 and cohort.groups["imaging"] == ["thal"]
+    assert "ca" not in cohort.groups["clinical"] and cohort.groups["fluoroscopy"] == ["ca"]

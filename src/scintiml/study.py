@@ -52,6 +52,7 @@ def run_study(
     split: Split | None = None,
     selection: str = "split",
     seed: int | None = None,
+    sites: Sequence[Any] | None = None,
 ) -> StudyResult:
     """Run the published ANN workflow on a cohort, stage by stage (see :mod:`scintiml.stages`).
 
@@ -77,6 +78,9 @@ def run_study(
         How the select stages judge candidates (see :mod:`scintiml.stages.select`).
     seed : int, optional
         Older name of ``random_state`` (kept so existing scripts run).
+    sites : array, optional
+        The site of each patient: adds internal-external cross-validation (each site left out in turn, random-
+        effects summary) as ``results["internal_external"]`` (:func:`scintiml.external.site_stage`).
 
     Returns
     -------
@@ -114,8 +118,15 @@ def run_study(
     if readiness and readiness_applies(cohort):
         with clock("readiness"):
             readiness_result = readiness_stage(cohort, random_state=seed)
+    extra = {}
+    if sites is not None:
+        from .external import site_stage
+
+        with clock("internal_external"):
+            extra["internal_external"] = site_stage(cohort.X, cohort.y, sites, fitted.inputs,
+                                                    order.hidden_layer_sizes, random_state=seed)
     results = assemble_results(data, explored, chosen, order, fitted, testing, explained, readiness_result, seed,
-                               protocol=protocol, timings=clock.timings)
+                               protocol=protocol, timings=clock.timings, extra=extra)
     stages = {"data": data, "explored": explored, "inputs": chosen, "order": order, "fitted": fitted,
               "testing": testing}
     return StudyResult(results=results, model=fitted.model, cohort=cohort, split=data.split,
@@ -124,11 +135,12 @@ def run_study(
 
 
 #: The bundled cohorts ``scintiml demo`` can run (real records first).
-DEMO_COHORTS = ("heart_failure", "spectf", "mibg")
+DEMO_COHORTS = ("heart_failure", "spectf", "heart-disease", "mibg")
 
 
 def demo_cohort(name: str = "heart_failure") -> Cohort:
-    """A bundled cohort by name: ``heart_failure`` or ``spectf`` (real records) or ``mibg`` (teaching).
+    """A bundled cohort by name: ``heart_failure``, ``spectf`` or ``heart-disease`` (Cleveland, thallium
+    scintigraphy as the imaging group: real records) or ``mibg`` (teaching).
 
     Examples
     --------
@@ -138,7 +150,7 @@ def demo_cohort(name: str = "heart_failure") -> Cohort:
     from . import datasets
 
     loaders = {"heart_failure": datasets.load_heart_failure, "spectf": datasets.load_spectf,
-               "mibg": datasets.make_mibg_cohort}
+               "heart-disease": lambda: datasets.load_heart_disease("cleveland"), "mibg": datasets.make_mibg_cohort}
     if name not in loaders:
         raise ScintimlError(f"--cohort must be one of {', '.join(DEMO_COHORTS)}, got {name!r}")
     return loaders[name]()
@@ -182,6 +194,7 @@ def write_study(
     overwrite: bool = False,
     progress: Progress | None = None,
     split: Split | None = None,
+    sites: Sequence[Any] | None = None,
 ) -> StudyResult:
     """Run the study and write ``out/``: ``results.json``, the report (HTML, PDF, figures) and ``model/``.
 
@@ -206,7 +219,7 @@ def write_study(
     validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs, random_state)
     check_output_path(out, overwrite=overwrite)
     result = run_study(cohort, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=random_state,
-                       protocol=protocol, readiness=readiness, progress=progress, split=split)
+                       protocol=protocol, readiness=readiness, progress=progress, split=split, sites=sites)
     if progress is not None:
         progress("report", 0)
     with atomic_dir(out, overwrite=overwrite) as tmp:

@@ -55,16 +55,23 @@ def _progress_bar() -> Iterator:
 
 
 def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_inputs, seed: int,
-           protocol: dict[str, str]) -> None:
+           protocol: dict[str, str], sites=None) -> None:
     from ..report import headline
     from ..study import write_study
 
     cohort = cohort_loader()
     with _progress_bar() as progress:
         result = write_study(cohort, out, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=seed,
-                             protocol=protocol, overwrite=overwrite, progress=progress)
+                             protocol=protocol, overwrite=overwrite, progress=progress, sites=sites)
     for line in headline(result.results):
         say(line)
+    if result.results.get("internal_external"):
+        auc = result.results["internal_external"]["summary"].get("auc")
+        if auc:
+            say(f"internal-external cross-validation: summary AUC {auc['auc']:.3f} ({auc['auc_ci95'][0]:.3f}-"
+                f"{auc['auc_ci95'][1]:.3f}), I2 {100 * auc['i2']:.0f} %" + (
+                    f", 95 % prediction interval {auc['auc_prediction_interval95'][0]:.3f}-"
+                    f"{auc['auc_prediction_interval95'][1]:.3f}" if auc["auc_prediction_interval95"] else ""))
     say(f"report: {out / 'report.html'}")
 
 
@@ -94,6 +101,9 @@ def study(
     max_inputs: Optional[int] = typer.Option(None, "--max-inputs", help="Most inputs to keep (at least 1)."),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     protocol: List[str] = typer.Option([], "--protocol", help="Acquisition protocol KEY=VALUE (repeatable)."),
+    site_column: Optional[str] = typer.Option(None, "--site-column",
+                                              help="Column naming each patient's site: adds internal-external "
+                                                   "cross-validation (never an input)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
 ) -> None:
     """Run the whole study: select inputs and network, test, explain, judge the imaging, write everything."""
@@ -101,14 +111,21 @@ def study(
 
     ratios = _validated(split, inputs, max_inputs, seed, out, overwrite)
     site_protocol = parse_protocol(protocol)
+    sites = None
+    if site_column is not None:
+        from ..external import read_sites
+
+        require(site_column != target, "--site-column must not be the outcome column")
+        sites = read_sites(data, site_column)
+        exclude = [*exclude, site_column]
     _study(lambda: load_cohort(data, target, positive=positive, id_column=id_column, groups=groups, exclude=exclude),
-           out, overwrite, ratios, inputs, max_inputs, seed, site_protocol)
+           out, overwrite, ratios, inputs, max_inputs, seed, site_protocol, sites=sites)
 
 
 @app.command()
 def demo(
     out: Path = typer.Option(Path("scintiml-demo"), "--out", help="Output folder."),
-    cohort_name: str = typer.Option("heart_failure", "--cohort", help="heart_failure, spectf or mibg (teaching)."),
+    cohort_name: str = typer.Option("heart_failure", "--cohort", help="heart_failure, spectf, heart-disease (thallium) or mibg (teaching)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
 ) -> None:

@@ -12,7 +12,7 @@ from .drift import SMD_FLAG, input_shift, membership_auc
 from .meta import pool_auc, random_effects
 from .recalibrate import RECALIBRATION_METHODS, recalibrate_bundle
 from .report import write_validation, write_validation_report
-from .sites import default_site_model, internal_external_cv
+from .sites import default_site_model, internal_external_cv, read_sites, site_stage
 from .validate import MAX_AUC_DROP, ValidationResult, validate_bundle, verdict
 from .metrics import CalibrationFit, brier_ci, calibration_fit, external_performance
 from .missing import MAX_MISSING_SHARE, MissingInputError, prepare_inputs
@@ -21,4 +21,5 @@ __all__ = ["input_shift", "membership_auc", "SMD_FLAG", "random_effects", "pool_
            "CalibrationFit", "calibration_fit", "brier_ci", "external_performance", "prepare_inputs",
            "MissingInputError", "MAX_MISSING_SHARE", "internal_external_cv", "default_site_model",
            "validate_bundle", "ValidationResult", "verdict", "MAX_AUC_DROP", "recalibrate_bundle",
-           "RECALIBRATION_METHODS", "write_validation", "write_validation_report"]
+           "RECALIBRATION_METHODS", "write_validation", "write_validation_report", "read_sites",
+           "site_stage"]
