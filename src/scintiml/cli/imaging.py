@@ -21,6 +21,8 @@ def simulate(
     scatter: float = typer.Option(0.25, "--scatter", help="Scatter fraction."),
     mimic_share: float = typer.Option(0.4, "--mimic-share", help="Share of non-PE studies with a mimic."),
     layout: str = typer.Option("per_view", "--layout", help="NM files: per_view, dual_head or multiframe."),
+    study_table: bool = typer.Option(False, "--study-table",
+                                     help="Also write study.csv (radiomics + clinical + pe) and groups.json."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
@@ -43,12 +45,13 @@ def simulate(
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("simulating", total=n)
         summary = write_simulated_cohort(
-            out, n, overwrite=overwrite, layout=layout, random_state=seed, prevalence=prevalence,
+            out, n, overwrite=overwrite, layout=layout, random_state=seed, study_table=study_table,
+            prevalence=prevalence,
             counts_per_view=counts, collimator_fwhm_mm=collimator_fwhm, scatter_fraction=scatter,
             mimic_share=mimic_share, progress=lambda done, total: bar.update(task, completed=done))
     say(f"{summary['studies']} studies ({summary['positives']} with PE, {summary['mimics']} mimics) written to "
         f"{out}: dicom/ ({summary['files']} NM files), masks/ lung ROIs, truth/ defect masks, labels.csv, "
-        "clinical.csv")
+        "clinical.csv" + (", study.csv and groups.json" if study_table else ""))
 
 
 @app.command()

@@ -41,6 +41,7 @@ VIEW_ANGLES = {"ANT": 0.0, "POST": 180.0, "RAO": -45.0, "LAO": 45.0, "RPO": -135
 PIXEL_MM = BIN_MM / 2
 VISIBLE_CONTRAST = 0.2
 __all__ = ["VIEWS", "ALL_VIEWS", "PerfusionCase", "simulate_perfusion_scans", "write_simulated_cohort",
+           "simulated_study_table",
            "MIMICS", "PE_PATTERNS", "CLINICAL_COLUMNS"]
 
 
@@ -246,6 +247,43 @@ def simulate_perfusion_scans(
     return cases
 
 
+def simulated_study_table(cases: Sequence[PerfusionCase], views: Sequence[str] | None = None):
+    """One row per case for ``scintiml study``: radiomic first-order features per view and lung, the clinical
+    context and ``pe``, with the input groups (``imaging``, ``clinical``) that make the readiness verdict run.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+    groups : dict
+        ``{"imaging": [...], "clinical": [...]}`` (the ``--groups`` file of ``scintiml study``).
+
+    Examples
+    --------
+    >>> cases = simulate_perfusion_scans(2, views=("ANT",), random_state=0)
+    >>> table, groups = simulated_study_table(cases)
+    >>> len(table), sorted(groups), "pe" in table
+    (2, ['clinical', 'imaging'], True)
+    """
+    import pandas as pd
+
+    from ...imaging.planar import PlanarStudy
+    from ...imaging.radiomics import lung_masks, radiomic_features, wide_table
+
+    pairs = []
+    for c in cases:
+        shown = [v for v in (views or c.views) if v in c.views]
+        st = PlanarStudy(views={v: c.views[v] for v in shown}, pixel_spacing_mm=(PIXEL_MM, PIXEL_MM),
+                         patient_id=c.case_id)
+        pairs.append((st, {(v, roi): m for v in shown for roi, m in lung_masks(c.lung_masks[v]).items()}))
+    imaging = wide_table(radiomic_features(pairs, classes=("firstorder",)))
+    clinical = pd.DataFrame([{"patient_id": c.case_id, **c.clinical} for c in cases])
+    labels = pd.DataFrame({"patient_id": [c.case_id for c in cases], "pe": [c.label for c in cases]})
+    table = imaging.merge(clinical, on="patient_id").merge(labels, on="patient_id")
+    groups = {"imaging": [col for col in imaging.columns if col not in ("patient_id", "study_instance_uid")],
+              "clinical": [col for col in clinical.columns if col != "patient_id"]}
+    return table, groups
+
+
 def write_simulated_cohort(
     out: str | Path,
     n_cases: int = 400,
@@ -253,6 +291,7 @@ def write_simulated_cohort(
     overwrite: bool = False,
     layout: str = "per_view",
     random_state: int = 0,
+    study_table: bool = False,
     progress: Callable[[int, int], None] | None = None,
     **simulate_kwargs,
 ) -> dict:
@@ -272,6 +311,10 @@ def write_simulated_cohort(
     layout : {"per_view", "dual_head", "multiframe"}
         How the NM files are split (see :func:`scintiml.imaging.nm_iod.nm_datasets`).
     random_state : int
+    study_table : bool
+        Also write ``study.csv`` (radiomic first-order features per view and lung + ``clinical.csv`` + ``pe``)
+        and ``groups.json`` (imaging and clinical inputs), ready for ``scintiml study --groups`` and its
+        readiness verdict (needs the ``imaging`` extra: pyradiomics).
     progress : callable(done, total), optional
     **simulate_kwargs
         Passed to :func:`simulate_perfusion_scans` (prevalence, counts_per_view, mimic_share, ...).
@@ -299,7 +342,7 @@ def write_simulated_cohort(
         raise ValueError(f"n_cases must be at least 1, got {n_cases}")
     master = np.random.RandomState(random_state)
     id_prefix = simulate_kwargs.pop("id_prefix", f"SIM{random_state}")
-    labels, clinical, files = [], [], 0
+    labels, clinical, files, kept = [], [], 0, []
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for sub in ("dicom", "masks", "truth"):
             (tmp / sub).mkdir()
@@ -331,10 +374,17 @@ def write_simulated_cohort(
                            "perfusion_lost": case.acquisition["perfusion_lost"],
                            "defects": "; ".join(f"{d['kind']}: {d['territory']}" for d in case.defects)})
             clinical.append({"patient_id": case.case_id, **case.clinical})
+            if study_table:
+                case.defects, case.anatomy = [], None  # the table needs views, lung masks, clinical, label
+                kept.append(case)
             if progress is not None:
                 progress(i + 1, n_cases)
         pd.DataFrame(labels).to_csv(tmp / "labels.csv", index=False)
         pd.DataFrame(clinical).to_csv(tmp / "clinical.csv", index=False)
+        if study_table:
+            table, groups = simulated_study_table(kept)
+            table.to_csv(tmp / "study.csv", index=False)
+            write_json(tmp / "groups.json", groups)
         frame = pd.DataFrame(labels)
         summary = {"studies": n_cases, "positives": int(frame["pe"].sum()),
                    "mimics": int(frame["pattern"].isin(MIMICS).sum()), "files": files, "layout": layout,
