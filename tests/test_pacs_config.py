@@ -101,7 +101,7 @@ def test_queue_accounts_for_every_study_across_a_restart(tmp_path):
     assert again.complete("1.2.3", {"study_instance_uid": "1.2.3", "priority": "routine"},
                           again.files("1.2.3")) is True
     assert again.fail("1.2.4", "PACS down", policy, now=now + 20) == "failed"
-    assert again.counts() == {"incoming": 0, "done": 1, "failed": 1}
+    assert again.counts() == {"incoming": 0, "done": 1, "failed": 1, "unidentified": 0}
     reason = json.loads((tmp_path / "failed" / "1.2.4" / "reason.json").read_text())
     assert reason["attempts"] == 2 and reason["reason"] == "PACS down" and len(reason["errors"]) == 2
     assert (tmp_path / "failed" / "1.2.4" / "1.2.4.1.dcm").read_bytes() == b"b"

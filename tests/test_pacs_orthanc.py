@@ -290,6 +290,35 @@ def test_triage_pacs_dimse_find_get_and_move(orthanc, listener_port, model_dir, 
     assert len(held["OT"]) == 1 and len(held["SR"]) == 1  # C-STORE twice, same UIDs, one copy
 
 
+def test_triage_pacs_retries_when_orthanc_stops_mid_run(orthanc, listener_port, model_dir, scans, tmp_path,
+                                                         monkeypatch):
+    from scintiml.pacs import load_config, triage_from_pacs
+
+    monkeypatch.setenv("TEST_SCINTIML_PACS_PASSWORD", PASSWORD)
+    studies = [make_study(tmp_path / "up", scans[i], f"MID{i}", date="20260325") for i in range(2)]
+    for _, files in studies:
+        upload(orthanc, files)
+    cfg = load_config(write_config(tmp_path / "pacs.yaml", orthanc, listener_port,
+                                   query={"date_from": "2026-03-25", "date_to": "2026-03-25"}))
+    waits = []
+
+    def stop_after_first(done, total, text):  # the PACS goes down between the two studies
+        if done == 1:
+            orthanc.stop()
+
+    def wait(seconds):  # while scintiml backs off, the PACS comes back
+        waits.append(seconds)
+        if orthanc.proc is None:
+            orthanc.start()
+
+    summary = triage_from_pacs(model_dir, cfg, tmp_path / "out", progress=stop_after_first, sleep=wait)
+    assert orthanc.proc is not None and waits == [0.05]  # one failed attempt, one backoff, then success
+    assert (summary["matched"], summary["triaged"], summary["failed"]) == (2, 2, 0)
+    for uid, _ in studies:
+        held = orthanc.series(uid)
+        assert len(held["OT"]) == 1 and len(held["SR"]) == 1
+
+
 def test_wrong_password_is_one_error_line(orthanc, listener_port, model_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TEST_SCINTIML_PACS_PASSWORD", "wrong-" + PASSWORD)
     cfg = write_config(tmp_path / "pacs.yaml", orthanc, listener_port)
@@ -344,10 +373,17 @@ def test_listener_survives_pacs_restart_corrupt_instance_and_missing_view(orthan
     ds.save_as(corrupt[1][0])
     sent = {good[0], partial[0], corrupt[0]}
 
+    no_uid = pydicom.dcmread(good[1][0])
+    del no_uid.StudyInstanceUID
+    no_uid.SOPInstanceUID = pydicom.uid.generate_uid()
+    no_uid.save_as(tmp_path / "no_uid.dcm")
+
     listener = Listener(model_dir, cfg)
     listener.start()
     try:
         assert c_store(listener_port, good[1] + partial[1] + corrupt[1]) == [0, 0, 0]
+        # an instance that names no study is refused ("cannot understand") but kept, with the reason
+        assert c_store(listener_port, [tmp_path / "no_uid.dcm"]) == [0xC210]
         orthanc.stop()  # the PACS goes down before anything is triaged
         first = dict(listener.process_ready(now=time.time() + 5))
         assert first == {uid: "retry" for uid in sent}  # PACS down and bad data alike: retried, nothing lost
@@ -362,17 +398,21 @@ def test_listener_survives_pacs_restart_corrupt_instance_and_missing_view(orthan
     assert outcomes == {good[0]: "triaged", partial[0]: "failed", corrupt[0]: "failed"}
     state = tmp_path / "state"
     assert sorted(p.stem for p in (state / "done").glob("*.json")) == [good[0]]
-    failed = {p.name: json.loads((p / "reason.json").read_text()) for p in (state / "failed").iterdir()}
-    assert set(failed) == {partial[0], corrupt[0]}
+    failed = {p.name: json.loads((p / "reason.json").read_text()) if p.name != "unidentified" else {}
+              for p in (state / "failed").iterdir()}
+    assert set(failed) == {partial[0], corrupt[0], "unidentified"}
     assert "LPO missing" in failed[partial[0]]["reason"] and failed[partial[0]]["attempts"] == 3
     assert "pixel data" in failed[corrupt[0]]["reason"]
     assert list((state / "failed" / corrupt[0]).glob("*.dcm"))  # the instance is kept for a person to see
     assert not any((state / "incoming").iterdir())  # every study accounted for
+    kept = sorted((state / "failed" / "unidentified").iterdir())
+    assert [p.suffix for p in kept] == [".dcm", ".json"] and "Study Instance UID" in kept[1].read_text()
     held = orthanc.series(good[0])
     assert len(held["OT"]) == 1 and len(held["SR"]) == 1
     rows = json.loads((state / "worklist" / "worklist.json").read_text())
     assert {r["study_instance_uid"]: r["priority"] for r in rows if r["status"] == "failed"} == \
-        {partial[0]: "FAILED", corrupt[0]: "FAILED"}
+        {partial[0]: "FAILED", corrupt[0]: "FAILED", "": "FAILED"}  # "": the instance that named no study
+    assert again.queue.counts() == {"incoming": 0, "done": 1, "failed": 2, "unidentified": 1}
 
 
 def test_dimse_over_tls_both_ways(listener_port, model_dir, scans, tmp_path, monkeypatch):

@@ -91,3 +91,6 @@ def listen(
             signal.signal(signal.SIGTERM, previous)
     say(f"stopped: {counts['done']} triaged, {counts['failed']} failed, {counts['incoming']} waiting "
         f"(resumed at the next start); worklist in {config.state_dir / 'worklist'}")
+    if counts.get("unidentified"):
+        warn(f"{counts['unidentified']} received instance(s) named no study; they are kept in "
+             f"{config.state_dir / 'failed' / 'unidentified'}")

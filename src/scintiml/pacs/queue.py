@@ -6,6 +6,7 @@ Layout under the state folder::
     incoming/<study>/.state.json            attempts so far, when to try next, the last error
     done/<study>.json                       the worklist row of a triaged study
     failed/<study>/                         the study's instances + reason.json, after the last attempt
+    failed/unidentified/                    instances without a readable Study Instance UID, each with its reason
 
 Every received study is in exactly one of these places, so "every study is accounted for" is a listing.
 Folder names are the Study Instance UID when it is a plain UID (digits and dots) and a hash of it otherwise,
@@ -30,6 +31,8 @@ from .config import RetryPolicy
 __all__ = ["StudyQueue", "safe_name"]
 
 _UID_RE = re.compile(r"^[0-9][0-9.]{0,63}$")
+#: failed/<this>/ keeps instances that name no study (they cannot be gathered, but are not thrown away).
+UNIDENTIFIED = "unidentified"
 
 
 def safe_name(uid: str) -> str:
@@ -67,7 +70,7 @@ class StudyQueue:
     >>> q.fail("1.2.3", "view(s) LPO missing", RetryPolicy(attempts=1))
     'failed'
     >>> q.counts()
-    {'incoming': 0, 'done': 0, 'failed': 1}
+    {'incoming': 0, 'done': 0, 'failed': 1, 'unidentified': 0}
     """
 
     def __init__(self, state_dir: str | Path):
@@ -177,8 +180,13 @@ class StudyQueue:
 
     # ------------------------------------------------------------------ accounting
     def counts(self) -> dict[str, int]:
+        """Studies waiting, triaged and failed, and instances kept because they named no study."""
         return {"incoming": len(self.pending()), "done": len(list(self.done.glob("*.json"))),
-                "failed": len([p for p in self.failed.iterdir() if p.is_dir()])}
+                "failed": len(self._failed_studies()),
+                "unidentified": len(list((self.failed / UNIDENTIFIED).glob("*.dcm")))}
+
+    def _failed_studies(self) -> list[Path]:
+        return sorted(p for p in self.failed.iterdir() if p.is_dir() and p.name != UNIDENTIFIED)
 
     def rows(self) -> list[dict[str, Any]]:
         """Worklist rows: every triaged study and every failed one (with its reason)."""
@@ -188,7 +196,7 @@ class StudyQueue:
                 rows.append(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError):
                 continue
-        for folder in sorted(p for p in self.failed.iterdir() if p.is_dir()):
+        for folder in self._failed_studies():
             try:
                 info = json.loads((folder / "reason.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
@@ -196,6 +204,11 @@ class StudyQueue:
             rows.append({"study_instance_uid": info.get("study_instance_uid", folder.name), "priority": "FAILED",
                          "status": "failed", "reason": info.get("reason"), "probability": None,
                          "updated": _iso(folder.stat().st_mtime)})
+        n = len(list((self.failed / UNIDENTIFIED).glob("*.dcm")))
+        if n:  # not a study, but a person must look at them
+            rows.append({"study_instance_uid": "", "priority": "FAILED", "status": "failed", "probability": None,
+                         "reason": f"{n} received instance(s) without a readable Study Instance UID, kept in "
+                                   f"failed/{UNIDENTIFIED}/", "updated": _iso(time.time())})
         return rows
 
     # ------------------------------------------------------------------ state files

@@ -21,7 +21,7 @@ from .config import PacsConfig, PacsEndpoint, RetryPolicy
 from .dicomweb import DicomwebPacs
 from .dimse import DimsePacs, storage_scp
 from .errors import PacsConfigError, PacsUnavailableError, StudyDataError, StudyRefusedError
-from .queue import StudyQueue, safe_name
+from .queue import UNIDENTIFIED, StudyQueue, safe_name
 from .triage_adapter import load_model, triage_study
 from .worklist import write_worklist
 
@@ -219,7 +219,7 @@ class Listener:
 
     def _keep_unidentified(self, event, exc: Exception) -> None:
         with self._unidentified:
-            folder = self.queue.failed / "unidentified"
+            folder = self.queue.failed / UNIDENTIFIED
             folder.mkdir(parents=True, exist_ok=True)
             stem = f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}"
             try:

@@ -122,7 +122,7 @@ def read_study(files: Sequence[str | Path], views: Sequence[str]):
     from ..imaging import read_studies
 
     studies, skipped = read_studies([Path(f) for f in files], views=views)
-    notes = [f"{Path(s['file']).name}: {_short(s['reason'])}" for s in skipped
+    notes = [f"{Path(s['file']).name}: {_short(s['reason'].removeprefix(s['file'] + ': '))}" for s in skipped
              if "not NM" not in s["reason"] and not any(s["file"] == st.study_instance_uid for st in studies)]
     if len(studies) != 1:
         why = "; ".join(notes) if notes else "no NM instance"
