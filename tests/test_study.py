@@ -66,9 +66,15 @@ def test_bundle_round_trip(mibg_study, tmp_path):
         assert "coef_0" in npz.files
 
 
-def test_report_files(mibg_study, tmp_path):
+@pytest.fixture(scope="module")
+def report(mibg_study, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    return folder, write_report(mibg_study.results, folder)
+
+
+def test_report_files(mibg_study, report):
     pypdf = pytest.importorskip("pypdf")
-    paths = write_report(mibg_study.results, tmp_path)
+    tmp_path, paths = report
     html = paths["html"].read_text()
     assert html.count("data:image/png;base64,") >= 12
     assert mibg_study.results["rule"]["text"].replace("<", "&lt;").replace(">", "&gt;") in html
@@ -78,13 +84,13 @@ def test_report_files(mibg_study, tmp_path):
     assert len(reader.pages) >= 5
 
 
-def test_pdf_holds_the_same_headline_figures_as_the_html(mibg_study, tmp_path):
+def test_pdf_holds_the_same_headline_figures_as_the_html(mibg_study, report):
     """The PDF is the HTML printed: its text carries the testing AUC with CI, the inputs and the rule."""
     import html as html_module
     import re
 
     pypdf = pytest.importorskip("pypdf")
-    paths = write_report(mibg_study.results, tmp_path)
+    _, paths = report
     page_text = html_module.unescape(re.sub(r"<[^>]+>", " ", paths["html"].read_text()))
     pdf_text = " ".join(page.extract_text() for page in pypdf.PdfReader(paths["pdf"]).pages)
     r = mibg_study.results
