@@ -50,11 +50,18 @@ class ANNClassifier(ClassifierMixin, BaseEstimator):
         restart at a time (a second, independent optimiser).
     max_iter : int, default 1000
         Most iterations per restart.
-    tol : float, default 1e-6
+    tol : float, default 1e-4
         Stop when the largest gradient component is below ``tol`` or the loss
         falls by less than ``tol`` (relative) for 5 consecutive iterations.
-    n_restarts : int, default 3
-        Random initialisations trained; the lowest training loss is kept.
+        (scikit-learn's MLP default; measured against 1e-6 with 3 starts on
+        five splits each of SPECTF, heart failure and a 300 × 44 synthetic
+        set: mean testing AUC 0.01–0.06 higher, a quarter to 40 % of the time.)
+    n_restarts : int, default 1
+        Random initialisations trained together; the lowest training loss is
+        kept. One start is the default because, measured in
+        ``benchmarks/bench_ann.py defaults``, it already matches or beats
+        ``MLPClassifier((6, 6, 6), solver="lbfgs")`` in testing AUC at less
+        time; three starts gain about 0.02 AUC for twice the time.
     max_selection_failures : int or None, default None
         With a selection set passed to ``fit``: stop a start after this many
         consecutive iterations without a new lowest selection error and keep
@@ -124,8 +131,8 @@ class ANNClassifier(ClassifierMixin, BaseEstimator):
         regularization_weight=0.01,
         solver="quasi_newton",
         max_iter=1000,
-        tol=1e-6,
-        n_restarts=3,
+        tol=1e-4,
+        n_restarts=1,
         max_selection_failures=None,
         random_state=None,
     ):

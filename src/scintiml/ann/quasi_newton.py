@@ -54,6 +54,7 @@ class TrainingProblem:
     regularization_weight: float = 0.0
     X_selection: np.ndarray | None = None
     error_selection: ErrorTerm | None = None
+    gradient_mask: np.ndarray | None = None  # (B, P): 0 holds a parameter at its initial value
 
     def _rows(self, X: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
         if X is None or X.ndim == 2 or len(idx) == X.shape[0]:
@@ -64,8 +65,10 @@ class TrainingProblem:
         """The same problem for a subset of the networks (their per-network data only)."""
         pick = lambda X: X if X is None or X.ndim == 2 else X[rows]
         term = lambda e: None if e is None else e.take(rows)
+        mask = None if self.gradient_mask is None or len(rows) == len(self.gradient_mask) else self.gradient_mask[rows]
         return TrainingProblem(self.arch, pick(self.X), term(self.error), self.activation, self.regularization,
-                               self.regularization_weight, pick(self.X_selection), term(self.error_selection))
+                               self.regularization_weight, pick(self.X_selection), term(self.error_selection),
+                               self.gradient_mask if mask is None else mask)
 
     def loss(self, theta: np.ndarray, idx: np.ndarray) -> np.ndarray:
         z, _ = forward(self.arch, theta, self._rows(self.X, idx), self.activation)
@@ -76,6 +79,8 @@ class TrainingProblem:
         err, dz = self.error.take(idx).value_and_dz(z)
         grad = backward(self.arch, theta, kept, dz, self.activation)
         grad += regularization_gradient(theta, self.regularization, self.regularization_weight)
+        if self.gradient_mask is not None:
+            grad *= self.gradient_mask if len(idx) == len(self.gradient_mask) else self.gradient_mask[idx]
         return err + regularization(theta, self.regularization, self.regularization_weight), grad
 
     def error_only(self, theta: np.ndarray, idx: np.ndarray) -> np.ndarray:

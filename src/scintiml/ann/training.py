@@ -32,6 +32,7 @@ def train_networks(
     training_weights: np.ndarray | None = None,
     selection_weights: np.ndarray | None = None,
     selection: tuple[np.ndarray, np.ndarray] | None = None,
+    parameter_mask: np.ndarray | None = None,
     loss: str = "weighted_squared_error",
     activation: str = "logistic",
     regularization: str = "l2",
@@ -40,6 +41,7 @@ def train_networks(
     tol: float = 1e-6,
     max_selection_failures: int | None = None,
     record_curves: bool = False,
+    memory: int | None = None,
     random_state=None,
 ) -> TrainingResult:
     """Train ``B`` networks of one architecture together by batched quasi-Newton.
@@ -67,12 +69,19 @@ def train_networks(
     selection : tuple (X_selection, y_selection), optional
         Separate selection instances, shared by every network (the single
         selection split). Not with ``selection_weights``.
+    parameter_mask : ndarray of shape (B, P), optional
+        0 holds a parameter at its initial value (e.g. 0 for the neurons a
+        smaller architecture lacks, so networks of different widths share one
+        batch: a neuron whose weights in and out stay 0 changes nothing).
     loss, activation, regularization, regularization_weight, max_iter, tol
         As in :class:`~scintiml.ann.ANNClassifier`.
     max_selection_failures : int, optional
         Early stopping on the selection error (needs selection instances).
     record_curves : bool, default False
         Keep each network's loss (and selection error) at every iteration.
+    memory : int, optional
+        0: dense BFGS inverse Hessian; ``m > 0``: L-BFGS with ``m`` pairs;
+        default dense up to 120 parameters.
     random_state : int, RandomState or None
 
     Returns
@@ -128,6 +137,10 @@ def train_networks(
              else ErrorTerm.for_weights(loss, t, training_weights))
     problem = TrainingProblem(arch=arch, X=X, error=error, activation=activation, regularization=regularization,
                               regularization_weight=float(regularization_weight))
+    if parameter_mask is not None:
+        problem.gradient_mask = np.asarray(parameter_mask, dtype=float)
+        if problem.gradient_mask.shape != theta0.shape:
+            raise ValueError(f"parameter_mask must have shape {theta0.shape}, got {problem.gradient_mask.shape}")
     if selection_weights is not None:
         problem.X_selection = X
         problem.error_selection = ErrorTerm.for_weights(loss, t, selection_weights)
@@ -137,6 +150,6 @@ def train_networks(
         problem.error_selection = ErrorTerm.for_targets(loss, np.asarray(selection[1], dtype=float))
     early = max_selection_failures if problem.X_selection is not None else None
     result = train_bfgs(problem, theta0, max_iter=max_iter, tol=tol, max_selection_failures=early,
-                        record_curves=record_curves)
+                        record_curves=record_curves, memory=memory)
     result.problem = problem
     return result

@@ -48,7 +48,9 @@ def prepare_data(selector, X, y, selection, rng: np.random.RandomState, seed: in
     X, y = validate_data(selector, X, y, dtype=np.float64)
     classes = np.unique(y)
     if len(classes) != 2:
-        raise ScintimlError(f"model selection needs a binary outcome, got classes {classes.tolist()}")
+        found = "1 class" if len(classes) == 1 else f"{len(classes)} classes"
+        raise ScintimlError(f"model selection needs a binary outcome (two classes), got {found} "
+                            f"{classes.tolist()[:5]}; recode the outcome as event / no event")
     estimator = clone(selector.estimator) if selector.estimator is not None else default_estimator()
     scaling = estimator.get_params()["scaling"]
     t = (y == classes[1]).astype(float)
@@ -303,4 +305,75 @@ def train_candidates(
         training_loss=train_err, fold_loss=fold_loss, selection_loss=fold_loss.mean(axis=1),
         selection_se=standard_error(fold_loss, terms), selection_auc=aucs, selection_terms=terms,
         n_networks=len(subsets) * trials * data.n_folds,
+    )
+
+
+def _padded_layout(hidden: tuple[int, ...], widths: tuple[int, ...], n_inputs: int) -> np.ndarray:
+    """0/1 mask of the parameters of ``hidden`` inside the wider layout ``widths`` (same depth)."""
+    big = Architecture((n_inputs, *widths, 1))
+    real = (n_inputs, *hidden, 1)
+    mask = np.zeros(big.n_params)
+    for layer, (w, b, (fan_in, fan_out)) in enumerate(big.slices()):
+        used_in, used_out = real[layer], real[layer + 1]
+        m = np.zeros((fan_in, fan_out))
+        m[:used_in, :used_out] = 1.0
+        mask[w] = m.ravel()
+        mask[b] = (np.arange(fan_out) < used_out).astype(float)
+    return mask
+
+
+def train_architectures(
+    data: CandidateData, architectures: list[tuple[int, ...]], estimator: ANNClassifier, trials: int, seed: int
+) -> CandidateResults:
+    """Train every architecture on every fold ``trials`` times, all architectures of one depth in ONE batch.
+
+    Narrower architectures are laid out in the widest one of their depth with
+    the missing neurons' weights held at 0 (:func:`scintiml.ann.train_networks`'s
+    ``parameter_mask``), which leaves them exactly the smaller network.
+    """
+    params = estimator.get_params()
+    rng = check_random_state(seed)
+    n_inputs = data.n_inputs
+    X = np.ascontiguousarray(data.X[:, :-1], dtype=np.float32)
+    n_folds = data.n_folds
+    out: dict[tuple[int, ...], tuple] = {}
+    for depth in sorted({len(a) for a in architectures}):
+        group = [a for a in architectures if len(a) == depth]
+        widths = tuple(max(a[i] for a in group) for i in range(depth))
+        big = Architecture((n_inputs, *widths, 1))
+        reps = n_folds * trials
+        theta0 = np.zeros((len(group) * reps, big.n_params))
+        mask = np.zeros_like(theta0)
+        for g, hidden in enumerate(group):
+            m = _padded_layout(hidden, widths, n_inputs)
+            real = Architecture((n_inputs, *hidden, 1)).initial_parameters(trials, rng)  # one draw per restart
+            rows = slice(g * reps, (g + 1) * reps)
+            theta0[rows][:, m > 0] = np.tile(real, (n_folds, 1))
+            mask[rows] = m
+        fold_of_row = np.tile(np.repeat(np.arange(n_folds), trials), len(group))
+        result = train_networks(
+            X, data.y, widths, initial_parameters=theta0, parameter_mask=mask,
+            training_weights=data.training_weights[fold_of_row], selection_weights=data.selection_weights[fold_of_row],
+            loss=params["loss"], activation=params["activation"], regularization=params["regularization"],
+            regularization_weight=float(params["regularization_weight"]), max_iter=params["max_iter"],
+            tol=params["tol"], memory=10 if big.n_params > 40 else 0,  # dense (P, P) updates of padded nets cost more
+        )
+        loss = result.loss.reshape(len(group) * n_folds, trials)
+        rows = np.arange(len(group) * n_folds) * trials + np.argmin(loss, axis=1)
+        train_err = result.problem.error_only(result.theta[rows], rows).reshape(len(group), n_folds).mean(axis=1)
+        fold_loss = result.selection_error[rows].reshape(len(group), n_folds)
+        z, _ = forward(big, result.theta[rows], X, params["activation"])
+        sel_term = ErrorTerm.for_weights(params["loss"], data.y, data.selection_weights[fold_of_row[rows]])
+        judged = data.selection_weights.sum(axis=0) > 0
+        per = sel_term.instance_terms(z).reshape(len(group), n_folds, -1).mean(axis=1)[:, judged]
+        terms = per * judged.sum() / data.y.size
+        fold_aucs = _fold_aucs(z.reshape(len(group), n_folds, -1), data.y, data.selection_weights)
+        for g, hidden in enumerate(group):
+            auc = float(np.nanmean(fold_aucs[g])) if np.isfinite(fold_aucs[g]).any() else np.nan
+            out[hidden] = (train_err[g], fold_loss[g], auc, terms[g])
+    train_err, fold_loss, aucs, terms = (np.array([out[a][i] for a in architectures]) for i in range(4))
+    return CandidateResults(
+        training_loss=train_err, fold_loss=fold_loss, selection_loss=fold_loss.mean(axis=1),
+        selection_se=standard_error(fold_loss, terms), selection_auc=aucs, selection_terms=terms,
+        n_networks=len(architectures) * trials * n_folds,
     )

@@ -8,19 +8,20 @@ from numbers import Integral, Real
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
+from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ..ann.network import Architecture
-from .candidates import margin_of, prepare_data, train_candidates
+from .candidates import margin_of, prepare_data, train_architectures
 
 
 class OrderSelector(BaseEstimator):
     """Grow hidden neurons (1 … ``max_neurons``) and layers (1 … ``max_layers``).
 
     Every architecture is trained on each cross-validation fold ``trials``
-    times (folds × restarts of one architecture form one batch; architectures
-    can run in parallel through joblib) and judged by its selection loss, the
+    times — every architecture × fold × restart of one depth is one batched
+    computation (narrower ones padded with weights held at 0; depths can run
+    in parallel through joblib) — and judged by its selection loss, the
     mean over the folds, with its standard error. The answer follows the
     one-standard-error rule: the architecture with the fewest parameters whose
     selection loss is within one SE of the lowest one — a smaller network that
@@ -101,28 +102,30 @@ class OrderSelector(BaseEstimator):
         rng = check_random_state(self.random_state)
         data, estimator = prepare_data(self, X, y, selection, rng, seed=int(rng.randint(0, 2**31 - 1)))
         n_inputs = data.n_inputs
-        subset = [list(range(n_inputs))]
         archs = self.architectures()
-        seeds = rng.randint(0, 2**31 - 1, size=len(archs))
-
-        def one(hidden, seed):
-            return train_candidates(data, subset, estimator, self.trials, check_random_state(int(seed)), hidden=hidden)
-
         if self.n_jobs and self.n_jobs != 1:
-            results = Parallel(n_jobs=self.n_jobs)(delayed(one)(h, s) for h, s in zip(archs, seeds))
+            # one depth per worker
+            depths = sorted({len(a) for a in archs})
+            parts = Parallel(n_jobs=self.n_jobs)(
+                delayed(train_architectures)(data, [a for a in archs if len(a) == d], estimator, self.trials, data.seed)
+                for d in depths)
+            by_depth = dict(zip(depths, parts))
+            position = {a: (len(a), [b for b in archs if len(b) == len(a)].index(a)) for a in archs}
+            pick = lambda a, field: getattr(by_depth[position[a][0]], field)[position[a][1]]
         else:
-            results = []
-            for h, s in zip(archs, seeds):
-                results.append(one(h, s))
-                if progress is not None:
-                    progress(self.trials * data.n_folds)
+            res = train_architectures(data, archs, estimator, self.trials, data.seed)
+            pick = lambda a, field: getattr(res, field)[archs.index(a)]
+        if progress is not None:
+            progress(len(archs) * self.trials * data.n_folds)
         rows = []
-        for hidden, res in zip(archs, results):
+        for hidden in archs:
             rows.append({
                 "hidden_layer_sizes": hidden,
                 "n_parameters": Architecture((n_inputs, *hidden, 1)).n_params,
-                "training_loss": float(res.training_loss[0]), "selection_loss": float(res.selection_loss[0]),
-                "selection_se": float(res.selection_se[0]), "selection_auc": float(res.selection_auc[0]),
+                "training_loss": float(pick(hidden, "training_loss")),
+                "selection_loss": float(pick(hidden, "selection_loss")),
+                "selection_se": float(pick(hidden, "selection_se")),
+                "selection_auc": float(pick(hidden, "selection_auc")),
             })
         history = pd.DataFrame(rows)
         best = history.loc[history["selection_loss"].idxmin()]
@@ -136,3 +139,10 @@ class OrderSelector(BaseEstimator):
         self.best_selection_se_ = float(history.loc[winner, "selection_se"])
         self.n_networks_ = len(archs) * self.trials * data.n_folds
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        # a binary outcome only: tells scikit-learn's estimator checks to give two classes
+        tags.classifier_tags = ClassifierTags(multi_class=False)
+        return tags

@@ -1,0 +1,163 @@
+"""Resampled selection: CV folds in one batch, padded architectures, stability selection, nested CV."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import RepeatedStratifiedKFold
+from sklearn.utils.estimator_checks import check_estimator
+
+from scintiml import ANNClassifier
+from scintiml.ann import Architecture, train_networks
+from scintiml.datasets import load_heart_failure, make_mibg_cohort
+from scintiml.evaluate import wilson_interval
+from scintiml.nested import nested_cross_validation
+from scintiml.readiness import corrected_interval
+from scintiml.select import (InputSelector, OrderSelector, SelectedNetworkClassifier, StabilitySelector,
+                             near_copy_families)
+from scintiml.select.candidates import CandidateData, train_architectures, train_candidates
+
+
+@pytest.fixture(scope="module")
+def small_mibg():
+    cohort = make_mibg_cohort(n_patients=300, random_state=1)
+    cols = ["delta_lvef", "planar_washout", "age", "bmi", "heart_rate", "early_hm_ratio", "late_hm_ratio"]
+    return cohort.X[cols], cohort.y
+
+
+def _checks_failed(estimator):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(estimator, on_fail=None)
+    return [r["check_name"] for r in results if r["status"] == "failed"]
+
+
+def test_check_estimator_passes_for_the_selectors():
+    assert _checks_failed(InputSelector(cv=2, trials=1, max_selection_failures=2, random_state=0)) == []
+    assert _checks_failed(OrderSelector(cv=2, trials=1, max_neurons=2, max_layers=1, random_state=0)) == []
+    assert _checks_failed(SelectedNetworkClassifier(cv=2, max_neurons=2, max_layers=1, random_state=0)) == []
+
+
+def test_cv_fold_losses_are_the_networks_trained_on_each_fold(small_mibg):
+    # a candidate's fold loss is the selection error of a network trained on that fold's rows only
+    X, y = small_mibg
+    data = CandidateData.cross_validated(X.to_numpy(), y.astype(float), n_splits=3, seed=5, random_state=0)
+    res = train_candidates(data, [[0, 1]], ANNClassifier(hidden_layer_sizes=(3,)), trials=1,
+                           random_state=np.random.RandomState(0))
+    assert res.fold_loss.shape == (1, 3) and res.selection_loss[0] == pytest.approx(res.fold_loss.mean())
+    Xs = data.X[:, [0, 1]]
+    for f in range(3):
+        train = data.training_weights[f] > 0
+        theta0 = Architecture((2, 3, 1)).initial_parameters(1, np.random.RandomState(f))
+        alone = train_networks(Xs[train], data.y[train], (3,), initial_parameters=theta0,
+                               selection=(Xs[~train], data.y[~train]))
+        # a different start, the same fold: a loss of the same size (these are not seeds of one another)
+        assert abs(alone.selection_error[0] - res.fold_loss[0, f]) < 0.25
+    # out-of-fold per-instance terms average to the mean fold loss (equal-size folds up to one patient)
+    assert res.selection_terms[0].mean() == pytest.approx(res.selection_loss[0], rel=0.02)
+
+
+def test_padded_architectures_are_the_smaller_networks(small_mibg):
+    X, y = small_mibg
+    data = CandidateData.cross_validated(X.to_numpy()[:, :2], y.astype(float), n_splits=3, seed=1, random_state=0)
+    est = ANNClassifier(hidden_layer_sizes=(3,))
+    together = train_architectures(data, [(1,), (4,), (2, 1), (3, 3)], est, trials=1, seed=7)
+    alone = train_architectures(data, [(1,)], est, trials=1, seed=7)
+    # (1,) padded to width 4 gives what it gives alone (float32 hidden layers: a wider sum rounds differently)
+    assert together.selection_loss[0] == pytest.approx(alone.selection_loss[0], rel=1e-4)
+    assert together.n_networks == 4 * 3
+
+
+def test_order_selection_one_se_rule_picks_the_smallest_within_one_se(small_mibg):
+    X, y = small_mibg
+    order = OrderSelector(max_neurons=4, max_layers=2, cv=3, random_state=0).fit(X[["delta_lvef", "planar_washout"]], y)
+    h = order.history_
+    best = h.loc[h["selection_loss"].idxmin()]
+    within = h[h["selection_loss"] <= best["selection_loss"] + best["selection_se"]]
+    assert h.loc[h["chosen"], "n_parameters"].item() == within["n_parameters"].min()
+
+
+def test_cv_selection_keeps_exactly_the_true_pair(small_mibg):
+    X, y = small_mibg
+    for method in ("growing", "pruning"):
+        chosen = InputSelector(method=method, random_state=0).fit(X, y).selected_inputs_
+        assert chosen == ["delta_lvef", "planar_washout"], method
+
+
+def test_too_few_events_for_the_folds_is_a_clear_error():
+    X = pd.DataFrame({"a": np.arange(20.0), "b": np.arange(20.0) % 3})
+    y = np.r_[np.ones(3), np.zeros(17)]
+    with pytest.raises(ValueError, match="5-fold cross-validation needs at least 5 patients of each outcome"):
+        InputSelector(random_state=0).fit(X, y)
+
+
+def test_near_copy_families_are_connected_components():
+    rng = np.random.RandomState(0)
+    a, b = rng.normal(size=200), rng.normal(size=200)
+    chain = [a, a + 0.4 * rng.normal(size=200)]
+    chain.append(chain[1] + 0.4 * rng.normal(size=200))  # |r| with a below 0.9, with its neighbour above
+    X = np.column_stack([*chain, b])
+    assert abs(np.corrcoef(X[:, 0], X[:, 2])[0, 1]) < 0.9 < abs(np.corrcoef(X[:, 1], X[:, 2])[0, 1])
+    assert near_copy_families(X).tolist() == [0, 0, 0, 1]
+
+
+def test_stability_frequencies_counts_and_wilson_intervals(small_mibg):
+    X, y = small_mibg
+    stable = StabilitySelector(n_pairs=3, random_state=0).fit(X, y)
+    f = stable.frequencies_.set_index("input")
+    assert len(stable.runs_) == 6
+    for name in X.columns:
+        n = sum(name in run for run in stable.runs_)
+        assert f.loc[name, "n_selected"] == n
+        assert (f.loc[name, "ci95_low"], f.loc[name, "ci95_high"]) == pytest.approx(wilson_interval(n, 6))
+    assert stable.selected_inputs_ == ["delta_lvef", "planar_washout"]
+    assert stable.same_set_share_ == sum(run == stable.selected_inputs_ for run in stable.runs_) / 6
+
+
+def test_stability_pools_near_copies_and_keeps_the_most_chosen_member():
+    rng = np.random.RandomState(3)
+    n = 300
+    signal = rng.normal(size=n)
+    copy = signal + 0.05 * rng.normal(size=n)  # |r| ~ 0.999: one family
+    noise = rng.normal(size=(n, 3))
+    y = (signal + 0.7 * rng.normal(size=n) > 0).astype(int)
+    X = pd.DataFrame(np.column_stack([signal, copy, noise]), columns=["signal", "copy", "n1", "n2", "n3"])
+    stable = StabilitySelector(n_pairs=3, random_state=0).fit(X, y)
+    f = stable.frequencies_.set_index("input")
+    assert f.loc["signal", "family"] == f.loc["copy", "family"]
+    assert f.loc["signal", "family_frequency"] == 1.0
+    kept = [c for c in ("signal", "copy") if c in stable.selected_inputs_]
+    assert len(kept) == 1
+    assert f.loc[kept[0], "n_selected"] == max(f.loc["signal", "n_selected"], f.loc["copy", "n_selected"])
+
+
+def test_nested_cv_matches_a_hand_loop_and_the_corrected_interval():
+    cohort = load_heart_failure()
+    X, y = cohort.X[["ejection_fraction", "serum_creatinine", "age"]], cohort.y
+    res = nested_cross_validation(LogisticRegression(max_iter=1000), X, y, n_splits=4, n_repeats=2,
+                                  baselines={"lr": LogisticRegression(C=0.01, max_iter=1000)}, random_state=3)
+    seed = np.random.RandomState(3).randint(0, 2**31 - 1)
+    by_hand = []
+    for train, test in RepeatedStratifiedKFold(n_splits=4, n_repeats=2, random_state=seed).split(X, y):
+        m = LogisticRegression(max_iter=1000).fit(X.iloc[train], y[train])
+        by_hand.append(roc_auc_score(y[test], m.predict_proba(X.iloc[test])[:, 1]))
+    np.testing.assert_allclose(res.fold_aucs, by_hand)
+    mean, _, ci = corrected_interval(np.array(by_hand), len(y) * 3 // 4, len(y) - len(y) * 3 // 4)
+    assert res.auc == pytest.approx(mean)
+    assert res.auc_ci95[0] == pytest.approx(ci[0], abs=2e-3) and res.auc_ci95[1] == pytest.approx(ci[1], abs=2e-3)
+    diff = np.array(res.fold_aucs) - np.array(res.baselines["lr"]["fold_aucs"])
+    assert res.baselines["lr"]["network_minus_baseline"] == pytest.approx(diff.mean())
+
+
+def test_same_seed_same_result(small_mibg):
+    X, y = small_mibg
+    a = StabilitySelector(n_pairs=2, random_state=4).fit(X, y)
+    b = StabilitySelector(n_pairs=2, random_state=4).fit(X, y)
+    assert a.runs_ == b.runs_
+    pd.testing.assert_frame_equal(a.frequencies_, b.frequencies_)
+    p = SelectedNetworkClassifier(cv=3, max_neurons=2, max_layers=1, random_state=2).fit(X, y).predict_proba(X)
+    q = SelectedNetworkClassifier(cv=3, max_neurons=2, max_layers=1, random_state=2).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(p, q)
