@@ -282,8 +282,13 @@ def test_triage_pacs_dimse_find_get_and_move(orthanc, listener_port, model_dir, 
     for retrieve in ("get", "move"):
         cfg = write_config(tmp_path / f"{retrieve}.yaml", orthanc, listener_port, protocol="dimse",
                            retrieve=retrieve, query={"date_from": "2026-03-15", "date_to": "2026-03-15"})
-        out = tmp_path / f"out-{retrieve}"
-        assert run_cli(["triage", str(model_dir), "--pacs", str(cfg), "--out", str(out)]) == 0
+        if retrieve == "get":
+            out = tmp_path / "out-get"
+            assert run_cli(["triage", str(model_dir), "--pacs", str(cfg), "--out", str(out)]) == 0
+        else:  # the form, without --out: a new time-stamped folder in the working directory
+            monkeypatch.chdir(tmp_path)
+            assert run_cli(["triage", str(model_dir), "--pacs", str(cfg)]) == 0
+            (out,) = tmp_path.glob("scintiml-triage-*")
         rows = {r["study_instance_uid"]: r for r in json.loads((out / "worklist.json").read_text())}
         assert rows[uid]["status"] == "triaged", rows[uid]
     held = orthanc.series(uid)

@@ -37,7 +37,8 @@ def _log_to_console(verbose: bool) -> None:
 def triage(
     model_dir: Path = typer.Argument(..., help="CNN model bundle (scintiml cnn train)."),
     pacs: Path = typer.Option(..., "--pacs", help="PACS configuration YAML (see docs/pacs.md)."),
-    out: Path = typer.Option(..., "--out", help="New folder for the worklist (CSV, JSON, HTML) and failed/."),
+    out: Optional[Path] = typer.Option(None, "--out", help="New folder for the worklist (CSV, JSON, HTML) and "
+                                       "failed/ (default: scintiml-triage-DATE-TIME)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out folder."),
     verbose: bool = typer.Option(False, "--verbose", help="Log every network step."),
 ) -> None:
@@ -47,8 +48,11 @@ def triage(
     from ..io import check_output_path
     from ..pacs import load_config, triage_from_pacs
 
+    import time
+
     require(model_dir.is_dir(), f"model bundle {str(model_dir)!r} not found; train one with scintiml cnn train")
     config = load_config(pacs)
+    out = out or Path(time.strftime("scintiml-triage-%Y%m%d-%H%M%S"))
     check_output_path(out, overwrite=overwrite, inputs=(model_dir, pacs))
     _log_to_console(verbose)
     with Progress(console=console, transient=True) as bar:

@@ -12,6 +12,7 @@ from typing import Sequence
 
 from .config import PacsEndpoint, Query
 from .errors import PacsConfigError, PacsUnavailableError
+from .queue import safe_name
 
 __all__ = ["DicomwebPacs"]
 
@@ -102,7 +103,7 @@ class DicomwebPacs:
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
         for ds in datasets:
-            path = folder / f"{ds.SOPInstanceUID}.dcm"
+            path = folder / f"{safe_name(str(ds.SOPInstanceUID))}.dcm"  # a UID from the network names no path
             ds.save_as(path, enforce_file_format=False)
             paths.append(path)
         return paths

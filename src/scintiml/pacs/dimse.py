@@ -13,6 +13,7 @@ from typing import Sequence
 
 from .config import PacsEndpoint, Query, Tls
 from .errors import PacsUnavailableError
+from .queue import safe_name
 
 __all__ = ["DimsePacs", "STORAGE_CLASSES", "storage_scp"]
 
@@ -232,9 +233,9 @@ def _writer(folder: Path, written: list[Path]):
     lock = threading.Lock()
 
     def handle(event):
-        uid = str(event.request.AffectedSOPInstanceUID)
-        path = folder / f"{uid}.dcm"
-        tmp = folder / f".{uid}.part"
+        name = safe_name(str(event.request.AffectedSOPInstanceUID))  # a UID from the network names no path
+        path = folder / f"{name}.dcm"
+        tmp = folder / f".{name}.part"
         tmp.write_bytes(event.encoded_dataset())
         tmp.replace(path)
         with lock:
