@@ -383,3 +383,19 @@ def test_demo_heart_disease_is_the_thallium_readiness_case():
     cohort = demo_cohort("heart-disease")
     assert cohort.n_patients == 303 and cohort.groups["imaging"] == ["thal"]
     assert "ca" not in cohort.groups["clinical"] and cohort.groups["fluoroscopy"] == ["ca"]
+
+
+def test_predict_reports_the_batch_drift(cleveland_bundle, tmp_path):
+    from scintiml.bundle import predict_file
+
+    path, _ = cleveland_bundle
+    heart_disease_frame("switzerland").to_csv(tmp_path / "swiss.csv", index=False)
+    run = predict_file(path, tmp_path / "swiss.csv", tmp_path / "p.csv")
+    drift = run.drift.set_index("input")
+    # Swiss patients: thalach 122 on average against Cleveland's ~150
+    assert drift.loc["thalach", "shifted"] and drift.loc["thalach", "smd"] < -1
+    assert any(line.startswith("input 'thalach' differs from the training patients: SMD -") for line in run.warnings)
+    # the same hospital's patients raise no alarm on most inputs
+    heart_disease_frame("cleveland").to_csv(tmp_path / "cle.csv", index=False)
+    same = predict_file(path, tmp_path / "cle.csv", tmp_path / "p2.csv").drift
+    assert same["shifted"].sum() <= 1 and same["smd"].abs().max() < 0.15

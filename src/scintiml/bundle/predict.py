@@ -19,6 +19,7 @@ class PredictionRun:
     predictions: pd.DataFrame
     out: Path
     warnings: list[str] = field(default_factory=list)
+    drift: pd.DataFrame | None = None  # per-input shift of this batch (scintiml.external.batch_drift)
 
 
 def predict_file(
@@ -60,6 +61,10 @@ def predict_file(
     n_out = int((predictions["out_of_range"] != "").sum())
     if n_out:
         warnings.append(f"{n_out} patient(s) have inputs outside the training range (see out_of_range)")
+    from ..external import batch_drift  # imported here: scintiml.external itself reads bundles
+
+    drift, drift_lines = batch_drift(bundle, frame)
+    warnings += drift_lines
     with atomic_file(out, overwrite=overwrite) as tmp:
         predictions.to_csv(tmp, index=False)
-    return PredictionRun(predictions, out, warnings)
+    return PredictionRun(predictions, out, warnings, drift)

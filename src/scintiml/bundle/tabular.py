@@ -162,7 +162,9 @@ class Bundle:
         except ScintimlError as exc:
             raise BundleError(str(exc)) from exc
         imputed = X.isna()
-        X = X.fillna(pd.Series(self.spec.get("imputation", {}), dtype=float))
+        from ..external.validate import bundle_medians  # training medians of every input (a new site's gaps)
+
+        X = X.fillna(pd.Series(bundle_medians(self), dtype=float))
         still = [c for c in self.inputs if X[c].isna().any()]
         if still:
             raise BundleError(f"input column(s) {still} have missing values and the model has no value to impute")

@@ -8,7 +8,7 @@
 * :mod:`.sites` and :mod:`.meta` — internal-external cross-validation and its random-effects summary.
 """
 
-from .drift import SMD_FLAG, input_shift, membership_auc
+from .drift import SMD_FLAG, batch_drift, input_shift, membership_auc
 from .meta import pool_auc, random_effects
 from .recalibrate import RECALIBRATION_METHODS, recalibrate_bundle
 from .report import write_validation, write_validation_report
@@ -17,7 +17,7 @@ from .validate import MAX_AUC_DROP, ValidationResult, validate_bundle, verdict
 from .metrics import CalibrationFit, brier_ci, calibration_fit, external_performance
 from .missing import MAX_MISSING_SHARE, MissingInputError, prepare_inputs
 
-__all__ = ["input_shift", "membership_auc", "SMD_FLAG", "random_effects", "pool_auc",
+__all__ = ["input_shift", "batch_drift", "membership_auc", "SMD_FLAG", "random_effects", "pool_auc",
            "CalibrationFit", "calibration_fit", "brier_ci", "external_performance", "prepare_inputs",
            "MissingInputError", "MAX_MISSING_SHARE", "internal_external_cv", "default_site_model",
            "validate_bundle", "ValidationResult", "verdict", "MAX_AUC_DROP", "recalibrate_bundle",

@@ -26,10 +26,13 @@ from sklearn.utils import check_random_state
 from ..evaluate import auc_ci
 from ..io import jsonable
 
-__all__ = ["input_shift", "membership_auc", "ks_against_summary", "SMD_FLAG"]
+__all__ = ["input_shift", "membership_auc", "ks_against_summary", "batch_drift", "SMD_FLAG"]
 
 #: |SMD| at or above which an input is flagged as shifted (Austin 2009).
 SMD_FLAG = 0.1
+#: Share of a batch outside the training range above which an input is flagged. A few patients beyond the
+#: training extremes are expected even from the same population (the range is the training split's); 5 % is not.
+OUTSIDE_FLAG = 0.05
 
 
 def _stat(summary: Mapping[str, Any], *names: str):
@@ -99,8 +102,8 @@ def input_shift(
     DataFrame
         One row per input: ``input``, ``n``, ``mean_training``, ``mean_new``, ``smd``, ``ks_statistic``,
         ``ks_p_value``, ``outside_range_share``, ``missing_share_training``, ``missing_share_new``,
-        ``missing_change``, ``shifted`` (|SMD| ≥ :data:`SMD_FLAG`, or any value outside the range, or the missing
-        share up by 10 points or more).
+        ``missing_change``, ``shifted`` (|SMD| ≥ :data:`SMD_FLAG`, or more than :data:`OUTSIDE_FLAG` of the values
+        outside the training range, or the missing share up by 10 points or more).
 
     Examples
     --------
@@ -143,7 +146,7 @@ def input_shift(
                 row["ks_statistic"], row["ks_p_value"] = ks_against_summary(x, s)
         row["shifted"] = bool(
             (row["smd"] is not None and abs(row["smd"]) >= SMD_FLAG)
-            or (row["outside_range_share"] or 0) > 0
+            or (row["outside_range_share"] or 0) > OUTSIDE_FLAG
             or row["missing_change"] >= 0.10
         )
         rows.append(row)
@@ -198,3 +201,53 @@ def membership_auc(reference: pd.DataFrame, X: pd.DataFrame, inputs=None, n_spli
     return jsonable({"auc": result.auc, "auc_ci95": list(result.ci), "n_reference": len(reference), "n_new": len(X),
                      "inputs": list(both.columns), "model": "logistic regression, median imputation + missing "
                      f"indicators, {n_splits}-fold out-of-fold probabilities"})
+
+
+def batch_drift(bundle, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, list[str]]:
+    """The drift guard of ``predict``: a new batch against the training summary a tabular bundle records.
+
+    Parameters
+    ----------
+    bundle : scintiml.bundle.Bundle
+    frame : DataFrame
+        The batch of new patients (raw: missing values as NaN).
+
+    Returns
+    -------
+    table : DataFrame or None
+        :func:`input_shift` for the model's inputs (None when the bundle records no training summary or the
+        batch has fewer than 2 patients).
+    warnings : list of str
+        One line per shifted input, saying what moved.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from types import SimpleNamespace
+    >>> from scintiml.bundle.tabular import training_summary
+    >>> rng = np.random.RandomState(0)
+    >>> train = pd.DataFrame({"age": rng.normal(60, 10, 300)})
+    >>> spec = {"training_summary": training_summary(train), "training_ranges": {"age": [20.0, 95.0]}}
+    >>> table, lines = batch_drift(SimpleNamespace(spec=spec, inputs=["age"]), pd.DataFrame({"age": [80.0, 85, 90, 99]}))
+    >>> lines[0].startswith("input 'age' differs from the training patients: SMD +")
+    True
+    """
+    from .validate import bundle_training_summary
+
+    summary = bundle_training_summary(bundle)
+    if summary is None or len(frame) < 2:
+        return None, []
+    table = input_shift({c: summary[c] for c in bundle.inputs if c in summary}, frame)
+    lines = []
+    for row in table[table["shifted"]].to_dict(orient="records"):
+        parts = []
+        if row["smd"] is not None and np.isfinite(row["smd"]):
+            parts.append(f"SMD {row['smd']:+.2f}")
+        if row["ks_p_value"] is not None and np.isfinite(row["ks_p_value"]):
+            parts.append(f"KS p = {row['ks_p_value']:.2g}")
+        if row["outside_range_share"]:
+            parts.append(f"{100 * row['outside_range_share']:.0f} % outside the training range")
+        if row["missing_change"] >= 0.10:
+            parts.append(f"missing {100 * row['missing_share_training']:.0f} % → {100 * row['missing_share_new']:.0f} %")
+        lines.append(f"input {row['input']!r} differs from the training patients: {', '.join(parts)}")
+    return table, lines
