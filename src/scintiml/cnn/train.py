@@ -1,120 +1,128 @@
-"""Training, the model bundle (safetensors + JSON, no pickle) and prediction for the planar CNN."""
+"""Training the planar CNN: split by patient, a one-cycle learning rate, weight decay, early stopping on a smoothed
+selection loss, temperature scaling and the worklist threshold — all fitted on the selection studies."""
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 from torch import nn
 
 from .._version import __version__
-from ..io import atomic_dir
-from ..errors import BundleError
+from ..evaluate import calibration_intercept_slope, evaluate_binary
 from ..imaging.planar import ImagingError
-from ..evaluate import evaluate_binary, threshold_for_sensitivity
 from ..split import Split, split_cohort
-from .model import PlanarAlexNet
-from .transforms import PoissonThinning, SmallAffine, preprocess
+from .calibrate import fit_temperature, threshold_for_sensitivity_bound
+from .guard import ProtocolGuard
+from .model import ARCHITECTURES, PlanarViewNet
+from .transforms import BINNING, bin_counts, inference_transform, training_transform
 
-
-def seed_everything(seed: int) -> None:
-    """Deterministic training: the same seed gives the same weights on the same machine."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+#: The matrix the network is built for (views are binned 2 × 2 to 64 × 64 inside).
+MATRIX = (128, 128)
 
 
 def default_device() -> torch.device:
+    """CUDA when present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @dataclass
 class CNNModel:
-    """A trained network with everything needed to use it again."""
+    """A trained planar CNN with everything needed to use it again.
 
-    network: PlanarAlexNet
-    config: dict[str, Any]
+    Attributes
+    ----------
+    network : PlanarViewNet
+    spec : dict
+        Views, architecture, width, threshold, temperature, the threshold's rule, the training protocol.
+    guard : ProtocolGuard
+    card : dict
+    report : dict
+        The training report (split, history, selection and testing analysis, timings).
+    """
+
+    network: PlanarViewNet
+    spec: dict[str, Any]
+    guard: ProtocolGuard
     card: dict[str, Any] = field(default_factory=dict)
-    history: list[dict[str, float]] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
 
     @property
     def views(self) -> list[str]:
-        return list(self.config["views"])
+        return list(self.spec["views"])
 
     @property
     def threshold(self) -> float:
-        return float(self.config["threshold"])
+        return float(self.spec["threshold"])
 
-    def inputs(self, counts: np.ndarray) -> np.ndarray:
-        """(n, views, H, W) counts → preprocessed float32 network inputs."""
-        return np.stack([preprocess(c, self.config["transform"]) for c in counts])
+    @property
+    def temperature(self) -> float:
+        return float(self.spec["temperature"])
 
     @torch.no_grad()
-    def predict_proba(self, counts: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Probability of pulmonary embolism for each study ``(n, views, H, W)`` of counts."""
+    def logits(self, counts: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Uncalibrated logits of studies ``(n, views, 128, 128)`` of counts."""
         self.network.eval()
         device = next(self.network.parameters()).device
+        pipeline = inference_transform()
         out = []
         for start in range(0, len(counts), batch_size):
-            x = torch.from_numpy(self.inputs(counts[start:start + batch_size])).to(device)
-            out.append(torch.sigmoid(self.network(x)).cpu().numpy())
-        return np.concatenate(out).astype(np.float64)
+            batch = bin_counts(counts[start:start + batch_size]).to(device)
+            out.append(self.network(pipeline({"counts": batch})["image"]).cpu().numpy())
+        return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
-    def save(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Bundle: ``config.json`` + ``weights.safetensors`` + ``card.json`` / ``card.md``."""
-        from safetensors.torch import save_file
+    def predict_proba(self, counts: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Calibrated probability of pulmonary embolism for each study ``(n, views, 128, 128)`` of counts."""
+        counts = np.asarray(counts)
+        if counts.ndim != 4 or counts.shape[1] != len(self.views) or tuple(counts.shape[2:]) != MATRIX:
+            raise ImagingError(f"counts must be (n, {len(self.views)} views, 128, 128); got {counts.shape}")
+        return 1.0 / (1.0 + np.exp(-self.logits(counts, batch_size) / self.temperature))
 
-        target = Path(path)
-        with atomic_dir(target, overwrite=overwrite) as tmp:
-            state = {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
-            save_file(state, str(tmp / "weights.safetensors"))
-            (tmp / "config.json").write_text(json.dumps(self.config, indent=2))
-            (tmp / "card.json").write_text(json.dumps(self.card, indent=2))
-            (tmp / "card.md").write_text(_card_md(self.card))
-            (tmp / "history.json").write_text(json.dumps(self.history))
-        return target
+    def save(self, path, overwrite: bool = False):
+        """Write the model bundle (kind ``planar-cnn``); see :func:`scintiml.cnn.bundle.save_cnn`."""
+        from .bundle import save_cnn
+
+        return save_cnn(self, path, overwrite=overwrite)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "CNNModel":
-        from safetensors.torch import load_file
+    def load(cls, path, device: str | torch.device = "cpu") -> "CNNModel":
+        """Read and verify a model bundle; see :func:`scintiml.cnn.bundle.load_cnn`."""
+        from .bundle import load_cnn
 
-        path = Path(path)
-        if not (path / "config.json").exists() or not (path / "weights.safetensors").exists():
-            raise BundleError(f"{str(path)!r} is not a scintiml CNN bundle (config.json, weights.safetensors)")
-        config = json.loads((path / "config.json").read_text())
-        network = PlanarAlexNet(len(config["views"]), config["width"], config.get("dropout", 0.3))
-        network.load_state_dict(load_file(str(path / "weights.safetensors"), device=str(device)))
-        network.to(device).eval()
-        card = json.loads((path / "card.json").read_text()) if (path / "card.json").exists() else {}
-        return cls(network, config, card)
+        return load_cnn(path, device=device)
 
 
-def _card_md(card: dict[str, Any]) -> str:
-    if not card:
-        return "# Model card\n\n(not available)\n"
-    m = card.get("metrics", {})
-    lines = [
-        "# Model card: planar-scan CNN for pulmonary-embolism triage", "",
-        f"- views: {', '.join(card.get('views', []))}; network: {card.get('network')}",
-        f"- data: {card.get('data')}", f"- split training/selection/testing: {card.get('split')}",
-        f"- acquisition protocol: {card.get('protocol') or 'not recorded'}", "",
-        "## Metrics on the testing studies (95 % CI)",
-        f"- AUC {m.get('auc', float('nan')):.3f} ({m.get('auc_ci95')})",
-        f"- threshold {m.get('threshold', float('nan')):.3f}, fixed on the selection studies for >= 95 % sensitivity",
-        f"- sensitivity {m.get('sensitivity')} ({m.get('sensitivity_ci95')}), specificity {m.get('specificity')} "
-        f"({m.get('specificity_ci95')})", "",
-        "## Intended use",
-        "Triage: order the reporting worklist so that likely positives are read first. **Not a diagnosis**: "
-        "every study is still reported by a physician.", "", "## Known limits",
-    ]
-    lines += [f"- {x}" for x in card.get("known_limits", [])]
-    return "\n".join(lines) + "\n"
+def patient_split(labels: np.ndarray, ids: Sequence[str] | None, random_state: int) -> Split:
+    """60:20:20 split stratified by outcome, **by patient**: all studies of one patient fall in one part.
+
+    Examples
+    --------
+    >>> y = np.array([0, 0, 1, 1, 0, 1, 0, 1, 0, 1] * 3)
+    >>> ids = [f"P{i // 2}" for i in range(30)]  # two studies per patient
+    >>> s = patient_split(y, ids, 0)
+    >>> parts = [{ids[i] for i in p} for p in (s.training, s.selection, s.testing)]
+    >>> parts[0] & parts[1], parts[0] & parts[2], parts[1] & parts[2]
+    (set(), set(), set())
+    """
+    labels = np.asarray(labels).astype(int)
+    if ids is None:
+        return split_cohort(labels, random_state=random_state)
+    ids = np.asarray([str(i) for i in ids])
+    patients, index = np.unique(ids, return_inverse=True)
+    # a patient is positive if any study is: a positive must not hide among negatives in another part
+    patient_label = np.zeros(len(patients), dtype=int)
+    np.maximum.at(patient_label, index, labels)
+    by_patient = split_cohort(patient_label, random_state=random_state)
+    return Split(*(np.flatnonzero(np.isin(index, part)) for part in
+                   (by_patient.training, by_patient.selection, by_patient.testing)))
+
+
+def _state(network: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in network.state_dict().items()}
 
 
 def train_cnn(
@@ -123,139 +131,215 @@ def train_cnn(
     views: Sequence[str],
     ids: Sequence[str] | None = None,
     split: Split | None = None,
-    width: int = 16,
-    transform: str = "anscombe",
-    epochs: int = 40,
+    architecture: str = "alexnet",
+    width: int = 8,
+    epochs: int = 30,
     batch_size: int = 32,
-    learning_rate: float = 1e-3,
-    patience: int = 8,
+    learning_rate: float = 2e-3,
+    weight_decay: float = 5e-4,
+    patience: int = 6,
+    smoothing: float = 0.5,
     max_steps: int | None = None,
     augment: bool = True,
+    target_sensitivity: float = 0.95,
     seed: int = 0,
     device: str | torch.device | None = None,
-    protocol: dict[str, str] | None = None,
+    protocol: dict[str, Any] | None = None,
     data_description: str = "",
     progress: Callable[[int, int, dict], None] | None = None,
-) -> tuple[CNNModel, dict[str, Any]]:
-    """Train the planar CNN with a 60:20:20 split by patient, class weighting and early stopping.
+) -> CNNModel:
+    """Train the per-view planar CNN.
 
     Parameters
     ----------
-    counts : array (n, views, H, W)
-        Raw counts, one study per patient.
+    counts : array (n, views, 128, 128)
+        Raw counts, one study per row.
     labels : array (n,)
         1 = pulmonary embolism.
     views : sequence of str
-        Names of the channels, in order.
+        The views' names, in the order of ``counts``' second axis.
+    ids : sequence of str, optional
+        Patient ids: the split keeps each patient's studies together (default: one patient per study).
     split : Split, optional
-        Default: stratified 60:20:20 by patient (``seed``).
+        Explicit training/selection/testing indices (default: :func:`patient_split`, 60:20:20).
+    architecture : {"alexnet", "monai-densenet"}
+    width : int
+        First-stage filters of the encoder.
+    epochs, batch_size, learning_rate, weight_decay : training (AdamW, one-cycle schedule over ``epochs``)
+    patience : int
+        Epochs without a better smoothed selection loss before stopping.
+    smoothing : float
+        Weight of the newest epoch in the exponentially smoothed selection loss (1 = no smoothing).
     max_steps : int, optional
-        Stop after this many optimiser steps (for quick tests).
+        Stop after this many optimiser steps (quick runs).
+    target_sensitivity : float
+        The worklist's promise: the threshold is set where the lower 95 % bound of the selection sensitivity
+        still reaches it.
+    seed : int
+        Split, initial weights, batches and augmentation.
+    protocol : dict, optional
+        Acquisition values of the training studies for the guard: ``pixel_spacing_mm`` (list of numbers),
+        ``collimators`` (list), ``energy_windows_kev`` (list of [low, high]) and any free text to show on the card.
     progress : callable, optional
         ``progress(epoch, epochs, metrics)`` after each epoch.
 
     Returns
     -------
-    model : CNNModel
-        Threshold fixed on the selection studies for >= 95 % sensitivity.
-    report : dict
-        Testing analysis (:func:`scintiml.evaluate.evaluate_binary` as a dict), split sizes, timings.
+    CNNModel
+        With ``model.report``: the split, the history, the selection analysis (temperature, threshold, its
+        sensitivity and specificity with CIs) and the testing analysis.
+
+    Examples
+    --------
+    >>> from scintiml.datasets.perfusion import simulate_perfusion_scans
+    >>> cases = simulate_perfusion_scans(20, prevalence=0.5, random_state=0)
+    >>> X = np.stack([c.stack() for c in cases]); y = np.array([c.label for c in cases])
+    >>> model = train_cnn(X, y, ["ANT", "POST", "RAO", "LAO", "RPO", "LPO"], width=4, epochs=1, max_steps=1)
+    >>> model.report["split"]
+    {'training': 12, 'selection': 4, 'testing': 4}
     """
-    seed_everything(seed)
-    device = torch.device(device) if device is not None else default_device()
-    labels = np.asarray(labels).astype(int)
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
+    if epochs < 1 or batch_size < 2 or not 0 < smoothing <= 1:
+        raise ValueError("epochs >= 1, batch_size >= 2 and 0 < smoothing <= 1 are required")
     counts = np.asarray(counts)
+    labels = np.asarray(labels).astype(int)
     if counts.ndim != 4 or counts.shape[1] != len(views):
         raise ImagingError(f"counts must be (n, {len(views)} views, H, W); got shape {counts.shape}")
-    if counts.shape[2:] != (128, 128):
+    if tuple(counts.shape[2:]) != MATRIX:
         raise ImagingError(f"views must be 128 x 128 pixels (resample them first); got {counts.shape[2:]}")
-    split = split or split_cohort(labels, random_state=seed)
+    rng = check_random_state(seed)
+    torch.manual_seed(seed)
+    device = torch.device(device) if device is not None else default_device()
+    split = split or patient_split(labels, ids, seed)
     tr, se, te = split.training, split.selection, split.testing
-    rng = np.random.default_rng(seed)
-    thinning = PoissonThinning(rng=rng)
-    affine = SmallAffine(seed=seed)
-    network = PlanarAlexNet(len(views), width).to(device)
-    n_pos = max(1, int(labels[tr].sum()))
-    pos_weight = torch.tensor((len(tr) - n_pos) / n_pos, device=device)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-    optimiser = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=1e-4)
-    model = CNNModel(network, {"transform": transform})
-    x_sel = torch.from_numpy(model.inputs(counts[se])).to(device) if len(se) else None
-    y_sel = torch.from_numpy(labels[se].astype(np.float32)).to(device)
+    if len(se) == 0 or not 0 < labels[se].sum() < len(se):
+        raise ImagingError("the selection part needs positive and negative studies; give more studies")
 
-    best = (np.inf, None)
-    stale = 0
-    steps = 0
-    history = []
+    # the whole data set, binned, stays in memory (on the device): batches are index lookups, not a Python loop
+    cache = bin_counts(counts).to(device)
+    y_all = torch.as_tensor(labels, dtype=torch.float32, device=device)
+    network = PlanarViewNet(len(views), architecture, width).to(device)
+    with torch.no_grad():
+        network.templates.copy_(_batched_mean(inference_transform(), cache[tr]))
+    loss_fn = nn.BCEWithLogitsLoss()
+    optimiser = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    steps_per_epoch = int(np.ceil(len(tr) / batch_size))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=learning_rate, epochs=epochs,
+                                                   steps_per_epoch=steps_per_epoch, pct_start=0.2)
+    augmentation = training_transform(seed, augment)
+    x_sel = inference_transform()({"counts": cache[se]})["image"]
+
+    best_smoothed, best_state, best_epoch, smoothed, stale, steps = np.inf, None, 0, None, 0, 0
+    history: list[dict[str, float]] = []
     started = time.perf_counter()
     for epoch in range(1, epochs + 1):
         network.train()
         order = rng.permutation(tr)
         losses = []
         for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            batch = [thinning(counts[i]) if augment else counts[i] for i in idx]
-            x = np.stack([preprocess(b, transform) for b in batch])
-            if augment:
-                x = np.stack([affine(v) for v in x])
-            xb = torch.from_numpy(x).to(device)
-            yb = torch.from_numpy(labels[idx].astype(np.float32)).to(device)
-            optimiser.zero_grad()
-            loss = loss_fn(network(xb), yb)
+            idx = torch.as_tensor(order[start:start + batch_size], device=device)
+            if len(idx) < 2:  # batch normalisation needs two studies
+                continue
+            batch = augmentation({"counts": cache[idx], "label": y_all[idx], "views": list(views)})
+            optimiser.zero_grad(set_to_none=True)
+            loss = loss_fn(network(batch["image"]), batch["label"])
             loss.backward()
             optimiser.step()
+            if schedule.last_epoch + 1 < schedule.total_steps:
+                schedule.step()
             losses.append(float(loss.detach()))
             steps += 1
             if max_steps is not None and steps >= max_steps:
                 break
         network.eval()
         with torch.no_grad():
-            sel_loss = float(loss_fn(network(x_sel), y_sel)) if x_sel is not None else float("nan")
-        history.append({"epoch": epoch, "training_loss": float(np.mean(losses)), "selection_loss": sel_loss})
+            sel_loss = float(loss_fn(_batched(network, x_sel), y_all[se]))
+        smoothed = sel_loss if smoothed is None else smoothing * sel_loss + (1 - smoothing) * smoothed
+        history.append({"epoch": epoch, "training_loss": float(np.mean(losses)) if losses else float("nan"),
+                        "selection_loss": sel_loss, "smoothed_selection_loss": smoothed,
+                        "learning_rate": float(optimiser.param_groups[0]["lr"])})
         if progress is not None:
             progress(epoch, epochs, history[-1])
-        if sel_loss < best[0]:
-            best = (sel_loss, {k: v.detach().clone() for k, v in network.state_dict().items()})
-            stale = 0
+        if smoothed < best_smoothed:
+            best_smoothed, best_state, best_epoch, stale = smoothed, _state(network), epoch, 0
         else:
             stale += 1
         if stale >= patience or (max_steps is not None and steps >= max_steps):
             break
-    if best[1] is not None:
-        network.load_state_dict(best[1])
+    training_seconds = time.perf_counter() - started
+    network.load_state_dict(best_state)
     network.eval()
-    model.config = {
-        "format": "scintiml-cnn-bundle", "format_version": 1, "scintiml_version": __version__,
-        "views": list(views), "width": width, "dropout": 0.3, "transform": transform, "threshold": 0.5,
-        "image_shape": [128, 128], "protocol": dict(protocol or {}), "seed": seed,
+
+    pixel_spacing = list((protocol or {}).get("pixel_spacing_mm", []))
+    guard = ProtocolGuard.from_training(counts[tr], views, pixel_spacing_mm=pixel_spacing,
+                                        collimators=(protocol or {}).get("collimators", []),
+                                        energy_windows_kev=(protocol or {}).get("energy_windows_kev", []),
+                                        templates=network.templates.cpu().numpy())
+    spec: dict[str, Any] = {
+        "views": list(views), "architecture": architecture, "width": width, "matrix": list(MATRIX),
+        "binning": BINNING, "threshold": 0.5, "temperature": 1.0, "seed": seed, "scintiml_version": __version__,
     }
-    p_sel = model.predict_proba(counts[se])
-    threshold = threshold_for_sensitivity(labels[se], p_sel, 0.95) if 0 < labels[se].sum() < len(se) else 0.5
-    model.config["threshold"] = float(threshold)
-    model.history = history
-    p_te = model.predict_proba(counts[te])
+    model = CNNModel(network, spec, guard)
+    # calibration and the threshold: selection studies only (the testing ones stay untouched until the end)
+    z_sel = model.logits(counts[se])
+    temperature = fit_temperature(z_sel, labels[se])
+    p_sel = 1.0 / (1.0 + np.exp(-z_sel / temperature))
+    threshold, selection = threshold_for_sensitivity_bound(labels[se], p_sel, target_sensitivity)
+    spec.update(temperature=temperature, threshold=threshold,
+                threshold_rule={k: selection[k] for k in ("rule", "positives", "caught", "promise_shown")})
     report: dict[str, Any] = {
         "split": {"training": int(len(tr)), "selection": int(len(se)), "testing": int(len(te))},
-        "epochs": len(history), "steps": steps, "training_seconds": time.perf_counter() - started,
-        "device": str(device),
+        "epochs_run": len(history), "best_epoch": best_epoch, "steps": steps,
+        "training_seconds": training_seconds, "device": str(device), "history": history,
+        "selection": {"temperature": temperature, "threshold": threshold, **selection},
     }
-    if 0 < labels[te].sum() < len(te):
+    metrics: dict[str, Any] = {"threshold": threshold}
+    if len(te) and 0 < labels[te].sum() < len(te):
+        p_te = model.predict_proba(counts[te])
         evaluation = evaluate_binary(labels[te], p_te, threshold=threshold, random_state=seed).to_dict()
-        report["test"] = evaluation
+        intercept, slope = calibration_intercept_slope(labels[te], p_te)
         metrics = {k: evaluation[k] for k in ("auc", "auc_ci95", "threshold", "sensitivity", "sensitivity_ci95",
                                               "specificity", "specificity_ci95")}
-    else:
-        metrics = {"threshold": threshold}
-    report["test_probabilities"] = {"ids": [str(ids[i]) for i in te] if ids is not None else te.tolist(),
-                                    "labels": labels[te].tolist(), "probability": p_te.tolist()}
+        metrics.update(calibration_in_the_large=intercept, calibration_slope=slope,
+                       urgent_fraction=float(np.mean(p_te >= threshold)))
+        report["test"] = evaluation
+        report["test_probabilities"] = {
+            "ids": [str(ids[i]) for i in te] if ids is not None else [int(i) for i in te],
+            "labels": labels[te].tolist(), "probability": p_te.tolist()}
+    report["metrics"] = metrics
+    model.report = report
+    n_params = sum(p.numel() for p in network.parameters())
     model.card = {
-        "views": list(views), "network": f"PlanarAlexNet(width={width}), {sum(p.numel() for p in network.parameters())} parameters",
-        "data": data_description or f"{len(labels)} studies, {int(labels.sum())} with PE", "split": report["split"],
-        "protocol": dict(protocol or {}), "metrics": metrics,
+        "model": f"PlanarViewNet({architecture}, width={width}): one encoder shared by the views, view embedding, "
+                 f"late fusion; {n_params} parameters",
+        "views": list(views), "data": data_description or f"{len(labels)} studies, {int(labels.sum())} with PE",
+        "split": report["split"], "protocol": {**guard.to_spec(), **{k: v for k, v in (protocol or {}).items()
+                                                                    if k not in ("pixel_spacing_mm",)}},
+        "threshold_rule": spec["threshold_rule"], "temperature": temperature, "metrics": metrics,
+        "selection": {k: selection[k] for k in ("sensitivity", "sensitivity_ci95", "specificity",
+                                                "specificity_ci95")},
+        "intended_use": "Triage: order the reporting worklist so that likely positives are read first. Not a "
+                        "diagnosis: every study is still reported by a physician.",
         "known_limits": [
             "trained and tested on one data source; validate on your own site's scans before use",
-            "a protocol change (counts, collimator, energy window) changes the images: check drift first",
-            "for triage, not diagnosis",
-        ],
+            "studies outside the training protocol (matrix, spacing, collimator, energy window, counts, "
+            "orientation) are flagged and not scored",
+            "a protocol change changes the images: run `scintiml cnn drift` first",
+        ] + ([] if selection["promise_shown"] else [
+            f"the selection part held {selection['positives']} positives: too few to show the sensitivity promise "
+            "at its lower confidence bound; the threshold catches every selection positive"]),
     }
-    return model, report
+    return model
+
+
+@torch.no_grad()
+def _batched_mean(pipeline, binned: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    total = sum(pipeline({"counts": binned[i:i + batch_size]})["image"].sum(dim=0)
+                for i in range(0, len(binned), batch_size))
+    return total / len(binned)
+
+
+@torch.no_grad()
+def _batched(network: nn.Module, x: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
+    return torch.cat([network(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])

@@ -1,0 +1,157 @@
+"""What the ``scintiml cnn`` commands do, as library functions: train from a folder of studies, triage a folder,
+write the drift table. Each checks its outputs before any work and writes them atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ScintimlError
+from ..io import atomic_dir, atomic_file, check_output_path
+from .train import CNNModel, train_cnn
+
+#: The six views of a planar lung perfusion study.
+DEFAULT_VIEWS = ("ANT", "POST", "RAO", "LAO", "RPO", "LPO")
+
+
+def load_labelled_studies(data: str | Path, labels: str | Path | None = None,
+                          views: Sequence[str] = DEFAULT_VIEWS) -> tuple[list, list[int], list[dict[str, str]]]:
+    """NM studies below ``data`` (or ``data/dicom``) with their labels (CSV: ``patient_id, pe``).
+
+    Returns
+    -------
+    studies, labels, skipped
+        ``skipped`` lists ``{"file", "reason"}`` for unreadable files, incomplete studies and unlabelled ones.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> load_labelled_studies(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.ScintimlError: labels file ... not found; give --labels CSV with columns patient_id, pe
+    """
+    from ..imaging.planar import scan_folder
+
+    data = Path(data)
+    folder = data / "dicom" if (data / "dicom").is_dir() else data
+    labels = Path(labels) if labels is not None else data / "labels.csv"
+    if not labels.is_file():
+        raise ScintimlError(f"labels file {str(labels)!r} not found; give --labels CSV with columns patient_id, pe")
+    table = pd.read_csv(labels)
+    missing = {"patient_id", "pe"} - set(table.columns)
+    if missing:
+        raise ScintimlError(f"labels file {str(labels)!r} lacks column(s) {sorted(missing)}")
+    if not set(pd.unique(table["pe"])) <= {0, 1}:
+        raise ScintimlError(f"labels file {str(labels)!r}: column pe must hold 0 (no PE) or 1 (PE)")
+    studies, skipped = scan_folder(folder, views=list(views))
+    by_id = dict(zip(table["patient_id"].astype(str), table["pe"].astype(int)))
+    kept = [s for s in studies if s.patient_id in by_id]
+    skipped = list(skipped) + [{"file": s.source or s.study_instance_uid, "reason": "no label"}
+                               for s in studies if s.patient_id not in by_id]
+    if not kept:
+        raise ScintimlError(f"no labelled NM study with views {list(views)} found in {str(folder)!r}")
+    return kept, [by_id[s.patient_id] for s in kept], skipped
+
+
+def training_protocol(studies: Sequence) -> dict[str, Any]:
+    """The acquisition values of the training studies, for the protocol guard and the model card."""
+    spacing = [float(v) for s in studies for v in np.ravel(s.pixel_spacing_mm) if np.isfinite(v)]
+    return {
+        "pixel_spacing_mm": spacing,
+        "collimators": sorted({str(s.metadata["collimator"]) for s in studies if s.metadata.get("collimator")}),
+        "energy_windows_kev": sorted({tuple(map(float, w)) for s in studies
+                                      for w in s.metadata.get("energy_windows_kev") or []}),
+        "radiopharmaceuticals": sorted({str(s.metadata["radiopharmaceutical"]) for s in studies
+                                        if s.metadata.get("radiopharmaceutical")}),
+    }
+
+
+def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | None = None,
+                      views: Sequence[str] = DEFAULT_VIEWS, overwrite: bool = False,
+                      progress: Callable[[int, int, dict], None] | None = None,
+                      **train_kwargs: Any) -> tuple[CNNModel, list[dict[str, str]]]:
+    """Read labelled studies, train (:func:`~scintiml.cnn.train_cnn`), write the bundle to ``out``.
+
+    Returns the model and the skipped files. The bundle holds the training report (``training_report.json``).
+    """
+    out = check_output_path(out, overwrite=overwrite, inputs=(data,))
+    studies, y, skipped = load_labelled_studies(data, labels, views)
+    counts = np.stack([s.stack(list(views)) for s in studies])
+    model = train_cnn(counts, np.asarray(y), list(views), ids=[s.patient_id for s in studies],
+                      protocol=training_protocol(studies), progress=progress,
+                      data_description=f"{len(y)} studies ({int(np.sum(y))} with PE) from {Path(data).name}",
+                      **train_kwargs)
+    model.save(out, overwrite=overwrite)
+    return model, skipped
+
+
+def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summaries: str | Path | None = None,
+                  overwrite: bool = False, progress: Callable[[int, int], None] | None = None
+                  ) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Rank every study below ``data`` into the worklist CSV ``out``; a summary PNG and a DICOM Secondary
+    Capture per study in ``summaries`` (default: ``<out stem>_summaries``), saliency outlined per view.
+
+    Returns the worklist and the skipped files.
+    """
+    from PIL import Image
+    from pydicom.uid import generate_uid
+
+    from ..imaging import secondary_capture
+    from ..imaging.planar import scan_folder
+    from .display import summary_image
+    from .saliency import grad_cam
+    from .triage import worklist
+
+    out = check_output_path(out, overwrite=overwrite, inputs=(data, model_dir))
+    summaries = Path(summaries) if summaries is not None else out.with_name(out.stem + "_summaries")
+    check_output_path(summaries, overwrite=overwrite, inputs=(data, model_dir))
+    model = CNNModel.load(model_dir)
+    data = Path(data)
+    folder = data / "dicom" if (data / "dicom").is_dir() else data
+    studies, skipped = scan_folder(folder)
+    if not studies:
+        raise ScintimlError(f"no readable NM study in {str(folder)!r}")
+    table, order = worklist(model, studies)
+    series_uid = generate_uid()
+    png_paths, sc_paths = [], []
+    with atomic_dir(summaries, overwrite=overwrite) as tmp:
+        for k, row in table.iterrows():
+            study = studies[order[k]]
+            complete = all(v in study.views for v in model.views)
+            maps = grad_cam(model, study.stack(model.views)[None])[0] if row["protocol_check"] == "ok" else None
+            rgb = summary_image(study, model.views if complete else list(study.views),
+                                float(row["probability"]), model.threshold, maps, rank=int(row["rank"]),
+                                protocol_check=row["protocol_check"])
+            name = f"{int(row['rank']):04d}_{study.patient_id}"
+            Image.fromarray(rgb).save(tmp / f"{name}.png")
+            sc = secondary_capture(rgb, study, views_shown=model.views, series_instance_uid=series_uid,
+                                   instance_number=int(row["rank"]))
+            sc.save_as(tmp / f"{name}_SC.dcm")
+            png_paths.append(str(summaries / f"{name}.png"))
+            sc_paths.append(str(summaries / f"{name}_SC.dcm"))
+            if progress is not None:
+                progress(k + 1, len(table))
+    table["summary_png"] = png_paths
+    table["secondary_capture"] = sc_paths
+    with atomic_file(out, overwrite=overwrite) as tmp:
+        table.to_csv(tmp, index=False)
+    return table, skipped
+
+
+def write_drift_table(model_dir: str | Path, out: str | Path | None = None, n_cases: int = 200,
+                      random_state: int = 12345, overwrite: bool = False,
+                      progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """:func:`~scintiml.cnn.drift.drift_table` of a bundle, written as CSV (plain numbers) when ``out`` is given."""
+    from .drift import drift_table
+
+    if out is not None:
+        out = check_output_path(out, overwrite=overwrite, inputs=(model_dir,))
+    table = drift_table(CNNModel.load(model_dir), n_cases=n_cases, random_state=random_state, progress=progress)
+    if out is not None:
+        with atomic_file(out, overwrite=overwrite) as tmp:
+            table.to_csv(tmp, index=False)
+    return table
