@@ -136,10 +136,12 @@ def triage_from_pacs(model_dir: str | Path, config: PacsConfig, out: str | Path,
                 call_with_retry(lambda: destination.store([result.secondary_capture, result.structured_report]),
                                 config.retry, f"storage of the results of study {uid}", sleep)
                 row = {**result.row(), "status": "triaged", "reason": "", "updated": _now()}
-            except (PacsUnavailableError, StudyDataError, PacsConfigError) as exc:
-                row = _failed_row(uid, str(exc))
+            except Exception as exc:  # noqa: BLE001 - one bad study must not end the run for the others
+                reason = str(exc) if isinstance(exc, (PacsUnavailableError, StudyDataError, PacsConfigError)) \
+                    else f"unexpected error {type(exc).__name__}: {exc}"
+                row = _failed_row(uid, reason)
                 _keep_failed(tmp / "failed" / safe_name(uid), folder, row)
-                log.warning("study %s failed: %s", uid, exc)
+                log.warning("study %s failed: %s", uid, reason)
             row.setdefault("patient_id", info.get("PatientID", ""))
             rows.append(row)
             shutil.rmtree(folder, ignore_errors=True)
@@ -285,7 +287,10 @@ class Listener:
         end = None if stop_after_s is None else time.monotonic() + stop_after_s
         self._write_worklist()
         while not stop.is_set() and (end is None or time.monotonic() < end):
-            self.process_ready()
+            try:
+                self.process_ready()
+            except OSError as exc:  # e.g. the state disk full or briefly unavailable: wait, then try again
+                log.error("queue pass failed (%s); trying again in %.1f s", exc, self.config.poll_s)
             stop.wait(self.config.poll_s)
         return self.queue.counts()
 
