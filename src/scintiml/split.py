@@ -18,7 +18,15 @@ MIN_EVENTS_PER_PART = 5
 
 @dataclass
 class Split:
-    """Positions (0-based row indices) of the three parts of a cohort."""
+    """Positions (0-based row indices) of the three parts of a cohort.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = Split(np.array([0, 1, 2]), np.array([3]), np.array([4]))
+    >>> s.counts(np.array([1, 0, 0, 1, 1]))["training"]
+    {'n': 3, 'events': 1}
+    """
 
     training: np.ndarray
     selection: np.ndarray
@@ -33,7 +41,17 @@ class Split:
 
 
 def parse_ratios(text: str) -> tuple[float, float, float]:
-    """Parse ``"60:20:20"`` (or ``"0.6,0.2,0.2"``) into three fractions summing to 1."""
+    """Parse ``"60:20:20"`` (or ``"0.6,0.2,0.2"``) into three fractions summing to 1.
+
+    Examples
+    --------
+    >>> parse_ratios("60:20:20")
+    (0.6, 0.2, 0.2)
+    >>> parse_ratios("60:x:20")
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.SplitError: cannot read split '60:x:20'; write it as training:selection:testing, e.g. 60:20:20
+    """
     parts = text.replace(",", ":").split(":")
     try:
         values = [float(p) for p in parts]
@@ -69,6 +87,14 @@ def split_cohort(
     Returns
     -------
     Split
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.r_[np.ones(25), np.zeros(75)].astype(int)
+    >>> s = split_cohort(y, random_state=0)
+    >>> {k: v["events"] for k, v in s.counts(y).items()}
+    {'training': 15, 'selection': 5, 'testing': 5}
     """
     y = np.asarray(cohort.y if isinstance(cohort, Cohort) else cohort).astype(int)
     ratios = np.asarray(ratios, dtype=float)

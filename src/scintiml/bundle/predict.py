@@ -14,7 +14,14 @@ from .tabular import load_bundle
 
 @dataclass
 class PredictionRun:
-    """What :func:`predict_file` did: the predictions, the file written, and warnings for the reader."""
+    """What :func:`predict_file` did: the predictions, the file written, and warnings for the reader.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> PredictionRun(pd.DataFrame({"probability": [0.2]}), "p.csv").warnings
+    []
+    """
 
     predictions: pd.DataFrame
     out: Path

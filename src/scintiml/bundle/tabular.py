@@ -126,7 +126,21 @@ def save_bundle(study, path: str | Path, overwrite: bool = False) -> Path:
 
 @dataclass
 class Bundle:
-    """A loaded, verified tabular bundle: its spec, the network and the model card."""
+    """A loaded, verified tabular bundle: its spec, the network and the model card.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> from scintiml.study import run_study
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    >>> bundle = load_bundle(save_bundle(run_study(cohort, inputs="all", readiness=False, protocol={"iso": "I-123"}),
+    ...                                  pathlib.Path(tempfile.mkdtemp()) / "m"))
+    >>> bundle.check_protocol({"iso": "I-131"})
+    ['protocol iso=I-131 differs from the training protocol (iso=I-123)']
+    >>> list(bundle.predict(cohort.X.head(2)).columns)
+    ['probability', 'predicted_class', 'above_threshold', 'out_of_range', 'imputed']
+    """
 
     spec: dict[str, Any]
     model: ANNClassifier

@@ -21,6 +21,16 @@ from ..evaluate.binary_tests import wilson_interval
 
 @dataclass
 class Condition:
+    """One threshold on one input: ``input op value`` with ``op`` in ``<=``, ``>=``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> c = Condition("washout", ">=", 30.0)
+    >>> c.text(), c.holds(pd.DataFrame({"washout": [25.0, 30.0, 41.0]})).tolist()
+    ('washout >= 30', [False, True, True])
+    """
+
     input: str
     op: str  # "<=" or ">="
     value: float
@@ -39,7 +49,15 @@ def _fmt(value: float) -> str:
 
 @dataclass
 class Rule:
-    """A rule ``c1 and c2`` (or ``or``) and how well it did where it was found."""
+    """A rule ``c1 and c2`` (or ``or``) and how well it did where it was found.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rule = Rule([Condition("a", ">=", 2.0), Condition("b", "<=", 0.0)], "and", 1.0, 1.0, 4)
+    >>> rule.text, rule.predict(pd.DataFrame({"a": [1, 2, 3, 3], "b": [0, 0, 1, -1]})).tolist()
+    ('a >= 2 and b <= 0', [0, 1, 0, 1])
+    """
 
     conditions: list[Condition]
     join: str  # "and" | "or"
@@ -118,6 +136,13 @@ def extract_rule(
     rules reaching that sensitivity). A rule with more conditions is preferred
     only if it beats the best simpler rule by more than ``simplicity`` in the
     criterion. Missing values never satisfy a condition.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> X = pd.DataFrame({"a": [1, 2, 3, 4, 5, 6], "b": [0, 0, 1, 1, 0, 1]})
+    >>> extract_rule(X, np.array([0, 0, 0, 1, 1, 1]), ["a"], max_conditions=1).text
+    'a >= 3.5'
     """
     y = np.asarray(y).astype(int)
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())

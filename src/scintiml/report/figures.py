@@ -42,7 +42,7 @@ def _subplots(*args, figsize=None, **kwargs):
     return fig, fig.subplots(*args, **kwargs)
 
 
-def heatmap(r: dict[str, Any]):
+def _heatmap(r: dict[str, Any]):
     corr = r["explore"]["correlation"]
     names, m = corr["inputs"], np.asarray(corr["matrix"], float)
     size = min(11, 3 + 0.16 * len(names))
@@ -58,7 +58,7 @@ def heatmap(r: dict[str, Any]):
     return fig
 
 
-def selection_trace(r: dict[str, Any]):
+def _selection_trace(r: dict[str, Any]):
     history = r["selection"].get("history") or []
     fig, ax = _subplots(figsize=(7, 3.6))
     if not history:
@@ -80,7 +80,7 @@ def selection_trace(r: dict[str, Any]):
     return fig
 
 
-def order_trace(r: dict[str, Any]):
+def _order_trace(r: dict[str, Any]):
     rows = r["order_selection"]["history"]
     fig, ax = _subplots(figsize=(6, 3.4))
     n = np.array([h["n_parameters"] for h in rows])
@@ -96,7 +96,7 @@ def order_trace(r: dict[str, Any]):
     return fig
 
 
-def network(r: dict[str, Any]):
+def _network(r: dict[str, Any]):
     sizes = r["architecture"]
     names = r["inputs"]["selected"]
     fig, ax = _subplots(figsize=(7, max(3, 0.45 * max(sizes) + 1.5)))
@@ -123,7 +123,7 @@ def network(r: dict[str, Any]):
     return fig
 
 
-def roc(r: dict[str, Any]):
+def _roc(r: dict[str, Any]):
     t = r["test"]
     curve = t["roc"]
     fig, ax = _subplots(figsize=(4.6, 4.4))
@@ -145,7 +145,7 @@ def roc(r: dict[str, Any]):
     return fig
 
 
-def confusion(r: dict[str, Any]):
+def _confusion(r: dict[str, Any]):
     cm = r["test"]["confusion_matrix"]
     m = np.array([[cm["tp"], cm["fn"]], [cm["fp"], cm["tn"]]])
     fig, ax = _subplots(figsize=(3.8, 3.4))
@@ -159,7 +159,7 @@ def confusion(r: dict[str, Any]):
     return fig
 
 
-def calibration(r: dict[str, Any]):
+def _calibration(r: dict[str, Any]):
     t = r["test"]
     fig, ax = _subplots(figsize=(4.4, 4.2))
     bins = t.get("reliability") or []
@@ -179,7 +179,7 @@ def calibration(r: dict[str, Any]):
     return fig
 
 
-def gain(r: dict[str, Any]):
+def _gain(r: dict[str, Any]):
     g = r["test"]["gain"]
     fig, (a1, a2) = _subplots(1, 2, figsize=(8, 3.4))
     a1.plot(g["fraction"], g["gain"], color=BLUE, lw=2, label="network")
@@ -196,7 +196,7 @@ def gain(r: dict[str, Any]):
     return fig
 
 
-def decision(r: dict[str, Any]):
+def _decision(r: dict[str, Any]):
     d = r["test"]["decision_curve"]
     fig, ax = _subplots(figsize=(5.2, 3.6))
     ax.plot(d["threshold"], d["model"], color=BLUE, lw=2, label="network")
@@ -211,7 +211,7 @@ def decision(r: dict[str, Any]):
     return fig
 
 
-def importance(r: dict[str, Any]):
+def _importance(r: dict[str, Any]):
     rows = r["importance"]
     fig, ax = _subplots(figsize=(5.5, 0.4 * len(rows) + 1.4))
     names = [x["group"] for x in rows][::-1]
@@ -223,7 +223,7 @@ def importance(r: dict[str, Any]):
     return fig
 
 
-def partial_dependence(r: dict[str, Any]):
+def _partial_dependence(r: dict[str, Any]):
     pd_ = r["partial_dependence"]
     n = len(pd_)
     cols = min(3, n)
@@ -240,7 +240,7 @@ def partial_dependence(r: dict[str, Any]):
     return fig
 
 
-def baselines(r: dict[str, Any]):
+def _baselines(r: dict[str, Any]):
     b = r["baselines"]
     names = ["network"] + [k.replace("_", " ") for k in b]
     aucs = [r["test"]["auc"]] + [v["auc"] for v in b.values()]
@@ -257,7 +257,7 @@ def baselines(r: dict[str, Any]):
     return fig
 
 
-def readiness(r: dict[str, Any]):
+def _readiness(r: dict[str, Any]):
     rd = r["readiness"]
     fig, (a1, a2) = _subplots(1, 2, figsize=(8, 3.2))
     names = ["clinical", "imaging", "combined"]
@@ -279,25 +279,35 @@ def readiness(r: dict[str, Any]):
 
 #: name -> (drawing function, caption, needs)
 FIGURES: dict[str, tuple[Callable, str]] = {
-    "correlation_heatmap": (heatmap, "Correlation heat map of all inputs (Pearson)."),
-    "selection_trace": (selection_trace, "Training and selection error of each candidate subset."),
-    "order_selection": (order_trace, "Selection error of each network size; the smallest good one is kept."),
-    "network": (network, "The final network, as in the published figures."),
-    "roc": (roc, "ROC curve on the testing instances with its 95 % bootstrap band."),
-    "confusion_matrix": (confusion, "Confusion matrix at the threshold chosen on the selection instances."),
-    "calibration": (calibration, "Calibration: observed event rate against predicted probability."),
-    "gain_lift": (gain, "Cumulative gain and lift."),
-    "decision_curve": (decision, "Net benefit over threshold probabilities (Vickers & Elkin 2006)."),
-    "importance": (importance, "Permutation importance of the selected inputs on the selection instances."),
-    "partial_dependence": (partial_dependence, "How the predicted probability moves with each input."),
-    "baselines": (baselines, "The network against standard models trained on all inputs, same split."),
-    "readiness": (readiness, "Clinical-only, imaging-only and combined models (paired cross-validation)."),
+    "correlation_heatmap": (_heatmap, "Correlation heat map of all inputs (Pearson)."),
+    "selection_trace": (_selection_trace, "Training and selection error of each candidate subset."),
+    "order_selection": (_order_trace, "Selection error of each network size; the smallest good one is kept."),
+    "network": (_network, "The final network, as in the published figures."),
+    "roc": (_roc, "ROC curve on the testing instances with its 95 % bootstrap band."),
+    "confusion_matrix": (_confusion, "Confusion matrix at the threshold chosen on the selection instances."),
+    "calibration": (_calibration, "Calibration: observed event rate against predicted probability."),
+    "gain_lift": (_gain, "Cumulative gain and lift."),
+    "decision_curve": (_decision, "Net benefit over threshold probabilities (Vickers & Elkin 2006)."),
+    "importance": (_importance, "Permutation importance of the selected inputs on the selection instances."),
+    "partial_dependence": (_partial_dependence, "How the predicted probability moves with each input."),
+    "baselines": (_baselines, "The network against standard models trained on all inputs, same split."),
+    "readiness": (_readiness, "Clinical-only, imaging-only and combined models (paired cross-validation)."),
 }
 
 
 def draw_all(r: dict[str, Any]) -> dict[str, Any]:
     """Every figure that applies to these results, by name (matplotlib figures, drawn in :func:`figure_style`;
-    save them inside the same block to keep its resolution)."""
+    save them inside the same block to keep its resolution). The drawing functions are in :data:`FIGURES`.
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> from scintiml.study import run_study
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    >>> figures = draw_all(run_study(cohort, inputs="all", readiness=False).results)
+    >>> "roc" in figures and "readiness" not in figures
+    True
+    """
     out = {}
     with figure_style():
         for name, (fn, _) in FIGURES.items():

@@ -63,7 +63,16 @@ def headline(r: dict[str, Any]) -> list[str]:
 
 
 def summary_lines(r: dict[str, Any]) -> list[str]:
-    """The study in a few sentences a clinician can read first."""
+    """The study in a few sentences a clinician can read first (the top of the HTML and PDF report).
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> from scintiml.study import run_study
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    >>> summary_lines(run_study(cohort, inputs="all", readiness=False).results)[0]
+    '200 patients, 34 with cardiotoxicity = 1; split 120/40/40 (training/selection/testing).'
+    """
     t = r["test"]
     lines = [
         f"{r['dataset']['n_patients']} patients, {r['dataset']['n_events']} with {r['dataset']['target']} = "

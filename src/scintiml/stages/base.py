@@ -20,9 +20,9 @@ Progress = Callable[[str, int], None]
 #: Input selection methods (``all`` keeps every input).
 INPUT_METHODS = ("growing", "pruning", "genetic", "all")
 
-#: How the select stages judge a candidate: on the one selection part (``"split"``, the published workflow)
-#: or resampled (``"cv"``, cross-validated selection; plugged in by the selection engineers).
-SELECTION_MODES = ("split",)
+#: How the select stages judge a candidate: resampled (``"cv"``, stratified 5-fold cross-validation over the
+#: training and selection patients, the default) or on the one selection part (``"split"``, the published workflow).
+SELECTION_MODES = ("cv", "split")
 
 
 def resolve_seed(random_state: int | np.random.RandomState | None) -> int:
@@ -50,6 +50,15 @@ class StudyData:
 
     ``X`` is imputed with medians of the training part only (``medians``); ``raw`` keeps the unimputed
     inputs for the descriptive statistics.
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> from scintiml.stages import split_stage
+    >>> data = split_stage(make_mibg_cohort(n_patients=200, random_state=0))
+    >>> X_te, y_te = data.part("testing", ["delta_lvef"])
+    >>> X_te.shape, int(y_te.sum()) == data.split.counts(data.y)["testing"]["events"]
+    ((40, 1), True)
     """
 
     cohort: Cohort

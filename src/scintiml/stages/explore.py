@@ -14,7 +14,16 @@ from .base import StudyData
 @dataclass
 class Exploration:
     """``results``: the JSON-able ``explore`` section; ``univariate_fit``: univariate tests on the
-    training + selection patients only (the best single predictor is chosen from it, never from testing)."""
+    training + selection patients only (the best single predictor is chosen from it, never from testing).
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> from scintiml.stages import split_stage, explore_stage
+    >>> explored = explore_stage(split_stage(make_mibg_cohort(n_patients=200, random_state=0)))
+    >>> len(explored.results["univariate"]) == len(explored.univariate_fit)
+    True
+    """
 
     results: dict[str, Any]
     univariate_fit: pd.DataFrame

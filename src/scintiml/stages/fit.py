@@ -14,7 +14,17 @@ from .base import StudyData
 
 @dataclass
 class FittedModel:
-    """The final network, its inputs, the threshold chosen on the selection patients and its training ranges."""
+    """The final network, its inputs, the threshold chosen on the selection patients and its training ranges.
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> from scintiml.stages import split_stage, fit_stage
+    >>> data = split_stage(make_mibg_cohort(n_patients=200, random_state=0))
+    >>> fitted = fit_stage(data, ["delta_lvef"], (1,), n_restarts=1)
+    >>> fitted.p_testing.shape, fitted.training_ranges["delta_lvef"][0] <= fitted.training_ranges["delta_lvef"][1]
+    ((40,), True)
+    """
 
     model: ANNClassifier
     inputs: list[str]

@@ -49,7 +49,23 @@ def assemble_results(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One strict-JSON ``results`` dict from the stage outputs; ``extra`` adds (or replaces) top-level keys
-    — the seam for new analyses (e.g. nested cross-validation, site cross-validation)."""
+    — the seam for new analyses (e.g. nested cross-validation, site cross-validation).
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> from scintiml.stages import (split_stage, explore_stage, select_inputs_stage, select_order_stage,
+    ...                              fit_stage, test_stage, explain_stage)
+    >>> data = split_stage(make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"]))
+    >>> explored, chosen = explore_stage(data), select_inputs_stage(data, "all")
+    >>> order = select_order_stage(data, chosen.selected, max_neurons=1, max_layers=1)
+    >>> fitted = fit_stage(data, chosen.selected, order.hidden_layer_sizes, n_restarts=1)
+    >>> results = assemble_results(data, explored, chosen, order, fitted, test_stage(data, fitted),
+    ...                            explain_stage(data, fitted, explored.univariate_fit, n_repeats=2), None, 0,
+    ...                            extra={"site_cv": {"n_sites": 1}})
+    >>> results["architecture"], results["site_cv"]
+    ([2, 1, 1], {'n_sites': 1})
+    """
     model = fitted.model
     results = {
         "schema_version": SCHEMA_VERSION,

@@ -1,8 +1,9 @@
-"""Stages 3 and 4: choose the inputs, then the network's hidden layers, judged on the selection patients.
+"""Stages 3 and 4: choose the inputs, then the network's hidden layers.
 
-``selection`` says how a candidate is judged: ``"split"`` (the published workflow: trained on the training
-part, judged on the selection part). Resampled selection (``"cv"``) plugs in here by adding a mode to
-:data:`~scintiml.stages.base.SELECTION_MODES` and a branch below; the stage's inputs and outputs stay the same.
+``selection`` says how a candidate is judged: ``"cv"`` (the default: stratified 5-fold cross-validation over
+the training and selection patients, one-standard-error rule; the inputs' selection frequencies over
+resampled selections are reported beside) or ``"split"`` (the published Neural Designer workflow: trained on
+the training part, judged on the selection part, a 3 % parsimony margin). The testing part is never seen.
 """
 
 from __future__ import annotations
@@ -11,13 +12,25 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ..errors import ScintimlError
-from ..select import InputSelector, OrderSelector
+from ..select import InputSelector, OrderSelector, StabilitySelector
 from .base import INPUT_METHODS, SELECTION_MODES, StudyData
+
+#: Cross-validation folds of the "cv" mode, and the complementary half-sample pairs of the selection frequencies.
+CV_FOLDS = 5
+STABILITY_PAIRS = 10
+#: The published workflow's margin (a candidate must lower the selection loss by 3 %), kept for "split".
+SPLIT_TOLERANCE = 0.03
 
 
 @dataclass
 class InputSelection:
-    """The chosen inputs and the JSON-able ``selection`` section of the results."""
+    """The chosen inputs and the JSON-able ``selection`` section of the results.
+
+    Examples
+    --------
+    >>> InputSelection(["delta_lvef"], {"method": "fixed"}).selected
+    ['delta_lvef']
+    """
 
     selected: list[str]
     info: dict[str, Any] = field(default_factory=dict)
@@ -25,7 +38,13 @@ class InputSelection:
 
 @dataclass
 class OrderSelection:
-    """The chosen hidden layers and the JSON-able ``order_selection`` section of the results."""
+    """The chosen hidden layers and the JSON-able ``order_selection`` section of the results.
+
+    Examples
+    --------
+    >>> OrderSelection((3,), {"hidden_layer_sizes": [3], "history": []}).hidden_layer_sizes
+    (3,)
+    """
 
     hidden_layer_sizes: tuple[int, ...]
     info: dict[str, Any] = field(default_factory=dict)
@@ -53,7 +72,7 @@ def select_inputs_stage(
     method : {"growing", "pruning", "genetic", "all"}
     max_inputs : int, optional
     random_state : int, RandomState or None
-    selection : {"split"}
+    selection : {"cv", "split"}
         How candidates are judged (see the module docstring).
     progress : callable, optional
         ``progress(n_networks_trained)``.
@@ -72,16 +91,57 @@ def select_inputs_stage(
     if method == "all":
         return InputSelection(list(data.cohort.inputs), {"method": "all", "n_candidates": 0, "n_networks": 0,
                                                          "history": []})
-    X_tr, y_tr = data.part("training")
-    X_se, y_se = data.part("selection")
-    selector = InputSelector(method=method, max_inputs=max_inputs, random_state=random_state)
-    selector.fit(X_tr, y_tr, selection=(X_se, y_se), progress=progress)
+    if selection == "split":
+        X_tr, y_tr = data.part("training")
+        X_se, y_se = data.part("selection")
+        selector = InputSelector(method=method, max_inputs=max_inputs, tolerance=SPLIT_TOLERANCE, trials=3,
+                                 random_state=random_state)
+        selector.fit(X_tr, y_tr, selection=(X_se, y_se), progress=progress)
+    else:
+        X_fit, y_fit = data.X.iloc[data.fit_rows], data.y[data.fit_rows]
+        selector = InputSelector(method=method, cv=CV_FOLDS, max_inputs=max_inputs, random_state=random_state)
+        selector.fit(X_fit, y_fit, progress=progress)
     info = {
-        "method": method, "n_candidates": selector.n_candidates_, "n_networks": selector.n_networks_,
-        "best_selection_loss": selector.best_selection_loss_, "tolerance": selector.tolerance,
-        "history": selector.history_.to_dict(orient="records"),
+        "method": method, "mode": selection, "n_folds": selector.n_folds_,
+        "judged_on": ("the selection part (one split, the published workflow)" if selection == "split" else
+                      f"stratified {CV_FOLDS}-fold cross-validation over the training and selection patients"),
+        "n_candidates": selector.n_candidates_, "n_networks": selector.n_networks_,
+        "best_selection_loss": selector.best_selection_loss_, "best_selection_se": selector.best_selection_se_,
+        "tolerance": selector.tolerance, "history": selector.history_.to_dict(orient="records"),
     }
+    if selection == "cv":
+        info["stability"] = stability_section(data, method, max_inputs, random_state, progress)
     return InputSelection(list(selector.selected_inputs_), info)
+
+
+def stability_section(data: StudyData, method: str = "growing", max_inputs: int | None = None,
+                      random_state: int | None = 0, progress: Callable[[int], None] | None = None,
+                      n_pairs: int = STABILITY_PAIRS) -> dict[str, Any]:
+    """Selection frequencies: the input selection repeated on complementary half-samples of the training and
+    selection patients (:class:`~scintiml.select.StabilitySelector`); JSON-able.
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> from scintiml.stages import split_stage
+    >>> data = split_stage(make_mibg_cohort(n_patients=300, random_state=1).subset(["delta_lvef", "planar_washout", "age"]))
+    >>> stability_section(data, n_pairs=2)["stable_inputs"]
+    ['delta_lvef', 'planar_washout']
+    """
+    X_fit, y_fit = data.X.iloc[data.fit_rows], data.y[data.fit_rows]
+    stable = StabilitySelector(InputSelector(method=method, max_inputs=max_inputs), n_pairs=n_pairs,
+                               random_state=random_state)
+    stable.fit(X_fit, y_fit, progress=None if progress is None else (lambda n: progress(0)))
+    return {
+        "resampling": f"{n_pairs} complementary pairs of stratified half-samples (each half selects, judged on "
+                      f"the other half): {2 * n_pairs} selections",
+        "threshold": stable.threshold, "family_threshold": stable.family_threshold,
+        "representative": "the family member chosen most often (ties: higher |r| with the outcome)",
+        "stable_inputs": list(stable.selected_inputs_),
+        "frequencies": stable.frequencies_.to_dict(orient="records"),
+        "same_set_share": stable.same_set_share_, "modal_set": stable.modal_set_,
+        "modal_set_share": stable.modal_set_share_, "runs": stable.runs_, "n_networks": stable.n_networks_,
+    }
 
 
 def select_order_stage(
@@ -105,10 +165,17 @@ def select_order_stage(
     1
     """
     _check_mode(selection)
-    X_tr, y_tr = data.part("training", inputs)
-    X_se, y_se = data.part("selection", inputs)
-    order = OrderSelector(max_neurons=max_neurons, max_layers=max_layers, random_state=random_state)
-    order.fit(X_tr, y_tr, selection=(X_se, y_se), progress=progress)
+    if selection == "split":
+        X_tr, y_tr = data.part("training", inputs)
+        X_se, y_se = data.part("selection", inputs)
+        order = OrderSelector(max_neurons=max_neurons, max_layers=max_layers, tolerance=SPLIT_TOLERANCE, trials=3,
+                              random_state=random_state)
+        order.fit(X_tr, y_tr, selection=(X_se, y_se), progress=progress)
+    else:
+        X_fit, y_fit = data.X.iloc[data.fit_rows][list(inputs)], data.y[data.fit_rows]
+        order = OrderSelector(max_neurons=max_neurons, max_layers=max_layers, cv=CV_FOLDS, random_state=random_state)
+        order.fit(X_fit, y_fit, progress=progress)
     hidden = tuple(order.hidden_layer_sizes_)
-    info = {"hidden_layer_sizes": list(hidden), "history": order.history_.to_dict(orient="records")}
+    info = {"hidden_layer_sizes": list(hidden), "mode": selection, "tolerance": order.tolerance,
+            "history": order.history_.to_dict(orient="records")}
     return OrderSelection(hidden, info)

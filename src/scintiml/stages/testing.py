@@ -21,7 +21,13 @@ BASELINE_MARGIN = 0.02
 
 @dataclass
 class TestingAnalysis:
-    """JSON-able ``test`` and ``baselines`` sections, the selection AUC, and warnings for the reader."""
+    """JSON-able ``test`` and ``baselines`` sections, the selection AUC, and warnings for the reader.
+
+    Examples
+    --------
+    >>> TestingAnalysis({"auc": 0.8}, {}, 0.75).warnings
+    []
+    """
 
     __test__ = False  # not a pytest test class, despite its name
 
