@@ -1,0 +1,249 @@
+"""The whole tabular study: split → explore → select inputs → select order → fit → test → explain → readiness.
+
+:func:`run_study` is a short sequence of the public stage functions of :mod:`scintiml.stages`; each takes and
+returns plain data, so a user can rerun or replace one stage. It returns a :class:`StudyResult`: the JSON-able
+``results`` dict (documented in ``docs/results.md``) plus the fitted objects a model bundle needs. Reports and
+bundles are written from it; they never recompute, and the study never draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .ann import ANNClassifier
+from .cohort import Cohort
+from .errors import ScintimlError
+from .split import Split, predefined_split
+from .stages.nested import nested_stage
+from .stages import (INPUT_METHODS, SCHEMA_VERSION, Progress, StageClock, assemble_results, explain_stage,
+                     explore_stage, fit_stage, readiness_applies, readiness_stage, resolve_seed, select_inputs_stage,
+                     select_order_stage, split_stage, test_stage)
+
+__all__ = ["run_study", "write_study", "StudyResult", "predefined_split", "validate_study_options", "demo_cohort",
+           "DEMO_COHORTS", "INPUT_METHODS", "SCHEMA_VERSION", "Progress"]
+
+
+@dataclass
+class StudyResult:
+    """What a study produced: JSON-able ``results``, the objects a bundle needs, and every stage's output
+    (``stages``) for rerunning one stage by hand.
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    >>> result = run_study(cohort, inputs="all", readiness=False)
+    >>> result.selected_inputs, sorted(result.stages)[:2]
+    (['delta_lvef', 'planar_washout'], ['data', 'explored'])
+    """
+
+    results: dict[str, Any]
+    model: ANNClassifier
+    cohort: Cohort
+    split: Split
+    selected_inputs: list[str]
+    medians: dict[str, float] = field(default_factory=dict)
+    training_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    stages: dict[str, Any] = field(default_factory=dict)
+
+
+def run_study(
+    cohort: Cohort,
+    ratios: Sequence[float] = (0.6, 0.2, 0.2),
+    inputs: str = "growing",
+    max_inputs: int | None = None,
+    random_state: int | np.random.RandomState | None = 0,
+    protocol: dict[str, str] | None = None,
+    readiness: bool = True,
+    progress: Progress | None = None,
+    split: Split | None = None,
+    selection: str = "cv",
+    seed: int | None = None,
+    sites: Sequence[Any] | None = None,
+) -> StudyResult:
+    """Run the published ANN workflow on a cohort, stage by stage (see :mod:`scintiml.stages`).
+
+    Parameters
+    ----------
+    cohort : Cohort
+    ratios : three floats
+        Training / selection / testing fractions (default 60:20:20), stratified.
+    inputs : {"growing", "pruning", "genetic", "all"}
+        Input selection method (``all`` keeps every input).
+    max_inputs : int, optional
+    random_state : int, RandomState or None
+        Seeds the split and every random start: same int, same study (recorded as ``results["seed"]``).
+    protocol : dict, optional
+        Acquisition protocol (``KEY=VALUE`` pairs) recorded in the results and model card.
+    readiness : bool
+        Run the "is deep learning warranted?" stage when the cohort has ``imaging`` and ``clinical`` groups.
+    progress : callable, optional
+        ``progress(stage, n_networks)`` for a progress display.
+    split : Split, optional
+        A predefined split (e.g. :func:`scintiml.split.predefined_split`); ``ratios`` is then ignored.
+    selection : {"cv", "split"}
+        How the select stages judge candidates (see :mod:`scintiml.stages.select`): ``cv`` (default)
+        cross-validates over the training and selection patients, reports selection frequencies, and adds the
+        headline nested cross-validation AUC over all patients (``results["nested"]``; not with ``inputs="all"``,
+        which selects no inputs); ``split`` is the published single-split workflow.
+    seed : int, optional
+        Older name of ``random_state`` (kept so existing scripts run).
+    sites : array, optional
+        The site of each patient: adds internal-external cross-validation (each site left out in turn, random-
+        effects summary) as ``results["internal_external"]`` (:func:`scintiml.external.site_stage`).
+
+    Returns
+    -------
+    StudyResult
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout", "age"])
+    >>> result = run_study(cohort, inputs="all", readiness=False, random_state=0)
+    >>> result.results["inputs"]["selected"]
+    ['delta_lvef', 'planar_washout', 'age']
+    >>> 0.5 < result.results["test"]["auc"] <= 1
+    True
+    """
+    if inputs not in INPUT_METHODS:
+        raise ScintimlError(f"inputs must be one of {', '.join(INPUT_METHODS)}, got {inputs!r}")
+    seed = resolve_seed(random_state if seed is None else seed)
+    clock = StageClock(progress)
+    with clock("split"):
+        data = split_stage(cohort, ratios, random_state=seed, split=split)
+    with clock("explore"):
+        explored = explore_stage(data)
+    with clock("input_selection") as tick:
+        chosen = select_inputs_stage(data, inputs, max_inputs, seed, selection=selection, progress=tick)
+    with clock("order_selection") as tick:
+        order = select_order_stage(data, chosen.selected, random_state=seed, selection=selection, progress=tick)
+    with clock("final_training"):
+        fitted = fit_stage(data, chosen.selected, order.hidden_layer_sizes, random_state=seed)
+    with clock("testing_analysis"):
+        testing = test_stage(data, fitted, random_state=seed)
+    with clock("explain"):
+        explained = explain_stage(data, fitted, explored.univariate_fit, random_state=seed)
+    nested = {}
+    if selection == "cv" and inputs != "all":
+        with clock("nested_cv") as tick:
+            nested["nested"] = nested_stage(data, inputs, max_inputs, random_state=seed, progress=tick)
+    readiness_result = None
+    if readiness and readiness_applies(cohort):
+        with clock("readiness"):
+            readiness_result = readiness_stage(cohort, random_state=seed)
+    extra = {}
+    if sites is not None:
+        from .external import site_stage
+
+        with clock("internal_external"):
+            extra["internal_external"] = site_stage(cohort.X, cohort.y, sites, fitted.inputs,
+                                                    order.hidden_layer_sizes, random_state=seed)
+    results = assemble_results(data, explored, chosen, order, fitted, testing, explained, readiness_result, seed,
+                               protocol=protocol, timings=clock.timings, extra={**(extra or {}), **nested})
+    stages = {"data": data, "explored": explored, "inputs": chosen, "order": order, "fitted": fitted,
+              "testing": testing}
+    return StudyResult(results=results, model=fitted.model, cohort=cohort, split=data.split,
+                       selected_inputs=fitted.inputs, medians=data.medians,
+                       training_ranges=fitted.training_ranges, stages=stages)
+
+
+#: The bundled cohorts ``scintiml demo`` can run (real records first).
+DEMO_COHORTS = ("heart_failure", "spectf", "heart-disease", "mibg")
+
+
+def demo_cohort(name: str = "heart_failure") -> Cohort:
+    """A bundled cohort by name: ``heart_failure``, ``spectf`` or ``heart-disease`` (Cleveland, thallium
+    scintigraphy as the imaging group: real records) or ``mibg`` (teaching).
+
+    Examples
+    --------
+    >>> demo_cohort("spectf").n_patients
+    267
+    """
+    from . import datasets
+
+    loaders = {"heart_failure": datasets.load_heart_failure, "spectf": datasets.load_spectf,
+               "heart-disease": lambda: datasets.load_heart_disease("cleveland"), "mibg": datasets.make_mibg_cohort}
+    if name not in loaders:
+        raise ScintimlError(f"--cohort must be one of {', '.join(DEMO_COHORTS)}, got {name!r}")
+    return loaders[name]()
+
+
+def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max_inputs: int | None = None,
+                           random_state: Any = 0) -> None:
+    """Refuse impossible study options before any work (one :class:`ScintimlError` saying how to fix it).
+
+    Examples
+    --------
+    >>> validate_study_options((0.8, 0.2, 0.0))
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.SplitError: split 80:20:0: the selection and testing parts must not be empty; use e.g. 60:20:20
+    """
+    from .errors import SplitError
+
+    if inputs not in INPUT_METHODS:
+        raise ScintimlError(f"--inputs must be one of {', '.join(INPUT_METHODS)}, got {inputs!r}")
+    if max_inputs is not None and max_inputs < 1:
+        raise ScintimlError(f"--max-inputs must be at least 1, got {max_inputs}")
+    if isinstance(random_state, (int, np.integer)) and random_state < 0:
+        raise ScintimlError(f"--seed must be 0 or more, got {random_state}")
+    r = np.asarray(ratios, dtype=float)
+    if r.shape != (3,) or np.any(r < 0) or r.sum() <= 0 or np.any(r == 0):
+        shown = ":".join(f"{100 * v / r.sum():g}" for v in r) if r.shape == (3,) and r.sum() > 0 else str(list(r))
+        raise SplitError(f"split {shown}: the selection and testing parts must not be empty; use e.g. 60:20:20")
+
+
+def write_study(
+    cohort: Cohort,
+    out: str | Path,
+    ratios: Sequence[float] = (0.6, 0.2, 0.2),
+    inputs: str = "growing",
+    max_inputs: int | None = None,
+    random_state: int | np.random.RandomState | None = 0,
+    protocol: dict[str, str] | None = None,
+    readiness: bool = True,
+    pdf: bool = True,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    split: Split | None = None,
+    selection: str = "cv",
+    sites: Sequence[Any] | None = None,
+) -> StudyResult:
+    """Run the study and write ``out/``: ``results.json``, the report (HTML, PDF, figures) and ``model/``.
+
+    Everything is written into a temporary sibling folder renamed into place at the end
+    (:func:`scintiml.io.atomic_dir`), so an error or Ctrl-C leaves no partial output. The output path is
+    checked before the study starts.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "study"
+    >>> _ = write_study(cohort, out, inputs="all", readiness=False, pdf=False)
+    >>> sorted(p.name for p in out.iterdir())
+    ['figures', 'model', 'report.html', 'results.json']
+    """
+    from .bundle import save_bundle
+    from .io import atomic_dir, check_output_path, write_json
+    from .report import write_report
+
+    validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs, random_state)
+    check_output_path(out, overwrite=overwrite)
+    result = run_study(cohort, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=random_state,
+                       protocol=protocol, readiness=readiness, progress=progress, split=split, selection=selection,
+                       sites=sites)
+    if progress is not None:
+        progress("report", 0)
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        write_json(tmp / "results.json", result.results)
+        write_report(result.results, tmp, pdf=pdf)
+        save_bundle(result, tmp / "model")
+    return result
