@@ -130,9 +130,11 @@ def nested_cross_validation(
         if progress is not None:
             progress(1)
     mean, _, ci = corrected_interval(np.array(aucs), n_train, n_test)
+    ci = (max(0.0, ci[0]), min(1.0, ci[1]))  # an AUC lies in [0, 1]; the t interval does not know it
     summary: dict[str, dict[str, Any]] = {}
     for name, values in base_aucs.items():
         b_mean, _, b_ci = corrected_interval(np.array(values), n_train, n_test)
+        b_ci = (max(0.0, b_ci[0]), min(1.0, b_ci[1]))
         d_mean, _, d_ci = corrected_interval(np.array(aucs) - np.array(values), n_train, n_test)
         summary[name] = {"auc": b_mean, "auc_ci95": [float(b_ci[0]), float(b_ci[1])], "fold_aucs": values,
                          "network_minus_baseline": d_mean, "difference_ci95": [float(d_ci[0]), float(d_ci[1])]}

@@ -55,16 +55,24 @@ def _progress_bar() -> Iterator:
 
 
 def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_inputs, seed: int,
-           protocol: dict[str, str], sites=None) -> None:
+           protocol: dict[str, str], sites=None, selection: str = "cv") -> None:
     from ..report import headline
     from ..study import write_study
 
     cohort = cohort_loader()
     with _progress_bar() as progress:
         result = write_study(cohort, out, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=seed,
-                             protocol=protocol, overwrite=overwrite, progress=progress, sites=sites)
+                             protocol=protocol, overwrite=overwrite, progress=progress, sites=sites,
+                             selection=selection)
     for line in headline(result.results):
         say(line)
+    nested = result.results.get("nested")
+    if nested:
+        best = max(nested["baselines"].items(), key=lambda kv: kv[1]["auc"])
+        say(f"headline (nested {nested['n_splits']}-fold cross-validation, selection included): AUC "
+            f"{nested['auc']:.3f} ({nested['auc_ci95'][0]:.3f}-{nested['auc_ci95'][1]:.3f}); best baseline "
+            f"{best[0].replace('_', ' ')} {best[1]['auc']:.3f}, difference {best[1]['network_minus_baseline']:+.3f} "
+            f"({best[1]['difference_ci95'][0]:+.3f} to {best[1]['difference_ci95'][1]:+.3f})")
     if result.results.get("internal_external"):
         auc = result.results["internal_external"]["summary"].get("auc")
         if auc:
@@ -104,11 +112,16 @@ def study(
     site_column: Optional[str] = typer.Option(None, "--site-column",
                                               help="Column naming each patient's site: adds internal-external "
                                                    "cross-validation (never an input)."),
+    selection: str = typer.Option("cv", "--selection",
+                                  help="cv: judge inputs and network by 5-fold cross-validation (default); split: "
+                                       "on the one selection part, as the published workflow."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
 ) -> None:
     """Run the whole study: select inputs and network, test, explain, judge the imaging, write everything."""
     from ..cohort import load_cohort
+    from ..stages import SELECTION_MODES
 
+    require(selection in SELECTION_MODES, f"--selection must be one of {', '.join(SELECTION_MODES)}, got {selection!r}")
     ratios = _validated(split, inputs, max_inputs, seed, out, overwrite)
     site_protocol = parse_protocol(protocol)
     sites = None
@@ -119,7 +132,7 @@ def study(
         sites = read_sites(data, site_column)
         exclude = [*exclude, site_column]
     _study(lambda: load_cohort(data, target, positive=positive, id_column=id_column, groups=groups, exclude=exclude),
-           out, overwrite, ratios, inputs, max_inputs, seed, site_protocol, sites=sites)
+           out, overwrite, ratios, inputs, max_inputs, seed, site_protocol, sites=sites, selection=selection)
 
 
 @app.command()

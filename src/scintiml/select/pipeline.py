@@ -26,7 +26,8 @@ class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : {"growing", "pruning", "genetic"}, default "growing"
+    method : {"growing", "pruning", "genetic", "all"}, default "growing"
+        ``all`` keeps every input (order selection and the network only).
     cv : int >= 2 or "split", default 5
         How :class:`InputSelector` and :class:`OrderSelector` judge candidates.
     max_inputs : int, optional
@@ -55,7 +56,7 @@ class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "method": [StrOptions({"growing", "pruning", "genetic"})],
+        "method": [StrOptions({"growing", "pruning", "genetic", "all"})],
         "cv": [Interval(Integral, 2, None, closed="left"), StrOptions({"split"})],
         "max_inputs": [Interval(Integral, 1, None, closed="left"), None],
         "max_neurons": [Interval(Integral, 1, None, closed="left")],
@@ -88,9 +89,11 @@ class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
         seeds = rng.randint(0, 2**31 - 1, size=3)
         self.imputer_ = SimpleImputer(strategy="median", keep_empty_features=True).fit(X)
         Xi = self.imputer_.transform(X)
-        inputs = InputSelector(method=self.method, cv=self.cv, max_inputs=self.max_inputs,
-                               random_state=int(seeds[0])).fit(Xi, y)
-        self.support_ = inputs.support_
+        if self.method == "all":
+            self.support_ = np.ones(X.shape[1], dtype=bool)
+        else:
+            self.support_ = InputSelector(method=self.method, cv=self.cv, max_inputs=self.max_inputs,
+                                          random_state=int(seeds[0])).fit(Xi, y).support_
         names = getattr(self, "feature_names_in_", None)
         names = list(names) if names is not None else [f"x{i}" for i in range(X.shape[1])]
         self.selected_inputs_ = [names[j] for j in np.flatnonzero(self.support_)]
