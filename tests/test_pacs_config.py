@@ -70,6 +70,8 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path):
 
 
 def test_retries_back_off_then_give_up_on_an_unreachable_pacs():
+    pytest.importorskip("dicomweb_client")
+    pytest.importorskip("pynetdicom")
     cfg = parse_config({"pacs": {"protocol": "dicomweb", "url": f"http://127.0.0.1:{_closed_port()}/dicom-web",
                                  "timeout_s": 2}})
     waits = []
