@@ -39,6 +39,10 @@ class CalibrationFit:
         Calibration slope ``b`` (1 is ideal; < 1: predictions too extreme).
     slope_intercept : float
         The intercept ``a'`` fitted together with the slope (used by logistic recalibration).
+
+    Examples
+    --------
+    See :func:`calibration_fit`.
     """
 
     intercept: float

@@ -81,6 +81,20 @@ def recalibrate_bundle(
     ScintimlError
         Unknown method, ``out`` equal to ``model``, a slope ≤ 0 (the model ranks backwards here: retrain), and the
         missing-input and outcome errors of validation.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from scintiml.bundle import save_bundle
+    >>> from scintiml.datasets import heart_disease_frame, load_heart_disease
+    >>> from scintiml.study import run_study
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> cohort = load_heart_disease("cleveland").subset(["age", "sex", "cp", "thalach"])
+    >>> model = save_bundle(run_study(cohort, inputs="all", readiness=False), folder / "model")
+    >>> record = recalibrate_bundle(model, heart_disease_frame("va"), "disease", folder / "model-va",
+    ...                             method="intercept")
+    >>> record["a"] > 0, abs(record["after"]["calibration"]["intercept"]) < 1e-6  # VA's risks were too low
+    (True, True)
     """
     if method not in RECALIBRATION_METHODS:
         raise ScintimlError(f"method must be one of {', '.join(RECALIBRATION_METHODS)}, got {method!r}")

@@ -17,7 +17,7 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure
 
-__all__ = ["render_validation_html", "write_validation_report", "validation_figures", "write_validation"]
+__all__ = ["write_validation_report", "write_validation"]
 
 BLUE, ORANGE, GREY, RED = "#1f5fa8", "#d9771e", "#7a7a7a", "#b22222"
 _STYLE = {"figure.dpi": 110, "savefig.dpi": 200, "font.size": 9, "axes.spines.top": False,
@@ -88,7 +88,7 @@ def _shift(v: dict[str, Any]) -> Figure | None:
     return fig
 
 
-def validation_figures(v: dict[str, Any]) -> dict[str, Figure]:
+def _figures(v: dict[str, Any]) -> dict[str, Figure]:
     """The report's figures (name → matplotlib Figure) from a validation result dict."""
     figures = {"calibration": _calibration(v), "roc": _roc(v), "decision_curve": _decision(v)}
     shift = _shift(v)
@@ -113,7 +113,7 @@ def _fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
-def render_validation_html(v: dict[str, Any], images: dict[str, str]) -> str:
+def _render_html(v: dict[str, Any], images: dict[str, str]) -> str:
     """The report page from a validation result dict and base64 PNGs (name → data)."""
     env = Environment(loader=PackageLoader("scintiml.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
@@ -136,18 +136,32 @@ def write_validation_report(v: dict[str, Any], out_dir: str | Path, pdf: bool = 
     -------
     dict
         name → path of every file written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from scintiml.bundle import load_bundle, save_bundle
+    >>> from scintiml.datasets import heart_disease_frame, load_heart_disease
+    >>> from scintiml.external import validate_bundle
+    >>> from scintiml.study import run_study
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> cohort = load_heart_disease("cleveland").subset(["age", "sex", "cp", "thalach"])
+    >>> bundle = load_bundle(save_bundle(run_study(cohort, inputs="all", readiness=False), folder / "model"))
+    >>> v = validate_bundle(bundle, heart_disease_frame("va"), "disease").to_dict()
+    >>> sorted(write_validation_report({**v, "model": "cleveland", "data": "va"}, folder, pdf=False))
+    ['calibration', 'decision_curve', 'html', 'input_shift', 'roc']
     """
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     images = {}
     with matplotlib.rc_context(_STYLE):
-        for name, fig in validation_figures(v).items():
+        for name, fig in _figures(v).items():
             data = _png(fig)
             (out / "figures" / f"{name}.png").write_bytes(data)
             written[name] = out / "figures" / f"{name}.png"
             images[name] = base64.b64encode(data).decode("ascii")
-    html = render_validation_html(v, images)
+    html = _render_html(v, images)
     (out / "report.html").write_text(html, encoding="utf-8")
     written["html"] = out / "report.html"
     if pdf:
@@ -180,6 +194,20 @@ def write_validation(
     -------
     dict
         The ``validation.json`` content.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from scintiml.bundle import save_bundle
+    >>> from scintiml.datasets import heart_disease_frame, load_heart_disease
+    >>> from scintiml.study import run_study
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> cohort = load_heart_disease("cleveland").subset(["age", "sex", "cp", "thalach"])
+    >>> model = save_bundle(run_study(cohort, inputs="all", readiness=False), folder / "model")
+    >>> heart_disease_frame("hungarian").to_csv(folder / "hungarian.csv", index=False)
+    >>> v = write_validation(model, folder / "hungarian.csv", "disease", folder / "validation", pdf=False)
+    >>> sorted(p.name for p in (folder / "validation").iterdir())
+    ['figures', 'predictions.csv', 'report.html', 'validation.json']
     """
     from .._version import __version__
     from ..bundle import load_bundle

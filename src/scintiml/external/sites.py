@@ -31,7 +31,13 @@ MIN_SITE_CLASS = 5
 
 
 def default_site_model():
-    """Median imputation (fitted on the development sites), standardised inputs, logistic regression."""
+    """Median imputation (fitted on the development sites), standardised inputs, logistic regression.
+
+    Examples
+    --------
+    >>> [name for name, _ in default_site_model().steps]
+    ['simpleimputer', 'standardscaler', 'logisticregression']
+    """
     return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=5000))
 
 

@@ -39,7 +39,32 @@ VERDICT_RULE = (
 
 @dataclass
 class ValidationResult:
-    """Everything :func:`validate_bundle` found; ``to_dict()`` is what ``validation.json`` holds."""
+    """Everything :func:`validate_bundle` found; ``to_dict()`` is what ``validation.json`` holds.
+
+    Attributes
+    ----------
+    verdict : {"transportable", "recalibrate", "retrain"}
+    reasons : list of str
+    rule : str
+        The verdict rule, in words.
+    performance : dict
+        :func:`scintiml.external.external_performance` at the new site.
+    development : dict
+        The development AUC, cohort and protocol recorded in the bundle.
+    shift : DataFrame or None
+        :func:`scintiml.external.input_shift`.
+    membership : dict or None
+        :func:`scintiml.external.membership_auc` (with reference data only).
+    protocol : dict
+    missing_share : dict
+    predictions : DataFrame
+        Per patient: probability, above_threshold, outcome, imputed inputs.
+    notes : list of str
+
+    Examples
+    --------
+    See :func:`validate_bundle`.
+    """
 
     verdict: str
     reasons: list[str]
@@ -92,7 +117,15 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any) -> np.ndarray:
 
 def bundle_training_summary(bundle) -> dict[str, Any] | None:
     """The per-input training summary recorded in a tabular bundle, with the training range as ``min`` and
-    ``max`` (``None`` for a bundle without one)."""
+    ``max`` (``None`` for a bundle without one).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> spec = {"training_summary": {"age": {"mean": 54.0}}, "training_ranges": {"age": [29.0, 77.0]}}
+    >>> bundle_training_summary(SimpleNamespace(spec=spec))
+    {'age': {'mean': 54.0, 'min': 29.0, 'max': 77.0}}
+    """
     spec = bundle.spec
     if not isinstance(spec.get("training_summary"), Mapping):
         return None
@@ -107,7 +140,16 @@ def bundle_training_summary(bundle) -> dict[str, Any] | None:
 
 
 def bundle_medians(bundle) -> dict[str, float]:
-    """Training medians per input: the bundle's imputation values, completed from its training summary."""
+    """Training medians per input: the bundle's imputation values, completed from its training summary.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> spec = {"training_summary": {"age": {"quantiles": {"0.5": 55.0}}, "chol": {"quantiles": {"0.5": 240.0}}},
+    ...         "imputation": {"chol": 241.0}}
+    >>> bundle_medians(SimpleNamespace(spec=spec))
+    {'age': 55.0, 'chol': 241.0}
+    """
     medians: dict[str, float] = {}
     summary = bundle_training_summary(bundle) or {}
     for name, stats in summary.items():
@@ -210,7 +252,18 @@ def validate_bundle(
 
     Examples
     --------
-    See ``tests/test_external.py``; ``scintiml validate MODEL DATA --target ... --out DIR`` runs it.
+    A network from Cleveland applied to the Hungarian patients (``scintiml validate`` does the same from files):
+
+    >>> import tempfile, pathlib
+    >>> from scintiml.bundle import load_bundle, save_bundle
+    >>> from scintiml.datasets import heart_disease_frame, load_heart_disease
+    >>> from scintiml.study import run_study
+    >>> cohort = load_heart_disease("cleveland").subset(["age", "sex", "cp", "thalach"])
+    >>> study = run_study(cohort, inputs="all", readiness=False, random_state=0)
+    >>> bundle = load_bundle(save_bundle(study, pathlib.Path(tempfile.mkdtemp()) / "model"))
+    >>> result = validate_bundle(bundle, heart_disease_frame("hungarian"), "disease")
+    >>> result.verdict in ("transportable", "recalibrate", "retrain"), result.performance["n"]
+    (True, 294)
     """
     if id_column is not None and id_column not in frame.columns:
         raise TargetColumnError(f"id column {id_column!r} not found; columns are {list(frame.columns)}")
