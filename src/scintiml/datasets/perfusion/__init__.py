@@ -31,7 +31,7 @@ from sklearn.utils import check_random_state
 from .clinical import CLINICAL_COLUMNS, clinical_context
 from .lesions import MIMICS, PE_MIX, PE_PATTERNS, emboli, mimic
 from .phantom import Anatomy, build_anatomy, draw_shape, grid_points
-from .projection import BIN_MM, CAMERA, project, splat, splat_index, upsample, view_geometry
+from .projection import BIN_MM, NBIN, project, splat, splat_index, upsample, view_geometry
 
 VIEWS = ("ANT", "POST", "RAO", "LAO", "RPO", "LPO")
 ALL_VIEWS = VIEWS + ("RLAT", "LLAT")
@@ -66,19 +66,16 @@ class PerfusionCase:
         return np.stack([self.views[v] for v in views])
 
 
-def _heterogeneity(p, lung, rng, amplitude=0.08, n=6):
-    """Mild regional variation (a few broad ±8 % bumps), evaluated on lung points only (speed)."""
-    field_ = np.ones(len(p))
-    idx = np.flatnonzero(lung)
-    x, y, z = p[idx, 0], p[idx, 1], p[idx, 2]
-    local = np.ones(len(idx))
+def _heterogeneity(p, rng, amplitude=0.08, n=6):
+    """Mild regional variation (a few broad ±8 % bumps) at the lung points ``p``."""
+    x, y, z = p[:, 0], p[:, 1], p[:, 2]
+    local = np.ones(len(p))
     for _ in range(n):
-        c = p[idx[rng.randint(len(idx))]]
+        c = p[rng.randint(len(p))]
         r = rng.uniform(25, 50)
         d2 = (x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2
         local *= 1 + rng.uniform(-amplitude, amplitude) * np.exp(-d2 / (2 * r * r))
-    field_[idx] = local
-    return field_
+    return local
 
 
 def _one_case(case_id, patient_seed, noise_seed, positive, prevalence, mimic_share, counts_per_view, fwhm, slope,
@@ -97,57 +94,60 @@ def _one_case(case_id, patient_seed, noise_seed, positive, prevalence, mimic_sha
     pts, _ = grid_points()
     lung = anatomy.lung
     li = np.flatnonzero(lung)
-    pn = pts * np.array([1, 1, 1 / shape["height"]], dtype=np.float32)
+    sub = pts[li] * np.array([1, 1, 1 / shape["height"]], dtype=np.float32)  # lung points, normalised height
     # supine injection: perfusion rises toward the dependent (posterior) lung and the bases
     gradient = rng.uniform(0.25, 0.5)
-    w0 = lung * (1 + gradient * (pn[:, 1] + 90) / 200) * (1 + 0.15 * (pn[:, 2] + 135) / 250)
-    w0 = w0 * _heterogeneity(pn, lung, rng)
+    w0 = np.zeros(len(lung))
+    w0[li] = (1 + gradient * (sub[:, 1] + 90) / 200) * (1 + 0.15 * (sub[:, 2] + 135) / 250) * _heterogeneity(sub, rng)
     w = w0.copy()
     defects = emboli(anatomy, pattern, rng) if positive else (mimic(anatomy, kind, w, rng) if kind else [])
     for d in defects:
         if positive:
             w[d["mask"]] = w0[d["mask"]] * d["residual"]
-    lost = float(1 - w[li].sum() / w0[li].sum())
-    for d in defects:
-        d["share_of_lungs"] = float(d["mask"][li].sum() / len(li))
+    w0l, wl = w0[li], w[li]
+    lost = float(1 - wl.sum() / w0l.sum())
+    subsets = [np.flatnonzero(d["mask"][li]) for d in defects]
+    for d, idx in zip(defects, subsets):
+        d["share_of_lungs"] = float(len(idx) / len(li))
+    dwl = w0l - wl
     # geometry: template points, scaled by size and tilted in the coronal plane on the detector
     size, tilt = shape["size"], np.deg2rad(shape["tilt_deg"])
     body_ab = (165.0 * shape["width"], 115.0)
     out_views, lung_masks, union, reference = {}, {}, {}, {}
     per_defect = [dict() for _ in defects]
-    sub = pn[li]
+    v = pts[li, 2].astype(float)
+    cos_t, sin_t = np.cos(tilt), np.sin(tilt)
+    sigma = 10.0 / 2.355 / BIN_MM
     for view in views:
-        u, _, distance, atten = view_geometry(sub, view, body_ab, shape["heart"])
-        v = pts[li, 2].astype(float)
-        uu = size * (np.cos(tilt) * u - np.sin(tilt) * v)
-        vv = size * (np.sin(tilt) * u + np.cos(tilt) * v)
-        atten = atten ** size
+        u, _, distance, atten = view_geometry(sub, view, body_ab, shape["heart"], scale=size)
+        uu = size * (cos_t * u - sin_t * v)
+        vv = size * (sin_t * u + cos_t * v)
         index = splat_index(uu, vv)
-        image = project(index, distance * size, w[li] * atten, fwhm, slope, scatter)
+        image = project(index, distance, wl * atten, fwhm, slope, scatter)
         image = upsample(np.clip(image, 0, None))
         scale = counts_per_view / max(image.sum(), 1e-12)
         image *= scale
         out_views[view] = noise.poisson(image).astype(float)
         if keep_anatomy:  # the same patient without its defects, on the same count scale (for checks)
-            reference[view] = upsample(np.clip(project(index, distance * size, w0[li] * atten, fwhm, slope,
-                                                       scatter), 0, None)) * scale
-        # lung outline: at least ~12 mm of lung along the ray
-        thickness = splat(index, np.ones(len(li)))[0] * (6.0 / BIN_MM) ** 2 * 6.0
+            reference[view] = upsample(np.clip(project(index, distance, w0l * atten, fwhm, slope, scatter),
+                                               0, None)) * scale
+        # lung outline: at least ~12 mm of lung along the ray (nearest bin: an outline needs no interpolation)
+        nearest = index[0][0] + (index[1][1] > 0.5) + NBIN * (index[2][1] > 0.5)
+        thickness = np.bincount(nearest, minlength=NBIN * NBIN).reshape(NBIN, NBIN) * (6.0 / BIN_MM) ** 2 * 6.0
         lung_masks[view] = ndimage.zoom(thickness, 2, order=1, grid_mode=True, mode="nearest") >= 12.0
         if defects:
-            sigma = 10.0 / 2.355 / BIN_MM
-            normal = ndimage.gaussian_filter(splat(index, w0[li] * atten)[0], sigma)
-            all_missing = np.zeros_like(normal)
-            for j, d in enumerate(defects):
-                subset = d["mask"][li]
-                missing = ndimage.gaussian_filter(splat(index, (w0[li] - w[li]) * atten, subset=subset)[0], sigma) \
-                    if subset.any() else np.zeros_like(normal)
-                all_missing += missing
-                ratio = ndimage.zoom(missing / np.maximum(normal, 1e-9), 2, order=1, grid_mode=True, mode="nearest")
-                per_defect[j][view] = (ratio >= VISIBLE_CONTRAST) & lung_masks[view]
+            normal = np.maximum(ndimage.gaussian_filter(splat(index, w0l * atten)[0], sigma), 1e-9)
+            loss = dwl * atten
+            for j, idx in enumerate(subsets):
+                if len(idx):
+                    missing = ndimage.gaussian_filter(splat(index, loss, subset=idx)[0], sigma)
+                    ratio = ndimage.zoom(missing / normal, 2, order=1, grid_mode=True, mode="nearest")
+                    per_defect[j][view] = (ratio >= VISIBLE_CONTRAST) & lung_masks[view]
+                else:
+                    per_defect[j][view] = np.zeros((2 * NBIN, 2 * NBIN), bool)
             union[view] = np.any([m[view] for m in per_defect], axis=0)
         else:
-            union[view] = np.zeros((2 * 64, 2 * 64), bool)
+            union[view] = np.zeros((2 * NBIN, 2 * NBIN), bool)
     public = []
     for d, masks in zip(defects, per_defect):
         item = {k: (round(val, 4) if isinstance(val, float) else val) for k, val in d.items() if k != "mask"}
@@ -180,6 +180,7 @@ def simulate_perfusion_scans(
     mimic_share: float = 0.4,
     pe_mix: Sequence[float] = PE_MIX,
     keep_anatomy: bool = False,
+    n_jobs: int | None = None,
 ) -> list[PerfusionCase]:
     """Simulate planar 99mTc-MAA perfusion studies (the model is in the package docstring).
 
@@ -209,6 +210,8 @@ def simulate_perfusion_scans(
     keep_anatomy : bool
         Keep the 3-D anatomy, each defect's 3-D points and the expected image without the defects (for
         checks; memory-hungry and slower).
+    n_jobs : int, optional
+        Processes (joblib); the cases are the same for any value.
 
     Returns
     -------
@@ -235,16 +238,20 @@ def simulate_perfusion_scans(
     if pe_mix.shape != (4,) or np.any(pe_mix < 0) or pe_mix.sum() <= 0:
         raise ValueError("pe_mix needs 4 non-negative weights (subsegmental, segmental, lobar, multiple)")
     pe_mix = pe_mix / pe_mix.sum()
-    cases = []
+    draws = []
     for i in range(n_cases):
         # Two streams per case: the patient (anatomy, defects, clinical) and the acquisition noise, so the
         # same random_state gives the same patients under any protocol — what a drift comparison needs.
         patient_seed, noise_seed = master.randint(0, 2**31 - 1, size=2)
-        positive = master.rand() < prevalence
-        cases.append(_one_case(f"{id_prefix}-{i + 1:05d}", patient_seed, noise_seed, positive, prevalence,
-                               mimic_share, counts_per_view, collimator_fwhm_mm, collimator_slope,
-                               scatter_fraction, tuple(views), keep_anatomy, pe_mix))
-    return cases
+        draws.append((f"{id_prefix}-{i + 1:05d}", patient_seed, noise_seed, master.rand() < prevalence))
+    args = (prevalence, mimic_share, counts_per_view, collimator_fwhm_mm, collimator_slope, scatter_fraction,
+            tuple(views), keep_anatomy, pe_mix)
+    if n_jobs in (None, 1) or n_cases < 8:
+        return [_one_case(*draw, *args) for draw in draws]
+    from joblib import Parallel, delayed
+
+    # every case's seeds are drawn above, so the cases do not depend on n_jobs
+    return Parallel(n_jobs=n_jobs, batch_size=16)(delayed(_one_case)(*draw, *args) for draw in draws)
 
 
 def simulated_study_table(cases: Sequence[PerfusionCase], views: Sequence[str] | None = None):

@@ -60,8 +60,11 @@ def _heart_chord(p, c3, heart):
     return np.where(ok, t1 - t0, 0.0)
 
 
-def view_geometry(points: np.ndarray, view: str, body_ab: tuple[float, float], heart: float):
-    """Detector column (mm), row (mm), distance to the collimator (mm) and attenuation factor per point."""
+def view_geometry(points: np.ndarray, view: str, body_ab: tuple[float, float], heart: float, scale: float = 1.0):
+    """Detector column (mm), row (mm), distance to the collimator (mm) and attenuation factor per point.
+
+    ``scale`` multiplies every path length (the patient's size; ``points`` are template coordinates).
+    """
     cx, cy = CAMERA[view]
     c3 = np.array([cx, cy, 0.0])
     r = np.array([-cy, cx])  # the image row direction (f × head), see nm_iod.VIEW_ORIENTATION
@@ -69,23 +72,23 @@ def view_geometry(points: np.ndarray, view: str, body_ab: tuple[float, float], h
     t = _exit_length(points[:, 0], points[:, 1], cx, cy, *body_ab)
     tissue = np.minimum(t, CHEST_WALL_MM) + _heart_chord(points, c3, heart)
     tissue = np.minimum(tissue, t)
-    atten = np.exp(-(MU_TISSUE * tissue + MU_LUNG * (t - tissue)))
-    distance = t + 20.0  # the collimator face sits 2 cm off the skin
+    atten = np.exp(-scale * (MU_TISSUE * tissue + MU_LUNG * (t - tissue)))
+    distance = scale * t + 20.0  # the collimator face sits 2 cm off the skin
     return u, points[:, 2], distance, atten
 
 
 def splat_index(u, v):
-    """Bins and bilinear weights of points at detector (u, v) mm: four (index, weight) pairs, off-grid dropped."""
-    fu = u / BIN_MM + NBIN / 2 - 0.5
-    fv = v / BIN_MM + NBIN / 2 - 0.5
-    iu, iv = np.floor(fu).astype(np.int64), np.floor(fv).astype(np.int64)
+    """Bins and bilinear weights of points at detector (u, v) mm: four (index, weight) pairs.
+
+    Points are clamped to the grid (the 400 mm field of view holds any chest), so every corner is a valid bin.
+    """
+    fu = np.clip(u * (1 / BIN_MM) + (NBIN / 2 - 0.5), 0, NBIN - 1.000001)
+    fv = np.clip(v * (1 / BIN_MM) + (NBIN / 2 - 0.5), 0, NBIN - 1.000001)
+    iu, iv = fu.astype(np.int64), fv.astype(np.int64)
     du, dv = fu - iu, fv - iv
-    out = []
-    for oy, ox, w in ((0, 0, (1 - dv) * (1 - du)), (0, 1, (1 - dv) * du), (1, 0, dv * (1 - du)), (1, 1, dv * du)):
-        yy, xx = iv + oy, iu + ox
-        w = np.where((yy >= 0) & (yy < NBIN) & (xx >= 0) & (xx < NBIN), w, 0.0)
-        out.append((np.clip(yy, 0, NBIN - 1) * NBIN + np.clip(xx, 0, NBIN - 1), w))
-    return out
+    base = iv * NBIN + iu
+    cu, cv = 1 - du, 1 - dv
+    return [(base, cv * cu), (base + 1, cv * du), (base + NBIN, dv * cu), (base + NBIN + 1, dv * du)]
 
 
 def splat(index, weights, slab=None, n_slabs=1, subset=None):
