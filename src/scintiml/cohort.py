@@ -45,6 +45,8 @@ from .errors import (
 #: A non-numeric column with at most this many distinct values is treated as a
 #: category and one-hot encoded; more levels are taken as free text and refused.
 MAX_CATEGORY_LEVELS = 10
+#: Largest magnitude accepted in an input: beyond it squares and variances overflow float64 (1e307 did).
+MAX_ABS_VALUE = 1e15
 #: The fewest events (and non-events) a study accepts.
 MIN_EVENTS = 10
 
@@ -491,6 +493,13 @@ def load_cohort(
         raise InfiniteValueError(
             f"input(s) {infinite} hold infinite values; replace them with a finite value or leave the cell "
             "empty (missing)"
+        )
+
+    huge = [c for c, big in zip(X.columns, (np.abs(np.nan_to_num(values)) > MAX_ABS_VALUE).any(axis=0)) if big]
+    if huge:
+        raise InfiniteValueError(
+            f"input(s) {huge} hold values beyond ±{MAX_ABS_VALUE:.0e} (e.g. {np.nanmax(np.abs(X[huge[0]])):.3g}), "
+            "which overflow the network's arithmetic; check the cells or rescale the column (other units)"
         )
 
     constant = [c for c in X.columns if X[c].nunique(dropna=True) <= 1]
