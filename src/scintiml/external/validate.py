@@ -96,6 +96,8 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any) -> np.ndarray:
     >>> import pandas as pd
     >>> site_outcome(pd.DataFrame({"cad": ["yes", "no", "yes"]}), "cad", "yes").tolist()
     [1, 0, 1]
+    >>> site_outcome(pd.DataFrame({"cad": [1.0, 0.0, 1.0]}), "cad", 1).tolist()
+    [1, 0, 1]
     """
     if target not in frame.columns:
         raise TargetColumnError(f"outcome column {target!r} not found; columns are {list(frame.columns)}")
@@ -103,15 +105,24 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any) -> np.ndarray:
     if outcome.isna().any():
         raise TargetClassesError(f"outcome {target!r} is missing for {int(outcome.isna().sum())} patient(s); "
                                  "validation needs every outcome — remove those rows")
-    values = set(outcome.astype(str).unique())
-    if str(positive) not in values:
+    numeric = pd.to_numeric(outcome, errors="coerce")
+    try:
+        event = float(positive)
+    except (TypeError, ValueError):
+        event = None
+    if event is not None and numeric.notna().all():
+        # 1, 1.0 and "1" are the same event: compare numbers as numbers
+        is_event, values = numeric == event, set(numeric.unique())
+    else:
+        is_event, values = outcome.astype(str) == str(positive), set(outcome.astype(str).unique())
+    if not is_event.any():
         raise TargetClassesError(
-            f"no patient has the model's event {target} = {positive!r} (values: {sorted(values)}); check the "
-            "outcome coding of this site"
+            f"no patient has the model's event {target} = {positive!r} (values: {sorted(values, key=str)}); check "
+            "the outcome coding of this site"
         )
-    y = (outcome.astype(str) == str(positive)).to_numpy(int)
+    y = is_event.to_numpy(int)
     if len(values) != 2:
-        raise TargetClassesError(f"outcome {target!r} must have two values, has {sorted(values)}; recode it")
+        raise TargetClassesError(f"outcome {target!r} must have two values, has {sorted(values, key=str)}; recode it")
     return y
 
 
