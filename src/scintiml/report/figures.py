@@ -277,6 +277,45 @@ def _readiness(r: dict[str, Any]):
     return fig
 
 
+def _selection_frequency(r: dict[str, Any]):
+    st = r["selection"]["stability"]
+    rows = [f for f in st["frequencies"] if f["n_selected"] > 0][:15] or st["frequencies"][:5]
+    fig, ax = _subplots(figsize=(6.4, 0.3 * len(rows) + 1.4))
+    y = np.arange(len(rows))[::-1]
+    freq = np.array([f["frequency"] for f in rows])
+    lo = freq - np.array([f["ci95_low"] for f in rows])
+    hi = np.array([f["ci95_high"] for f in rows]) - freq
+    colors = [ORANGE if f["selected"] else BLUE for f in rows]
+    ax.barh(y, freq, color=colors)
+    ax.errorbar(freq, y, xerr=[lo, hi], fmt="none", ecolor=GREY, capsize=2, lw=1)
+    ax.axvline(st["threshold"], ls="--", color=GREY)
+    ax.set_yticks(y, [f["input"] for f in rows])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"share of {len(st['runs'])} resampled selections that kept the input (Wilson 95 % CI)")
+    ax.set_title(f"How often each input was chosen; the same set came out in {100 * st['same_set_share']:.0f} %")
+    fig.tight_layout()
+    return fig
+
+
+def _nested(r: dict[str, Any]):
+    n = r["nested"]
+    names = ["network"] + [k.replace("_", " ") for k in n["baselines"]]
+    aucs = [n["auc"]] + [v["auc"] for v in n["baselines"].values()]
+    cis = [n["auc_ci95"]] + [v["auc_ci95"] for v in n["baselines"].values()]
+    fig, ax = _subplots(figsize=(5.6, 2.8))
+    y = np.arange(len(names))[::-1]
+    ax.errorbar(aucs, y, xerr=[[a - c[0] for a, c in zip(aucs, cis)], [c[1] - a for a, c in zip(aucs, cis)]],
+                fmt="o", color=BLUE, capsize=3, label="nested cross-validation (headline)")
+    ax.plot([r["test"]["auc"]], [y[0]], "D", color=ORANGE, label="network, single testing split")
+    ax.set_yticks(y, names)
+    ax.axvline(0.5, ls="--", color=GREY)
+    ax.set_xlabel("AUC (95 % CI)")
+    ax.set_title(f"Whole pipeline, {n['n_splits']}-fold nested CV x {n['n_repeats']}, same folds")
+    ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.4, -0.25), ncol=2)
+    fig.tight_layout()
+    return fig
+
+
 #: name -> (drawing function, caption, needs)
 FIGURES: dict[str, tuple[Callable, str]] = {
     "correlation_heatmap": (_heatmap, "Correlation heat map of all inputs (Pearson)."),
@@ -292,6 +331,10 @@ FIGURES: dict[str, tuple[Callable, str]] = {
     "partial_dependence": (_partial_dependence, "How the predicted probability moves with each input."),
     "baselines": (_baselines, "The network against standard models trained on all inputs, same split."),
     "readiness": (_readiness, "Clinical-only, imaging-only and combined models (paired cross-validation)."),
+    "selection_frequency": (_selection_frequency, "How often each input was chosen when the whole input selection "
+                            "was repeated on half-samples; orange: kept (at or above the dashed threshold)."),
+    "nested": (_nested, "The headline: the whole pipeline, selection included, refitted in each outer fold; "
+               "baselines on the same folds (Nadeau & Bengio corrected intervals)."),
 }
 
 
@@ -312,6 +355,9 @@ def draw_all(r: dict[str, Any]) -> dict[str, Any]:
     with figure_style():
         for name, (fn, _) in FIGURES.items():
             if name == "readiness" and not r.get("readiness"):
+                continue
+            if (name == "selection_frequency" and not (r.get("selection") or {}).get("stability")) or (
+                    name == "nested" and not r.get("nested")):
                 continue
             out[name] = fn(r)
     return out
