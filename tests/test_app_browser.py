@@ -178,8 +178,10 @@ def test_study_in_the_browser_a_second_job_while_it_runs_and_the_bundle(server, 
     results2 = json.loads((workdir / "jobs" / second / "output" / "results.json").read_text())
     assert auc2.text == f"{results2['test']['auc']:.3f}" and results2["selection"]["method"] == "all"
     browser.get(f"{base}/jobs")
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "job-table")),
+                                     message=browser.page_source[:2000])
     rows = browser.find_elements(By.CSS_SELECTOR, "#job-table tbody tr")
-    assert len(rows) == 2 and all("done" in r.text for r in rows)
+    assert len(rows) == 2 and all("done" in r.text for r in rows), browser.page_source[:3000]
     _shot(browser, "jobs", full_page=False)
 
 
