@@ -399,3 +399,19 @@ def test_predict_reports_the_batch_drift(cleveland_bundle, tmp_path):
     heart_disease_frame("cleveland").to_csv(tmp_path / "cle.csv", index=False)
     same = predict_file(path, tmp_path / "cle.csv", tmp_path / "p2.csv").drift
     assert same["shifted"].sum() <= 1 and same["smd"].abs().max() < 0.15
+
+
+def test_outputs_never_land_on_inputs(cleveland_bundle, tmp_path):
+    from scintiml.errors import ScintimlError
+    from scintiml.external import recalibrate_bundle, write_validation
+
+    path, _ = cleveland_bundle
+    heart_disease_frame("va").to_csv(tmp_path / "va.csv", index=False)
+    with pytest.raises(ScintimlError, match="new folder outside the original bundle"):
+        recalibrate_bundle(path, heart_disease_frame("va"), "disease", path / "inside")
+    with pytest.raises(ScintimlError, match="is \\(or holds\\) the input"):
+        recalibrate_bundle(path, heart_disease_frame("va"), "disease", path.parent, overwrite=True)
+    with pytest.raises(ScintimlError, match="is \\(or holds\\) the input"):
+        write_validation(path, tmp_path / "va.csv", "disease", tmp_path, overwrite=True)
+    assert (tmp_path / "va.csv").exists() and sorted(p.name for p in path.iterdir()) == [
+        "bundle.json", "card.json", "card.md", "weights.npz"]

@@ -27,9 +27,11 @@ def validate(
     """Apply a model to another site's patients: AUC, calibration, Brier, tests, decision curve (95 % CIs),
     what moved, and a verdict: transportable / recalibrate / retrain."""
     from ..external import write_validation
+    from ..io import check_output_path
 
     require(0 < max_missing <= 1, f"--max-missing must be in (0, 1], got {max_missing}")
     require(out.resolve() != data.resolve(), "--out must not be the data file")
+    check_output_path(out, overwrite=overwrite, inputs=(model, data))
     site_protocol = parse_protocol(protocol)
     v = write_validation(model, data, target, out, protocol=site_protocol or None, reference=reference,
                          id_column=id_column, max_missing_share=max_missing, pdf=pdf, overwrite=overwrite)
@@ -62,10 +64,12 @@ def recalibrate(
     """Write a recalibrated version of a model bundle for a site (intercept or logistic recalibration)."""
     from ..cohort import read_table
     from ..external import RECALIBRATION_METHODS, recalibrate_bundle
+    from ..io import check_output_path
 
     require(method in RECALIBRATION_METHODS, f"--method must be one of {', '.join(RECALIBRATION_METHODS)}, got {method!r}")
     require(0 < max_missing <= 1, f"--max-missing must be in (0, 1], got {max_missing}")
     require(out.resolve() != model.resolve(), "--out must be a new folder: the original bundle is never overwritten")
+    check_output_path(out, overwrite=overwrite, inputs=(model, data))
     record = recalibrate_bundle(model, read_table(data), target, out, method=method, data_name=data.name,
                                 max_missing_share=max_missing, overwrite=overwrite)
     cb, ca = record["before"]["calibration"], record["after"]["calibration"]

@@ -28,7 +28,7 @@ from scipy.special import expit, logit
 from ..bundle import card_markdown, load_bundle, write_bundle
 from ..bundle.tabular import KIND, WEIGHTS, spec_digest
 from ..errors import ScintimlError
-from ..io import jsonable
+from ..io import check_output_path, jsonable
 from .metrics import calibration_fit, external_performance
 from .missing import MAX_MISSING_SHARE, prepare_inputs
 from .validate import bundle_medians, site_outcome
@@ -98,8 +98,10 @@ def recalibrate_bundle(
     """
     if method not in RECALIBRATION_METHODS:
         raise ScintimlError(f"method must be one of {', '.join(RECALIBRATION_METHODS)}, got {method!r}")
-    if Path(out).resolve() == Path(model).resolve():
-        raise ScintimlError("the recalibrated bundle must go to a new folder: the original is never overwritten")
+    if Path(out).resolve() == Path(model).resolve() or Path(model).resolve() in Path(out).resolve().parents:
+        raise ScintimlError("the recalibrated bundle must go to a new folder outside the original bundle: the "
+                            "original is never modified")
+    check_output_path(out, overwrite=overwrite, inputs=(model,))  # before any work: never inside the original
     bundle = load_bundle(model)
     y = site_outcome(frame, target, bundle.spec.get("positive", 1))
     if min(y.sum(), len(y) - y.sum()) < 5:

@@ -216,7 +216,7 @@ def write_validation(
     from .missing import MAX_MISSING_SHARE
     from .validate import validate_bundle
 
-    check_output_path(out, overwrite=overwrite)
+    check_output_path(out, overwrite=overwrite, inputs=tuple(p for p in (model, data, reference) if p is not None))
     bundle = load_bundle(model)
     frame = read_table(data)
     reference_frame = read_table(reference) if reference is not None else None
