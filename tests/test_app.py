@@ -54,7 +54,7 @@ def finished(tmp_path_factory):
     upload_id = _upload_id(_upload(client, "heart_failure.csv", HF_CSV).text)
     r = client.post(f"/uploads/{upload_id}/run", headers={"HX-Request": "true"}, data={
         "target": "DEATH_EVENT", "positive": "1", "exclude": ["time"], "split": "60:20:20", "inputs": "growing",
-        "seed": "0"})
+        "selection": "split", "seed": "0"})
     job_id = r.headers["HX-Redirect"].rsplit("/", 1)[1]
     status = _wait(client, job_id)
     yield app, client, job_id, status, workdir
@@ -130,6 +130,8 @@ def test_choosing_another_outcome_reloads_the_columns_and_refuses_a_bad_one(tmp_
     ({"split": "50:50:0"}, "must not be empty"),
     ({"split": "a:b:c"}, "cannot read split"),
     ({"seed": "-3"}, "seed must be at least 0"),
+    ({"selection": "bootstrap"}, "selection must be one of cv, split"),
+    ({"max_inputs": "0"}, "most inputs to keep must be at least 1"),
     ({"group:age": "imaging"}, "mark both imaging and clinical"),
     ({"exclude": ["DEATH_EVENT"], "target": "sex"}, ""),  # allowed: another outcome, the old one excluded
 ])

@@ -107,6 +107,7 @@ def _start_study(driver, base, wait, method="growing"):
         time_box.click()
     assert time_box.is_selected()
     Select(driver.find_element(By.ID, "inputs")).select_by_value(method)
+    Select(driver.find_element(By.ID, "selection")).select_by_value("split")  # the published, faster workflow
     if method == "growing":
         _shot(driver, "new_study")
     driver.find_element(By.ID, "run").click()

@@ -12,22 +12,48 @@ from typing import Any, Callable
 
 from ..cohort import Cohort
 
-#: pyplot keeps global state; two worker threads drawing reports at once would mix their figures.
+#: The validation report and the worklist images set matplotlib's global style while they draw: one at a time.
 _DRAWING = threading.Lock()
+
+
+def check_study_options(options: dict[str, Any]) -> None:
+    """Refuse impossible study options before a job is made (the study's own check, one plain error).
+
+    Examples
+    --------
+    >>> check_study_options({"ratios": (0.6, 0.4, 0.0)})
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.SplitError: split 60:40:0: the selection and testing parts must not be empty; use e.g. 60:20:20
+    """
+    from ..errors import ScintimlError
+    from ..study import validate_study_options
+
+    validate_study_options(tuple(options.get("ratios", (0.6, 0.2, 0.2))), options.get("inputs", "growing"),
+                           options.get("max_inputs"), int(options.get("seed", 0)))
+    if options.get("selection", "cv") not in SELECTION_MODES:
+        raise ScintimlError(f"selection must be one of {', '.join(SELECTION_MODES)}, got {options.get('selection')!r}")
+
+
+#: How candidate inputs and networks are judged (:func:`scintiml.run_study`'s ``selection``).
+SELECTION_MODES = ("cv", "split")
 
 
 def run_study_job(cohort: Cohort, out: Path, options: dict[str, Any],
                   progress: Callable[[str, int], None]) -> dict[str, Any]:
     """Run the study on ``cohort`` and write its outputs (report, results.json, model bundle) into ``out``.
 
+    Calls :func:`scintiml.study.write_study`, which publishes ``out`` atomically (it appears only when complete).
+
     Parameters
     ----------
     cohort : Cohort
         The validated cohort.
     out : Path
-        The folder to publish (written atomically: it appears only when complete).
+        The folder to publish (replaced if a restarted job had left one).
     options : dict
-        ``ratios`` (three floats), ``inputs`` (selection method), ``seed``, ``max_inputs``, ``protocol``.
+        ``ratios`` (three floats), ``inputs`` (selection method), ``selection`` (``cv`` or ``split``), ``seed``,
+        ``max_inputs``, ``protocol``, ``readiness``, ``pdf``.
     progress : callable
         ``progress(stage, n_networks)``, as :func:`scintiml.run_study` calls it.
 
@@ -39,28 +65,25 @@ def run_study_job(cohort: Cohort, out: Path, options: dict[str, Any],
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from scintiml.datasets import load_heart_failure
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "study"
-    >>> opts = {"ratios": (0.6, 0.2, 0.2), "inputs": "all", "seed": 0, "readiness": False, "pdf": False}
-    >>> r = run_study_job(load_heart_failure(), out, opts, lambda s, n: None)
+    >>> opts = {"inputs": "all", "selection": "split", "seed": 0, "readiness": False, "pdf": False}
+    >>> r = run_study_job(cohort, out, opts, lambda s, n: None)
     >>> sorted(p.name for p in out.iterdir())
     ['figures', 'model', 'report.html', 'results.json']
     """
-    from .. import study as study_module
-    from ..bundle import save_bundle
-    from ..io import atomic_dir, write_json
-    from ..report import write_report
+    from ..study import write_study
 
-    result = study_module.run_study(
-        cohort, ratios=tuple(options.get("ratios", (0.6, 0.2, 0.2))), inputs=options.get("inputs", "growing"),
-        max_inputs=options.get("max_inputs"), seed=int(options.get("seed", 0)),
-        protocol=options.get("protocol") or {}, readiness=bool(options.get("readiness", True)), progress=progress,
+    # no lock: the study's report draws standalone matplotlib Figures (no pyplot state), so studies may run
+    # side by side in worker threads
+    result = write_study(
+        cohort, out, ratios=tuple(options.get("ratios", (0.6, 0.2, 0.2))),
+        inputs=options.get("inputs", "growing"), max_inputs=options.get("max_inputs"),
+        random_state=int(options.get("seed", 0)), protocol=options.get("protocol") or {},
+        readiness=bool(options.get("readiness", True)), pdf=bool(options.get("pdf", True)), overwrite=True,
+        progress=progress, selection=options.get("selection", "cv"),
     )
-    progress("report", 0)
-    with _DRAWING, atomic_dir(out, overwrite=True) as tmp:
-        write_json(tmp / "results.json", result.results)
-        write_report(result.results, tmp, pdf=bool(options.get("pdf", True)))
-        save_bundle(result, tmp / "model")
     return result.results
 
 

@@ -27,11 +27,13 @@ from ..cohort import load_cohort, read_table
 from ..errors import ScintimlError
 from ..io import atomic_dir, atomic_file
 from .jobs import JobNotFoundError, JobStore, new_id
-from .pipeline import run_study_job, run_triage_job, run_validation_job
+from .pipeline import check_study_options, run_study_job, run_triage_job, run_validation_job
 from .tables import column_report, outcome_candidates
 
 HERE = Path(__file__).parent
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".parquet", ".pq")
+SELECTION_CHOICES = (("cv", "Cross-validation over the training and selection patients (recommended; slower)"),
+                     ("split", "The one selection part (the published workflow; faster)"))
 INPUT_METHODS = (("growing", "Growing inputs (add the best input one at a time)"),
                  ("pruning", "Pruning inputs (start from all, remove the least useful)"),
                  ("genetic", "Genetic algorithm"),
@@ -197,6 +199,7 @@ def create_app(config: AppConfig) -> FastAPI:
         return page(request, "_configure.html", upload_id=upload_id, filename=name, frame=frame,
                     columns=[str(c) for c in frame.columns], candidates=candidates, target=target,
                     report=report, report_error=report_error, methods=INPUT_METHODS, groups=GROUP_CHOICES,
+                    selections=SELECTION_CHOICES,
                     id_guess=_id_guess(frame))
 
     @app.get("/uploads/{upload_id}/columns", response_class=HTMLResponse)
@@ -224,10 +227,11 @@ def create_app(config: AppConfig) -> FastAPI:
             if method not in dict(INPUT_METHODS):
                 raise ScintimlError(f"unknown selection method {method!r}")
             ratios = parse_ratios(str(form.get("split") or "60:20:20"))
-            if min(ratios) == 0:
-                raise ScintimlError("the selection and testing parts must not be empty; use e.g. 60:20:20")
             seed = _int_field(form.get("seed"), "seed", default=0, low=0)
             max_inputs = _int_field(form.get("max_inputs"), "most inputs to keep", default=None, low=1)
+            options = {"ratios": list(ratios), "inputs": method, "seed": seed, "max_inputs": max_inputs,
+                       "selection": str(form.get("selection") or "cv")}
+            check_study_options(options)
             groups: dict[str, list[str]] = {}
             for key, value in form.multi_items():
                 if key.startswith("group:") and value in GROUP_CHOICES[1:] and key[6:] not in exclude:
@@ -244,7 +248,7 @@ def create_app(config: AppConfig) -> FastAPI:
         job_id = jobs.submit("study", {
             "data_file": data_file.name, "target": target, "positive": _plain(cohort.positive),
             "id_column": id_column, "exclude": sorted(set(exclude + text)), "groups": groups, "name": name,
-            "options": {"ratios": list(ratios), "inputs": method, "seed": seed, "max_inputs": max_inputs},
+            "options": options,
         }, files={data_file.name: data_file}, title=f"{name}: {target} = {_plain(cohort.positive)}")
         url = f"/jobs/{job_id}"
         if request.headers.get("hx-request"):
