@@ -140,15 +140,18 @@ def write_validation_report(v: dict[str, Any], out_dir: str | Path, pdf: bool = 
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from scintiml.bundle import load_bundle, save_bundle
+    >>> from scintiml.ann import ANNClassifier
+    >>> from scintiml.bundle import Bundle
+    >>> from scintiml.bundle.tabular import training_summary
     >>> from scintiml.datasets import heart_disease_frame, load_heart_disease
     >>> from scintiml.external import validate_bundle
-    >>> from scintiml.study import run_study
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> cohort = load_heart_disease("cleveland").subset(["age", "sex", "cp", "thalach"])
-    >>> bundle = load_bundle(save_bundle(run_study(cohort, inputs="all", readiness=False), folder / "model"))
+    >>> cleveland = load_heart_disease("cleveland")
+    >>> inputs = ["age", "sex", "cp", "thalach"]
+    >>> net = ANNClassifier(hidden_layer_sizes=(2,), random_state=0).fit(cleveland.X[inputs], cleveland.y)
+    >>> bundle = Bundle({"inputs": inputs, "threshold": 0.5, "positive": 1, "imputation": {},
+    ...                  "training_summary": training_summary(cleveland.X[inputs])}, net, {})
     >>> v = validate_bundle(bundle, heart_disease_frame("va"), "disease").to_dict()
-    >>> sorted(write_validation_report({**v, "model": "cleveland", "data": "va"}, folder, pdf=False))
+    >>> sorted(write_validation_report({**v, "model": "cleveland", "data": "va"}, tempfile.mkdtemp(), pdf=False))
     ['calibration', 'decision_curve', 'html', 'input_shift', 'roc']
     """
     out = Path(out_dir)

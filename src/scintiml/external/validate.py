@@ -265,13 +265,14 @@ def validate_bundle(
     --------
     A network from Cleveland applied to the Hungarian patients (``scintiml validate`` does the same from files):
 
-    >>> import tempfile, pathlib
-    >>> from scintiml.bundle import load_bundle, save_bundle
+    >>> from scintiml.ann import ANNClassifier
+    >>> from scintiml.bundle import Bundle
     >>> from scintiml.datasets import heart_disease_frame, load_heart_disease
-    >>> from scintiml.study import run_study
-    >>> cohort = load_heart_disease("cleveland").subset(["age", "sex", "cp", "thalach"])
-    >>> study = run_study(cohort, inputs="all", readiness=False, random_state=0)
-    >>> bundle = load_bundle(save_bundle(study, pathlib.Path(tempfile.mkdtemp()) / "model"))
+    >>> cleveland = load_heart_disease("cleveland")
+    >>> inputs = ["age", "sex", "cp", "thalach"]
+    >>> net = ANNClassifier(hidden_layer_sizes=(2,), random_state=0).fit(cleveland.X[inputs], cleveland.y)
+    >>> bundle = Bundle({"inputs": inputs, "threshold": 0.5, "positive": 1,
+    ...                  "imputation": cleveland.X[inputs].median().to_dict()}, net, {})
     >>> result = validate_bundle(bundle, heart_disease_frame("hungarian"), "disease")
     >>> result.verdict in ("transportable", "recalibrate", "retrain"), result.performance["n"]
     (True, 294)
