@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         console.print("interrupted: nothing was written", soft_wrap=True)
         sys.exit(130)
+    except OSError as exc:  # the file system refused (permissions, full disk, read-only mount): one line too
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        error_line(f"{exc.strerror or exc}{where}; check the path and that you may write there")
+        sys.exit(2)
     except ImportError as exc:
         error_line(f"a required package is missing ({exc}); install scintiml with its extras: "
                    "pip install 'scintiml[imaging,cnn]'")

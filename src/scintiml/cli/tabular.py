@@ -122,6 +122,9 @@ def study(
     from ..stages import SELECTION_MODES
 
     require(selection in SELECTION_MODES, f"--selection must be one of {', '.join(SELECTION_MODES)}, got {selection!r}")
+    from ..io import check_output_path
+
+    check_output_path(out, overwrite=overwrite, inputs=(data,))  # --out = the data file names the real problem
     ratios = _validated(split, inputs, max_inputs, seed, out, overwrite)
     site_protocol = parse_protocol(protocol)
     sites = None

@@ -58,11 +58,23 @@ def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple
     existing = parent
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK) or not _can_create_in(existing):
         raise OutputDirectoryError(
             f"cannot write to {str(existing)!r} (not a writable folder); choose an --out in a folder you can write to"
         )
     return target
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can really be made in ``folder``: ``os.access`` says yes to root even on /proc or a
+    read-only mount, so make (and remove) a temporary sibling."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".scintiml-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
 
 
 def _empty_dir(path: Path) -> bool:

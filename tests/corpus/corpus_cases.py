@@ -1,0 +1,832 @@
+"""A generated corpus of bad, hostile and ordinary inputs for every ``scintiml`` command (issue #15).
+
+Each :class:`Case` builds its own files in a fresh folder and names the command line to run. The runner
+(``test_corpus.py``) runs every case in-process through :func:`scintiml.cli.main` and asserts: no traceback,
+exit 0 or 2, exactly one ``error:`` line on failure (holding ``match`` when given), no output left behind on
+failure, and for accepted inputs the right result (``check``: event class, row counts, PHI absence ...).
+
+``klass`` is the issue's class number (1 de-identification, 2 outcome, 3 duplicate names, 4 corrupt bundles,
+5 message printer, 6 predict vs study, 7 ordinary mistakes, 8 radiomics, 9 dialects, 10 limits; 0 ordinary
+accepted input). Random CSV shapes come from :func:`random_table_cases` (a seeded generator whose oracle
+knows the right answer); the hypothesis test beside the runner draws more shapes from the same oracle.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+Check = Callable[[Path, str, str], None]
+
+
+@dataclass
+class Case:
+    name: str
+    klass: int
+    build: Callable[[Path, "Assets"], list[str]]  # writes files under the case folder, returns argv
+    expect: str = "error"  # "error" or "ok"
+    match: str | None = None  # substring of the error line
+    check: Check | None = None  # for accepted inputs: the result is right
+    outputs: tuple[str, ...] = ()  # paths (relative to the case folder) that must not exist after a failure
+
+
+@dataclass
+class Assets:
+    """Things shared by many cases, made once: a trained bundle, its training CSV, DICOM studies, masks."""
+
+    root: Path
+    bundle: Path = field(default=None)  # type: ignore[assignment]
+    train_csv: Path = field(default=None)  # type: ignore[assignment]
+    dicom: Path = field(default=None)  # type: ignore[assignment]
+    masks: Path = field(default=None)  # type: ignore[assignment]
+    key: Path = field(default=None)  # type: ignore[assignment]
+    results: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- tables
+def base_rows(n: int = 40, seed: int = 0) -> list[dict]:
+    rng = np.random.RandomState(seed)
+    return [{"pid": f"P{i:03d}", "age": float(round(rng.normal(60, 10))), "washout": round(rng.normal(25, 8), 3),
+             "hm_ratio": round(rng.normal(2.2, 0.3), 3), "outcome": int(i >= n // 2)} for i in range(n)]
+
+
+def write_csv(path: Path, header: list[str], rows: list[list], delimiter: str = ",") -> Path:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    return path
+
+
+def table(path: Path, outcome: list | None = None, extra: dict | None = None, delimiter: str = ",",
+          header_pad: str = "") -> Path:
+    rows = base_rows()
+    cols = ["pid", "age", "washout", "hm_ratio", "outcome"]
+    data = [[r[c] for c in cols] for r in rows]
+    if outcome is not None:
+        for row, value in zip(data, outcome):
+            row[4] = value
+    for name, values in (extra or {}).items():
+        cols.append(name)
+        for row, value in zip(data, values):
+            row.append(value)
+    return write_csv(path, [header_pad + c + header_pad for c in cols], data, delimiter)
+
+
+def describe(path: Path, *more: str) -> list[str]:
+    return ["describe", str(path), "--target", "outcome", "--id", "pid", *more]
+
+
+def said(events: int, positive: str, patients: int = 40) -> Check:
+    """describe printed the right patient count, event count and event value."""
+    def check(case_dir: Path, out: str, err: str) -> None:
+        assert f"{patients} patients, {events} events" in out, out
+        assert f"(outcome = {positive})" in out, out
+    return check
+
+
+# --------------------------------------------------------------------------- class 2: the outcome rule
+def outcome_cases() -> list[Case]:
+    cases = []
+    codings = [  # (name, event value, non-event value, expected printed event or None for refusal)
+        ("int 1/0", 1, 0, "1"), ("float 1.0/0.0", 1.0, 0.0, "1.0"), ("text 1/0", "1", "0", "1"),
+        ("yes/no", "yes", "no", "'yes'"), ("Yes/No", "Yes", "No", "'yes'"), ("YES/no", "YES", "no", "'yes'"),
+        ("true/false", "true", "false", "True"), ("TRUE/FALSE", "TRUE", "FALSE", "True"),
+        ("True/False", "True", "False", "True"), (" yes /no ", " yes ", "no ", "'yes'"),
+        ("1/2", 2, 1, None), ("2/1", 1, 2, None), ("PE/no PE", "PE", "no PE", None), ("a/b", "a", "b", None),
+        ("pos/neg", "pos", "neg", None), ("dead/alive", "dead", "alive", None), ("-1/1", 1, -1, None),
+        ("0/2", 2, 0, None), ("Y/N", "Y", "N", None), ("1.0/2.0", 2.0, 1.0, None),
+    ]
+    for i, (name, event, other, printed) in enumerate(codings):
+        for majority in (False, True):  # the event as minority and as majority: size never decides
+            n_events = 28 if majority else 12
+            values = [event] * n_events + [other] * (40 - n_events)
+
+            def build(d, a, values=values):
+                return describe(table(d / "t.csv", values))
+            if printed is None:
+                cases.append(Case(f"outcome {name} (events {n_events}) needs --positive", 2, build,
+                                  match="--positive"))
+            else:
+                cases.append(Case(f"outcome {name} (events {n_events})", 2, build, "ok",
+                                  check=said(n_events, printed)))
+    # the same codings with --positive given are accepted with the named event
+    for name, event, other, positive, printed in [("1/2 --positive 2", 2, 1, "2", "2"),
+                                                  ("PE --positive PE", "PE", "no PE", "PE", "'PE'"),
+                                                  ("1/0 --positive 0", 0, 1, "0", "0"),
+                                                  ("a/b --positive A (case)", "a", "b", "A", "'a'")]:
+        values = [event] * 15 + [other] * 25
+        cases.append(Case(f"outcome {name}", 2, lambda d, a, v=values, p=positive:
+                          describe(table(d / "t.csv", v), "--positive", p), "ok", check=said(15, printed)))
+    cases.append(Case("outcome --positive not a value", 2, lambda d, a: describe(table(d / "t.csv"), "--positive",
+                                                                                 "7"), match="not a value"))
+    cases.append(Case("outcome three classes", 2, lambda d, a: describe(table(d / "t.csv", [0, 1, 2] * 14)),
+                      match="exactly two classes"))
+    cases.append(Case("outcome one class", 2, lambda d, a: describe(table(d / "t.csv", [1] * 40)),
+                      match="exactly two classes"))
+    cases.append(Case("outcome with a missing value", 2, lambda d, a: describe(table(d / "t.csv", [""] + [0, 1] * 20)),
+                      match="missing for 1"))
+    cases.append(Case("outcome yes/no/maybe", 2, lambda d, a: describe(table(d / "t.csv", ["yes", "no", "maybe"] * 14)),
+                      match="exactly two classes"))
+    return cases
+
+
+# --------------------------------------------------------------------------- class 3: duplicate names
+def duplicate_cases() -> list[Case]:
+    cases = []
+    for dup in ("outcome", "age", "pid", "washout"):
+        def build(d, a, dup=dup):
+            rows = base_rows()
+            cols = ["pid", "age", "washout", "hm_ratio", "outcome", dup]
+            return describe(write_csv(d / "t.csv", cols, [[r[c] for c in cols] for r in rows]))
+        cases.append(Case(f"duplicated column {dup}", 3, build, match="appears twice"))
+    for pad in (" ", "  ", "\t"):
+        def build(d, a, pad=pad):
+            rows = base_rows()
+            cols = ["pid", "age", "washout", "hm_ratio", "outcome", "age"]
+            return describe(write_csv(d / "t.csv", cols[:-1] + [pad + "age"], [[r[c] for c in cols] for r in rows]))
+        cases.append(Case(f"duplicated column after trimming {pad!r}", 3, build, match="appears twice"))
+    for level in ("y", "z"):
+        def build(d, a, level=level):
+            grade = ["x", "y", "z"] * 13 + ["x"]
+            return describe(table(d / "t.csv", extra={"grade": grade, f"grade={level}": list(range(40))}))
+        cases.append(Case(f"one-hot name collision grade={level}", 3, build, match="same name"))
+    cases.append(Case("one-hot-like name without collision", 3, lambda d, a: describe(table(
+        d / "t.csv", extra={"dose=high": list(range(40))})), "ok", check=said(20, "1")))
+    return cases
+
+
+# --------------------------------------------------------------------------- class 5: the printer
+def printer_cases() -> list[Case]:
+    cases = []
+    for text in ("[/]", "a:b:c", "[bold]x[/bold]", ":smile:", "[red]", "back\\slash\\", "[/]x[/]"):
+        cases.append(Case(f"target name {text!r} echoed literally", 5,
+                          lambda d, a, t=text: ["describe", str(table(d / "t.csv")), "--target", t],
+                          match=f"target column {text!r} not found"))
+        cases.append(Case(f"file name {text!r} echoed literally", 5,
+                          lambda d, a, t=text: ["describe", str(d / f"no{t}.csv"), "--target", "outcome"],
+                          match=repr(f"no{text}.csv")[1:-1]))  # paths are quoted with repr in messages
+
+        def build(d, a, t=text):
+            return describe(table(d / "t.csv", extra={f"col{t}": [0, 1] * 20}))
+
+        def check(case_dir, out, err, t=text):
+            assert "40 patients, 20 events" in out
+        cases.append(Case(f"column name {text!r} accepted", 5, build, "ok", check=check))
+    return cases
+
+
+# --------------------------------------------------------------------------- class 9: dialects
+def dialect_cases() -> list[Case]:
+    cases = []
+    for delim in (";", "\t", "|", ","):
+        cases.append(Case(f"delimiter {delim!r} sniffed", 9, lambda d, a, x=delim: describe(
+            table(d / "t.csv", delimiter=x)), "ok", check=said(20, "1")))
+        cases.append(Case(f"delimiter {delim!r} with padded header", 9, lambda d, a, x=delim: describe(
+            table(d / "t.csv", delimiter=x, header_pad=" ")), "ok", check=said(20, "1")))
+    decimal = [f"{v:.2f}".replace(".", ",") for v in np.linspace(10, 40, 40)]
+    cases.append(Case("decimal commas named as the cause", 9, lambda d, a: describe(
+        table(d / "t.csv", extra={"uptake": decimal}, delimiter=";")), match="decimal comma"))
+    cases.append(Case("decimal commas (comma-delimited, quoted) named", 9, lambda d, a: describe(
+        table(d / "t.csv", extra={"uptake": decimal})), match="decimal comma"))
+    percent = [f"{v:.0f}%" for v in np.linspace(10, 90, 40)]
+    cases.append(Case("percent signs named as the cause", 9, lambda d, a: describe(
+        table(d / "t.csv", extra={"ef": percent})), match="percentages"))
+    few_percent = ["45%", "50%"] * 20  # few levels: would be one-hot encoded as a category without the check
+    cases.append(Case("two-level percent column named, not one-hot", 9, lambda d, a: describe(
+        table(d / "t.csv", extra={"ef": few_percent})), match="percentages"))
+    for marker in ("?", "NA", "-", "", "N/A", "null", "."):
+        values = [marker] + [str(v) for v in range(39)]
+
+        def check(case_dir, out, err, m=marker):
+            assert "40 patients, 20 events" in out and "read as missing" in out, out
+        cases.append(Case(f"missing marker {marker!r}", 9, lambda d, a, v=values: describe(
+            table(d / "t.csv", extra={"lvef": v})), "ok", check=check))
+    cases.append(Case("a single ? in a numeric column", 9, lambda d, a: describe(
+        table(d / "t.csv", extra={"lvef": ["?"] + list(range(39))})), "ok", check=said(20, "1")))
+    cases.append(Case("free text refused", 9, lambda d, a: describe(
+        table(d / "t.csv", extra={"note": [f"note {i}" for i in range(40)]})), match="free text"))
+    cases.append(Case("TRUE/FALSE input accepted as booleans", 9, lambda d, a: describe(
+        table(d / "t.csv", extra={"smoker": ["TRUE", "FALSE", "false"] * 13 + ["TRUE"]})), "ok",
+        check=said(20, "1")))
+    cases.append(Case("trailing delimiter on every line", 9, lambda d, a: describe(_trailing(d / "t.csv")), "ok",
+                      check=said(20, "1")))
+    cases.append(Case("rows longer than the header", 9, lambda d, a: describe(_long_rows(d / "t.csv")),
+                      match="more fields"))
+    cases.append(Case("UTF-8 BOM", 9, lambda d, a: describe(_bom(d / "t.csv")), "ok", check=said(20, "1")))
+    cases.append(Case("TSV file", 9, lambda d, a: describe(table(d / "t.tsv", delimiter="\t")), "ok",
+                      check=said(20, "1")))
+    cases.append(Case("TXT with semicolons", 9, lambda d, a: describe(table(d / "t.txt", delimiter=";")), "ok",
+                      check=said(20, "1")))
+    cases.append(Case("semicolon file, target misspelt", 9, lambda d, a: ["describe", str(table(
+        d / "t.csv", delimiter=";")), "--target", "outcom"], match="did you mean 'outcome'"))
+    return cases
+
+
+def _trailing(path: Path) -> Path:
+    table(path)
+    path.write_text("".join(line + ",\n" for line in path.read_text().splitlines()))
+    return path
+
+
+def _long_rows(path: Path) -> Path:
+    table(path)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0]] + [line + ",9" for line in lines[1:]]) + "\n")
+    return path
+
+
+def _bom(path: Path) -> Path:
+    table(path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    return path
+
+
+# --------------------------------------------------------------------------- class 10: limits and odd files
+def limit_cases() -> list[Case]:
+    cases = []
+
+    def fifo(d, a):
+        os.mkfifo(d / "pipe.csv")
+        return describe(d / "pipe.csv")
+    cases.append(Case("named pipe refused, no hang", 10, fifo, match="not a regular file"))
+    cases.append(Case("character device refused", 10, lambda d, a: describe(Path("/dev/zero")),
+                      match="not a regular file"))
+
+    def devlink(d, a):
+        (d / "zero.csv").symlink_to("/dev/zero")
+        return describe(d / "zero.csv")
+    cases.append(Case("link to a device refused", 10, devlink, match="not a regular file"))
+
+    def sparse(d, a):
+        path = d / "huge.csv"
+        with open(path, "wb") as fh:
+            fh.truncate(101 * 2**20)
+        return describe(path)
+    cases.append(Case("101 MB file refused with the limit", 10, sparse, match="up to 100 MB"))
+    cases.append(Case("empty file", 10, lambda d, a: describe(_write(d / "e.csv", b"")), match="empty"))
+    cases.append(Case("header only", 10, lambda d, a: describe(_write(d / "h.csv", b"pid,age,outcome\n")),
+                      match="exactly two classes"))
+    cases.append(Case("binary file", 10, lambda d, a: describe(_write(d / "b.csv", bytes(range(256)) * 4)),
+                      match="binary"))
+    cases.append(Case("not UTF-8", 10, lambda d, a: describe(_write(d / "l.csv", "pid,\xe2ge,outcome\n1,2,0\n"
+                                                                     .encode("latin-1"))), match="UTF-8"))
+    cases.append(Case("folder given as data", 10, lambda d, a: describe(d), match="is a folder"))
+    cases.append(Case("missing file", 10, lambda d, a: describe(d / "nope.csv"), match="does not exist"))
+    cases.append(Case("unknown suffix", 10, lambda d, a: describe(_write(d / "t.sav", b"x")),
+                      match="unknown file type"))
+    cases.append(Case("corrupt xlsx", 10, lambda d, a: describe(_write(d / "t.xlsx", b"PK\x03\x04junk")),
+                      match="cannot read"))
+    cases.append(Case("corrupt parquet", 10, lambda d, a: describe(_write(d / "t.parquet", b"PAR1junk")),
+                      match="cannot read"))
+    cases.append(Case("+inf in an input", 10, lambda d, a: describe(table(
+        d / "t.csv", extra={"x": ["inf"] + list(range(39))})), match="infinite"))
+    cases.append(Case("-inf in an input", 10, lambda d, a: describe(table(
+        d / "t.csv", extra={"x": ["-inf"] + list(range(39))})), match="infinite"))
+    cases.append(Case("1e307 in an input", 10, lambda d, a: describe(table(
+        d / "t.csv", extra={"x": ["1e307"] + list(range(39))})), match="beyond"))
+    cases.append(Case("-1e300 in an input", 10, lambda d, a: describe(table(
+        d / "t.csv", extra={"x": ["-1e300"] + list(range(39))})), match="beyond"))
+    cases.append(Case("duplicate patient id", 10, lambda d, a: describe(_dup_id(d / "t.csv")), match="duplicated id"))
+    cases.append(Case("too few events", 10, lambda d, a: describe(table(d / "t.csv", [1] * 5 + [0] * 35)),
+                      match="only 5 event"))
+    return cases
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _dup_id(path: Path) -> Path:
+    table(path)
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace("P001", "P000")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------- class 7: ordinary mistakes
+def option_cases() -> list[Case]:
+    cases = []
+
+    def study(*more, data=None, out="out"):
+        def build(d, a):
+            return ["study", str(data(d) if data else table(d / "t.csv")), "--target", "outcome", "--id", "pid",
+                    "--out", str(d / out), *more]
+        return build
+    for opt, match in [(("--max-inputs", "0"), "--max-inputs"), (("--max-inputs", "-2"), "--max-inputs"),
+                       (("--seed", "-1"), "--seed"), (("--split", "98:1:1"), "split"), (("--split", "60:40:0"), "split"),
+                       (("--split", "1:2"), "split"), (("--split", "a:b:c"), "split"), (("--split", "-1:1:1"), "split"),
+                       (("--split", "0:0:0"), "split"), (("--inputs", "magic"), "--inputs"),
+                       (("--protocol", "nokeyvalue"), "KEY=VALUE"), (("--protocol", "=x"), "KEY=VALUE"),
+                       (("--max-inputs", "x"), "max-inputs"), (("--seed", "abc"), "seed"), (("--bogus",), "bogus")]:
+        cases.append(Case(f"study {' '.join(opt)}", 7, study(*opt), match=match, outputs=("out",)))
+    cases.append(Case("study --out unwritable", 7, study(out="/proc/scintiml/out"), match="cannot write"))
+    cases.append(Case("study --out is the input file", 7, lambda d, a: [
+        "study", str(table(d / "t.csv")), "--target", "outcome", "--out", str(d / "t.csv")], match="input"))
+    cases.append(Case("study --out holds the input", 7, lambda d, a: [
+        "study", str(table(d / "t.csv")), "--target", "outcome", "--out", str(d)], match="input"))
+
+    def nonempty(d, a):
+        (d / "out").mkdir()
+        (d / "out" / "keep.txt").write_text("mine")
+        return ["study", str(table(d / "t.csv")), "--target", "outcome", "--id", "pid", "--out", str(d / "out")]
+
+    def kept(case_dir, out, err):
+        assert (case_dir / "out" / "keep.txt").read_text() == "mine"
+    cases.append(Case("study --out not empty", 7, nonempty, match="--overwrite"))
+    cases.append(Case("study --groups missing file", 7, study("--groups", "nope.yaml"), match="nope.yaml",
+                      outputs=("out",)))
+
+    def bad_groups(d, a):
+        (d / "g.yaml").write_text("imaging: [nothing_like_this]\n")
+        return study("--groups", str(d / "g.yaml"))(d, a)
+    cases.append(Case("study --groups matching nothing", 7, bad_groups, match="matches no input", outputs=("out",)))
+
+    def yaml_code(d, a):
+        (d / "g.yaml").write_text("!!python/object/apply:os.system ['touch pwned']\n")
+        return study("--groups", str(d / "g.yaml"))(d, a)
+    cases.append(Case("study --groups YAML code probe", 7, yaml_code, match="groups", outputs=("out", "pwned")))
+    cases.append(Case("study target missing", 7, lambda d, a: [
+        "study", str(table(d / "t.csv")), "--target", "nope", "--out", str(d / "out")], match="not found",
+        outputs=("out",)))
+    cases.append(Case("study no arguments", 7, lambda d, a: ["study"], match="Missing"))
+    cases.append(Case("unknown command", 7, lambda d, a: ["frobnicate"], match="No such command"))
+    for opt, match in [(("--cohort", "nope"), "--cohort"), (("--seed", "-5"), "--seed")]:
+        cases.append(Case(f"demo {' '.join(opt)}", 7, lambda d, a, o=opt: ["demo", "--out", str(d / "out"), *o],
+                          match=match, outputs=("out",)))
+    cases.append(Case("demo --out unwritable", 7, lambda d, a: ["demo", "--out", "/proc/scintiml-demo"],
+                      match="cannot write"))
+    for opt, match in [(("--n", "-3"), "--n"), (("--n", "0"), "--n"), (("--prevalence", "2"), "prevalence"),
+                       (("--prevalence", "-0.1"), "prevalence"), (("--counts", "0"), "counts"),
+                       (("--scatter", "1"), "scatter"), (("--collimator-fwhm", "-1"), "collimator"),
+                       (("--layout", "cube"), "layout"), (("--mimic-share", "3"), "mimic"),
+                       (("--n", "x"), "--n")]:
+        cases.append(Case(f"simulate {' '.join(opt)}", 7, lambda d, a, o=opt: ["simulate", "--out", str(d / "sim"), *o],
+                          match=match, outputs=("sim",)))
+
+    def sim_nonempty(d, a):
+        (d / "sim").mkdir()
+        (d / "sim" / "x").write_text("mine")
+        return ["simulate", "--out", str(d / "sim"), "--n", "1"]
+    cases.append(Case("simulate --out not empty", 7, sim_nonempty, match="overwrite"))
+    cases.append(Case("simulate --out unwritable", 7, lambda d, a: ["simulate", "--out", "/proc/scintiml-sim"],
+                      match="cannot write"))
+    # cnn: every refusal must come before torch trains anything
+    for opt, match in [(("--epochs", "0"), "--epochs"), (("--epochs", "-1"), "--epochs"),
+                       (("--max-steps", "0"), "--max-steps"), (("--views", ""), "--views"),
+                       (("--views", "ANT,ANT"), "--views"), (("--architecture", "vgg"), "--architecture")]:
+        cases.append(Case(f"cnn train {' '.join(opt)}", 7, lambda d, a, o=opt: [
+            "cnn", "train", str(a.dicom), "--out", str(d / "m"), *o], match=match, outputs=("m",)))
+    cases.append(Case("cnn train missing data folder", 7, lambda d, a: [
+        "cnn", "train", str(d / "nope"), "--out", str(d / "m")], outputs=("m",)))
+
+    def yes_no_labels(d, a):
+        (d / "labels.csv").write_text("patient_id,pe\n" + "".join(f"P{i},{'yes' if i % 2 else 'no'}\n"
+                                                                 for i in range(4)))
+        return ["cnn", "train", str(a.dicom), "--labels", str(d / "labels.csv"), "--out", str(d / "m"),
+                "--epochs", "1", "--max-steps", "1"]
+    cases.append(Case("cnn train yes/no labels on too few studies", 7, yes_no_labels, outputs=("m",)))
+    for opt, match in [(("--n", "0"), "--n"), (("--n", "-4"), "--n"), (("--n", "5"), "--n")]:
+        cases.append(Case(f"cnn drift {' '.join(opt)}", 7, lambda d, a, o=opt: [
+            "cnn", "drift", str(d / "model"), *o], match=match))
+    cases.append(Case("cnn drift missing model", 7, lambda d, a: ["cnn", "drift", str(d / "model")]))
+    cases.append(Case("cnn triage missing model", 7, lambda d, a: [
+        "cnn", "triage", str(d / "model"), str(a.dicom), "--out", str(d / "w.csv")], outputs=("w.csv",)))
+    cases.append(Case("cnn triage tabular bundle as model", 7, lambda d, a: [
+        "cnn", "triage", str(a.bundle), str(a.dicom), "--out", str(d / "w.csv")], outputs=("w.csv",)))
+    return cases
+
+
+# --------------------------------------------------------------------------- class 4 and 6: predict
+def predict_cases() -> list[Case]:
+    cases = []
+
+    def predict(data_fn, *more, out="p.csv", model=None):
+        def build(d, a):
+            return ["predict", str(model(d, a) if model else a.bundle), str(data_fn(d, a)), "--out", str(d / out),
+                    *more]
+        return build
+
+    def rows_written(n):
+        def check(case_dir, out, err):
+            lines = (case_dir / "p.csv").read_text().splitlines()
+            assert len(lines) == n + 1, len(lines)
+            assert f"{n} predictions written" in out
+        return check
+    cases.append(Case("predict its own training CSV (one-hot, TRUE/FALSE, header spaces)", 6,
+                      predict(lambda d, a: a.train_csv, "--id", "pid"), "ok", check=rows_written(60)))
+
+    def semicolon_copy(d, a):
+        text = a.train_csv.read_text().replace(",", ";")
+        return _write(d / "s.csv", text.encode())
+    cases.append(Case("predict the training CSV saved with semicolons", 6, predict(semicolon_copy), "ok",
+                      check=rows_written(60)))
+
+    def no_spaces(d, a):
+        text = a.train_csv.read_text().splitlines()
+        text[0] = ",".join(c.strip() for c in text[0].split(","))
+        return _write(d / "n.csv", ("\n".join(text) + "\n").encode())
+    cases.append(Case("predict without the header spaces", 6, predict(no_spaces), "ok", check=rows_written(60)))
+
+    def lower_bool(d, a):
+        return _write(d / "b.csv", a.train_csv.read_text().replace("TRUE", "true").replace("FALSE", "false").encode())
+    cases.append(Case("predict with true/false in lower case", 6, predict(lower_bool), "ok", check=rows_written(60)))
+
+    def same_scores(case_dir, out, err):
+        import pandas as pd
+        mine = pd.read_csv(case_dir / "p.csv")["probability"]
+        ref = pd.read_csv(case_dir / "ref.csv")["probability"]
+        np.testing.assert_allclose(mine.to_numpy(), ref.to_numpy())
+
+    def bool_vs_numeric(d, a):
+        # TRUE/FALSE text and 1/0 numbers must score the same patients the same way
+        import pandas as pd
+        from scintiml.bundle import load_bundle
+        from scintiml.cohort import read_table
+        frame = read_table(a.train_csv)
+        load_bundle(a.bundle).predict(frame).to_csv(d / "ref.csv", index=False)
+        text = a.train_csv.read_text().replace("TRUE", "1").replace("FALSE", "0")
+        return ["predict", str(a.bundle), str(_write(d / "num.csv", text.encode())), "--out", str(d / "p.csv")]
+    cases.append(Case("predict TRUE/FALSE equals 1/0", 6, bool_vs_numeric, "ok", check=same_scores))
+
+    def drop_col(d, a):
+        text = a.train_csv.read_text().splitlines()
+        return _write(d / "x.csv", ("\n".join(",".join(l.split(",")[:-2]) for l in text) + "\n").encode())
+    cases.append(Case("predict data lacking an input", 6, predict(drop_col), match="lack", outputs=("p.csv",)))
+    cases.append(Case("predict --out is the data file", 7, lambda d, a: [
+        "predict", str(a.bundle), str(_copy(a.train_csv, d / "t.csv")), "--out", str(d / "t.csv")], match="input"))
+    cases.append(Case("predict --out inside the bundle", 7, lambda d, a: [
+        "predict", str(_copy_bundle(a.bundle, d / "m")), str(a.train_csv), "--out", str(d / "m")], match="input"))
+
+    def existing(d, a):
+        (d / "p.csv").write_text("mine")
+        return ["predict", str(a.bundle), str(a.train_csv), "--out", str(d / "p.csv")]
+    cases.append(Case("predict --out exists", 7, existing, match="--overwrite"))
+    cases.append(Case("predict --id missing", 7, predict(lambda d, a: a.train_csv, "--id", "nope"), match="nope",
+                      outputs=("p.csv",)))
+    cases.append(Case("predict missing model", 4, predict(lambda d, a: a.train_csv, model=lambda d, a: d / "none"),
+                      outputs=("p.csv",)))
+    # class 4: tampered bundles (each copied, damaged, then used)
+    for name, damage in TAMPERINGS.items():
+        cases.append(Case(f"predict with a bundle: {name}", 4, predict(
+            lambda d, a: a.train_csv, model=lambda d, a, f=damage: _damaged(a.bundle, d / "m", f)),
+            outputs=("p.csv",)))
+    return cases
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+def _copy_bundle(src: Path, dst: Path) -> Path:
+    import shutil
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _damaged(src: Path, dst: Path, damage: Callable[[Path], None]) -> Path:
+    _copy_bundle(src, dst)
+    damage(dst)
+    return dst
+
+
+def _edit_spec(edit: Callable[[dict], None], rehash: bool = True) -> Callable[[Path], None]:
+    """Edit bundle.json's spec; with ``rehash`` its digest is recomputed, so only the value checks can refuse it."""
+    def damage(folder: Path) -> None:
+        from scintiml.bundle.tabular import spec_digest
+        head = json.loads((folder / "bundle.json").read_text())
+        edit(head["spec"])
+        if rehash:
+            try:
+                head["spec"]["spec_sha256"] = spec_digest(head["spec"])
+            except ValueError:  # NaN/inf cannot be digested as strict JSON: leave the old digest
+                pass
+        (folder / "bundle.json").write_text(json.dumps(head))
+    return damage
+
+
+def _weights(edit: Callable[[dict], None]) -> Callable[[Path], None]:
+    """Rewrite weights.npz and update its sha256, so only the value checks can refuse it."""
+    def damage(folder: Path) -> None:
+        import hashlib
+        with np.load(folder / "weights.npz") as z:
+            arrays = {k: z[k].copy() for k in z.files}
+        edit(arrays)
+        np.savez(folder / "weights.npz", **arrays)
+        head = json.loads((folder / "bundle.json").read_text())
+        head["files"]["weights.npz"] = hashlib.sha256((folder / "weights.npz").read_bytes()).hexdigest()
+        (folder / "bundle.json").write_text(json.dumps(head))
+    return damage
+
+
+def _set(key, value):
+    def edit(spec):
+        spec[key] = value
+    return edit
+
+
+def _arr(key, fn):
+    def edit(arrays):
+        arrays[key] = fn(arrays[key])
+    return edit
+
+
+TAMPERINGS: dict[str, Callable[[Path], None]] = {
+    "NaN threshold": _edit_spec(_set("threshold", float("nan"))),
+    "inf threshold": _edit_spec(_set("threshold", float("inf"))),
+    "threshold 1.5": _edit_spec(_set("threshold", 1.5)),
+    "threshold -0.2": _edit_spec(_set("threshold", -0.2)),
+    "threshold text": _edit_spec(_set("threshold", "high")),
+    "threshold edited without rehash": _edit_spec(_set("threshold", 0.01), rehash=False),
+    "no inputs": _edit_spec(_set("inputs", [])),
+    "inputs not a list": _edit_spec(_set("inputs", "age")),
+    "architecture mismatch": _edit_spec(_set("architecture", [9, 3, 1])),
+    "architecture text": _edit_spec(_set("architecture", "big")),
+    "unknown activation": _edit_spec(_set("activation", "relu6x")),
+    "scaler scale zero": _edit_spec(lambda s: s["scaler"].__setitem__("scale", [0.0] * len(s["scaler"]["scale"]))),
+    "scaler wrong length": _edit_spec(lambda s: s["scaler"].__setitem__("offset", [1.0])),
+    "scaler missing": _edit_spec(lambda s: s.pop("scaler")),
+    "training ranges missing": _edit_spec(lambda s: s.pop("training_ranges")),
+    "classes three": _edit_spec(_set("classes", [0, 1, 2])),
+    "NaN weights": _weights(_arr("coef_0", lambda w: w * np.nan)),
+    "inf weights": _weights(_arr("coef_0", lambda w: w + np.inf)),
+    "inf intercept": _weights(_arr("intercept_1", lambda w: w + np.inf)),
+    "weights wrong shape": _weights(_arr("coef_0", lambda w: np.zeros((2, 2)))),
+    "weights missing array": _weights(lambda arrays: arrays.pop("coef_1")),
+    "weights.npz random bytes": lambda f: (f / "weights.npz").write_bytes(os.urandom(300)),
+    "weights.npz deleted": lambda f: (f / "weights.npz").unlink(),
+    "weights.npz holds a pickle": _weights(_arr("coef_0", lambda w: np.array([{"x": 1}], dtype=object))),
+    "bundle.json deleted": lambda f: (f / "bundle.json").unlink(),
+    "bundle.json truncated": lambda f: (f / "bundle.json").write_text((f / "bundle.json").read_text()[:100]),
+    "bundle.json is a list": lambda f: (f / "bundle.json").write_text("[]"),
+    "bundle.json kind cnn": lambda f: (f / "bundle.json").write_text(
+        (f / "bundle.json").read_text().replace('"tabular-ann"', '"cnn-planar"')),
+    "bundle.json NaN literal": lambda f: (f / "bundle.json").write_text(
+        (f / "bundle.json").read_text().replace('"threshold": ', '"threshold": NaN, "x": ', 1)),
+    "card.md edited": lambda f: (f / "card.md").write_text("edited"),
+    "bundle.json binary": lambda f: (f / "bundle.json").write_bytes(os.urandom(200)),
+}
+
+
+# --------------------------------------------------------------------------- class 1: deid
+def deid_cases() -> list[Case]:
+    cases = []
+
+    def deid(build_input, *more, out="out", key=None):
+        def build(d, a):
+            src = build_input(d, a)
+            return ["deid", str(src), str(d / out), "--key", str(key(d, a) if key else a.key), *more]
+        return build
+
+    def hostile(d, a):
+        """Studies with PHI in folder and file names, plus non-DICOM, truncated, UID-less and duplicate files."""
+        import pydicom
+        src = d / "in"
+        folder = src / "Doe_Jane_12345678 [/]"
+        folder.mkdir(parents=True)
+        good = sorted(a.dicom.rglob("*.dcm"))
+        for i, path in enumerate(good[:2]):
+            ds = pydicom.dcmread(path)
+            ds.PatientName, ds.PatientID, ds.OtherPatientIDs = "Doe^Jane", "12345678", "MRN-5551234"
+            ds.InstitutionName, ds.ReferringPhysicianName = "St Elsewhere Hospital", "House^Gregory"
+            ds.add_new(0x60003000, "OW", b"PHIOVERLAY" * 4)
+            ds.add_new(0x50003000, "OW", b"PHICURVE00" * 4)
+            ds.add_new(0x00291010, "LO", "PHIPRIVATE")
+            ds.SeriesDescription = "lung scan of Jane Doe"
+            if "RadiopharmaceuticalInformationSequence" in ds:
+                ds.RadiopharmaceuticalInformationSequence[0].RadiopharmaceuticalStartDateTime = "20240310093000"
+            ds.save_as(folder / f"Doe^Jane 12345678 {i}.dcm")
+        blob = good[0].read_bytes()
+        (folder / "Doe notes.txt").write_text("Jane Doe 12345678")
+        (folder / "trunc Doe.dcm").write_bytes(blob[: len(blob) // 2])
+        (folder / "head Doe.dcm").write_bytes(blob[:300])
+        ds = pydicom.dcmread(good[0])
+        del ds.SOPInstanceUID
+        ds.save_as(folder / "nouid Doe.dcm")
+        (folder / "dup Doe.dcm").write_bytes((folder / "Doe^Jane 12345678 0.dcm").read_bytes())
+        return src
+
+    phi = ("Doe", "Jane", "12345678", "MRN-5551234", "Elsewhere", "House", "PHIOVERLAY", "PHICURVE", "PHIPRIVATE",
+           "20240310")
+
+    def no_phi(written: int) -> Check:
+        def check(case_dir, out, err):
+            out_dir = case_dir / "out"
+            files = [p for p in out_dir.rglob("*") if p.is_file()]
+            assert len([p for p in files if p.suffix == ".dcm"]) == written, files
+            for p in out_dir.rglob("*"):
+                name = str(p.relative_to(out_dir))
+                blob = p.read_bytes() if p.is_file() else b""
+                for s in phi:
+                    assert s.lower() not in name.lower(), (s, name)
+                    assert s.encode() not in blob, (s, name)
+            assert f"{written} file(s) written" in out and "5 skipped (1 UID collision(s))" in out, out
+        return check
+    cases.append(Case("deid hostile folder", 1, deid(hostile), "ok", check=no_phi(2)))
+    cases.append(Case("deid hostile folder --keep-protocol", 1, deid(hostile, "--keep-protocol"), "ok",
+                      check=no_phi(2)))
+    cases.append(Case("deid hostile folder --retain-dates --keep-protocol", 1, deid(hostile, "--retain-dates",
+                      "--keep-protocol"), "ok", check=no_phi(2)))
+    cases.append(Case("deid hostile folder all options but unknown", 1, deid(
+        hostile, "--retain-dates", "--keep-protocol", "--retain-device", "--retain-patient-characteristics"),
+        "ok", check=no_phi(2)))
+
+    def fresh_key(d, a):
+        return d / "new.key"
+    cases.append(Case("deid --new-key", 1, deid(hostile, "--new-key", key=fresh_key), "ok", check=no_phi(2)))
+    cases.append(Case("deid missing key", 1, deid(hostile, key=fresh_key), match="not found", outputs=("out",)))
+    cases.append(Case("deid short key", 1, deid(hostile, key=lambda d, a: _write(d / "k", b"abc")),
+                      match="too short", outputs=("out",)))
+    cases.append(Case("deid key is a folder", 1, deid(hostile, key=lambda d, a: d), outputs=("out",)))
+    cases.append(Case("deid --new-key over an existing key", 1, deid(hostile, "--new-key"), match="exists",
+                      outputs=("out",)))
+    cases.append(Case("deid out inside in", 1, deid(hostile, out="in/x"), match="must not be"))
+    cases.append(Case("deid out equals in", 1, deid(hostile, out="in"), match="must not be"))
+    cases.append(Case("deid missing input", 1, lambda d, a: ["deid", str(d / "nope"), str(d / "out"), "--key",
+                                                              str(a.key)], match="does not exist", outputs=("out",)))
+
+    def refused_before_key(d, a):
+        return ["deid", str(d / "nope"), str(d / "out"), "--key", str(d / "k2"), "--new-key"]
+    cases.append(Case("deid refused before --new-key writes a key", 1, refused_before_key, match="does not exist",
+                      outputs=("out", "k2")))
+
+    def out_not_empty(d, a):
+        (d / "out").mkdir()
+        (d / "out" / "x").write_text("mine")
+        return deid(hostile)(d, a)
+    cases.append(Case("deid out not empty", 1, out_not_empty, match="not empty"))
+    cases.append(Case("deid out unwritable", 1, deid(hostile, out="/proc/scintiml-deid"),
+                      match="cannot write"))
+
+    def only_junk(d, a):
+        (d / "in").mkdir()
+        (d / "in" / "a.txt").write_text("x")
+        return d / "in"
+
+    def none_written(case_dir, out, err):
+        assert "0 file(s) written" in out and "1 skipped" in out
+        rows = list(csv.DictReader(open(case_dir / "out" / "deid_audit.csv")))
+        assert any(r["action"] == "skipped" for r in rows) and not any("a.txt" in str(r) for r in rows)
+    cases.append(Case("deid folder of non-DICOM files", 1, deid(only_junk), "ok", check=none_written))
+    return cases
+
+
+# --------------------------------------------------------------------------- class 8: radiomics
+def radiomics_cases() -> list[Case]:
+    cases = []
+
+    def rad(images, masks, *more, out="f.csv"):
+        def build(d, a):
+            return ["radiomics", str(images(d, a)), "--masks", str(masks(d, a)), "--out", str(d / out), *more]
+        return build
+
+    def empty_masks(d, a):
+        (d / "m").mkdir()
+        return d / "m"
+    cases.append(Case("radiomics no masks at all", 8, rad(lambda d, a: a.dicom, empty_masks),
+                      match="usable mask", outputs=("f.csv",)))
+    cases.append(Case("radiomics masks folder missing", 8, rad(lambda d, a: a.dicom, lambda d, a: d / "none"),
+                      match="mask folder", outputs=("f.csv",)))
+    cases.append(Case("radiomics images folder missing", 8, rad(lambda d, a: d / "none", lambda d, a: a.masks),
+                      outputs=("f.csv",)))
+
+    def traversal(d, a):
+        """A PatientID that would climb out of the mask folder (and a mask planted where it would land)."""
+        import pydicom
+        src = d / "img"
+        src.mkdir()
+        for path in sorted(a.dicom.rglob("*.dcm")):
+            ds = pydicom.dcmread(path)
+            ds.PatientID = "../secret"
+            ds.save_as(src / path.name)
+        (d / "m").mkdir()
+        _copy(next(a.masks.glob("*.npz")), d / "secret.npz")
+        return src
+    cases.append(Case("radiomics PatientID ../secret not used as a path", 8, rad(traversal, lambda d, a: d / "m"),
+                      match="usable mask", outputs=("f.csv",)))
+
+    def two_studies(d, a):
+        """The assets' two studies relabelled as one patient: two studies, one PatientID."""
+        import pydicom
+        src = d / "img"
+        src.mkdir()
+        for path in sorted(a.dicom.rglob("*.dcm")):
+            ds = pydicom.dcmread(path)
+            ds.PatientID = "SAME"
+            ds.save_as(src / path.name)
+        (d / "m").mkdir()
+        _copy(next(a.masks.glob("*.npz")), d / "m" / "SAME.npz")
+        return src
+    cases.append(Case("radiomics --wide two studies one PatientID refused", 8,
+                      rad(two_studies, lambda d, a: d / "m", "--wide"), match="never averaged", outputs=("f.csv",)))
+
+    def two_rows_per_view(case_dir, out, err):
+        import pandas as pd
+        t = pd.read_csv(case_dir / "f.csv")
+        assert t["study_instance_uid"].nunique() == 2 and (t["patient_id"] == "SAME").all()
+    cases.append(Case("radiomics long table keeps two studies apart", 8, rad(two_studies, lambda d, a: d / "m"),
+                      "ok", check=two_rows_per_view))
+
+    def bad_settings(d, a):
+        (d / "s.yaml").write_text("setting: {binCount: [oops\n")
+        return rad(lambda d, a: a.dicom, lambda d, a: a.masks, "--settings", str(d / "s.yaml"))(d, a)
+    cases.append(Case("radiomics settings not YAML", 8, bad_settings, outputs=("f.csv",)))
+    cases.append(Case("radiomics settings missing", 8, rad(lambda d, a: a.dicom, lambda d, a: a.masks, "--settings",
+                                                           "/nonexistent.yaml"), match="settings", outputs=("f.csv",)))
+
+    def corrupt_mask(d, a):
+        (d / "m").mkdir()
+        for p in a.masks.glob("*.npz"):
+            (d / "m" / p.name).write_bytes(b"not a zip")
+        return d / "m"
+    cases.append(Case("radiomics corrupt mask files", 8, rad(lambda d, a: a.dicom, corrupt_mask),
+                      match="usable mask", outputs=("f.csv",)))
+
+    def existing(d, a):
+        (d / "f.csv").write_text("mine")
+        return rad(lambda d, a: a.dicom, lambda d, a: a.masks)(d, a)
+    cases.append(Case("radiomics --out exists", 8, existing, match="--overwrite"))
+    cases.append(Case("radiomics --out is the image folder", 8, lambda d, a: [
+        "radiomics", str(a.dicom), "--masks", str(a.masks), "--out", str(a.dicom)], match="input"))
+    return cases
+
+
+# --------------------------------------------------------------------------- random CSV shapes (seeded)
+OUTCOME_CODINGS = [  # (event, non-event, printed event or None when --positive is needed)
+    (1, 0, "1"), (1.0, 0.0, "1.0"), ("yes", "no", "'yes'"), ("Yes", "no", "'yes'"), ("TRUE", "FALSE", "True"),
+    ("true", "false", "True"), (2, 1, None), ("PE", "none", None), ("A", "B", None), (" yes", "no ", "'yes'"),
+]
+MARKERS = ["?", "NA", "-", "", "N/A"]
+
+
+def shape(seed: int) -> tuple[str, list[str], list[list], str, dict]:
+    """A random table and the oracle's verdict: ``("ok", n_events, printed)`` or ``("error", match)``."""
+    rng = np.random.RandomState(seed)
+    n = int(rng.randint(24, 60))
+    event, other, printed = OUTCOME_CODINGS[rng.randint(len(OUTCOME_CODINGS))]
+    n_events = int(rng.randint(10, n - 9))
+    outcome = [event] * n_events + [other] * (n - n_events)
+    rng.shuffle(outcome)
+    cols = {"outcome": outcome, "pid": [f"id{i}" for i in range(n)]}
+    for j in range(int(rng.randint(1, 5))):
+        values = rng.normal(50, 10, n).round(2).astype(object)
+        if rng.rand() < 0.4:
+            for k in rng.choice(n, size=int(rng.randint(1, 4)), replace=False):
+                values[k] = MARKERS[rng.randint(len(MARKERS))]
+        cols[f"x{j}"] = list(values)
+    if rng.rand() < 0.3:
+        cols["site"] = [["A", "B", "C"][k % 3] for k in range(n)]
+    verdict: dict = {"kind": "ok", "events": n_events, "printed": printed, "patients": n}
+    if printed is None:
+        verdict = {"kind": "error", "match": "--positive"}
+    problem = rng.rand()
+    if problem < 0.15:
+        cols["x0 "] = cols["x0"]  # the same name once trimmed
+        verdict = {"kind": "error", "match": "appears twice"}
+    elif problem < 0.25:
+        cols["note"] = [f"free text {k}" for k in range(n)]
+        verdict = {"kind": "error", "match": "free text"} if verdict["kind"] == "ok" else verdict
+    elif problem < 0.32:
+        cols["inf"] = ["inf"] + [1.0] * (n - 1)
+        cols["inf"][1] = 2.0
+        verdict = {"kind": "error", "match": "infinite"} if verdict["kind"] == "ok" else verdict
+    names = list(cols)
+    order = rng.permutation(len(names))
+    names = [names[k] for k in order]
+    delimiter = [",", ";", "\t", "|"][rng.randint(4)]
+    pad = [" ", "", "  "][rng.randint(3)]
+    header = [pad + name + pad if rng.rand() < 0.5 else name for name in names]
+    rows = [[cols[name][i] for name in names] for i in range(n)]
+    return delimiter, header, rows, "", verdict
+
+
+def random_table_cases(count: int) -> list[Case]:
+    cases = []
+    for seed in range(count):
+        delimiter, header, rows, _, verdict = shape(seed)
+
+        def build(d, a, delimiter=delimiter, header=header, rows=rows):
+            return ["describe", str(write_csv(d / "t.csv", header, rows, delimiter)), "--target", "outcome",
+                    "--id", "pid"]
+        if verdict["kind"] == "ok":
+            cases.append(Case(f"random table {seed} ({delimiter!r})", 9, build, "ok",
+                              check=said(verdict["events"], verdict["printed"], verdict["patients"])))
+        else:
+            cases.append(Case(f"random table {seed} ({delimiter!r})", 9, build, match=verdict["match"]))
+    return cases
+
+
+def all_cases() -> list[Case]:
+    return (outcome_cases() + duplicate_cases() + printer_cases() + dialect_cases() + limit_cases()
+            + option_cases() + predict_cases() + deid_cases() + radiomics_cases() + random_table_cases(120))
