@@ -21,7 +21,7 @@ SHOWN = ("ANT", "POST", "RAO", "LAO", "RPO", "LPO")
 
 
 def main(out=Path(__file__).with_name("perfusion_contact_sheet.png")):
-    found, seed = {}, 0
+    found = {}
     pool = simulate_perfusion_scans(160, prevalence=0.5, mimic_share=0.9, random_state=11)
     for want in WANTED:
         for c in pool:
@@ -40,7 +40,7 @@ def main(out=Path(__file__).with_name("perfusion_contact_sheet.png")):
             if r == 0:
                 ax.set_title(view, fontsize=10)
         ax = axes[r, len(SHOWN)]
-        best = max(SHOWN, key=lambda v: c.defect_masks[v].sum()) if c.defect_masks["ANT"] is not None else "ANT"
+        best = max(SHOWN, key=lambda v: c.defect_masks[v].sum())
         img = c.views[best]
         ax.imshow(img, cmap="gray_r", vmin=0, vmax=np.percentile(img, 99.7))
         for d in c.defects:
@@ -56,7 +56,7 @@ def main(out=Path(__file__).with_name("perfusion_contact_sheet.png")):
         share = c.acquisition["perfusion_lost"]
         axes[r, 0].set_ylabel(f"{label}\nlost {share:.0%}", fontsize=9)
     fig.suptitle("Simulated 99mTc-MAA planar perfusion (scintiml): normal, PE patterns, mimics", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))
     fig.savefig(out, dpi=72)
     return out
 

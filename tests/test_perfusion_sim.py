@@ -80,13 +80,21 @@ def test_counts_views_and_protocol():
 
 
 def test_views_are_oriented_like_the_dicom_header():
-    # the heart sits left: on ANT (rows run to the patient's left) it shadows the right-hand side of the image,
-    # on POST the left-hand side
-    c = simulate_perfusion_scans(1, prevalence=0.0, mimic_share=0.0, random_state=5)[0]
-    lower = slice(80, 110)
-    ant, post = c.views["ANT"][lower], c.views["POST"][lower]
-    assert ant[:, :64].sum() > ant[:, 64:].sum()
-    assert post[:, 64:].sum() > post[:, :64].sum()
+    # ANT rows run to the patient's left (PatientOrientation L\F), POST rows to the right (R\F), RAO to the
+    # left and anterior: a right-lung lobar defect sits on the image's left on ANT and on its right on POST
+    from scintiml.imaging.nm_iod import VIEW_ORIENTATION
+
+    assert VIEW_ORIENTATION["ANT"][0] == "L" and VIEW_ORIENTATION["POST"][0] == "R"
+    cases = simulate_perfusion_scans(16, prevalence=1.0, pe_mix=(0, 0, 1, 0), views=("ANT", "POST"), random_state=5)
+    sides = 0
+    for c in cases:
+        lobar = [d for d in c.defects if d["kind"] == "lobar"][0]
+        right_lung = lobar["territory"].startswith("R")
+        for view, expect_left in (("ANT", right_lung), ("POST", not right_lung)):
+            cols = np.nonzero(lobar["masks"][view])[1]
+            assert (cols.mean() < 64) == expect_left, (c.case_id, view, lobar["territory"])
+        sides += right_lung
+    assert 0 < sides < len(cases)  # both lungs were tried
 
 
 def test_mimics_at_the_stated_share_and_not_pe():

@@ -131,8 +131,8 @@ def mimic(anatomy: Anatomy, kind: str, weights: np.ndarray, rng: np.random.Rando
                     "mask": np.zeros(len(p), bool), "residual": None})
     elif kind == "pneumonia":
         c = p[rng.choice(np.flatnonzero(lung))]
-        mask = lung & _blob(p, c, rng.uniform(22, 45, size=3), _random_rotation(rng))
-        residual = float(rng.uniform(0.3, 0.6))
+        mask = lung & _blob(p, c, rng.uniform(28, 55, size=3), _random_rotation(rng))
+        residual = float(rng.uniform(0.2, 0.5))
         weights[mask] *= residual
         out.append({"kind": "pneumonia", "territory": "non-segmental", "mask": mask, "residual": residual})
     elif kind == "tumour":
@@ -147,7 +147,8 @@ def mimic(anatomy: Anatomy, kind: str, weights: np.ndarray, rng: np.random.Rando
         from scipy import ndimage
 
         seg = int(rng.choice(_present_segments(anatomy)))
-        depth = ndimage.distance_transform_edt(lung.reshape(shape)).ravel() * 6.0  # mm from the pleura
+        # mm from the pleura (padded, so that the grid's edge counts as outside the lung)
+        depth = ndimage.distance_transform_edt(np.pad(lung.reshape(shape), 1))[1:-1, 1:-1, 1:-1].ravel() * 6.0
         mask = (anatomy.segment == seg) & (depth > rng.uniform(10, 16))
         residual = float(rng.uniform(0.1, 0.35))
         weights[mask] *= residual

@@ -29,7 +29,7 @@ import numpy as np
 
 GRID_MM = 6.0
 #: Extent of the point grid (mm) in x, y, z.
-EXTENT = ((-162.0, 162.0), (-96.0, 114.0), (-150.0, 150.0))
+EXTENT = ((-180.0, 180.0), (-96.0, 114.0), (-144.0, 198.0))  # holds the largest patient's lungs
 
 #: Segment targets: (lobe, name, pleural centre (x, y, z) mm in a reference adult). Right lung x < 0.
 SEGMENTS = {
@@ -89,8 +89,13 @@ def draw_shape(rng: np.random.RandomState, cardiomegaly: bool = False) -> dict:
     }
 
 
+#: The heart: an ellipsoid about a third right of the midline and two thirds left, anterior, on the diaphragm.
+HEART_CENTRE, HEART_RADII = (32.0, -30.0, 62.0), (64.0, 54.0, 60.0)
+
+
 def heart_inside(p: np.ndarray, heart: float, margin: float = 0.0) -> np.ndarray:
-    c, r = (22.0, -28.0, 62.0), np.array([72.0, 56.0, 62.0]) * heart + margin
+    """Points inside the heart of relative size ``heart`` (1 = normal; cardiomegaly 1.3-1.6)."""
+    c, r = HEART_CENTRE, np.array(HEART_RADII) * heart + margin
     return ((p[:, 0] - c[0]) / r[0]) ** 2 + ((p[:, 1] - c[1]) / r[1]) ** 2 + ((p[:, 2] - c[2]) / r[2]) ** 2 <= 1.0
 
 
@@ -101,11 +106,14 @@ def build_anatomy(shape: dict) -> Anatomy:
     side = np.full(len(pts), -1, np.int8)
     lung = np.zeros(len(pts), bool)
     for k, (name, sign) in enumerate((("right", -1), ("left", 1))):
-        a, b, y0 = 62.0 * shape["width"], 86.0, 10.0
-        cx = sign * (22.0 + a)
-        grow = np.clip((z + 135.0) / 70.0, 0, 1) ** 0.5  # the apex narrows to a dome
-        u = np.abs(x - cx) / np.maximum(a * grow, 1e-3)
-        v = np.abs(y - y0) / (b * np.clip(0.55 + 0.45 * grow, 0, 1))
+        a, b, y0 = (63.0 if name == "right" else 58.0) * shape["width"], 86.0, 10.0  # the right lung is larger
+        medial = 27.0  # half the mediastinum's width
+        # the lung widens from a rounded apex to the base, its lateral border sloping outward (a cone, not a box)
+        t = np.clip((z + 135.0) / 215.0, 0, 1)
+        half = a * (0.3 + 0.7 * (1 - (1 - t) ** 3)) * np.clip((z + 135.0) / 25.0, 0, 1) ** 0.5
+        cx = sign * (medial + half)
+        u = np.abs(x - cx) / np.maximum(half, 1e-3)
+        v = np.abs(y - y0) / (b * np.clip(0.5 + 0.5 * np.sqrt(t * 2.5).clip(0, 1), 0, 1))
         cross = u ** 2.4 + v ** 2.4  # D-shaped cross-section
         dome = shape["dome_right" if name == "right" else "dome_left"]
         base = dome + 48.0 * np.clip(cross, 0, 1) + 0.25 * np.clip(y - y0, 0, None)  # recesses lateral, posterior

@@ -46,7 +46,9 @@ def _exit_length(px, py, cx, cy, a, b):
 
 def _heart_chord(p, c3, heart):
     """Length of the ray p + t·c (t > 0) inside the heart ellipsoid."""
-    centre, radii = np.array([22.0, -28.0, 62.0]), np.array([72.0, 56.0, 62.0]) * heart
+    from .phantom import HEART_CENTRE, HEART_RADII
+
+    centre, radii = np.array(HEART_CENTRE), np.array(HEART_RADII) * heart
     q0, q1, q2 = ((p[:, k] - centre[k]) / radii[k] for k in range(3))
     d = c3 / radii
     qa = (d * d).sum()
