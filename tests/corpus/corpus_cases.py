@@ -197,7 +197,11 @@ def dialect_cases() -> list[Case]:
         table(d / "t.csv", extra={"uptake": decimal}, delimiter=";")), match="decimal comma"))
     cases.append(Case("decimal commas (comma-delimited, quoted) named", 9, lambda d, a: describe(
         table(d / "t.csv", extra={"uptake": decimal})), match="decimal comma"))
+    cases.append(Case("decimal commas read with --decimal-comma", 9, lambda d, a: describe(
+        table(d / "t.csv", extra={"uptake": decimal}, delimiter=";"), "--decimal-comma"), "ok", check=said(20, "1")))
     percent = [f"{v:.0f}%" for v in np.linspace(10, 90, 40)]
+    cases.append(Case("percent signs read with --percent", 9, lambda d, a: describe(
+        table(d / "t.csv", extra={"ef": percent}), "--percent"), "ok", check=said(20, "1")))
     cases.append(Case("percent signs named as the cause", 9, lambda d, a: describe(
         table(d / "t.csv", extra={"ef": percent})), match="percentages"))
     few_percent = ["45%", "50%"] * 20  # few levels: would be one-hot encoded as a category without the check

@@ -37,6 +37,8 @@ def predict_file(
     protocol: dict[str, str] | None = None,
     strict_protocol: bool = False,
     overwrite: bool = False,
+    decimal: str = ".",
+    percent: bool = False,
 ) -> PredictionRun:
     """Predict every patient of ``data`` with the bundle ``model`` and write ``out`` (CSV, atomically).
 
@@ -60,7 +62,7 @@ def predict_file(
 
     out = check_output_path(out, overwrite=overwrite, inputs=(data, model))
     bundle = load_bundle(model)
-    frame = read_table(data)
+    frame = read_table(data, decimal=decimal, percent=percent)  # read exactly as study read its data
     warnings = bundle.check_protocol(protocol)
     if warnings and strict_protocol:
         raise ScintimlError("; ".join(warnings))

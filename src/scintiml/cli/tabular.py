@@ -21,11 +21,15 @@ def describe(
     positive: Optional[str] = typer.Option(None, "--positive", help="Outcome value that is the event."),
     id_column: Optional[str] = typer.Option(None, "--id", help="Patient id column."),
     exclude: List[str] = typer.Option([], "--exclude", help="Column to drop (repeatable)."),
+    decimal_comma: bool = typer.Option(False, "--decimal-comma",
+                                       help="Read 3,5 as 3.5 (numbers with a decimal comma)."),
+    percent: bool = typer.Option(False, "--percent", help="Read 45% as 45."),
 ) -> None:
     """Validate a cohort file and summarise it (patients, events, inputs, missing values)."""
     from ..cohort import load_cohort
 
-    cohort = load_cohort(data, target, positive=positive, id_column=id_column, exclude=exclude)
+    cohort = load_cohort(data, target, positive=positive, id_column=id_column, exclude=exclude,
+                         decimal="," if decimal_comma else ".", percent=percent)
     say(f"{cohort.name}: {cohort.n_patients} patients, {cohort.n_events} events ({target} = {cohort.positive!r}), "
         f"{cohort.n_inputs} inputs")
     for note in cohort.notes:
@@ -116,6 +120,9 @@ def study(
                                   help="cv: judge inputs and network by 5-fold cross-validation (default); split: "
                                        "on the one selection part, as the published workflow."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
+    decimal_comma: bool = typer.Option(False, "--decimal-comma",
+                                       help="Read 3,5 as 3.5 (numbers with a decimal comma)."),
+    percent: bool = typer.Option(False, "--percent", help="Read 45% as 45."),
 ) -> None:
     """Run the whole study: select inputs and network, test, explain, judge the imaging, write everything."""
     from ..cohort import load_cohort
@@ -134,7 +141,8 @@ def study(
         require(site_column != target, "--site-column must not be the outcome column")
         sites = read_sites(data, site_column)
         exclude = [*exclude, site_column]
-    _study(lambda: load_cohort(data, target, positive=positive, id_column=id_column, groups=groups, exclude=exclude),
+    _study(lambda: load_cohort(data, target, positive=positive, id_column=id_column, groups=groups, exclude=exclude,
+                               decimal="," if decimal_comma else ".", percent=percent),
            out, overwrite, ratios, inputs, max_inputs, seed, site_protocol, sites=sites, selection=selection)
 
 
@@ -162,13 +170,17 @@ def predict(
     protocol: List[str] = typer.Option([], "--protocol", help="This site's protocol KEY=VALUE (checked)."),
     strict_protocol: bool = typer.Option(False, "--strict-protocol", help="A protocol mismatch is an error."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    decimal_comma: bool = typer.Option(False, "--decimal-comma",
+                                       help="Read 3,5 as 3.5 (numbers with a decimal comma)."),
+    percent: bool = typer.Option(False, "--percent", help="Read 45% as 45."),
 ) -> None:
     """Apply a model bundle to new patients: probability, class, out-of-range inputs."""
     from ..bundle import predict_file
 
     site_protocol = parse_protocol(protocol)
     run = predict_file(model, data, out, id_column=id_column, protocol=site_protocol,
-                       strict_protocol=strict_protocol, overwrite=overwrite)
+                       strict_protocol=strict_protocol, overwrite=overwrite,
+                       decimal="," if decimal_comma else ".", percent=percent)
     for line in run.warnings:
         warn(line)
     say(f"{len(run.predictions)} predictions written to {run.out}")
