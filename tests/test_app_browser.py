@@ -86,6 +86,7 @@ def _shot(driver, name: str, full_page: bool = True) -> None:
     if full_page:  # grow the window to the page so the screenshot holds all of it
         height = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(1280, min(max(height, 800), 4000))
+    driver.execute_script("window.scrollTo(0, 0); document.activeElement.blur()")
     driver.save_screenshot(str(Path(SHOTS) / f"app_{name}.png"))
     driver.set_window_size(1280, 1000)
 

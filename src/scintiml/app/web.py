@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import re
 import secrets
 import shutil
 import zipfile
@@ -353,9 +354,12 @@ def create_app(config: AppConfig) -> FastAPI:
         except ScintimlError as exc:
             return page(request, "_upload_error.html", message=str(exc))
         data_file = next(staging.glob("data.*"))
-        job_id = jobs.submit("validate", {"data_file": data_file.name, "target": target,
+        # the validation report names the data file: keep the user's name (made safe) inside the job
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).stem)[:80] or "data"
+        job_name = f"{safe}{data_file.suffix}"
+        job_id = jobs.submit("validate", {"data_file": job_name, "target": target,
                                           "options": {"id_column": id_column}},
-                             files={data_file.name: data_file, "model": bundle_dir},
+                             files={job_name: data_file, "model": bundle_dir},
                              title=f"validation on {name}")
         url = f"/jobs/{job_id}"
         if request.headers.get("hx-request"):
