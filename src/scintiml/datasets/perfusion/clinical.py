@@ -12,8 +12,10 @@ Published figures the model is built to reproduce (checked in ``docs/perfusion.m
   age-adjusted cut-off).
 
 Item probabilities per class are the model's own assumptions (no single paper gives all seven by PE status in
-one population), chosen so that the category prevalences above are reproduced at the Wells 2001 prevalence; age,
-sex and SpO2 effects are stated assumptions (older patients, lower SpO2 with more lung lost).
+one population), tuned toward the category prevalences above at the Wells 2001 prevalence: the model gives
+1.0 %, 11.7 % and 48 % (20,000 draws) — the same order and size, not an exact match (a class-conditional model
+with independent items cannot match all three). Age, sex, heart rate and SpO2 effects are stated assumptions
+(older patients, faster heart and lower SpO2 with more lung lost).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ WELLS_POINTS = {
 }
 #: P(item | PE), P(item | no PE) — assumptions tuned to Wells 2001's category prevalences (module docstring).
 ITEM_PROBABILITY = {
-    "wells_dvt_signs": (0.30, 0.04), "wells_pe_most_likely": (0.80, 0.32),
+    "wells_dvt_signs": (0.32, 0.14), "wells_pe_most_likely": (0.90, 0.45),
     "wells_immobilisation_surgery": (0.28, 0.12), "wells_prior_vte": (0.20, 0.09),
     "wells_haemoptysis": (0.08, 0.04), "wells_malignancy": (0.16, 0.09),
 }
