@@ -54,7 +54,7 @@ class ErrorTerm:
     """
 
     name: str
-    target: np.ndarray  # (N,) floats 0/1
+    target: np.ndarray  # (N,) floats 0/1, or (B, N): each network its own instances (with per-network weights)
     weight: np.ndarray  # (N,) or (B, N)
     normalization: float | np.ndarray  # scalar or (B,)
 
@@ -66,7 +66,8 @@ class ErrorTerm:
         """The term of a subset of the networks (per-network weights only; shared ones are kept)."""
         if not self.per_network or len(rows) == self.weight.shape[0]:
             return self
-        return ErrorTerm(self.name, self.target, self.weight[rows], self.normalization[rows])
+        target = self.target[rows] if self.target.ndim == 2 else self.target
+        return ErrorTerm(self.name, target, self.weight[rows], self.normalization[rows])
 
     @classmethod
     def for_weights(cls, name: str, y: np.ndarray, weights: np.ndarray) -> "ErrorTerm":
@@ -78,10 +79,10 @@ class ErrorTerm:
         """
         t = np.asarray(y, dtype=float)
         w = np.asarray(weights, dtype=float)
-        if w.ndim != 2 or w.shape[1] != t.size:
-            raise ValueError(f"weights must have shape (n_networks, {t.size}), got {w.shape}")
+        if w.ndim != 2 or w.shape[1] != t.shape[-1] or (t.ndim == 2 and t.shape != w.shape):
+            raise ValueError(f"weights must have shape (n_networks, {t.shape[-1]}), got {w.shape}")
         if name == "weighted_squared_error":
-            n_pos = w @ t
+            n_pos = (w * t).sum(axis=1)
             n_neg = w.sum(axis=1) - n_pos
             both = (n_pos > 0) & (n_neg > 0)
             ratio = np.divide(n_neg, n_pos, out=np.ones_like(n_neg), where=both)

@@ -262,10 +262,17 @@ def train_bfgs(
         f_new = np.full(idx.size, np.nan)
         accepted = np.zeros(idx.size, dtype=bool)
         trying = np.arange(idx.size)
-        for _ in range(MAX_LINE_SEARCH):
+        for attempt in range(MAX_LINE_SEARCH):
             trial = theta[trying] + alpha[trying, None] * d[trying]
-            f_try = work.loss(trial, trying)
+            if attempt == 0:
+                # Most networks accept the first step: take the gradient with the loss (one forward
+                # pass instead of two for them; the gradient is reused below).
+                f_try, g_first = work.loss_and_gradient(trial, trying)
+            else:
+                f_try = work.loss(trial, trying)
             ok = np.isfinite(f_try) & (f_try <= f[trying] + C1 * alpha[trying] * slope[trying])
+            if attempt == 0:
+                first_ok = ok.copy()
             accepted[trying[ok]] = True
             f_new[trying[ok]] = f_try[ok]
             trying = trying[~ok]
@@ -282,7 +289,12 @@ def train_bfgs(
         step = alpha[:, None] * d
         theta_new = np.where(accepted[:, None], theta + step, theta)
         everyone = np.arange(idx.size)
-        f_acc, g_new = work.loss_and_gradient(theta_new, everyone)
+        # f and g at the new point: from the first trial, unchanged (step refused), or computed now
+        f_acc, g_new = f.copy(), g.copy()
+        f_acc[first_ok], g_new[first_ok] = f_new[first_ok], g_first[first_ok]
+        later = np.flatnonzero(accepted & ~first_ok)
+        if later.size:
+            f_acc[later], g_new[later] = work.loss_and_gradient(theta_new[later], later)
         s = theta_new - theta
         y = g_new - g
         sy = np.einsum("bp,bp->b", s, y)

@@ -52,8 +52,8 @@ def train_networks(
         *Scaled* inputs, shared by every network or one matrix per network
         (e.g. each network its own input subset). float32 runs the hidden
         layers in float32 (about half the time); the optimiser stays float64.
-    y : ndarray of shape (N,)
-        0/1 targets.
+    y : ndarray of shape (N,), or (B, N) with a 3-d ``X``
+        0/1 targets (with a 3-d ``X`` each network may have its own instances).
     hidden_layer_sizes : sequence of int
     n_networks : int, optional
         ``B`` when neither ``X`` (3-d), the weights nor ``initial_parameters`` say it.
@@ -63,12 +63,14 @@ def train_networks(
         Each network's weight on each instance (0: not trained on it). Class
         weights and normalisation of the error are counted per network.
         Default: every instance, weight 1.
-    selection_weights : ndarray of shape (B, N), optional
-        Each network's selection instances among the same ``N`` (e.g. its
-        validation fold); the selection error is measured on them.
+    selection_weights : ndarray of shape (B, N) or (B, M), optional
+        Each network's weights on the selection instances: on ``X`` itself
+        (e.g. its validation fold among the same ``N`` patients), or on the
+        ``M`` instances of ``selection`` when it is given.
     selection : tuple (X_selection, y_selection), optional
-        Separate selection instances, shared by every network (the single
-        selection split). Not with ``selection_weights``.
+        Separate selection instances: ``(M, k)`` and ``(M,)`` shared by every
+        network (the single selection split), or ``(B, M, k)`` and ``(B, M)``
+        one set per network (e.g. each its own validation fold).
     parameter_mask : ndarray of shape (B, P), optional
         0 holds a parameter at its initial value (e.g. 0 for the neurons a
         smaller architecture lacks, so networks of different widths share one
@@ -106,14 +108,12 @@ def train_networks(
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-    if selection is not None and selection_weights is not None:
-        raise ValueError("give either selection_weights (selection instances among X) or selection, not both")
     X = np.asarray(X)
     if X.ndim not in (2, 3):
         raise ValueError(f"X must be (N, k) or (B, N, k), got shape {X.shape}")
     t = np.asarray(y, dtype=float)
-    if t.shape != (X.shape[-2],):
-        raise ValueError(f"y must have shape ({X.shape[-2]},), got {t.shape}")
+    if t.shape != (X.shape[-2],) and not (X.ndim == 3 and t.shape == X.shape[:2]):
+        raise ValueError(f"y must have shape ({X.shape[-2]},) (or (B, N) with a 3-d X), got {t.shape}")
     sizes = [int(s) for s in np.atleast_1d(hidden_layer_sizes)]
     arch = Architecture((X.shape[-1], *sizes, 1))
     candidates = [
@@ -141,13 +141,18 @@ def train_networks(
         problem.gradient_mask = np.asarray(parameter_mask, dtype=float)
         if problem.gradient_mask.shape != theta0.shape:
             raise ValueError(f"parameter_mask must have shape {theta0.shape}, got {problem.gradient_mask.shape}")
-    if selection_weights is not None:
+    if selection is not None:
+        X_sel = np.asarray(selection[0], dtype=X.dtype)
+        t_sel = np.asarray(selection[1], dtype=float)
+        problem.X_selection = X_sel
+        if selection_weights is None and t_sel.ndim == 1:
+            problem.error_selection = ErrorTerm.for_targets(loss, t_sel)
+        else:
+            w_sel = np.ones((batch, t_sel.shape[-1])) if selection_weights is None else selection_weights
+            problem.error_selection = ErrorTerm.for_weights(loss, t_sel, w_sel)
+    elif selection_weights is not None:
         problem.X_selection = X
         problem.error_selection = ErrorTerm.for_weights(loss, t, selection_weights)
-    elif selection is not None:
-        X_sel = np.asarray(selection[0], dtype=X.dtype)
-        problem.X_selection = X_sel
-        problem.error_selection = ErrorTerm.for_targets(loss, np.asarray(selection[1], dtype=float))
     early = max_selection_failures if problem.X_selection is not None else None
     result = train_bfgs(problem, theta0, max_iter=max_iter, tol=tol, max_selection_failures=early,
                         record_curves=record_curves, memory=memory)

@@ -132,6 +132,20 @@ class CandidateData:
     def n_folds(self) -> int:
         return self.training_weights.shape[0]
 
+    def fold_rows(self, part: str) -> tuple[np.ndarray, np.ndarray]:
+        """Each fold's rows of one part (``"training"`` or ``"selection"``) as ``(F, n)`` indices and 0/1
+        weights, padded to the largest fold with weight-0 copies of row 0 (folds differ by one patient at most):
+        gathering only a fold's own rows saves the arithmetic on the rows it does not use."""
+        weights = self.training_weights if part == "training" else self.selection_weights
+        used = [np.flatnonzero(w > 0) for w in weights]
+        n = max(len(u) for u in used)
+        rows = np.zeros((len(used), n), dtype=int)
+        mask = np.zeros((len(used), n))
+        for f, u in enumerate(used):
+            rows[f, : len(u)] = u
+            mask[f, : len(u)] = weights[f, u]
+        return rows, mask
+
     @property
     def training_rows(self) -> np.ndarray:
         """Rows of the first fold's training part (the training patients of a single split)."""
@@ -241,15 +255,22 @@ def _train_chunk(
     n_folds = data.n_folds
     arch = Architecture((k, *hidden, 1))
     # network order: candidate, then fold, then restart
-    idx = np.repeat(padded, n_folds * trials, axis=0)  # (C*F*T, k)
+    idx = np.repeat(padded, n_folds * trials, axis=0)  # (B, k) input columns
     fold_of_row = np.tile(np.repeat(np.arange(n_folds), trials), n_cand)
     trial_of_row = np.tile(np.arange(trials), n_cand * n_folds)
-    # float32 inputs: the hidden layers run in float32 (see network.forward); the optimiser stays float64.
-    Xb = np.ascontiguousarray(np.moveaxis(data.X[:, idx], 1, 0), dtype=np.float32)  # (B, N, k)
+    tr_rows, tr_w = data.fold_rows("training")
+    se_rows, se_w = data.fold_rows("selection")
+
+    def gather(rows):  # (B, n, k) float32: each network its fold's rows and its subset's columns
+        # float32 inputs: the hidden layers run in float32 (see network.forward); the optimiser stays float64.
+        return np.ascontiguousarray(data.X[rows[fold_of_row][:, :, None], idx[:, None, :]], dtype=np.float32)
+
+    Xtr, Xse = gather(tr_rows), gather(se_rows)
+    y_se = data.y[se_rows[fold_of_row]]
     theta0 = _common_initial_parameters(arch, idx, trial_of_row, data.n_inputs, trials, seed)
     result = train_networks(
-        Xb, data.y, hidden, initial_parameters=theta0,
-        training_weights=data.training_weights[fold_of_row], selection_weights=data.selection_weights[fold_of_row],
+        Xtr, data.y[tr_rows[fold_of_row]], hidden, initial_parameters=theta0, training_weights=tr_w[fold_of_row],
+        selection=(Xse, y_se), selection_weights=se_w[fold_of_row],
         loss=params["loss"], activation=params["activation"], regularization=params["regularization"],
         regularization_weight=float(params["regularization_weight"]), max_iter=params["max_iter"], tol=params["tol"],
     )
@@ -259,17 +280,36 @@ def _train_chunk(
     problem = result.problem
     train_err = problem.error_only(result.theta[rows], rows).reshape(n_cand, n_folds).mean(axis=1)
     fold_loss = result.selection_error[rows].reshape(n_cand, n_folds)
-    z, _ = forward(arch, result.theta[rows], Xb[rows], params["activation"])  # (C*F, N)
-    sel_term = ErrorTerm.for_weights(params["loss"], data.y, data.selection_weights[fold_of_row[rows]])
-    # out-of-fold per-instance terms averaged over folds, on the rows that are ever judged
-    judged = data.selection_weights.sum(axis=0) > 0
-    per = sel_term.instance_terms(z).reshape(n_cand, n_folds, -1).mean(axis=1)[:, judged]
-    terms = per * judged.sum() / data.y.size
-    fold_aucs = _fold_aucs(z.reshape(n_cand, n_folds, -1), data.y, data.selection_weights)
-    aucs = np.full(n_cand, np.nan)
-    valid = np.isfinite(fold_aucs).any(axis=1)  # folds with one class only have no AUC
-    aucs[valid] = np.nanmean(fold_aucs[valid], axis=1)
-    return train_err, fold_loss, aucs, terms
+    z, _ = forward(arch, result.theta[rows], Xse[rows], params["activation"])  # (C*F, n_se)
+    return (train_err, fold_loss) + _judged(data, z.reshape(n_cand, n_folds, -1), params["loss"], se_rows, se_w)
+
+
+def _judged(data: CandidateData, z: np.ndarray, loss: str, se_rows: np.ndarray, se_w: np.ndarray):
+    """Mean fold AUC ``(C,)`` and per-patient out-of-fold terms ``(C, M)`` from selection logits ``z (C, F, n)``.
+
+    A patient's term is its share of its fold's selection loss scaled so that the
+    mean over the fold's patients is that fold's loss (averaged over repeats)."""
+    n_cand, n_folds, _ = z.shape
+    terms = np.zeros((n_cand, data.y.size))
+    seen = np.zeros(data.y.size)
+    aucs = np.full((n_cand, n_folds), np.nan)
+    for f in range(n_folds):
+        real = se_w[f] > 0
+        r = se_rows[f, real]
+        term = ErrorTerm.for_weights(loss, data.y[r], se_w[f, real][None, :])
+        terms[:, r] += term.instance_terms(z[:, f, real])
+        seen[r] += 1
+        yf = data.y[r]
+        n_pos = yf.sum()
+        n_neg = len(yf) - n_pos
+        if n_pos and n_neg:
+            ranks = rankdata(z[:, f, real], axis=1)
+            aucs[:, f] = (ranks[:, yf == 1].sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    judged = seen > 0
+    mean_auc = np.full(n_cand, np.nan)
+    valid = np.isfinite(aucs).any(axis=1)  # folds with one class only have no AUC
+    mean_auc[valid] = np.nanmean(aucs[valid], axis=1)
+    return mean_auc, terms[:, judged] / seen[judged]
 
 
 def train_candidates(
