@@ -46,8 +46,8 @@ def main(n: int = 600, seed: int = 0):
           f"({time.perf_counter() - t:.0f} s)")
     X = np.stack([c.stack() for c in cases])
     t = time.perf_counter()
-    model, report = train_cnn(X, y, VIEWS, ids=ids, split=split, seed=seed, device="cpu")
-    test = report["test"]
+    model = train_cnn(X, y, VIEWS, ids=ids, split=split, seed=seed, device="cpu")
+    test = model.report["test"]
     print(f"CNN: testing AUC {test['auc']:.3f} {np.round(test['auc_ci95'], 3).tolist()} "
           f"({time.perf_counter() - t:.0f} s)")
     # paired DeLong test on the same testing patients

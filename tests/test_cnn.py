@@ -237,18 +237,24 @@ def test_drift_table_is_numeric_with_paired_delong(tiny_model, tmp_path):
 
 
 def test_cnn_learns():
-    """A few hundred simulated studies: testing AUC >= 0.85 (fixed seeds; small network and data)."""
+    """A few hundred simulated studies: testing AUC >= 0.85 (fixed seeds; small network, one thread)."""
     import time
 
-    cases = simulate_perfusion_scans(300, prevalence=0.5, views=("ANT", "POST"), random_state=2024,
-                                     mimic_share=0.0, pe_mix=(0.0, 0.5, 0.5, 0.0))
-    X = np.stack([c.stack(("ANT", "POST")) for c in cases])
+    cases = simulate_perfusion_scans(300, prevalence=0.5, random_state=2024)
+    X = np.stack([c.stack() for c in cases])
     y = np.array([c.label for c in cases])
-    started = time.perf_counter()
-    with torch.random.fork_rng():
-        torch.set_num_threads(1)
-        model = train_cnn(X, y, ("ANT", "POST"), width=4, epochs=12, patience=12, seed=0)
-    seconds = time.perf_counter() - started
+    del cases
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: steady under a loaded machine, the same result everywhere
+    try:
+        started = time.perf_counter()
+        # no augmentation: with 144 training studies it slows learning more than it helps (measured: testing
+        # AUC 0.75 with it, 0.93 without, on another simulator seed)
+        model = train_cnn(X, y, VIEWS, width=4, epochs=15, batch_size=16, patience=15, augment=False, seed=0)
+        seconds = time.perf_counter() - started
+    finally:
+        torch.set_num_threads(threads)
+    print(f"trained in {seconds:.1f} s, testing AUC {model.report['metrics']['auc']:.3f}")
     assert model.report["metrics"]["auc"] >= 0.85, (model.report["metrics"], seconds)
 
 
