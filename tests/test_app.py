@@ -336,3 +336,34 @@ def test_triage_checks_its_folders_before_queueing(tmp_path):
     assert app.state.jobs.list() == []
     assert client.get("/jobs/0123456789ab/summaries/x.png").status_code == 404
     app.state.jobs.shutdown()
+
+
+def test_other_hosts_and_other_sites_are_refused(tmp_path):
+    app, client = _client(tmp_path, allowed_hosts=("127.0.0.1", "localhost"))
+    assert client.get("/studies/new", headers={"host": "127.0.0.1:8765"}).status_code == 200
+    # DNS rebinding: a page at evil.example whose name now points at 127.0.0.1
+    assert client.get("/studies/new", headers={"host": "evil.example:8765"}).status_code == 400
+    # a form on another site posting into the app
+    r = client.post("/uploads", headers={"host": "127.0.0.1:8765", "origin": "http://evil.example"},
+                    files={"file": ("hf.csv", HF_CSV, "text/csv")})
+    assert r.status_code == 403 and not list((tmp_path / "uploads").rglob("data.*"))
+    r = client.post("/uploads", headers={"host": "127.0.0.1:8765", "origin": "http://127.0.0.1:8765"},
+                    files={"file": ("hf.csv", HF_CSV, "text/csv")})
+    assert r.status_code == 200 and "column-table" in r.text
+    app.state.jobs.shutdown()
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".parquet"])
+def test_xlsx_and_parquet_uploads_read_like_the_csv(tmp_path, suffix):
+    frame = pd.read_csv(io.BytesIO(HF_CSV))
+    path = tmp_path / f"hf{suffix}"
+    if suffix == ".xlsx":
+        pytest.importorskip("openpyxl")
+        frame.to_excel(path, index=False)
+    else:
+        pytest.importorskip("pyarrow")
+        frame.to_parquet(path, index=False)
+    app, client = _client(tmp_path / "app")
+    html = client.post("/uploads", files={"file": (path.name, path.read_bytes(), "application/octet-stream")}).text
+    assert "<strong>96</strong> with DEATH_EVENT = 1" in html and "299 rows, 13 columns" in html
+    app.state.jobs.shutdown()

@@ -84,8 +84,8 @@ def serve(workdir: str | Path, host: str = "127.0.0.1", port: int = 8765, open_b
 
     if not is_local(host) and not token:
         token = secrets.token_urlsafe(24)
-    app = create_app(AppConfig(workdir=workdir, token=token,
-                               max_upload_mb=max_upload_mb, workers=workers))
+    app = create_app(AppConfig(workdir=workdir, token=token, max_upload_mb=max_upload_mb, workers=workers,
+                               allowed_hosts=("127.0.0.1", "localhost", "[::1]", host) if is_local(host) else None))
     url = app_url("127.0.0.1" if host in ("0.0.0.0", "::") else host, port, token)
     resumed = app.state.jobs.resumed
     if resumed:

@@ -58,6 +58,9 @@ class AppConfig:
         Largest upload accepted.
     workers : int
         Studies run at the same time; more wait in the queue.
+    allowed_hosts : tuple of str, optional
+        Host names the requests must be addressed to (``Host`` header); :func:`serve` sets the loopback names
+        when bound to this machine, so a web page elsewhere cannot reach the app through DNS rebinding.
 
     Examples
     --------
@@ -69,6 +72,7 @@ class AppConfig:
     token: str | None = None
     max_upload_mb: float = 50.0
     workers: int = 1
+    allowed_hosts: tuple[str, ...] | None = None
 
 
 class UploadTooLargeError(ScintimlError):
@@ -162,6 +166,13 @@ def create_app(config: AppConfig) -> FastAPI:
     # --- guard ---------------------------------------------------------------------------------
     @app.middleware("http")
     async def require_token(request: Request, call_next):
+        host = request.headers.get("host", "")
+        if config.allowed_hosts and host.rsplit(":", 1)[0] not in config.allowed_hosts:
+            return PlainTextResponse(f"this app answers only to {', '.join(config.allowed_hosts)}", status_code=400)
+        origin = request.headers.get("origin")
+        if request.method == "POST" and origin and origin != "null" and origin.split("://", 1)[-1] != host:
+            # another web site posting into the app from the user's browser
+            return PlainTextResponse("requests from other web sites are refused", status_code=403)
         if not config.token:
             return await call_next(request)
         given = (request.query_params.get("token") or request.headers.get("x-scintiml-token")
