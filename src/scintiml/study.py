@@ -193,6 +193,8 @@ def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max
         raise ScintimlError(f"--max-inputs must be at least 1, got {max_inputs}")
     if isinstance(random_state, (int, np.integer)) and random_state < 0:
         raise ScintimlError(f"--seed must be 0 or more, got {random_state}")
+    if isinstance(random_state, (int, np.integer)) and random_state > 2**32 - 1:  # numpy's seeds are 32-bit
+        raise ScintimlError(f"--seed must be at most {2**32 - 1}, got {random_state}")
     r = np.asarray(ratios, dtype=float)
     if r.shape != (3,) or np.any(r < 0) or r.sum() <= 0 or np.any(r == 0):
         shown = ":".join(f"{100 * v / r.sum():g}" for v in r) if r.shape == (3,) and r.sum() > 0 else str(list(r))

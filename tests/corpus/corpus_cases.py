@@ -328,7 +328,8 @@ def option_cases() -> list[Case]:
                     "--out", str(d / out), *more]
         return build
     for opt, match in [(("--max-inputs", "0"), "--max-inputs"), (("--max-inputs", "-2"), "--max-inputs"),
-                       (("--seed", "-1"), "--seed"), (("--split", "98:1:1"), "split"), (("--split", "60:40:0"), "split"),
+                       (("--seed", "-1"), "--seed"), (("--seed", "99999999999"), "--seed"),
+                       (("--split", "98:1:1"), "split"), (("--split", "60:40:0"), "split"),
                        (("--split", "1:2"), "split"), (("--split", "a:b:c"), "split"), (("--split", "-1:1:1"), "split"),
                        (("--split", "0:0:0"), "split"), (("--inputs", "magic"), "--inputs"),
                        (("--protocol", "nokeyvalue"), "KEY=VALUE"), (("--protocol", "=x"), "KEY=VALUE"),
@@ -374,7 +375,7 @@ def option_cases() -> list[Case]:
                        (("--prevalence", "-0.1"), "prevalence"), (("--counts", "0"), "counts"),
                        (("--scatter", "1"), "scatter"), (("--collimator-fwhm", "-1"), "collimator"),
                        (("--layout", "cube"), "layout"), (("--mimic-share", "3"), "mimic"),
-                       (("--n", "x"), "--n")]:
+                       (("--n", "x"), "--n"), (("--seed", "-1"), "--seed"), (("--seed", "4294967296"), "--seed")]:
         cases.append(Case(f"simulate {' '.join(opt)}", 7, lambda d, a, o=opt: ["simulate", "--out", str(d / "sim"), *o],
                           match=match, outputs=("sim",)))
 
@@ -388,7 +389,8 @@ def option_cases() -> list[Case]:
     # cnn: every refusal must come before torch trains anything
     for opt, match in [(("--epochs", "0"), "--epochs"), (("--epochs", "-1"), "--epochs"),
                        (("--max-steps", "0"), "--max-steps"), (("--views", ""), "--views"),
-                       (("--views", "ANT,ANT"), "--views"), (("--architecture", "vgg"), "--architecture")]:
+                       (("--views", "ANT,ANT"), "--views"), (("--architecture", "vgg"), "--architecture"),
+                       (("--seed", "-1"), "--seed")]:
         cases.append(Case(f"cnn train {' '.join(opt)}", 7, lambda d, a, o=opt: [
             "cnn", "train", str(a.dicom), "--out", str(d / "m"), *o], match=match, outputs=("m",)))
     cases.append(Case("cnn train missing data folder", 7, lambda d, a: [
@@ -400,7 +402,8 @@ def option_cases() -> list[Case]:
         return ["cnn", "train", str(a.dicom), "--labels", str(d / "labels.csv"), "--out", str(d / "m"),
                 "--epochs", "1", "--max-steps", "1"]
     cases.append(Case("cnn train yes/no labels on too few studies", 7, yes_no_labels, outputs=("m",)))
-    for opt, match in [(("--n", "0"), "--n"), (("--n", "-4"), "--n"), (("--n", "5"), "--n")]:
+    for opt, match in [(("--n", "0"), "--n"), (("--n", "-4"), "--n"), (("--n", "5"), "--n"),
+                       (("--seed", "-1"), "--seed")]:
         cases.append(Case(f"cnn drift {' '.join(opt)}", 7, lambda d, a, o=opt: [
             "cnn", "drift", str(d / "model"), *o], match=match))
     cases.append(Case("cnn drift missing model", 7, lambda d, a: ["cnn", "drift", str(d / "model")]))
@@ -408,6 +411,29 @@ def option_cases() -> list[Case]:
         "cnn", "triage", str(d / "model"), str(a.dicom), "--out", str(d / "w.csv")], outputs=("w.csv",)))
     cases.append(Case("cnn triage tabular bundle as model", 7, lambda d, a: [
         "cnn", "triage", str(a.bundle), str(a.dicom), "--out", str(d / "w.csv")], outputs=("w.csv",)))
+    for argv, match in [
+        (["validate", "{bundle}", "{csv}", "--target", "outcome", "--out", "{d}/v", "--max-missing", "2"],
+         "--max-missing"),
+        (["validate", "{d}/none", "{csv}", "--target", "outcome", "--out", "{d}/v"], None),
+        (["validate", "{bundle}", "{d}/none.csv", "--target", "outcome", "--out", "{d}/v"], None),
+        (["validate", "{bundle}", "{csv}", "--target", "nope", "--out", "{d}/v", "--no-pdf"], None),
+        (["validate", "{bundle}", "{csv}", "--target", "outcome", "--out", "{csv}"], None),
+        (["recalibrate", "{bundle}", "{csv}", "--target", "outcome", "--out", "{d}/r", "--method", "magic"],
+         "--method"),
+        (["recalibrate", "{bundle}", "{csv}", "--target", "outcome", "--out", "{d}/r", "--max-missing", "-1"],
+         "--max-missing"),
+        (["recalibrate", "{d}/none", "{csv}", "--target", "outcome", "--out", "{d}/r"], None),
+        (["recalibrate", "{bundle}", "{csv}", "--target", "outcome", "--out", "{bundle}"], None),
+        (["app", "--port", "70000", "--no-browser"], "--port"), (["app", "--port", "0", "--no-browser"], "--port"),
+        (["app", "--workers", "0", "--no-browser"], "--workers"),
+        (["app", "--max-upload-mb", "-1", "--no-browser"], "--max-upload-mb"),
+        (["triage", "{d}/none", "--pacs", "{d}/none.yaml", "--out", "{d}/t"], None),
+        (["listen", "{d}/none", "--config", "{d}/none.yaml"], None),
+    ]:
+        def build(d, a, argv=argv):
+            return [x.format(d=d, bundle=a.bundle, csv=a.train_csv) for x in argv]
+        cases.append(Case(" ".join(argv[:1] + [x for x in argv[1:] if not x.startswith("{")]), 7, build,
+                          match=match, outputs=("v", "r", "t")))
     return cases
 
 

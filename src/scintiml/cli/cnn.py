@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .base import cnn_app, console, require, say, warn, warn_each
+from .base import cnn_app, console, require, require_seed, say, warn, warn_each
 
 ARCHITECTURES = ("alexnet", "monai-densenet")
 
@@ -36,6 +36,7 @@ def cnn_train(
 
     view_list = _views(views)
     require(epochs >= 1, f"--epochs must be at least 1, got {epochs}")
+    require_seed(seed)
     require(max_steps is None or max_steps >= 1, f"--max-steps must be at least 1, got {max_steps}")
     require(architecture in ARCHITECTURES, f"--architecture must be one of {', '.join(ARCHITECTURES)}")
     from ..cnn.workflow import train_from_folder
@@ -99,6 +100,7 @@ def cnn_drift(
     from rich.table import Table
 
     require(n >= 10, f"--n must be at least 10 (studies per protocol), got {n}")
+    require_seed(seed)
     from ..cnn.workflow import write_drift_table
 
     with Progress(console=console, transient=True) as bar:

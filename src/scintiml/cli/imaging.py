@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from ..errors import ScintimlError
-from .base import app, cnn_app, console, parse_protocol as _parse_protocol, require
+from .base import app, cnn_app, console, parse_protocol as _parse_protocol, require, require_seed
 
 @app.command()
 def simulate(
@@ -35,6 +35,7 @@ def simulate(
 
     if n < 1:
         raise ScintimlError(f"--n must be at least 1, got {n}")
+    require_seed(seed)
     if not 0 <= prevalence <= 1 or not 0 <= mimic_share <= 1:
         raise ScintimlError("--prevalence and --mimic-share must lie between 0 and 1")
     if counts <= 0 or collimator_fwhm <= 0 or not 0 <= scatter < 1:
