@@ -367,3 +367,13 @@ def test_xlsx_and_parquet_uploads_read_like_the_csv(tmp_path, suffix):
     html = client.post("/uploads", files={"file": (path.name, path.read_bytes(), "application/octet-stream")}).text
     assert "<strong>96</strong> with DEATH_EVENT = 1" in html and "299 rows, 13 columns" in html
     app.state.jobs.shutdown()
+
+
+def test_an_upload_announced_over_the_limit_is_refused_before_it_is_read(tmp_path):
+    app, client = _client(tmp_path, max_upload_mb=0.001)
+    big = b"x,y\n" + b"1,0\n" * 600_000  # 2.4 MB, over the limit plus the 1 MB allowance for the form
+    r = client.post("/uploads", files={"file": ("big.csv", big, "text/csv")}, headers={"HX-Request": "true"})
+    assert r.status_code == 200 and "limit of 0.001 MB" in r.text
+    assert client.post("/uploads", files={"file": ("big.csv", big, "text/csv")}).status_code == 413
+    assert not list((tmp_path / "uploads").rglob("*"))
+    app.state.jobs.shutdown()

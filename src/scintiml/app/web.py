@@ -173,6 +173,13 @@ def create_app(config: AppConfig) -> FastAPI:
         if request.method == "POST" and origin and origin != "null" and origin.split("://", 1)[-1] != host:
             # another web site posting into the app from the user's browser
             return PlainTextResponse("requests from other web sites are refused", status_code=403)
+        length = request.headers.get("content-length", "")
+        if request.method == "POST" and length.isdigit() and int(length) > limit + (1 << 20):
+            # refused before the body is read: a huge upload is never spooled to disk
+            message = (f"the upload is larger than this app's limit of {config.max_upload_mb:g} MB; start the app "
+                       "with a larger --max-upload-mb or upload fewer columns")
+            return page(request, "_upload_error.html", message=message,
+                        status_code=200 if request.headers.get("hx-request") else 413)
         if not config.token:
             return await call_next(request)
         given = (request.query_params.get("token") or request.headers.get("x-scintiml-token")
