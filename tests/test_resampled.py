@@ -161,3 +161,37 @@ def test_same_seed_same_result(small_mibg):
     p = SelectedNetworkClassifier(cv=3, max_neurons=2, max_layers=1, random_state=2).fit(X, y).predict_proba(X)
     q = SelectedNetworkClassifier(cv=3, max_neurons=2, max_layers=1, random_state=2).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(p, q)
+
+
+def _study_without_timings(result):
+    r = dict(result.results)
+    r.pop("timings")
+    return r
+
+
+def test_study_cv_mode_reports_frequencies_and_the_nested_headline_and_repeats_itself():
+    from scintiml.study import run_study
+
+    cohort = make_mibg_cohort(n_patients=250, random_state=2).subset(["delta_lvef", "planar_washout", "age", "bmi"])
+    a = run_study(cohort, readiness=False, random_state=1)
+    r = a.results
+    assert r["selection"]["mode"] == "cv" and r["selection"]["n_folds"] == 5
+    stability = r["selection"]["stability"]
+    assert len(stability["runs"]) == 20
+    assert {f["input"] for f in stability["frequencies"]} == set(cohort.inputs)
+    nested = r["nested"]
+    assert len(nested["fold_aucs"]) == 5 and nested["auc"] == pytest.approx(np.mean(nested["fold_aucs"]))
+    assert set(nested["baselines"]) == {"logistic_regression", "random_forest", "gradient_boosting"}
+    assert r["inputs"]["selected"] == ["delta_lvef", "planar_washout"]
+    b = run_study(cohort, readiness=False, random_state=1)
+    assert _study_without_timings(a) == _study_without_timings(b)
+
+
+def test_study_split_mode_is_the_published_workflow():
+    from scintiml.study import run_study
+
+    cohort = make_mibg_cohort(n_patients=250, random_state=2).subset(["delta_lvef", "planar_washout", "age"])
+    r = run_study(cohort, readiness=False, random_state=1, selection="split").results
+    assert r["selection"]["mode"] == "split" and r["selection"]["n_folds"] == 1
+    assert r["selection"]["tolerance"] == 0.03
+    assert "stability" not in r["selection"] and "nested" not in r
