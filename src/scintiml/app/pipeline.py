@@ -1,7 +1,9 @@
-"""The one adapter between the app and the study pipeline.
+"""The one adapter between the app and the library's pipelines.
 
-Everything the app asks of the study goes through :func:`run_study_job`, so when the study's public API moves
-(``run_study`` split into stages, output writing moving into a public ``write_study``) only this file changes.
+Everything the app asks of the study (:func:`check_study_options`, :func:`run_study_job` over
+:func:`scintiml.study.write_study`), of external validation (:func:`run_validation_job` over
+:func:`scintiml.external.write_validation`) and of the CNN worklist (:func:`run_triage_job` over
+:func:`scintiml.cnn.triage_folder`) goes through this file, so when one of those APIs moves only this file changes.
 """
 
 from __future__ import annotations
