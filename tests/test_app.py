@@ -377,3 +377,46 @@ def test_an_upload_announced_over_the_limit_is_refused_before_it_is_read(tmp_pat
     assert client.post("/uploads", files={"file": ("big.csv", big, "text/csv")}).status_code == 413
     assert not list((tmp_path / "uploads").rglob("*"))
     app.state.jobs.shutdown()
+
+
+def _unlabelled_controls(page: str) -> list[str]:
+    """Inputs, selects and buttons a screen reader could not name (no <label for>, no aria-label, no text)."""
+    from html.parser import HTMLParser
+
+    class Controls(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.labels, self.controls, self.button = set(), [], None
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "label" and a.get("for"):
+                self.labels.add(a["for"])
+            elif tag in ("input", "select", "textarea") and a.get("type") != "hidden":
+                self.controls.append((a.get("id") or "", a.get("aria-label") or "", a.get("name")))
+            elif tag == "button":
+                self.button = ""
+
+        def handle_data(self, data):
+            if self.button is not None:
+                self.button += data
+
+        def handle_endtag(self, tag):
+            if tag == "button":
+                if not self.button.strip():
+                    self.controls.append(("", "", "button"))
+                self.button = None
+
+    parser = Controls()
+    parser.feed(page)
+    return [name for cid, aria, name in parser.controls if not aria and cid not in parser.labels]
+
+
+def test_every_control_has_a_label(tmp_path):
+    app, client = _client(tmp_path)
+    pages = [client.get(p).text for p in ("/studies/new", "/predict", "/validate", "/triage")]
+    pages.append(_upload(client, "heart_failure.csv", HF_CSV).text)  # the study form with its column pickers
+    for page in pages:
+        assert _unlabelled_controls(page) == []
+    assert _unlabelled_controls('<input id="x" name="x"><label for="y">Y</label>') == ["x"]  # the check can fail
+    app.state.jobs.shutdown()
