@@ -59,6 +59,9 @@ def headline(r: dict[str, Any]) -> list[str]:
              f"rule: {r['rule']['text']}"]
     if r.get("readiness"):
         lines.append(f"deep learning: {r['readiness']['message']}")
+    else:  # said, not left silent: the report says the same in its section 5
+        lines.append("deep learning: not assessed — the cohort has no imaging and clinical input groups "
+                     "(give them with --groups FILE)")
     return lines
 
 
