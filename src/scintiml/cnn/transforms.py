@@ -49,7 +49,7 @@ def counts_to_input(counts: torch.Tensor, binning: int = BINNING) -> torch.Tenso
 
 def bin_counts(counts: np.ndarray | torch.Tensor, binning: int = BINNING) -> torch.Tensor:
     """Sum ``binning`` × ``binning`` pixels of counts ``(n, views, H, W)`` (float32; what training caches)."""
-    x = torch.as_tensor(np.asarray(counts, dtype=np.float32))
+    x = torch.as_tensor(np.ascontiguousarray(counts, dtype=np.float32))  # mirrored views have negative strides
     return F.avg_pool2d(x, binning) * float(binning * binning) if binning > 1 else x
 
 
@@ -175,4 +175,4 @@ def preprocess(views: np.ndarray, binning: int = BINNING) -> np.ndarray:
     >>> preprocess(np.ones((6, 128, 128))).shape
     (6, 64, 64)
     """
-    return counts_to_input(torch.as_tensor(np.asarray(views, dtype=np.float32))[None], binning)[0].numpy()
+    return counts_to_input(torch.as_tensor(np.ascontiguousarray(views, dtype=np.float32))[None], binning)[0].numpy()
