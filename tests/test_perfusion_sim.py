@@ -176,3 +176,21 @@ def test_parallel_simulation_gives_the_same_cases():
     assert [c.pattern for c in a] == [c.pattern for c in b]
     for x, z in zip(a, b):
         np.testing.assert_array_equal(x.views["ANT"], z.views["ANT"])
+
+
+def test_cli_simulate_validates_before_work_and_writes_the_folder(tmp_path, capsys):
+    from conftest import run_cli
+
+    for args, message in ((["--n", "0"], "--n must be at least 1"),
+                          (["--prevalence", "1.5"], "--prevalence and --mimic-share"),
+                          (["--layout", "stacked"], "--layout must be per_view, dual_head or multiframe")):
+        assert run_cli(["simulate", "--out", str(tmp_path / "bad"), *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("error:") == 1, err
+        assert not (tmp_path / "bad").exists()
+    assert run_cli(["simulate", "--out", str(tmp_path / "sim"), "--n", "2", "--layout", "dual_head"]) == 0
+    assert "2 studies" in capsys.readouterr().out
+    assert len(list((tmp_path / "sim" / "dicom").iterdir())) == 6  # 3 dual-head acquisitions per study
+    assert (tmp_path / "sim" / "clinical.csv").exists()
+    assert run_cli(["simulate", "--out", str(tmp_path / "sim"), "--n", "2"]) == 2
+    assert "already exists" in capsys.readouterr().err
