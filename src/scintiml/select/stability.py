@@ -15,7 +15,7 @@ from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..evaluate.binary_tests import wilson_interval
+from ..evaluate import wilson_interval
 from .inputs import InputSelector, correlation_with_target
 
 
