@@ -420,3 +420,17 @@ def test_every_control_has_a_label(tmp_path):
         assert _unlabelled_controls(page) == []
     assert _unlabelled_controls('<input id="x" name="x"><label for="y">Y</label>') == ["x"]  # the check can fail
     app.state.jobs.shutdown()
+
+
+def test_serve_says_when_its_port_is_taken_or_its_folder_cannot_be_made(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ScintimlError, match=f"cannot listen on 127.0.0.1:{port}"):
+            serve(tmp_path / "app", port=port, open_browser=False)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ScintimlError, match="cannot make the app folder"):
+        serve(tmp_path / "file" / "app", open_browser=False)

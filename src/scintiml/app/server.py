@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import socket
 import threading
 import webbrowser
 from pathlib import Path
@@ -44,6 +45,17 @@ def app_url(host: str, port: int, token: str | None = None) -> str:
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Say plainly that the port is taken (uvicorn would log it and stop)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ScintimlError(f"cannot listen on {host}:{port} ({exc.strerror}); is the app already running? "
+                                "Choose another --port") from None
+
+
 def serve(workdir: str | Path, host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True,
           max_upload_mb: float = 50.0, workers: int = 1, token: str | None = None,
           announce: Callable[[str], None] = print) -> None:
@@ -78,6 +90,12 @@ def serve(workdir: str | Path, host: str = "127.0.0.1", port: int = 8765, open_b
         raise ScintimlError(f"workers must be at least 1, got {workers}")
     if max_upload_mb <= 0:
         raise ScintimlError(f"the upload limit must be positive, got {max_upload_mb} MB")
+    try:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ScintimlError(f"cannot make the app folder {str(workdir)!r} ({exc.strerror}); choose a --folder "
+                            "you can write to") from None
+    _check_port_free(host, int(port))
     import uvicorn
 
     from .web import AppConfig, create_app
