@@ -147,7 +147,10 @@ def test_the_run_form_is_validated_before_anything_runs(tmp_path, fields, words)
         assert app.state.jobs.list() == []
     else:
         assert r.headers["HX-Redirect"].startswith("/jobs/")
-        assert app.state.jobs.list()[0]["title"] == "heart_failure: sex = 1"
+        job = app.state.jobs.list()[0]
+        assert job["title"] == "heart_failure: sex = 1" and job["state"] == "queued"
+        options = app.state.jobs.request(job["id"])["options"]
+        assert options["selection"] == "cv" and options["inputs"] == "all"  # the study's default judging
 
 
 def test_the_results_page_shows_the_study_auc_and_offers_the_downloads(finished):
