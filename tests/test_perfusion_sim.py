@@ -147,6 +147,12 @@ def test_clinical_context_reproduces_the_published_d_dimer_accuracy_and_wells_gr
     assert pe["spo2"].mean() < no["spo2"].mean() and pe["age"].mean() > no["age"].mean()
 
 
+def pydicom_pixels(path):
+    import pydicom
+
+    return pydicom.dcmread(path).PixelData
+
+
 def test_write_simulated_cohort_is_complete_and_atomic(tmp_path):
     out = tmp_path / "sim"
     summary = write_simulated_cohort(out, 4, views=("ANT", "POST"), prevalence=0.5, random_state=3)
@@ -157,6 +163,15 @@ def test_write_simulated_cohort_is_complete_and_atomic(tmp_path):
     assert {"d_dimer_ng_ml", "spo2", "wells_score", "age", "female"} <= set(clinical.columns)
     with np.load(out / "truth" / f"{labels['patient_id'][0]}.npz") as npz:
         assert {"ANT__defects", "POST__defects"} <= set(npz.files)
+    parallel = write_simulated_cohort(tmp_path / "par", 4, views=("ANT", "POST"), prevalence=0.5, random_state=3,
+                                      n_jobs=2)
+    assert parallel == summary
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "par" / "clinical.csv"), clinical)
+    first = sorted((out / "dicom").iterdir())[0]
+    assert pydicom_pixels(first) == pydicom_pixels(tmp_path / "par" / "dicom" / first.name)
+    import shutil
+
+    shutil.rmtree(tmp_path / "par")
     from scintiml.io import OutputExistsError
 
     with pytest.raises(OutputExistsError):

@@ -23,6 +23,7 @@ def simulate(
     layout: str = typer.Option("per_view", "--layout", help="NM files: per_view, dual_head or multiframe."),
     study_table: bool = typer.Option(False, "--study-table",
                                      help="Also write study.csv (radiomics + clinical + pe) and groups.json."),
+    jobs: int = typer.Option(1, "--jobs", help="Processes that simulate and write studies (same output)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
@@ -42,11 +43,13 @@ def simulate(
         raise ScintimlError("--counts and --collimator-fwhm must be positive and --scatter in [0, 1)")
     if layout not in ("per_view", "dual_head", "multiframe"):
         raise ScintimlError(f"--layout must be per_view, dual_head or multiframe, got {layout!r}")
+    if jobs < 1:
+        raise ScintimlError(f"--jobs must be at least 1, got {jobs}")
     check_output_path(out, overwrite=overwrite)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("simulating", total=n)
         summary = write_simulated_cohort(
-            out, n, overwrite=overwrite, layout=layout, random_state=seed, study_table=study_table,
+            out, n, overwrite=overwrite, layout=layout, random_state=seed, study_table=study_table, n_jobs=jobs,
             prevalence=prevalence,
             counts_per_view=counts, collimator_fwhm_mm=collimator_fwhm, scatter_fraction=scatter,
             mimic_share=mimic_share, progress=lambda done, total: bar.update(task, completed=done))
