@@ -437,3 +437,19 @@ def test_serve_says_when_its_port_is_taken_or_its_folder_cannot_be_made(tmp_path
     (tmp_path / "file").write_text("x")
     with pytest.raises(ScintimlError, match="cannot make the app folder"):
         serve(tmp_path / "file" / "app", open_browser=False)
+
+
+def test_the_nested_cv_headline_is_shown_when_the_study_has_one(finished):
+    import shutil
+
+    app, client, job_id, status, workdir = finished
+    copy = workdir / "jobs" / "abcdefabcdef"
+    shutil.copytree(workdir / "jobs" / job_id, copy)
+    results = json.loads((copy / "output" / "results.json").read_text())
+    assert "nested" not in results or results["nested"] is None  # the split-judged study has none
+    assert 'id="nested-auc"' not in client.get(f"/jobs/{job_id}").text
+    results["nested"] = {"auc": 0.7654, "auc_ci95": [0.701, 0.83], "what": "nested 5-fold cross-validation"}
+    (copy / "output" / "results.json").write_text(json.dumps(results))
+    page = client.get("/jobs/abcdefabcdef").text
+    assert re.search(r'id="nested-auc">([0-9.]+)<', page).group(1) == "0.765"
+    assert "0.701–0.830" in page

@@ -88,6 +88,7 @@ def _study_runner(folder: Path, request: dict[str, Any], progress) -> dict[str, 
     results = run_study_job(cohort, folder / "output", request["options"], progress)
     t = results["test"]
     return {"auc": t["auc"], "auc_ci95": t["auc_ci95"], "inputs": results["inputs"]["selected"],
+            "nested_auc": (results.get("nested") or {}).get("auc"),
             "architecture": results["architecture"], "rule": results["rule"].get("text", ""),
             "verdict": (results.get("readiness") or {}).get("message")}
 
