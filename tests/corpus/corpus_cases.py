@@ -31,7 +31,7 @@ class Case:
     name: str
     klass: int
     build: Callable[[Path, "Assets"], list[str]]  # writes files under the case folder, returns argv
-    expect: str = "error"  # "error" or "ok"
+    expect: str = "error"  # "error", "ok", or "either" (fuzzed bytes: refused in one line or accepted)
     match: str | None = None  # substring of the error line
     check: Check | None = None  # for accepted inputs: the result is right
     outputs: tuple[str, ...] = ()  # paths (relative to the case folder) that must not exist after a failure
@@ -708,7 +708,46 @@ def deid_cases() -> list[Case]:
         rows = list(csv.DictReader(open(case_dir / "out" / "deid_audit.csv")))
         assert any(r["action"] == "skipped" for r in rows) and not any("a.txt" in str(r) for r in rows)
     cases.append(Case("deid folder of non-DICOM files", 1, deid(only_junk), "ok", check=none_written))
+
+    def odd_files(d, a):
+        src = d / "in"
+        (src / "sub").mkdir(parents=True)
+        _copy(sorted(a.dicom.rglob("*.dcm"))[0], src / "one.dcm")
+        os.mkfifo(src / "pipe.dcm")
+        (src / "zero.dcm").symlink_to("/dev/zero")
+        (src / "broken.dcm").symlink_to(d / "nowhere")
+        (src / "sub" / "loop").symlink_to(src)
+        return src
+
+    def three_odd(case_dir, out, err):
+        assert "1 file(s) written" in out and "3 skipped" in out, out
+    cases.append(Case("deid pipe, device link, broken link, symlink loop", 10, deid(odd_files), "ok",
+                      check=three_odd))
+    for seed in range(12):
+        def check(case_dir, out, err, n=FUZZ_FILES):
+            written = len(list((case_dir / "out").rglob("*.dcm")))
+            assert f"{written} file(s) written" in out and f"{n - written} skipped" in out, out
+        cases.append(Case(f"deid {FUZZ_FILES} byte-fuzzed files (seed {seed})", 1,
+                          deid(lambda d, a, seed=seed: fuzzed(d / "in", a, seed)), "ok", check=check))
     return cases
+
+
+FUZZ_FILES = 12
+
+
+def fuzzed(folder: Path, assets: "Assets", seed: int) -> Path:
+    """Copies of a valid NM file with random bytes overwritten (header and values) and some cut short."""
+    rng = np.random.RandomState(seed)
+    folder.mkdir(parents=True)
+    blob = sorted(assets.dicom.rglob("*.dcm"))[0].read_bytes()
+    for i in range(FUZZ_FILES):
+        data = bytearray(blob)
+        for _ in range(rng.randint(1, 10)):
+            data[rng.randint(128, min(len(data), 2500))] = rng.randint(256)
+        if i % 3 == 0:
+            data = data[: rng.randint(132, len(data))]
+        (folder / f"f{i:02d}.dcm").write_bytes(bytes(data))
+    return folder
 
 
 # --------------------------------------------------------------------------- class 8: radiomics
@@ -781,6 +820,10 @@ def radiomics_cases() -> list[Case]:
         return d / "m"
     cases.append(Case("radiomics corrupt mask files", 8, rad(lambda d, a: a.dicom, corrupt_mask),
                       match="usable mask", outputs=("f.csv",)))
+
+    for seed in range(6):
+        cases.append(Case(f"radiomics over byte-fuzzed files (seed {seed})", 8, rad(
+            lambda d, a, seed=seed: fuzzed(d / "img", a, seed), lambda d, a: a.masks), "either"))
 
     def existing(d, a):
         (d / "f.csv").write_text("mine")

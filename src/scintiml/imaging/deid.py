@@ -35,7 +35,7 @@ import hmac
 import os
 import re
 import secrets
-import struct
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -476,10 +476,16 @@ def deidentify_folder(
                 skip("not a regular file (pipe, device or broken link)")
                 continue
             try:
-                ds = pydicom.dcmread(path)
-            except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError,
-                    NotImplementedError, OverflowError, MemoryError) as exc:
-                skip(f"not DICOM or unreadable ({type(exc).__name__})")
+                with warnings.catch_warnings():  # a corrupt file is reported once below, not as pydicom noise
+                    warnings.simplefilter("ignore")
+                    ds = pydicom.dcmread(path)
+                    for _ in ds.iterall():  # pydicom converts values lazily: make every corrupt value fail here
+                        pass
+            except InvalidDicomError:
+                skip("not DICOM (no DICM header)")
+                continue
+            except Exception as exc:  # noqa: BLE001 - a hostile file may break the parser in any way; skip it
+                skip(f"not DICOM or corrupt ({type(exc).__name__})")
                 continue
             problem = _problem(ds, path)
             if problem:
@@ -507,7 +513,7 @@ def deidentify_folder(
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 ds.save_as(target, enforce_file_format=True)
-            except (ValueError, TypeError, AttributeError, KeyError, OverflowError, struct.error) as exc:
+            except Exception as exc:  # noqa: BLE001 - one corrupt file is reported, never the end of the run
                 skip(f"cannot be rewritten after de-identification ({type(exc).__name__})")
                 if relative is not None:
                     (tmp / relative).unlink(missing_ok=True)

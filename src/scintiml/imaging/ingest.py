@@ -317,6 +317,9 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
         except ImagingError as exc:
             skipped.append({"file": str(path), "reason": str(exc)})
             continue
+        except Exception as exc:  # noqa: BLE001 - a corrupt file (fuzzed bytes) must be skipped, not end the run
+            skipped.append({"file": str(path), "reason": f"corrupt DICOM ({type(exc).__name__}: {exc})"})
+            continue
         uid = str(getattr(ds, "StudyInstanceUID", "")) or f"file:{path}"  # no UID: the file is its own study
         groups.setdefault(uid, []).append((ds, frames))
     studies = []
@@ -326,6 +329,8 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
                                      target_shape))
         except ImagingError as exc:
             skipped.append({"file": uid, "reason": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - attributes missing or malformed in a corrupt file
+            skipped.append({"file": uid, "reason": f"cannot be assembled: corrupt DICOM ({type(exc).__name__}: {exc})"})
     return studies, skipped
 
 
