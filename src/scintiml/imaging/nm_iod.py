@@ -89,7 +89,9 @@ def _dataset(study: PlanarStudy, frames: np.ndarray, views: Sequence[str], *, se
     md = study.metadata
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = NuclearMedicineImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    entropy = md.get("uid_entropy")  # reproducible UIDs for simulated data (same seed, same files)
+    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[entropy, "sop", str(instance_number)]) \
+        if entropy else generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
@@ -104,6 +106,8 @@ def _dataset(study: PlanarStudy, frames: np.ndarray, views: Sequence[str], *, se
     ds.PatientName = patient_name or md.get("PatientName", "")
     ds.PatientBirthDate = patient_birth_date or md.get("PatientBirthDate", "")
     ds.PatientSex = md.get("PatientSex", "")
+    if md.get("PatientAge"):
+        ds.PatientAge = md["PatientAge"]
     ds.StudyDate = study_date or md.get("StudyDate") or now.strftime("%Y%m%d")
     ds.StudyTime = md.get("StudyTime") or now.strftime("%H%M%S")
     ds.ContentDate, ds.ContentTime = ds.StudyDate, ds.StudyTime
@@ -197,7 +201,8 @@ def nm_datasets(study: PlanarStudy, layout: str = "per_view", *, patient_name: s
     Parameters
     ----------
     study : PlanarStudy
-        Views of counts; ``study.metadata`` may carry ``PatientSex``, ``AccessionNumber``, ``collimator``,
+        Views of counts; ``study.metadata`` may carry ``PatientSex``, ``PatientAge``, ``AccessionNumber``,
+        ``uid_entropy`` (UIDs derived from it, for reproducible simulated files), ``collimator``,
         ``radiopharmaceutical``, ``injected_activity_mbq``, ``count_rate_cps`` (for ``ActualFrameDuration``).
     layout : {"per_view", "dual_head", "multiframe"}
         ``per_view``: one single-frame file per view (one detector). ``dual_head``: opposed views acquired
@@ -226,8 +231,9 @@ def nm_datasets(study: PlanarStudy, layout: str = "per_view", *, patient_name: s
     unknown = [v for v in study.views if v not in VIEW_ORIENTATION]
     if unknown:
         raise ImagingError(f"view(s) {unknown} have no standard code; name views {', '.join(STANDARD_VIEWS)}")
+    entropy = study.metadata.get("uid_entropy")
     if not study.study_instance_uid:
-        study.study_instance_uid = generate_uid()
+        study.study_instance_uid = generate_uid(entropy_srcs=[entropy, "study"]) if entropy else generate_uid()
     views = list(study.views)
     if layout == "per_view":
         groups = [[v] for v in views]
@@ -241,7 +247,8 @@ def nm_datasets(study: PlanarStudy, layout: str = "per_view", *, patient_name: s
                 groups.append(pair)
                 left = [v for v in left if v not in pair]
         groups += [[v] for v in left]
-    series_uid = study.series_instance_uid or generate_uid()
+    series_uid = study.series_instance_uid or (generate_uid(entropy_srcs=[entropy, "series"]) if entropy
+                                               else generate_uid())
     out = []
     for number, group in enumerate(groups, start=1):
         frames = np.stack([np.asarray(study.views[v], dtype=float) for v in group])

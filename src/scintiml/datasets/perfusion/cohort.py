@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -19,13 +20,18 @@ def _write_case(tmp: Path, i: int, seed: int, id_prefix: str, layout: str, rando
 
     (case,) = simulate_perfusion_scans(1, random_state=seed, id_prefix=id_prefix, **simulate_kwargs)
     case.case_id = f"{id_prefix}-{i + 1:05d}"
+    # dates, times and UIDs follow from the seed, so the same call writes the same files
+    day = date(2024, 1, 1) + timedelta(days=i % 365)
+    age = int(case.clinical["age"])
     study = PlanarStudy(
         views=case.views, pixel_spacing_mm=(PIXEL_MM, PIXEL_MM), patient_id=case.case_id,
         metadata={"radiopharmaceutical": "99mTc-MAA", "collimator": "LEHR", "count_rate_cps": 4000,
-                  "PatientSex": "F" if case.clinical["female"] else "M",
+                  "PatientSex": "F" if case.clinical["female"] else "M", "PatientAge": f"{age:03d}Y",
+                  "PatientBirthDate": f"{day.year - age}0101", "StudyDate": day.strftime("%Y%m%d"),
+                  "StudyTime": "091500", "injection_time": "090500", "acquisition_time": "091500",
                   "AccessionNumber": f"A{random_state}{i + 1:06d}", "StudyID": str(i + 1),
                   "PatientName": f"SIM^{case.case_id}", "injected_activity_mbq": 150.0,
-                  "StudyDescription": "NM LUNG PERFUSION"})
+                  "StudyDescription": "NM LUNG PERFUSION", "uid_entropy": f"scintiml-sim/{random_state}/{seed}"})
     files = 0
     for ds in nm_datasets(study, layout):
         views = "-".join(view_from_code(it.ViewCodeSequence[0].CodeValue) for it in ds.DetectorInformationSequence)
