@@ -20,7 +20,8 @@ def _write_case(tmp: Path, i: int, seed: int, id_prefix: str, layout: str, rando
 
     (case,) = simulate_perfusion_scans(1, random_state=seed, id_prefix=id_prefix, **simulate_kwargs)
     case.case_id = f"{id_prefix}-{i + 1:05d}"
-    # dates, times and UIDs follow from the seed, so the same call writes the same files
+    # dates, times and UIDs follow from the seed and the protocol, so the same call writes the same files (and
+    # the same patients under another protocol get other UIDs: both can sit in one PACS)
     day = date(2024, 1, 1) + timedelta(days=i % 365)
     age = int(case.clinical["age"])
     study = PlanarStudy(
@@ -31,7 +32,7 @@ def _write_case(tmp: Path, i: int, seed: int, id_prefix: str, layout: str, rando
                   "StudyTime": "091500", "injection_time": "090500", "acquisition_time": "091500",
                   "AccessionNumber": f"A{random_state}{i + 1:06d}", "StudyID": str(i + 1),
                   "PatientName": f"SIM^{case.case_id}", "injected_activity_mbq": 150.0,
-                  "StudyDescription": "NM LUNG PERFUSION", "uid_entropy": f"scintiml-sim/{random_state}/{seed}"})
+                  "StudyDescription": "NM LUNG PERFUSION", "uid_entropy": f"scintiml-sim/{random_state}/{seed}/{sorted(simulate_kwargs.items())}/{layout}"})
     files = 0
     for ds in nm_datasets(study, layout):
         views = "-".join(view_from_code(it.ViewCodeSequence[0].CodeValue) for it in ds.DetectorInformationSequence)
