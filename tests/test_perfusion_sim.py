@@ -42,6 +42,8 @@ def test_defects_are_pleural_based_and_subsegmental_smaller(pe_cases):
                        for v in ALL_VIEWS]
             assert any(touches), d["territory"]
             kinds.setdefault(d["kind"], []).append(d["share_of_lungs"])
+        # every PE study shows its emboli somewhere (no near-invisible PE beside the hilum)
+        assert any(case.defect_masks[v].sum() >= 10 for v in VIEWS), case.case_id
     assert {"subsegmental", "segmental"} <= set(kinds)
     assert np.median(kinds["subsegmental"]) < 0.5 * np.median(kinds["segmental"])
     # a segment is roughly 1/18 of the lungs, a subsegment a fraction of that
