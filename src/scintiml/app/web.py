@@ -269,7 +269,7 @@ def create_app(config: AppConfig) -> FastAPI:
             "data_file": data_file.name, "target": target, "positive": _plain(cohort.positive),
             "id_column": id_column, "exclude": sorted(set(exclude + text)), "groups": groups, "name": name,
             "options": options,
-        }, files={data_file.name: data_file}, title=f"{name}: {target} = {_plain(cohort.positive)}")
+        }, files={data_file.name: data_file}, title=f"{name}: {target} = {_plain(cohort.positive)} ({method} inputs, judged by {options['selection']})")
         url = f"/jobs/{job_id}"
         if request.headers.get("hx-request"):
             return Response(status_code=200, headers={"HX-Redirect": url})
