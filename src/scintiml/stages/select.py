@@ -111,6 +111,12 @@ def select_inputs_stage(
     }
     if selection == "cv":
         info["stability"] = stability_section(data, method, max_inputs, random_state, progress)
+        stable = info["stability"]["stable_inputs"]
+        if sorted(stable) != sorted(selector.selected_inputs_):
+            data.warnings.append(
+                f"the inputs kept by cross-validation ({', '.join(selector.selected_inputs_)}) differ from those "
+                f"chosen in at least half of the {len(info['stability']['runs'])} resampled selections "
+                f"({', '.join(stable) or 'none'}): see how often each input was chosen")
     return InputSelection(list(selector.selected_inputs_), info)
 
 
