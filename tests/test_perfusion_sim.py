@@ -118,6 +118,21 @@ def test_stripe_sign_spares_the_pleura():
         assert not (c.defects[0]["points"] & surface).any()
 
 
+def test_non_segmental_mimics_do_not_follow_segments():
+    cases = simulate_perfusion_scans(120, prevalence=0.0, mimic_share=1.0, views=("ANT",), random_state=12,
+                                     keep_anatomy=True)
+    pneumonia = [c for c in cases if c.pattern == "pneumonia"]
+    tumours = [c for c in cases if c.pattern == "tumour"]
+    assert len(pneumonia) >= 5 and len(tumours) >= 5
+    crossing = 0
+    for c in pneumonia:
+        segs = c.anatomy.segment[c.defects[0]["points"]]
+        crossing += np.bincount(segs).max() < 0.9 * len(segs)  # not one segment's territory
+    assert crossing >= 0.7 * len(pneumonia)  # most cross segment borders (15 of 19 here)
+    for c in tumours:  # central: the defect does not reach the pleura
+        assert not (c.defects[0]["points"] & pleural_surface(c.anatomy)).any()
+
+
 def test_same_seed_same_patients_under_another_protocol():
     a = simulate_perfusion_scans(5, random_state=4, views=("ANT",))
     b = simulate_perfusion_scans(5, random_state=4, views=("ANT",), counts_per_view=250_000,
