@@ -700,7 +700,14 @@ def resolve_groups(
         path = Path(groups)
         if not path.exists():
             raise GroupsError(f"groups file {str(path)!r} does not exist")
-        text = path.read_text()
+        from .io.atomic import is_regular_readable
+
+        if not is_regular_readable(path) or path.stat().st_size > 1_000_000:
+            raise GroupsError(f"groups file {str(path)!r} is not a small regular file (at most 1 MB of YAML or JSON)")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise GroupsError(f"groups file {str(path)!r} is not UTF-8 text") from exc
         try:
             if path.suffix.lower() in {".yaml", ".yml"}:
                 import yaml
@@ -716,6 +723,12 @@ def resolve_groups(
         )
     resolved: dict[str, list[str]] = {}
     for group, spec in groups.items():
+        if not isinstance(spec, (str, list, tuple)) or not all(isinstance(p, str) for p in
+                                                                 ([spec] if isinstance(spec, str) else spec)):
+            # nested lists (a YAML alias bomb among them) or numbers are not column names: refuse, never str() them
+            raise GroupsError(
+                f"group {str(group)!r} must be a column name, a glob pattern, or a list of them (text only)"
+            )
         patterns = [spec] if isinstance(spec, str) else list(spec)
         columns: list[str] = []
         for pattern in patterns:

@@ -361,6 +361,19 @@ def option_cases() -> list[Case]:
         (d / "g.yaml").write_text("!!python/object/apply:os.system ['touch pwned']\n")
         return study("--groups", str(d / "g.yaml"))(d, a)
     cases.append(Case("study --groups YAML code probe", 7, yaml_code, match="groups", outputs=("out", "pwned")))
+
+    def alias_bomb(d, a):
+        lines = ['a0: &a0 ["age", "age", "age", "age", "age", "age", "age", "age", "age"]']
+        lines += [f"a{k}: &a{k} [" + ", ".join([f"*a{k - 1}"] * 9) + "]" for k in range(1, 9)]
+        (d / "g.yaml").write_text("\n".join(lines + ["clinical: *a8"]) + "\n")  # a0 is fine, a1 nests
+        return study("--groups", str(d / "g.yaml"))(d, a)
+    cases.append(Case("study --groups YAML alias bomb (9^9 names)", 7, alias_bomb, match="text only",
+                      outputs=("out",)))
+
+    def groups_list(d, a):
+        (d / "g.json").write_text("[1, 2]")
+        return study("--groups", str(d / "g.json"))(d, a)
+    cases.append(Case("study --groups JSON list", 7, groups_list, match="groups must map", outputs=("out",)))
     cases.append(Case("study target missing", 7, lambda d, a: [
         "study", str(table(d / "t.csv")), "--target", "nope", "--out", str(d / "out")], match="not found",
         outputs=("out",)))
