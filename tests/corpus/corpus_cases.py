@@ -504,6 +504,19 @@ def predict_cases() -> list[Case]:
     def drop_col(d, a):
         text = a.train_csv.read_text().splitlines()
         return _write(d / "x.csv", ("\n".join(",".join(l.split(",")[:-2]) for l in text) + "\n").encode())
+    def validated(case_dir, out, err):
+        result = json.loads((case_dir / "v" / "validation.json").read_text())
+        text = json.dumps(result)
+        assert '"n": 60' in text and '"n_events": 30' in text, text[:400]
+    cases.append(Case("validate on its own training CSV (one-hot, TRUE/FALSE, YES/No)", 6, lambda d, a: [
+        "validate", str(a.bundle), str(a.train_csv), "--target", "outcome", "--out", str(d / "v"), "--no-pdf"],
+        "ok", check=validated))
+
+    def recalibrated(case_dir, out, err):
+        assert (case_dir / "r" / "bundle.json").is_file()
+    cases.append(Case("recalibrate on its own training CSV", 6, lambda d, a: [
+        "recalibrate", str(a.bundle), str(a.train_csv), "--target", "outcome", "--out", str(d / "r")], "ok",
+        check=recalibrated))
     cases.append(Case("predict data lacking an input", 6, predict(drop_col), match="lack", outputs=("p.csv",)))
     cases.append(Case("predict --out is the data file", 7, lambda d, a: [
         "predict", str(a.bundle), str(_copy(a.train_csv, d / "t.csv")), "--out", str(d / "t.csv")], match="input"))

@@ -73,16 +73,18 @@ def prepare_inputs(
     ...
     scintiml.external.missing.MissingInputError: input 'age' is missing for 40 % of the patients ...
     """
-    absent = [c for c in inputs if c not in frame.columns]
+    from ..cohort import model_inputs
+
+    absent = [c for c in inputs if c not in frame.columns and c.partition("=")[0] not in frame.columns]
     if absent:
         raise MissingInputError(
             f"the data lack the model's input column(s) {absent}; the model needs {list(inputs)} — add the "
             "column(s), or retrain a model without them"
         )
-    X = frame[list(inputs)].apply(pd.to_numeric, errors="coerce")
-    text = [c for c in inputs if (X[c].isna() & frame[c].notna()).any()]
-    if text:
-        raise MissingInputError(f"input column(s) {text} hold non-numeric values; fix or empty those cells")
+    try:  # read as the study read its data: one-hot inputs rebuilt from their column, TRUE/FALSE as 1/0
+        X = model_inputs(frame, list(inputs))
+    except ScintimlError as exc:
+        raise MissingInputError(f"{exc}; fix or empty those cells") from exc
     missing = X.isna()
     share = {c: float(missing[c].mean()) for c in inputs}
     too_many = {c: s for c, s in share.items() if s > max_missing_share}

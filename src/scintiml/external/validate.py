@@ -113,8 +113,9 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any) -> np.ndarray:
     if event is not None and numeric.notna().all():
         # 1, 1.0 and "1" are the same event: compare numbers as numbers
         is_event, values = numeric == event, set(numeric.unique())
-    else:
-        is_event, values = outcome.astype(str) == str(positive), set(outcome.astype(str).unique())
+    else:  # text: trimmed and case-folded, as the study read its outcome ("YES " is the event "yes")
+        text = outcome.astype(str).str.strip().str.lower()
+        is_event, values = text == str(positive).strip().lower(), set(text.unique())
     if not is_event.any():
         raise TargetClassesError(
             f"no patient has the model's event {target} = {positive!r} (values: {sorted(values, key=str)}); check "
