@@ -195,3 +195,16 @@ def test_study_split_mode_is_the_published_workflow():
     assert r["selection"]["mode"] == "split" and r["selection"]["n_folds"] == 1
     assert r["selection"]["tolerance"] == 0.03
     assert "stability" not in r["selection"] and "nested" not in r
+
+
+def test_stability_section_reports_each_resampled_rule_and_the_modal_form():
+    from scintiml.stages import split_stage
+    from scintiml.stages.select import stability_section
+
+    data = split_stage(make_mibg_cohort(n_patients=300, random_state=1).subset(["delta_lvef", "planar_washout", "age"]))
+    st = stability_section(data, n_pairs=2)
+    assert len(st["rules"]) == 4
+    # the teaching truth is the AND rule: the modal form names both inputs with their directions
+    assert st["modal_rule_form"] == "delta_lvef <= and planar_washout >="
+    assert st["modal_rule_form_share"] == sum(
+        ("delta_lvef <=" in r and "planar_washout >=" in r and " and " in r) for r in st["rules"]) / 4

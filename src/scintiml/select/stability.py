@@ -105,6 +105,8 @@ class StabilitySelector(SelectorMixin, BaseEstimator):
         ci95_high, family_frequency, selected`` (sorted by frequency).
     runs_ : list of list of str
         The inputs each of the ``2 * n_pairs`` selections kept.
+    resamples_ : list of tuple of ndarray
+        For each selection, the rows (of ``X``) it trained on and the rows it was judged on.
     same_set_share_ : float
         Share of the selections that kept exactly the final inputs.
     modal_set_ : list of str
@@ -165,6 +167,7 @@ class StabilitySelector(SelectorMixin, BaseEstimator):
             seed = int(rng.randint(0, 2**31 - 1))
             inner = clone(base).set_params(random_state=seed)
             jobs += [(inner, a, b), (inner, b, a)]
+        self.resamples_ = [(a, b) for _, a, b in jobs]
         if self.n_jobs and self.n_jobs != 1:
             out = Parallel(n_jobs=self.n_jobs)(delayed(_select_on)(s, X, t, a, b) for s, a, b in jobs)
         else:

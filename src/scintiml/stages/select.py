@@ -8,10 +8,12 @@ the training part, judged on the selection part, a 3 % parsimony margin). The te
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ..errors import ScintimlError
+from ..explain import extract_rule
 from ..select import InputSelector, OrderSelector, StabilitySelector
 from .base import INPUT_METHODS, SELECTION_MODES, StudyData
 
@@ -138,6 +140,9 @@ def stability_section(data: StudyData, method: str = "growing", max_inputs: int 
     stable = StabilitySelector(InputSelector(method=method, max_inputs=max_inputs), n_pairs=n_pairs,
                                random_state=random_state)
     stable.fit(X_fit, y_fit, progress=None if progress is None else (lambda n: progress(0)))
+    rules = [_resample_rule(X_fit, y_fit, rows, inputs) for (rows, _), inputs in zip(stable.resamples_, stable.runs_)]
+    forms = Counter(form for _, form in rules if form)
+    modal_form, n_modal = forms.most_common(1)[0] if forms else ("", 0)
     return {
         "resampling": f"{n_pairs} complementary pairs of stratified half-samples (each half selects, judged on "
                       f"the other half): {2 * n_pairs} selections",
@@ -147,7 +152,20 @@ def stability_section(data: StudyData, method: str = "growing", max_inputs: int 
         "frequencies": stable.frequencies_.to_dict(orient="records"),
         "same_set_share": stable.same_set_share_, "modal_set": stable.modal_set_,
         "modal_set_share": stable.modal_set_share_, "runs": stable.runs_, "n_networks": stable.n_networks_,
+        "rules": [text for text, _ in rules], "modal_rule_form": modal_form,
+        "modal_rule_form_share": n_modal / len(rules) if rules else 0.0,
+        "rule_note": "each selection's rule: extract_rule on its first three kept inputs, fitted on its own "
+                     "half-sample; the form is the inputs, directions and join, thresholds aside",
     }
+
+
+def _resample_rule(X, y, rows, inputs) -> tuple[str, str]:
+    """The clinical rule of one resampled selection (text) and its form (inputs, directions, join)."""
+    if not inputs:
+        return "", ""
+    rule = extract_rule(X.iloc[rows], y[rows], list(inputs)[:3], max_conditions=min(2, len(inputs)))
+    form = f" {rule.join} ".join(f"{c.input} {c.op}" for c in sorted(rule.conditions, key=lambda c: c.input))
+    return rule.text, form
 
 
 def select_order_stage(
