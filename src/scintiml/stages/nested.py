@@ -28,7 +28,8 @@ def nested_stage(
     order selection by cross-validation, the network) refitted in every outer fold over *all* patients, the
     LR / RF / GBM baselines on the same folds, paired differences with the Nadeau & Bengio interval.
 
-    The raw (unimputed) inputs are used: each outer fold fits its own median imputation.
+    The raw (unimputed) inputs are used: each outer fold fits its own median imputation. ``progress`` is
+    called with 0 after each outer fold (the folds count no networks of their own).
 
     Examples
     --------
@@ -42,5 +43,5 @@ def nested_stage(
     pipeline = SelectedNetworkClassifier(method=method, cv=CV_FOLDS, max_inputs=max_inputs, random_state=random_state)
     result = nested_cross_validation(pipeline, data.raw, data.y, baselines=baseline_models(random_state),
                                      n_splits=n_splits, n_repeats=n_repeats, random_state=random_state,
-                                     progress=progress)
+                                     progress=None if progress is None else (lambda n: progress(0)))
     return result.to_dict()
