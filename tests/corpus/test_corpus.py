@@ -42,6 +42,7 @@ def _make_assets(root: Path) -> Assets:
     code, out, err = run(["study", str(assets.train_csv), "--target", "outcome", "--id", "pid", "--inputs", "all",
                           "--out", str(root / "study")])
     assert code == 0, err
+    assert "event: outcome = 'yes' (30 of 60 patients)" in out, out  # the event is printed, not guessed
     assets.results = __import__("json").loads((root / "study" / "results.json").read_text())
     assets.bundle = root / "study" / "model"
     assets.dicom = root / "dicom"

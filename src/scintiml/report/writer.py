@@ -57,6 +57,10 @@ def headline(r: dict[str, Any]) -> list[str]:
     lines = [f"{r['dataset']['name']}: inputs {', '.join(r['inputs']['selected'])}; network {r['architecture']}; "
              f"testing AUC {t['auc']:.3f} ({_fmt(t['auc_ci95']).replace('–', '-')})",
              f"rule: {r['rule']['text']}"]
+    d = r["dataset"]
+    if "positive" in d:  # the event is said, never left to be guessed (issue #15)
+        lines.insert(1, f"event: {d.get('target', 'outcome')} = {d['positive']!r} ({d.get('n_events', '?')} of "
+                        f"{d.get('n_patients', '?')} patients)")
     if r.get("readiness"):
         lines.append(f"deep learning: {r['readiness']['message']}")
     else:  # said, not left silent: the report says the same in its section 5
