@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScintimlError
-from ..io import atomic_dir, atomic_file, check_output_path
+from ..io import atomic_dir, atomic_file, check_output_path, safe_file_stem
 from .train import CNNModel, train_cnn
 
 #: The six views of a planar lung perfusion study.
@@ -126,7 +126,7 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
             rgb = summary_image(study, model.views if complete else list(study.views),
                                 float(row["probability"]), model.threshold, maps, rank=int(row["rank"]),
                                 protocol_check=row["protocol_check"])
-            name = f"{int(row['rank']):04d}_{study.patient_id}"
+            name = f"{int(row['rank']):04d}_{safe_file_stem(study.patient_id)}"  # a PatientID is never a path
             Image.fromarray(rgb).save(tmp / f"{name}.png")
             sc = secondary_capture(rgb, study, views_shown=model.views, series_instance_uid=series_uid,
                                    instance_number=int(row["rank"]))

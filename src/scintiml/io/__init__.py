@@ -5,7 +5,8 @@
 * :func:`jsonable` / :func:`write_json` — the one JSON-cleaning helper (numpy, pandas, paths, NaN → null).
 """
 
-from .atomic import OutputExistsError, atomic_dir, atomic_file, check_output_path
+from .atomic import OutputExistsError, atomic_dir, atomic_file, check_output_path, safe_file_stem
 from .jsonable import jsonable, write_json
 
-__all__ = ["atomic_dir", "atomic_file", "check_output_path", "OutputExistsError", "jsonable", "write_json"]
+__all__ = ["atomic_dir", "atomic_file", "check_output_path", "OutputExistsError", "jsonable", "write_json",
+           "safe_file_stem"]

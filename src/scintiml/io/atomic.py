@@ -17,7 +17,7 @@ from typing import Iterator
 
 from ..errors import OutputDirectoryError
 
-__all__ = ["OutputExistsError", "atomic_dir", "atomic_file", "check_output_path"]
+__all__ = ["OutputExistsError", "atomic_dir", "atomic_file", "check_output_path", "safe_file_stem"]
 
 
 class OutputExistsError(OutputDirectoryError):
@@ -63,6 +63,23 @@ def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple
             f"cannot write to {str(existing)!r} (not a writable folder); choose an --out in a folder you can write to"
         )
     return target
+
+
+def safe_file_stem(text: str, fallback: str = "unnamed") -> str:
+    """``text`` (a PatientID, a study label ...) made safe as one file name inside an output folder.
+
+    Anything but letters, digits, ``.``, ``_`` and ``-`` becomes ``_``; leading dots are dropped, so a value
+    taken from a DICOM file can never climb out of the folder (``../x``), hide the file, or be empty.
+
+    Examples
+    --------
+    >>> safe_file_stem("../../etc/passwd"), safe_file_stem("Doe^Jane 01"), safe_file_stem("")
+    ('_.._etc_passwd', 'Doe_Jane_01', 'unnamed')
+    """
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", str(text)).lstrip(".")[:120]
+    return stem or fallback
 
 
 def _can_create_in(folder: Path) -> bool:
