@@ -112,7 +112,8 @@ class CandidateData:
         if smallest < n_splits:
             raise ScintimlError(
                 f"{n_splits}-fold cross-validation needs at least {n_splits} patients of each outcome; "
-                f"the rarer outcome has {smallest}. Use fewer folds (e.g. cv=3) or the selection split (cv='split')"
+                f"the rarer outcome has {smallest}. Use fewer folds (e.g. cv=3) or the selection split (cv='split'; "
+                f"in a study: --selection split)"
             )
         rng = check_random_state(random_state)
         splitter = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats,
