@@ -73,11 +73,6 @@ def require_seed(seed: int, option: str = "--seed") -> None:
     require(0 <= seed <= MAX_SEED, f"{option} must be between 0 and {MAX_SEED}, got {seed}")
 
 
-def require_at_least(value: int | float | None, minimum: int | float, option: str) -> None:
-    """A count (studies, epochs, inputs ...) of at least ``minimum``; None means "not given" and passes."""
-    require(value is None or value >= minimum, f"{option} must be at least {minimum}, got {value}")
-
-
 @app.callback()
 def _root() -> None:
     """scintiml: a nuclear-medicine department's first machine-learning study."""
