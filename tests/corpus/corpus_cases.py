@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import os
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -48,6 +49,26 @@ class Assets:
     masks: Path = field(default=None)  # type: ignore[assignment]
     key: Path = field(default=None)  # type: ignore[assignment]
     results: dict = field(default_factory=dict)
+
+
+def run(argv: list[str]) -> tuple[int, str, str]:
+    """``scintiml ARGV`` in-process: (exit status, stdout, stderr); a traceback becomes status -1."""
+    import contextlib
+    import io
+
+    from scintiml.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        except BaseException:  # noqa: BLE001 - a traceback is exactly what the corpus looks for
+            err.write("Traceback (most recent call last):\n" + traceback.format_exc())
+            code = -1
+    return code, out.getvalue(), err.getvalue()
 
 
 # --------------------------------------------------------------------------- tables

@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from corpus_cases import Assets, Case, all_cases, base_rows, write_csv  # noqa: E402
+from corpus_cases import Assets, Case, all_cases, base_rows, run, write_csv  # noqa: E402
 
 pytest.importorskip("pydicom")
 pytest.importorskip("radiomics")
@@ -57,26 +56,6 @@ def _make_assets(root: Path) -> Assets:
         np.savez(assets.masks / f"{pid}.npz", ANT__lung=disk, POST__lung=disk)
     assets.key = new_key(root / "dept.key")
     return assets
-
-
-def run(argv: list[str]) -> tuple[int, str, str]:
-    """``scintiml ARGV`` in-process: (exit status, stdout, stderr); a traceback becomes status -1."""
-    import contextlib
-    import io
-
-    from scintiml.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(argv)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-        except BaseException:  # noqa: BLE001 - a traceback is exactly what the corpus looks for
-            err.write("Traceback (most recent call last):\n" + traceback.format_exc())
-            code = -1
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_corpus import run  # noqa: E402
+from corpus_cases import run  # noqa: E402
 
 CODINGS = [(1, 0, "1"), (1.0, 0.0, "1.0"), ("yes", "no", "'yes'"), ("YES ", " no", "'yes'"),
            ("True", "False", "True"), ("TRUE", "false", "True"), (2, 1, None), ("PE", "no PE", None)]
