@@ -310,3 +310,17 @@ def test_counts_to_input_matches_numpy_reference():
     x = 2 * np.sqrt(binned / binned.mean() + 0.375)
     expected = (x - x.mean()) / x.std()
     np.testing.assert_allclose(counts_to_input(torch.as_tensor(c))[0, 0].numpy(), expected, atol=1e-4)
+
+
+def test_monai_auc_agrees_with_scintiml_and_sklearn():
+    from monai.metrics import compute_roc_auc
+    from sklearn.metrics import roc_auc_score
+
+    from scintiml.evaluate import roc_auc
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 200)
+    s = rng.normal(size=200) + y
+    ours = roc_auc(y, s)
+    assert ours == pytest.approx(roc_auc_score(y, s))
+    assert ours == pytest.approx(float(compute_roc_auc(torch.as_tensor(s), torch.as_tensor(y))), abs=1e-6)

@@ -64,7 +64,7 @@ def threshold_for_sensitivity_bound(labels: np.ndarray, scores: np.ndarray, targ
     >>> s = np.r_[np.linspace(0, 0.6, 200), np.linspace(0.3, 1, 200)]
     >>> t, info = threshold_for_sensitivity_bound(y, s)
     >>> info["promise_shown"], info["caught"], round(info["sensitivity_ci95"][0], 3) >= 0.95
-    (True, 195, True)
+    (True, 197, True)
     """
     y = np.asarray(labels).astype(int)
     s = np.asarray(scores, dtype=float)
@@ -86,9 +86,9 @@ def threshold_for_sensitivity_bound(labels: np.ndarray, scores: np.ndarray, targ
     info = {
         "rule": f"lower {level:.0%} Wilson bound of sensitivity >= {target}",
         "positives": n_pos, "caught": tp, "sensitivity": tp / n_pos,
-        "sensitivity_ci95": list(wilson_interval(tp, n_pos)),
+        "sensitivity_ci95": [float(v) for v in wilson_interval(tp, n_pos)],
         "specificity": tn / n_neg if n_neg else float("nan"),
-        "specificity_ci95": list(wilson_interval(tn, n_neg)),
+        "specificity_ci95": [float(v) for v in wilson_interval(tn, n_neg)],
         "promise_shown": bool(wilson_interval(tp, n_pos, level)[0] >= target),
     }
     return threshold, info

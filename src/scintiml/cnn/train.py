@@ -138,6 +138,7 @@ def train_cnn(
     learning_rate: float = 2e-3,
     weight_decay: float = 5e-4,
     patience: int = 6,
+    min_epochs: int | None = None,
     smoothing: float = 0.5,
     max_steps: int | None = None,
     augment: bool = True,
@@ -168,6 +169,10 @@ def train_cnn(
     epochs, batch_size, learning_rate, weight_decay : training (AdamW, one-cycle schedule over ``epochs``)
     patience : int
         Epochs without a better smoothed selection loss before stopping.
+    min_epochs : int, optional
+        No stop before this epoch (default: half of ``epochs``, past the one-cycle peak: at the peak learning
+        rate the selection loss is noisy, and a stop there kept epoch 2 of 30 — testing AUC 0.80 instead of
+        0.98 — in one measured run).
     smoothing : float
         Weight of the newest epoch in the exponentially smoothed selection loss (1 = no smoothing).
     max_steps : int, optional
@@ -208,6 +213,7 @@ def train_cnn(
         raise ImagingError(f"counts must be (n, {len(views)} views, H, W); got shape {counts.shape}")
     if tuple(counts.shape[2:]) != MATRIX:
         raise ImagingError(f"views must be 128 x 128 pixels (resample them first); got {counts.shape[2:]}")
+    min_epochs = epochs // 2 if min_epochs is None else min_epochs
     rng = check_random_state(seed)
     torch.manual_seed(seed)
     device = torch.device(device) if device is not None else default_device()
@@ -265,7 +271,7 @@ def train_cnn(
             best_smoothed, best_state, best_epoch, stale = smoothed, _state(network), epoch, 0
         else:
             stale += 1
-        if stale >= patience or (max_steps is not None and steps >= max_steps):
+        if (stale >= patience and epoch >= min_epochs) or (max_steps is not None and steps >= max_steps):
             break
     training_seconds = time.perf_counter() - started
     network.load_state_dict(best_state)
