@@ -314,3 +314,16 @@ def test_trailing_delimiter_and_spaces_in_header(tmp_path):
     path.write_text(" age , outcome ,\n61, yes ,\n70,no,\n")
     frame = read_table(path)
     assert list(frame.columns) == ["age", "outcome"] and list(frame["outcome"]) == ["yes", "no"]
+
+
+def test_model_inputs_one_hot_when_new_data_read_as_numbers_or_booleans(small_frame):
+    # training: mixed text levels; new data holding only some levels is read as numbers or booleans
+    small_frame["grade"] = (["1", "2", "x"] * 14)[:40]
+    small_frame["flag"] = (["TRUE", "FALSE", "maybe"] * 14)[:40]
+    cohort = load_cohort(small_frame, target="outcome", id_column="pid")
+    assert {"grade=2", "grade=x", "flag=TRUE", "flag=maybe"} <= set(cohort.inputs)
+    new = pd.DataFrame({"age": [60.0] * 3, "washout": [20.0] * 3, "hm_ratio": [2.0] * 3,
+                        "grade": [1.0, 2.0, 2.0], "flag": ["TRUE", "FALSE", "TRUE"]})  # as Excel gives them
+    X = model_inputs(new, cohort.inputs)
+    assert X["grade=2"].tolist() == [0.0, 1.0, 1.0] and X["grade=x"].tolist() == [0.0, 0.0, 0.0]
+    assert X["flag=TRUE"].tolist() == [1.0, 0.0, 1.0] and X["flag=maybe"].tolist() == [0.0, 0.0, 0.0]

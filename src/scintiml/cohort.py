@@ -650,6 +650,26 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     return pd.DataFrame(columns, index=inputs.index)
 
 
+def _indicator(column: pd.Series, level: str) -> pd.Series:
+    """1.0 where ``column`` holds the category ``level`` as training saw it (text), 0.0 elsewhere.
+
+    New data may read differently from the training file — a grade column of only 1 and 2 becomes numbers,
+    one of only TRUE and FALSE booleans — so numbers and booleans are compared as such, never as ``"2.0"``
+    against ``"2"`` (which would silently give 0 for every patient).
+    """
+    if pd.api.types.is_bool_dtype(column):
+        wanted = level.strip().lower()
+        if wanted not in ("true", "false"):
+            return pd.Series(0.0, index=column.index)
+        return (column.astype(object) == (wanted == "true")).astype(float)
+    if pd.api.types.is_numeric_dtype(column):
+        try:
+            return (column == float(level)).astype(float)
+        except ValueError:
+            return pd.Series(0.0, index=column.index)
+    return (column.astype(str) == level).astype(float)
+
+
 def model_inputs(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFrame:
     """The numeric input matrix a fitted model needs, from a raw table read like the training one.
 
@@ -678,7 +698,7 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFrame:
         source, sep, level = name.partition("=")
         if sep and source in frame.columns:
             column = frame[source]
-            encoded = (column.astype(str) == level).astype(float)
+            encoded = _indicator(column, level)
             encoded[column.isna()] = np.nan
             out[name] = encoded
             continue
