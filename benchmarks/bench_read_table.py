@@ -1,0 +1,42 @@
+"""Reading a large cohort table: scintiml.load_cohort vs pandas.read_csv on the same file, same run (issue #15).
+
+scintiml reads every cell as text first (to trim it, count missing markers, sniff the delimiter and refuse
+duplicated names), so it is slower than pandas' typed reader; the issue asks for 50 MB in under a minute.
+Usage: ``python benchmarks/bench_read_table.py [MB]`` (default 50). Prints one markdown table row.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scintiml.cohort import load_cohort
+
+
+def main(megabytes: float = 50.0) -> None:
+    rng = np.random.RandomState(0)
+    rows = int(megabytes * 14_370)  # ~73 bytes per row of 9 four-decimal inputs and a 0/1 outcome
+    frame = pd.DataFrame({f"x{i}": rng.normal(50, 10, rows).round(4) for i in range(9)})
+    frame["outcome"] = rng.randint(0, 2, rows)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "big.csv"
+        frame.to_csv(path, index=False)
+        size = path.stat().st_size / 2**20
+        start = time.perf_counter()
+        cohort = load_cohort(path, "outcome")
+        ours = time.perf_counter() - start
+        start = time.perf_counter()
+        pd.read_csv(path)
+        theirs = time.perf_counter() - start
+    print("| file | rows | scintiml load_cohort s | pandas read_csv s | ratio |")
+    print("|---|---|---|---|---|")
+    print(f"| {size:.1f} MB | {cohort.n_patients} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.1f} |")
+
+
+if __name__ == "__main__":
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 50.0)
