@@ -274,7 +274,8 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
         raise CohortFileError(f"{str(path)!r} is a folder; give the path of a CSV, TSV, XLSX or Parquet file")
     if not is_regular_readable(path):
         raise TableLimitError(
-            f"{str(path)!r} is not a regular file (a pipe, socket or device); save the table to a file and give its path"
+            f"{str(path)!r} is not a regular file (a pipe, socket or device); save the table to a file and "
+            "give its path"
         )
     size = path.stat().st_size
     if size > max_bytes:
@@ -338,7 +339,9 @@ def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
             f"{str(path)!r}: the rows have more fields than the header has names; fix the header row"
         )
     if len(frame.columns) != len(names):
-        raise CohortFileError(f"{str(path)!r}: the header has {len(names)} names but the rows {len(frame.columns)} fields")
+        raise CohortFileError(
+            f"{str(path)!r}: the header has {len(names)} names but the rows {len(frame.columns)} fields"
+        )
     frame.columns = names
     # a trailing delimiter makes a nameless, empty last column: drop it; a nameless column with values is refused
     for i, name in enumerate(list(frame.columns)):

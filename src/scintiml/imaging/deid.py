@@ -312,7 +312,8 @@ def deidentify_dataset(ds, pseudo: Pseudonymizer, retain_dates: bool = False, ke
             if elem.keyword == "PatientID":
                 action = "P"  # pseudonym: a non-empty, consistent replacement (allowed for Z and D)
             if action == "C":
-                if row is temporal_row or "dates" in row.options and "dates" in enabled and elem.VR in {"DA", "DT", "TM"}:
+                temporal = row is temporal_row or "dates" in row.options
+                if temporal and "dates" in enabled and elem.VR in {"DA", "DT", "TM"}:
                     if elem.VR in {"DA", "DT"} and elem.value:
                         values = elem.value if elem.VM > 1 else [elem.value]
                         new = [_shift(v, elem.VR, offset) for v in values]
