@@ -228,6 +228,8 @@ def test_drift_table_is_numeric_with_paired_delong(tiny_model, tmp_path):
     assert table.loc[0, "delong_p_vs_reference"] == 1.0 and table.loc[0, "auc_difference_vs_reference"] == 0.0
     assert ((table["auc_ci_low"] <= table["auc"]) & (table["auc"] <= table["auc_ci_high"])).all()
     assert (table["sensitivity"] < 0.95).tolist() == table["breaks_promise"].tolist()
+    assert not table.loc[0, "specificity_drop"]  # the reference cannot drop below itself
+    assert table.loc[1, "specificity_drop"] == (table.loc[0, "specificity"] > table.loc[1, "specificity_ci_high"])
     path = tmp_path / "drift.csv"
     table.to_csv(path, index=False)
     text = path.read_text()

@@ -119,5 +119,5 @@ def cnn_drift(
                      f"{r.calibration_slope:.2f}",
                      f"{r.sensitivity:.2f} ({r.sensitivity_ci_low:.2f}-{r.sensitivity_ci_high:.2f})",
                      f"{r.specificity:.2f} ({r.specificity_ci_low:.2f}-{r.specificity_ci_high:.2f})",
-                     "BROKEN" if r.breaks_promise else "kept")
+                     "BROKEN" if r.breaks_promise else ("kept, specificity down" if r.specificity_drop else "kept"))
     stdout.print(view)

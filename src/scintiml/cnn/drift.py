@@ -35,9 +35,12 @@ def drift_table(model: CNNModel, n_cases: int = 200, random_state: int = 12345,
 
     Columns: ``protocol, n, positives, auc, auc_ci_low, auc_ci_high, calibration_in_the_large,
     calibration_slope, sensitivity, sensitivity_ci_low, sensitivity_ci_high, specificity, specificity_ci_low,
-    specificity_ci_high, urgent_fraction, auc_difference_vs_reference, delong_p_vs_reference, breaks_promise``.
+    specificity_ci_high, urgent_fraction, auc_difference_vs_reference, delong_p_vs_reference, breaks_promise,
+    specificity_drop``.
 
-    ``breaks_promise`` is True where the sensitivity at the fixed threshold is below ``target_sensitivity``.
+    ``breaks_promise`` is True where the sensitivity at the fixed threshold is below ``target_sensitivity``;
+    ``specificity_drop`` where the reference protocol's specificity lies above this protocol's 95 % CI (the
+    promise is kept, but more of the worklist is flagged URGENT).
 
     Examples
     --------
@@ -50,7 +53,7 @@ def drift_table(model: CNNModel, n_cases: int = 200, random_state: int = 12345,
     (['ref', 'half'], 1.0)
     """
     protocols = protocols or DRIFT_PROTOCOLS
-    rows, reference = [], None
+    rows, reference, reference_spec = [], None, None
     for k, (name, kwargs) in enumerate(protocols.items()):
         cases = simulate_perfusion_scans(n_cases, prevalence=0.4, random_state=random_state,
                                          views=tuple(model.views), **kwargs)
@@ -75,10 +78,14 @@ def drift_table(model: CNNModel, n_cases: int = 200, random_state: int = 12345,
             "auc_difference_vs_reference": paired.difference if paired else 0.0,
             "delong_p_vs_reference": paired.p_value if paired else 1.0,
             "breaks_promise": bool(sens < target_sensitivity),
+            "specificity_drop": bool(reference_spec is not None and reference_spec > wilson_interval(tn, neg)[1]),
         })
+        if reference_spec is None:
+            reference_spec = spec
         if progress is not None:
             progress(k + 1, len(protocols))
     table = pd.DataFrame(rows)
-    numeric = [c for c in table.columns if c not in ("protocol", "breaks_promise")]
+    numeric = [c for c in table.columns if c not in ("protocol", "n", "positives", "breaks_promise",
+                                                     "specificity_drop")]
     table[numeric] = table[numeric].astype(float)
     return table
