@@ -96,9 +96,8 @@ def load_cnn(path: str | Path, device: str | torch.device = "cpu") -> CNNModel:
         raise BundleError(f"{where}: its protocol guard lacks {exc}; the bundle is corrupt") from None
     if templates.shape[0] != len(views):
         raise BundleError(f"{where}: {templates.shape[0]} orientation templates for {len(views)} views")
-    for low_high, what in ((guard.counts_per_view, "counts range"),):
-        if len(low_high) != 2 or not all(math.isfinite(v) for v in low_high):
-            raise BundleError(f"{where}: its {what} {low_high} is not two finite numbers")
+    if len(guard.counts_per_view) != 2 or not all(math.isfinite(v) for v in guard.counts_per_view):
+        raise BundleError(f"{where}: its counts range {guard.counts_per_view} is not two finite numbers")
     network.to(device).eval()
     report = folder.json("training_report.json") if "training_report.json" in folder.files else {}
     return CNNModel(network, dict(spec), guard, card=folder.card, report=report)
