@@ -36,6 +36,25 @@ from ..errors import ScintimlError
 MAX_BATCH_VALUES = 30_000_000
 
 
+def binary_target(y: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """The two classes of ``y`` and the 0/1 event indicator (the second class is the event).
+
+    A ``ScintimlError`` (a ``ValueError``) names ``task`` when ``y`` does not hold exactly two classes.
+
+    Examples
+    --------
+    >>> classes, t = binary_target(np.array([2, 1, 2]), "model selection")
+    >>> classes.tolist(), t.tolist()
+    ([1, 2], [1.0, 0.0, 1.0])
+    """
+    classes = np.unique(y)
+    if len(classes) != 2:
+        found = "1 class" if len(classes) == 1 else f"{len(classes)} classes"
+        raise ScintimlError(f"{task} needs a binary outcome (two classes), got {found} "
+                            f"{classes.tolist()[:5]}; recode the outcome as event / no event")
+    return classes, (y == classes[1]).astype(float)
+
+
 def prepare_data(selector, X, y, selection, rng: np.random.RandomState, seed: int | None = None):
     """Validate a selector's instances, build its folds and scale the inputs once.
 
@@ -46,14 +65,9 @@ def prepare_data(selector, X, y, selection, rng: np.random.RandomState, seed: in
     Returns ``(data, estimator)``: the :class:`CandidateData` and the candidate networks' settings.
     """
     X, y = validate_data(selector, X, y, dtype=np.float64)
-    classes = np.unique(y)
-    if len(classes) != 2:
-        found = "1 class" if len(classes) == 1 else f"{len(classes)} classes"
-        raise ScintimlError(f"model selection needs a binary outcome (two classes), got {found} "
-                            f"{classes.tolist()[:5]}; recode the outcome as event / no event")
+    classes, t = binary_target(y, "model selection")
     estimator = clone(selector.estimator) if selector.estimator is not None else default_estimator()
     scaling = estimator.get_params()["scaling"]
-    t = (y == classes[1]).astype(float)
     cv = getattr(selector, "cv", "split")
     if selection is not None or cv == "split":
         if selection is None:

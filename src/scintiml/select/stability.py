@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..evaluate import wilson_interval
+from .candidates import binary_target
 from .inputs import InputSelector, correlation_with_target
 
 
@@ -152,12 +153,7 @@ class StabilitySelector(SelectorMixin, BaseEstimator):
         self._validate_params()
         names = list(X.columns) if isinstance(X, pd.DataFrame) else None
         X, y = validate_data(self, X, y, dtype=np.float64)
-        classes = np.unique(y)
-        if len(classes) != 2:
-            found = "1 class" if len(classes) == 1 else f"{len(classes)} classes"
-            raise ValueError(f"stability selection needs a binary outcome (two classes), got {found} "
-                             f"{classes.tolist()[:5]}; recode the outcome as event / no event")
-        t = (y == classes[1]).astype(float)
+        _, t = binary_target(y, "stability selection")
         names = names or [f"x{i}" for i in range(X.shape[1])]
         rng = check_random_state(self.random_state)
         base = self.selector if self.selector is not None else InputSelector(method="growing")
