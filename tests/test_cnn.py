@@ -151,18 +151,32 @@ def test_bundle_refuses_damage(tiny_model, tmp_path):
     (nan / "bundle.json").write_text(json.dumps(head))
     with pytest.raises(BundleError, match="NaN or infinite"):
         CNNModel.load(nan)
+    # a plausible hand edit of the spec (a lower threshold) is caught by the spec's digest
+    edited_spec = _copy(good, tmp_path / "edited_spec")
+    head = json.loads((edited_spec / "bundle.json").read_text())
+    assert 0 < head["spec"]["threshold"] < 1 and head["spec"]["threshold"] != 0.2
+    head["spec"]["threshold"] = 0.2
+    (edited_spec / "bundle.json").write_text(json.dumps(head))
+    with pytest.raises(BundleError, match="spec was edited"):
+        CNNModel.load(edited_spec)
+    # a spec rewritten with a fresh digest still meets the loader's own checks
     shape = _copy(good, tmp_path / "shape")
-    head = json.loads((shape / "bundle.json").read_text())
-    head["spec"]["width"] = 8
-    (shape / "bundle.json").write_text(json.dumps(head))
+    _rewrite_spec(shape, width=8)
     with pytest.raises(BundleError, match="do not fit"):
         CNNModel.load(shape)
     threshold = _copy(good, tmp_path / "threshold")
-    head = json.loads((threshold / "bundle.json").read_text())
-    head["spec"]["threshold"] = 1.5
-    (threshold / "bundle.json").write_text(json.dumps(head))
+    _rewrite_spec(threshold, threshold=1.5)
     with pytest.raises(BundleError, match="threshold"):
         CNNModel.load(threshold)
+
+
+def _rewrite_spec(folder, **changes):
+    from scintiml.bundle.format import spec_digest
+
+    head = json.loads((folder / "bundle.json").read_text())
+    head["spec"].update(changes)
+    head["spec"]["spec_sha256"] = spec_digest(head["spec"])
+    (folder / "bundle.json").write_text(json.dumps(head))
 
 
 def test_onnx_agrees_with_torch(small, tiny_model, tmp_path):

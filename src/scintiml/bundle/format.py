@@ -3,14 +3,16 @@
 A bundle is a folder::
 
     bundle.json        {"format": "scintiml-bundle", "format_version": 2, "kind": "tabular-ann" | "planar-cnn",
-                        "scintiml_version": ..., "spec": {...}, "files": {"weights.npz": "<sha256>", ...}}
+                        "scintiml_version": ..., "spec": {..., "spec_sha256": "<sha256 of the rest>"},
+                        "files": {"weights.npz": "<sha256>", ...}}
     weights.npz | weights.safetensors     arrays, never pickled
     card.json, card.md                    the model card (Mitchell et al. 2019)
     ...                                   any other file the kind needs, each with its sha256 in bundle.json
 
 :func:`write_bundle` writes it atomically; :func:`read_bundle` verifies the format, the kind and the checksum of
-every listed file (and that no listed file is missing) before anything is used, so an edited, truncated or
-swapped file is refused with one :class:`~scintiml.errors.BundleError` line. The spec's own numbers are checked by
+every listed file (and that no listed file is missing) and the spec's own digest before anything is used, so an
+edited, truncated or swapped file or a hand-edited spec is refused with one :class:`~scintiml.errors.BundleError`
+line (bundles written before the digest existed carry none and are read as before). The spec's own numbers are checked by
 the kind's loader (shapes, finite weights and threshold).
 """
 
@@ -32,7 +34,7 @@ SPEC_FILE = "bundle.json"
 MAX_SPEC_BYTES = 20_000_000  # a spec is small; a huge one is not a bundle of ours
 
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "SPEC_FILE", "write_bundle", "read_bundle",
-           "BundleFolder", "sha256_file", "require_finite"]
+           "BundleFolder", "sha256_file", "spec_digest", "require_finite"]
 
 
 def sha256_file(path: str | Path) -> str:
@@ -42,6 +44,19 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def spec_digest(spec: Mapping[str, Any]) -> str:
+    """sha256 of a spec (without its own ``spec_sha256``) as canonical JSON (sorted keys, no spaces).
+
+    Examples
+    --------
+    >>> spec_digest({"b": 1, "a": [0.5]}) == spec_digest({"a": [0.5], "b": 1, "spec_sha256": "x"})
+    True
+    """
+    body = {k: v for k, v in jsonable(dict(spec)).items() if k != "spec_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def write_bundle(
@@ -82,8 +97,17 @@ def write_bundle(
     Traceback (most recent call last):
     ...
     scintiml.errors.BundleError: ... 'weights.txt' does not match its checksum ...
+    >>> _ = (folder / "weights.txt").write_text("1 2 3")
+    >>> head = json.loads((folder / SPEC_FILE).read_text()); head["spec"]["threshold"] = 0.1
+    >>> _ = (folder / SPEC_FILE).write_text(json.dumps(head))
+    >>> read_bundle(folder)
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.BundleError: ... spec was edited after it was written ...
     """
     files: dict[str, Any] = dict(writers)
+    spec_body = jsonable(dict(spec))
+    spec_body["spec_sha256"] = spec_digest(spec_body)
     if card is not None:
         files["card.json"] = json.dumps(jsonable(card), indent=1, allow_nan=False)
     if card_markdown is not None:
@@ -103,7 +127,7 @@ def write_bundle(
             checksums[name] = sha256_file(path)
         head = {
             "format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION, "kind": kind,
-            "scintiml_version": __version__, "spec": jsonable(dict(spec)), "files": checksums,
+            "scintiml_version": __version__, "spec": spec_body, "files": checksums,
         }
         (tmp / SPEC_FILE).write_text(json.dumps(head, indent=1, allow_nan=False), encoding="utf-8")
     return Path(target)
@@ -166,6 +190,9 @@ def read_bundle(path: str | Path, kind: str | None = None) -> BundleFolder:
         )
     if not isinstance(head.get("spec"), dict) or not isinstance(head.get("files"), dict) or not isinstance(head.get("kind"), str):
         raise BundleError(f"{str(head_path)!r} lacks its kind, spec or file list; the bundle is corrupt")
+    if "spec_sha256" in head["spec"] and head["spec"]["spec_sha256"] != spec_digest(head["spec"]):
+        raise BundleError(f"{str(head_path)!r}: the bundle's spec was edited after it was written (its spec_sha256 "
+                          "does not match); use an intact copy of the bundle")
     if kind is not None and head["kind"] != kind:
         raise BundleError(f"{str(path)!r} holds a {head['kind']!r} model, not a {kind!r} one")
     for name, expected in head["files"].items():

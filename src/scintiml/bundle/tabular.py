@@ -15,8 +15,6 @@ imply, a finite scaling layer with positive scales, finite training ranges. Any 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,26 +28,13 @@ from ..ann.network import ACTIVATIONS
 from ..errors import BundleError, ScintimlError
 from ..io import jsonable
 from .card import card_markdown, model_card
-from .format import read_bundle, require_finite, write_bundle
+from .format import read_bundle, require_finite, spec_digest, write_bundle
 
 KIND = "tabular-ann"
 WEIGHTS = "weights.npz"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 __all__ = ["KIND", "Bundle", "save_bundle", "load_bundle", "training_summary", "spec_digest"]
-
-
-def spec_digest(spec: dict[str, Any]) -> str:
-    """sha256 of the spec (without its own ``spec_sha256``) as canonical JSON.
-
-    Examples
-    --------
-    >>> spec_digest({"b": 1, "a": [0.5]}) == spec_digest({"a": [0.5], "b": 1, "spec_sha256": "x"})
-    True
-    """
-    body = {k: v for k, v in jsonable(spec).items() if k != "spec_sha256"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def training_summary(X: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -114,7 +99,6 @@ def save_bundle(study, path: str | Path, overwrite: bool = False) -> Path:
         "protocol": r.get("protocol", {}),
         "training_summary": training_summary(study.cohort.X.iloc[study.split.training][inputs]),
     })
-    spec["spec_sha256"] = spec_digest(spec)
     arrays = {}
     for i, (w, b) in enumerate(zip(model.coefs_, model.intercepts_)):
         arrays[f"coef_{i}"] = np.asarray(w, dtype=float)
