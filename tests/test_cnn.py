@@ -340,3 +340,32 @@ def test_monai_auc_agrees_with_scintiml_and_sklearn():
     ours = roc_auc(y, s)
     assert ours == pytest.approx(roc_auc_score(y, s))
     assert ours == pytest.approx(float(compute_roc_auc(torch.as_tensor(s), torch.as_tensor(y))), abs=1e-6)
+
+
+def test_labels_file_is_read_like_a_cohort_table_and_keeps_leading_zeros(tmp_path):
+    from scintiml.cnn.workflow import load_labelled_studies
+    from scintiml.datasets.perfusion import write_simulated_cohort
+    from scintiml.errors import ScintimlError
+
+    sim = tmp_path / "sim"
+    write_simulated_cohort(sim, n_cases=4, prevalence=0.5, random_state=3)
+    truth = pd.read_csv(sim / "labels.csv", dtype=str)
+    new_id = {old: f"{i + 1:03d}" for i, old in enumerate(truth["patient_id"])}  # 001, 002, ...
+    for path in (sim / "dicom").rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.PatientID = new_id[ds.PatientID]
+        ds.save_as(path)
+    # semicolons, padded cells, ids with leading zeros: a spreadsheet export
+    labels = tmp_path / "labels.csv"
+    labels.write_text("patient_id ; pe\n" + "".join(f" {new_id[p]} ; {y}\n" for p, y in zip(truth["patient_id"],
+                                                                                              truth["pe"])))
+    studies, y, skipped = load_labelled_studies(sim, labels=labels)
+    assert len(studies) == 4 and not skipped
+    assert {s.patient_id: v for s, v in zip(studies, y)} == {new_id[p]: int(v) for p, v in zip(truth["patient_id"],
+                                                                                              truth["pe"])}
+    labels.write_text("patient_id,pe\n001,1\n001,0\n")
+    with pytest.raises(ScintimlError, match=r"\['001'\] have both pe = 0 and pe = 1"):
+        load_labelled_studies(sim, labels=labels)
+    labels.write_text("patient_id,pe\n001,1\n002,maybe\n")
+    with pytest.raises(ScintimlError, match="column pe must hold 0"):
+        load_labelled_studies(sim, labels=labels)

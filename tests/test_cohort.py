@@ -327,3 +327,14 @@ def test_model_inputs_one_hot_when_new_data_read_as_numbers_or_booleans(small_fr
     X = model_inputs(new, cohort.inputs)
     assert X["grade=2"].tolist() == [0.0, 1.0, 1.0] and X["grade=x"].tolist() == [0.0, 0.0, 0.0]
     assert X["flag=TRUE"].tolist() == [1.0, 0.0, 1.0] and X["flag=maybe"].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_patient_ids_keep_their_text(small_frame, tmp_path):
+    frame = small_frame.copy()
+    frame["pid"] = [f"{i:04d}" for i in range(len(frame))]  # 0000, 0001, ...: numbers to a naive reader
+    path = tmp_path / "ids.csv"
+    frame.to_csv(path, index=False)
+    cohort = load_cohort(path, target="outcome", id_column="pid")
+    assert list(cohort.ids[:3]) == ["0000", "0001", "0002"]
+    # without naming it an id column, the same column reads as numbers (and would be refused as an input later)
+    assert read_table(path)["pid"].iloc[1] == 1

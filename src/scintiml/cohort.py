@@ -204,13 +204,19 @@ def _is_text(column: pd.Series) -> bool:
     return column.dtype == object or isinstance(column.dtype, pd.StringDtype)
 
 
-def _clean_frame(frame: pd.DataFrame, decimal: str = ".", percent: bool = False) -> pd.DataFrame:
+def _clean_frame(frame: pd.DataFrame, decimal: str = ".", percent: bool = False,
+                 text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """Trim text, read the missing markers as missing (counted in ``frame.attrs["missing_markers"]``),
-    numbers stored as text as numbers (decimal commas and ``45%`` only when asked), TRUE/FALSE as booleans."""
+    numbers stored as text as numbers (decimal commas and ``45%`` only when asked), TRUE/FALSE as booleans.
+    ``text_columns`` (patient ids) stay trimmed text: ``007`` must not become ``7``."""
     markers: dict[str, dict[str, int]] = {}
     out: dict[str, pd.Series] = {}
     for name in frame.columns:
         column = frame[name]
+        if name in text_columns:
+            # only strip: a DataFrame's integer ids stay integers, an empty cell is missing
+            out[name] = column.map(lambda v: (v.strip() or np.nan) if isinstance(v, str) else v)
+            continue
         if not _is_text(column):
             out[name] = column
             continue
@@ -248,13 +254,14 @@ def _clean_frame(frame: pd.DataFrame, decimal: str = ".", percent: bool = False)
 
 
 def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
-               max_bytes: int = MAX_TABLE_BYTES) -> pd.DataFrame:
+               max_bytes: int = MAX_TABLE_BYTES, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Read a CSV (delimiter sniffed), TSV, XLSX or Parquet file into a DataFrame, or say exactly why not.
 
     Column names and text cells are trimmed; duplicated column names are refused; ``?``, ``NA``, ``-`` and
     empty cells are missing (counted per column in ``frame.attrs["missing_markers"]``); ``TRUE``/``FALSE``
     text becomes booleans. Decimal commas (``decimal=","``) and percent signs (``percent=True``) are read
-    only when asked. Pipes, devices and files over ``max_bytes`` are refused before any reading.
+    only when asked. Pipes, devices and files over ``max_bytes`` are refused before any reading. Columns named
+    in ``text_columns`` (patient ids) are kept as trimmed text, so ``007`` stays ``007``.
 
     Examples
     --------
@@ -264,6 +271,9 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
     >>> frame = read_table(path)
     >>> list(frame.columns), list(frame["outcome"]), frame.attrs["missing_markers"]
     (['age', 'outcome'], ['yes', 'no'], {'age': {'?': 1}})
+    >>> _ = path.write_text("id,age\\n007,61\\n12,70\\n")
+    >>> list(read_table(path, text_columns=["id"])["id"]), list(read_table(path)["id"])
+    (['007', '12'], [7, 12])
     """
     from .io.atomic import is_regular_readable
 
@@ -319,7 +329,7 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
             f"cannot read {str(path)!r} as a {suffix[1:].upper()} table ({type(exc).__name__}: {exc}); "
             "check the file is not corrupt or save it again as CSV"
         ) from exc
-    return _clean_frame(frame, decimal=decimal, percent=percent)
+    return _clean_frame(frame, decimal=decimal, percent=percent, text_columns=tuple(text_columns))
 
 
 def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
@@ -413,10 +423,12 @@ def load_cohort(
         columns = _check_header(list(source.columns), Path("the DataFrame"))
         frame = source.copy()
         frame.columns = columns
-        frame = _clean_frame(frame, decimal=decimal, percent=percent)
+        frame = _clean_frame(frame, decimal=decimal, percent=percent,
+                             text_columns=(id_column,) if id_column is not None else ())
         default_name = "cohort"
     else:
-        frame = read_table(source, decimal=decimal, percent=percent)
+        frame = read_table(source, decimal=decimal, percent=percent,
+                           text_columns=(id_column,) if id_column is not None else ())
         default_name = Path(source).stem
     notes: list[str] = []
     markers = frame.attrs.get("missing_markers", {})

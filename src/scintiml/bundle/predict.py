@@ -62,7 +62,8 @@ def predict_file(
 
     out = check_output_path(out, overwrite=overwrite, inputs=(data, model))
     bundle = load_bundle(model)
-    frame = read_table(data, decimal=decimal, percent=percent)  # read exactly as study read its data
+    # read exactly as study read its data; the id column as text (leading zeros kept)
+    frame = read_table(data, decimal=decimal, percent=percent, text_columns=(id_column,) if id_column else ())
     warnings = bundle.check_protocol(protocol)
     if warnings and strict_protocol:
         raise ScintimlError("; ".join(warnings))

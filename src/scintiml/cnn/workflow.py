@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..cohort import read_table
 from ..errors import ScintimlError
 from ..io import atomic_dir, atomic_file, check_output_path, safe_file_stem
 from .train import CNNModel, train_cnn
@@ -41,12 +42,24 @@ def load_labelled_studies(data: str | Path, labels: str | Path | None = None,
     labels = Path(labels) if labels is not None else data / "labels.csv"
     if not labels.is_file():
         raise ScintimlError(f"labels file {str(labels)!r} not found; give --labels CSV with columns patient_id, pe")
-    table = pd.read_csv(labels)
+    # the cohort reader: delimiter sniffed, cells trimmed, ids kept as text (a DICOM PatientID "007" is not 7)
+    table = read_table(labels, text_columns=("patient_id",))
     missing = {"patient_id", "pe"} - set(table.columns)
     if missing:
-        raise ScintimlError(f"labels file {str(labels)!r} lacks column(s) {sorted(missing)}")
-    if not set(pd.unique(table["pe"])) <= {0, 1}:
-        raise ScintimlError(f"labels file {str(labels)!r}: column pe must hold 0 (no PE) or 1 (PE)")
+        raise ScintimlError(f"labels file {str(labels)!r} lacks column(s) {sorted(missing)}; "
+                            f"its columns are {list(table.columns)}")
+    values = pd.unique(table["pe"])
+    if table["pe"].isna().any() or not set(values) <= {0, 1}:
+        raise ScintimlError(f"labels file {str(labels)!r}: column pe must hold 0 (no PE) or 1 (PE) in every row; "
+                            f"found {sorted(map(str, values))[:6]}")
+    if table["patient_id"].isna().any():
+        raise ScintimlError(f"labels file {str(labels)!r}: {int(table['patient_id'].isna().sum())} row(s) have no "
+                            "patient_id")
+    conflicting = table.groupby("patient_id")["pe"].nunique()
+    conflicting = list(conflicting[conflicting > 1].index[:5])
+    if conflicting:
+        raise ScintimlError(f"labels file {str(labels)!r}: patient_id {conflicting} have both pe = 0 and pe = 1; "
+                            "give one label per patient")
     studies, skipped = scan_folder(folder, views=list(views))
     by_id = dict(zip(table["patient_id"].astype(str), table["pe"].astype(int)))
     kept = [s for s in studies if s.patient_id in by_id]
