@@ -25,7 +25,7 @@ def cnn_train(
     labels: Optional[Path] = typer.Option(None, "--labels", help="CSV with patient_id, pe (default DATA/labels.csv)."),
     views: str = typer.Option("ANT,POST,RAO,LAO,RPO,LPO", "--views", help="Views of every study, in order."),
     architecture: str = typer.Option("alexnet", "--architecture", help="alexnet (entry level) or monai-densenet."),
-    epochs: int = typer.Option(30, "--epochs", help="Most epochs (early stopping usually ends sooner)."),
+    epochs: int = typer.Option(60, "--epochs", help="Most epochs (early stopping usually ends sooner)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps (quick runs)."),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = typer.Option(False, "--overwrite"),
@@ -60,7 +60,7 @@ def cnn_train(
     say(line)
     if not model.spec["threshold_rule"]["promise_shown"]:
         warn(f"the selection studies held {model.spec['threshold_rule']['positives']} positives: too few to show "
-             "sensitivity >= 0.95 at its lower confidence bound (73 needed); train on more studies")
+             "sensitivity >= 0.95 at its one-sided 95 % lower confidence bound (52 needed); train on more studies")
 
 
 @cnn_app.command("triage")
