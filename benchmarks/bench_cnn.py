@@ -66,6 +66,8 @@ def main():
     ap.add_argument("--cache-train")
     ap.add_argument("--cache-unseen")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--save-scores", help="folder: write each seed's unseen probabilities and labels (npz) there, "
+                                          "for benchmarks/threshold_rule_resampling.py")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t = time.perf_counter()
@@ -96,6 +98,9 @@ def main():
               f"{r['metrics'].get('auc', float('nan')):.3f} | {auc.auc:.3f} {ci(auc.ci)} | {tp / pos:.3f} "
               f"{ci(wilson_interval(tp, pos))} | {tn / neg:.3f} {ci(wilson_interval(tn, neg))} | "
               f"{called.mean():.2f} | {a:+.2f} | {b:.2f} | {strict_cell} |", flush=True)
+        if args.save_scores:
+            Path(args.save_scores).mkdir(parents=True, exist_ok=True)
+            np.savez(Path(args.save_scores) / f"unseen_scores_seed{seed}.npz", p=p, y=yu, threshold=model.threshold)
         first = first or (model, p)
     model, p = first
 
