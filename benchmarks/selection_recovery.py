@@ -6,10 +6,11 @@
    rule on the kept inputs (fitted on the same non-testing patients) with thresholds within +-3 of -10 and 30.
    Stability selection (10 complementary half-sample pairs) on the same patients beside it.
 2. Heart failure without ``time``, split seeds 0-4: ejection_fraction and serum_creatinine kept, at most 3 inputs.
-3. SPECTF and heart failure: nested 5-fold cross-validation (2 repeats) of the whole pipeline; network vs the
-   best of LR / RF / GBM on the same folds.
+3. With ``--nested`` only: the headline table of ``benchmarks/nested_headline.py`` (SPECTF and heart failure,
+   nested 5-fold cross-validation x 2 of the whole pipeline, baselines on the same folds). It is kept out of the
+   default run so that checking 1-2 after a change of defaults does not show the reporting cohorts' headline.
 
-Run: nice python benchmarks/selection_recovery.py [--quick]   (prints markdown tables; ~10-20 min on 2 cores)
+Run: OMP_NUM_THREADS=1 python benchmarks/selection_recovery.py [--quick] [--nested]   (markdown tables; ~100 s)
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ import numpy as np
 from scintiml import split_cohort
 from scintiml.datasets import load_heart_failure, load_spectf, make_mibg_cohort
 from scintiml.explain import extract_rule
-from scintiml.nested import nested_cross_validation
-from scintiml.select import InputSelector, SelectedNetworkClassifier, StabilitySelector
-from scintiml.stages import baseline_models
+from scintiml.select import InputSelector, StabilitySelector
 
 TRUE = ["delta_lvef", "planar_washout"]
 REPORT_SEEDS = range(100, 110)
@@ -100,33 +99,13 @@ def heart_failure_table(seeds=range(5)):
         print(f"| {method} | {kept}/{len(seeds)} | {small}/{len(seeds)} | {'; '.join(sets)} |", flush=True)
 
 
-def nested_table(n_repeats=2):
-    print(f"\n### Nested 5-fold cross-validation x {n_repeats} of the whole pipeline (growing, CV selection)\n")
-    print("| cohort | network AUC (95 % CI) | best baseline | its AUC | network - best (corrected 95 % CI) | "
-          "inputs per fold (median, max) | wall s |")
-    print("|---|---|---|---|---|---|---|")
-    for name, cohort in (("SPECTF", load_spectf()), ("heart failure", load_heart_failure())):
-        t = time.perf_counter()
-        res = nested_cross_validation(SelectedNetworkClassifier(random_state=0), cohort.X, cohort.y,
-                                      baselines=baseline_models(0), n_splits=5, n_repeats=n_repeats, random_state=0)
-        wall = time.perf_counter() - t
-        best, info = max(res.baselines.items(), key=lambda kv: kv[1]["auc"])
-        sizes = [len(s) for s in res.selected_inputs]
-        print(f"| {name} | {res.auc:.3f} ({res.auc_ci95[0]:.3f}-{res.auc_ci95[1]:.3f}) | {best} | {info['auc']:.3f} | "
-              f"{info['network_minus_baseline']:+.3f} ({info['difference_ci95'][0]:+.3f} to "
-              f"{info['difference_ci95'][1]:+.3f}) | {np.median(sizes):g}, {max(sizes)} | {wall:.0f} |", flush=True)
-        counts = {}
-        for s in res.selected_inputs:
-            for c in s:
-                counts[c] = counts.get(c, 0) + 1
-        print(f"<!-- {name} inputs over folds: {dict(sorted(counts.items(), key=lambda kv: -kv[1]))} -->")
-
-
 if __name__ == "__main__":
     quick = "--quick" in sys.argv
     seeds = list(REPORT_SEEDS)[:2] if quick else list(REPORT_SEEDS)
     start = time.perf_counter()
     heart_failure_table(range(2) if quick else range(5))
     mibg_table(seeds)
-    nested_table(1 if quick else 2)
+    if "--nested" in sys.argv:
+        from nested_headline import nested_table
+        nested_table(1 if quick else 2)
     print(f"\n(total {time.perf_counter() - start:.0f} s)")
