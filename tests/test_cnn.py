@@ -222,6 +222,24 @@ def test_worklist_flags_and_does_not_score_out_of_protocol_studies(small, tiny_m
     assert [studies[i].patient_id for i in order] == list(table["patient_id"])
 
 
+def test_saliency_explains_each_views_own_logit_whatever_its_fusion_weight(small, tiny_model):
+    """A negative fusion weight must not turn a view's map into a map of its evidence against PE."""
+    import copy
+
+    X, _, _ = small
+    model = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        model.network.fusion.weight.copy_(torch.tensor([[0.3, 0.2, 0.1, 0.1, 0.2, 0.1]]))
+    positive = grad_cam(model, X[:3])
+    with torch.no_grad():
+        model.network.fusion.weight[0, 1] = -0.2  # POST now counts against PE in the study's logit
+    flipped = grad_cam(model, X[:3])
+    # per-view maps before the study-wide scaling: equal up to one positive factor per study
+    for a, b in zip(positive, flipped):
+        np.testing.assert_allclose(a / a.max(), b / b.max(), atol=1e-5)
+    assert positive[:, 1].max() > 0  # POST has a map of its own evidence
+
+
 def test_saliency_is_per_view_and_drawn_as_outlines(small, tiny_model):
     X, _, cases = small
     maps = grad_cam(tiny_model, X[:2])

@@ -128,12 +128,15 @@ class PlanarViewNet(nn.Module):
         maps = self.encoder(x.reshape(n * v, 2, h, w))
         return maps.reshape(n, v, *maps.shape[1:])
 
-    def fuse(self, maps: torch.Tensor) -> torch.Tensor:
-        """Study logits ``(n,)`` from the views' maps (split out so saliency can hold on to the maps)."""
+    def view_logits(self, maps: torch.Tensor) -> torch.Tensor:
+        """Each view's own logit ``(n, views)`` from its maps, before fusion (saliency explains these)."""
         pooled = torch.cat([maps.mean(dim=(3, 4)), maps.amax(dim=(3, 4))], dim=2)  # (n, v, 2c)
         pooled = pooled + self.view_embedding.weight[None]
-        view_logits = self.head(pooled).squeeze(2)  # (n, v)
-        return self.fusion(view_logits).squeeze(1)
+        return self.head(pooled).squeeze(2)
+
+    def fuse(self, maps: torch.Tensor) -> torch.Tensor:
+        """Study logits ``(n,)`` from the views' maps (split out so saliency can hold on to the maps)."""
+        return self.fusion(self.view_logits(maps)).squeeze(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fuse(self.view_features(x))

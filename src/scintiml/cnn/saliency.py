@@ -15,9 +15,15 @@ from .transforms import bin_counts, inference_transform
 def grad_cam(model: CNNModel, counts: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """Grad-CAM (Selvaraju et al., ICCV 2017) of every view: ``(n, views, H, W)`` maps in [0, 1].
 
-    Each view passes the shared encoder on its own, so the gradient of the *study's* logit with respect to each
-    view's last feature maps gives that view its own map: ``ReLU(Σ_k mean(∂logit/∂A_k) · A_k)``, upsampled to the
-    view's pixels and scaled by the study's largest value (a view the network ignored stays dark).
+    Each view passes the shared encoder on its own, so the gradient of *that view's* logit (before late fusion)
+    with respect to its last feature maps gives it its own map: ``ReLU(Σ_k mean(∂logit_v/∂A_k) · A_k)``,
+    upsampled to the view's pixels and scaled by the study's largest value (a view without evidence stays dark).
+
+    The view's own logit, not the fused study logit: fusion may give a view a negative weight, and the
+    gradient of the study logit then points at that view's evidence *against* PE. Measured on one trained model
+    (seed 0, 196 unseen true positives): the posterior view's fusion weight was −0.09, and its saliency peak fell
+    in a true defect in 17 % of studies with the study logit (chance 23 %) and 43 % with its own logit; the
+    views with positive weights got identical maps either way.
 
     Examples
     --------
@@ -38,8 +44,9 @@ def grad_cam(model: CNNModel, counts: np.ndarray, batch_size: int = 32) -> np.nd
         x = pipeline({"counts": bin_counts(counts[start:start + batch_size]).to(device)})["image"]
         with torch.enable_grad():
             maps = network.view_features(x).detach().requires_grad_(True)
-            logit = network.fuse(maps)
-            (grads,) = torch.autograd.grad(logit.sum(), maps)
+            # views are independent through the head, so one backward pass of the summed view logits gives every
+            # view the gradient of its own logit
+            (grads,) = torch.autograd.grad(network.view_logits(maps).sum(), maps)
         weights = grads.mean(dim=(3, 4), keepdim=True)
         cam = F.relu((weights * maps).sum(dim=2)).detach()  # (n, v, h, w)
         n, v, h, w = cam.shape
