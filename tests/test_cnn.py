@@ -92,6 +92,9 @@ def test_threshold_holds_sensitivity_at_its_lower_bound_checked_against_statsmod
     t975, info975 = threshold_for_sensitivity_bound(y, s, target=0.95, level=0.975)
     assert proportion_confint(info975["caught"], 150, alpha=0.05, method="wilson")[0] >= 0.95
     assert info975["caught"] >= caught and t975 <= t
+    assert info["rule"].startswith("one-sided 95 % lower") and info975["rule"].startswith("one-sided 97.5 % lower")
+    with pytest.raises(ValueError, match="between 0.5 and 1"):
+        threshold_for_sensitivity_bound(y, s, level=0.5)
     # 40 positives cannot show a lower bound of 0.95 (52 are needed): every positive is caught, said so
     t40, info40 = threshold_for_sensitivity_bound(y[:340], s[:340])
     assert info40["caught"] == 40 and not info40["promise_shown"]
@@ -165,6 +168,12 @@ def test_bundle_refuses_damage(tiny_model, tmp_path):
     (edited_spec / "bundle.json").write_text(json.dumps(head))
     with pytest.raises(BundleError, match="spec was edited"):
         CNNModel.load(edited_spec)
+    # a bundle written before the digest existed (no spec_sha256) still loads, and predicts the same
+    old = _copy(good, tmp_path / "old")
+    head = json.loads((old / "bundle.json").read_text())
+    del head["spec"]["spec_sha256"]
+    (old / "bundle.json").write_text(json.dumps(head))
+    assert CNNModel.load(old).threshold == tiny_model.threshold
     # a spec rewritten with a fresh digest still meets the loader's own checks
     shape = _copy(good, tmp_path / "shape")
     _rewrite_spec(shape, width=8)

@@ -338,3 +338,17 @@ def test_patient_ids_keep_their_text(small_frame, tmp_path):
     assert list(cohort.ids[:3]) == ["0000", "0001", "0002"]
     # without naming it an id column, the same column reads as numbers (and would be refused as an input later)
     assert read_table(path)["pid"].iloc[1] == 1
+
+
+def test_empty_patient_id_is_refused_with_its_row(small_frame, tmp_path):
+    from scintiml.errors import MissingIdError
+
+    frame = small_frame.copy()
+    frame["pid"] = frame["pid"].astype(object)
+    frame.loc[3, "pid"] = ""
+    path = tmp_path / "ids.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(MissingIdError, match=r"empty in 1 row\(s\) \(table rows 5,"):
+        load_cohort(path, target="outcome", id_column="pid")
+    # one name given as a string is one column, not its letters
+    assert read_table(path, text_columns="pid")["pid"].iloc[0] == "P000"

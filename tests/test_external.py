@@ -415,3 +415,15 @@ def test_outputs_never_land_on_inputs(cleveland_bundle, tmp_path):
         write_validation(path, tmp_path / "va.csv", "disease", tmp_path, overwrite=True)
     assert (tmp_path / "va.csv").exists() and sorted(p.name for p in path.iterdir()) == [
         "bundle.json", "card.json", "card.md", "weights.npz"]
+
+
+def test_validation_keeps_patient_ids_as_written(cleveland_bundle, tmp_path):
+    from scintiml.external import write_validation
+
+    path, _ = cleveland_bundle
+    frame = heart_disease_frame("switzerland")
+    frame.insert(0, "pid", [f"{i:05d}" for i in range(len(frame))])  # 00000, 00001, ...
+    frame.to_csv(tmp_path / "site.csv", index=False)
+    write_validation(path, tmp_path / "site.csv", "disease", tmp_path / "v", id_column="pid", pdf=False)
+    written = pd.read_csv(tmp_path / "v" / "predictions.csv", dtype=str)
+    assert list(written.iloc[:3, 0]) == ["00000", "00001", "00002"], written.columns.tolist()

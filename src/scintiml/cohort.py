@@ -34,6 +34,7 @@ from .errors import (
     TableLimitError,
     DuplicateIdError,
     GroupsError,
+    MissingIdError,
     InfiniteValueError,
     NonNumericInputError,
     PositiveClassError,
@@ -260,8 +261,10 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
     Column names and text cells are trimmed; duplicated column names are refused; ``?``, ``NA``, ``-`` and
     empty cells are missing (counted per column in ``frame.attrs["missing_markers"]``); ``TRUE``/``FALSE``
     text becomes booleans. Decimal commas (``decimal=","``) and percent signs (``percent=True``) are read
-    only when asked. Pipes, devices and files over ``max_bytes`` are refused before any reading. Columns named
-    in ``text_columns`` (patient ids) are kept as trimmed text, so ``007`` stays ``007``.
+    only when asked. Pipes, devices and files over ``max_bytes`` are refused before any reading. Text cells of
+    the columns named in ``text_columns`` (patient ids) are only trimmed, never converted to numbers, so ``007``
+    in a CSV stays ``007`` (cells an XLSX or Parquet file already stores as numbers stay numbers); an empty
+    cell there is missing, and the other missing markers are kept as written.
 
     Examples
     --------
@@ -329,6 +332,8 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
             f"cannot read {str(path)!r} as a {suffix[1:].upper()} table ({type(exc).__name__}: {exc}); "
             "check the file is not corrupt or save it again as CSV"
         ) from exc
+    if isinstance(text_columns, str):  # one name, not its letters
+        text_columns = (text_columns,)
     return _clean_frame(frame, decimal=decimal, percent=percent, text_columns=tuple(text_columns))
 
 
@@ -489,6 +494,13 @@ def load_cohort(
             hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
             raise TargetColumnError(f"id column {id_column!r} not found{hint}; columns are {list(frame.columns)}")
         ids = frame[id_column].to_numpy()
+        no_id = np.flatnonzero(pd.isna(frame[id_column]).to_numpy())
+        if len(no_id):
+            raise MissingIdError(
+                f"patient id column {id_column!r} is empty in {len(no_id)} row(s) (table rows "
+                f"{', '.join(str(i + 2) for i in no_id[:5])}{' …' if len(no_id) > 5 else ''}, counting the header "
+                "as row 1); give every patient an id"
+            )
         duplicated = pd.Series(ids)[pd.Series(ids).duplicated()].unique()
         if len(duplicated):
             raise DuplicateIdError(

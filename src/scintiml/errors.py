@@ -40,6 +40,10 @@ class DuplicateIdError(ScintimlError):
     """Two rows carry the same patient id."""
 
 
+class MissingIdError(ScintimlError):
+    """A row of the patient id column is empty."""
+
+
 class TooFewEventsError(ScintimlError):
     """Fewer events (or non-events) than a study can learn from."""
 

@@ -322,8 +322,9 @@ def create_app(config: AppConfig) -> FastAPI:
             folder = predictions / run_id
             folder.mkdir()
             bundle = load_bundle(await _chosen_bundle(form, jobs, folder, limit, config.max_upload_mb))
-            _, frame, name = await _save_upload(form.get("file"), folder, limit, config.max_upload_mb, keep_id=True)
-            id_column = str(form.get("id_column") or "") or None
+            id_column = str(form.get("id_column") or "").strip() or None
+            _, frame, name = await _save_upload(form.get("file"), folder, limit, config.max_upload_mb, keep_id=True,
+                                                id_column=id_column)
             table = bundle.predict(frame, id_column=id_column)
             with atomic_file(folder / "predictions.csv") as tmp:
                 table.to_csv(tmp, index=False)
@@ -359,12 +360,13 @@ def create_app(config: AppConfig) -> FastAPI:
             staging.mkdir()
             bundle_dir = await _chosen_bundle(form, jobs, staging, limit, config.max_upload_mb)
             bundle = load_bundle(bundle_dir)
-            _, frame, name = await _save_upload(form.get("file"), staging, limit, config.max_upload_mb, keep_id=True)
+            id_column = str(form.get("id_column") or "").strip() or None
+            _, frame, name = await _save_upload(form.get("file"), staging, limit, config.max_upload_mb, keep_id=True,
+                                                id_column=id_column)
             target = str(form.get("target") or "").strip() or str(bundle.spec.get("target", ""))
             if target not in frame.columns:
                 raise ScintimlError(f"{name!r} has no outcome column {target!r}; the other site's table needs the "
                                     f"outcome to validate against (columns: {', '.join(map(str, frame.columns))})")
-            id_column = str(form.get("id_column") or "").strip() or None
             if id_column and id_column not in frame.columns:
                 raise ScintimlError(f"{name!r} has no id column {id_column!r}")
             missing = [c for c in bundle.inputs if c not in frame.columns]
@@ -425,8 +427,10 @@ def create_app(config: AppConfig) -> FastAPI:
 
 
 # --- helpers (module level, so each is small and testable) -----------------------------------------
-async def _save_upload(file, folder: Path, limit: int, limit_mb: float, keep_id: bool = False):
-    """Stream an upload to disk under the size limit and read it as a table: ``(id, frame, original name)``."""
+async def _save_upload(file, folder: Path, limit: int, limit_mb: float, keep_id: bool = False,
+                       id_column: str | None = None):
+    """Stream an upload to disk under the size limit and read it as a table: ``(id, frame, original name)``;
+    ``id_column``, when known, is read as text (leading zeros kept)."""
     if file is None or not getattr(file, "filename", ""):
         raise ScintimlError("choose a file first: a CSV, XLSX or Parquet table with one row per patient")
     name = Path(file.filename).name
@@ -452,7 +456,7 @@ async def _save_upload(file, folder: Path, limit: int, limit_mb: float, keep_id:
         raise ScintimlError(f"{name!r} is empty; upload the table with its header row and one row per patient")
     (target_dir / "name.txt").write_text(name, encoding="utf-8")
     try:
-        frame = read_table(path)
+        frame = read_table(path, text_columns=(id_column,) if id_column else ())
     except ScintimlError as exc:  # name the user's file, not the app's copy of it
         raise type(exc)(str(exc).replace(str(path), name)) from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -535,7 +539,7 @@ def _job_context(jobs: JobStore, job_id: str) -> dict[str, Any]:
         context["results"] = results
         context["summary_lines"] = summary_lines(results)
     elif status["state"] == "done" and status["kind"] == "triage":
-        table = pd.read_csv(output / "worklist.csv")
+        table = pd.read_csv(output / "worklist.csv", dtype={"patient_id": str})
         if "summary_png" in table:
             table["summary_png"] = [Path(str(p)).name if isinstance(p, str) else "" for p in table["summary_png"]]
         context["worklist"] = table.to_dict(orient="records")

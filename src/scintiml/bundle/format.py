@@ -12,7 +12,8 @@ A bundle is a folder::
 :func:`write_bundle` writes it atomically; :func:`read_bundle` verifies the format, the kind and the checksum of
 every listed file (and that no listed file is missing) and the spec's own digest before anything is used, so an
 edited, truncated or swapped file or a hand-edited spec is refused with one :class:`~scintiml.errors.BundleError`
-line (bundles written before the digest existed carry none and are read as before). The spec's own numbers are checked by
+line (bundles written before the digest existed carry none and are read as before). The digest catches
+accidental edits; it is not a signature (anyone can recompute it), so trust comes from where a bundle came from. The spec's own numbers are checked by
 the kind's loader (shapes, finite weights and threshold).
 """
 

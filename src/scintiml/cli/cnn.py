@@ -25,13 +25,13 @@ def cnn_train(
     labels: Optional[Path] = typer.Option(None, "--labels", help="CSV with patient_id, pe (default DATA/labels.csv)."),
     views: str = typer.Option("ANT,POST,RAO,LAO,RPO,LPO", "--views", help="Views of every study, in order."),
     architecture: str = typer.Option("alexnet", "--architecture", help="alexnet (entry level) or monai-densenet."),
-    epochs: int = typer.Option(60, "--epochs", help="Most epochs (early stopping usually ends sooner)."),
+    epochs: int = typer.Option(60, "--epochs", help="Epochs of the one-cycle schedule (early stopping may end it after 3/4 of them)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps (quick runs)."),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ) -> None:
-    """Train the per-view CNN (split by patient, early stopping, temperature scaling, a threshold whose
-    sensitivity's lower 95 % bound reaches 0.95 on the selection studies)."""
+    """Train the per-view CNN (50:30:20 split by patient, early stopping, temperature scaling, a threshold whose
+    sensitivity's one-sided 95 % lower bound reaches 0.95 on the selection studies)."""
     from rich.progress import Progress
 
     view_list = _views(views)

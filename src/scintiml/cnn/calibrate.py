@@ -46,7 +46,7 @@ def threshold_for_sensitivity_bound(labels: np.ndarray, scores: np.ndarray, targ
     falls below. Requiring the lower confidence bound to reach the target leaves room for that chance. The
     promise is one-sided ("at least 95 %"), so the bound is the one-sided ``level`` lower confidence bound —
     the lower end of the two-sided ``2·level − 1`` Wilson interval (``level = 0.95``: the lower end of the 90 %
-    interval). The lower end of the two-sided 95 % interval, used before scintiml 0.3, is a 97.5 % bound: one
+    interval). The lower end of the two-sided 95 % interval, used up to scintiml 0.2, is a 97.5 % bound: one
     fewer selection positive may be missed at ~160 positives, and on new studies it gave sensitivity 0.99-0.995
     where 0.95 was promised, at a specificity cost (docs/cnn.md).
 
@@ -84,6 +84,8 @@ def threshold_for_sensitivity_bound(labels: np.ndarray, scores: np.ndarray, targ
     if n_pos == 0:
         raise ValueError("no positive study to set a sensitivity threshold on")
     caught = n_pos
+    if not 0.5 < level < 1:
+        raise ValueError(f"level is the one-sided confidence of the lower bound, between 0.5 and 1; got {level}")
     two_sided = 2 * level - 1  # a one-sided lower bound at `level` is the lower end of this two-sided interval
     for k in range(1, n_pos + 1):  # catch the k highest-scoring positives
         if wilson_interval(k, n_pos, two_sided)[0] >= target:
@@ -96,7 +98,7 @@ def threshold_for_sensitivity_bound(labels: np.ndarray, scores: np.ndarray, targ
     tp = int((called & (y == 1)).sum())
     tn = int((~called & (y == 0)).sum())
     info = {
-        "rule": f"one-sided {level:.0%} lower Wilson bound of sensitivity >= {target}",
+        "rule": f"one-sided {100 * level:g} % lower Wilson bound of sensitivity >= {target}", "confidence": level,
         "positives": n_pos, "caught": tp, "sensitivity": tp / n_pos,
         "sensitivity_ci95": [float(v) for v in wilson_interval(tp, n_pos)],
         "specificity": tn / n_neg if n_neg else float("nan"),

@@ -311,7 +311,8 @@ def train_cnn(
     threshold, selection = threshold_for_sensitivity_bound(labels[se], p_sel, target_sensitivity,
                                                            level=threshold_confidence)
     spec.update(temperature=temperature, threshold=threshold,
-                threshold_rule={k: selection[k] for k in ("rule", "positives", "caught", "promise_shown")})
+                threshold_rule={k: selection[k] for k in ("rule", "confidence", "positives", "caught",
+                                                          "promise_shown")})
     report: dict[str, Any] = {
         "split": {"training": int(len(tr)), "selection": int(len(se)), "testing": int(len(te))},
         "epochs_run": len(history), "best_epoch": best_epoch, "steps": steps,

@@ -221,8 +221,9 @@ def write_validation(
 
     check_output_path(out, overwrite=overwrite, inputs=tuple(p for p in (model, data, reference) if p is not None))
     bundle = load_bundle(model)
-    frame = read_table(data)
-    reference_frame = read_table(reference) if reference is not None else None
+    ids = (id_column,) if id_column else ()  # patient ids as text: "007" stays "007"
+    frame = read_table(data, text_columns=ids)
+    reference_frame = read_table(reference, text_columns=ids) if reference is not None else None
     result = validate_bundle(
         bundle, frame, target, protocol=protocol, reference=reference_frame, id_column=id_column,
         max_missing_share=MAX_MISSING_SHARE if max_missing_share is None else max_missing_share,
