@@ -15,8 +15,11 @@ CLI = [sys.executable, "-c", "from scintiml.cli import main; main()"]
 
 def _start(args, cwd):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    # a shell that starts jobs in the background without job control (`(bash -c '...' &)`) makes them ignore
+    # SIGINT, and the CLI inherits that: it then runs to the end (exit 0) and the test would say nothing about
+    # Ctrl-C. The child gets the default disposition back, as a terminal would give it.
     return subprocess.Popen([*CLI, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _interrupt_when(proc, ready, timeout=120.0):
