@@ -98,8 +98,8 @@ class CNNModel:
 
 #: Training : selection : testing. The selection part is larger than the tabular study's 20 %: it sets the
 #: worklist threshold, whose specificity hangs on the few lowest-scoring selection positives (an extreme order
-#: statistic). Resampling a model's scores (docs/cnn.md) put specificity at that threshold >= 0.60 in 55 % of
-#: draws with 160 selection positives and in 76 % with 240, for the same model and the same promise.
+#: statistic). Resampling one development model's scores (docs/cnn.md) put specificity at that threshold
+#: >= 0.60 in 55 % of draws with 160 selection positives and in 76 % with 240, for the same promise.
 CNN_SPLIT = (0.5, 0.3, 0.2)
 
 
@@ -185,8 +185,8 @@ def train_cnn(
         No stop before this epoch (default: three quarters of ``epochs``). The one-cycle learning rate is still
         high until late in the cycle, where the selection loss is noisy: a stop at the peak kept epoch 2 of 30
         (testing AUC 0.80 instead of 0.98) in one measured run, and with 60 epochs a stop allowed from epoch 30
-        ended one run there, at 69 % of the peak rate (unseen specificity at the worklist threshold 0.45, against
-        0.68-0.81 for runs that went on to epochs 46-60).
+        ended one run there, at 69 % of the peak rate (unseen specificity at the worklist threshold 0.45; on
+        development data, runs that went on to epochs 46-60 gave 0.68-0.81).
     smoothing : float
         Weight of the newest epoch in the exponentially smoothed selection loss (1 = no smoothing).
     max_steps : int, optional
