@@ -91,26 +91,7 @@ class PairedSelector(InputSelector):
         return self._not_worse(s, best)
 
     def _growing(self):
-        pool = list(np.argsort(-self.correlations_, kind="stable"))
-        max_inputs = self.max_inputs or min(len(pool), 15)
-        current, path, failures, step = [], [], 0, 0
-        while pool and failures < self.max_selection_failures and len(current) < max_inputs:
-            nxt = pool[: self.batch_size]
-            subsets = [current + [j] for j in nxt]
-            res = self._train(subsets)
-            step += 1
-            best = int(np.argmin(res.selection_loss))
-            improved = not path or self._clearly_better(subsets[best], current)
-            for i, s in enumerate(subsets):
-                self._record(step, s, res, i, improved and i == best)
-            if improved:
-                current = subsets[best]
-                path.append(current)
-                pool.remove(nxt[best])
-                failures = 0
-            else:
-                failures += len(nxt)
-                pool = pool[len(nxt):]
+        path, step = self._growing_path()
         best = min(path, key=self._loss)
         pick = next(s for s in path if self._within(s, best))
         return self._refine_paired(pick, step, best)

@@ -271,6 +271,13 @@ class InputSelector(SelectorMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- growing
     def _growing(self) -> list[int]:
+        path, step = self._growing_path()
+        ceiling = self._ceiling(path)
+        pick = next(s for s in path if self._loss(s) <= ceiling)  # the path only grows: first = smallest
+        return self._refine(pick, step)
+
+    def _growing_path(self) -> tuple[list[list[int]], int]:
+        """The accepted subsets of forward selection, smallest first, and the number of steps taken."""
         pool = list(np.argsort(-self.correlations_, kind="stable"))
         max_inputs = self.max_inputs or min(len(pool), GROWING_MAX_INPUTS)
         current: list[int] = []
@@ -294,9 +301,7 @@ class InputSelector(SelectorMixin, BaseEstimator):
             else:  # none of these inputs helps now: drop them
                 failures += len(nxt)
                 pool = pool[len(nxt):]
-        ceiling = self._ceiling(path)
-        pick = next(s for s in path if self._loss(s) <= ceiling)  # the path only grows: first = smallest
-        return self._refine(pick, step)
+        return path, step
 
     # ---------------------------------------------------------------- pruning
     def _pruning(self) -> list[int]:
