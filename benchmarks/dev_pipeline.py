@@ -135,7 +135,10 @@ class Prototype(ClassifierMixin, BaseEstimator):
     """``SelectedNetworkClassifier`` with the options under test exposed."""
 
     def __init__(self, loss="weighted_squared_error", final_loss=None, regularization_weight=0.01, final_reg=None, input_tolerance="1se",
-                 order_tolerance="1se", final="best", paired=False, maxk=False, n_restarts=3, n_members=5, random_state=0):
+                 order_tolerance="1se", final="best", paired=False, maxk=False, n_restarts=3, n_members=5, stability=None,
+                 stability_threshold=0.5, random_state=0):
+        self.stability = stability
+        self.stability_threshold = stability_threshold
         self.loss = loss
         self.final_loss = final_loss
         self.final_reg = final_reg
@@ -171,6 +174,11 @@ class Prototype(ClassifierMixin, BaseEstimator):
                 runs.append((InputSelector(estimator=est, tolerance=self.input_tolerance,
                                            random_state=int(seeds[0])).fit(Xi, y), lam))
             sel, self.lam_ = min(runs, key=lambda r: r[0].best_selection_loss_)
+        elif self.stability is not None:  # the stable set of resampled selections with this inner tolerance
+            from scintiml.select import StabilitySelector
+            self.lam_ = self.regularization_weight
+            inner = InputSelector(estimator=self._net((3,)), tolerance=self.stability)
+            sel = StabilitySelector(inner, threshold=self.stability_threshold, random_state=int(seeds[0])).fit(Xi, y)
         else:
             self.lam_ = self.regularization_weight
             sel = (PairedSelector if self.paired else MaxKSelector if self.maxk else InputSelector)(estimator=self._net((3,)),
@@ -230,6 +238,8 @@ VARIANTS = {
     "paired": {"paired": True},
     "paired_xent": {"paired": True, "loss": "cross_entropy", "final_loss": "weighted_squared_error"},
     "lr_on_selected": {"final": "lr"},
+    "stab": {"stability": "1se"},
+    "stab_min": {"stability": 0.0},
 }
 
 

@@ -8,6 +8,7 @@ very same outer folds (``nested_cross_validation(..., n_splits=5, n_repeats=2, r
     * ``LR | SFS-LR``: forward sequential selection of 4 inputs with L2 logistic regression, inner 5-fold CV AUC;
     * ``RF | SFS-LR``: a random forest (500 trees) on those same 4 inputs;
     * ``RF | RF-imp``: the 4 inputs of highest impurity importance of a forest fitted on the fold, then a forest;
+    * ``network | SFS-LR``: the study's network (order selection + final fit, defaults) on those same 4;
     * ``RF | SFS-RF`` (heart failure only, 11 inputs): forward selection with a 100-tree forest, inner 5-fold CV;
 (b) optimistic oracle: the 4 inputs chosen on ALL patients, judged by the mean AUC over the SAME outer folds
     that are reported (the most favourable choice a 4-input model could have; the selection sees the testing
@@ -15,7 +16,8 @@ very same outer folds (``nested_cross_validation(..., n_splits=5, n_repeats=2, r
     * ``LR oracle``: every 4-subset for heart failure (330); for SPECTF (135,751 subsets) every 4-subset of the 20
       inputs of highest univariate AUC (4,845), plus greedy forward selection over all 44 on the same score;
     * ``RF oracle``: greedy forward selection (100-tree forests) on the same outer-fold score over all inputs,
-      then the best subset refitted with 500 trees; and the forest on the LR oracle's subset.
+      then the best subset refitted with 500 trees; the forest on the LR oracle's subset, and the study's network
+      on it (all 4, and its first 2).
 
 Run: OMP_NUM_THREADS=1 python benchmarks/feasibility_4inputs.py [spectf|heart_failure]
 """
@@ -42,6 +44,7 @@ from sklearn.utils import check_random_state
 
 from scintiml.datasets import load_heart_failure, load_spectf
 from scintiml.nested import nested_cross_validation
+from scintiml.select import SelectedNetworkClassifier
 from scintiml.stages import baseline_models
 
 K = 4
@@ -80,6 +83,27 @@ class FourInputs(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         return self.model_.predict_proba(pd.DataFrame(X)[self.selected_inputs_])
+
+
+class FixedInputs(ClassifierMixin, BaseEstimator):
+    """``final`` fitted on the named inputs ``cols`` (chosen beforehand: an oracle's subset)."""
+
+    def __init__(self, cols=None, final=None):
+        self.cols = cols
+        self.final = final
+
+    def fit(self, X, y):
+        self.model_ = clone(self.final).fit(pd.DataFrame(X)[list(self.cols)], y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(pd.DataFrame(X)[list(self.cols)])
+
+
+def network():
+    """The study's network with its inputs given: order selection (5-fold CV, one-SE rule) and the final fit."""
+    return SelectedNetworkClassifier(method="all", random_state=0)
 
 
 def outer_folds(y, n_splits=5, n_repeats=2, random_state=0):
@@ -136,6 +160,9 @@ def run(name, cohort):
         r = nested_cross_validation(FourInputs(how, final), cohort.X, y, n_splits=5, n_repeats=2, random_state=0)
         rows.append((label, r.auc, r.selected_inputs))
         print(f"<!-- {label}: {r.auc:.3f} ({time.perf_counter() - t0:.0f} s) -->", flush=True)
+    r = nested_cross_validation(FourInputs("sfs-lr", network()), cohort.X, y, n_splits=5, n_repeats=2, random_state=0)
+    rows.append(("(a) network | SFS-LR", r.auc, r.selected_inputs))
+    print(f"<!-- network | SFS-LR: {r.auc:.3f} ({time.perf_counter() - t0:.0f} s) -->", flush=True)
     if X.shape[1] <= 15:
         r = nested_cross_validation(FourInputs("sfs-rf", rf()), cohort.X, y, n_splits=5, n_repeats=2, random_state=0)
         rows.append(("(a) RF | SFS-RF", r.auc, r.selected_inputs))
@@ -156,6 +183,10 @@ def run(name, cohort):
     lr_best, lr_best_auc = (lr_exh, lr_exh_auc) if lr_exh_auc >= lr_gr_auc else (lr_gr, lr_gr_auc)
     rows.append((f"(b) LR oracle ({what}; greedy over all: {lr_gr_auc:.3f})", lr_best_auc, [lr_best]))
     rows.append(("(b) RF on the LR oracle's 4", fold_score(rf(), X, t, folds, lr_best)[0], [lr_best]))
+    for k in (4, 2):  # the network given the oracle's inputs (all 4; its first two, the strongest pair)
+        r = nested_cross_validation(FixedInputs(lr_best[:k], network()), cohort.X, y, n_splits=5, n_repeats=2,
+                                    random_state=0)
+        rows.append((f"(b) network on the LR oracle's first {k}", r.auc, [lr_best[:k]]))
     print(f"<!-- LR oracle: {lr_best} ({time.perf_counter() - t0:.0f} s) -->", flush=True)
     rf_gr = greedy(rf(100), X, t, folds, pool)
     rows.append(("(b) RF oracle (greedy, 100 trees; refit 500)", fold_score(rf(), X, t, folds, rf_gr)[0], [rf_gr]))
