@@ -11,7 +11,9 @@ development cohorts:
   threshold effect, correlated families (the shape of a radiomics / ROI table with diffuse signal).
 
 Each variant is :class:`Prototype` (the pipeline of ``SelectedNetworkClassifier`` with the option under test;
-``default`` reproduces ``SelectedNetworkClassifier(random_state=0)`` as of issue #14 exactly); ``library`` is
+``default`` reproduces ``SelectedNetworkClassifier(stability=False, random_state=0)``, the default until
+scintiml 0.3, exactly; ``stab_min55`` the default since 0.4, the stable set of 20 half-sample selections, each
+the lowest loss, kept when chosen in at least 55 %); ``library`` is
 ``SelectedNetworkClassifier(random_state=0)`` with the library's current defaults, ``sfs4_lr`` the 4-input
 logistic-regression peer of ``feasibility_4inputs.py``. Every cell is ``nested_cross_validation(...,
 n_splits=5, n_repeats=2, random_state=0)``, the random forest (500 trees, all inputs) on the same folds beside it.
@@ -25,7 +27,9 @@ and backward pass compare with the best subset by one paired SE instead of one u
 for candidates and final network), ``reg0.03_sel`` / ``reg0.03_final`` (one of them only), ``reg_cv`` (the input
 selection run at 0.01 and 0.03, the one whose pick has the lower CV loss kept), ``reg0.03_maxk`` / ``maxk``
 (growing's step margin times the expected maximum of k standard normals), ``lr_on_selected`` (logistic regression
-on the selected inputs: a diagnostic).
+on the selected inputs: a diagnostic), ``stab`` / ``stab_min`` / ``stab_min55`` / ``stab_min60`` / ``stab_1pc``
+(inputs = the stable set of 20 half-sample selections: inner one-SE rule, threshold 0.5; inner lowest loss,
+threshold 0.5 / 0.55 / 0.6; inner margin 1 % of the loss, threshold 0.5).
 
 Run: OMP_NUM_THREADS=1 python benchmarks/dev_pipeline.py VARIANT [VARIANT ...] [--cohorts=a,b]
 """
@@ -240,6 +244,9 @@ VARIANTS = {
     "lr_on_selected": {"final": "lr"},
     "stab": {"stability": "1se"},
     "stab_min": {"stability": 0.0},
+    "stab_min60": {"stability": 0.0, "stability_threshold": 0.6},
+    "stab_min55": {"stability": 0.0, "stability_threshold": 0.55},
+    "stab_1pc": {"stability": 0.01},
 }
 
 

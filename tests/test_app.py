@@ -148,9 +148,9 @@ def test_the_run_form_is_validated_before_anything_runs(tmp_path, fields, words)
     else:
         assert r.headers["HX-Redirect"].startswith("/jobs/")
         job = app.state.jobs.list()[0]
-        assert job["title"] == "heart_failure: sex = 1 (all inputs, judged by cv)" and job["state"] == "queued"
+        assert job["title"] == "heart_failure: sex = 1 (all inputs, stable selection)" and job["state"] == "queued"
         options = app.state.jobs.request(job["id"])["options"]
-        assert options["selection"] == "cv" and options["inputs"] == "all"  # the study's default judging
+        assert options["selection"] == "stable" and options["inputs"] == "all"  # the study's default
 
 
 def test_the_results_page_shows_the_study_auc_and_offers_the_downloads(finished):

@@ -106,15 +106,15 @@ def test_near_copy_families_are_connected_components():
 
 def test_stability_frequencies_counts_and_wilson_intervals(small_mibg):
     X, y = small_mibg
-    stable = StabilitySelector(n_pairs=3, random_state=0).fit(X, y)
+    stable = StabilitySelector(random_state=0).fit(X, y)  # the default: 10 pairs, 20 selections
     f = stable.frequencies_.set_index("input")
-    assert len(stable.runs_) == 6
+    assert len(stable.runs_) == 20
     for name in X.columns:
         n = sum(name in run for run in stable.runs_)
         assert f.loc[name, "n_selected"] == n
-        assert (f.loc[name, "ci95_low"], f.loc[name, "ci95_high"]) == pytest.approx(wilson_interval(n, 6))
+        assert (f.loc[name, "ci95_low"], f.loc[name, "ci95_high"]) == pytest.approx(wilson_interval(n, 20))
     assert stable.selected_inputs_ == ["delta_lvef", "planar_washout"]
-    assert stable.same_set_share_ == sum(run == stable.selected_inputs_ for run in stable.runs_) / 6
+    assert stable.same_set_share_ == sum(run == stable.selected_inputs_ for run in stable.runs_) / 20
 
 
 def test_stability_pools_near_copies_and_keeps_the_most_chosen_member():
@@ -169,22 +169,91 @@ def _study_without_timings(result):
     return r
 
 
-def test_study_cv_mode_reports_frequencies_and_the_nested_headline_and_repeats_itself():
+def test_study_default_keeps_the_stable_inputs_reports_the_cv_pick_and_the_nested_headline_and_repeats_itself():
     from scintiml.study import run_study
 
     cohort = make_mibg_cohort(n_patients=250, random_state=2).subset(["delta_lvef", "planar_washout", "age", "bmi"])
     a = run_study(cohort, readiness=False, random_state=1)
     r = a.results
-    assert r["selection"]["mode"] == "cv" and r["selection"]["n_folds"] == 5
+    assert r["selection"]["mode"] == "stable" and r["selection"]["n_folds"] == 5
     stability = r["selection"]["stability"]
     assert len(stability["runs"]) == 20
     assert {f["input"] for f in stability["frequencies"]} == set(cohort.inputs)
+    # kept: the inputs chosen in at least the threshold share of the 20 runs, recomputed from the runs themselves
+    counted = {name: sum(name in run for run in stability["runs"]) / 20 for name in cohort.inputs}
+    assert sorted(r["inputs"]["selected"]) == sorted(n for n, share in counted.items()
+                                                     if share >= stability["threshold"])
+    assert r["inputs"]["selected"] == ["delta_lvef", "planar_washout"]
+    assert r["selection"]["cv_selected"]  # the one cross-validated selection, reported beside
     nested = r["nested"]
     assert len(nested["fold_aucs"]) == 5 and nested["auc"] == pytest.approx(np.mean(nested["fold_aucs"]))
     assert set(nested["baselines"]) == {"logistic_regression", "random_forest", "gradient_boosting"}
-    assert r["inputs"]["selected"] == ["delta_lvef", "planar_washout"]
     b = run_study(cohort, readiness=False, random_state=1)
     assert _study_without_timings(a) == _study_without_timings(b)
+
+
+def test_study_cv_mode_keeps_the_cross_validated_pick_and_reports_frequencies_beside():
+    from scintiml.study import run_study
+
+    cohort = make_mibg_cohort(n_patients=250, random_state=2).subset(["delta_lvef", "planar_washout", "age", "bmi"])
+    r = run_study(cohort, readiness=False, random_state=1, selection="cv").results
+    assert r["selection"]["mode"] == "cv" and r["inputs"]["selected"] == r["selection"]["cv_selected"]
+    assert r["inputs"]["selected"] == ["delta_lvef", "planar_washout"]
+    assert len(r["selection"]["stability"]["runs"]) == 20 and len(r["nested"]["fold_aucs"]) == 5
+
+
+def test_the_pipeline_takes_its_inputs_from_the_selection_it_names(small_mibg):
+    from scintiml.select import resampled_selector
+
+    X, y = small_mibg
+    seed = int(np.random.RandomState(5).randint(0, 2**31 - 1))  # the pipeline's first draw: its selection's seed
+    model = SelectedNetworkClassifier(n_pairs=2, cv=3, max_neurons=2, max_layers=1, random_state=5).fit(X, y)
+    alone = StabilitySelector(resampled_selector("growing"), n_pairs=2, random_state=seed).fit(X, y)
+    named = [[X.columns[int(name[1:])] for name in run] for run in model.input_selector_.runs_]  # it saw x0, x1, ...
+    assert model.selected_inputs_ == alone.selected_inputs_ and named == alone.runs_
+    single = SelectedNetworkClassifier(stability=False, cv=3, max_neurons=2, max_layers=1, random_state=5).fit(X, y)
+    assert single.selected_inputs_ == InputSelector(cv=3, random_state=seed).fit(X, y).selected_inputs_
+
+
+def test_the_vote_removes_the_noise_single_lowest_loss_selections_keep():
+    # 300 patients, the true pair among 40 pure-noise inputs: a selection that takes the lowest loss keeps some
+    # noise now and then, a different input each time, and none of it reaches the threshold
+    cohort = make_mibg_cohort(n_patients=300, random_state=0)
+    rng = np.random.RandomState(12345)  # not the cohort's own seed: its stream would replay the cohort's draws
+    X = cohort.X[["delta_lvef", "planar_washout"]].copy()
+    for j in range(40):
+        X[f"noise{j:02d}"] = rng.normal(size=len(X))
+    stable = StabilitySelector(n_pairs=5, random_state=0).fit(X, cohort.y)
+    noisy_runs = [run for run in stable.runs_ if set(run) - {"delta_lvef", "planar_washout"}]
+    assert noisy_runs, "expected at least one lowest-loss selection to keep a noise input"
+    assert stable.selected_inputs_ == ["delta_lvef", "planar_washout"]
+
+
+def test_when_nothing_is_stable_the_most_chosen_input_is_kept_and_the_study_says_so():
+    from scintiml.cohort import Cohort
+    from scintiml.select.stability import stable_support
+    from scintiml.stages import select_inputs_stage, split_stage
+
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.normal(size=(120, 4)), columns=["a", "b", "c", "d"])  # pure noise
+    y = rng.randint(0, 2, 120)
+    stable = StabilitySelector(n_pairs=2, threshold=1.0, random_state=0).fit(X, y)
+    assert stable.selected_inputs_ == []  # no input chosen in all four selections
+    support = stable_support(stable)
+    assert support.sum() == 1 and X.columns[support][0] == stable.frequencies_.iloc[0]["input"]
+    # the study: 240 patients of noise, four inputs; whatever is kept, a fallback is said aloud
+    rng = np.random.RandomState(1)
+    cohort = Cohort(X=pd.DataFrame(rng.normal(size=(240, 4)), columns=["a", "b", "c", "d"]),
+                    y=rng.randint(0, 2, 240), ids=np.arange(240).astype(str), target="event", positive=1)
+    data = split_stage(cohort, random_state=0)
+    chosen = select_inputs_stage(data, selection="stable", random_state=0)
+    st = chosen.info["stability"]
+    assert chosen.selected == st["kept_inputs"] and len(chosen.selected) >= 1
+    if not st["stable_inputs"]:
+        assert chosen.selected == [st["fallback_input"]]
+        assert any("no input was chosen in at least" in w for w in data.warnings)
+    else:
+        assert st["fallback_input"] is None and chosen.selected == st["stable_inputs"]
 
 
 def test_study_split_mode_is_the_published_workflow():
@@ -208,3 +277,15 @@ def test_stability_section_reports_each_resampled_rule_and_the_modal_form():
     assert st["modal_rule_form"] == "delta_lvef <= and planar_washout >="
     assert st["modal_rule_form_share"] == sum(
         ("delta_lvef <=" in r and "planar_washout >=" in r and " and " in r) for r in st["rules"]) / 4
+
+
+def test_stable_inputs_beyond_max_inputs_keep_the_most_chosen(small_mibg):
+    from scintiml.select.stability import stable_support
+
+    X, y = small_mibg
+    stable = StabilitySelector(n_pairs=2, threshold=0.25, random_state=0).fit(X, y)
+    assert len(stable.selected_inputs_) >= 2
+    support = stable_support(stable, max_inputs=1)
+    top = stable.frequencies_[stable.frequencies_["selected"]].iloc[0]["input"]
+    assert support.sum() == 1 and X.columns[support][0] == top
+    assert stable_support(stable).sum() == len(stable.selected_inputs_)

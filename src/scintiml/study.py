@@ -19,7 +19,7 @@ from .cohort import Cohort
 from .errors import ScintimlError
 from .split import Split, predefined_split
 from .stages.nested import nested_stage
-from .stages import (INPUT_METHODS, SCHEMA_VERSION, Progress, StageClock, assemble_results, explain_stage,
+from .stages import (INPUT_METHODS, RESAMPLED_MODES, SCHEMA_VERSION, Progress, StageClock, assemble_results, explain_stage,
                      explore_stage, fit_stage, readiness_applies, readiness_stage, resolve_seed, select_inputs_stage,
                      select_order_stage, split_stage, test_stage)
 
@@ -61,7 +61,7 @@ def run_study(
     readiness: bool = True,
     progress: Progress | None = None,
     split: Split | None = None,
-    selection: str = "cv",
+    selection: str = "stable",
     seed: int | None = None,
     sites: Sequence[Any] | None = None,
 ) -> StudyResult:
@@ -85,11 +85,12 @@ def run_study(
         ``progress(stage, n_networks)`` for a progress display.
     split : Split, optional
         A predefined split (e.g. :func:`scintiml.split.predefined_split`); ``ratios`` is then ignored.
-    selection : {"cv", "split"}
-        How the select stages judge candidates (see :mod:`scintiml.stages.select`): ``cv`` (default)
-        cross-validates over the training and selection patients, reports selection frequencies, and adds the
-        headline nested cross-validation AUC over all patients (``results["nested"]``; not with ``inputs="all"``,
-        which selects no inputs); ``split`` is the published single-split workflow.
+    selection : {"stable", "cv", "split"}
+        How the select stages choose (see :mod:`scintiml.stages.select`): ``stable`` (default) keeps the inputs
+        chosen in most of 20 resampled selections and judges the network by cross-validation; ``cv`` keeps the
+        inputs of one cross-validated selection (one-SE rule). Both report the selection frequencies and add the
+        headline nested cross-validation AUC of the same pipeline over all patients (``results["nested"]``; not
+        with ``inputs="all"``, which selects no inputs); ``split`` is the published single-split workflow.
     seed : int, optional
         Older name of ``random_state`` (kept so existing scripts run).
     sites : array, optional
@@ -129,9 +130,10 @@ def run_study(
     with clock("explain"):
         explained = explain_stage(data, fitted, explored.univariate_fit, random_state=seed)
     nested = {}
-    if selection == "cv" and inputs != "all":
+    if selection in RESAMPLED_MODES and inputs != "all":
         with clock("nested_cv") as tick:
-            nested["nested"] = nested_stage(data, inputs, max_inputs, random_state=seed, progress=tick)
+            nested["nested"] = nested_stage(data, inputs, max_inputs, random_state=seed, progress=tick,
+                                            stability=selection == "stable")
     readiness_result = None
     if readiness and readiness_applies(cohort):
         with clock("readiness"):
@@ -214,7 +216,7 @@ def write_study(
     overwrite: bool = False,
     progress: Progress | None = None,
     split: Split | None = None,
-    selection: str = "cv",
+    selection: str = "stable",
     sites: Sequence[Any] | None = None,
 ) -> StudyResult:
     """Run the study and write ``out/``: ``results.json``, the report (HTML, PDF, figures) and ``model/``.

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..cohort import Cohort
+from ..stages import SELECTION_MODES  # one list of modes for the study, the CLI and the app
 
 #: The validation report and the worklist images set matplotlib's global style while they draw: one at a time.
 _DRAWING = threading.Lock()
@@ -33,12 +34,10 @@ def check_study_options(options: dict[str, Any]) -> None:
 
     validate_study_options(tuple(options.get("ratios", (0.6, 0.2, 0.2))), options.get("inputs", "growing"),
                            options.get("max_inputs"), int(options.get("seed", 0)))
-    if options.get("selection", "cv") not in SELECTION_MODES:
+    if options.get("selection", "stable") not in SELECTION_MODES:
         raise ScintimlError(f"selection must be one of {', '.join(SELECTION_MODES)}, got {options.get('selection')!r}")
 
 
-#: How candidate inputs and networks are judged (:func:`scintiml.run_study`'s ``selection``).
-SELECTION_MODES = ("cv", "split")
 
 
 def run_study_job(cohort: Cohort, out: Path, options: dict[str, Any],
@@ -84,7 +83,7 @@ def run_study_job(cohort: Cohort, out: Path, options: dict[str, Any],
         inputs=options.get("inputs", "growing"), max_inputs=options.get("max_inputs"),
         random_state=int(options.get("seed", 0)), protocol=options.get("protocol") or {},
         readiness=bool(options.get("readiness", True)), pdf=bool(options.get("pdf", True)), overwrite=True,
-        progress=progress, selection=options.get("selection", "cv"),
+        progress=progress, selection=options.get("selection", "stable"),
     )
     return result.results
 

@@ -33,7 +33,9 @@ from .tables import column_report, outcome_candidates
 
 HERE = Path(__file__).parent
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".parquet", ".pq")
-SELECTION_CHOICES = (("cv", "Cross-validation over the training and selection patients (recommended; slower)"),
+SELECTION_CHOICES = (("stable", "Inputs chosen in most of 20 resampled selections, network by cross-validation "
+                                "(recommended; slower)"),
+                     ("cv", "One cross-validated selection over the training and selection patients"),
                      ("split", "The one selection part (the published workflow; faster)"))
 INPUT_METHODS = (("growing", "Growing inputs (add the best input one at a time)"),
                  ("pruning", "Pruning inputs (start from all, remove the least useful)"),
@@ -250,7 +252,7 @@ def create_app(config: AppConfig) -> FastAPI:
             seed = _int_field(form.get("seed"), "seed", default=0, low=0)
             max_inputs = _int_field(form.get("max_inputs"), "most inputs to keep", default=None, low=1)
             options = {"ratios": list(ratios), "inputs": method, "seed": seed, "max_inputs": max_inputs,
-                       "selection": str(form.get("selection") or "cv")}
+                       "selection": str(form.get("selection") or "stable")}
             check_study_options(options)
             groups: dict[str, list[str]] = {}
             for key, value in form.multi_items():
@@ -269,7 +271,7 @@ def create_app(config: AppConfig) -> FastAPI:
             "data_file": data_file.name, "target": target, "positive": _plain(cohort.positive),
             "id_column": id_column, "exclude": sorted(set(exclude + text)), "groups": groups, "name": name,
             "options": options,
-        }, files={data_file.name: data_file}, title=f"{name}: {target} = {_plain(cohort.positive)} ({method} inputs, judged by {options['selection']})")
+        }, files={data_file.name: data_file}, title=f"{name}: {target} = {_plain(cohort.positive)} ({method} inputs, {options['selection']} selection)")
         url = f"/jobs/{job_id}"
         if request.headers.get("hx-request"):
             return Response(status_code=200, headers={"HX-Redirect": url})

@@ -59,7 +59,7 @@ def _progress_bar() -> Iterator:
 
 
 def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_inputs, seed: int,
-           protocol: dict[str, str], sites=None, selection: str = "cv") -> None:
+           protocol: dict[str, str], sites=None, selection: str = "stable") -> None:
     from ..report import headline
     from ..study import write_study
 
@@ -116,9 +116,11 @@ def study(
     site_column: Optional[str] = typer.Option(None, "--site-column",
                                               help="Column naming each patient's site: adds internal-external "
                                                    "cross-validation (never an input)."),
-    selection: str = typer.Option("cv", "--selection",
-                                  help="cv: judge inputs and network by 5-fold cross-validation (default); split: "
-                                       "on the one selection part, as the published workflow."),
+    selection: str = typer.Option("stable", "--selection",
+                                  help="stable: keep the inputs chosen in most of 20 resampled selections, the "
+                                       "network by 5-fold cross-validation (default); cv: inputs too by one 5-fold "
+                                       "cross-validated selection; split: on the one selection part, as the "
+                                       "published workflow."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
     decimal_comma: bool = typer.Option(False, "--decimal-comma",
                                        help="Read 3,5 as 3.5 (numbers with a decimal comma)."),

@@ -332,7 +332,7 @@ FIGURES: dict[str, tuple[Callable, str]] = {
     "baselines": (_baselines, "The network against standard models trained on all inputs, same split."),
     "readiness": (_readiness, "Clinical-only, imaging-only and combined models (paired cross-validation)."),
     "selection_frequency": (_selection_frequency, "How often each input was chosen when the whole input selection "
-                            "was repeated on half-samples; orange: kept (at or above the dashed threshold)."),
+                            "was repeated on half-samples; orange: chosen at or above the dashed threshold (the stable inputs)."),
     "nested": (_nested, "The headline: the whole pipeline, selection included, refitted in each outer fold; "
                "baselines on the same folds (Nadeau & Bengio corrected intervals)."),
 }

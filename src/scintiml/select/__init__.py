@@ -3,7 +3,7 @@
 from .inputs import InputSelector, correlation_with_target
 from .order import OrderSelector
 from .pipeline import SelectedNetworkClassifier
-from .stability import StabilitySelector, near_copy_families
+from .stability import StabilitySelector, near_copy_families, resampled_selector
 
 __all__ = ["InputSelector", "OrderSelector", "SelectedNetworkClassifier", "StabilitySelector",
-           "correlation_with_target", "near_copy_families"]
+           "correlation_with_target", "near_copy_families", "resampled_selector"]

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..ann import ANNClassifier
 from .inputs import InputSelector
 from .order import OrderSelector
+from .stability import StabilitySelector, resampled_selector, stable_support
 
 
 class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
@@ -28,8 +29,16 @@ class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
     ----------
     method : {"growing", "pruning", "genetic", "all"}, default "growing"
         ``all`` keeps every input (order selection and the network only).
+    stability : bool, default True
+        The inputs are those chosen in at least half of ``2 * n_pairs``
+        resampled selections (:class:`StabilitySelector`, ``method`` inside,
+        lowest loss each). ``False``: one cross-validated
+        :class:`InputSelector` with the one-SE rule picks them.
+    n_pairs : int, default 10
+        Complementary half-sample pairs of the stability selection.
     cv : int >= 2 or "split", default 5
-        How :class:`InputSelector` and :class:`OrderSelector` judge candidates.
+        How :class:`OrderSelector` (and, with ``stability=False``,
+        :class:`InputSelector`) judge candidates.
     max_inputs : int, optional
     max_neurons, max_layers : int, default 8, 2
         Architectures tried by :class:`OrderSelector`.
@@ -40,6 +49,8 @@ class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     selected_inputs_ : list of str
+    input_selector_ : StabilitySelector or InputSelector or None
+        The fitted input selection (``None`` with ``method="all"``).
     hidden_layer_sizes_ : tuple of int
     network_ : ANNClassifier
     imputer_ : SimpleImputer
@@ -57,6 +68,8 @@ class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "method": [StrOptions({"growing", "pruning", "genetic", "all"})],
+        "stability": ["boolean"],
+        "n_pairs": [Interval(Integral, 1, None, closed="left")],
         "cv": [Interval(Integral, 2, None, closed="left"), StrOptions({"split"})],
         "max_inputs": [Interval(Integral, 1, None, closed="left"), None],
         "max_neurons": [Interval(Integral, 1, None, closed="left")],
@@ -65,9 +78,11 @@ class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, method="growing", cv=5, max_inputs=None, max_neurons=8, max_layers=2, n_restarts=3,
-                 random_state=None):
+    def __init__(self, method="growing", stability=True, n_pairs=10, cv=5, max_inputs=None, max_neurons=8,
+                 max_layers=2, n_restarts=3, random_state=None):
         self.method = method
+        self.stability = stability
+        self.n_pairs = n_pairs
         self.cv = cv
         self.max_inputs = max_inputs
         self.max_neurons = max_neurons
@@ -90,10 +105,16 @@ class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
         self.imputer_ = SimpleImputer(strategy="median", keep_empty_features=True).fit(X)
         Xi = self.imputer_.transform(X)
         if self.method == "all":
+            self.input_selector_ = None
             self.support_ = np.ones(X.shape[1], dtype=bool)
+        elif self.stability:
+            self.input_selector_ = StabilitySelector(resampled_selector(self.method, self.max_inputs),
+                                                     n_pairs=self.n_pairs, random_state=int(seeds[0])).fit(Xi, y)
+            self.support_ = stable_support(self.input_selector_, self.max_inputs)
         else:
-            self.support_ = InputSelector(method=self.method, cv=self.cv, max_inputs=self.max_inputs,
-                                          random_state=int(seeds[0])).fit(Xi, y).support_
+            self.input_selector_ = InputSelector(method=self.method, cv=self.cv, max_inputs=self.max_inputs,
+                                                 random_state=int(seeds[0])).fit(Xi, y)
+            self.support_ = self.input_selector_.support_
         names = getattr(self, "feature_names_in_", None)
         names = list(names) if names is not None else [f"x{i}" for i in range(X.shape[1])]
         self.selected_inputs_ = [names[j] for j in np.flatnonzero(self.support_)]

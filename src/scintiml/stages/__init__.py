@@ -15,7 +15,7 @@
 so a user can rerun or replace one stage (say, a fixed input list instead of input selection) and keep the rest.
 """
 
-from .base import INPUT_METHODS, SELECTION_MODES, Progress, StageClock, StudyData, resolve_seed
+from .base import INPUT_METHODS, RESAMPLED_MODES, SELECTION_MODES, Progress, StageClock, StudyData, resolve_seed
 from .explain import explain_stage
 from .explore import Exploration, explore_stage
 from .fit import FittedModel, fit_stage
@@ -26,7 +26,7 @@ from .split import split_stage
 from .testing import TestingAnalysis, baseline_models, test_stage
 
 __all__ = [
-    "INPUT_METHODS", "SELECTION_MODES", "SCHEMA_VERSION", "Progress", "StageClock", "StudyData", "resolve_seed",
+    "INPUT_METHODS", "RESAMPLED_MODES", "SELECTION_MODES", "SCHEMA_VERSION", "Progress", "StageClock", "StudyData", "resolve_seed",
     "split_stage", "explore_stage", "Exploration", "select_inputs_stage", "select_order_stage", "InputSelection",
     "OrderSelection", "fit_stage", "FittedModel", "test_stage", "TestingAnalysis", "baseline_models",
     "explain_stage", "readiness_stage", "readiness_applies", "assemble_results", "dataset_section",

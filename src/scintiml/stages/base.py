@@ -20,9 +20,12 @@ Progress = Callable[[str, int], None]
 #: Input selection methods (``all`` keeps every input).
 INPUT_METHODS = ("growing", "pruning", "genetic", "all")
 
-#: How the select stages judge a candidate: resampled (``"cv"``, stratified 5-fold cross-validation over the
-#: training and selection patients, the default) or on the one selection part (``"split"``, the published workflow).
-SELECTION_MODES = ("cv", "split")
+#: How the select stages choose: ``"stable"`` (the default: the inputs chosen in most of 20 resampled selections,
+#: the network by stratified 5-fold cross-validation over the training and selection patients), ``"cv"`` (one
+#: cross-validated input selection, one-SE rule) or ``"split"`` (the one selection part, the published workflow).
+SELECTION_MODES = ("stable", "cv", "split")
+#: The modes that judge by resampling (selection frequencies and the nested headline come with them).
+RESAMPLED_MODES = ("stable", "cv")
 
 
 def resolve_seed(random_state: int | np.random.RandomState | None) -> int:

@@ -23,10 +23,12 @@ def nested_stage(
     n_splits: int = NESTED_FOLDS,
     n_repeats: int = NESTED_REPEATS,
     progress: Callable[[int], None] | None = None,
+    stability: bool = True,
 ) -> dict[str, Any]:
-    """The study's headline AUC: :class:`~scintiml.select.SelectedNetworkClassifier` (imputation, input and
-    order selection by cross-validation, the network) refitted in every outer fold over *all* patients, the
-    LR / RF / GBM baselines on the same folds, paired differences with the Nadeau & Bengio interval.
+    """The study's headline AUC: :class:`~scintiml.select.SelectedNetworkClassifier` (imputation, input
+    selection — the stable set of resampled selections, or with ``stability=False`` one cross-validated
+    selection —, order selection by cross-validation, the network) refitted in every outer fold over *all*
+    patients, the LR / RF / GBM baselines on the same folds, paired differences with the Nadeau & Bengio interval.
 
     The raw (unimputed) inputs are used: each outer fold fits its own median imputation. ``progress`` is
     called with 0 after each outer fold (the folds count no networks of their own).
@@ -40,7 +42,8 @@ def nested_stage(
     >>> len(nested["fold_aucs"]), sorted(nested["baselines"])
     (3, ['gradient_boosting', 'logistic_regression', 'random_forest'])
     """
-    pipeline = SelectedNetworkClassifier(method=method, cv=CV_FOLDS, max_inputs=max_inputs, random_state=random_state)
+    pipeline = SelectedNetworkClassifier(method=method, stability=stability, cv=CV_FOLDS, max_inputs=max_inputs,
+                                         random_state=random_state)
     result = nested_cross_validation(pipeline, data.raw, data.y, baselines=baseline_models(random_state),
                                      n_splits=n_splits, n_repeats=n_repeats, random_state=random_state,
                                      progress=None if progress is None else (lambda n: progress(0)))

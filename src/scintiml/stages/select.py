@@ -1,9 +1,17 @@
 """Stages 3 and 4: choose the inputs, then the network's hidden layers.
 
-``selection`` says how a candidate is judged: ``"cv"`` (the default: stratified 5-fold cross-validation over
-the training and selection patients, one-standard-error rule; the inputs' selection frequencies over
-resampled selections are reported beside) or ``"split"`` (the published Neural Designer workflow: trained on
-the training part, judged on the selection part, a 3 % parsimony margin). The testing part is never seen.
+``selection`` says how the inputs and the network are chosen:
+
+* ``"stable"`` (the default): the inputs chosen in at least the threshold share of 20 resampled selections
+  (:class:`~scintiml.select.StabilitySelector`: complementary half-samples of the training and selection patients,
+  each selection the lowest loss); the single cross-validated selection (below) is run and reported beside it;
+  hidden layers by stratified 5-fold cross-validation, one-standard-error rule;
+* ``"cv"``: inputs and hidden layers by stratified 5-fold cross-validation over the training and selection
+  patients, one-standard-error rule; the selection frequencies are reported beside;
+* ``"split"``: the published Neural Designer workflow: trained on the training part, judged on the selection part,
+  a 3 % parsimony margin.
+
+The testing part is never seen.
 """
 
 from __future__ import annotations
@@ -14,8 +22,9 @@ from typing import Any, Callable, Sequence
 
 from ..errors import ScintimlError
 from ..explain import extract_rule
-from ..select import InputSelector, OrderSelector, StabilitySelector
-from .base import INPUT_METHODS, SELECTION_MODES, StudyData
+from ..select import InputSelector, OrderSelector, StabilitySelector, resampled_selector
+from ..select.stability import stable_support
+from .base import INPUT_METHODS, RESAMPLED_MODES, SELECTION_MODES, StudyData
 
 #: Cross-validation folds of the "cv" mode, and the complementary half-sample pairs of the selection frequencies.
 CV_FOLDS = 5
@@ -74,8 +83,8 @@ def select_inputs_stage(
     method : {"growing", "pruning", "genetic", "all"}
     max_inputs : int, optional
     random_state : int, RandomState or None
-    selection : {"cv", "split"}
-        How candidates are judged (see the module docstring).
+    selection : {"stable", "cv", "split"}
+        How the inputs are chosen (see the module docstring).
     progress : callable, optional
         ``progress(n_networks_trained)``.
 
@@ -111,15 +120,28 @@ def select_inputs_stage(
         "best_selection_loss": selector.best_selection_loss_, "best_selection_se": selector.best_selection_se_,
         "tolerance": selector.tolerance, "history": selector.history_.to_dict(orient="records"),
     }
-    if selection == "cv":
+    selected = list(selector.selected_inputs_)
+    if selection in RESAMPLED_MODES:
         info["stability"] = stability_section(data, method, max_inputs, random_state, progress)
-        stable = info["stability"]["stable_inputs"]
+        stability = info["stability"]
+        stable, share = stability["stable_inputs"], f"{100 * stability['threshold']:.0f} %"
+        n_runs = len(stability["runs"])
+        info["cv_selected"] = selected
+        if selection == "stable":
+            info["judged_on"] = (f"{n_runs} resampled selections (complementary half-samples of the training and "
+                                 "selection patients, each keeping the subset of lowest selection loss)")
+            if not stable:
+                data.warnings.append(
+                    f"no input was chosen in at least {share} of the {n_runs} resampled selections: the signal is "
+                    f"weak or spread thin; kept the input chosen most often ({stability['fallback_input']}), "
+                    "read its result with caution")
+            selected = stability["kept_inputs"]
         if sorted(stable) != sorted(selector.selected_inputs_):
             data.warnings.append(
-                f"the inputs kept by cross-validation ({', '.join(selector.selected_inputs_)}) differ from those "
-                f"chosen in at least half of the {len(info['stability']['runs'])} resampled selections "
+                f"the inputs kept by one cross-validated selection ({', '.join(selector.selected_inputs_)}) differ "
+                f"from those chosen in at least {share} of the {n_runs} resampled selections "
                 f"({', '.join(stable) or 'none'}): see how often each input was chosen")
-    return InputSelection(list(selector.selected_inputs_), info)
+    return InputSelection(selected, info)
 
 
 def stability_section(data: StudyData, method: str = "growing", max_inputs: int | None = None,
@@ -137,18 +159,19 @@ def stability_section(data: StudyData, method: str = "growing", max_inputs: int 
     ['delta_lvef', 'planar_washout']
     """
     X_fit, y_fit = data.X.iloc[data.fit_rows], data.y[data.fit_rows]
-    stable = StabilitySelector(InputSelector(method=method, max_inputs=max_inputs), n_pairs=n_pairs,
-                               random_state=random_state)
+    stable = StabilitySelector(resampled_selector(method, max_inputs), n_pairs=n_pairs, random_state=random_state)
     stable.fit(X_fit, y_fit, progress=None if progress is None else (lambda n: progress(0)))
     rules = [_resample_rule(X_fit, y_fit, rows, inputs) for (rows, _), inputs in zip(stable.resamples_, stable.runs_)]
     forms = Counter(form for _, form in rules if form)
     modal_form, n_modal = forms.most_common(1)[0] if forms else ("", 0)
     return {
         "resampling": f"{n_pairs} complementary pairs of stratified half-samples (each half selects, judged on "
-                      f"the other half): {2 * n_pairs} selections",
+                      f"the other half, the lowest selection loss): {2 * n_pairs} selections",
         "threshold": stable.threshold, "family_threshold": stable.family_threshold,
         "representative": "the family member chosen most often (ties: higher |r| with the outcome)",
         "stable_inputs": list(stable.selected_inputs_),
+        "kept_inputs": [name for name, keep in zip(stable.names_, stable_support(stable, max_inputs)) if keep],
+        "fallback_input": None if stable.selected_inputs_ else str(stable.frequencies_.iloc[0]["input"]),
         "frequencies": stable.frequencies_.to_dict(orient="records"),
         "same_set_share": stable.same_set_share_, "modal_set": stable.modal_set_,
         "modal_set_share": stable.modal_set_share_, "runs": stable.runs_, "n_networks": stable.n_networks_,
