@@ -30,7 +30,7 @@ class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
     method : {"growing", "pruning", "genetic", "all"}, default "growing"
         ``all`` keeps every input (order selection and the network only).
     stability : bool, default True
-        The inputs are those chosen in at least half of ``2 * n_pairs``
+        The inputs are those chosen in at least 55 % of ``2 * n_pairs``
         resampled selections (:class:`StabilitySelector`, ``method`` inside,
         lowest loss each). ``False``: one cross-validated
         :class:`InputSelector` with the one-SE rule picks them.
