@@ -1,8 +1,9 @@
 """The whole default study, timed stage by stage: 300 x 84 and 3,000 x 400.
 
-``run_study`` with its defaults (growing input selection judged by 5-fold CV with selection frequencies over 10
-complementary half-sample pairs, order selection by 5-fold CV, final network, testing analysis, explanation, the
-nested 5-fold cross-validation headline; no readiness stage, no report) on:
+``run_study`` with its defaults (inputs: the stable set of 20 half-sample growing selections over 10
+complementary pairs, one 5-fold CV selection beside; order selection by 5-fold CV, final network, testing
+analysis, explanation, the nested 5-fold cross-validation headline of that pipeline; no readiness stage, no
+report) on:
 
 * the teaching mIBG cohort, 300 patients x 84 inputs (seed 0);
 * 3,000 patients x 400 inputs: the teaching mIBG cohort at 3,000 patients plus 316 independent N(0, 1) noise inputs.
