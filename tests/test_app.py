@@ -130,7 +130,7 @@ def test_choosing_another_outcome_reloads_the_columns_and_refuses_a_bad_one(tmp_
     ({"split": "50:50:0"}, "must not be empty"),
     ({"split": "a:b:c"}, "cannot read split"),
     ({"seed": "-3"}, "seed must be at least 0"),
-    ({"selection": "bootstrap"}, "selection must be one of cv, split"),
+    ({"selection": "bootstrap"}, "selection must be one of stable, cv, split"),
     ({"max_inputs": "0"}, "most inputs to keep must be at least 1"),
     ({"group:age": "imaging"}, "mark both imaging and clinical"),
     ({"exclude": ["DEATH_EVENT"], "target": "sex"}, ""),  # allowed: another outcome, the old one excluded
