@@ -184,7 +184,8 @@ def test_study_default_keeps_the_stable_inputs_reports_the_cv_pick_and_the_neste
     assert sorted(r["inputs"]["selected"]) == sorted(n for n, share in counted.items()
                                                      if share >= stability["threshold"])
     assert r["inputs"]["selected"] == ["delta_lvef", "planar_washout"]
-    assert r["selection"]["cv_selected"]  # the one cross-validated selection, reported beside
+    cv_rows = [row for row in r["selection"]["history"] if row["accepted"]]
+    assert cv_rows and r["selection"]["cv_selected"] == cv_rows[-1]["inputs"]  # the traced CV selection's pick
     nested = r["nested"]
     assert len(nested["fold_aucs"]) == 5 and nested["auc"] == pytest.approx(np.mean(nested["fold_aucs"]))
     assert set(nested["baselines"]) == {"logistic_regression", "random_forest", "gradient_boosting"}
@@ -229,10 +230,19 @@ def test_the_vote_removes_the_noise_single_lowest_loss_selections_keep():
     assert stable.selected_inputs_ == ["delta_lvef", "planar_washout"]
 
 
-def test_when_nothing_is_stable_the_most_chosen_input_is_kept_and_the_study_says_so():
-    from scintiml.cohort import Cohort
+def _html_text(path):
+    import re
+
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", path.read_text()))
+
+
+def test_when_nothing_is_stable_the_most_chosen_family_is_kept_and_the_study_and_report_say_so(monkeypatch, tmp_path):
+    import functools
+
+    import scintiml.stages.select as select_stage
+    from scintiml.report import write_report
     from scintiml.select.stability import stable_support
-    from scintiml.stages import select_inputs_stage, split_stage
+    from scintiml.study import run_study
 
     rng = np.random.RandomState(0)
     X = pd.DataFrame(rng.normal(size=(120, 4)), columns=["a", "b", "c", "d"])  # pure noise
@@ -240,20 +250,68 @@ def test_when_nothing_is_stable_the_most_chosen_input_is_kept_and_the_study_says
     stable = StabilitySelector(n_pairs=2, threshold=1.0, random_state=0).fit(X, y)
     assert stable.selected_inputs_ == []  # no input chosen in all four selections
     support = stable_support(stable)
-    assert support.sum() == 1 and X.columns[support][0] == stable.frequencies_.iloc[0]["input"]
-    # the study: 240 patients of noise, four inputs; whatever is kept, a fallback is said aloud
-    rng = np.random.RandomState(1)
-    cohort = Cohort(X=pd.DataFrame(rng.normal(size=(240, 4)), columns=["a", "b", "c", "d"]),
-                    y=rng.randint(0, 2, 240), ids=np.arange(240).astype(str), target="event", positive=1)
+    f = stable.frequencies_.set_index("input")
+    top = f["family_frequency"].max()
+    assert support.sum() == 1 and f.loc[X.columns[support][0], "family_frequency"] == top
+    # the study, with a threshold no input can reach: it keeps that input, warns, and the report says so
+    monkeypatch.setattr(select_stage, "StabilitySelector", functools.partial(StabilitySelector, threshold=1.0))
+    cohort = make_mibg_cohort(n_patients=250, random_state=2).subset(["age", "bmi", "heart_rate"])  # not linked
+    result = run_study(cohort, readiness=False, random_state=1)
+    st = result.results["selection"]["stability"]
+    assert st["stable_inputs"] == [] and st["fallback_input"] is not None
+    assert result.results["inputs"]["selected"] == [st["fallback_input"]]
+    freq = {row["input"]: row["family_frequency"] for row in st["frequencies"]}
+    assert freq[st["fallback_input"]] == max(freq.values())
+    warnings_ = result.results["warnings"]
+    assert any("no input was chosen in at least 100 % of the 20 resampled selections" in w for w in warnings_)
+    assert not any("one cross-validated selection (one-SE rule) kept" in w for w in warnings_)
+    paths = write_report(result.results, tmp_path, pdf=False)
+    text = _html_text(paths["html"])
+    assert f"the study kept the one chosen most often, {st['fallback_input']}" in text
+    assert "inputs chosen in at least 100 % of them: none" in text
+
+
+def test_more_stable_inputs_than_max_inputs_keeps_the_families_chosen_most_often(monkeypatch, small_mibg):
+    import functools
+
+    import scintiml.stages.select as select_stage
+    from scintiml.cohort import Cohort
+    from scintiml.stages import select_inputs_stage, split_stage
+
+    X, y = small_mibg
+    weak = X[["age", "bmi", "heart_rate", "early_hm_ratio", "late_hm_ratio"]].reset_index(drop=True)  # no true input:
+    cohort = Cohort(X=weak, y=np.asarray(y), ids=np.arange(len(y)).astype(str),  # the selections disagree
+                    target="event", positive=1)
     data = split_stage(cohort, random_state=0)
-    chosen = select_inputs_stage(data, selection="stable", random_state=0)
+    monkeypatch.setattr(select_stage, "StabilitySelector", functools.partial(StabilitySelector, threshold=0.05))
+    chosen = select_inputs_stage(data, max_inputs=2, selection="stable", random_state=0)
     st = chosen.info["stability"]
-    assert chosen.selected == st["kept_inputs"] and len(chosen.selected) >= 1
-    if not st["stable_inputs"]:
-        assert chosen.selected == [st["fallback_input"]]
-        assert any("no input was chosen in at least" in w for w in data.warnings)
-    else:
-        assert st["fallback_input"] is None and chosen.selected == st["stable_inputs"]
+    assert len(st["stable_inputs"]) > 2 and len(chosen.selected) == 2
+    assert sorted(st["capped"]) == sorted(set(st["stable_inputs"]) - set(chosen.selected))
+    freq = {row["input"]: row["family_frequency"] for row in st["frequencies"]}
+    assert min(freq[c] for c in chosen.selected) >= max(freq[c] for c in st["capped"])
+    assert any("more than max_inputs = 2" in w for w in data.warnings)
+    # the pipeline obeys the limit too
+    model = SelectedNetworkClassifier(max_inputs=1, n_pairs=2, cv=3, max_neurons=2, max_layers=1,
+                                      random_state=0).fit(X, y)
+    assert len(model.selected_inputs_) == 1
+
+
+def test_the_ranking_puts_a_family_taking_turns_before_inputs_chosen_more_often_alone():
+    # near-copies that take turns are each chosen less often than the family: the ranking pools them
+    rng = np.random.RandomState(3)
+    n = 300
+    signal = rng.normal(size=n)
+    copy = signal + 0.05 * rng.normal(size=n)
+    weak = rng.normal(size=n)
+    y = (signal + 0.5 * weak + 0.7 * rng.normal(size=n) > 0).astype(int)
+    X = pd.DataFrame(np.column_stack([signal, copy, weak, rng.normal(size=(n, 2))]),
+                     columns=["signal", "copy", "weak", "n1", "n2"])
+    stable = StabilitySelector(n_pairs=3, random_state=0).fit(X, y)
+    f = stable.frequencies_.set_index("input")
+    first = X.columns[stable.ranking_[0]]
+    assert first in ("signal", "copy") and f.loc[first, "family_frequency"] == f["family_frequency"].max()
+    assert len(stable.ranking_) == len(set(f["family"]))  # one representative per family
 
 
 def test_study_split_mode_is_the_published_workflow():
@@ -277,15 +335,3 @@ def test_stability_section_reports_each_resampled_rule_and_the_modal_form():
     assert st["modal_rule_form"] == "delta_lvef <= and planar_washout >="
     assert st["modal_rule_form_share"] == sum(
         ("delta_lvef <=" in r and "planar_washout >=" in r and " and " in r) for r in st["rules"]) / 4
-
-
-def test_stable_inputs_beyond_max_inputs_keep_the_most_chosen(small_mibg):
-    from scintiml.select.stability import stable_support
-
-    X, y = small_mibg
-    stable = StabilitySelector(n_pairs=2, threshold=0.25, random_state=0).fit(X, y)
-    assert len(stable.selected_inputs_) >= 2
-    support = stable_support(stable, max_inputs=1)
-    top = stable.frequencies_[stable.frequencies_["selected"]].iloc[0]["input"]
-    assert support.sum() == 1 and X.columns[support][0] == top
-    assert stable_support(stable).sum() == len(stable.selected_inputs_)

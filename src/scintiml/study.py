@@ -19,7 +19,7 @@ from .cohort import Cohort
 from .errors import ScintimlError
 from .split import Split, predefined_split
 from .stages.nested import nested_stage
-from .stages import (INPUT_METHODS, RESAMPLED_MODES, SCHEMA_VERSION, Progress, StageClock, assemble_results, explain_stage,
+from .stages import (INPUT_METHODS, RESAMPLED_MODES, SCHEMA_VERSION, SELECTION_MODES, Progress, StageClock, assemble_results, explain_stage,
                      explore_stage, fit_stage, readiness_applies, readiness_stage, resolve_seed, select_inputs_stage,
                      select_order_stage, split_stage, test_stage)
 
@@ -177,7 +177,7 @@ def demo_cohort(name: str = "heart_failure") -> Cohort:
 
 
 def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max_inputs: int | None = None,
-                           random_state: Any = 0) -> None:
+                           random_state: Any = 0, selection: str = "stable") -> None:
     """Refuse impossible study options before any work (one :class:`ScintimlError` saying how to fix it).
 
     Examples
@@ -191,6 +191,8 @@ def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max
 
     if inputs not in INPUT_METHODS:
         raise ScintimlError(f"--inputs must be one of {', '.join(INPUT_METHODS)}, got {inputs!r}")
+    if selection not in SELECTION_MODES:
+        raise ScintimlError(f"--selection must be one of {', '.join(SELECTION_MODES)}, got {selection!r}")
     if max_inputs is not None and max_inputs < 1:
         raise ScintimlError(f"--max-inputs must be at least 1, got {max_inputs}")
     if isinstance(random_state, (int, np.integer)) and random_state < 0:
@@ -239,7 +241,7 @@ def write_study(
     from .io import atomic_dir, check_output_path, write_json
     from .report import write_report
 
-    validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs, random_state)
+    validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs, random_state, selection)
     check_output_path(out, overwrite=overwrite)
     result = run_study(cohort, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=random_state,
                        protocol=protocol, readiness=readiness, progress=progress, split=split, selection=selection,

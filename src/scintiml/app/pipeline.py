@@ -38,8 +38,6 @@ def check_study_options(options: dict[str, Any]) -> None:
         raise ScintimlError(f"selection must be one of {', '.join(SELECTION_MODES)}, got {options.get('selection')!r}")
 
 
-
-
 def run_study_job(cohort: Cohort, out: Path, options: dict[str, Any],
                   progress: Callable[[str, int], None]) -> dict[str, Any]:
     """Run the study on ``cohort`` and write its outputs (report, results.json, model bundle) into ``out``.

@@ -74,8 +74,12 @@ def _selection_trace(r: dict[str, Any]):
     ax.scatter(x[acc], loss[acc], color=ORANGE, zorder=3, s=22, label="accepted")
     ax.set_xlabel("candidate subset (in the order tried)")
     ax.set_ylabel("weighted squared error")
-    ax.set_title(f"Input selection ({r['selection']['method']}): {len(r['inputs']['selected'])} of "
-                 f"{len(r['inputs']['all'])} inputs kept")
+    if r["selection"].get("mode") == "stable":  # the trace is the one CV selection, shown beside the stable set
+        ax.set_title(f"One cross-validated selection ({r['selection']['method']}, for comparison): "
+                     f"{len(r['selection']['cv_selected'])} of {len(r['inputs']['all'])} inputs")
+    else:
+        ax.set_title(f"Input selection ({r['selection']['method']}): {len(r['inputs']['selected'])} of "
+                     f"{len(r['inputs']['all'])} inputs kept")
     ax.legend(frameon=False)
     return fig
 
@@ -292,7 +296,9 @@ def _selection_frequency(r: dict[str, Any]):
     ax.set_yticks(y, [f["input"] for f in rows])
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"share of {len(st['runs'])} resampled selections that kept the input (Wilson 95 % CI)")
-    ax.set_title(f"How often each input was chosen; the same set came out in {100 * st['same_set_share']:.0f} %")
+    together = (f"all stable inputs together in {100 * st['contains_share']:.0f} %" if "contains_share" in st
+                else f"the same set came out in {100 * st['same_set_share']:.0f} %")  # results of scintiml < 0.4
+    ax.set_title(f"How often each input was chosen; {together}")
     fig.tight_layout()
     return fig
 

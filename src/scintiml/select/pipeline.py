@@ -32,8 +32,10 @@ class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
     stability : bool, default True
         The inputs are those chosen in at least 55 % of ``2 * n_pairs``
         resampled selections (:class:`StabilitySelector`, ``method`` inside,
-        lowest loss each). ``False``: one cross-validated
-        :class:`InputSelector` with the one-SE rule picks them.
+        lowest loss each); where none reaches it, the family chosen most
+        often, and never more than ``max_inputs`` (the families chosen most
+        often). ``False``: one cross-validated :class:`InputSelector` with the
+        one-SE rule picks them.
     n_pairs : int, default 10
         Complementary half-sample pairs of the stability selection.
     cv : int >= 2 or "split", default 5

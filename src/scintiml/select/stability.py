@@ -70,13 +70,15 @@ def resampled_selector(method: str = "growing", max_inputs: int | None = None) -
 
 
 def stable_support(stable: "StabilitySelector", max_inputs: int | None = None) -> np.ndarray:
-    """The stable inputs' mask; where no input reached the threshold, the one chosen most often.
+    """The stable inputs' mask; where no input reached the threshold, the family chosen most often.
 
-    A network needs at least one input; the fallback is the data's own first
-    choice, and callers that report should say that nothing was stable. Each
-    selection keeps at most ``max_inputs``, yet more than that many inputs can
-    each pass the threshold (three inputs in two of every three selections of
-    two); then the ``max_inputs`` chosen most often are kept.
+    A network needs at least one input; the fallback is the representative of
+    the family the selections chose most often (near-copies pooled, as the
+    threshold pools them), and callers that report should say that nothing was
+    stable. Each selection keeps at most ``max_inputs``, yet more than that
+    many inputs can each pass the threshold (three inputs in two of every three
+    selections of two); then the ``max_inputs`` families chosen most often are
+    kept (``stable.ranking_``).
 
     Examples
     --------
@@ -87,8 +89,8 @@ def stable_support(stable: "StabilitySelector", max_inputs: int | None = None) -
     >>> stable.selected_inputs_, stable_support(stable).tolist()
     ([], [False, False, True])
     """
-    order = [stable.names_.index(name) for name in stable.frequencies_["input"]]  # most often chosen first
-    keep = [j for j in order if stable.support_[j]] or order[:1]
+    ranked = [int(j) for j in stable.ranking_]
+    keep = [j for j in ranked if stable.support_[j]] or ranked[:1]
     support = np.zeros_like(stable.support_)
     support[keep[:max_inputs]] = True
     return support
@@ -134,11 +136,14 @@ class StabilitySelector(SelectorMixin, BaseEstimator):
     The default, 10 pairs (20 selections), is a cost choice: each selection
     on a half-sample is judged on a single split (about 3 s for all 20 on
     300 × 84 on one core, growing inside). The threshold, 0.55 (more than
-    half of 20), lies in the range where Meinshausen & Bühlmann's error
-    bound holds (above one half); with 40 pure-noise inputs the most frequent
-    noise input reached 0.25–0.5 over five cohort seeds (0.5 once), and 0.6
-    cost nested AUC on the development cohorts (0.008 mean gain instead of
-    0.013). The figures measured on fresh cohorts are in ``docs/validation.md``.
+    half of 20), is the smallest step above one half, where Meinshausen &
+    Bühlmann's bound on falsely kept inputs starts to apply; at 0.55 with
+    selections of 4–5 inputs among 84 that bound allows about 2.5 false
+    inputs, so no error control is claimed. What was measured: with 40
+    pure-noise inputs the most frequent noise input reached 0.25–0.5 over
+    five cohort seeds (0.5 once), and 0.6 cost nested AUC on the development
+    cohorts (mean gain 0.008 against 0.012 over the same 10 cohorts). The
+    figures measured on fresh cohorts are in ``docs/validation.md``.
 
     Parameters
     ----------
@@ -165,9 +170,23 @@ class StabilitySelector(SelectorMixin, BaseEstimator):
     resamples_ : list of tuple of ndarray
         For each selection, the rows (of ``X``) it trained on and the rows it was judged on.
     same_set_share_ : float
-        Share of the selections that kept exactly the final inputs.
+        Share of the selections that kept exactly the final inputs. Each
+        selection keeps its lowest-loss subset, often with an input or two of
+        its own beside the stable ones, so this share is low by design; read
+        ``contains_share_``.
+    contains_share_ : float
+        Share of the selections that kept (a member of the family of) every
+        stable input; 0 when nothing is stable.
+    mean_run_size_ : float
+        Inputs kept per selection, on average.
     modal_set_ : list of str
         The set kept most often, and ``modal_set_share_`` its share.
+    ranking_ : ndarray of int
+        One column position per near-copy family (its representative),
+        the family chosen most often first (ties: the representative's own
+        count, then |correlation| with the outcome).
+    names_ : list of str
+        The input names (the columns, or ``x0, x1, ...`` for an array).
     n_networks_ : int
 
     References
@@ -239,10 +258,16 @@ class StabilitySelector(SelectorMixin, BaseEstimator):
                                   for j in range(X.shape[1])])
         corr = correlation_with_target(X, t)
         keep = np.zeros(X.shape[1], dtype=bool)
+        representatives = []
         for f in np.unique(family):
             members = np.flatnonzero(family == f)
+            rep = max(members, key=lambda j: (counts[j], corr[j], -j))
+            representatives.append(rep)
             if family_counts[members[0]] / n_runs >= self.threshold:
-                keep[max(members, key=lambda j: (counts[j], corr[j], -j))] = True
+                keep[rep] = True
+        # families by how often they were chosen, then their representative's own count and |r|
+        self.ranking_ = np.array(sorted(representatives,
+                                        key=lambda j: (-family_counts[j], -counts[j], -corr[j], j)), dtype=int)
         ci = [wilson_interval(int(c), n_runs) for c in counts]
         self.frequencies_ = pd.DataFrame({
             "input": names, "family": family, "n_selected": counts, "frequency": counts / n_runs,
@@ -256,6 +281,10 @@ class StabilitySelector(SelectorMixin, BaseEstimator):
         final = tuple(np.flatnonzero(keep))
         sets = Counter(tuple(sorted(c)) for c in chosen)
         self.same_set_share_ = sets.get(final, 0) / n_runs
+        kept_families = set(family[keep])
+        self.contains_share_ = (sum(kept_families <= set(family[list(c)]) for c in chosen) / n_runs
+                                if kept_families else 0.0)
+        self.mean_run_size_ = float(np.mean([len(c) for c in chosen]))
         modal, n_modal = sets.most_common(1)[0]
         self.modal_set_ = [names[j] for j in modal]
         self.modal_set_share_ = n_modal / n_runs

@@ -2,7 +2,7 @@
 
 ``selection`` says how the inputs and the network are chosen:
 
-* ``"stable"`` (the default): the inputs chosen in at least the threshold share of 20 resampled selections
+* ``"stable"`` (the study's default; these stage functions default to ``"split"``): the inputs chosen in at least the threshold share of 20 resampled selections
   (:class:`~scintiml.select.StabilitySelector`: complementary half-samples of the training and selection patients,
   each selection the lowest loss); the single cross-validated selection (below) is run and reported beside it;
   hidden layers by stratified 5-fold cross-validation, one-standard-error rule;
@@ -20,9 +20,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from ..errors import ScintimlError
 from ..explain import extract_rule
-from ..select import InputSelector, OrderSelector, StabilitySelector, resampled_selector
+from ..select import InputSelector, OrderSelector, StabilitySelector, correlation_with_target, resampled_selector
 from ..select.stability import stable_support
 from .base import INPUT_METHODS, RESAMPLED_MODES, SELECTION_MODES, StudyData
 
@@ -130,17 +132,29 @@ def select_inputs_stage(
         if selection == "stable":
             info["judged_on"] = (f"{n_runs} resampled selections (complementary half-samples of the training and "
                                  "selection patients, each keeping the subset of lowest selection loss)")
-            if not stable:
+            selected = stability["kept_inputs"]
+            if stability["fallback_input"]:
                 data.warnings.append(
                     f"no input was chosen in at least {share} of the {n_runs} resampled selections: the signal is "
-                    f"weak or spread thin; kept the input chosen most often ({stability['fallback_input']}), "
-                    "read its result with caution")
-            selected = stability["kept_inputs"]
-        if sorted(stable) != sorted(selector.selected_inputs_):
-            data.warnings.append(
-                f"the inputs kept by one cross-validated selection ({', '.join(selector.selected_inputs_)}) differ "
-                f"from those chosen in at least {share} of the {n_runs} resampled selections "
-                f"({', '.join(stable) or 'none'}): see how often each input was chosen")
+                    f"weak or spread thin; kept the one chosen most often ({stability['fallback_input']}) — read "
+                    "the result with caution")
+            if stability["capped"]:
+                data.warnings.append(
+                    f"{len(stable)} inputs were chosen in at least {share} of the resampled selections, more than "
+                    f"max_inputs = {max_inputs}: kept the {len(selected)} chosen most often, left out "
+                    f"{', '.join(stability['capped'])}")
+            if sorted(selected) != sorted(selector.selected_inputs_) and not stability["fallback_input"]:
+                data.warnings.append(
+                    f"one cross-validated selection (one-SE rule) kept {', '.join(selector.selected_inputs_)}, the "
+                    f"resampled selections {', '.join(selected)}: see how often each input was chosen")
+        else:
+            for key in ("kept_inputs", "fallback_input", "capped"):  # the study keeps the CV pick in this mode
+                stability.pop(key)
+            if sorted(stable) != sorted(selected):
+                data.warnings.append(
+                    f"the inputs kept by cross-validation ({', '.join(selected)}) differ from those chosen in at "
+                    f"least {share} of the {n_runs} resampled selections ({', '.join(stable) or 'none'}): see "
+                    "how often each input was chosen")
     return InputSelection(selected, info)
 
 
@@ -161,6 +175,7 @@ def stability_section(data: StudyData, method: str = "growing", max_inputs: int 
     X_fit, y_fit = data.X.iloc[data.fit_rows], data.y[data.fit_rows]
     stable = StabilitySelector(resampled_selector(method, max_inputs), n_pairs=n_pairs, random_state=random_state)
     stable.fit(X_fit, y_fit, progress=None if progress is None else (lambda n: progress(0)))
+    kept = [name for name, keep in zip(stable.names_, stable_support(stable, max_inputs)) if keep]
     rules = [_resample_rule(X_fit, y_fit, rows, inputs) for (rows, _), inputs in zip(stable.resamples_, stable.runs_)]
     forms = Counter(form for _, form in rules if form)
     modal_form, n_modal = forms.most_common(1)[0] if forms else ("", 0)
@@ -170,15 +185,18 @@ def stability_section(data: StudyData, method: str = "growing", max_inputs: int 
         "threshold": stable.threshold, "family_threshold": stable.family_threshold,
         "representative": "the family member chosen most often (ties: higher |r| with the outcome)",
         "stable_inputs": list(stable.selected_inputs_),
-        "kept_inputs": [name for name, keep in zip(stable.names_, stable_support(stable, max_inputs)) if keep],
-        "fallback_input": None if stable.selected_inputs_ else str(stable.frequencies_.iloc[0]["input"]),
+        "kept_inputs": kept,
+        "fallback_input": None if stable.selected_inputs_ else kept[0],
+        "capped": [name for name in stable.selected_inputs_ if name not in kept],
         "frequencies": stable.frequencies_.to_dict(orient="records"),
+        "contains_share": stable.contains_share_, "mean_run_size": stable.mean_run_size_,
         "same_set_share": stable.same_set_share_, "modal_set": stable.modal_set_,
         "modal_set_share": stable.modal_set_share_, "runs": stable.runs_, "n_networks": stable.n_networks_,
         "rules": [text for text, _ in rules], "modal_rule_form": modal_form,
         "modal_rule_form_share": n_modal / len(rules) if rules else 0.0,
-        "rule_note": "each selection's rule: extract_rule on its first three kept inputs, fitted on its own "
-                     "half-sample; the form is the inputs, directions and join, thresholds aside",
+        "rule_note": "each selection's rule: extract_rule on the three of its inputs most correlated with the "
+                     "outcome on its own half-sample, fitted there; the form is the inputs, directions and join, "
+                     "thresholds aside",
     }
 
 
@@ -186,7 +204,11 @@ def _resample_rule(X, y, rows, inputs) -> tuple[str, str]:
     """The clinical rule of one resampled selection (text) and its form (inputs, directions, join)."""
     if not inputs:
         return "", ""
-    rule = extract_rule(X.iloc[rows], y[rows], list(inputs)[:3], max_conditions=min(2, len(inputs)))
+    # a selection keeps its lowest-loss subset, often with inputs of its own beside the stable ones: the rule takes
+    # the three most correlated with the outcome on the selection's own patients, not the first three columns
+    r = correlation_with_target(X.iloc[rows][list(inputs)].to_numpy(float), y[rows])
+    top = [inputs[j] for j in np.argsort(-r, kind="stable")[:3]]
+    rule = extract_rule(X.iloc[rows], y[rows], top, max_conditions=min(2, len(top)))
     form = f" {rule.join} ".join(f"{c.input} {c.op}" for c in sorted(rule.conditions, key=lambda c: c.input))
     return rule.text, form
 
