@@ -19,9 +19,9 @@ from .cohort import Cohort
 from .errors import ScintimlError
 from .split import Split, predefined_split
 from .stages.nested import nested_stage
-from .stages import (INPUT_METHODS, RESAMPLED_MODES, SCHEMA_VERSION, SELECTION_MODES, Progress, StageClock, assemble_results, explain_stage,
-                     explore_stage, fit_stage, readiness_applies, readiness_stage, resolve_seed, select_inputs_stage,
-                     select_order_stage, split_stage, test_stage)
+from .stages import (INPUT_METHODS, RESAMPLED_MODES, SCHEMA_VERSION, SELECTION_MODES, Progress, StageClock,
+                     assemble_results, explain_stage, explore_stage, fit_stage, readiness_applies, readiness_stage,
+                     resolve_seed, select_inputs_stage, select_order_stage, split_stage, test_stage)
 
 __all__ = ["run_study", "write_study", "StudyResult", "predefined_split", "validate_study_options", "demo_cohort",
            "DEMO_COHORTS", "INPUT_METHODS", "SCHEMA_VERSION", "Progress"]

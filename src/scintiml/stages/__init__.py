@@ -26,7 +26,8 @@ from .split import split_stage
 from .testing import TestingAnalysis, baseline_models, test_stage
 
 __all__ = [
-    "INPUT_METHODS", "RESAMPLED_MODES", "SELECTION_MODES", "SCHEMA_VERSION", "Progress", "StageClock", "StudyData", "resolve_seed",
+    "INPUT_METHODS", "RESAMPLED_MODES", "SELECTION_MODES", "SCHEMA_VERSION", "Progress", "StageClock", "StudyData",
+    "resolve_seed",
     "split_stage", "explore_stage", "Exploration", "select_inputs_stage", "select_order_stage", "InputSelection",
     "OrderSelection", "fit_stage", "FittedModel", "test_stage", "TestingAnalysis", "baseline_models",
     "explain_stage", "readiness_stage", "readiness_applies", "assemble_results", "dataset_section",

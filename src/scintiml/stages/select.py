@@ -2,9 +2,10 @@
 
 ``selection`` says how the inputs and the network are chosen:
 
-* ``"stable"`` (the study's default; these stage functions default to ``"split"``): the inputs chosen in at least the threshold share of 20 resampled selections
-  (:class:`~scintiml.select.StabilitySelector`: complementary half-samples of the training and selection patients,
-  each selection the lowest loss); the single cross-validated selection (below) is run and reported beside it;
+* ``"stable"`` (the study's default; these stage functions default to ``"split"``): the inputs chosen in at
+  least the threshold share of 20 resampled selections (:class:`~scintiml.select.StabilitySelector`:
+  complementary half-samples of the training and selection patients, each selection the lowest loss); the single
+  cross-validated selection (below) is run and reported beside it;
   hidden layers by stratified 5-fold cross-validation, one-standard-error rule;
 * ``"cv"``: inputs and hidden layers by stratified 5-fold cross-validation over the training and selection
   patients, one-standard-error rule; the selection frequencies are reported beside;
