@@ -12,7 +12,10 @@ The peer, run in the same process just before: scikit-learn's ``LogisticRegressi
 on the same non-testing patients — the cheapest standard "select inputs by cross-validation" a department
 might run instead — to express the study's cost as a ratio on this machine at this moment.
 
-Run: python benchmarks/bench_study.py [--small]
+``--jobs=N`` adds a row per cohort for ``run_study(..., n_jobs=N)`` (the resampled selections and the nested
+outer folds in N processes; the script checks that the results equal the serial run's).
+
+Run: python benchmarks/bench_study.py [--small] [--jobs=2]
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def wide_cohort(n_patients=3000, n_inputs=400, seed=0) -> Cohort:
                   truth=base.truth)
 
 
-def one(name, cohort):
+def one(name, cohort, n_jobs=None):
     warnings.simplefilter("ignore", ConvergenceWarning)
     t = time.perf_counter()
     peer = make_pipeline(StandardScaler(), LogisticRegressionCV(cv=5, l1_ratios=(1.0,), solver="saga", max_iter=200))
@@ -52,7 +55,19 @@ def one(name, cohort):
     t = time.perf_counter()
     result = run_study(cohort, readiness=False, random_state=0)
     wall = time.perf_counter() - t
-    r = result.results
+    rows = [(name, wall, result.results)]
+    if n_jobs:
+        t = time.perf_counter()
+        parallel = run_study(cohort, readiness=False, random_state=0, n_jobs=n_jobs).results
+        rows.append((f"{name}, n_jobs={n_jobs}", time.perf_counter() - t, parallel))
+        same = {k: v for k, v in parallel.items() if k != "timings"} == {
+            k: v for k, v in result.results.items() if k != "timings"}
+        print(f"<!-- {name}: n_jobs={n_jobs} gives the serial results: {same} -->", flush=True)
+    for name, wall, r in rows:
+        row(name, wall, peer_t, r)
+
+
+def row(name, wall, peer_t, r):
     stages = ", ".join(f"{k} {v:.1f}" for k, v in r["timings"].items())
     nested = r.get("nested", {})
     print(f"| {name} | {wall:.1f} | {peer_t:.1f} | {wall / peer_t:.1f} | {', '.join(r['inputs']['selected'])} | "
@@ -63,9 +78,10 @@ def main():
     print("| cohort | study s | LogisticRegressionCV(L1) s | ratio | inputs kept | testing AUC | nested AUC | "
           "stage seconds |")
     print("|---|---|---|---|---|---|---|---|")
-    one("mIBG 300 x 84", make_mibg_cohort(n_patients=300, random_state=0))
+    jobs = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--jobs=")), None)
+    one("mIBG 300 x 84", make_mibg_cohort(n_patients=300, random_state=0), jobs)
     if "--small" not in sys.argv:
-        one("mIBG + noise 3000 x 400", wide_cohort())
+        one("mIBG + noise 3000 x 400", wide_cohort(), jobs)
 
 
 if __name__ == "__main__":

@@ -153,6 +153,7 @@ def test_cli_study_and_predict(tmp_path, capsys):
         (["--target", "outcome", "--split", "80:20:0"], "must not be empty"),
         (["--target", "outcome", "--max-inputs", "0"], "--max-inputs must be at least 1"),
         (["--target", "outcome", "--seed", "-1"], "--seed must be 0 or more"),
+        (["--target", "outcome", "--jobs", "0"], "--jobs must be a number of processes"),
     ],
 )
 def test_cli_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, args, fragment):

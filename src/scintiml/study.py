@@ -64,6 +64,7 @@ def run_study(
     selection: str = "stable",
     seed: int | None = None,
     sites: Sequence[Any] | None = None,
+    n_jobs: int | None = None,
 ) -> StudyResult:
     """Run the published ANN workflow on a cohort, stage by stage (see :mod:`scintiml.stages`).
 
@@ -96,6 +97,9 @@ def run_study(
     sites : array, optional
         The site of each patient: adds internal-external cross-validation (each site left out in turn, random-
         effects summary) as ``results["internal_external"]`` (:func:`scintiml.external.site_stage`).
+    n_jobs : int, optional
+        Processes for the resampled selections and the nested cross-validation's outer folds (joblib; ``-1``:
+        every core). The result does not depend on it, only the wall time.
 
     Returns
     -------
@@ -111,8 +115,8 @@ def run_study(
     >>> 0.5 < result.results["test"]["auc"] <= 1
     True
     """
-    if inputs not in INPUT_METHODS:
-        raise ScintimlError(f"inputs must be one of {', '.join(INPUT_METHODS)}, got {inputs!r}")
+    validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs, random_state, selection,
+                           n_jobs)
     seed = resolve_seed(random_state if seed is None else seed)
     clock = StageClock(progress)
     with clock("split"):
@@ -120,7 +124,8 @@ def run_study(
     with clock("explore"):
         explored = explore_stage(data)
     with clock("input_selection") as tick:
-        chosen = select_inputs_stage(data, inputs, max_inputs, seed, selection=selection, progress=tick)
+        chosen = select_inputs_stage(data, inputs, max_inputs, seed, selection=selection, progress=tick,
+                                     n_jobs=n_jobs)
     with clock("order_selection") as tick:
         order = select_order_stage(data, chosen.selected, random_state=seed, selection=selection, progress=tick)
     with clock("final_training"):
@@ -133,7 +138,7 @@ def run_study(
     if selection in RESAMPLED_MODES and inputs != "all":
         with clock("nested_cv") as tick:
             nested["nested"] = nested_stage(data, inputs, max_inputs, random_state=seed, progress=tick,
-                                            stability=selection == "stable")
+                                            stability=selection == "stable", n_jobs=n_jobs)
     readiness_result = None
     if readiness and readiness_applies(cohort):
         with clock("readiness"):
@@ -177,7 +182,7 @@ def demo_cohort(name: str = "heart_failure") -> Cohort:
 
 
 def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max_inputs: int | None = None,
-                           random_state: Any = 0, selection: str = "stable") -> None:
+                           random_state: Any = 0, selection: str = "stable", n_jobs: int | None = None) -> None:
     """Refuse impossible study options before any work (one :class:`ScintimlError` saying how to fix it).
 
     Examples
@@ -199,6 +204,8 @@ def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max
         raise ScintimlError(f"--seed must be 0 or more, got {random_state}")
     if isinstance(random_state, (int, np.integer)) and random_state > 2**32 - 1:  # numpy's seeds are 32-bit
         raise ScintimlError(f"--seed must be at most {2**32 - 1}, got {random_state}")
+    if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1):
+        raise ScintimlError(f"--jobs must be a number of processes (1 or more) or -1 for every core, got {n_jobs!r}")
     r = np.asarray(ratios, dtype=float)
     if r.shape != (3,) or np.any(r < 0) or r.sum() <= 0 or np.any(r == 0):
         shown = ":".join(f"{100 * v / r.sum():g}" for v in r) if r.shape == (3,) and r.sum() > 0 else str(list(r))
@@ -220,12 +227,13 @@ def write_study(
     split: Split | None = None,
     selection: str = "stable",
     sites: Sequence[Any] | None = None,
+    n_jobs: int | None = None,
 ) -> StudyResult:
     """Run the study and write ``out/``: ``results.json``, the report (HTML, PDF, figures) and ``model/``.
 
     Everything is written into a temporary sibling folder renamed into place at the end
     (:func:`scintiml.io.atomic_dir`), so an error or Ctrl-C leaves no partial output. The output path is
-    checked before the study starts.
+    checked before the study starts. The parameters are those of :func:`run_study`.
 
     Examples
     --------
@@ -241,11 +249,12 @@ def write_study(
     from .io import atomic_dir, check_output_path, write_json
     from .report import write_report
 
-    validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs, random_state, selection)
+    validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs, random_state, selection,
+                           n_jobs)
     check_output_path(out, overwrite=overwrite)
     result = run_study(cohort, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=random_state,
                        protocol=protocol, readiness=readiness, progress=progress, split=split, selection=selection,
-                       sites=sites)
+                       sites=sites, n_jobs=n_jobs)
     if progress is not None:
         progress("report", 0)
     with atomic_dir(out, overwrite=overwrite) as tmp:

@@ -59,7 +59,7 @@ def _progress_bar() -> Iterator:
 
 
 def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_inputs, seed: int,
-           protocol: dict[str, str], sites=None, selection: str = "stable") -> None:
+           protocol: dict[str, str], sites=None, selection: str = "stable", jobs: int = 1) -> None:
     from ..report import headline
     from ..study import write_study
 
@@ -67,7 +67,7 @@ def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_i
     with _progress_bar() as progress:
         result = write_study(cohort, out, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=seed,
                              protocol=protocol, overwrite=overwrite, progress=progress, sites=sites,
-                             selection=selection)
+                             selection=selection, n_jobs=jobs)
     for line in headline(result.results):
         say(line)
     nested = result.results.get("nested")
@@ -87,14 +87,15 @@ def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_i
     say(f"report: {out / 'report.html'}")
 
 
-def _validated(split: str, inputs: str, max_inputs: Optional[int], seed: int, out: Path, overwrite: bool):
+def _validated(split: str, inputs: str, max_inputs: Optional[int], seed: int, out: Path, overwrite: bool,
+               jobs: int = 1):
     """Every option checked before the cohort is read or anything runs."""
     from ..io import check_output_path
     from ..split import parse_ratios
     from ..study import validate_study_options
 
     ratios = parse_ratios(split)
-    validate_study_options(ratios, inputs, max_inputs, seed)
+    validate_study_options(ratios, inputs, max_inputs, seed, n_jobs=jobs)
     check_output_path(out, overwrite=overwrite)
     return ratios
 
@@ -122,6 +123,8 @@ def study(
                                        "cross-validated selection; split: on the one selection part, as the "
                                        "published workflow."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
+    jobs: int = typer.Option(1, "--jobs", help="Processes for the resampled selections and the nested "
+                                               "cross-validation (-1: every core); the result does not change."),
     decimal_comma: bool = typer.Option(False, "--decimal-comma",
                                        help="Read 3,5 as 3.5 (numbers with a decimal comma)."),
     percent: bool = typer.Option(False, "--percent", help="Read 45% as 45."),
@@ -134,7 +137,7 @@ def study(
     from ..io import check_output_path
 
     check_output_path(out, overwrite=overwrite, inputs=(data,))  # --out = the data file names the real problem
-    ratios = _validated(split, inputs, max_inputs, seed, out, overwrite)
+    ratios = _validated(split, inputs, max_inputs, seed, out, overwrite, jobs)
     site_protocol = parse_protocol(protocol)
     sites = None
     if site_column is not None:
@@ -145,7 +148,8 @@ def study(
         exclude = [*exclude, site_column]
     _study(lambda: load_cohort(data, target, positive=positive, id_column=id_column, groups=groups, exclude=exclude,
                                decimal="," if decimal_comma else ".", percent=percent),
-           out, overwrite, ratios, inputs, max_inputs, seed, site_protocol, sites=sites, selection=selection)
+           out, overwrite, ratios, inputs, max_inputs, seed, site_protocol, sites=sites, selection=selection,
+           jobs=jobs)
 
 
 @app.command()
@@ -154,13 +158,15 @@ def demo(
     cohort_name: str = typer.Option("heart_failure", "--cohort", help="heart_failure, spectf, heart-disease (thallium) or mibg (teaching)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    jobs: int = typer.Option(1, "--jobs", help="Processes for the resampled selections and the nested "
+                                               "cross-validation (-1: every core); the result does not change."),
 ) -> None:
     """Run the study on a bundled cohort (real heart-failure records by default)."""
     from ..study import DEMO_COHORTS, demo_cohort
 
     require(cohort_name in DEMO_COHORTS, f"--cohort must be one of {', '.join(DEMO_COHORTS)}, got {cohort_name!r}")
-    ratios = _validated("60:20:20", "growing", None, seed, out, overwrite)
-    _study(lambda: demo_cohort(cohort_name), out, overwrite, ratios, "growing", None, seed, {})
+    ratios = _validated("60:20:20", "growing", None, seed, out, overwrite, jobs)
+    _study(lambda: demo_cohort(cohort_name), out, overwrite, ratios, "growing", None, seed, {}, jobs=jobs)
 
 
 @app.command()

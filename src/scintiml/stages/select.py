@@ -76,6 +76,7 @@ def select_inputs_stage(
     random_state: int | None = 0,
     selection: str = "split",
     progress: Callable[[int], None] | None = None,
+    n_jobs: int | None = None,
 ) -> InputSelection:
     """Choose the inputs with :class:`~scintiml.select.InputSelector` (or keep all with ``method="all"``).
 
@@ -90,6 +91,8 @@ def select_inputs_stage(
         How the inputs are chosen (see the module docstring).
     progress : callable, optional
         ``progress(n_networks_trained)``.
+    n_jobs : int, optional
+        Processes for the resampled selections (joblib; ``-1``: every core); the result does not depend on it.
 
     Examples
     --------
@@ -125,7 +128,7 @@ def select_inputs_stage(
     }
     selected = list(selector.selected_inputs_)
     if selection in RESAMPLED_MODES:
-        info["stability"] = stability_section(data, method, max_inputs, random_state, progress)
+        info["stability"] = stability_section(data, method, max_inputs, random_state, progress, n_jobs=n_jobs)
         stability = info["stability"]
         stable, share = stability["stable_inputs"], f"{100 * stability['threshold']:.0f} %"
         n_runs = len(stability["runs"])
@@ -161,7 +164,7 @@ def select_inputs_stage(
 
 def stability_section(data: StudyData, method: str = "growing", max_inputs: int | None = None,
                       random_state: int | None = 0, progress: Callable[[int], None] | None = None,
-                      n_pairs: int = STABILITY_PAIRS) -> dict[str, Any]:
+                      n_pairs: int = STABILITY_PAIRS, n_jobs: int | None = None) -> dict[str, Any]:
     """Selection frequencies: the input selection repeated on complementary half-samples of the training and
     selection patients (:class:`~scintiml.select.StabilitySelector`); JSON-able.
 
@@ -174,7 +177,8 @@ def stability_section(data: StudyData, method: str = "growing", max_inputs: int 
     ['delta_lvef', 'planar_washout']
     """
     X_fit, y_fit = data.X.iloc[data.fit_rows], data.y[data.fit_rows]
-    stable = StabilitySelector(resampled_selector(method, max_inputs), n_pairs=n_pairs, random_state=random_state)
+    stable = StabilitySelector(resampled_selector(method, max_inputs), n_pairs=n_pairs, n_jobs=n_jobs,
+                               random_state=random_state)
     stable.fit(X_fit, y_fit, progress=None if progress is None else (lambda n: progress(0)))
     kept = [name for name, keep in zip(stable.names_, stable_support(stable, max_inputs)) if keep]
     rules = [_resample_rule(X_fit, y_fit, rows, inputs) for (rows, _), inputs in zip(stable.resamples_, stable.runs_)]
