@@ -12,7 +12,7 @@ from .fit import FittedModel
 from .select import InputSelection, OrderSelection
 from .testing import TestingAnalysis
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 def dataset_section(data: StudyData) -> dict[str, Any]:
