@@ -29,7 +29,10 @@ selection run at 0.01 and 0.03, the one whose pick has the lower CV loss kept), 
 (growing's step margin times the expected maximum of k standard normals), ``lr_on_selected`` (logistic regression
 on the selected inputs: a diagnostic), ``stab`` / ``stab_min`` / ``stab_min55`` / ``stab_min60`` / ``stab_1pc``
 (inputs = the stable set of 20 half-sample selections: inner one-SE rule, threshold 0.5; inner lowest loss,
-threshold 0.5 / 0.55 / 0.6; inner margin 1 % of the loss, threshold 0.5).
+threshold 0.5 / 0.55 / 0.6; inner margin 1 % of the loss, threshold 0.5). Against the 0.4 default (``stab_min55``):
+``stab55_final0.03`` (final network's norm weight 0.03), ``stab55_order_final0.03`` (order selection and final
+network at 0.03), ``stab55_sel0.03`` (the 20 half-sample selections' networks at 0.03), ``stab55_lamcv`` (the norm
+weight of order selection and final network chosen by 5-fold CV from 0.003 / 0.01 / 0.03 / 0.1).
 
 Run: OMP_NUM_THREADS=1 python benchmarks/dev_pipeline.py VARIANT [VARIANT ...] [--cohorts=a,b]
 """
@@ -140,7 +143,8 @@ class Prototype(ClassifierMixin, BaseEstimator):
 
     def __init__(self, loss="weighted_squared_error", final_loss=None, regularization_weight=0.01, final_reg=None, input_tolerance="1se",
                  order_tolerance="1se", final="best", paired=False, maxk=False, n_restarts=3, n_members=5, stability=None,
-                 stability_threshold=0.5, random_state=0):
+                 stability_threshold=0.5, order_reg=None, random_state=0):
+        self.order_reg = order_reg
         self.stability = stability
         self.stability_threshold = stability_threshold
         self.loss = loss
@@ -159,6 +163,7 @@ class Prototype(ClassifierMixin, BaseEstimator):
     def _net(self, hidden, final=False, **kw):
         loss = self.final_loss if final and self.final_loss else self.loss
         reg = self.final_reg if final and self.final_reg is not None else self.regularization_weight
+        reg = getattr(self, "final_reg_", reg) if final else reg
         reg = 0.01 if reg == "cv" else reg
         return ANNClassifier(hidden_layer_sizes=hidden, loss=loss, regularization_weight=reg, **kw)
 
@@ -191,10 +196,15 @@ class Prototype(ClassifierMixin, BaseEstimator):
         self.support_ = sel.support_
         self.selected_inputs_ = [names[j] for j in np.flatnonzero(self.support_)]
         Xs = Xi[:, self.support_]
-        order = OrderSelector(estimator=ANNClassifier(hidden_layer_sizes=(3,), loss=self.loss,
-                                                      regularization_weight=self.lam_),
-                              tolerance=self.order_tolerance,
-                              random_state=int(seeds[1])).fit(Xs, y)
+        grid = {None: [self.lam_], "final": [self.final_reg], "cv": [0.003, 0.01, 0.03, 0.1]}[self.order_reg]
+        # one order selection per norm weight on the same folds; "cv": the weight whose pick has the lower CV loss
+        runs = [(OrderSelector(estimator=ANNClassifier(hidden_layer_sizes=(3,), loss=self.loss,
+                                                       regularization_weight=lam),
+                               tolerance=self.order_tolerance, random_state=int(seeds[1])).fit(Xs, y), lam)
+                for lam in grid]
+        order, lam = min(runs, key=lambda r: r[0].best_selection_loss_)
+        if self.order_reg == "cv":
+            self.final_reg_ = lam
         self.hidden_ = tuple(order.hidden_layer_sizes_)
         r = check_random_state(int(seeds[2]))
         if self.final == "best":
@@ -247,6 +257,11 @@ VARIANTS = {
     "stab_min60": {"stability": 0.0, "stability_threshold": 0.6},
     "stab_min55": {"stability": 0.0, "stability_threshold": 0.55},
     "stab_1pc": {"stability": 0.01},
+    # session 5: the stable set (the 0.4 default) with the norm weight of the later networks changed
+    "stab55_final0.03": {"stability": 0.0, "stability_threshold": 0.55, "final_reg": 0.03},
+    "stab55_order_final0.03": {"stability": 0.0, "stability_threshold": 0.55, "final_reg": 0.03, "order_reg": "final"},
+    "stab55_sel0.03": {"stability": 0.0, "stability_threshold": 0.55, "regularization_weight": 0.03, "final_reg": 0.01},
+    "stab55_lamcv": {"stability": 0.0, "stability_threshold": 0.55, "order_reg": "cv"},
 }
 
 
