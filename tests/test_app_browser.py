@@ -108,9 +108,9 @@ def _start_study(driver, base, wait, method="growing"):
         time_box.click()
     assert time_box.is_selected()
     Select(driver.find_element(By.ID, "inputs")).select_by_value(method)
-    Select(driver.find_element(By.ID, "selection")).select_by_value("split")  # the published, faster workflow
     if method == "growing":
-        _shot(driver, "new_study")
+        _shot(driver, "new_study")  # the form as a user finds it: the default selection mode
+    Select(driver.find_element(By.ID, "selection")).select_by_value("split")  # the published, faster workflow
     driver.find_element(By.ID, "run").click()
     wait.until(EC.url_contains("/jobs/"))
     return driver.current_url.rsplit("/", 1)[1]
