@@ -77,3 +77,41 @@ def test_sigint_during_simulate(tmp_path):
     assert code == 130
     assert len(lines) == 1 and lines[0].startswith("interrupted"), lines
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+class _InterruptsWhileCollected:
+    """Sends this process SIGINT from ``__del__`` and keeps running Python there, so that the handler's
+    KeyboardInterrupt is raised inside ``__del__``, where Python swallows it ("Exception ignored in ...") — what
+    happens when a Ctrl-C lands while the garbage collector runs a finaliser."""
+
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)
+        for _ in range(1000):  # the handler runs between these bytecodes, inside __del__
+            pass
+
+
+def _write_through_a_swallowed_interrupt(out):
+    from scintiml.io import atomic_dir
+
+    with atomic_dir(out) as tmp:
+        (tmp / "results.json").write_text("{}")
+        obj = _InterruptsWhileCollected()
+        del obj  # the interrupt is raised and swallowed here; the block goes on as if nothing happened
+
+
+def test_a_ctrl_c_python_swallows_still_stops_the_output(tmp_path, monkeypatch):
+    from scintiml.io import interrupt_latch
+
+    swallowed = []  # what Python would print as "Exception ignored in ..."
+    monkeypatch.setattr(sys, "unraisablehook", swallowed.append)
+    # without the latch the interrupt is lost and the output published: the failure the latch prevents
+    _write_through_a_swallowed_interrupt(tmp_path / "lost")
+    assert [type(u.exc_value) for u in swallowed] == [KeyboardInterrupt]
+    assert (tmp_path / "lost" / "results.json").exists()
+    with pytest.raises(KeyboardInterrupt):
+        with interrupt_latch():
+            _write_through_a_swallowed_interrupt(tmp_path / "kept")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lost"]  # neither the output nor its temp folder
+    assert len(swallowed) == 1  # the latch handled the second one: no traceback printed for it
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the latch put the handler back
+    assert sys.unraisablehook == swallowed.append

@@ -80,9 +80,12 @@ def _root() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning every user error into one line and Ctrl-C into exit 130."""
+    from ..io import interrupt_latch
+
     try:
         # Typer turns Ctrl-C into Exit(130) and, outside standalone mode, *returns* an Exit's code: pass it on.
-        code = app(args=argv, standalone_mode=False)
+        with interrupt_latch():  # a Ctrl-C Python swallows still stops the output (scintiml.io.atomic)
+            code = app(args=argv, standalone_mode=False)
         if code == 130:
             raise KeyboardInterrupt
         if isinstance(code, int) and not isinstance(code, bool) and code:

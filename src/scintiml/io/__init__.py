@@ -5,8 +5,9 @@
 * :func:`jsonable` / :func:`write_json` — the one JSON-cleaning helper (numpy, pandas, paths, NaN → null).
 """
 
-from .atomic import OutputExistsError, atomic_dir, atomic_file, check_output_path, safe_file_stem
+from .atomic import (OutputExistsError, atomic_dir, atomic_file, check_output_path, interrupt_latch,
+                     raise_if_interrupted, safe_file_stem)
 from .jsonable import jsonable, write_json
 
 __all__ = ["atomic_dir", "atomic_file", "check_output_path", "OutputExistsError", "jsonable", "write_json",
-           "safe_file_stem"]
+           "safe_file_stem", "interrupt_latch", "raise_if_interrupted"]
