@@ -163,6 +163,26 @@ def test_same_seed_same_result(small_mibg):
     np.testing.assert_array_equal(p, q)
 
 
+def test_parallel_selections_give_the_serial_result_and_report_each_one(small_mibg):
+    X, y = small_mibg
+    ticks = []
+    serial = StabilitySelector(n_pairs=2, random_state=4).fit(X, y)
+    parallel = StabilitySelector(n_pairs=2, n_jobs=2, random_state=4).fit(X, y, progress=ticks.append)
+    assert parallel.runs_ == serial.runs_ and ticks == [1, 1, 1, 1]
+    pd.testing.assert_frame_equal(parallel.frequencies_, serial.frequencies_)
+
+
+def test_nested_cv_in_parallel_equals_the_serial_loop_fold_by_fold():
+    cohort = load_heart_failure()
+    X, y = cohort.X[["ejection_fraction", "serum_creatinine", "age"]], cohort.y
+    ticks = []
+    kw = dict(baselines={"lr": LogisticRegression(C=0.01, max_iter=1000)}, n_splits=4, n_repeats=2, random_state=3)
+    serial = nested_cross_validation(LogisticRegression(max_iter=1000), X, y, **kw)
+    parallel = nested_cross_validation(LogisticRegression(max_iter=1000), X, y, n_jobs=2, progress=ticks.append, **kw)
+    assert parallel.fold_aucs == serial.fold_aucs and parallel.baselines == serial.baselines
+    assert len(set(serial.fold_aucs)) > 1 and ticks == [1] * 8  # distinct folds, each reported once, in order
+
+
 def _study_without_timings(result):
     r = dict(result.results)
     r.pop("timings")

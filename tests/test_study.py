@@ -269,3 +269,20 @@ def test_predefined_split_keeps_the_published_testing_part():
     assert sorted(np.r_[s.training, s.selection]) == sorted(cohort.predefined_split["training"])
     with pytest.raises(SplitError, match="no predefined split"):
         predefined_split(load_heart_failure())
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"ratios": (0.8, 0.2)}, "a split has three parts"),
+        ({"seed": -1}, "--seed must be 0 or more"),  # the older name of random_state is checked too
+        ({"n_jobs": 0}, "--jobs must be"),
+        ({"selection": "bootstrap"}, "--selection must be one of"),
+    ],
+)
+def test_run_study_refuses_impossible_options_before_any_work(kwargs, fragment):
+    from scintiml.errors import ScintimlError
+
+    cohort = make_mibg_cohort(n_patients=60, random_state=0).subset(["delta_lvef", "age"])
+    with pytest.raises(ScintimlError, match=fragment):
+        run_study(cohort, readiness=False, **kwargs)

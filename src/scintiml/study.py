@@ -115,8 +115,8 @@ def run_study(
     >>> 0.5 < result.results["test"]["auc"] <= 1
     True
     """
-    validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs, random_state, selection,
-                           n_jobs)
+    validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs,
+                           random_state if seed is None else seed, selection, n_jobs)
     seed = resolve_seed(random_state if seed is None else seed)
     clock = StageClock(progress)
     with clock("split"):
@@ -207,8 +207,11 @@ def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max
     if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1):
         raise ScintimlError(f"--jobs must be a number of processes (1 or more) or -1 for every core, got {n_jobs!r}")
     r = np.asarray(ratios, dtype=float)
-    if r.shape != (3,) or np.any(r < 0) or r.sum() <= 0 or np.any(r == 0):
-        shown = ":".join(f"{100 * v / r.sum():g}" for v in r) if r.shape == (3,) and r.sum() > 0 else str(list(r))
+    if r.shape != (3,):
+        raise SplitError(f"a split has three parts (training, selection, testing), got {r.tolist()}; use e.g. "
+                         "60:20:20")
+    if np.any(r < 0) or r.sum() <= 0 or np.any(r == 0):
+        shown = ":".join(f"{100 * v / r.sum():g}" for v in r) if r.sum() > 0 else str(r.tolist())
         raise SplitError(f"split {shown}: the selection and testing parts must not be empty; use e.g. 60:20:20")
 
 

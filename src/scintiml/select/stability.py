@@ -239,14 +239,16 @@ class StabilitySelector(SelectorMixin, BaseEstimator):
             inner = clone(base).set_params(random_state=seed)
             jobs += [(inner, a, b), (inner, b, a)]
         self.resamples_ = [(a, b) for _, a, b in jobs]
-        if self.n_jobs and self.n_jobs != 1:
-            out = Parallel(n_jobs=self.n_jobs)(delayed(_select_on)(s, X, t, a, b) for s, a, b in jobs)
+        if self.n_jobs and self.n_jobs != 1:  # a generator: results in order, progress as each selection ends
+            done = Parallel(n_jobs=self.n_jobs, return_as="generator")(
+                delayed(_select_on)(s, X, t, a, b) for s, a, b in jobs)
         else:
-            out = []
-            for s, a, b in jobs:
-                out.append(_select_on(s, X, t, a, b))
-                if progress is not None:
-                    progress(1)
+            done = (_select_on(s, X, t, a, b) for s, a, b in jobs)
+        out = []
+        for result in done:
+            out.append(result)
+            if progress is not None:
+                progress(1)
         chosen = [c for c, _ in out]
         self.n_networks_ = int(sum(n for _, n in out))
         n_runs = len(chosen)
