@@ -31,8 +31,9 @@ on the selected inputs: a diagnostic), ``stab`` / ``stab_min`` / ``stab_min55`` 
 (inputs = the stable set of 20 half-sample selections: inner one-SE rule, threshold 0.5; inner lowest loss,
 threshold 0.5 / 0.55 / 0.6; inner margin 1 % of the loss, threshold 0.5). Against the 0.4 default (``stab_min55``):
 ``stab55_final0.03`` (final network's norm weight 0.03), ``stab55_order_final0.03`` (order selection and final
-network at 0.03), ``stab55_sel0.03`` (the 20 half-sample selections' networks at 0.03), ``stab55_lamcv`` (the norm
-weight of order selection and final network chosen by 5-fold CV from 0.003 / 0.01 / 0.03 / 0.1).
+network at 0.03), ``stab55_sel0.03`` (the networks of the 20 half-sample selections and of order selection at
+0.03, the final network at 0.01), ``stab55_lamcv`` (the norm weight of order selection and final network chosen
+by 5-fold CV from 0.003 / 0.01 / 0.03 / 0.1).
 
 Run: OMP_NUM_THREADS=1 python benchmarks/dev_pipeline.py VARIANT [VARIANT ...] [--cohorts=a,b]
 """
