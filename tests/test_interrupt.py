@@ -100,10 +100,19 @@ def _write_through_a_swallowed_interrupt(out):
 
 
 def test_a_ctrl_c_python_swallows_still_stops_the_output(tmp_path, monkeypatch):
-    from scintiml.io import interrupt_latch
-
     swallowed = []  # what Python would print as "Exception ignored in ..."
     monkeypatch.setattr(sys, "unraisablehook", swallowed.append)
+    # Python's own Ctrl-C handler, as a command starts with (a test run before may have left another one)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _check_the_latch(tmp_path, swallowed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _check_the_latch(tmp_path, swallowed):
+    from scintiml.io import interrupt_latch
+
     # without the latch the interrupt is lost and the output published: the failure the latch prevents
     _write_through_a_swallowed_interrupt(tmp_path / "lost")
     assert [type(u.exc_value) for u in swallowed] == [KeyboardInterrupt]

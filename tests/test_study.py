@@ -220,6 +220,26 @@ def test_cli_predict_bad_input(mibg_study, tmp_path, capsys):
     assert code == 2 and "not a scintiml model bundle" in captured.err
 
 
+def test_cli_never_writes_into_or_over_an_input(mibg_study, tmp_path, capsys):
+    model_dir = save_bundle(mibg_study, tmp_path / "model")
+    data = tmp_path / "new.csv"
+    mibg_study.cohort.X.to_csv(data, index=False)
+    before = (model_dir / "bundle.json").read_bytes()
+    code, captured = _cli(["predict", str(model_dir), str(data), "--out", str(model_dir / "bundle.json"),
+                           "--overwrite"], capsys)
+    assert code == 2 and "lies inside the input folder" in captured.err
+    assert (model_dir / "bundle.json").read_bytes() == before
+    # a groups file kept inside the folder --out would replace
+    frame = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 7, "outcome": np.arange(40) % 2})
+    frame.to_csv(data, index=False)
+    (tmp_path / "out").mkdir()
+    groups = tmp_path / "out" / "groups.json"
+    groups.write_text('{"imaging": ["a"], "clinical": ["b"]}')
+    code, captured = _cli(["study", str(data), "--target", "outcome", "--groups", str(groups), "--out",
+                           str(tmp_path / "out"), "--overwrite"], capsys)
+    assert code == 2 and "groups.json" in captured.err and groups.exists()
+
+
 def test_stages_rerun_by_hand_give_the_same_study(mibg_study):
     """run_study is only its stages: calling them by hand gives the same results, and one can be replaced."""
     from scintiml.stages import (assemble_results, explain_stage, explore_stage, fit_stage, readiness_stage,

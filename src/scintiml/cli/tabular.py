@@ -136,7 +136,8 @@ def study(
     require(selection in SELECTION_MODES, f"--selection must be one of {', '.join(SELECTION_MODES)}, got {selection!r}")
     from ..io import check_output_path
 
-    check_output_path(out, overwrite=overwrite, inputs=(data,))  # --out = the data file names the real problem
+    # --out = the data file (or holding the groups file) names the real problem
+    check_output_path(out, overwrite=overwrite, inputs=(data,) + ((groups,) if groups else ()))
     ratios = _validated(split, inputs, max_inputs, seed, out, overwrite, jobs)
     site_protocol = parse_protocol(protocol)
     sites = None

@@ -87,8 +87,9 @@ class OutputExistsError(OutputDirectoryError):
 def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = ()) -> Path:
     """Validate an output path before any work starts; return it as a :class:`Path`.
 
-    Refuses: a target that exists (unless ``overwrite``), a target that *is* one of ``inputs`` or holds one
-    of them (a user's input is never overwritten), and a parent that cannot be created or written.
+    Refuses: a target that exists (unless ``overwrite``), a target that *is* one of ``inputs``, holds one of
+    them or lies inside an input folder (a model bundle, an image folder: a user's input is never overwritten or
+    added to), and a parent that cannot be created or written.
 
     Examples
     --------
@@ -110,6 +111,11 @@ def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple
             raise OutputDirectoryError(
                 f"the output {str(target)!r} is (or holds) the input {str(item)!r}; choose another output path "
                 "— inputs are never overwritten"
+            )
+        if src.is_dir() and src in resolved.parents:
+            raise OutputDirectoryError(
+                f"the output {str(target)!r} lies inside the input folder {str(item)!r}; choose an output path "
+                "outside it — inputs are never overwritten"
             )
     if target.is_symlink() or (target.exists() and not _empty_dir(target)):
         if not overwrite:
