@@ -184,3 +184,18 @@ def test_cli_predict_refuses_a_damaged_bundle_in_one_line(bundle_dir, study, tmp
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1
     assert "NaN or infinite" in err and not out.exists()
+
+
+@pytest.mark.parametrize("cell, fragment", [(np.inf, "infinite values"), (1e300, "beyond")])
+def test_cli_predict_refuses_values_training_refuses(pristine, study, tmp_path, capsys, cell, fragment):
+    frame = study.cohort.X.copy()
+    frame.iloc[4, 0] = cell
+    data = tmp_path / "new.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "pred.csv"
+    code = run_cli(["predict", str(pristine), str(data), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error:") and fragment in err and not out.exists()
+    (tmp_path / "folder").mkdir()
+    code = run_cli(["predict", str(pristine), str(data), "--out", str(tmp_path / "folder"), "--overwrite"])
+    assert code == 2 and "is a folder; give a file name" in capsys.readouterr().err

@@ -352,3 +352,25 @@ def test_empty_patient_id_is_refused_with_its_row(small_frame, tmp_path):
         load_cohort(path, target="outcome", id_column="pid")
     # one name given as a string is one column, not its letters
     assert read_table(path, text_columns="pid")["pid"].iloc[0] == "P000"
+
+
+def test_header_only_table_id_equal_to_target_and_excluded_id_are_named(small_frame):
+    with pytest.raises(CohortFileError, match="no patient rows, only a header"):
+        load_cohort(small_frame.iloc[:0], target="outcome")
+    with pytest.raises(TargetColumnError, match="the id column and the target are the same column"):
+        load_cohort(small_frame, target="outcome", id_column="outcome")
+    with pytest.raises(TargetColumnError, match="'pid' is also listed in exclude"):
+        load_cohort(small_frame, target="outcome", id_column="pid", exclude=["pid"])
+
+
+def test_model_inputs_refuse_what_training_refuses(small_frame):
+    with pytest.raises(InfiniteValueError, match=r"\['washout'\] hold infinite"):
+        model_inputs(small_frame.assign(washout=np.where(small_frame.index == 3, -np.inf, small_frame["washout"])),
+                     ["washout"])
+    with pytest.raises(InfiniteValueError, match="beyond"):
+        model_inputs(small_frame.assign(washout=1e300), ["washout"])
+    with pytest.raises(CohortFileError, match="no patient rows"):
+        model_inputs(small_frame.iloc[:0], ["washout"])
+    comma = small_frame.assign(washout=small_frame["washout"].map(lambda v: f"{v:.2f}".replace(".", ",")))
+    with pytest.raises(NonNumericInputError, match="--decimal-comma"):
+        model_inputs(comma, ["washout"])

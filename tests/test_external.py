@@ -427,3 +427,13 @@ def test_validation_keeps_patient_ids_as_written(cleveland_bundle, tmp_path):
     write_validation(path, tmp_path / "site.csv", "disease", tmp_path / "v", id_column="pid", pdf=False)
     written = pd.read_csv(tmp_path / "v" / "predictions.csv", dtype=str)
     assert list(written.iloc[:3, 0]) == ["00000", "00001", "00002"], written.columns.tolist()
+
+
+def test_site_outcome_names_an_empty_table_and_shows_values_plainly():
+    from scintiml.errors import TargetClassesError
+    from scintiml.external.validate import site_outcome
+
+    with pytest.raises(TargetClassesError, match="no patient rows"):
+        site_outcome(pd.DataFrame({"cad": pd.Series([], dtype=float)}), "cad", 1)
+    with pytest.raises(TargetClassesError, match=r"\(values: \[0\]\)"):
+        site_outcome(pd.DataFrame({"cad": np.zeros(5, dtype=np.int64)}), "cad", 1)

@@ -154,6 +154,11 @@ def test_cli_study_and_predict(tmp_path, capsys):
         (["--target", "outcome", "--max-inputs", "0"], "--max-inputs must be at least 1"),
         (["--target", "outcome", "--seed", "-1"], "--seed must be 0 or more"),
         (["--target", "outcome", "--jobs", "0"], "--jobs must be a number of processes"),
+        (["--target", "outcome", "--split", "0:50:50"], "the training part must not be empty"),
+        (["--target", "outcome", "--split", "0:0:0"], "gives every part a share of 0"),
+        (["--target", "outcome", "--split", "5:50:50"], "give the training part a larger share"),
+        (["--target", "outcome", "--split", "12:44:44"], "too few to train a network"),
+        (["--target", "outcome", "--id", "outcome"], "the id column and the target are the same column"),
     ],
 )
 def test_cli_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, args, fragment):
@@ -238,6 +243,12 @@ def test_cli_never_writes_into_or_over_an_input(mibg_study, tmp_path, capsys):
     code, captured = _cli(["study", str(data), "--target", "outcome", "--groups", str(groups), "--out",
                            str(tmp_path / "out"), "--overwrite"], capsys)
     assert code == 2 and "groups.json" in captured.err and groups.exists()
+    # a file where the study's folder goes: refused before the study runs, the file kept
+    (tmp_path / "afile.txt").write_text("mine")
+    code, captured = _cli(["study", str(data), "--target", "outcome", "--out", str(tmp_path / "afile.txt"),
+                           "--overwrite"], capsys)
+    assert code == 2 and "is a file; give a folder path" in captured.err
+    assert (tmp_path / "afile.txt").read_text() == "mine"
 
 
 def test_stages_rerun_by_hand_give_the_same_study(mibg_study):

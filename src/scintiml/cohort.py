@@ -448,6 +448,14 @@ def load_cohort(
         )
     if target in exclude:
         raise TargetColumnError(f"the target {target!r} is also listed in exclude; remove it from exclude")
+    if id_column is not None and id_column in exclude:
+        raise TargetColumnError(f"the id column {id_column!r} is also listed in exclude; an id is never an input, "
+                                "so leave it out of exclude")
+    if id_column is not None and id_column == target:
+        raise TargetColumnError(f"the id column and the target are the same column ({target!r}); give the "
+                                "column that names each patient as the id")
+    if len(frame) == 0:
+        raise CohortFileError("the table has no patient rows, only a header; export the table again with its rows")
     if exclude:
         frame = frame.drop(columns=list(exclude))
         notes.append(f"excluded on request: {', '.join(exclude)}")
@@ -462,7 +470,7 @@ def load_cohort(
     # Outcome: exactly two classes, no missing values.
     outcome = frame[target]
     if outcome.isna().any():
-        rows = list(np.flatnonzero(outcome.isna().to_numpy())[:5] + 1)
+        rows = [int(i) + 1 for i in np.flatnonzero(outcome.isna().to_numpy())[:5]]
         raise TargetClassesError(
             f"target {target!r} is missing for {int(outcome.isna().sum())} patient(s) (data rows {rows}...); "
             "remove those rows or fill in the outcome"
@@ -513,21 +521,7 @@ def load_cohort(
         inputs = frame.drop(columns=[target])
 
     X = _numeric_inputs(inputs, notes)
-
-    values = X.to_numpy(dtype=float)
-    infinite = [c for c, bad in zip(X.columns, np.isinf(values).any(axis=0)) if bad]
-    if infinite:
-        raise InfiniteValueError(
-            f"input(s) {infinite} hold infinite values; replace them with a finite value or leave the cell "
-            "empty (missing)"
-        )
-
-    huge = [c for c, big in zip(X.columns, (np.abs(np.nan_to_num(values)) > MAX_ABS_VALUE).any(axis=0)) if big]
-    if huge:
-        raise InfiniteValueError(
-            f"input(s) {huge} hold values beyond ±{MAX_ABS_VALUE:.0e} (e.g. {np.nanmax(np.abs(X[huge[0]])):.3g}), "
-            "which overflow the network's arithmetic; check the cells or rescale the column (other units)"
-        )
+    _check_finite(X)
 
     constant = [c for c in X.columns if X[c].nunique(dropna=True) <= 1]
     if constant:
@@ -697,6 +691,23 @@ def _indicator(column: pd.Series, level: str) -> pd.Series:
     return (column.astype(str) == level).astype(float)
 
 
+def _check_finite(X: pd.DataFrame) -> None:
+    """Refuse infinite values and values too large for the network's arithmetic (training and prediction alike)."""
+    values = X.to_numpy(dtype=float)
+    infinite = [c for c, bad in zip(X.columns, np.isinf(values).any(axis=0)) if bad]
+    if infinite:
+        raise InfiniteValueError(
+            f"input(s) {infinite} hold infinite values; replace them with a finite value or leave the cell "
+            "empty (missing)"
+        )
+    huge = [c for c, big in zip(X.columns, (np.abs(np.nan_to_num(values)) > MAX_ABS_VALUE).any(axis=0)) if big]
+    if huge:
+        raise InfiniteValueError(
+            f"input(s) {huge} hold values beyond ±{MAX_ABS_VALUE:.0e} (e.g. {np.nanmax(np.abs(X[huge[0]])):.3g}), "
+            "which overflow the network's arithmetic; check the cells or rescale the column (other units)"
+        )
+
+
 def model_inputs(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFrame:
     """The numeric input matrix a fitted model needs, from a raw table read like the training one.
 
@@ -733,8 +744,14 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFrame:
     if missing:
         raise TargetColumnError(f"the data lack the model's input column(s) {missing}; the model needs {list(inputs)}")
     if textual:
-        raise NonNumericInputError(f"input column(s) {textual} hold non-numeric values; fix or remove those cells")
-    return pd.DataFrame(out, index=frame.index)
+        hints = [h for h in (_number_format_problem(name, frame[name]) for name in textual) if h]
+        raise NonNumericInputError(f"input column(s) {textual} hold non-numeric values; fix or remove those cells"
+                                   + (f" ({hints[0]})" if hints else ""))
+    if len(frame) == 0:
+        raise CohortFileError("the table has no patient rows, only a header; export the table again with its rows")
+    result = pd.DataFrame(out, index=frame.index)
+    _check_finite(result)
+    return result
 
 
 def resolve_groups(

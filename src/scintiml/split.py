@@ -57,8 +57,10 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
         values = [float(p) for p in parts]
     except ValueError:
         raise SplitError(f"cannot read split {text!r}; write it as training:selection:testing, e.g. 60:20:20") from None
-    if len(values) != 3 or any(v < 0 for v in values) or sum(values) <= 0:
+    if len(values) != 3 or any(v < 0 for v in values):
         raise SplitError(f"split {text!r} needs three non-negative parts, e.g. 60:20:20")
+    if sum(values) <= 0:
+        raise SplitError(f"split {text!r} gives every part a share of 0; e.g. 60:20:20")
     total = sum(values)
     return tuple(v / total for v in values)  # type: ignore[return-value]
 
@@ -113,7 +115,9 @@ def split_cohort(
         n_test = int(round(ratios[2] * n))
         n_train = n - n_sel - n_test
         if n_train < 1:
-            raise SplitError(f"class {label} has only {n} patients: too few to split {list(ratios)}")
+            shown = ":".join(f"{100 * r:.3g}" for r in ratios)
+            raise SplitError(f"split {shown} leaves the training part no patient of outcome class {label} (of {n}); "
+                             "give the training part a larger share, e.g. 60:20:20")
         parts[0].extend(members[:n_train])
         parts[1].extend(members[n_train:n_train + n_sel])
         parts[2].extend(members[n_train + n_sel:])

@@ -211,8 +211,10 @@ def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max
         raise SplitError(f"a split has three parts (training, selection, testing), got {r.tolist()}; use e.g. "
                          "60:20:20")
     if np.any(r < 0) or r.sum() <= 0 or np.any(r == 0):
-        shown = ":".join(f"{100 * v / r.sum():g}" for v in r) if r.sum() > 0 else str(r.tolist())
-        raise SplitError(f"split {shown}: the selection and testing parts must not be empty; use e.g. 60:20:20")
+        shown = ":".join(f"{100 * v / r.sum():g}" for v in r) if r.sum() > 0 else ":".join(f"{v:g}" for v in r)
+        empty = [name for name, v in zip(("training", "selection", "testing"), r) if v <= 0]
+        raise SplitError(f"split {shown}: the {' and '.join(empty)} part{'s' if len(empty) > 1 else ''} must not be "
+                         "empty (or negative); use e.g. 60:20:20")
 
 
 def write_study(
@@ -254,7 +256,7 @@ def write_study(
 
     validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs, random_state, selection,
                            n_jobs)
-    check_output_path(out, overwrite=overwrite)
+    check_output_path(out, overwrite=overwrite, folder=True)
     result = run_study(cohort, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=random_state,
                        protocol=protocol, readiness=readiness, progress=progress, split=split, selection=selection,
                        sites=sites, n_jobs=n_jobs)

@@ -59,9 +59,13 @@ def predict_file(
     (200, ["protocol isotope=I: the model card does not record 'isotope'"])
     """
     from ..cohort import read_table
+    from ..errors import OutputDirectoryError
 
+    if Path(out).is_dir():  # before "pass --overwrite", which could not help
+        raise OutputDirectoryError(f"{str(out)!r} is a folder; give a file name for the predictions (e.g. "
+                                   f"{str(Path(out) / 'predictions.csv')!r})")
+    bundle = load_bundle(model)  # first: a folder that is no bundle is the problem to name
     out = check_output_path(out, overwrite=overwrite, inputs=(data, model))
-    bundle = load_bundle(model)
     # read exactly as study read its data; the id column as text (leading zeros kept)
     frame = read_table(data, decimal=decimal, percent=percent, text_columns=(id_column,) if id_column else ())
     warnings = bundle.check_protocol(protocol)

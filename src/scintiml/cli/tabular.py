@@ -96,7 +96,7 @@ def _validated(split: str, inputs: str, max_inputs: Optional[int], seed: int, ou
 
     ratios = parse_ratios(split)
     validate_study_options(ratios, inputs, max_inputs, seed, n_jobs=jobs)
-    check_output_path(out, overwrite=overwrite)
+    check_output_path(out, overwrite=overwrite, folder=True)
     return ratios
 
 
@@ -137,7 +137,7 @@ def study(
     from ..io import check_output_path
 
     # --out = the data file (or holding the groups file) names the real problem
-    check_output_path(out, overwrite=overwrite, inputs=(data,) + ((groups,) if groups else ()))
+    check_output_path(out, overwrite=overwrite, inputs=(data,) + ((groups,) if groups else ()), folder=True)
     ratios = _validated(split, inputs, max_inputs, seed, out, overwrite, jobs)
     site_protocol = parse_protocol(protocol)
     sites = None

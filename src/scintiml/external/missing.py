@@ -81,10 +81,9 @@ def prepare_inputs(
             f"the data lack the model's input column(s) {absent}; the model needs {list(inputs)} — add the "
             "column(s), or retrain a model without them"
         )
-    try:  # read as the study read its data: one-hot inputs rebuilt from their column, TRUE/FALSE as 1/0
-        X = model_inputs(frame, list(inputs))
-    except ScintimlError as exc:
-        raise MissingInputError(f"{exc}; fix or empty those cells") from exc
+    # read as the study read its data: one-hot inputs rebuilt from their column, TRUE/FALSE as 1/0; its errors
+    # (text, infinite or huge values, no rows) already say what to fix
+    X = model_inputs(frame, list(inputs))
     missing = X.isna()
     share = {c: float(missing[c].mean()) for c in inputs}
     too_many = {c: s for c, s in share.items() if s > max_missing_share}

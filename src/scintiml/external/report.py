@@ -31,8 +31,9 @@ def _calibration(v: dict[str, Any]) -> Figure:
     bins = perf["reliability"]
     x = [b["mean_predicted"] for b in bins]
     y = [b["observed"] for b in bins]
-    lo = [b["observed"] - b["observed_ci95"][0] for b in bins]
-    hi = [b["observed_ci95"][1] - b["observed"] for b in bins]
+    # clamped: an interval bound can round to a hair inside the observed share (matplotlib refuses negative bars)
+    lo = [max(0.0, b["observed"] - b["observed_ci95"][0]) for b in bins]
+    hi = [max(0.0, b["observed_ci95"][1] - b["observed"]) for b in bins]
     ax.errorbar(x, y, yerr=[lo, hi], fmt="o", color=BLUE, capsize=3, label="observed (95 % CI)")
     ax.plot([0, 1], [0, 1], ls="--", color=GREY, label="ideal")
     cal = perf["calibration"]
@@ -219,7 +220,8 @@ def write_validation(
     from .missing import MAX_MISSING_SHARE
     from .validate import validate_bundle
 
-    check_output_path(out, overwrite=overwrite, inputs=tuple(p for p in (model, data, reference) if p is not None))
+    check_output_path(out, overwrite=overwrite, inputs=tuple(p for p in (model, data, reference) if p is not None),
+                      folder=True)
     bundle = load_bundle(model)
     ids = (id_column,) if id_column else ()  # patient ids as text: "007" stays "007"
     frame = read_table(data, text_columns=ids)

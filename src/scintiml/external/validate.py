@@ -101,6 +101,8 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any) -> np.ndarray:
     """
     if target not in frame.columns:
         raise TargetColumnError(f"outcome column {target!r} not found; columns are {list(frame.columns)}")
+    if len(frame) == 0:
+        raise TargetClassesError("the table has no patient rows, only a header; export the table again with its rows")
     outcome = frame[target]
     if outcome.isna().any():
         raise TargetClassesError(f"outcome {target!r} is missing for {int(outcome.isna().sum())} patient(s); "
@@ -118,13 +120,20 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any) -> np.ndarray:
         is_event, values = text == str(positive).strip().lower(), set(text.unique())
     if not is_event.any():
         raise TargetClassesError(
-            f"no patient has the model's event {target} = {positive!r} (values: {sorted(values, key=str)}); check "
+            f"no patient has the model's event {target} = {positive!r} (values: {_shown(values)}); check "
             "the outcome coding of this site"
         )
     y = is_event.to_numpy(int)
     if len(values) != 2:
-        raise TargetClassesError(f"outcome {target!r} must have two values, has {sorted(values, key=str)}; recode it")
+        raise TargetClassesError(f"outcome {target!r} must have two values, has {_shown(values)}; recode it")
     return y
+
+
+def _shown(values) -> list:
+    """Outcome values as a reader writes them (``[0, 1]``, not ``[np.int64(0), ...]``), sorted."""
+    plain = [v.item() if isinstance(v, np.generic) else v for v in values]
+    plain = [int(v) if isinstance(v, float) and v.is_integer() else v for v in plain]
+    return sorted(plain, key=str)
 
 
 def bundle_training_summary(bundle) -> dict[str, Any] | None:

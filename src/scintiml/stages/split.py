@@ -13,6 +13,10 @@ from ..split import Split, split_cohort
 from .base import StudyData
 
 
+#: The fewest training patients a study accepts (and at least 2 of each outcome among them).
+MIN_TRAINING_PATIENTS = 10
+
+
 def split_stage(
     cohort: Cohort,
     ratios: Sequence[float] = (0.6, 0.2, 0.2),
@@ -51,6 +55,13 @@ def split_stage(
             ratios = [len(split.training), len(split.selection), len(split.testing)]
     if len(split.selection) == 0 or len(split.testing) == 0:
         raise SplitError("the selection and testing parts must not be empty; use e.g. --split 60:20:20")
+    y_train = np.asarray(cohort.y)[split.training]
+    n_events = int((y_train == 1).sum())
+    if len(y_train) < MIN_TRAINING_PATIENTS or min(n_events, len(y_train) - n_events) < 2:
+        # a network (and scikit-learn's partial dependence) cannot be fitted on a handful of patients
+        raise SplitError(f"the training part would hold {len(y_train)} patients ({n_events} with the event): too "
+                         f"few to train a network (at least {MIN_TRAINING_PATIENTS}, 2 of each outcome); give it a "
+                         "larger share, e.g. --split 60:20:20")
     X, medians = impute_median(cohort.X, split.training)
     total = float(np.sum(ratios))
     return StudyData(
