@@ -317,3 +317,22 @@ def test_run_study_refuses_impossible_options_before_any_work(kwargs, fragment):
     cohort = make_mibg_cohort(n_patients=60, random_state=0).subset(["delta_lvef", "age"])
     with pytest.raises(ScintimlError, match=fragment):
         run_study(cohort, readiness=False, **kwargs)
+
+
+def test_cli_study_warns_of_an_input_that_may_leak_the_outcome(tmp_path, capsys):
+    cohort = make_mibg_cohort(n_patients=120, random_state=0)
+    frame = cohort.X[["delta_lvef", "age"]].copy()
+    frame["outcome"] = cohort.y
+    frame["marker_x"] = cohort.y + 0.01 * np.random.RandomState(0).normal(size=len(frame))
+    frame["followup_days"] = np.random.RandomState(1).randint(30, 900, size=len(frame))
+    data = tmp_path / "leak.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "study"
+    code, captured = _cli(["study", str(data), "--target", "outcome", "--selection", "split", "--inputs", "all",
+                           "--out", str(out)], capsys)
+    assert code == 0
+    err = captured.err.replace("\n", " ")
+    assert "'marker_x' separates the outcome almost alone" in err
+    assert "'followup_days': its name suggests it is known only after the outcome" in err
+    assert "'age'" not in err and "'delta_lvef'" not in err  # ordinary inputs are not flagged
+    assert any("marker_x" in w for w in json.loads((out / "results.json").read_text())["warnings"])

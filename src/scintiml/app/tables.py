@@ -8,7 +8,6 @@ as the command line.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -17,13 +16,9 @@ import pandas as pd
 from .. import cohort as cohort_module
 from ..cohort import MAX_CATEGORY_LEVELS, load_cohort
 
-#: Column names that usually hold something measured *after* the outcome (follow-up, survival time ...).
-LEAK_NAME = re.compile(r"(^|[_\W])(time|days?|follow|fu|followup|duration|surv|survival|los|death|died|"
-                       r"censor\w*|outcome|event|status)([_\W]|$)", re.IGNORECASE)
+from ..stages.explore import LEAK_AUC, LEAK_NAME  # the study warns on the same inputs the page ticks
 #: Cell texts that mean "missing" (the cohort reader's list when it has one).
 _MISSING = tuple(getattr(cohort_module, "MISSING_MARKERS", ("", "NA", "N/A", "na", "NaN", "nan", "?", "-")))
-#: A single input this strong is worth a second look: is it known before the outcome?
-LEAK_AUC = 0.9
 
 
 @dataclass

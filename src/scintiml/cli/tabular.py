@@ -70,6 +70,8 @@ def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_i
                              selection=selection, n_jobs=jobs)
     for line in headline(result.results):
         say(line)
+    for line in result.results.get("warnings", []):  # leaks, weak selections, small parts: also in the report
+        warn(line)
     nested = result.results.get("nested")
     if nested:
         best = max(nested["baselines"].items(), key=lambda kv: kv[1]["auc"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,14 @@ import pandas as pd
 
 from ..explore import correlation_matrix, correlation_with_outcome, describe_inputs, redundancy_groups, univariate_tests
 from .base import StudyData
+
+#: Column names that usually hold something measured *after* the outcome (follow-up, survival, status ...).
+#: ``time`` / ``days`` only as the whole name: time-activity curve parameters (``time_to_peak``, ``rise_time``)
+#: and durations measured at the scan (``qrs_duration``) are ordinary inputs in nuclear medicine.
+LEAK_NAME = re.compile(r"^(time|days?)$|(^|[_\W])(follow|fu|followup|surv|survival|los|death|died|"
+                       r"censor\w*|outcome|event|status)([_\W]|$)", re.IGNORECASE)
+#: A single input this strong is worth a second look: is it known before the outcome?
+LEAK_AUC = 0.9
 
 
 @dataclass
@@ -45,11 +54,37 @@ def explore_stage(data: StudyData, redundancy_threshold: float = 0.9) -> Explora
     X, y = data.X, data.y
     rows = data.fit_rows
     pearson = correlation_matrix(X)
+    univariate = univariate_tests(X, y)
+    data.warnings.extend(leak_warnings(univariate))
     results = {
         "describe": describe_inputs(data.raw, y).reset_index(names="input").to_dict(orient="records"),
-        "univariate": univariate_tests(X, y).to_dict(orient="records"),
+        "univariate": univariate.to_dict(orient="records"),
         "correlation": {"inputs": list(pearson.columns), "matrix": pearson.to_numpy().tolist()},
         "correlation_with_outcome": correlation_with_outcome(X, y).to_dict(),
         "redundancy_groups": redundancy_groups(X, y, threshold=redundancy_threshold),
     }
     return Exploration(results=results, univariate_fit=univariate_tests(X.iloc[rows], y[rows]))
+
+
+def leak_warnings(univariate: pd.DataFrame) -> list[str]:
+    """Inputs that may be known only after the outcome: by name (follow-up time, survival, status ...) or by
+    separating the outcome almost alone (oriented AUC >= :data:`LEAK_AUC`). A leaked input makes a study look
+    excellent and worthless; whether it is known before the outcome only the user can say, so these warn.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"input": ["age", "followup_days", "copy"], "auc_oriented": [0.6, 0.7, 0.99]})
+    >>> for line in leak_warnings(table):
+    ...     print(line[:60])
+    input 'followup_days': its name suggests it is known only af
+    input 'copy' separates the outcome almost alone (AUC 0.99 on
+    """
+    out = []
+    for name, auc in zip(univariate["input"], univariate["auc_oriented"]):
+        if LEAK_NAME.search(str(name)):
+            out.append(f"input {name!r}: its name suggests it is known only after the outcome (follow-up time, "
+                       "survival, status); if so it leaks the answer — leave it out with --exclude")
+        elif auc >= LEAK_AUC:
+            out.append(f"input {name!r} separates the outcome almost alone (AUC {auc:.2f} on its own): check that "
+                       "it is known before the outcome; if not, leave it out with --exclude")
+    return out
