@@ -437,3 +437,29 @@ def test_site_outcome_names_an_empty_table_and_shows_values_plainly():
         site_outcome(pd.DataFrame({"cad": pd.Series([], dtype=float)}), "cad", 1)
     with pytest.raises(TargetClassesError, match=r"\(values: \[0\]\)"):
         site_outcome(pd.DataFrame({"cad": np.zeros(5, dtype=np.int64)}), "cad", 1)
+
+
+def test_site_outcome_refuses_another_coding_than_the_training_table():
+    from scintiml.errors import TargetClassesError
+    from scintiml.external.validate import site_outcome
+
+    frame = pd.DataFrame({"cad": [1, 2, 2, 1, 2]})  # a site that codes no/yes as 1/2
+    with pytest.raises(TargetClassesError, match=r"holds \[1, 2\] at this site, but the model was trained on \[0, 1\]"):
+        site_outcome(frame, "cad", 1, training_values=[0, 1])
+    assert site_outcome(frame, "cad", 1).tolist() == [1, 0, 0, 1, 0]  # an old bundle (no values recorded) cannot tell
+    words = pd.DataFrame({"cad": [" Yes", "no", "NO", "yes"]})
+    assert site_outcome(words, "cad", "yes", training_values=["no", "yes"]).tolist() == [1, 0, 0, 1]
+
+
+def test_the_bundle_records_the_training_outcome_coding(tmp_path):
+    from scintiml import load_cohort
+    from scintiml.bundle import load_bundle, save_bundle
+    from scintiml.study import run_study
+
+    frame = load_heart_disease("cleveland").X[["age", "thalach"]].copy()
+    frame["cad"] = np.where(load_heart_disease("cleveland").y == 1, "yes", "no")
+    cohort = load_cohort(frame, "cad")
+    assert cohort.outcome_values == ["no", "yes"]
+    study = run_study(cohort, inputs="all", readiness=False, selection="split")
+    assert study.results["dataset"]["outcome_values"] == ["no", "yes"]
+    assert load_bundle(save_bundle(study, tmp_path / "model")).spec["outcome_values"] == ["no", "yes"]

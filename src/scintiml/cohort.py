@@ -82,6 +82,9 @@ class Cohort:
         A published split (e.g. UCI's for SPECTF): ``{"training": idx, "testing": idx}``.
     truth : dict or None
         For simulated teaching cohorts: the known truth.
+    outcome_values : list
+        The outcome's two values as the table held them, ``[non-event, event]`` (empty when not read from a
+        table); a model bundle records them so another site's coding can be checked.
     """
 
     X: pd.DataFrame
@@ -96,6 +99,7 @@ class Cohort:
     citation: str = ""
     predefined_split: dict[str, np.ndarray] | None = None
     truth: dict[str, Any] | None = None
+    outcome_values: list[Any] = field(default_factory=list)
 
     @property
     def n_patients(self) -> int:
@@ -541,6 +545,7 @@ def load_cohort(
     return Cohort(
         X=X.reset_index(drop=True), y=y, ids=np.asarray(ids), target=target, positive=_jsonable(positive),
         groups=resolved_groups, notes=notes, missing=missing, name=name or default_name,
+        outcome_values=[_jsonable(next(c for c in classes if c != positive)), _jsonable(positive)],
     )
 
 

@@ -72,6 +72,10 @@ def predict_file(
     if warnings and strict_protocol:
         raise ScintimlError("; ".join(warnings))
     predictions = bundle.predict(frame, id_column=id_column)
+    for name in bundle.inputs:
+        if name in frame.columns and len(frame) and frame[name].isna().all():
+            warnings.append(f"input {name!r} is missing for every patient of this table: each was given the "
+                            "training median, so these predictions do not use it — check the column")
     n_out = int((predictions["out_of_range"] != "").sum())
     if n_out:
         warnings.append(f"{n_out} patient(s) have inputs outside the training range (see out_of_range)")

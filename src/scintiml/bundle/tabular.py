@@ -94,6 +94,7 @@ def save_bundle(study, path: str | Path, overwrite: bool = False) -> Path:
         "inputs": inputs, "architecture": list(model.architecture_), "activation": model.activation,
         "scaler": model.scaler_.to_dict(), "classes": list(model.classes_), "threshold": r["test"]["threshold"],
         "target": r["dataset"]["target"], "positive": r["dataset"]["positive"],
+        "outcome_values": r["dataset"].get("outcome_values") or None,
         "training_ranges": {k: list(v) for k, v in study.training_ranges.items()},
         "imputation": {k: v for k, v in study.medians.items() if k in inputs},
         "protocol": r.get("protocol", {}),

@@ -245,8 +245,9 @@ def batch_drift(bundle, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, list[
             parts.append(f"SMD {row['smd']:+.2f}")
         if row["ks_p_value"] is not None and np.isfinite(row["ks_p_value"]):
             parts.append(f"KS p = {row['ks_p_value']:.2g}")
-        if row["outside_range_share"]:
-            parts.append(f"{100 * row['outside_range_share']:.0f} % outside the training range")
+        share = row["outside_range_share"]  # NaN in the table where no value was present
+        if share is not None and np.isfinite(share) and share > 0:
+            parts.append(f"{100 * share:.0f} % outside the training range")
         if row["missing_change"] >= 0.10:
             parts.append(f"missing {100 * row['missing_share_training']:.0f} % → {100 * row['missing_share_new']:.0f} %")
         lines.append(f"input {row['input']!r} differs from the training patients: {', '.join(parts)}")

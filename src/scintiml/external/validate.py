@@ -88,7 +88,8 @@ class ValidationResult:
         })
 
 
-def site_outcome(frame: pd.DataFrame, target: str, positive: Any) -> np.ndarray:
+def site_outcome(frame: pd.DataFrame, target: str, positive: Any, training_values: list | None = None
+                 ) -> np.ndarray:
     """The outcome column as 0/1 with the bundle's event coding; a clear error when it cannot be.
 
     Examples
@@ -126,6 +127,16 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any) -> np.ndarray:
     y = is_event.to_numpy(int)
     if len(values) != 2:
         raise TargetClassesError(f"outcome {target!r} must have two values, has {_shown(values)}; recode it")
+    if training_values and len(training_values) == 2:
+        # the same coding as the training table: 1/2 here against 0/1 there would read the wrong patients as events
+        if event is not None and numeric.notna().all():
+            known = {float(v) for v in pd.to_numeric(pd.Series(training_values), errors="coerce").dropna()}
+        else:
+            known = {str(v).strip().lower() for v in training_values}
+        if not values <= known:
+            raise TargetClassesError(
+                f"outcome {target!r} holds {_shown(values)} at this site, but the model was trained on "
+                f"{_shown(training_values)} (event = {positive!r}); recode this site's outcome the same way")
     return y
 
 
@@ -290,7 +301,7 @@ def validate_bundle(
     if id_column is not None and id_column not in frame.columns:
         raise TargetColumnError(f"id column {id_column!r} not found; columns are {list(frame.columns)}")
     positive = bundle.spec.get("positive", 1)
-    y = site_outcome(frame, target, positive)
+    y = site_outcome(frame, target, positive, bundle.spec.get("outcome_values"))
     if min(y.sum(), len(y) - y.sum()) < 2:
         raise TargetClassesError(
             f"{int(y.sum())} event(s) and {int(len(y) - y.sum())} non-event(s): an AUC and a calibration need "

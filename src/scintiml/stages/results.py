@@ -29,7 +29,7 @@ def dataset_section(data: StudyData) -> dict[str, Any]:
     return {
         "name": c.name, "n_patients": c.n_patients, "n_inputs": c.n_inputs, "target": c.target,
         "positive": c.positive, "n_events": c.n_events, "groups": c.groups, "notes": c.notes,
-        "missing": c.missing, "citation": c.citation,
+        "missing": c.missing, "citation": c.citation, "outcome_values": list(c.outcome_values),
         "imputation": {"method": "median of the training instances", "values": data.medians},
     }
 
