@@ -374,3 +374,10 @@ def test_model_inputs_refuse_what_training_refuses(small_frame):
     comma = small_frame.assign(washout=small_frame["washout"].map(lambda v: f"{v:.2f}".replace(".", ",")))
     with pytest.raises(NonNumericInputError, match="--decimal-comma"):
         model_inputs(comma, ["washout"])
+
+
+def test_an_input_without_any_value_is_dropped_and_called_empty_not_constant(small_frame):
+    cohort = load_cohort(small_frame.assign(blank=np.nan), target="outcome", id_column="pid")
+    assert "blank" not in cohort.inputs
+    assert any("no value at all: blank" in n for n in cohort.notes)
+    assert not any("constant" in n and "blank" in n for n in cohort.notes)

@@ -527,10 +527,13 @@ def load_cohort(
     X = _numeric_inputs(inputs, notes)
     _check_finite(X)
 
-    constant = [c for c in X.columns if X[c].nunique(dropna=True) <= 1]
+    empty = [c for c in X.columns if X[c].isna().all()]
+    constant = [c for c in X.columns if c not in empty and X[c].nunique(dropna=True) <= 1]
     if constant:
-        X = X.drop(columns=constant)
         notes.append(f"dropped constant input(s): {', '.join(constant)}")
+    if empty:
+        notes.append(f"dropped input(s) with no value at all: {', '.join(empty)}")
+    X = X.drop(columns=constant + empty)
     if X.shape[1] == 0:
         raise NonNumericInputError("no usable input column is left; the table needs at least one numeric input")
 
