@@ -190,7 +190,7 @@ def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max
     >>> validate_study_options((0.8, 0.2, 0.0))
     Traceback (most recent call last):
     ...
-    scintiml.errors.SplitError: split 80:20:0: the selection and testing parts must not be empty; use e.g. 60:20:20
+    scintiml.errors.SplitError: split 80:20:0: the testing part must not be empty (or negative); use e.g. 60:20:20
     """
     from .errors import SplitError
 

@@ -299,7 +299,7 @@ def limit_cases() -> list[Case]:
     cases.append(Case("101 MB file refused with the limit", 10, sparse, match="up to 100 MB"))
     cases.append(Case("empty file", 10, lambda d, a: describe(_write(d / "e.csv", b"")), match="empty"))
     cases.append(Case("header only", 10, lambda d, a: describe(_write(d / "h.csv", b"pid,age,outcome\n")),
-                      match="exactly two classes"))
+                      match="no patient rows"))
     cases.append(Case("binary file", 10, lambda d, a: describe(_write(d / "b.csv", bytes(range(256)) * 4)),
                       match="binary"))
     cases.append(Case("not UTF-8", 10, lambda d, a: describe(_write(d / "l.csv", "pid,\xe2ge,outcome\n1,2,0\n"

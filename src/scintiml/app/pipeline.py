@@ -27,7 +27,7 @@ def check_study_options(options: dict[str, Any]) -> None:
     >>> check_study_options({"ratios": (0.6, 0.4, 0.0)})
     Traceback (most recent call last):
     ...
-    scintiml.errors.SplitError: split 60:40:0: the selection and testing parts must not be empty; use e.g. 60:20:20
+    scintiml.errors.SplitError: split 60:40:0: the testing part must not be empty (or negative); use e.g. 60:20:20
     """
     from ..errors import ScintimlError
     from ..study import validate_study_options
