@@ -462,4 +462,7 @@ def test_the_bundle_records_the_training_outcome_coding(tmp_path):
     assert cohort.outcome_values == ["no", "yes"]
     study = run_study(cohort, inputs="all", readiness=False, selection="split")
     assert study.results["dataset"]["outcome_values"] == ["no", "yes"]
-    assert load_bundle(save_bundle(study, tmp_path / "model")).spec["outcome_values"] == ["no", "yes"]
+    bundle = load_bundle(save_bundle(study, tmp_path / "model"))
+    assert bundle.spec["outcome_values"] == ["no", "yes"]
+    classes = bundle.predict(frame)["predicted_class"]
+    assert set(classes) <= {"no", "yes"} and len(set(classes)) == 2  # the table's own words, not "not yes"

@@ -175,9 +175,12 @@ class Bundle:
             return [";".join(c for c in self.inputs if row[c]) for _, row in mask.iterrows()]
 
         positive = str(self.spec["positive"])
+        # the training table's own non-event value where the bundle records it (0.4.1 on); "not <event>" before
+        values = self.spec.get("outcome_values") or []
+        negative = str(values[0]) if len(values) == 2 else f"not {positive}"
         out = pd.DataFrame({
             "probability": p,
-            "predicted_class": np.where(p >= self.threshold, positive, f"not {positive}"),
+            "predicted_class": np.where(p >= self.threshold, positive, negative),
             "above_threshold": p >= self.threshold,
             "out_of_range": names(outside),
             "imputed": names(imputed),
@@ -232,6 +235,10 @@ def _check_spec(spec: dict[str, Any]) -> tuple[list[str], list[int]]:
         require_finite(v, f"imputation value of {c!r}")
     if not isinstance(spec.get("classes"), list) or len(spec["classes"]) != 2:
         raise BundleError("the bundle's classes are not two outcome values; the bundle is corrupt")
+    values = spec.get("outcome_values")  # optional (0.4.1 on): [non-event, event] of the training table
+    if values is not None and not (isinstance(values, list) and len(values) == 2
+                                   and all(isinstance(v, (str, int, float, bool)) for v in values)):
+        raise BundleError("the bundle's outcome_values are not two outcome values; the bundle is corrupt")
     return inputs, arch
 
 
