@@ -946,6 +946,72 @@ def random_table_cases(count: int) -> list[Case]:
     return cases
 
 
+def sweep2_cases() -> list[Case]:
+    """The second sweep's findings (2026-11-26): each once broke the contract (docs/robustness.md)."""
+    cases = []
+
+    def site(cells: dict, drop_rows: bool = False):
+        def build(d, a):
+            import pandas as pd
+            frame = pd.read_csv(a.train_csv, dtype=str, keep_default_na=False)
+            for col, value in cells.items():
+                frame.loc[3, [c for c in frame.columns if c.strip() == col][0]] = value
+            if drop_rows:
+                frame = frame.iloc[:0]
+            frame.to_csv(d / "site.csv", index=False)
+            return d / "site.csv"
+        return build
+
+    for name, cells, empty, match in [("infinite value", {"age": "inf"}, False, "infinite"),
+                                      ("value beyond 1e15", {"age": "1e300"}, False, "beyond"),
+                                      ("header only", {}, True, "no patient rows")]:
+        for command in ("predict", "validate"):
+            def build(d, a, cells=cells, empty=empty, command=command):
+                data = site(cells, empty)(d, a)
+                more = ["--target", "outcome"] if command == "validate" else []
+                return [command, str(a.bundle), str(data), *more, "--out", str(d / "o")]
+            cases.append(Case(f"{command}: {name}", 6, build, match=match, outputs=("o",)))
+
+    def recoded(d, a):  # the training table says yes/no; this site says 1/0
+        data = site({})(d, a)
+        text = data.read_text().replace("YES ", "1").replace(" No", "0").replace("yes", "1").replace("no", "0")
+        data.write_text(text)
+        return ["validate", str(a.bundle), str(data), "--target", "outcome", "--out", str(d / "o")]
+    cases.append(Case("validate: the outcome coded 1/0 where training said yes/no", 2, recoded,
+                      match="recode this site's outcome", outputs=("o",)))
+
+    def into_bundle(d, a):
+        import shutil
+        model = shutil.copytree(a.bundle, d / "m")
+        return ["predict", str(model), str(a.train_csv), "--out", str(model / "bundle.json"), "--overwrite"]
+    cases.append(Case("predict --out MODEL/bundle.json --overwrite", 7, into_bundle, match="inside the input folder"))
+
+    def groups_inside_out(d, a):
+        (d / "out").mkdir()
+        (d / "out" / "g.json").write_text('{"clinical": ["age"]}')
+        return ["study", str(table(d / "t.csv")), "--target", "outcome", "--id", "pid", "--groups",
+                str(d / "out" / "g.json"), "--out", str(d / "out"), "--overwrite"]
+    cases.append(Case("study --groups inside --out --overwrite", 7, groups_inside_out, match="input"))
+
+    def out_is_a_file(d, a):
+        (d / "f.txt").write_text("mine")
+        return ["study", str(table(d / "t.csv")), "--target", "outcome", "--id", "pid", "--out", str(d / "f.txt"),
+                "--overwrite"]
+    cases.append(Case("study --out an existing file --overwrite", 7, out_is_a_file, match="is a file"))
+    for split, match in [("3:50:50", "larger share"), ("0:50:50", "training part"), ("0:0:0", "share of 0")]:
+        cases.append(Case(f"study --split {split}", 7, lambda d, a, s=split: [
+            "study", str(table(d / "t.csv")), "--target", "outcome", "--id", "pid", "--split", s, "--out",
+            str(d / "out")], match=match, outputs=("out",)))
+    cases.append(Case("study --id is the target", 7, lambda d, a: [
+        "study", str(table(d / "t.csv")), "--target", "outcome", "--id", "outcome", "--out", str(d / "out")],
+        match="same column", outputs=("out",)))
+    cases.append(Case("study --id also excluded", 7, lambda d, a: [
+        "study", str(table(d / "t.csv")), "--target", "outcome", "--id", "pid", "--exclude", "pid", "--out",
+        str(d / "out")], match="also listed in exclude", outputs=("out",)))
+    return cases
+
+
 def all_cases() -> list[Case]:
     return (outcome_cases() + duplicate_cases() + printer_cases() + dialect_cases() + limit_cases()
-            + option_cases() + predict_cases() + deid_cases() + radiomics_cases() + random_table_cases(120))
+            + option_cases() + predict_cases() + deid_cases() + radiomics_cases() + sweep2_cases()
+            + random_table_cases(120))

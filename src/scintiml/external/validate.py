@@ -119,14 +119,6 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any, training_value
     else:  # text: trimmed and case-folded, as the study read its outcome ("YES " is the event "yes")
         text = outcome.astype(str).str.strip().str.lower()
         is_event, values = text == str(positive).strip().lower(), set(text.unique())
-    if not is_event.any():
-        raise TargetClassesError(
-            f"no patient has the model's event {target} = {positive!r} (values: {_shown(values)}); check "
-            "the outcome coding of this site"
-        )
-    y = is_event.to_numpy(int)
-    if len(values) != 2:
-        raise TargetClassesError(f"outcome {target!r} must have two values, has {_shown(values)}; recode it")
     if training_values and len(training_values) == 2:
         # the same coding as the training table: 1/2 here against 0/1 there would read the wrong patients as events
         if event is not None and numeric.notna().all():
@@ -137,6 +129,14 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any, training_value
             raise TargetClassesError(
                 f"outcome {target!r} holds {_shown(values)} at this site, but the model was trained on "
                 f"{_shown(training_values)} (event = {positive!r}); recode this site's outcome the same way")
+    if not is_event.any():
+        raise TargetClassesError(
+            f"no patient has the model's event {target} = {positive!r} (values: {_shown(values)}); check "
+            "the outcome coding of this site"
+        )
+    y = is_event.to_numpy(int)
+    if len(values) != 2:
+        raise TargetClassesError(f"outcome {target!r} must have two values, has {_shown(values)}; recode it")
     return y
 
 
