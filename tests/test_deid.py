@@ -230,3 +230,19 @@ def test_refusals_leave_nothing_behind(tmp_path):
     with pytest.raises(DeidError, match="too short"):
         deidentify_folder(src, tmp_path / "o", tmp_path / "short.key")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "k", "short.key"]
+
+
+def test_cli_deid_keeps_the_key_out_of_the_input_and_output_folders(tmp_path, capsys):
+    from conftest import run_cli
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.dcm").write_bytes(b"not read: the key is refused first")
+    before = sorted(p.name for p in (tmp_path / "in").iterdir())
+    code = run_cli(["deid", str(tmp_path / "in"), str(tmp_path / "out"), "--key",
+                    str(tmp_path / "in" / "dept.key"), "--new-key"])
+    assert code == 2 and "inside the input folder" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == before  # no key written into the input
+    code = run_cli(["deid", str(tmp_path / "in"), str(tmp_path / "out"), "--key",
+                    str(tmp_path / "out" / "dept.key"), "--new-key"])
+    assert code == 2 and "inside the output folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

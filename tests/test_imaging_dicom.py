@@ -190,6 +190,13 @@ def test_secondary_capture_carries_the_source_study(source, tmp_path):
         secondary_capture(rgb[..., 0], source)
 
 
+def test_secondary_capture_keeps_a_patient_id_outside_ascii(tmp_path):
+    write_nm_study(_study("Ünïcödé 患者"), tmp_path / "src", layout="per_view")
+    sc = secondary_capture(np.zeros((8, 8, 3), np.uint8), read_study(tmp_path / "src"), views_shown=["ANT"])
+    sc.save_as(tmp_path / "sc.dcm")
+    assert pydicom.dcmread(tmp_path / "sc.dcm").PatientID == "Ünïcödé 患者"  # was 'Ünïcödé ??' without a charset
+
+
 def test_structured_report_carries_the_triage_result(source, tmp_path):
     sr = structured_report(source, 0.83, 0.4, "planar-pe-cnn", "2.1")
     sr.save_as(tmp_path / "sr.dcm")

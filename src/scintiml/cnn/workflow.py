@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..cohort import read_table
 from ..errors import ScintimlError
+from ..imaging.planar import ImagingError
 from ..io import atomic_dir, atomic_file, check_output_path, safe_file_stem
 from .train import CNNModel, train_cnn
 
@@ -141,11 +142,18 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
                                 protocol_check=row["protocol_check"])
             name = f"{int(row['rank']):04d}_{safe_file_stem(study.patient_id)}"  # a PatientID is never a path
             Image.fromarray(rgb).save(tmp / f"{name}.png")
-            sc = secondary_capture(rgb, study, views_shown=model.views, series_instance_uid=series_uid,
-                                   instance_number=int(row["rank"]))
-            sc.save_as(tmp / f"{name}_SC.dcm")
             png_paths.append(str(summaries / f"{name}.png"))
-            sc_paths.append(str(summaries / f"{name}_SC.dcm"))
+            try:
+                sc = secondary_capture(rgb, study, views_shown=model.views, series_instance_uid=series_uid,
+                                       instance_number=int(row["rank"]))
+            except ImagingError as exc:  # one study's DICOM result, not the worklist of all the others
+                where = str(study.source or study.patient_id)
+                why = str(exc).removeprefix(f"{where}: ")
+                skipped.append({"file": where, "reason": f"no Secondary Capture written: {why}"})
+                sc_paths.append("")
+            else:
+                sc.save_as(tmp / f"{name}_SC.dcm")
+                sc_paths.append(str(summaries / f"{name}_SC.dcm"))
             if progress is not None:
                 progress(k + 1, len(table))
     table["summary_png"] = png_paths

@@ -34,6 +34,10 @@ def _patient_study(study: PlanarStudy) -> dict:
 
 def _sources(study: PlanarStudy) -> list[dict]:
     sources = study.metadata.get("source_instances") or []
+    name = study.source or study.patient_id or "study"
+    if study.source and not study.study_instance_uid and sources:  # read from DICOM files that lack the tag
+        raise ImagingError(f"{name}: the files have no Study Instance UID (0020,000D), so a DICOM result cannot "
+                           "be filed with this study; fix the tag at the modality or PACS")
     if not study.study_instance_uid or not sources:
         raise ImagingError(
             f"{study.source or study.patient_id or 'study'}: no source DICOM instances to reference; read the study "
@@ -116,6 +120,9 @@ def secondary_capture(rgb: np.ndarray, study: PlanarStudy, views_shown: Sequence
         series_number=series_number, sop_instance_uid=generate_uid(), instance_number=instance_number,
         manufacturer="scintiml", patient_orientation=shared or ("L", "F"), **_patient_study(study),
     )
+    # UTF-8, as the SR: without it a patient name or ID outside ASCII is written as '?' (measured: 'Ünïcödé 患者'
+    # came back as 'Ünïcödé ??')
+    sc.SpecificCharacterSet = "ISO_IR 192"
     if shared is None:
         sc.PatientOrientation = ""  # panels of different orientation: no single value is true (type 2, empty)
     sc.SeriesDescription = description[:64]
