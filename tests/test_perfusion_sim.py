@@ -226,3 +226,13 @@ def test_cli_simulate_validates_before_work_and_writes_the_folder(tmp_path, caps
     assert (tmp_path / "sim" / "clinical.csv").exists()
     assert run_cli(["simulate", "--out", str(tmp_path / "sim"), "--n", "2"]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", [("--counts", "inf"), ("--counts", "nan"), ("--collimator-fwhm", "nan"),
+                                    ("--collimator-fwhm", "1e9")])
+def test_cli_simulate_refuses_non_finite_and_absurd_physics(tmp_path, capsys, option):
+    from conftest import run_cli
+
+    code = run_cli(["simulate", "--out", str(tmp_path / "sim"), "--n", "1", *option])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error:") and "must lie in" in err and not (tmp_path / "sim").exists()

@@ -8,6 +8,8 @@ bundles are written from it; they never recompute, and the study never draws.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -117,6 +119,8 @@ def run_study(
     """
     validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs,
                            random_state if seed is None else seed, selection, n_jobs)
+    if n_jobs is not None and n_jobs > (os.cpu_count() or 1):  # more processes than cores only cost start-up
+        n_jobs = os.cpu_count() or 1
     seed = resolve_seed(random_state if seed is None else seed)
     clock = StageClock(progress)
     with clock("split"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -10,6 +11,11 @@ from rich.console import Console
 
 from ..errors import ScintimlError
 from .base import app, cnn_app, console, parse_protocol as _parse_protocol, require, require_seed
+
+#: Bounds of the simulator's physics options (finite, and far beyond any real acquisition).
+MAX_COUNTS = 1e9
+MAX_FWHM_MM = 100.0
+
 
 @app.command()
 def simulate(
@@ -39,12 +45,16 @@ def simulate(
     require_seed(seed)
     if not 0 <= prevalence <= 1 or not 0 <= mimic_share <= 1:
         raise ScintimlError("--prevalence and --mimic-share must lie between 0 and 1")
-    if counts <= 0 or collimator_fwhm <= 0 or not 0 <= scatter < 1:
-        raise ScintimlError("--counts and --collimator-fwhm must be positive and --scatter in [0, 1)")
+    if not 0 < counts <= MAX_COUNTS or not 0 < collimator_fwhm <= MAX_FWHM_MM or not 0 <= scatter < 1:
+        # the bounds also keep NaN and infinity out; a planar view holds 1e5-1e6 counts, a collimator resolves
+        # 5-15 mm at the face (a 1e9 mm kernel took 10 GB before it was refused)
+        raise ScintimlError(f"--counts must lie in (0, {MAX_COUNTS:.0e}], --collimator-fwhm in (0, {MAX_FWHM_MM:g}] mm "
+                            "and --scatter in [0, 1)")
     if layout not in ("per_view", "dual_head", "multiframe"):
         raise ScintimlError(f"--layout must be per_view, dual_head or multiframe, got {layout!r}")
     if jobs < 1:
         raise ScintimlError(f"--jobs must be at least 1, got {jobs}")
+    jobs = min(jobs, n, os.cpu_count() or 1)  # more processes than studies or cores only cost start-up time
     check_output_path(out, overwrite=overwrite)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("simulating", total=n)
