@@ -114,6 +114,9 @@ def split_cohort(
         n_sel = int(round(ratios[1] * n))
         n_test = int(round(ratios[2] * n))
         n_train = n - n_sel - n_test
+        if n == 0:
+            raise SplitError(f"no patient has outcome class {label}: a split (and a model) needs patients of both "
+                             "outcomes")
         if n_train < 1:
             shown = ":".join(f"{100 * r:.3g}" for r in ratios)
             raise SplitError(f"split {shown} leaves the training part no patient of outcome class {label} (of {n}); "

@@ -33,6 +33,8 @@ def _extractor(settings: dict[str, Any] | str | Path | None, classes: Iterable[s
             "radiomic features need pyradiomics: pip install 'scintiml[imaging]' (PyPI pyradiomics-bhklab)"
         ) from exc
     logging.getLogger("radiomics").setLevel(logging.ERROR)
+    # pykwalify (pyradiomics' YAML schema check) logs each finding before it raises; the error below says it once
+    logging.getLogger("pykwalify").setLevel(logging.CRITICAL)
     if isinstance(settings, (str, Path)):
         try:
             extractor = featureextractor.RadiomicsFeatureExtractor(str(settings))
