@@ -816,6 +816,23 @@ def radiomics_cases() -> list[Case]:
     cases.append(Case("radiomics images folder missing", 8, rad(lambda d, a: d / "none", lambda d, a: a.masks),
                       outputs=("f.csv",)))
 
+    def one_empty_roi(d, a):
+        """Every mask file copied, one ROI of one emptied: its features are missing, and the run says which."""
+        (d / "m").mkdir()
+        for k, path in enumerate(sorted(a.masks.glob("*.npz"))):
+            with np.load(path) as npz:
+                arrays = {key: npz[key] for key in npz.files}
+            if k == 0:
+                first = sorted(arrays)[0]
+                arrays[first] = np.zeros_like(arrays[first])
+            np.savez(d / "m" / path.name, **arrays)
+        return d / "m"
+
+    def said_which(case_dir, out, err):
+        assert "holds 0 pixel(s), fewer than 10: no features for it" in err, err
+    cases.append(Case("radiomics one empty ROI is named, the rest computed", 8, rad(lambda d, a: a.dicom, one_empty_roi),
+                      "ok", check=said_which))
+
     def traversal(d, a):
         """A PatientID that would climb out of the mask folder (and a mask planted where it would land)."""
         import pydicom

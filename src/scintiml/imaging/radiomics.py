@@ -23,6 +23,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "correctMask": True,
 }
 DEFAULT_CLASSES = ("firstorder", "shape2D", "glcm", "glrlm", "glszm")
+#: A mask with fewer pixels gets no features (pyradiomics cannot compute texture on it).
+MIN_MASK_PIXELS = 10
 
 
 def _extractor(settings: dict[str, Any] | str | Path | None, classes: Iterable[str]):
@@ -72,7 +74,7 @@ def radiomic_features(
             mask = np.asarray(mask, dtype=bool)
             if mask.shape != image.shape:
                 raise ImagingError(f"{study.patient_id} {view}/{roi}: mask shape {mask.shape} != image {image.shape}")
-            if mask.sum() < 10:
+            if mask.sum() < MIN_MASK_PIXELS:
                 continue
             img = sitk.GetImageFromArray(image[None])
             msk = sitk.GetImageFromArray(mask[None].astype(np.uint8))
@@ -195,6 +197,10 @@ def features_from_folders(
         if not rois:
             skipped.append({"file": str(path), "reason": "no VIEW__ROI arrays in the mask file"})
             continue
+        for (view, roi), mask in rois.items():  # radiomic_features leaves these out: say so, per ROI
+            if mask.sum() < MIN_MASK_PIXELS:
+                skipped.append({"file": str(path), "reason": f"{view}__{roi} holds {int(mask.sum())} pixel(s), "
+                                                             f"fewer than {MIN_MASK_PIXELS}: no features for it"})
         pairs.append((st, rois))
     if not pairs:
         raise ImagingError(
