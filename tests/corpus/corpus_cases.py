@@ -830,8 +830,8 @@ def radiomics_cases() -> list[Case]:
 
     def said_which(case_dir, out, err):
         assert "holds 0 pixel(s), fewer than 10: no features for it" in err, err
-    cases.append(Case("radiomics one empty ROI is named, the rest computed", 8, rad(lambda d, a: a.dicom, one_empty_roi),
-                      "ok", check=said_which))
+    cases.append(Case("radiomics one empty ROI is named, the rest computed", 8,
+                      rad(lambda d, a: a.dicom, one_empty_roi), "ok", check=said_which))
 
     def traversal(d, a):
         """A PatientID that would climb out of the mask folder (and a mask planted where it would land)."""
