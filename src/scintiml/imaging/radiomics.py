@@ -10,6 +10,7 @@ dependency (``pip install 'scintiml[imaging]'``).
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -191,7 +192,7 @@ def features_from_folders(
         try:
             with np.load(path, allow_pickle=False) as npz:
                 rois = {tuple(k.split("__", 1)): np.asarray(npz[k]).astype(bool) for k in npz.files if "__" in k}
-        except (OSError, ValueError, EOFError, KeyError) as exc:
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:  # .npz is a zip archive
             skipped.append({"file": str(path), "reason": f"not a readable mask file ({type(exc).__name__})"})
             continue
         if not rois:
