@@ -41,7 +41,7 @@ def cnn_train(
     require(architecture in ARCHITECTURES, f"--architecture must be one of {', '.join(ARCHITECTURES)}")
     from ..cnn.workflow import train_from_folder
 
-    with Progress(console=console, transient=True) as bar:
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("training", total=epochs)
 
         def show(epoch: int, total: int, m: dict) -> None:
@@ -76,7 +76,7 @@ def cnn_triage(
 
     from ..cnn.workflow import triage_folder
 
-    with Progress(console=console, transient=True) as bar:
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("summaries", total=None)
         table, skipped = triage_folder(model_dir, data, out, summaries=summaries, overwrite=overwrite,
                                        progress=lambda k, n: bar.update(task, completed=k, total=n))
@@ -103,7 +103,7 @@ def cnn_drift(
     require_seed(seed)
     from ..cnn.workflow import write_drift_table
 
-    with Progress(console=console, transient=True) as bar:
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("protocols", total=None)
         table = write_drift_table(model_dir, out, n_cases=n, random_state=seed, overwrite=overwrite,
                                   progress=lambda k, total: bar.update(task, completed=k, total=total))

@@ -56,7 +56,7 @@ def simulate(
         raise ScintimlError(f"--jobs must be at least 1, got {jobs}")
     jobs = min(jobs, n, os.cpu_count() or 1)  # more processes than studies or cores only cost start-up time
     check_output_path(out, overwrite=overwrite)
-    with Progress(console=console, transient=True) as bar:
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("simulating", total=n)
         summary = write_simulated_cohort(
             out, n, overwrite=overwrite, layout=layout, random_state=seed, study_table=study_table, n_jobs=jobs,
@@ -102,7 +102,7 @@ def deid(
             "--new-key must not write the key inside the input folder; keep it in a folder of its own")
     if new_key:
         deid_module.new_key(key)
-    with Progress(console=console, transient=True) as bar:
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("de-identifying", total=None)
         report = deid_module.deidentify_folder(
             in_dir, out_dir, key, retain_dates, keep_protocol, retain_device=retain_device,

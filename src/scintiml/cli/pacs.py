@@ -55,7 +55,7 @@ def triage(
     out = out or Path(time.strftime("scintiml-triage-%Y%m%d-%H%M%S"))
     check_output_path(out, overwrite=overwrite, inputs=(model_dir, pacs))
     _log_to_console(verbose)
-    with Progress(console=console, transient=True) as bar:
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("triage", total=None)
         summary = triage_from_pacs(model_dir, config, out, overwrite=overwrite,
                                    progress=lambda i, n, text: bar.update(task, completed=i, total=n,

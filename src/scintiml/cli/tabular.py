@@ -42,7 +42,8 @@ def _progress_bar() -> Iterator:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
-                  TimeElapsedColumn(), console=console, transient=False) as bar:
+                  TimeElapsedColumn(), console=console, transient=False,
+                  disable=not console.is_terminal) as bar:  # a log or a pipe gets no bar (nor its blank line)
         task = bar.add_task("study", total=None, detail="")
         counts: dict[str, int] = {}
 
