@@ -833,6 +833,21 @@ def radiomics_cases() -> list[Case]:
     cases.append(Case("radiomics one empty ROI is named, the rest computed", 8,
                       rad(lambda d, a: a.dicom, one_empty_roi), "ok", check=said_which))
 
+    def one_unreadable_file(d, a):
+        """A copy of the image folder with one file emptied: that view's ROIs are named, the rest computed."""
+        src = d / "img"
+        src.mkdir()
+        files = sorted(a.dicom.rglob("*.dcm"))
+        for path in files:
+            _copy(path, src / path.name)
+        (src / files[0].name).write_bytes(b"")
+        return src
+
+    def named_view(case_dir, out, err):
+        assert "no readable" in err and "so no features for it" in err, err
+    cases.append(Case("radiomics one unreadable image file is named, the rest computed", 8,
+                      rad(one_unreadable_file, lambda d, a: a.masks), "ok", check=named_view))
+
     def traversal(d, a):
         """A PatientID that would climb out of the mask folder (and a mask planted where it would land)."""
         import pydicom

@@ -198,6 +198,12 @@ def features_from_folders(
         if not rois:
             skipped.append({"file": str(path), "reason": "no VIEW__ROI arrays in the mask file"})
             continue
+        for view, roi in [k for k in rois if k[0] not in st.views]:  # e.g. its file was unreadable (skipped above)
+            skipped.append({"file": str(path), "reason": f"{view}__{roi}: the study {st.patient_id} has no readable "
+                                                         f"{view} view, so no features for it"})
+            del rois[(view, roi)]
+        if not rois:
+            continue
         for (view, roi), mask in rois.items():  # radiomic_features leaves these out: say so, per ROI
             if mask.sum() < MIN_MASK_PIXELS:
                 skipped.append({"file": str(path), "reason": f"{view}__{roi} holds {int(mask.sum())} pixel(s), "
