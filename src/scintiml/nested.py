@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import delayed
 from sklearn.base import clone
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import roc_auc_score
@@ -26,6 +26,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import check_random_state
 
+from ._jobs import in_order
 from .errors import ScintimlError
 from .readiness import corrected_interval
 
@@ -126,11 +127,7 @@ def nested_cross_validation(
     aucs: list[float] = []
     chosen: list[list[str]] = []
     base_aucs: dict[str, list[float]] = {name: [] for name in baselines}
-    # serial: a plain loop (it runs under any joblib configuration); parallel: a generator keeps the results in
-    # fold order and lets the progress bar move as each fold ends
-    done = (job(*args, **kw) for job, args, kw in jobs) if n_jobs in (None, 1) else \
-        Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    for auc, inputs, fold_base in done:
+    for auc, inputs, fold_base in in_order(jobs, n_jobs):  # in fold order; the progress bar moves as each ends
         aucs.append(auc)
         chosen.append(inputs)
         for name, value in fold_base.items():

@@ -8,8 +8,6 @@ bundles are written from it; they never recompute, and the study never draws.
 
 from __future__ import annotations
 
-import os
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -119,8 +117,6 @@ def run_study(
     """
     validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs,
                            random_state if seed is None else seed, selection, n_jobs)
-    if n_jobs is not None and n_jobs > (os.cpu_count() or 1):  # more processes than cores only cost start-up
-        n_jobs = os.cpu_count() or 1
     seed = resolve_seed(random_state if seed is None else seed)
     clock = StageClock(progress)
     with clock("split"):
@@ -214,7 +210,7 @@ def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max
     if r.shape != (3,):
         raise SplitError(f"a split has three parts (training, selection, testing), got {r.tolist()}; use e.g. "
                          "60:20:20")
-    if np.any(r < 0) or r.sum() <= 0 or np.any(r == 0):
+    if np.any(r <= 0):
         shown = ":".join(f"{100 * v / r.sum():g}" for v in r) if r.sum() > 0 else ":".join(f"{v:g}" for v in r)
         empty = [name for name, v in zip(("training", "selection", "testing"), r) if v <= 0]
         raise SplitError(f"split {shown}: the {' and '.join(empty)} part{'s' if len(empty) > 1 else ''} must not be "

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.feature_selection import SelectorMixin
 from sklearn.model_selection import train_test_split
@@ -15,6 +15,7 @@ from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._jobs import in_order
 from ..evaluate import wilson_interval
 from .candidates import binary_target
 from .inputs import InputSelector, correlation_with_target
@@ -239,13 +240,8 @@ class StabilitySelector(SelectorMixin, BaseEstimator):
             inner = clone(base).set_params(random_state=seed)
             jobs += [(inner, a, b), (inner, b, a)]
         self.resamples_ = [(a, b) for _, a, b in jobs]
-        if self.n_jobs and self.n_jobs != 1:  # a generator: results in order, progress as each selection ends
-            done = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-                delayed(_select_on)(s, X, t, a, b) for s, a, b in jobs)
-        else:
-            done = (_select_on(s, X, t, a, b) for s, a, b in jobs)
         out = []
-        for result in done:
+        for result in in_order((delayed(_select_on)(s, X, t, a, b) for s, a, b in jobs), self.n_jobs or None):
             out.append(result)
             if progress is not None:
                 progress(1)
