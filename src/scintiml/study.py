@@ -256,7 +256,7 @@ def write_study(
 
     validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs, random_state, selection,
                            n_jobs)
-    check_output_path(out, overwrite=overwrite, folder=True)
+    check_output_path(out, overwrite=overwrite, kind="folder")
     result = run_study(cohort, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=random_state,
                        protocol=protocol, readiness=readiness, progress=progress, split=split, selection=selection,
                        sites=sites, n_jobs=n_jobs)

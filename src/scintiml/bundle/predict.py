@@ -59,15 +59,9 @@ def predict_file(
     (200, ["protocol isotope=I: the model card does not record 'isotope'"])
     """
     from ..cohort import read_table
-    from ..errors import OutputDirectoryError
 
     bundle = load_bundle(model)  # first: a folder that is no bundle is the problem to name
-    # a folder that is no input: say so before "pass --overwrite", which could not help (an input folder is
-    # refused as an input below)
-    if Path(out).is_dir() and Path(out).resolve() not in {Path(model).resolve(), Path(data).resolve()}:
-        raise OutputDirectoryError(f"{str(out)!r} is a folder; give a file name for the predictions (e.g. "
-                                   f"{str(Path(out) / 'predictions.csv')!r})")
-    out = check_output_path(out, overwrite=overwrite, inputs=(data, model))
+    out = check_output_path(out, overwrite=overwrite, inputs=(data, model), kind="file")
     # read exactly as study read its data; the id column as text (leading zeros kept)
     frame = read_table(data, decimal=decimal, percent=percent, text_columns=(id_column,) if id_column else ())
     warnings = bundle.check_protocol(protocol)

@@ -31,7 +31,7 @@ def validate(
 
     require(0 < max_missing <= 1, f"--max-missing must be in (0, 1], got {max_missing}")
     require(out.resolve() != data.resolve(), "--out must not be the data file")
-    check_output_path(out, overwrite=overwrite, inputs=(model, data), folder=True)
+    check_output_path(out, overwrite=overwrite, inputs=(model, data), kind="folder")
     site_protocol = parse_protocol(protocol)
     v = write_validation(model, data, target, out, protocol=site_protocol or None, reference=reference,
                          id_column=id_column, max_missing_share=max_missing, pdf=pdf, overwrite=overwrite)
@@ -69,7 +69,7 @@ def recalibrate(
     require(method in RECALIBRATION_METHODS, f"--method must be one of {', '.join(RECALIBRATION_METHODS)}, got {method!r}")
     require(0 < max_missing <= 1, f"--max-missing must be in (0, 1], got {max_missing}")
     require(out.resolve() != model.resolve(), "--out must be a new folder: the original bundle is never overwritten")
-    check_output_path(out, overwrite=overwrite, inputs=(model, data), folder=True)
+    check_output_path(out, overwrite=overwrite, inputs=(model, data), kind="folder")
     record = recalibrate_bundle(model, read_table(data), target, out, method=method, data_name=data.name,
                                 max_missing_share=max_missing, overwrite=overwrite)
     cb, ca = record["before"]["calibration"], record["after"]["calibration"]

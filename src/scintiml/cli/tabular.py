@@ -99,7 +99,7 @@ def _validated(split: str, inputs: str, max_inputs: Optional[int], seed: int, ou
 
     ratios = parse_ratios(split)
     validate_study_options(ratios, inputs, max_inputs, seed, n_jobs=jobs)
-    check_output_path(out, overwrite=overwrite, folder=True)
+    check_output_path(out, overwrite=overwrite, kind="folder")
     return ratios
 
 
@@ -140,7 +140,7 @@ def study(
     from ..io import check_output_path
 
     # --out = the data file (or holding the groups file) names the real problem
-    check_output_path(out, overwrite=overwrite, inputs=(data,) + ((groups,) if groups else ()), folder=True)
+    check_output_path(out, overwrite=overwrite, inputs=(data,) + ((groups,) if groups else ()), kind="folder")
     ratios = _validated(split, inputs, max_inputs, seed, out, overwrite, jobs)
     site_protocol = parse_protocol(protocol)
     sites = None

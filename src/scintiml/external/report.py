@@ -221,7 +221,7 @@ def write_validation(
     from .validate import validate_bundle
 
     check_output_path(out, overwrite=overwrite, inputs=tuple(p for p in (model, data, reference) if p is not None),
-                      folder=True)
+                      kind="folder")
     bundle = load_bundle(model)
     ids = (id_column,) if id_column else ()  # patient ids as text: "007" stays "007"
     frame = read_table(data, text_columns=ids)

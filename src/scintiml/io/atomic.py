@@ -85,13 +85,13 @@ class OutputExistsError(OutputDirectoryError):
 
 
 def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = (),
-                      folder: bool = False) -> Path:
+                      kind: str | None = None) -> Path:
     """Validate an output path before any work starts; return it as a :class:`Path`.
 
     Refuses: a target that exists (unless ``overwrite``), a target that *is* one of ``inputs``, holds one of
     them or lies inside an input folder (a model bundle, an image folder: a user's input is never overwritten or
-    added to), a file where a ``folder`` output is asked for (``--overwrite`` would not help), and a parent that
-    cannot be created or written.
+    added to), a file where ``kind="folder"`` is asked for and a folder where ``kind="file"`` is (``--overwrite``
+    would not help either), and a parent that cannot be created or written.
 
     Examples
     --------
@@ -119,8 +119,10 @@ def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple
                 f"the output {str(target)!r} lies inside the input folder {str(item)!r}; choose an output path "
                 "outside it — inputs are never overwritten"
             )
-    if folder and target.exists() and not target.is_dir():
+    if kind == "folder" and target.exists() and not target.is_dir():
         raise OutputDirectoryError(f"{str(target)!r} is a file; give a folder path for these outputs")
+    if kind == "file" and target.is_dir():
+        raise OutputDirectoryError(f"{str(target)!r} is a folder; give a file name for this output")
     if target.is_symlink() or (target.exists() and not _empty_dir(target)):
         if not overwrite:
             raise OutputExistsError(f"{str(target)!r} already exists; choose another path or pass --overwrite")
@@ -213,7 +215,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     >>> sorted(p.name for p in out.parent.iterdir())
     ['result']
     """
-    target = check_output_path(target, overwrite=overwrite, folder=True)
+    target = check_output_path(target, overwrite=overwrite, kind="folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
@@ -240,7 +242,7 @@ def atomic_file(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     >>> out.read_text().splitlines()[1]
     '1,0.5'
     """
-    target = check_output_path(target, overwrite=overwrite)
+    target = check_output_path(target, overwrite=overwrite, kind="file")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
     os.close(fd)
