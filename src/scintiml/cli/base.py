@@ -43,6 +43,14 @@ def warn_each(items: Iterable[dict], label: str = "skipped") -> None:
         warn(f"{item.get('file', '')}: {item.get('reason', '')}", label=label)
 
 
+def progress_bar(*columns, transient: bool = True):
+    """A rich progress bar on stderr; none where stderr is no terminal (a log, a pipe, CI), where rich would leave
+    a blank line before the next message."""
+    from rich.progress import Progress
+
+    return Progress(*columns, console=console, transient=transient, disable=not console.is_terminal)
+
+
 def error_line(text: str) -> None:
     console.print(Text.assemble(("error:", "bold red"), " ", " ".join(str(text).split())), soft_wrap=True)
 

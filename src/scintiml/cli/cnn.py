@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .base import cnn_app, console, require, require_seed, say, warn, warn_each
+from .base import cnn_app, progress_bar, require, require_seed, say, warn, warn_each
 
 ARCHITECTURES = ("alexnet", "monai-densenet")
 
@@ -32,7 +32,6 @@ def cnn_train(
 ) -> None:
     """Train the per-view CNN (50:30:20 split by patient, early stopping, temperature scaling, a threshold whose
     sensitivity's one-sided 95 % lower bound reaches 0.95 on the selection studies)."""
-    from rich.progress import Progress
 
     view_list = _views(views)
     require(epochs >= 1, f"--epochs must be at least 1, got {epochs}")
@@ -41,7 +40,7 @@ def cnn_train(
     require(architecture in ARCHITECTURES, f"--architecture must be one of {', '.join(ARCHITECTURES)}")
     from ..cnn.workflow import train_from_folder
 
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("training", total=epochs)
 
         def show(epoch: int, total: int, m: dict) -> None:
@@ -72,11 +71,10 @@ def cnn_triage(
     overwrite: bool = typer.Option(False, "--overwrite"),
 ) -> None:
     """Rank studies by probability of PE; studies outside the training protocol are flagged, not scored."""
-    from rich.progress import Progress
 
     from ..cnn.workflow import triage_folder
 
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("summaries", total=None)
         table, skipped = triage_folder(model_dir, data, out, summaries=summaries, overwrite=overwrite,
                                        progress=lambda k, n: bar.update(task, completed=k, total=n))
@@ -96,14 +94,13 @@ def cnn_drift(
 ) -> None:
     """The model on the same simulated patients under other protocols: AUC, calibration, sensitivity and
     specificity at the fixed threshold, DeLong against the reference protocol; broken promises flagged."""
-    from rich.progress import Progress
     from rich.table import Table
 
     require(n >= 10, f"--n must be at least 10 (studies per protocol), got {n}")
     require_seed(seed)
     from ..cnn.workflow import write_drift_table
 
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("protocols", total=None)
         table = write_drift_table(model_dir, out, n_cases=n, random_state=seed, overwrite=overwrite,
                                   progress=lambda k, total: bar.update(task, completed=k, total=total))

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from ..errors import ScintimlError
-from .base import app, cnn_app, console, parse_protocol as _parse_protocol, require, require_seed
+from .base import app, cnn_app, parse_protocol as _parse_protocol, progress_bar, require, require_seed
 
 #: Bounds of the simulator's physics options (finite, and far beyond any real acquisition).
 MAX_COUNTS = 1e9
@@ -34,7 +34,6 @@ def simulate(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Simulate planar 99mTc-MAA lung perfusion studies as NM DICOM with a clinical context (teaching data)."""
-    from rich.progress import Progress
 
     from ..datasets.perfusion import write_simulated_cohort
     from ..io import check_output_path
@@ -56,7 +55,7 @@ def simulate(
         raise ScintimlError(f"--jobs must be at least 1, got {jobs}")
     jobs = min(jobs, n, os.cpu_count() or 1)  # more processes than studies or cores only cost start-up time
     check_output_path(out, overwrite=overwrite)
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("simulating", total=n)
         summary = write_simulated_cohort(
             out, n, overwrite=overwrite, layout=layout, random_state=seed, study_table=study_table, n_jobs=jobs,
@@ -87,7 +86,6 @@ def deid(
                                       "allow-list (not recommended)."),
 ) -> None:
     """De-identify DICOM files (PS3.15 Annex E Basic Profile, complete table) with keyed pseudonyms and an audit."""
-    from rich.progress import Progress
 
     from ..imaging import deid as deid_module
     from .base import say, warn
@@ -102,7 +100,7 @@ def deid(
             "--new-key must not write the key inside the input folder; keep it in a folder of its own")
     if new_key:
         deid_module.new_key(key)
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("de-identifying", total=None)
         report = deid_module.deidentify_folder(
             in_dir, out_dir, key, retain_dates, keep_protocol, retain_device=retain_device,

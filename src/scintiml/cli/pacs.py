@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from .base import app, console, require, say, warn
+from .base import app, progress_bar, require, say, warn
 
 
 class _ConsoleLog(logging.Handler):
@@ -43,7 +43,6 @@ def triage(
     verbose: bool = typer.Option(False, "--verbose", help="Log every network step."),
 ) -> None:
     """Find lung-perfusion NM studies on the PACS, triage them, store SC + SR back into each study."""
-    from rich.progress import Progress
 
     from ..io import check_output_path
     from ..pacs import load_config, triage_from_pacs
@@ -55,7 +54,7 @@ def triage(
     out = out or Path(time.strftime("scintiml-triage-%Y%m%d-%H%M%S"))
     check_output_path(out, overwrite=overwrite, inputs=(model_dir, pacs))
     _log_to_console(verbose)
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("triage", total=None)
         summary = triage_from_pacs(model_dir, config, out, overwrite=overwrite,
                                    progress=lambda i, n, text: bar.update(task, completed=i, total=n,

@@ -9,7 +9,7 @@ from typing import Iterator, List, Optional
 
 import typer
 
-from .base import app, console, parse_protocol, require, say, warn
+from .base import app, parse_protocol, progress_bar, require, say, warn
 
 SEED_HELP = "Random seed (split and every random start); same seed, same study."
 
@@ -39,11 +39,10 @@ def describe(
 @contextmanager
 def _progress_bar() -> Iterator:
     """A rich progress bar on stderr; yields the ``progress(stage, n_networks)`` callback the study takes."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
-                  TimeElapsedColumn(), console=console, transient=False,
-                  disable=not console.is_terminal) as bar:  # a log or a pipe gets no bar (nor its blank line)
+    with progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
+                      TimeElapsedColumn(), transient=False) as bar:
         task = bar.add_task("study", total=None, detail="")
         counts: dict[str, int] = {}
 
