@@ -15,8 +15,7 @@ import pandas as pd
 
 from .. import cohort as cohort_module
 from ..cohort import MAX_CATEGORY_LEVELS, load_cohort
-
-from ..stages.explore import LEAK_AUC, LEAK_NAME  # the study warns on the same inputs the page ticks
+from ..stages.explore import leak_kind  # the study warns on the same inputs the page ticks
 #: Cell texts that mean "missing" (the cohort reader's list when it has one).
 _MISSING = tuple(getattr(cohort_module, "MISSING_MARKERS", ("", "NA", "N/A", "na", "NaN", "nan", "?", "-")))
 
@@ -119,9 +118,10 @@ def column_report(frame: pd.DataFrame, target: str, positive: Any = None, id_col
         if name in tests.index:
             info.auc = float(tests.loc[name, "auc_oriented"])
             info.direction = str(tests.loc[name, "direction"])
-        if LEAK_NAME.search(name):
+        kind = leak_kind(name, info.auc)
+        if kind == "name":
             info.leak_reason = "its name suggests it is known only after the outcome (e.g. follow-up time)"
-        elif info.auc is not None and info.auc >= LEAK_AUC:
+        elif kind == "auc":
             info.leak_reason = f"AUC {info.auc:.2f} on its own: check it is known before the outcome"
         columns.append(info)
     values = [v.item() if hasattr(v, "item") else v for v in pd.unique(frame[target].dropna())]

@@ -81,10 +81,27 @@ def leak_warnings(univariate: pd.DataFrame) -> list[str]:
     """
     out = []
     for name, auc in zip(univariate["input"], univariate["auc_oriented"]):
-        if LEAK_NAME.search(str(name)):
+        kind = leak_kind(name, auc)
+        if kind == "name":
             out.append(f"input {name!r}: its name suggests it is known only after the outcome (follow-up time, "
                        "survival, status); if so it leaks the answer — leave it out with --exclude")
-        elif auc >= LEAK_AUC:
+        elif kind == "auc":
             out.append(f"input {name!r} separates the outcome almost alone (AUC {auc:.2f} on its own): check that "
                        "it is known before the outcome; if not, leave it out with --exclude")
     return out
+
+
+def leak_kind(name: Any, auc: float | None) -> str | None:
+    """Why an input may leak the outcome: ``"name"`` (:data:`LEAK_NAME`), ``"auc"`` (oriented AUC >=
+    :data:`LEAK_AUC`) or None; the study's warnings and the web app's pre-ticked exclusions both ask this.
+
+    Examples
+    --------
+    >>> leak_kind("time", 0.84), leak_kind("time_to_peak", 0.95), leak_kind("age", 0.6)
+    ('name', 'auc', None)
+    """
+    if LEAK_NAME.search(str(name)):
+        return "name"
+    if auc is not None and auc >= LEAK_AUC:
+        return "auc"
+    return None
