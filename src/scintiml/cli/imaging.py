@@ -90,14 +90,8 @@ def deid(
     from ..imaging import deid as deid_module
     from .base import say, warn
 
-    deid_module.check_folders(in_dir, out_dir)  # before the key is made: a refused run leaves nothing behind
-    where = key.resolve().parents
-    # the key beside the de-identified files would hand out the secret that makes the pseudonyms; a new key in
-    # the input folder would change the user's input (and be read as one more file)
-    require(out_dir.resolve() not in where, "--key must not lie inside the output folder: the key is the secret "
-                                           "behind the pseudonyms and must not travel with the de-identified files")
-    require(not (new_key and in_dir.resolve() in where),
-            "--new-key must not write the key inside the input folder; keep it in a folder of its own")
+    # before the key is made: a refused run leaves nothing behind
+    deid_module.check_folders(in_dir, out_dir, key, new_key=new_key)
     if new_key:
         deid_module.new_key(key)
     with progress_bar() as bar:

@@ -377,8 +377,12 @@ def deidentify_dataset(ds, pseudo: Pseudonymizer, retain_dates: bool = False, ke
     return ds
 
 
-def check_folders(in_dir: str | Path, out_dir: str | Path) -> None:
-    """Refuse an input that is not a folder and an output that is not a new (or empty) folder apart from it.
+def check_folders(in_dir: str | Path, out_dir: str | Path, key: str | Path | None = None,
+                  new_key: bool = False) -> None:
+    """Refuse an input that is not a folder and an output that is not a new (or empty) folder apart from it;
+    and a ``key`` inside the output folder (the secret behind the pseudonyms would travel with the
+    de-identified files) or, when it is a ``new_key`` to write, inside the input folder (the user's input
+    would change, and the key be read as one more file).
 
     Examples
     --------
@@ -400,6 +404,14 @@ def check_folders(in_dir: str | Path, out_dir: str | Path) -> None:
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise DeidError(f"output folder {str(out_dir)!r} is not empty; choose a new one")
     check_output_path(out_dir, inputs=(in_dir,))
+    if key is not None:
+        where = Path(key).resolve().parents
+        if dst in where:
+            raise DeidError("--key must not lie inside the output folder: the key is the secret behind the "
+                            "pseudonyms and must not travel with the de-identified files")
+        if new_key and src in where:
+            raise DeidError("--new-key must not write the key inside the input folder; keep it in a folder of its "
+                            "own")
 
 
 def _problem(ds, path: Path) -> str | None:
@@ -456,7 +468,7 @@ def deidentify_folder(
     from ..io.atomic import is_regular_readable
 
     in_dir, out_dir = Path(in_dir), Path(out_dir)
-    check_folders(in_dir, out_dir)
+    check_folders(in_dir, out_dir, key_file)
     src = in_dir.resolve()
     pseudo = Pseudonymizer(_read_key(key_file))
     report = DeidReport()
