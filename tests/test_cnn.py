@@ -337,6 +337,53 @@ def test_cli_train_triage_drift(tmp_path):
     assert _cli(["cnn", "drift", str(model_dir), "--n", "10", "--out", str(drift_csv)]) == 2  # never overwrite
 
 
+def test_triage_lists_studies_it_cannot_read_first_instead_of_dropping_them(tiny_model, tmp_path, capsys):
+    import shutil
+
+    from pydicom.uid import generate_uid
+
+    sim = tmp_path / "sim"
+    assert _cli(["simulate", "--out", str(sim), "--n", "5", "--prevalence", "0.5", "--seed", "3"]) == 0
+    dicom = sim / "dicom"
+    # study 1: two files for the ANT view (the copy a new instance) -> it cannot be put together
+    ant = dicom / next(f.name for f in dicom.iterdir() if f.name.startswith("SIM3-00001_1_ANT"))
+    ds = pydicom.dcmread(ant)
+    ds.SOPInstanceUID = generate_uid()
+    ds.save_as(dicom / "extra_ANT.dcm")
+    # study 2: every file's pixel data cut short -> no file of it decodes
+    for f in dicom.glob("SIM3-00002_*.dcm"):
+        ds = pydicom.dcmread(f)
+        ds.PixelData = ds.PixelData[:10]
+        ds.save_as(f)
+    # a CT file names no NM study: it is skipped, not listed
+    ct = pydicom.dcmread(ant)
+    ct.Modality, ct.StudyInstanceUID = "CT", generate_uid()
+    ct.save_as(dicom / "ct.dcm")
+    model_dir = tiny_model.save(tmp_path / "model")
+    out = tmp_path / "worklist.csv"
+    assert _cli(["cnn", "triage", str(model_dir), str(sim), "--out", str(out)]) == 0
+    said = capsys.readouterr()
+    table = pd.read_csv(out, keep_default_na=False)
+    assert len(table) == 5 and list(table["rank"]) == [1, 2, 3, 4, 5]
+    unread = table.iloc[:2]
+    assert set(unread["patient_id"]) == {"SIM3-00001", "SIM3-00002"}
+    assert (unread["priority"] == "not triaged").all() and (unread["probability"] == "").all()
+    assert (unread["summary_png"] == "").all() and (unread["secondary_capture"] == "").all()
+    reasons = dict(zip(unread["patient_id"], unread["protocol_check"]))
+    assert reasons["SIM3-00001"].startswith("cannot be read: ") and "view ANT is ambiguous" in reasons["SIM3-00001"]
+    assert "pixel data cannot be decoded" in reasons["SIM3-00002"]
+    assert set(table["patient_id"][2:]) == {"SIM3-00003", "SIM3-00004", "SIM3-00005"}
+    assert (table["summary_png"][2:] != "").all()
+    assert "2 not triaged" in said.out and "view ANT is ambiguous" in said.err
+    # a folder holding none of it is an error of its own, and a missing folder says so
+    (tmp_path / "onlyct").mkdir()
+    shutil.copy(dicom / "ct.dcm", tmp_path / "onlyct")
+    assert _cli(["cnn", "triage", str(model_dir), str(tmp_path / "onlyct"), "--out", str(tmp_path / "w2.csv")]) == 2
+    assert "no NM study" in capsys.readouterr().err and not (tmp_path / "w2.csv").exists()
+    assert _cli(["cnn", "triage", str(model_dir), str(tmp_path / "nowhere"), "--out", str(tmp_path / "w2.csv")]) == 2
+    assert "is missing" in capsys.readouterr().err
+
+
 def test_cnn_cli_validates_before_work(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert _cli(["cnn", "train", str(tmp_path / "empty"), "--out", str(tmp_path / "m")]) == 2

@@ -81,7 +81,7 @@ def cnn_triage(
     warn_each(skipped)
     counts = table["priority"].value_counts()
     say(f"{len(table)} studies ranked ({counts.get('URGENT', 0)} URGENT, {counts.get('not triaged', 0)} not "
-        f"triaged: outside the training protocol) -> {out}")
+        f"triaged: outside the training protocol or unreadable, read them first) -> {out}")
 
 
 @cnn_app.command("drift")

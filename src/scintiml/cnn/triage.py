@@ -67,6 +67,39 @@ def worklist(model: CNNModel, studies: Sequence[PlanarStudy]) -> tuple[pd.DataFr
     return table, order
 
 
+def with_unread(table: pd.DataFrame, unread: Sequence[dict[str, str]]) -> pd.DataFrame:
+    """The worklist with the studies that could not be read listed first, as ``"not triaged"``, ranks renumbered.
+
+    ``unread`` is :func:`scintiml.imaging.unread_studies`: an NM study whose files could not be read (or not be
+    put together into one study) has no probability, but it is on the scanner's list and someone must read it;
+    its ``protocol_check`` says ``cannot be read: ...``. A column ``study_row`` gives each row's row in the
+    original ``table`` (-1 for an unread study).
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"rank": [1], "patient_id": ["P1"], "study_instance_uid": ["1.1"], "source": ["a"],
+    ...                       "probability": [0.9], "priority": ["URGENT"], "protocol_check": ["ok"]})
+    >>> out = with_unread(table, [{"study_instance_uid": "1.2", "patient_id": "P2", "source": "b",
+    ...                            "reason": "b: view ANT is ambiguous"}])
+    >>> out[["rank", "patient_id", "priority", "study_row"]].values.tolist()
+    [[1, 'P2', 'not triaged', -1], [2, 'P1', 'URGENT', 0]]
+    >>> out.loc[0, "protocol_check"]
+    'cannot be read: b: view ANT is ambiguous'
+    """
+    rows = pd.DataFrame({
+        "patient_id": [u["patient_id"] for u in unread],
+        "study_instance_uid": [u["study_instance_uid"] for u in unread],
+        "source": [u["source"] for u in unread],
+        "probability": np.full(len(unread), np.nan), "priority": [NOT_TRIAGED] * len(unread),
+        "protocol_check": [f"cannot be read: {u['reason']}" for u in unread],
+        "study_row": np.full(len(unread), -1),
+    })
+    rest = table.drop(columns="rank").assign(study_row=np.arange(len(table)))
+    out = pd.concat([rows, rest], ignore_index=True) if len(rows) else rest.reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out
+
+
 class _CountsToProbability(torch.nn.Module):
     """Counts → calibrated probability, preprocessing included (so ONNX needs no numpy step)."""
 

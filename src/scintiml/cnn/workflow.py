@@ -109,32 +109,47 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
     """Rank every study below ``data`` into the worklist CSV ``out``; a summary PNG and a DICOM Secondary
     Capture per study in ``summaries`` (default: ``<out stem>_summaries``), saliency outlined per view.
 
-    Returns the worklist and the skipped files.
+    A study whose NM files cannot be read or put together (an RGB image, views of different sizes, two files
+    for one view, ...) is listed first as ``"not triaged"``, its ``protocol_check`` saying why, with no summary:
+    it must be read by a person, not dropped. Returns the worklist and the skipped files.
     """
     from PIL import Image
     from pydicom.uid import generate_uid
 
-    from ..imaging import secondary_capture
+    from ..imaging import secondary_capture, unread_studies
     from ..imaging.planar import scan_folder
     from .display import summary_image
     from .saliency import grad_cam
-    from .triage import worklist
+    from .triage import with_unread, worklist
 
     out = check_output_path(out, overwrite=overwrite, inputs=(data, model_dir))
     summaries = Path(summaries) if summaries is not None else out.with_name(out.stem + "_summaries")
     check_output_path(summaries, overwrite=overwrite, inputs=(data, model_dir))
     model = CNNModel.load(model_dir)
     data = Path(data)
+    if not data.is_dir():
+        raise ScintimlError(f"{str(data)!r} is {'not a folder' if data.exists() else 'missing'}: give the folder of "
+                            "NM DICOM studies to rank")
     folder = data / "dicom" if (data / "dicom").is_dir() else data
     studies, skipped = scan_folder(folder)
-    if not studies:
-        raise ScintimlError(f"no readable NM study in {str(folder)!r}")
-    table, order = worklist(model, studies)
+    unread = unread_studies(skipped, read=[s.study_instance_uid for s in studies])
+    if not studies and not unread:
+        raise ScintimlError(f"no NM study in {str(folder)!r} ({len(skipped)} file(s) skipped, none of them NM)")
+    table, order = worklist(model, studies) if studies else (pd.DataFrame(columns=[
+        "rank", "patient_id", "study_instance_uid", "source", "probability", "priority", "protocol_check"]), [])
+    # A study whose files cannot be read is still on the list: unknown risk is not low risk, someone reads it.
+    table = with_unread(table, unread)
     series_uid = generate_uid()
     png_paths, sc_paths = [], []
     with atomic_dir(summaries, overwrite=overwrite) as tmp:
         for k, row in table.iterrows():
-            study = studies[order[k]]
+            if row["study_row"] < 0:  # unread: nothing to show
+                png_paths.append("")
+                sc_paths.append("")
+                if progress is not None:
+                    progress(k + 1, len(table))
+                continue
+            study = studies[order[row["study_row"]]]
             complete = all(v in study.views for v in model.views)
             maps = grad_cam(model, study.stack(model.views)[None])[0] if row["protocol_check"] == "ok" else None
             rgb = summary_image(study, model.views if complete else list(study.views),
@@ -156,6 +171,7 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
                 sc_paths.append(str(summaries / f"{name}_SC.dcm"))
             if progress is not None:
                 progress(k + 1, len(table))
+    table = table.drop(columns="study_row")
     table["summary_png"] = png_paths
     table["secondary_capture"] = sc_paths
     with atomic_file(out, overwrite=overwrite) as tmp:

@@ -62,20 +62,27 @@ def _code_view(item) -> str | None:
 
 def read_dicom_file(path: str | Path):
     """Read one file; an unreadable, non-NM or pixel-less file is an :class:`ImagingError` naming it."""
+    ds = _parse_dicom(path)
+    _check_nm(ds, Path(path))
+    return ds
+
+
+def _parse_dicom(path: str | Path):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    path = Path(path)
     try:
-        ds = pydicom.dcmread(path)
+        return pydicom.dcmread(path)
     except (InvalidDicomError, OSError, EOFError, ValueError, TypeError) as exc:
         raise ImagingError(f"{path}: not a readable DICOM file ({exc})") from exc
+
+
+def _check_nm(ds, path: Path) -> None:
     modality = getattr(ds, "Modality", None)
     if modality != "NM":
         raise ImagingError(f"{path}: modality is {modality!r}, not NM; only planar nuclear-medicine images are read")
     if "PixelData" not in ds:
         raise ImagingError(f"{path}: no pixel data (Pixel Data attribute missing)")
-    return ds
 
 
 def _frames(ds, path: Path) -> list[_Frame]:
@@ -293,7 +300,9 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
         In the order of their first file; ``metadata["source_instances"]`` lists the SOP instances read.
     skipped : list of dict
         ``{"file": ..., "reason": ...}`` for every unreadable file and every study that could not be assembled
-        (the "file" of a study is its Study Instance UID).
+        (the "file" of a study is its Study Instance UID). Where the file is an NM image whose header could be
+        read, the entry also holds ``study_instance_uid`` (``""`` when the file has none) and ``patient_id``,
+        so a caller can list the study as unread rather than lose it (see :func:`unread_studies`).
 
     Examples
     --------
@@ -311,14 +320,16 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
     groups: dict[str, list[tuple[Any, list[_Frame]]]] = {}
     skipped: list[dict[str, str]] = []
     for path in _files(paths):
+        ds = None
         try:
-            ds = read_dicom_file(path)
+            ds = _parse_dicom(path)
+            _check_nm(ds, path)
             frames = _frames(ds, path)
         except ImagingError as exc:
-            skipped.append({"file": str(path), "reason": str(exc)})
+            skipped.append(_skipped_file(path, str(exc), ds))
             continue
         except Exception as exc:  # noqa: BLE001 - a corrupt file (fuzzed bytes) must be skipped, not end the run
-            skipped.append({"file": str(path), "reason": f"corrupt DICOM ({type(exc).__name__}: {exc})"})
+            skipped.append(_skipped_file(path, f"corrupt DICOM ({type(exc).__name__}: {exc})", ds))
             continue
         uid = str(getattr(ds, "StudyInstanceUID", "")) or f"file:{path}"  # no UID: the file is its own study
         groups.setdefault(uid, []).append((ds, frames))
@@ -328,10 +339,68 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
             studies.append(_assemble(uid if not uid.startswith("file:") else "", items, views, target_spacing_mm,
                                      target_shape))
         except ImagingError as exc:
-            skipped.append({"file": uid, "reason": str(exc)})
+            reason = str(exc)
         except Exception as exc:  # noqa: BLE001 - attributes missing or malformed in a corrupt file
-            skipped.append({"file": uid, "reason": f"cannot be assembled: corrupt DICOM ({type(exc).__name__}: {exc})"})
+            reason = f"cannot be assembled: corrupt DICOM ({type(exc).__name__}: {exc})"
+        else:
+            continue
+        first = items[0][0]
+        skipped.append({"file": uid, "reason": reason, "study_instance_uid": "" if uid.startswith("file:") else uid,
+                        "patient_id": _text(first, "PatientID"),
+                        "source": str(items[0][1][0].path if len(items) == 1 else items[0][1][0].path.parent)})
     return studies, skipped
+
+
+def _text(ds, keyword: str) -> str:
+    try:
+        return str(getattr(ds, keyword, "") or "")
+    except Exception:  # noqa: BLE001 - a malformed element in a corrupt header reads as absent
+        return ""
+
+
+def _skipped_file(path: Path, reason: str, ds) -> dict[str, str]:
+    """A skipped file; an NM image whose header was read also names its study (see :func:`unread_studies`)."""
+    entry = {"file": str(path), "reason": reason}
+    if ds is not None and _text(ds, "Modality") == "NM":
+        entry.update(study_instance_uid=_text(ds, "StudyInstanceUID"), patient_id=_text(ds, "PatientID"),
+                     source=str(path))
+    return entry
+
+
+def unread_studies(skipped: Sequence[dict[str, str]], read: Iterable[str] = ()) -> list[dict[str, str]]:
+    """The NM studies among ``skipped`` (of :func:`read_studies`) of which no study was read: one entry each.
+
+    A worklist must not lose a study because its files could not be read: such a study has to be read by a
+    person, so a caller lists it (``study_instance_uid``, ``patient_id``, ``source``, ``reason``) instead of
+    dropping it. Files of other modalities and files that are no DICOM at all name no study and are left out;
+    an NM file without a Study Instance UID is a study of its own. ``read`` holds the Study Instance UIDs that
+    were read (a study of which some files were read is listed by its reader, with what is missing).
+
+    Examples
+    --------
+    >>> skipped = [{"file": "a.dcm", "reason": "a.dcm: pixel data cannot be decoded", "study_instance_uid": "1.2",
+    ...             "patient_id": "P1", "source": "a.dcm"},
+    ...            {"file": "b.dcm", "reason": "b.dcm: modality is 'CT', not NM"}]
+    >>> [(u["study_instance_uid"], u["patient_id"]) for u in unread_studies(skipped)]
+    [('1.2', 'P1')]
+    >>> unread_studies(skipped, read=["1.2"])
+    []
+    """
+    done = set(read)
+    out: dict[str, dict[str, str]] = {}
+    for s in skipped:
+        if "study_instance_uid" not in s:
+            continue
+        uid = s["study_instance_uid"]
+        if uid and uid in done:
+            continue
+        key = uid or f"file:{s['source']}"
+        if key in out:
+            out[key]["reason"] += f"; {s['reason']}"
+        else:
+            out[key] = {"study_instance_uid": uid, "patient_id": s["patient_id"], "source": s["source"],
+                        "reason": s["reason"]}
+    return list(out.values())
 
 
 def read_study(paths: str | Path | Iterable[str | Path], views: Sequence[str] | None = None,
