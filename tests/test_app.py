@@ -341,6 +341,40 @@ def test_triage_checks_its_folders_before_queueing(tmp_path):
     app.state.jobs.shutdown()
 
 
+def test_triage_job_ranks_a_folder_and_shows_the_unreadable_study_first(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    pydicom = pytest.importorskip("pydicom")
+    from conftest import run_cli
+
+    from scintiml.cnn import train_cnn
+    from scintiml.datasets.perfusion import VIEWS, simulate_perfusion_scans
+
+    cases = simulate_perfusion_scans(16, prevalence=0.5, random_state=5)
+    model = train_cnn(np.stack([c.stack() for c in cases]), np.array([c.label for c in cases]), VIEWS, width=4,
+                      epochs=1, max_steps=1, seed=0)
+    model_dir = model.save(tmp_path / "model")
+    scans = tmp_path / "scans"
+    assert run_cli(["simulate", "--out", str(scans), "--n", "3", "--prevalence", "0.5", "--seed", "4"]) == 0
+    for f in (scans / "dicom").glob("SIM4-00003_*.dcm"):  # every file of one study with undecodable pixels
+        ds = pydicom.dcmread(f)
+        ds.PixelData = ds.PixelData[:10]
+        ds.save_as(f)
+    app, client = _client(tmp_path / "app")
+    r = client.post("/triage", data={"model_dir": str(model_dir), "scans_dir": str(scans)},
+                    headers={"HX-Request": "true"})
+    job_id = r.headers["HX-Redirect"].rsplit("/", 1)[1]
+    status = _wait(client, job_id)
+    assert status["state"] == "done", status
+    assert status["summary"]["n_studies"] == 3 and status["summary"]["n_not_triaged"] == 1
+    html = unescape(client.get(f"/jobs/{job_id}").text)
+    assert re.search(r'id="n-not-triaged">1<', html)
+    rows = re.findall(r"<tr[^>]*><td class=\"num\">(\d+)</td><td>([^<]+)</td>", html)
+    assert rows[0] == ("1", "SIM4-00003") and len(rows) == 3
+    assert "cannot be read:" in html and html.count("<img src=") == 2
+    app.state.jobs.shutdown()
+
+
 def test_other_hosts_and_other_sites_are_refused(tmp_path):
     app, client = _client(tmp_path, allowed_hosts=("127.0.0.1", "localhost"))
     assert client.get("/studies/new", headers={"host": "127.0.0.1:8765"}).status_code == 200

@@ -147,7 +147,8 @@ def run_triage_job(model: Path, scans: Path, out: Path, progress: Callable[[str,
     Returns
     -------
     dict
-        ``n_studies``, ``n_urgent`` and ``n_skipped``.
+        ``n_studies``, ``n_urgent``, ``n_not_triaged`` (outside the training protocol or unreadable: read them
+        first) and ``n_skipped``.
 
     Examples
     --------
@@ -173,4 +174,4 @@ def run_triage_job(model: Path, scans: Path, out: Path, progress: Callable[[str,
                                        progress=lambda k, n: progress("ranking studies", 1))
     priority = table["priority"].astype(str) if "priority" in table else []
     return {"n_studies": int(len(table)), "n_urgent": int(sum(p == "URGENT" for p in priority)),
-            "n_skipped": len(skipped)}
+            "n_not_triaged": int(sum(p == "not triaged" for p in priority)), "n_skipped": len(skipped)}
