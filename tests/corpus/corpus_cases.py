@@ -833,6 +833,54 @@ def radiomics_cases() -> list[Case]:
     cases.append(Case("radiomics one empty ROI is named, the rest computed", 8,
                       rad(lambda d, a: a.dicom, one_empty_roi), "ok", check=said_which))
 
+    def odd_masks(d, a):
+        """Masks copied; in the first file one ROI a label map (0/1/2), one with a NaN, one of the wrong size."""
+        (d / "m").mkdir()
+        for k, path in enumerate(sorted(a.masks.glob("*.npz"))):
+            with np.load(path) as npz:
+                arrays = {key: npz[key] for key in npz.files}
+            if k == 0:
+                keys = sorted(arrays)  # ANT__lung, POST__lung
+                arrays["ANT__heart"] = arrays[keys[0]].astype(np.int16) * 2  # a label 2: not silently "inside"
+                nan = arrays[keys[1]].astype(float)
+                nan[0, 0] = np.nan
+                arrays[keys[1]] = nan
+                arrays["ANT__small"] = np.ones((7, 9), bool)
+            np.savez(d / "m" / path.name, **arrays)
+        return d / "m"
+
+    def named_masks(case_dir, out, err):
+        import pandas as pd
+        assert "ANT__heart: no features, the mask holds values other than 0 and 1 (2)" in err, err
+        assert "POST__lung: no features, the mask holds values other than 0 and 1 (nan)" in err, err
+        assert "ANT__small: no features, the mask is 7x9 but the ANT view is 32x32" in err, err
+        table = pd.read_csv(case_dir / "f.csv")
+        first = sorted(p.stem for p in (case_dir / "m").glob("*.npz"))[0]
+        kept = table[table["patient_id"].astype(str) == first]
+        assert list(zip(kept["view"], kept["roi"])) == [("ANT", "lung")], table  # the one good ROI of the file
+        assert len(table) == 3, table  # and both of the other patient
+    cases.append(Case("radiomics label-map, NaN and wrong-size masks named, the rest computed", 8,
+                      rad(lambda d, a: a.dicom, odd_masks), "ok", check=named_masks))
+
+    def blank_view(d, a):
+        """A copy of the image folder with one study's ANT view all zero: its ROIs are named, not computed."""
+        import pydicom
+        src = d / "img"
+        src.mkdir()
+        for path in sorted(a.dicom.rglob("*.dcm")):
+            _copy(path, src / path.name)
+        first = next(p for p in sorted(src.glob("*.dcm")) if "ANT" in p.name)
+        ds = pydicom.dcmread(first)
+        ds.PixelData = np.zeros_like(ds.pixel_array).tobytes()
+        ds.save_as(first)
+        return src
+
+    def named_blank(case_dir, out, err):
+        assert "view of" in err and "is blank (every pixel 0); no features for its ROIs" in err, err
+        assert "RuntimeWarning" not in err, err
+    cases.append(Case("radiomics a blank view is named, the rest computed", 8,
+                      rad(blank_view, lambda d, a: a.masks), "ok", check=named_blank))
+
     def one_unreadable_file(d, a):
         """A copy of the image folder with one file emptied: that view's ROIs are named, the rest computed."""
         src = d / "img"

@@ -139,6 +139,8 @@ def orientation_score(counts: np.ndarray, templates: np.ndarray) -> float:
     >>> c = np.zeros((1, 8, 8)); c[0, :, :4] = 9
     >>> orientation_score(c, t) > 0, orientation_score(c[:, :, ::-1], t) < 0
     (True, True)
+    >>> orientation_score(np.zeros((1, 8, 8)), t)  # a blank view tells nothing (the counts check flags it)
+    0.0
     """
     from .transforms import preprocess
 
@@ -147,5 +149,7 @@ def orientation_score(counts: np.ndarray, templates: np.ndarray) -> float:
     for view, template in zip(x, templates):
         t = (template - template.mean()).ravel()
         a, b = view.ravel(), view[:, ::-1].ravel()
+        if np.ptp(a) == 0 or np.ptp(t) == 0:  # a correlation with a constant is undefined: no vote either way
+            continue
         score += float(np.corrcoef(a, t)[0, 1] - np.corrcoef(b, t)[0, 1])
     return score

@@ -156,6 +156,35 @@ def mask_path(masks: str | Path, patient_id: str) -> Path | None:
     return path
 
 
+def mask_problem(mask: np.ndarray) -> str:
+    """What makes ``mask`` no binary ROI mask ("" when it is one): only 0/1 (or booleans) are read.
+
+    A label map (1, 2, ...) or a probability map would otherwise be cut at "not 0" without a word.
+
+    Examples
+    --------
+    >>> mask_problem(np.array([[0, 1], [1, 0]])), mask_problem(np.array([[True, False]]))
+    ('', '')
+    >>> mask_problem(np.array([[0, 1, 2]]))
+    'holds values other than 0 and 1 (2); save a binary mask (1 inside the ROI, 0 outside), one array per ROI'
+    >>> mask_problem(np.array([[0.0, np.nan]]))
+    'holds values other than 0 and 1 (nan); save a binary mask (1 inside the ROI, 0 outside), one array per ROI'
+    >>> mask_problem(np.array(["a"]))
+    'is not numeric (dtype <U1)'
+    """
+    if mask.dtype == bool:
+        return ""
+    if mask.dtype.kind not in "iuf":
+        return f"is not numeric (dtype {mask.dtype})"
+    values = np.unique(mask)  # NaN sorts last and is kept by unique
+    other = [v for v in values if not (v == 0 or v == 1)]
+    if not other:
+        return ""
+    shown = ", ".join(f"{float(v):g}" for v in other[:3]) + (", ..." if len(other) > 3 else "")
+    return (f"holds values other than 0 and 1 ({shown}); save a binary mask (1 inside the ROI, 0 outside), "
+            "one array per ROI")
+
+
 def features_from_folders(
     images: str | Path, masks: str | Path, settings: dict[str, Any] | str | Path | None = None,
     wide: bool = False, classes: Iterable[str] = DEFAULT_CLASSES,
@@ -191,9 +220,22 @@ def features_from_folders(
             continue
         try:
             with np.load(path, allow_pickle=False) as npz:
-                rois = {tuple(k.split("__", 1)): np.asarray(npz[k]).astype(bool) for k in npz.files if "__" in k}
+                raw = {tuple(k.split("__", 1)): np.asarray(npz[k]) for k in npz.files if "__" in k}
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:  # .npz is a zip archive
             skipped.append({"file": str(path), "reason": f"not a readable mask file ({type(exc).__name__})"})
+            continue
+        rois = {}
+        for (view, roi), arr in raw.items():
+            problem = mask_problem(arr)
+            if problem:
+                skipped.append({"file": str(path), "reason": f"{view}__{roi}: no features, the mask {problem}"})
+            elif view in st.views and arr.shape != np.shape(st.views[view]):  # one bad array, not the whole run
+                skipped.append({"file": str(path), "reason": f"{view}__{roi}: no features, the mask is "
+                                f"{'x'.join(map(str, arr.shape))} but the {view} view is "
+                                f"{'x'.join(map(str, np.shape(st.views[view])))}"})
+            else:
+                rois[(view, roi)] = arr.astype(bool)
+        if raw and not rois:
             continue
         if not rois:
             skipped.append({"file": str(path), "reason": "no VIEW__ROI arrays in the mask file"})
@@ -208,6 +250,15 @@ def features_from_folders(
             if mask.sum() < MIN_MASK_PIXELS:
                 skipped.append({"file": str(path), "reason": f"{view}__{roi} holds {int(mask.sum())} pixel(s), "
                                                              f"fewer than {MIN_MASK_PIXELS}: no features for it"})
+        for view in sorted({v for v, _ in rois}):
+            image = np.asarray(st.views[view], dtype=float)
+            if image.size and np.ptp(image) == 0:  # a blank acquisition: its "features" would describe nothing
+                skipped.append({"file": str(st.source or st.patient_id),
+                                "reason": f"the {view} view of {st.patient_id} is blank (every pixel "
+                                          f"{image.flat[0]:g}); no features for its ROIs"})
+                rois = {k: m for k, m in rois.items() if k[0] != view}
+        if not rois:
+            continue
         pairs.append((st, rois))
     if not pairs:
         raise ImagingError(
