@@ -287,11 +287,36 @@ def test_a_failing_job_says_why(tmp_path):
     store.shutdown()
 
 
+def test_app_studies_use_the_processes_it_was_started_with(tmp_path, monkeypatch):
+    import scintiml.study
+
+    seen = []
+    real = scintiml.study.write_study
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("n_jobs"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scintiml.study, "write_study", spy)
+    small = pd.read_csv(io.BytesIO(HF_CSV))[["ejection_fraction", "serum_creatinine", "DEATH_EVENT"]]
+    app, client = _client(tmp_path, study_jobs=2)
+    upload_id = _upload_id(_upload(client, "hf.csv", small.to_csv(index=False).encode()).text)
+    r = client.post(f"/uploads/{upload_id}/run", headers={"HX-Request": "true"}, data={
+        "target": "DEATH_EVENT", "positive": "1", "split": "60:20:20", "inputs": "all", "selection": "split",
+        "seed": "0"})
+    status = _wait(client, r.headers["HX-Redirect"].rsplit("/", 1)[1])
+    assert status["state"] == "done", status
+    assert seen == [2]
+    app.state.jobs.shutdown()
+
+
 def test_serve_refuses_bad_settings_and_knows_local_addresses():
     with pytest.raises(ScintimlError, match="port must be between"):
         serve("/nonexistent", port=70000)
     with pytest.raises(ScintimlError, match="workers must be at least 1"):
         serve("/nonexistent", workers=0)
+    with pytest.raises(ScintimlError, match="--jobs must be a number of processes"):
+        serve("/nonexistent", study_jobs=0)
     assert is_local("127.0.0.1") and is_local("::1") and is_local("127.0.0.2")
     assert not is_local("0.0.0.0") and not is_local("10.0.0.5") and not is_local("example.org")
     assert app_url("::1", 80) == "http://[::1]:80/"

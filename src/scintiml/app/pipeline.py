@@ -39,7 +39,7 @@ def check_study_options(options: dict[str, Any]) -> None:
 
 
 def run_study_job(cohort: Cohort, out: Path, options: dict[str, Any],
-                  progress: Callable[[str, int], None]) -> dict[str, Any]:
+                  progress: Callable[[str, int], None], n_jobs: int = 1) -> dict[str, Any]:
     """Run the study on ``cohort`` and write its outputs (report, results.json, model bundle) into ``out``.
 
     Calls :func:`scintiml.study.write_study`, which publishes ``out`` atomically (it appears only when complete).
@@ -55,6 +55,8 @@ def run_study_job(cohort: Cohort, out: Path, options: dict[str, Any],
         ``max_inputs``, ``protocol``, ``readiness``, ``pdf``.
     progress : callable
         ``progress(stage, n_networks)``, as :func:`scintiml.run_study` calls it.
+    n_jobs : int
+        Processes for the resampled selections and the nested cross-validation (the app's ``--jobs``).
 
     Returns
     -------
@@ -81,7 +83,7 @@ def run_study_job(cohort: Cohort, out: Path, options: dict[str, Any],
         inputs=options.get("inputs", "growing"), max_inputs=options.get("max_inputs"),
         random_state=int(options.get("seed", 0)), protocol=options.get("protocol") or {},
         readiness=bool(options.get("readiness", True)), pdf=bool(options.get("pdf", True)), overwrite=True,
-        progress=progress, selection=options.get("selection", "stable"),
+        progress=progress, selection=options.get("selection", "stable"), n_jobs=n_jobs,
     )
     return result.results
 

@@ -58,7 +58,7 @@ def _check_port_free(host: str, port: int) -> None:
 
 def serve(workdir: str | Path, host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True,
           max_upload_mb: float = 50.0, workers: int = 1, token: str | None = None,
-          announce: Callable[[str], None] = print) -> None:
+          announce: Callable[[str], None] = print, study_jobs: int = 1) -> None:
     """Run the app until interrupted.
 
     Parameters
@@ -77,6 +77,8 @@ def serve(workdir: str | Path, host: str = "127.0.0.1", port: int = 8765, open_b
         The token to require; one is made up (and announced) when the host is not local and none is given.
     announce : callable
         Receives the lines to show the user (the address, the token).
+    study_jobs : int
+        Processes per study (``-1``: every core); see :class:`~scintiml.app.web.AppConfig`.
 
     Examples
     --------
@@ -88,6 +90,9 @@ def serve(workdir: str | Path, host: str = "127.0.0.1", port: int = 8765, open_b
         raise ScintimlError(f"port must be between 1 and 65535, got {port}")
     if workers < 1:
         raise ScintimlError(f"workers must be at least 1, got {workers}")
+    if not isinstance(study_jobs, int) or study_jobs == 0 or study_jobs < -1:
+        raise ScintimlError("--jobs must be a number of processes (1 or more) or -1 for every core, "
+                            f"got {study_jobs!r}")
     if max_upload_mb <= 0:
         raise ScintimlError(f"the upload limit must be positive, got {max_upload_mb} MB")
     try:
@@ -103,6 +108,7 @@ def serve(workdir: str | Path, host: str = "127.0.0.1", port: int = 8765, open_b
     if not is_local(host) and not token:
         token = secrets.token_urlsafe(24)
     app = create_app(AppConfig(workdir=workdir, token=token, max_upload_mb=max_upload_mb, workers=workers,
+                               study_jobs=study_jobs,
                                allowed_hosts=("127.0.0.1", "localhost", "[::1]", host) if is_local(host) else None))
     url = app_url("127.0.0.1" if host in ("0.0.0.0", "::") else host, port, token)
     resumed = app.state.jobs.resumed

@@ -7,6 +7,8 @@ elsewhere: the app is meant to run on the user's machine with patient data that 
 
 from __future__ import annotations
 
+import functools
+
 import contextlib
 import importlib.util
 import json
@@ -60,6 +62,9 @@ class AppConfig:
         Largest upload accepted.
     workers : int
         Studies run at the same time; more wait in the queue.
+    study_jobs : int
+        Processes each study uses for its resampled selections and nested cross-validation (``-1``: every
+        core), as ``scintiml study --jobs``; the results do not change, only the time.
     allowed_hosts : tuple of str, optional
         Host names the requests must be addressed to (``Host`` header); :func:`serve` sets the loopback names
         when bound to this machine, so a web page elsewhere cannot reach the app through DNS rebinding.
@@ -75,19 +80,20 @@ class AppConfig:
     max_upload_mb: float = 50.0
     workers: int = 1
     allowed_hosts: tuple[str, ...] | None = None
+    study_jobs: int = 1
 
 
 class UploadTooLargeError(ScintimlError):
     """The uploaded file is over the app's size limit."""
 
 
-def _study_runner(folder: Path, request: dict[str, Any], progress) -> dict[str, Any]:
+def _study_runner(folder: Path, request: dict[str, Any], progress, n_jobs: int = 1) -> dict[str, Any]:
     """Job kind ``study``: load the uploaded table with the chosen options and run the whole study."""
     progress("reading the table", 0)
     cohort = load_cohort(folder / "input" / request["data_file"], request["target"], positive=request["positive"],
                          id_column=request.get("id_column"), groups=request.get("groups") or None,
                          exclude=request.get("exclude", []), name=request.get("name"))
-    results = run_study_job(cohort, folder / "output", request["options"], progress)
+    results = run_study_job(cohort, folder / "output", request["options"], progress, n_jobs=n_jobs)
     t = results["test"]
     return {"auc": t["auc"], "auc_ci95": t["auc_ci95"], "inputs": results["inputs"]["selected"],
             "nested_auc": (results.get("nested") or {}).get("auc"),
@@ -147,7 +153,9 @@ def create_app(config: AppConfig) -> FastAPI:
     predictions = workdir / "predictions"
     for folder in (uploads, predictions):
         folder.mkdir(parents=True, exist_ok=True)
-    jobs = JobStore(workdir, {"study": _study_runner, "validate": _validate_runner, "triage": _triage_runner}, workers=config.workers)
+    study_runner = functools.partial(_study_runner, n_jobs=config.study_jobs)
+    jobs = JobStore(workdir, {"study": study_runner, "validate": _validate_runner, "triage": _triage_runner},
+                    workers=config.workers)
     limit = int(config.max_upload_mb * 1024 * 1024)
 
     @contextlib.asynccontextmanager
