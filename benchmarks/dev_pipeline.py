@@ -60,6 +60,10 @@ from scintiml.nested import nested_cross_validation
 from scintiml.select import InputSelector, OrderSelector
 
 
+#: Folder of the cohorts exported by ``dev_cohorts.py`` (``--devdata=FOLDER``).
+DEVDATA = None
+
+
 def weak_cohort(seed: int, n: int = 300, p: int = 40):
     rng = np.random.RandomState(1000 + seed)
     families = rng.normal(size=(n, 10))
@@ -89,6 +93,9 @@ def cohorts(names):
         elif name.startswith("weak"):
             X, y = weak_cohort(int(name[4:]))
             yield name, X, y
+        else:  # a cohort exported by dev_cohorts.py into --devdata=FOLDER
+            frame = pd.read_csv(DEVDATA / f"{name}.csv")
+            yield name, frame.drop(columns="event"), frame["event"].to_numpy()
 
 
 class PairedSelector(InputSelector):
@@ -144,7 +151,8 @@ class Prototype(ClassifierMixin, BaseEstimator):
 
     def __init__(self, loss="weighted_squared_error", final_loss=None, regularization_weight=0.01, final_reg=None, input_tolerance="1se",
                  order_tolerance="1se", final="best", paired=False, maxk=False, n_restarts=3, n_members=5, stability=None,
-                 stability_threshold=0.5, order_reg=None, random_state=0):
+                 stability_threshold=0.5, order_reg=None, skew_log=False, random_state=0):
+        self.skew_log = skew_log
         self.order_reg = order_reg
         self.stability = stability
         self.stability_threshold = stability_threshold
@@ -177,6 +185,8 @@ class Prototype(ClassifierMixin, BaseEstimator):
         seeds = rng.randint(0, 2**31 - 1, size=3)
         self.imputer_ = SimpleImputer(strategy="median", keep_empty_features=True).fit(X)
         Xi = self.imputer_.transform(X)
+        if self.skew_log:
+            Xi = self._fit_log(Xi)
         if self.regularization_weight == "cv":  # the selection run whose pick has the lower CV loss
             runs = []
             for lam in (0.01, 0.03):
@@ -222,8 +232,29 @@ class Prototype(ClassifierMixin, BaseEstimator):
             self.members_ = [self._net(self.hidden_, True, random_state=r).fit(Xs[tr], y[tr]) for tr, _ in cv.split(Xs, y)]
         return self
 
+    def _fit_log(self, Xi):
+        """``skew_log``: an input with no negative training value and skewness > 1 (Bulmer's "highly skewed")
+        enters as log(x + c): c = 0 when every value is positive, else the smallest positive value; values below
+        the training minimum are raised to it. A two-valued input is unchanged up to an affine map."""
+        from scipy.stats import skew
+        lo = Xi.min(axis=0)
+        with np.errstate(all="ignore"):
+            sk = np.nan_to_num(skew(Xi, axis=0, bias=False))
+        self.log_ = (lo >= 0) & (sk > 1.0)
+        smallest = np.array([c[c > 0].min() if (c > 0).any() else 1.0 for c in Xi.T])
+        self.log_shift_ = np.where(lo > 0, 0.0, smallest)
+        self.log_lo_ = lo
+        return self._log(Xi)
+
+    def _log(self, Xi):
+        Z = np.array(Xi, float)
+        j = self.log_
+        Z[:, j] = np.log(np.maximum(Z[:, j], self.log_lo_[j]) + self.log_shift_[j])
+        return Z
+
     def predict_proba(self, X):
-        Xs = self.imputer_.transform(np.asarray(X, float))[:, self.support_]
+        Xi = self.imputer_.transform(np.asarray(X, float))
+        Xs = (self._log(Xi) if self.skew_log else Xi)[:, self.support_]
         p = np.mean([m.predict_proba(Xs)[:, 1] for m in self.members_], axis=0)
         return np.column_stack([1 - p, p])
 
@@ -263,15 +294,19 @@ VARIANTS = {
     "stab55_order_final0.03": {"stability": 0.0, "stability_threshold": 0.55, "final_reg": 0.03, "order_reg": "final"},
     "stab55_sel0.03": {"stability": 0.0, "stability_threshold": 0.55, "regularization_weight": 0.03, "final_reg": 0.01},
     "stab55_lamcv": {"stability": 0.0, "stability_threshold": 0.55, "order_reg": "cv"},
+    "stab55_logskew": {"stability": 0.0, "stability_threshold": 0.55, "skew_log": True},
 }
 
 
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     names = ["cleveland", "pooled", "mibg0", "mibg1", "extrav", "weak0", "weak1"]
+    global DEVDATA
     for a in sys.argv[1:]:
         if a.startswith("--cohorts="):
             names = a.split("=", 1)[1].split(",")
+        if a.startswith("--devdata="):
+            DEVDATA = __import__("pathlib").Path(a.split("=", 1)[1])
     warnings.simplefilter("ignore")
     for name, X, y in cohorts(names):
         rf = None
