@@ -129,6 +129,9 @@ def test_choosing_another_outcome_reloads_the_columns_and_refuses_a_bad_one(tmp_
 @pytest.mark.parametrize("fields, words", [
     ({"split": "50:50:0"}, "must not be empty"),
     ({"split": "a:b:c"}, "cannot read split"),
+    ({"split": "nan:20:20"}, "needs three finite numbers"),
+    ({"split": "99.9:0.05:0.05"}, "the selection and testing parts must not be empty"),  # 0 of 299 patients
+    ({"split": "2:49:49"}, "too few to train a network"),
     ({"seed": "-3"}, "seed must be at least 0"),
     ({"selection": "bootstrap"}, "selection must be one of stable, cv, split"),
     ({"max_inputs": "0"}, "most inputs to keep must be at least 1"),

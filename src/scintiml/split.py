@@ -51,14 +51,22 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
     Traceback (most recent call last):
     ...
     scintiml.errors.SplitError: cannot read split '60:x:20'; write it as training:selection:testing, e.g. 60:20:20
+    >>> parse_ratios("nan:20:20")
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.SplitError: split 'nan:20:20' needs three finite numbers, e.g. 60:20:20
     """
     parts = text.replace(",", ":").split(":")
     try:
         values = [float(p) for p in parts]
     except ValueError:
         raise SplitError(f"cannot read split {text!r}; write it as training:selection:testing, e.g. 60:20:20") from None
+    if len(values) == 3 and not all(np.isfinite(values)):  # float() reads "nan" and "inf"; no share is either
+        raise SplitError(f"split {text!r} needs three finite numbers, e.g. 60:20:20")
     if len(values) != 3 or any(v < 0 for v in values):
         raise SplitError(f"split {text!r} needs three non-negative parts, e.g. 60:20:20")
+    if not np.isfinite(sum(values)):  # 1e308 each: the total overflows
+        raise SplitError(f"split {text!r} is too large to add up; write shares such as 60:20:20")
     if sum(values) <= 0:
         raise SplitError(f"split {text!r} gives every part a share of 0; e.g. 60:20:20")
     total = sum(values)

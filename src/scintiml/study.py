@@ -210,6 +210,8 @@ def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max
     if r.shape != (3,):
         raise SplitError(f"a split has three parts (training, selection, testing), got {r.tolist()}; use e.g. "
                          "60:20:20")
+    if not np.all(np.isfinite(r)) or not np.isfinite(r.sum()):
+        raise SplitError(f"a split has three finite shares, got {r.tolist()}; use e.g. 60:20:20")
     if np.any(r <= 0):
         shown = ":".join(f"{100 * v / r.sum():g}" for v in r) if r.sum() > 0 else ":".join(f"{v:g}" for v in r)
         empty = [name for name, v in zip(("training", "selection", "testing"), r) if v <= 0]

@@ -30,6 +30,7 @@ from ..cohort import load_cohort, read_table
 from ..errors import ScintimlError
 from ..io import atomic_dir, atomic_file
 from .jobs import JobNotFoundError, JobStore, new_id
+from ..stages.split import split_stage
 from .pipeline import check_study_options, run_study_job, run_triage_job, run_validation_job
 from .tables import column_report, outcome_candidates
 
@@ -272,6 +273,9 @@ def create_app(config: AppConfig) -> FastAPI:
             text = _text_exclusions(frame, target, id_column)
             cohort = load_cohort(frame, target, positive=str(form.get("positive") or "") or None,
                                  id_column=id_column, groups=groups or None, exclude=sorted(set(exclude + text)))
+            # the study's own first stage, on the same seed: a split that leaves a part empty (or the training
+            # part too small) is refused here, before a job is made (it takes milliseconds)
+            split_stage(cohort, ratios, random_state=seed)
         except ScintimlError as exc:
             return page(request, "_run_error.html", message=str(exc))
         name = Path(_upload_meta(uploads, upload_id)).stem
