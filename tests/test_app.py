@@ -320,6 +320,8 @@ def test_serve_refuses_bad_settings_and_knows_local_addresses():
         serve("/nonexistent", workers=0)
     with pytest.raises(ScintimlError, match="--jobs must be a number of processes"):
         serve("/nonexistent", study_jobs=0)
+    with pytest.raises(ScintimlError, match="upload limit must be a positive number of MB up to 1e6, got inf"):
+        serve("/nonexistent", max_upload_mb=float("inf"))
     assert is_local("127.0.0.1") and is_local("::1") and is_local("127.0.0.2")
     assert not is_local("0.0.0.0") and not is_local("10.0.0.5") and not is_local("example.org")
     assert app_url("::1", 80) == "http://[::1]:80/"

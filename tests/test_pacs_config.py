@@ -53,6 +53,11 @@ def test_secrets_come_from_the_environment_and_never_show_in_repr():
     ({"pacs": WEB, "query": {"date_from": "March"}}, "must be a date"),
     ({"pacs": WEB, "retry": {"attempts": 0}}, "retry.attempts must lie in 1"),
     ({"pacs": WEB, "listner": {}}, "unknown section"),
+    ({"pacs": {**WEB, "timeout_s": float("inf")}}, "pacs.timeout_s must be at most 86400 seconds"),
+    ({"pacs": WEB, "retry": {"backoff_s": float("inf")}}, "retry.backoff_s must be at most 86400"),
+    ({"pacs": WEB, "listener": {"poll_s": float("nan")}}, "listener.poll_s must be >= 0.01"),
+    ({"pacs": {"protocol": "dicomweb", "url": "http://"}}, "names no host"),
+    ({"pacs": {"protocol": "dicomweb", "url": "http://[::1/dicom-web"}}, "is not a valid URL"),
 ])
 def test_bad_configuration_says_what_to_fix(raw, message):
     with pytest.raises(PacsConfigError, match=message):
@@ -141,6 +146,18 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert run_cli(["triage", str(tmp_path / "nomodel"), "--pacs", str(tmp_path / "p.yaml"), "--out",
                     str(tmp_path / "o")]) == 2
     assert "model bundle" in capsys.readouterr().err
+
+
+def test_a_date_yaml_cannot_read_and_an_unusable_ca_file_are_named(tmp_path):
+    from scintiml.pacs.config import Tls, load_config
+
+    (tmp_path / "d.yaml").write_text("pacs: {protocol: dicomweb, url: 'http://pacs/dicom-web'}\n"
+                                     "query: {date_from: 2026-02-30}\n")
+    with pytest.raises(PacsConfigError, match="day is out of range for month.*YYYY-MM-DD"):
+        load_config(tmp_path / "d.yaml")
+    (tmp_path / "not_a_ca.pem").write_text("hello\n")
+    with pytest.raises(PacsConfigError, match="tls.ca_file .*not_a_ca.pem' holds no usable CA certificate"):
+        Tls(ca_file=tmp_path / "not_a_ca.pem").context()
 
 
 def test_the_documented_example_configuration_is_valid(monkeypatch):

@@ -93,8 +93,8 @@ def serve(workdir: str | Path, host: str = "127.0.0.1", port: int = 8765, open_b
     if not isinstance(study_jobs, int) or study_jobs == 0 or study_jobs < -1:
         raise ScintimlError("--jobs must be a number of processes (1 or more) or -1 for every core, "
                             f"got {study_jobs!r}")
-    if max_upload_mb <= 0:
-        raise ScintimlError(f"the upload limit must be positive, got {max_upload_mb} MB")
+    if not 0 < max_upload_mb <= 1e6:  # NaN and inf too: the limit is turned into a byte count
+        raise ScintimlError(f"the upload limit must be a positive number of MB up to 1e6, got {max_upload_mb} MB")
     try:
         Path(workdir).mkdir(parents=True, exist_ok=True)
     except OSError as exc:

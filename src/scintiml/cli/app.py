@@ -25,7 +25,7 @@ def app_command(
     require(workers >= 1, f"--workers must be at least 1, got {workers}")
     require(jobs >= 1 or jobs == -1,
             f"--jobs must be a number of processes (1 or more) or -1 for every core, got {jobs}")
-    require(max_upload_mb > 0, f"--max-upload-mb must be positive, got {max_upload_mb}")
+    require(0 < max_upload_mb <= 1e6, f"--max-upload-mb must be a positive number of MB up to 1e6, got {max_upload_mb}")
     require(not folder.exists() or folder.is_dir(), f"--folder {str(folder)!r} is a file; give a folder")
     from ..app.server import serve
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,20 @@ class Tls:
         import ssl
 
         purpose = ssl.Purpose.CLIENT_AUTH if server else ssl.Purpose.SERVER_AUTH
-        ctx = ssl.create_default_context(purpose, cafile=str(self.ca_file) if self.ca_file else None)
+        try:
+            ctx = ssl.create_default_context(purpose, cafile=str(self.ca_file) if self.ca_file else None)
+        except (ssl.SSLError, OSError) as exc:
+            raise PacsConfigError(f"tls.ca_file {str(self.ca_file)!r} holds no usable CA certificate "
+                                  f"({getattr(exc, 'reason', None) or exc}); give the PEM file of the CA that signs "
+                                  "the PACS certificate") from None
         if self.cert_file:
-            ctx.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
+            try:
+                ctx.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
+            except (ssl.SSLError, OSError) as exc:
+                raise PacsConfigError(f"tls.cert_file {str(self.cert_file)!r} / tls.key_file "
+                                      f"{str(self.key_file) if self.key_file else '(none)'!r} cannot be used "
+                                      f"({getattr(exc, 'reason', None) or exc}); give our PEM certificate and its "
+                                      "key") from None
         if server and self.ca_file:
             ctx.verify_mode = ssl.CERT_REQUIRED  # the PACS must show a certificate signed by our CA
         return ctx
@@ -151,6 +163,9 @@ def load_config(path: str | Path) -> PacsConfig:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise PacsConfigError(f"{str(path)!r} is not readable YAML ({' '.join(str(exc).split())[:200]})") from exc
+    except ValueError as exc:  # YAML reads 2026-02-30 as a date and fails on it
+        raise PacsConfigError(f"{str(path)!r} holds a value YAML cannot read ({exc}); check the dates "
+                              "(YYYY-MM-DD)") from exc
     return parse_config(raw, base=path.parent, name=str(path))
 
 
@@ -242,6 +257,14 @@ def _endpoint(sec: Any, key: str, base: Path, name: str, env) -> PacsEndpoint:
         if not url or not str(url).startswith(("http://", "https://")):
             raise PacsConfigError(f"{name}: {key}.url must be the DICOMweb base URL (http:// or https://...), "
                                   f"e.g. http://pacs:8042/dicom-web")
+        try:  # a URL urllib cannot take apart ("http://", an unclosed "[::1") is named here, not as a traceback
+            parts = urllib.parse.urlsplit(str(url))
+            host, _ = parts.hostname, parts.port
+        except ValueError as exc:
+            raise PacsConfigError(f"{name}: {key}.url {str(url)!r} is not a valid URL ({exc}); e.g. "
+                                  "http://pacs:8042/dicom-web") from None
+        if not host:
+            raise PacsConfigError(f"{name}: {key}.url {str(url)!r} names no host; e.g. http://pacs:8042/dicom-web")
         if "@" in str(url).split("/")[2]:
             raise PacsConfigError(f"{name}: {key}.url must not hold credentials (user:password@); put them under "
                                   f"{key}.auth, preferably as password_env")
@@ -307,13 +330,26 @@ def _check_ae(value: str, key: str, name: str) -> None:
         raise PacsConfigError(f"{name}: {key} {value!r} is not a DICOM AE title (1-16 printable characters)")
 
 
-def _num(value: Any, key: str, name: str, low: float) -> float:
+#: The longest wait any setting may ask for (seconds): a day. Longer is a typo, and .inf overflows the clocks.
+MAX_SECONDS = 86400.0
+
+
+def _num(value: Any, key: str, name: str, low: float, high: float = MAX_SECONDS) -> float:
+    """A number of seconds in [low, high] (NaN and .inf refused).
+
+    >>> _num(float("inf"), "retry.backoff_s", "pacs.yaml", low=0.0)  # YAML's .inf
+    Traceback (most recent call last):
+    ...
+    scintiml.pacs.errors.PacsConfigError: pacs.yaml: retry.backoff_s must be at most 86400 seconds (a day), got inf
+    """
     try:
         out = float(value)
     except (TypeError, ValueError):
         raise PacsConfigError(f"{name}: {key} must be a number, got {value!r}") from None
     if not out >= low:
         raise PacsConfigError(f"{name}: {key} must be >= {low:g}, got {value!r}")
+    if not out <= high:
+        raise PacsConfigError(f"{name}: {key} must be at most {high:g} seconds (a day), got {value!r}")
     return out
 
 
