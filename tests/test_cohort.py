@@ -381,3 +381,17 @@ def test_an_input_without_any_value_is_dropped_and_called_empty_not_constant(sma
     assert "blank" not in cohort.inputs
     assert any("no value at all: blank" in n for n in cohort.notes)
     assert not any("constant" in n and "blank" in n for n in cohort.notes)
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_a_header_row_wider_than_the_sniffed_sample_is_read_whole(tmp_path, sep):
+    # 3,000 radiomics-style names: a ~100 kB header row, past the 64 kB the delimiter is sniffed on
+    rng = np.random.default_rng(0)
+    names = [f"original_glszm_LargeAreaEmphasis_{i:05d}" for i in range(3000)]
+    frame = pd.DataFrame(rng.normal(size=(24, 3000)).round(3), columns=names).assign(outcome=[0, 1] * 12)
+    path = tmp_path / "wide.csv"
+    frame.to_csv(path, index=False, sep=sep)
+    assert len(path.read_text().splitlines()[0]) > 65536
+    cohort = load_cohort(path, "outcome", min_events=5)
+    assert list(cohort.X.columns) == names
+    np.testing.assert_allclose(cohort.X.to_numpy(), frame[names].to_numpy())

@@ -181,13 +181,22 @@ def _sniff_delimiter(sample: str) -> str:
     lines = lines[:50]
     best, best_fields = ",", 1
     for delimiter in _DELIMITERS:
-        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        counts = _field_counts(lines, delimiter)
         if counts and counts[0] > best_fields and all(c == counts[0] for c in counts):
             best, best_fields = delimiter, counts[0]
     if best_fields == 1 and lines:  # ragged rows: take the delimiter that splits the header most
-        header = {d: len(next(csv.reader([lines[0]], delimiter=d))) for d in _DELIMITERS}
+        header = {d: (_field_counts(lines[:1], d) or [1])[0] for d in _DELIMITERS}
         best = max(_DELIMITERS, key=lambda d: (header[d], d == ","))
     return best
+
+
+def _field_counts(lines: Sequence[str], delimiter: str) -> list[int]:
+    """Fields per line split on ``delimiter``; [] when it leaves a field over the csv module's size limit
+    (a wide header that this delimiter does not split: it is not the delimiter)."""
+    try:
+        return [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+    except csv.Error:
+        return []
 
 
 def _check_header(names: Sequence[Any], path: Path) -> list[str]:
@@ -341,12 +350,23 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
     return _clean_frame(frame, decimal=decimal, percent=percent, text_columns=tuple(text_columns))
 
 
+#: The longest header row read (bytes): tens of thousands of radiomic column names fit; a binary file does not.
+MAX_HEADER_BYTES = 16 * 2**20
+
+
 def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
     with open(path, "rb") as fh:
-        head = fh.read(65536)
+        # the whole header row, however wide (a radiomics table passes 64 KiB), then up to 64 KiB of rows
+        header = fh.readline(MAX_HEADER_BYTES)
+        rows = fh.read(65536)
+        cut = len(header) == MAX_HEADER_BYTES or bool(fh.read(1))
+    head = header + rows
     if b"\x00" in head:
         raise CohortFileError(f"{str(path)!r} is a binary file, not a text table; export the table as CSV")
-    sample = head.decode("utf-8-sig", errors="strict" if len(head) < 65536 else "ignore")
+    if len(header) == MAX_HEADER_BYTES and not header.endswith(b"\n"):
+        raise CohortFileError(f"{str(path)!r}: the first row is longer than {MAX_HEADER_BYTES // 2**20} MB; "
+                              "a table's header row names its columns, one per field")
+    sample = head.decode("utf-8-sig", errors="ignore" if cut else "strict")
     if delimiter is None:
         delimiter = _sniff_delimiter(sample)
     first = next(csv.reader([sample.splitlines()[0] if sample.splitlines() else ""], delimiter=delimiter), [])
