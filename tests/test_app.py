@@ -414,9 +414,80 @@ def test_other_hosts_and_other_sites_are_refused(tmp_path):
     r = client.post("/uploads", headers={"host": "127.0.0.1:8765", "origin": "http://evil.example"},
                     files={"file": ("hf.csv", HF_CSV, "text/csv")})
     assert r.status_code == 403 and not list((tmp_path / "uploads").rglob("data.*"))
+    # a sandboxed frame or a data: page posts with the opaque origin "null"
+    r = client.post("/uploads", headers={"host": "127.0.0.1:8765", "origin": "null"},
+                    files={"file": ("hf.csv", HF_CSV, "text/csv")})
+    assert r.status_code == 403 and not list((tmp_path / "uploads").rglob("data.*"))
     r = client.post("/uploads", headers={"host": "127.0.0.1:8765", "origin": "http://127.0.0.1:8765"},
                     files={"file": ("hf.csv", HF_CSV, "text/csv")})
     assert r.status_code == 200 and "column-table" in r.text
+    app.state.jobs.shutdown()
+
+
+def test_a_chunked_upload_without_a_length_is_cut_off_at_the_limit(tmp_path):
+    app, client = _client(tmp_path, max_upload_mb=0.5)
+    boundary = "b0undary"
+
+    def body():  # a multipart upload of 40 MB of CSV rows, streamed with no Content-Length
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n"
+               "Content-Type: text/csv\r\n\r\na,b\r\n").encode()
+        for _ in range(40):
+            yield b"1,2\r\n" * (1 << 18)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    r = client.post("/uploads", content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 413 and "limit of 0.5 MB" in r.text
+    assert not list((tmp_path / "uploads").iterdir())
+    app.state.jobs.shutdown()
+
+
+def test_the_body_limit_stops_passing_the_body_on_at_the_limit():
+    import asyncio
+
+    from scintiml.app.web import BodySizeLimit
+
+    seen, answers = [], []
+
+    async def inner(scope, receive, send):  # reads like a form parser: until the body ends or the client leaves
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            seen.append(len(message["body"]))
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    chunks = [{"type": "http.request", "body": b"x" * 1000, "more_body": True} for _ in range(50)]
+    delivered = []
+
+    async def receive():
+        delivered.append(1)
+        return chunks.pop(0)
+
+    async def send(message):
+        answers.append(message)
+
+    asyncio.run(BodySizeLimit(inner, limit=10_500, limit_mb=0.01)({"type": "http", "method": "POST"}, receive, send))
+    assert sum(seen) == 10_000 and len(delivered) == 11  # 10 chunks passed on; the 11th crossed the limit
+    assert answers[0]["status"] == 413 and b"limit of 0.01 MB" in answers[1]["body"]
+    assert len(answers) == 2  # the inner app's own 200 was dropped
+
+
+def test_a_zip_bomb_bundle_is_refused_and_nothing_is_kept(tmp_path):
+    app, client = _client(tmp_path, max_upload_mb=1)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("model/weights.npz", b"\0" * (30 << 20))  # 30 MB of zeros: a 30 kB zip
+        zf.writestr("model/bundle.json", "{}")
+    assert len(buf.getvalue()) < 1 << 20
+    r = client.post("/predict", data={"model_job": ""}, files={
+        "bundle": ("model.zip", buf.getvalue(), "application/zip"), "file": ("new.csv", HF_CSV, "text/csv")})
+    assert 'role="alert"' in r.text and "would unpack to 30 MB, more than 10 MB" in r.text
+    assert not list((tmp_path / "predictions").iterdir())  # the refused request kept nothing
+    r = _upload(client, "broken.csv", b"a,b\n1,2,3,4\n5\n")
+    assert 'role="alert"' in r.text and not list((tmp_path / "uploads").iterdir())
     app.state.jobs.shutdown()
 
 

@@ -88,6 +88,55 @@ class UploadTooLargeError(ScintimlError):
     """The uploaded file is over the app's size limit."""
 
 
+class BodySizeLimit:
+    """ASGI middleware: a request body past ``limit`` bytes is cut off while it arrives, and answered 413.
+
+    The guard's Content-Length check refuses a declared oversize body before it is read; a chunked body
+    declares no length, and Starlette's form parser would spool all of it to disk before the app could count
+    it. Here the body is counted as it is received: past the limit the app sees the client go away (its own
+    answer is dropped) and the client gets the limit in one sentence.
+    """
+
+    def __init__(self, app, limit: int, limit_mb: float) -> None:
+        self.app, self.limit, self.limit_mb = app, limit, limit_mb
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        state = {"received": 0, "over": False, "started": False}
+
+        async def counted_receive():
+            if state["over"]:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > self.limit:
+                    state["over"] = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message):
+            if state["over"]:
+                return  # the app's answer to a body it never saw whole: ours goes out instead
+            state["started"] = state["started"] or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:  # noqa: BLE001 - whatever the app raised on the cut body, the answer is the limit
+            if not state["over"]:
+                raise
+        if state["over"] and not state["started"]:
+            text = (f"the upload is larger than this app's limit of {self.limit_mb:g} MB; start the app with a "
+                    "larger --max-upload-mb or upload fewer columns").encode()
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                    (b"content-length", str(len(text)).encode()), (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": text})
+
+
 def _study_runner(folder: Path, request: dict[str, Any], progress, n_jobs: int = 1) -> dict[str, Any]:
     """Job kind ``study``: load the uploaded table with the chosen options and run the whole study."""
     progress("reading the table", 0)
@@ -165,6 +214,7 @@ def create_app(config: AppConfig) -> FastAPI:
         jobs.shutdown(wait=False)  # a running study is left "running" on disk and is queued again next start
 
     app = FastAPI(title="scintiml", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, limit=limit + (1 << 20), limit_mb=config.max_upload_mb)
     app.state.jobs = jobs
     app.state.config = config
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -182,8 +232,9 @@ def create_app(config: AppConfig) -> FastAPI:
         if config.allowed_hosts and host.rsplit(":", 1)[0] not in config.allowed_hosts:
             return PlainTextResponse(f"this app answers only to {', '.join(config.allowed_hosts)}", status_code=400)
         origin = request.headers.get("origin")
-        if request.method == "POST" and origin and origin != "null" and origin.split("://", 1)[-1] != host:
-            # another web site posting into the app from the user's browser
+        if request.method == "POST" and origin and (origin == "null" or origin.split("://", 1)[-1] != host):
+            # another web site posting into the app from the user's browser; "null" is what a sandboxed frame
+            # or a data: page sends (the app's own pages send their origin: it sets no no-referrer policy)
             return PlainTextResponse("requests from other web sites are refused", status_code=403)
         length = request.headers.get("content-length", "")
         if request.method == "POST" and length.isdigit() and int(length) > limit + (1 << 20):
@@ -331,9 +382,9 @@ def create_app(config: AppConfig) -> FastAPI:
         from ..bundle import load_bundle
 
         form = await request.form()
+        run_id = new_id()
+        folder = predictions / run_id
         try:
-            run_id = new_id()
-            folder = predictions / run_id
             folder.mkdir()
             bundle = load_bundle(await _chosen_bundle(form, jobs, folder, limit, config.max_upload_mb))
             id_column = str(form.get("id_column") or "").strip() or None
@@ -343,7 +394,8 @@ def create_app(config: AppConfig) -> FastAPI:
             with atomic_file(folder / "predictions.csv") as tmp:
                 table.to_csv(tmp, index=False)
         except ScintimlError as exc:
-            return page(request, "_upload_error.html", message=str(exc))
+            shutil.rmtree(folder, ignore_errors=True)  # a refused request keeps nothing (an unpacked zip included)
+            return page(request, "_upload_error.html", message=_user_words(str(exc), folder, form))
         n_out = int((table["out_of_range"] != "").sum())
         return page(request, "_predictions.html", table=table, run_id=run_id, n_out=n_out, inputs=bundle.inputs,
                     ranges=bundle.spec["training_ranges"], id_column=id_column, filename=name)
@@ -369,8 +421,8 @@ def create_app(config: AppConfig) -> FastAPI:
         from ..bundle import load_bundle
 
         form = await request.form()
+        staging = uploads / new_id()
         try:
-            staging = uploads / new_id()
             staging.mkdir()
             bundle_dir = await _chosen_bundle(form, jobs, staging, limit, config.max_upload_mb)
             bundle = load_bundle(bundle_dir)
@@ -387,7 +439,8 @@ def create_app(config: AppConfig) -> FastAPI:
             if missing:
                 raise ScintimlError(f"{name!r} lacks the model's input column(s) {missing}")
         except ScintimlError as exc:
-            return page(request, "_upload_error.html", message=str(exc))
+            shutil.rmtree(staging, ignore_errors=True)
+            return page(request, "_upload_error.html", message=_user_words(str(exc), staging, form))
         data_file = next(staging.glob("data.*"))
         # the validation report names the data file: keep the user's name (made safe) inside the job
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).stem)[:80] or "data"
@@ -454,7 +507,18 @@ async def _save_upload(file, folder: Path, limit: int, limit_mb: float, keep_id:
     upload_id = new_id()
     target_dir = folder if keep_id else folder / upload_id
     target_dir.mkdir(parents=True, exist_ok=True)
-    path = target_dir / f"data{suffix}"
+    try:
+        return upload_id, *await _store_and_read(file, target_dir / f"data{suffix}", name, limit, limit_mb,
+                                                 id_column)
+    except ScintimlError:
+        if not keep_id:  # a refused upload leaves nothing behind (the caller clears a folder it made)
+            shutil.rmtree(target_dir, ignore_errors=True)
+        raise
+
+
+async def _store_and_read(file, path: Path, name: str, limit: int, limit_mb: float,
+                          id_column: str | None) -> tuple[pd.DataFrame, str]:
+    target_dir = path.parent
     size = 0
     with atomic_file(path, overwrite=True) as tmp:
         with open(tmp, "wb") as fh:
@@ -472,13 +536,13 @@ async def _save_upload(file, folder: Path, limit: int, limit_mb: float, keep_id:
     try:
         frame = read_table(path, text_columns=(id_column,) if id_column else ())
     except ScintimlError as exc:  # name the user's file, not the app's copy of it
-        raise type(exc)(str(exc).replace(str(path), name)) from None
+        raise type(exc)(str(exc).replace(str(path), name).replace(repr(path.name), repr(name))) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.shape[1] < 2 or frame.shape[0] < 2:
         raise ScintimlError(
             f"{name!r} was read as {frame.shape[0]} row(s) × {frame.shape[1]} column(s); a study needs a header "
             "row, one row per patient and at least an outcome and one input column (is the separator a comma?)")
-    return upload_id, frame, name
+    return frame, name
 
 
 def _load_upload(uploads: Path, upload_id: str) -> tuple[pd.DataFrame, Path]:
@@ -595,6 +659,17 @@ async def _chosen_bundle(form, jobs: JobStore, folder: Path, limit: int, limit_m
     raise ScintimlError("choose a model: one of your finished studies, or upload a bundle (.zip)")
 
 
+def _user_words(message: str, folder: Path, form) -> str:
+    """A message about the app's unpacked copy of an uploaded bundle, naming the user's zip instead."""
+    upload = form.get("bundle")
+    name = getattr(upload, "filename", "") or "the uploaded bundle"
+    return message.replace(str(folder / "bundle"), f"{Path(name).name}:")
+
+
+#: An uploaded bundle zip may unpack to at most this many times the upload limit.
+MAX_BUNDLE_EXPANSION = 10
+
+
 async def _unzip_bundle(upload, folder: Path, limit: int, limit_mb: float) -> Path:
     """Unpack an uploaded bundle zip safely (no absolute paths, no ``..``) and return the bundle folder."""
     data = await upload.read(limit + 1)
@@ -606,6 +681,14 @@ async def _unzip_bundle(upload, folder: Path, limit: int, limit_mb: float) -> Pa
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         raise ScintimlError("the bundle must be the model.zip downloaded from a study's results page") from None
+    # a bundle's JSON and arrays unpack to a few times the zip at most; a zip bomb to a thousand times
+    most = MAX_BUNDLE_EXPANSION * limit
+    declared = sum(m.file_size for m in archive.infolist())
+    if declared > most:
+        raise UploadTooLargeError(f"the bundle zip would unpack to {declared / 2**20:.0f} MB, more than "
+                                  f"{most / 2**20:.0f} MB ({MAX_BUNDLE_EXPANSION} x the upload limit); upload the "
+                                  "model.zip downloaded from a study's results page")
+    written = 0
     with atomic_dir(folder / "bundle", overwrite=True) as tmp:
         for member in archive.infolist():
             parts = Path(member.filename).parts
@@ -614,7 +697,12 @@ async def _unzip_bundle(upload, folder: Path, limit: int, limit_mb: float) -> Pa
             dest = tmp.joinpath(*parts)
             dest.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(member) as src, open(dest, "wb") as out:
-                shutil.copyfileobj(src, out)
+                while chunk := src.read(1 << 20):  # counted, not trusted to the declared sizes
+                    written += len(chunk)
+                    if written > most:
+                        raise UploadTooLargeError(f"the bundle zip unpacks to more than {most / 2**20:.0f} MB; "
+                                                  "upload the model.zip downloaded from a study's results page")
+                    out.write(chunk)
     from ..bundle.format import SPEC_FILE
 
     for candidate in [folder / "bundle", *sorted((folder / "bundle").iterdir())]:
