@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -183,6 +184,46 @@ def test_bundle_refuses_damage(tiny_model, tmp_path):
     _rewrite_spec(threshold, threshold=1.5)
     with pytest.raises(BundleError, match="threshold"):
         CNNModel.load(threshold)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"views": ["ANT"] * 6}, "views must be 1 to 16 different names, got 6 (1 different)"),
+    ({"views": [f"V{i}" for i in range(100_000)]}, "views must be 1 to 16 different names, got 100000"),
+    ({"protocol": {"matrix": [64]}}, "matrix [64] is not the network's [128, 128]"),
+    ({"protocol": {"pixel_spacing_mm": [3.125]}}, "pixel spacing [3.125] is not two positive numbers"),
+    ({"protocol": {"pixel_spacing_mm": "ab"}}, "pixel spacing 'ab'"),
+    ({"protocol": {"counts_per_view": [5.0, 1.0]}}, "counts range [5.0, 1.0] is not two finite numbers"),
+    ({"protocol": {"energy_windows_kev": [[126, "x"]]}}, "energy windows"),
+    ({"protocol": {"views": ["ANT"]}}, "differ from the network's"),
+])
+def test_a_forged_spec_with_a_fresh_digest_is_refused_by_name(tiny_model, tmp_path, change, words):
+    folder = tiny_model.save(tmp_path / "forged")
+    if "protocol" in change:
+        protocol = json.loads((folder / "bundle.json").read_text())["spec"]["protocol"]
+        change = {"protocol": {**protocol, **change["protocol"]}}
+    _rewrite_spec(folder, **change)
+    with pytest.raises(BundleError, match=re.escape(words)):
+        CNNModel.load(folder)
+
+
+@pytest.mark.parametrize("templates, words", [
+    (np.ones((6, 65, 64), np.float32), "templates of shape (6, 65, 64), expected (6, 64, 64)"),
+    (np.ones((6, 1, 1), np.float32), "templates of shape (6, 1, 1)"),
+    (np.zeros((6, 64, 64), np.float32), "an orientation template is flat"),
+])
+def test_forged_orientation_templates_are_refused(tiny_model, tmp_path, templates, words):
+    import torch as _torch
+    from safetensors.torch import save_file
+
+    from scintiml.bundle.format import sha256_file
+
+    folder = tiny_model.save(tmp_path / "forged")
+    save_file({"templates": _torch.as_tensor(templates)}, str(folder / "orientation.safetensors"))
+    head = json.loads((folder / "bundle.json").read_text())
+    head["files"]["orientation.safetensors"] = sha256_file(folder / "orientation.safetensors")
+    (folder / "bundle.json").write_text(json.dumps(head))
+    with pytest.raises(BundleError, match=re.escape(words)):
+        CNNModel.load(folder)
 
 
 def _rewrite_spec(folder, **changes):

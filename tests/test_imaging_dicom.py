@@ -81,6 +81,23 @@ def test_per_view_files_are_grouped_into_one_study_per_uid(tmp_path):
         assert st.metadata["PatientName"] == "Doe^Jane" and st.metadata["AccessionNumber"] == "ACC123"
 
 
+def test_rescale_slope_and_intercept_give_counts_and_an_impossible_slope_is_named(tmp_path):
+    src = _study("S")
+    write_nm_study(src, tmp_path / "s", layout="per_view")
+    files = sorted((tmp_path / "s").rglob("*.dcm"))
+    for k, f in enumerate(files):
+        ds = pydicom.dcmread(f)
+        ds.RescaleSlope, ds.RescaleIntercept = ("0.5", "3") if k else ("-1", "0")  # the first file: -1
+        ds.save_as(f)
+    studies, skipped = read_studies(tmp_path / "s")
+    assert len(skipped) == 1 and "RescaleSlope -1 (intercept 0) cannot turn stored values into counts" in \
+        skipped[0]["reason"] and skipped[0]["study_instance_uid"] == src.study_instance_uid
+    read = studies[0]
+    assert len(read.views) == 5  # the refused file's view is missing, not read as if the slope were 1
+    for v in read.views:
+        np.testing.assert_allclose(read.views[v], src.views[v] * 0.5 + 3)  # stored x slope + intercept
+
+
 def test_single_view_with_scalar_detector_vector_and_text_views(tmp_path):
     """A camera's one-view file: DetectorVector = 1 (one value), view only in SeriesDescription."""
     study = _study("C")

@@ -291,6 +291,17 @@ def limit_cases() -> list[Case]:
         return describe(d / "zero.csv")
     cases.append(Case("link to a device refused", 10, devlink, match="not a regular file"))
 
+    def loop(name):
+        def build(d, a):
+            (d / "a").symlink_to(d / "b")
+            (d / "b").symlink_to(d / "a")
+            return {"model": ["predict", str(d / "a"), str(a.train_csv), "--out", str(d / "p.csv")],
+                    "data": ["predict", str(a.bundle), str(d / "a"), "--out", str(d / "p.csv")],
+                    "out": ["cnn", "triage", str(a.bundle), str(a.dicom), "--out", str(d / "a")]}[name]
+        return build
+    for name, words in (("model", "not a folder"), ("data", "loop"), ("out", "loop")):
+        cases.append(Case(f"symlink loop as the {name}", 10, loop(name), match=words, outputs=("p.csv",)))
+
     def sparse(d, a):
         path = d / "huge.csv"
         with open(path, "wb") as fh:
@@ -442,6 +453,20 @@ def option_cases() -> list[Case]:
     cases.append(Case("cnn drift missing model", 7, lambda d, a: ["cnn", "drift", str(d / "model")]))
     cases.append(Case("cnn triage missing model", 7, lambda d, a: [
         "cnn", "triage", str(d / "model"), str(a.dicom), "--out", str(d / "w.csv")], outputs=("w.csv",)))
+    def labels_in_out(d, a):
+        (d / "L").mkdir()
+        _write(d / "L" / "labels.csv", b"patient_id,pe\nPAT1,1\nPAT2,0\n")
+        return ["cnn", "train", str(a.dicom), "--labels", str(d / "L" / "labels.csv"), "--out", str(d / "L"),
+                "--overwrite"]
+
+    cases.append(Case("cnn train --out is the folder of the labels file", 7, labels_in_out, match="input"))
+
+    def other_matrix(d, a):
+        _write(d / "labels.csv", b"patient_id,pe\nPAT1,1\nPAT2,0\n")
+        return ["cnn", "train", str(a.dicom), "--labels", str(d / "labels.csv"), "--views", "ANT,POST", "--out",
+                str(d / "m")]
+    cases.append(Case("cnn train on studies of another matrix", 7, other_matrix, match="128 x 128",
+                      outputs=("m",)))
     cases.append(Case("cnn triage tabular bundle as model", 7, lambda d, a: [
         "cnn", "triage", str(a.bundle), str(a.dicom), "--out", str(d / "w.csv")], outputs=("w.csv",)))
     for argv, match in [

@@ -20,9 +20,12 @@ from ..errors import BundleError
 from ..io import jsonable
 from .guard import ProtocolGuard
 from .model import ARCHITECTURES, PlanarViewNet
-from .train import CNNModel
+from .train import MATRIX, CNNModel
+from .transforms import BINNING
 
 KIND = "planar-cnn"
+#: The most views a bundle may name (a planar study has at most eight standard views).
+MAX_VIEWS = 16
 
 
 def save_cnn(model: CNNModel, path: str | Path, overwrite: bool = False) -> Path:
@@ -69,8 +72,13 @@ def load_cnn(path: str | Path, device: str | torch.device = "cpu") -> CNNModel:
         guard_spec = spec["protocol"]
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{where} lacks a valid {exc} in its spec; the bundle is corrupt") from None
-    if architecture not in ARCHITECTURES or not views or not 1 <= width <= 256:
+    if not isinstance(spec["views"], list) or not 1 <= len(views) <= MAX_VIEWS or len(set(views)) != len(views):
+        # checked before the network is built from len(views): a forged list of a million views is refused here
+        raise BundleError(f"{where}: its views must be 1 to {MAX_VIEWS} different names, got {len(views)} "
+                          f"({len(set(views))} different); the bundle is corrupt")
+    if architecture not in ARCHITECTURES or not 1 <= width <= 256:
         raise BundleError(f"{where} names an unknown network ({architecture!r}, width {width}, views {views})")
+    _check_protocol(guard_spec, views, where)
     threshold = require_finite(spec.get("threshold"), "threshold")
     temperature = require_finite(spec.get("temperature"), "temperature")
     if not 0 < threshold < 1 or temperature <= 0:
@@ -94,13 +102,50 @@ def load_cnn(path: str | Path, device: str | torch.device = "cpu") -> CNNModel:
         guard = ProtocolGuard.from_spec(guard_spec, templates)
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{where}: its protocol guard lacks {exc}; the bundle is corrupt") from None
-    if templates.shape[0] != len(views):
-        raise BundleError(f"{where}: {templates.shape[0]} orientation templates for {len(views)} views")
+    expected = (len(views), MATRIX[0] // BINNING, MATRIX[1] // BINNING)
+    if templates.shape != expected:
+        raise BundleError(f"{where}: orientation templates of shape {tuple(templates.shape)}, expected {expected} "
+                          f"(one {expected[1]} x {expected[2]} mean view per view); the bundle is corrupt")
+    if any(np.ptp(t) == 0 for t in templates):  # a flat template would pass every study as not mirrored
+        raise BundleError(f"{where}: an orientation template is flat (one value everywhere); the bundle is corrupt")
     if len(guard.counts_per_view) != 2 or not all(math.isfinite(v) for v in guard.counts_per_view):
         raise BundleError(f"{where}: its counts range {guard.counts_per_view} is not two finite numbers")
     network.to(device).eval()
     report = folder.json("training_report.json") if "training_report.json" in folder.files else {}
     return CNNModel(network, dict(spec), guard, card=folder.card, report=report)
+
+
+def _check_protocol(guard: Any, views: list[str], where: str) -> None:
+    """The guard's numbers as the network takes them: a forged spec is refused here, not met later as a crash
+    or as a guard that lets everything through."""
+
+    def bad(what: str) -> BundleError:
+        return BundleError(f"{where}: its protocol guard's {what}; the bundle is corrupt")
+
+    if not isinstance(guard, dict):
+        raise bad("spec is not a mapping")
+    if [str(v) for v in guard.get("views") or []] != views:
+        raise bad(f"views {guard.get('views')!r} differ from the network's {views}")
+    if guard.get("matrix") != list(MATRIX):
+        raise bad(f"matrix {guard.get('matrix')!r} is not the network's {list(MATRIX)}")
+    spacing = guard.get("pixel_spacing_mm")
+    if spacing is not None and not (_numbers(spacing, 2) and 0 < spacing[0] <= spacing[1]):
+        raise bad(f"pixel spacing {spacing!r} is not two positive numbers, low then high")
+    counts = guard.get("counts_per_view")
+    if not (_numbers(counts, 2) and 0 <= counts[0] < counts[1]):
+        raise bad(f"counts range {counts!r} is not two finite numbers, low below high")
+    if not isinstance(guard.get("collimators", []), list) or not all(
+            isinstance(c, str) for c in guard.get("collimators", [])):
+        raise bad("collimators are not a list of names")
+    windows = guard.get("energy_windows_kev", [])
+    if not isinstance(windows, list) or not all(_numbers(w, 2) for w in windows):
+        raise bad(f"energy windows {windows!r} are not pairs of numbers")
+
+
+def _numbers(value: Any, n: int) -> bool:
+    """``value`` is a list of ``n`` finite real numbers (no booleans, no text)."""
+    return (isinstance(value, list) and len(value) == n
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value))
 
 
 def _json_text(obj: Any) -> str:

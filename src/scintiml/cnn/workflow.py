@@ -92,9 +92,32 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
 
     Returns the model and the skipped files. The bundle holds the training report (``training_report.json``).
     """
-    out = check_output_path(out, overwrite=overwrite, inputs=(data,))
+    from .train import MATRIX
+
+    # the labels file is an input too: an --out folder holding it must not be replaced
+    out = check_output_path(out, overwrite=overwrite, inputs=(data,) if labels is None else (data, labels))
     studies, y, skipped = load_labelled_studies(data, labels, views)
-    counts = np.stack([s.stack(list(views)) for s in studies])
+    stacks, kept, labels_kept = [], [], []
+    for study, label in zip(studies, y):
+        stack = study.stack(list(views))
+        if stack.shape[1:] != MATRIX:  # one study on another matrix is named, not a crash of the whole run
+            skipped.append({"file": study.source or study.study_instance_uid,
+                            "reason": f"matrix {stack.shape[1]} x {stack.shape[2]}; the network takes "
+                                      f"{MATRIX[0]} x {MATRIX[1]}: acquire or resample to it"})
+            continue
+        blank = [v for v, image in zip(views, stack) if np.ptp(image) == 0]
+        if blank:  # a failed acquisition teaches the network nothing and widens the guard's counts range to 0
+            skipped.append({"file": study.source or study.study_instance_uid,
+                            "reason": f"view(s) {', '.join(blank)} blank (one value everywhere): not trained on"})
+            continue
+        stacks.append(stack)
+        kept.append(study)
+        labels_kept.append(label)
+    if not kept:
+        raise ScintimlError(f"none of the {len(studies)} labelled studies can be trained on (each is blank or not "
+                            f"{MATRIX[0]} x {MATRIX[1]}, the matrix the network takes); the last: "
+                            f"{skipped[-1]['file']}: {skipped[-1]['reason']}")
+    studies, y, counts = kept, labels_kept, np.stack(stacks)
     model = train_cnn(counts, np.asarray(y), list(views), ids=[s.patient_id for s in studies],
                       protocol=training_protocol(studies), progress=progress,
                       data_description=f"{len(y)} studies ({int(np.sum(y))} with PE) from {Path(data).name}",

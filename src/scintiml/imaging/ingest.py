@@ -90,6 +90,7 @@ def _frames(ds, path: Path) -> list[_Frame]:
         pixels = ds.pixel_array.astype(float)
     except Exception as exc:  # corrupt or truncated pixel data: name the file, whatever the decoder raised
         raise ImagingError(f"{path}: pixel data cannot be decoded ({exc})") from exc
+    pixels = _rescaled(ds, pixels, path)
     if pixels.ndim == 2:
         pixels = pixels[None]
     n = pixels.shape[0]
@@ -124,6 +125,27 @@ def _frames(ds, path: Path) -> list[_Frame]:
         orientation = ()  # one value cannot describe frames of different views: nothing to check
     uid = str(getattr(ds, "SOPInstanceUID", ""))
     return [_Frame(names[i], pixels[i], spacing, path, i, uid, orientation) for i in range(n)]
+
+
+def _rescaled(ds, pixels: np.ndarray, path: Path) -> np.ndarray:
+    """Stored values to counts through RescaleSlope / RescaleIntercept, where a file has them (PS3.3 C.11.1).
+
+    A slope that is not a positive finite number cannot give counts (a negative one would turn a perfusion defect
+    into a hot spot): the file is refused by name rather than read as if the tag were not there.
+    """
+    if "RescaleSlope" not in ds and "RescaleIntercept" not in ds:
+        return pixels
+    try:
+        slope = float(ds.RescaleSlope) if "RescaleSlope" in ds and str(ds.RescaleSlope).strip() else 1.0
+        intercept = (float(ds.RescaleIntercept) if "RescaleIntercept" in ds and str(ds.RescaleIntercept).strip()
+                     else 0.0)
+    except (TypeError, ValueError):
+        raise ImagingError(f"{path}: RescaleSlope / RescaleIntercept are not numbers; the stored values cannot be "
+                           "turned into counts") from None
+    if not (np.isfinite(slope) and np.isfinite(intercept)) or slope <= 0:
+        raise ImagingError(f"{path}: RescaleSlope {slope:g} (intercept {intercept:g}) cannot turn stored values "
+                           "into counts (it must be a positive number); check the export settings of the camera")
+    return pixels * slope + intercept if (slope, intercept) != (1.0, 0.0) else pixels
 
 
 def _orient(frame: _Frame, study: str) -> None:
@@ -385,9 +407,13 @@ def unread_studies(skipped: Sequence[dict[str, str]], read: Iterable[str] = ()) 
     [('1.2', 'P1')]
     >>> unread_studies(skipped, read=["1.2"])
     []
+    >>> two = [{**skipped[0], "file": f, "reason": f"{f}: pixel data cannot be decoded"} for f in ("a.dcm", "b.dcm")]
+    >>> unread_studies(two)[0]["reason"]
+    '2 files: pixel data cannot be decoded'
     """
     done = set(read)
     out: dict[str, dict[str, str]] = {}
+    reasons: dict[str, dict[str, list[str]]] = {}  # study -> reason without its file name -> full reasons
     for s in skipped:
         if "study_instance_uid" not in s:
             continue
@@ -395,11 +421,12 @@ def unread_studies(skipped: Sequence[dict[str, str]], read: Iterable[str] = ()) 
         if uid and uid in done:
             continue
         key = uid or f"file:{s['source']}"
-        if key in out:
-            out[key]["reason"] += f"; {s['reason']}"
-        else:
-            out[key] = {"study_instance_uid": uid, "patient_id": s["patient_id"], "source": s["source"],
-                        "reason": s["reason"]}
+        out.setdefault(key, {"study_instance_uid": uid, "patient_id": s["patient_id"], "source": s["source"]})
+        general = s["reason"].removeprefix(f"{s['file']}: ")
+        reasons.setdefault(key, {}).setdefault(general, []).append(s["reason"])
+    for key, entry in out.items():  # six files with one fault read as one sentence, not six
+        entry["reason"] = "; ".join(full[0] if len(full) == 1 else f"{len(full)} files: {general}"
+                                    for general, full in reasons[key].items())
     return list(out.values())
 
 

@@ -106,9 +106,9 @@ def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple
     scintiml.io.atomic.OutputExistsError: ... already exists; choose another path or pass --overwrite
     """
     target = Path(target)
-    resolved = target.resolve()
+    resolved = _resolved(target, "output")
     for item in inputs:
-        src = Path(item).resolve()
+        src = _resolved(Path(item), "input")
         if src == resolved or resolved in src.parents:
             raise OutputDirectoryError(
                 f"the output {str(target)!r} is (or holds) the input {str(item)!r}; choose another output path "
@@ -135,6 +135,15 @@ def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple
             f"cannot write to {str(existing)!r} (not a writable folder); choose an --out in a folder you can write to"
         )
     return target
+
+
+def _resolved(path: Path, role: str) -> Path:
+    """``path.resolve()``, with a symbolic-link loop named (pathlib raises RuntimeError on one)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:
+        raise OutputDirectoryError(f"the {role} {str(path)!r} cannot be resolved ({exc}); a symbolic link on its "
+                                   "path points in a loop or nowhere — give the real path") from None
 
 
 def safe_file_stem(text: str, fallback: str = "unnamed") -> str:
