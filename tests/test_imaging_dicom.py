@@ -98,6 +98,17 @@ def test_rescale_slope_and_intercept_give_counts_and_an_impossible_slope_is_name
         np.testing.assert_allclose(read.views[v], src.views[v] * 0.5 + 3)  # stored x slope + intercept
 
 
+def test_a_matrix_larger_than_any_gamma_camera_is_refused_before_decoding(tmp_path):
+    write_nm_study(_study("BIG"), tmp_path / "s", layout="per_view")
+    first = sorted((tmp_path / "s").rglob("*.dcm"))[0]
+    ds = pydicom.dcmread(first)
+    ds.Rows = ds.Columns = 4096
+    ds.save_as(first)
+    studies, skipped = read_studies(tmp_path / "s")
+    assert len(studies[0].views) == 5 and len(skipped) == 1
+    assert "4096 x 4096 matrix is larger than a planar NM view can be (at most 2048 x 2048)" in skipped[0]["reason"]
+
+
 def test_single_view_with_scalar_detector_vector_and_text_views(tmp_path):
     """A camera's one-view file: DetectorVector = 1 (one value), view only in SeriesDescription."""
     study = _study("C")

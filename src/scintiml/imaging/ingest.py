@@ -85,7 +85,16 @@ def _check_nm(ds, path: Path) -> None:
         raise ImagingError(f"{path}: no pixel data (Pixel Data attribute missing)")
 
 
+#: The largest planar matrix read (rows x columns): gamma cameras acquire at most 1024 x 1024; more is no NM view,
+#: and one such file would make every view of its study be resampled onto its grid.
+MAX_MATRIX = 2048
+
+
 def _frames(ds, path: Path) -> list[_Frame]:
+    rows, columns = _text(ds, "Rows"), _text(ds, "Columns")
+    if rows.isdigit() and columns.isdigit() and max(int(rows), int(columns)) > MAX_MATRIX:
+        raise ImagingError(f"{path}: a {rows} x {columns} matrix is larger than a planar NM view can be "
+                           f"(at most {MAX_MATRIX} x {MAX_MATRIX}); check that this is a gamma-camera image")
     try:
         pixels = ds.pixel_array.astype(float)
     except Exception as exc:  # corrupt or truncated pixel data: name the file, whatever the decoder raised
