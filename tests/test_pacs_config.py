@@ -143,6 +143,10 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys):
     (tmp_path / "p.yaml").write_text("pacs: {protocol: dicomweb, url: 'http://pacs/dicom-web'}\n")
     assert run_cli(["listen", str(model), "--config", str(tmp_path / "p.yaml"), "--stop-after", "-1"]) == 2
     assert "--stop-after must be a positive" in capsys.readouterr().err
+    (tmp_path / "in_model.yaml").write_text("pacs: {protocol: dicomweb, url: 'http://pacs/dicom-web'}\n"
+                                            f"listener: {{state_dir: {model / 'state'}}}\n")
+    assert run_cli(["listen", str(model), "--config", str(tmp_path / "in_model.yaml"), "--stop-after", "1"]) == 2
+    assert "lies inside) the model bundle" in capsys.readouterr().err and not (model / "state").exists()
     assert run_cli(["triage", str(tmp_path / "nomodel"), "--pacs", str(tmp_path / "p.yaml"), "--out",
                     str(tmp_path / "o")]) == 2
     assert "model bundle" in capsys.readouterr().err
