@@ -1,7 +1,11 @@
 """The tabular bundle on the one bundle format: round trip, and every kind of damage refused in one line."""
 
+import io
 import json
+import pickle
 import shutil
+import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
@@ -142,6 +146,126 @@ DAMAGE = {
 }
 
 
+# --- a forger with recomputed checksums: what only the load-time checks of every field and array can catch -----
+
+
+def _edit_head(change):
+    """Apply ``change`` to the spec dict, then re-sign the spec's digest as an attacker can."""
+    def edit(folder):
+        head = _head(folder)
+        change(head["spec"])
+        _write_head(folder, head)
+    return edit
+
+
+def _summary(name, key, value):
+    return _edit_head(lambda spec: spec["training_summary"][name].__setitem__(key, value))
+
+
+def _median_inf_no_imputation(spec):
+    spec["imputation"] = {}
+    for stats in spec["training_summary"].values():
+        stats["quantiles"]["0.5"] = float("inf")  # written as 1e999, which json reads as inf
+
+
+def _extra_column_bad_range(spec):
+    spec["training_summary"]["zzz"] = {"mean": 1}
+    spec["training_ranges"]["zzz"] = [1, 2, 3]
+
+
+def _npy(array, shape=None):
+    """The bytes of a .npy file whose header may claim another shape than its data holds (a forged header)."""
+    buf = io.BytesIO()
+    header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False,
+              "shape": array.shape if shape is None else shape}
+    np.lib.format.write_array_header_1_0(buf, header)
+    buf.write(np.ascontiguousarray(array).tobytes())
+    return buf.getvalue()
+
+
+def _rewrite_npz(replace=None, keep=True):
+    """weights.npz rewritten member by member: the intact arrays (unless ``keep`` is false) plus ``replace``."""
+    def edit(folder):
+        members = {f"{k}.npy": _npy(v) for k, v in _weights(folder).items()} if keep else {}
+        members.update(replace(folder) if callable(replace) else replace or {})
+        with zipfile.ZipFile(folder / "weights.npz", "w") as zf:
+            for name, data in members.items():
+                zf.writestr(name, data)
+    return edit
+
+
+def _huge_compressed_extra(folder, n_bytes=200 * 2 ** 20):
+    """Append a deflated all-zero member of ``n_bytes`` (about 200 kB on disk), streamed so the test stays small."""
+    with zipfile.ZipFile(folder / "weights.npz", "a", zipfile.ZIP_DEFLATED) as zf, \
+            zf.open("extra.npy", "w", force_zip64=True) as fh:
+        fh.write(_npy(np.zeros(0), shape=(n_bytes // 8,)))
+        block = bytes(2 ** 20)
+        for _ in range(n_bytes // len(block)):
+            fh.write(block)
+
+
+def _nested(depth):
+    value = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _edit_card_field(folder):
+    card = json.loads((folder / "card.json").read_text())
+    card["metrics"]["auc"] = "abc"
+    (folder / "card.json").write_text(json.dumps(card))
+
+
+FORGED = {
+    # bundle.json itself
+    "bundle.json nested 100k deep": (lambda f: (f / "bundle.json").write_text("[" * 100_000 + "]" * 100_000),
+                                     "nested too deeply"),
+    "spec value nested 40 deep": (_edit_spec("protocol", {"site": _nested(40)}), "nested more than 32 levels"),
+    # weights.npz
+    "npz member holding pickle bytes": (_both(_rewrite_npz({"coef_0.npy": pickle.dumps(object())}, keep=False)),
+                                        "member coef_0.npy is not a plain .npy array"),
+    "forged .npy header (10^10 elements)": (
+        _both(_rewrite_npz(lambda f: {"coef_0.npy": _npy(_weights(f)["coef_0"], shape=(100_000, 100_000))})),
+        "coef_0 has shape (100000, 100000)"),
+    "npy data shorter than its header": (
+        _both(_rewrite_npz(lambda f: {"intercept_1.npy": _npy(_weights(f)["intercept_1"])[:-4]})),
+        "intercept_1 holds 4 of its 8 bytes"),
+    "extra npz member": (_both(_rewrite_npz({"extra.npy": _npy(np.zeros(1))})),
+                         "members the network does not use ('extra.npy')"),
+    "200 MB compressed extra member": (_both(_huge_compressed_extra), "more than its architecture"),
+    # the spec's fields
+    "summary median not a number": (_summary("delta_lvef", "quantiles", {"0.5": "abc"}),
+                                    "training summary of 'delta_lvef': quantile 0.5 is 'abc', not a number"),
+    "summary entry not a mapping": (_edit_head(lambda s: s["training_summary"].__setitem__("age", 5)),
+                                    "training summary of 'age' is 5, not a mapping"),
+    "summary mean not a number": (_summary("age", "mean", "abc"), "training summary of 'age': mean is 'abc'"),
+    "summary sd a list": (_summary("age", "sd", [1]), "training summary of 'age': sd is [1], not a number"),
+    "summary not a mapping": (_edit_spec("training_summary", [1]), "training_summary is not a mapping"),
+    "extra summarised column with a 3-value range": (_edit_head(_extra_column_bad_range),
+                                                     "training range of 'zzz' has shape (3,)"),
+    "summary median inf, no imputation": (_edit_head(_median_inf_no_imputation), "quantile 0.5 is inf"),
+    "training range of an input missing": (_edit_head(lambda s: s["training_ranges"].pop("age")),
+                                           "training_ranges lack input 'age'"),
+    "imputation not a mapping": (_edit_spec("imputation", [1.0]), "imputation is a list, not a mapping"),
+    "protocol a list": (_edit_spec("protocol", [1, 2]), "protocol is a list, not a mapping"),
+    "protocol value a mapping": (_edit_spec("protocol", {"camera": {"a": 1}}), "protocol value of 'camera'"),
+    "scaler without method": (_edit_spec("scaler", {"offset": [0, 0, 0], "scale": [1, 1, 1]}),
+                              "scaling method None is not one of"),
+    "scaler a list": (_edit_spec("scaler", [1]), "scaling layer is a list, not a mapping"),
+    "threshold an integer beyond float": (_edit_spec("threshold", 10 ** 400), "not a number"),
+    "architecture too large to allocate": (_edit_spec("architecture", [3, 10 ** 7, 1]), "more than 10000000 weights"),
+    "architecture of booleans": (_edit_spec("architecture", [3, True]), "not a list of layer sizes"),
+    "positive outcome a mapping": (_edit_spec("positive", {"a": 1}), "positive outcome {'a': 1} is not a value"),
+    "classes holding a list": (_edit_spec("classes", [0, [1]]), "classes are not two outcome values"),
+    "recalibrations not a list": (_edit_spec("recalibrations", {"a": 1}), "recalibrations are not a list"),
+    # the model card (recalibrate re-renders it)
+    "card field not a number": (_both(_edit_card_field), "card.json is not a model card"),
+    "card a list": (_both(lambda f: (f / "card.json").write_text("[1]")), "card.json is not a model card"),
+}
+DAMAGE.update(FORGED)
+
+
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_tampered_bundle_is_refused_in_one_line(bundle_dir, damage):
     load_bundle(bundle_dir)  # intact before the damage
@@ -199,3 +323,36 @@ def test_cli_predict_refuses_values_training_refuses(pristine, study, tmp_path, 
     (tmp_path / "folder").mkdir()
     code = run_cli(["predict", str(pristine), str(data), "--out", str(tmp_path / "folder"), "--overwrite"])
     assert code == 2 and "is a folder; give a file name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["forged .npy header (10^10 elements)", "200 MB compressed extra member"])
+def test_forged_sizes_are_refused_before_their_data_is_read(bundle_dir, damage):
+    DAMAGE[damage][0](bundle_dir)
+    tracemalloc.start()  # numpy reports its array buffers to tracemalloc
+    try:
+        with pytest.raises(BundleError, match="shape|more than its architecture"):
+            load_bundle(bundle_dir)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2 ** 20  # the forged 74.5 GiB / 200 MB were never allocated
+
+
+@pytest.mark.parametrize("damage, command", [
+    ("bundle.json nested 100k deep", "predict"), ("bundle.json nested 100k deep", "recalibrate"),
+    ("summary entry not a mapping", "validate"), ("summary median inf, no imputation", "predict"),
+    ("npz member holding pickle bytes", "predict"), ("protocol a list", "predict"),
+])
+def test_cli_refuses_a_forged_bundle_in_one_line(bundle_dir, study, tmp_path, capsys, damage, command):
+    DAMAGE[damage][0](bundle_dir)
+    frame = study.cohort.X.copy()
+    frame.iloc[0, :] = np.nan  # empty cells: imputation from the (forged) training medians is exercised
+    frame[study.cohort.target] = study.cohort.y
+    data = tmp_path / "new.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "out"
+    args = ["--out", str(out)] if command == "predict" else ["--target", study.cohort.target, "--out", str(out)]
+    code = run_cli([command, str(bundle_dir), str(data), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, err[-2000:]
+    assert DAMAGE[damage][1] in err and not out.exists()

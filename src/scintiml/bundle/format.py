@@ -13,8 +13,10 @@ A bundle is a folder::
 every listed file (and that no listed file is missing) and the spec's own digest before anything is used, so an
 edited, truncated or swapped file or a hand-edited spec is refused with one :class:`~scintiml.errors.BundleError`
 line (bundles written before the digest existed carry none and are read as before). The digest catches
-accidental edits; it is not a signature (anyone can recompute it), so trust comes from where a bundle came from. The spec's own numbers are checked by
-the kind's loader (shapes, finite weights and threshold).
+accidental edits; it is not a signature (anyone can recompute it), so trust comes from where a bundle came from.
+Every JSON file is parsed with a size and a nesting-depth limit (a bundle from an untrusted source must not exhaust
+the stack or the memory); the spec's own numbers are checked by the kind's loader (shapes, finite weights and
+threshold).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ BUNDLE_FORMAT = "scintiml-bundle"
 BUNDLE_FORMAT_VERSION = 2
 SPEC_FILE = "bundle.json"
 MAX_SPEC_BYTES = 20_000_000  # a spec is small; a huge one is not a bundle of ours
+MAX_JSON_DEPTH = 32  # ours nest about 7 deep; a deeper file is not ours, and checking it would recurse without bound
 
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "SPEC_FILE", "write_bundle", "read_bundle",
            "BundleFolder", "sha256_file", "spec_digest", "require_finite"]
@@ -147,19 +150,20 @@ class BundleFolder:
     def file(self, name: str) -> Path:
         """Path of a listed file (refused when the bundle does not list it)."""
         if name not in self.files:
-            raise BundleError(f"the bundle in {str(self.path)!r} has no {name!r}; it may be from another kind or version")
+            raise BundleError(f"the bundle in {str(self.path)!r} has no {name!r}; it may be from another kind or "
+                              "version")
         return self.path / name
 
     def json(self, name: str) -> Any:
-        """A listed JSON file, parsed."""
-        try:
-            return json.loads(self.file(name).read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BundleError(f"the bundle's {name!r} is not valid JSON ({exc}); the bundle is corrupt") from exc
+        """A listed JSON file, parsed (with the size and depth limits of ``bundle.json``)."""
+        return _load_json(self.file(name), f"the bundle's {name!r}")
 
     @property
     def card(self) -> dict[str, Any]:
-        return self.json("card.json") if "card.json" in self.files else {}
+        card = self.json("card.json") if "card.json" in self.files else {}
+        if not isinstance(card, dict):
+            raise BundleError("the bundle's 'card.json' is not a JSON object; the bundle is corrupt")
+        return card
 
 
 def read_bundle(path: str | Path, kind: str | None = None) -> BundleFolder:
@@ -176,26 +180,23 @@ def read_bundle(path: str | Path, kind: str | None = None) -> BundleFolder:
         raise BundleError(f"{str(path)!r} is not a folder; a scintiml model bundle is a folder holding {SPEC_FILE}")
     if not head_path.is_file():
         raise BundleError(f"{str(path)!r} is not a scintiml model bundle ({SPEC_FILE} not found)")
-    if head_path.stat().st_size > MAX_SPEC_BYTES:
-        raise BundleError(f"{str(head_path)!r} is larger than {MAX_SPEC_BYTES} bytes; not a scintiml bundle")
-    try:
-        head = json.loads(head_path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
-        raise BundleError(f"{str(head_path)!r} is not valid JSON ({exc}); the bundle is corrupt") from exc
+    head = _load_json(head_path, repr(str(head_path)))
     if not isinstance(head, dict) or head.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{str(path)!r}: not a {BUNDLE_FORMAT} (format {head.get('format') if isinstance(head, dict) else None!r})")
+        found = _short(head.get("format") if isinstance(head, dict) else None)
+        raise BundleError(f"{str(path)!r}: not a {BUNDLE_FORMAT} (format {found})")
     if head.get("format_version") != BUNDLE_FORMAT_VERSION:
         raise BundleError(
-            f"{str(path)!r}: bundle format version {head.get('format_version')!r}; this scintiml reads version "
+            f"{str(path)!r}: bundle format version {_short(head.get('format_version'))}; this scintiml reads version "
             f"{BUNDLE_FORMAT_VERSION} — retrain or re-export the model with this version"
         )
-    if not isinstance(head.get("spec"), dict) or not isinstance(head.get("files"), dict) or not isinstance(head.get("kind"), str):
+    if not isinstance(head.get("spec"), dict) or not isinstance(head.get("files"), dict) \
+            or not isinstance(head.get("kind"), str):
         raise BundleError(f"{str(head_path)!r} lacks its kind, spec or file list; the bundle is corrupt")
     if "spec_sha256" in head["spec"] and head["spec"]["spec_sha256"] != spec_digest(head["spec"]):
         raise BundleError(f"{str(head_path)!r}: the bundle's spec was edited after it was written (its spec_sha256 "
                           "does not match); use an intact copy of the bundle")
     if kind is not None and head["kind"] != kind:
-        raise BundleError(f"{str(path)!r} holds a {head['kind']!r} model, not a {kind!r} one")
+        raise BundleError(f"{str(path)!r} holds a {_short(head['kind'])} model, not a {kind!r} one")
     for name, expected in head["files"].items():
         if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
             raise BundleError(f"{str(head_path)!r} lists a file outside the bundle ({name!r}); refused")
@@ -210,16 +211,45 @@ def read_bundle(path: str | Path, kind: str | None = None) -> BundleFolder:
     return BundleFolder(path, head)
 
 
+def _short(value: Any) -> str:
+    """``repr(value)``, cut to 80 characters: a forged field must not turn the one error line into megabytes."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not allowed in a bundle")
+
+
+def _load_json(path: Path, what: str) -> Any:
+    """A bundle's JSON file, parsed; one :class:`BundleError` when too large, not JSON, or nested too deeply."""
+    if path.stat().st_size > MAX_SPEC_BYTES:
+        raise BundleError(f"{what} is larger than {MAX_SPEC_BYTES} bytes; not a scintiml bundle")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError; so are NaN and huge ints
+        raise BundleError(f"{what} is not valid JSON ({exc}); the bundle is corrupt") from None
+    except RecursionError:  # json recurses per level: [[[[...]]]] exhausts the stack before it is rejected
+        raise BundleError(f"{what} is nested too deeply to be a scintiml bundle; the bundle is corrupt") from None
+    # what parsed may still be too deep for the recursive digest and checks after this: walk it without recursion
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise BundleError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep; not a scintiml bundle")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return value
 
 
 def require_finite(value: Any, what: str) -> float:
     """A finite float from a bundle's spec, or a :class:`BundleError` naming it."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise BundleError(f"the bundle's {what} is {value!r}, not a number; the bundle is corrupt") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float (10**400)
+        raise BundleError(f"the bundle's {what} is {_short(value)}, not a number; the bundle is corrupt") from None
     if not math.isfinite(number):
         raise BundleError(f"the bundle's {what} is {number}; the bundle is corrupt")
     return number

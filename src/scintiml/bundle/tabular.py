@@ -7,15 +7,19 @@ activation, scaling layer, classes, threshold, outcome coding, training ranges, 
 acquisition protocol, summary statistics of each input on the training patients (for drift checks), and
 ``spec_sha256``, a digest of the rest of the spec, so a hand-edited spec is noticed.
 
-:func:`load_bundle` verifies the checksums (:func:`~scintiml.bundle.format.read_bundle`) and then every number
-it will compute with: a finite threshold in (0, 1), finite weights of the shapes the architecture and inputs
-imply, a finite scaling layer with positive scales, finite training ranges. Any damage is one
-:class:`~scintiml.errors.BundleError` line.
+:func:`load_bundle` verifies the checksums (:func:`~scintiml.bundle.format.read_bundle`) and then, since anyone
+can recompute those, every field it will use: a finite threshold in (0, 1), finite weights of the shapes the
+architecture and inputs imply (each ``.npy`` header read before its data, no member the network does not use), a
+finite scaling layer with positive scales, finite training ranges, imputation values and training summary, a
+protocol of plain values, and a model card that renders. Any damage is one :class:`~scintiml.errors.BundleError`
+line.
 """
 
 from __future__ import annotations
 
+import math
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,14 +29,18 @@ import pandas as pd
 
 from ..ann import ANNClassifier, ScalingLayer
 from ..ann.network import ACTIVATIONS
+from ..ann.scaling import SCALINGS
 from ..errors import BundleError, ScintimlError
 from ..io import jsonable
 from .card import card_markdown, model_card
-from .format import read_bundle, require_finite, spec_digest, write_bundle
+from .format import _short, read_bundle, require_finite, spec_digest, write_bundle
 
 KIND = "tabular-ann"
 WEIGHTS = "weights.npz"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+MAX_PARAMETERS = 10_000_000  # a tabular network has far fewer weights; more is a forged architecture (80 MB)
+MAX_LAYERS = 64
+SUMMARY_NUMBERS = ("mean", "sd", "std", "min", "max", "missing_share", "missing_fraction", "n")  # what drift reads
 
 __all__ = ["KIND", "Bundle", "save_bundle", "load_bundle", "training_summary", "spec_digest"]
 
@@ -141,7 +149,7 @@ class Bundle:
 
     def check_protocol(self, protocol: dict[str, str] | None) -> list[str]:
         """Differences between a site's protocol and the one the model was trained under."""
-        trained = {str(k): str(v) for k, v in self.spec.get("protocol", {}).items()}
+        trained = {str(k): str(v) for k, v in (self.spec.get("protocol") or {}).items()}
         out = []
         for k, v in (protocol or {}).items():
             if k not in trained:
@@ -193,17 +201,71 @@ class Bundle:
 def _finite_array(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise BundleError(f"the bundle's {what} is not numeric; the bundle is corrupt") from None
     if arr.shape != shape:
         raise BundleError(f"the bundle's {what} has shape {arr.shape}, expected {shape}; the bundle is corrupt")
     if not np.all(np.isfinite(arr)):
         raise BundleError(f"the bundle's {what} holds NaN or infinite values; the bundle is corrupt")
+    if np.asarray(value).dtype.kind not in "iuf":  # "0.5" converts, but the spec's raw value is compared as is
+        raise BundleError(f"the bundle's {what} holds text or flags, not numbers; the bundle is corrupt")
     return arr
 
 
+def _number(value: Any, what: str) -> float:
+    """:func:`require_finite`, refusing also numbers written as text or flags (the spec's raw value is used)."""
+    number = require_finite(value, what)
+    if isinstance(value, (str, bool)):
+        raise BundleError(f"the bundle's {what} is {_short(value)}, not a number; the bundle is corrupt")
+    return number
+
+
+def _plain(value: Any) -> bool:
+    """A JSON scalar a prediction can print or compare (outcome values, protocol values): text, a flag or a
+    finite number (an integer like 10**400 overflows where outcomes are compared as floats)."""
+    if isinstance(value, (str, bool)):
+        return True
+    try:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _mapping(spec: dict[str, Any], key: str, what: str) -> dict[str, Any]:
+    """``spec[key]`` as a dict ({} when absent), or a :class:`BundleError` naming ``what``."""
+    value = spec.get(key, {})
+    if not isinstance(value, dict):
+        raise BundleError(f"the bundle's {what} is a {type(value).__name__}, not a mapping; the bundle is corrupt")
+    return value
+
+
+def _check_summary(summary: Any) -> None:
+    """The training summary (optional: bundles before 0.4 have none) holds, per input, numbers or None only —
+    the drift guard and the imputation medians compute with every one of them."""
+    if summary is None:
+        return
+    if not isinstance(summary, dict):
+        raise BundleError("the bundle's training_summary is not a mapping; the bundle is corrupt")
+    for name, stats in summary.items():
+        where = f"training summary of {name!r}"
+        if not isinstance(stats, dict):
+            raise BundleError(f"the bundle's {where} is {_short(stats)}, not a mapping; the bundle is corrupt")
+        for key in SUMMARY_NUMBERS:
+            if stats.get(key) is not None:
+                _number(stats[key], f"{where}: {key}")
+        quantiles = stats.get("quantiles") or {}
+        if not isinstance(quantiles, dict):
+            raise BundleError(f"the bundle's {where}: quantiles are not a mapping; the bundle is corrupt")
+        for level, value in quantiles.items():
+            if not 0 <= require_finite(level, f"{where}: quantile level") <= 1:
+                raise BundleError(f"the bundle's {where}: quantile level {level} is outside [0, 1]; corrupt")
+            if value is not None:
+                _number(value, f"{where}: quantile {level}")
+
+
 def _check_spec(spec: dict[str, Any]) -> tuple[list[str], list[int]]:
-    """Inputs and architecture, after checking every number of the spec a prediction uses."""
+    """Inputs and architecture, after checking every field of the spec a prediction, drift check or
+    recalibration uses: its type, its shape, its finiteness and its agreement with the architecture."""
     if spec.get("spec_sha256") != spec_digest(spec):
         raise BundleError("the bundle's spec (bundle.json) was edited after it was written (its spec_sha256 does "
                           "not match); use an intact copy of the bundle")
@@ -212,55 +274,122 @@ def _check_spec(spec: dict[str, Any]) -> tuple[list[str], list[int]]:
             or len(set(inputs)) != len(inputs):
         raise BundleError("the bundle's inputs are not a list of distinct column names; the bundle is corrupt")
     arch = spec.get("architecture")
-    if not isinstance(arch, list) or len(arch) < 2 or not all(isinstance(n, int) and n >= 1 for n in arch):
-        raise BundleError(f"the bundle's architecture {arch!r} is not a list of layer sizes; the bundle is corrupt")
+    if not isinstance(arch, list) or not 2 <= len(arch) <= MAX_LAYERS \
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in arch):
+        raise BundleError(f"the bundle's architecture {_short(arch)} is not a list of layer sizes; corrupt")
     if arch[0] != len(inputs) or arch[-1] != 1:
         raise BundleError(f"the bundle's architecture {arch} does not fit its {len(inputs)} inputs and one output; "
                           "the bundle is corrupt")
-    if spec.get("activation") not in ACTIVATIONS:
-        raise BundleError(f"the bundle's activation {spec.get('activation')!r} is unknown; the bundle is corrupt")
-    threshold = require_finite(spec.get("threshold"), "threshold")
+    if sum(a * b + b for a, b in zip(arch, arch[1:])) > MAX_PARAMETERS:
+        raise BundleError(f"the bundle's architecture {arch} has more than {MAX_PARAMETERS} weights; not a "
+                          "tabular network of scintiml")
+    activation = spec.get("activation")
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise BundleError(f"the bundle's activation {_short(activation)} is unknown; the bundle is corrupt")
+    threshold = _number(spec.get("threshold"), "threshold")
     if not 0 < threshold < 1:
         raise BundleError(f"the bundle's threshold is {threshold}, outside (0, 1); the bundle is corrupt")
-    scaler = spec.get("scaler") or {}
+    scaler = _mapping(spec, "scaler", "scaling layer")
+    if not isinstance(scaler.get("method"), str) or scaler["method"] not in SCALINGS:
+        raise BundleError(f"the bundle's scaling method {_short(scaler.get('method'))} is not one of "
+                          f"{', '.join(SCALINGS)}; the bundle is corrupt")
     _finite_array(scaler.get("offset"), "scaling offset", (len(inputs),))
     if np.any(_finite_array(scaler.get("scale"), "scaling scale", (len(inputs),)) <= 0):
         raise BundleError("the bundle's scaling layer has a scale <= 0; the bundle is corrupt")
-    ranges = spec.get("training_ranges") or {}
+    ranges = _mapping(spec, "training_ranges", "training_ranges")
     for c in inputs:
-        lo, hi = _finite_array(ranges.get(c), f"training range of {c!r}", (2,))
+        if c not in ranges:
+            raise BundleError(f"the bundle's training_ranges lack input {c!r}; the bundle is corrupt")
+    for c, value in ranges.items():  # every one: the drift guard reads the range of any summarised column
+        lo, hi = _finite_array(value, f"training range of {c!r}", (2,))
         if lo > hi:
             raise BundleError(f"the bundle's training range of {c!r} runs backwards; the bundle is corrupt")
-    for c, v in (spec.get("imputation") or {}).items():
-        require_finite(v, f"imputation value of {c!r}")
-    if not isinstance(spec.get("classes"), list) or len(spec["classes"]) != 2:
+    for c, v in _mapping(spec, "imputation", "imputation").items():
+        _number(v, f"imputation value of {c!r}")
+    _check_summary(spec.get("training_summary"))
+    classes = spec.get("classes")
+    if not isinstance(classes, list) or len(classes) != 2 or not all(_plain(v) for v in classes):
         raise BundleError("the bundle's classes are not two outcome values; the bundle is corrupt")
+    if not _plain(spec.get("positive")):
+        raise BundleError(f"the bundle's positive outcome {_short(spec.get('positive'))} is not a value; corrupt")
+    if "target" in spec and not isinstance(spec["target"], str):
+        raise BundleError(f"the bundle's target {_short(spec['target'])} is not a column name; the bundle is corrupt")
     values = spec.get("outcome_values")  # optional (0.4.1 on): [non-event, event] of the training table
-    if values is not None and not (isinstance(values, list) and len(values) == 2
-                                   and all(isinstance(v, (str, int, float, bool)) for v in values)):
+    if values is not None and not (isinstance(values, list) and len(values) == 2 and all(_plain(v) for v in values)):
         raise BundleError("the bundle's outcome_values are not two outcome values; the bundle is corrupt")
+    bad = [k for k, v in _mapping(spec, "protocol", "protocol").items() if v is not None and not _plain(v)]
+    if bad:
+        raise BundleError(f"the bundle's protocol value of {bad[0]!r} is not a plain value; the bundle is corrupt")
+    history = spec.get("recalibrations", [])
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise BundleError("the bundle's recalibrations are not a list of records; the bundle is corrupt")
     return inputs, arch
 
 
 def _read_weights(path: Path, arch: list[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except ValueError as exc:  # object arrays need pickle, which is refused
-        raise BundleError(f"the bundle's {WEIGHTS} holds pickled objects ({exc}); refused — a bundle holds "
-                          "plain arrays only") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise BundleError(f"the bundle's {WEIGHTS} cannot be read ({exc}); the file is truncated or damaged") from None
-    coefs, intercepts = [], []
+    """The layer matrices of ``arch`` from ``weights.npz``, reading each member's ``.npy`` header (dtype, shape)
+    before its data, so a forged header or an extra member is refused before anything is allocated."""
+    shapes = {}
     for i in range(len(arch) - 1):
-        for name, store, shape in ((f"coef_{i}", coefs, (arch[i], arch[i + 1])),
-                                   (f"intercept_{i}", intercepts, (arch[i + 1],))):
-            if name not in arrays:
-                raise BundleError(f"the bundle's {WEIGHTS} lacks {name!r}; the bundle is corrupt")
-            if arrays[name].dtype.kind not in "fiu":
-                raise BundleError(f"the bundle's {name} is of type {arrays[name].dtype}, not numbers; corrupt")
-            store.append(_finite_array(arrays[name], name, shape))
+        shapes[f"coef_{i}"], shapes[f"intercept_{i}"] = (arch[i], arch[i + 1]), (arch[i + 1],)
+    # np.savez stores each array as a .npy (128-byte header) in a zip: anything much larger was not written by us
+    limit = sum(8 * math.prod(s) + 4096 for s in shapes.values()) + 65536
+    if path.stat().st_size > limit:
+        raise BundleError(f"the bundle's {WEIGHTS} is {path.stat().st_size} bytes, more than its architecture "
+                          f"{arch} needs ({limit}); refused")
+    arrays = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            extra = sorted(set(names) - {f"{k}.npy" for k in shapes})
+            if extra or len(set(names)) != len(names):
+                raise BundleError(f"the bundle's {WEIGHTS} holds members the network does not use "
+                                  f"({', '.join(map(repr, extra or names))[:200]}); refused")
+            # np.savez stores, np.savez_compressed deflates; other methods (and encryption) are not ours
+            odd = [i.filename for i in zf.infolist()
+                   if i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or i.flag_bits & 0x1]
+            if odd:
+                raise BundleError(f"the bundle's {WEIGHTS} member {odd[0]!r} is encrypted or compressed in a way "
+                                  "np.savez never writes; refused")
+            for name, shape in shapes.items():
+                if f"{name}.npy" not in names:
+                    raise BundleError(f"the bundle's {WEIGHTS} lacks {name!r}; the bundle is corrupt")
+                with zf.open(f"{name}.npy") as fh:
+                    arrays[name] = _read_npy(fh, name, shape)
+    except (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError) as exc:
+        raise BundleError(f"the bundle's {WEIGHTS} cannot be read ({exc}); the file is truncated or damaged") from None
+    coefs = [arrays[f"coef_{i}"] for i in range(len(arch) - 1)]
+    intercepts = [arrays[f"intercept_{i}"] for i in range(len(arch) - 1)]
     return coefs, intercepts
+
+
+def _read_npy(fh, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """One ``.npy`` member: header checked (plain numbers, the expected shape), then exactly its data read."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fh)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"unsupported .npy version {version}")
+        header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        got, fortran, dtype = header(fh)  # ast.literal_eval of a bounded header; refuses malformed ones
+    except ValueError as exc:  # no .npy magic (a pickle, say) or a malformed header
+        reason = " ".join(str(exc).split())[:200]
+        raise BundleError(f"the bundle's {WEIGHTS} member {name}.npy is not a plain .npy array ({reason}); refused "
+                          "— a bundle holds plain arrays only") from None
+    if dtype.hasobject:  # np.savez pickles object arrays; loading them would run code
+        raise BundleError(f"the bundle's {WEIGHTS} holds pickled objects in {name}; refused — a bundle holds plain "
+                          "arrays only")
+    if dtype.kind not in "fiu" or dtype.itemsize > 8:
+        raise BundleError(f"the bundle's {name} is of type {dtype}, not numbers; the bundle is corrupt")
+    if tuple(got) != shape:
+        raise BundleError(f"the bundle's {name} has shape {tuple(got)}, expected {shape}; the bundle is corrupt")
+    nbytes = math.prod(shape) * dtype.itemsize
+    data = fh.read(nbytes)
+    if len(data) != nbytes:
+        raise BundleError(f"the bundle's {name} holds {len(data)} of its {nbytes} bytes; the file is truncated or "
+                          "damaged")
+    arr = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return _finite_array(arr, name, shape)
 
 
 def load_bundle(path: str | Path) -> Bundle:
@@ -277,6 +406,13 @@ def load_bundle(path: str | Path) -> Bundle:
     folder = read_bundle(path, kind=KIND)
     inputs, arch = _check_spec(folder.spec)
     coefs, intercepts = _read_weights(folder.file(WEIGHTS), arch)
+    card = folder.json("card.json")  # save_bundle always writes it; recalibrate re-renders it
+    try:
+        card_markdown(card)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise BundleError(f"the bundle's card.json is not a model card ({type(exc).__name__}: {reason}); the "
+                          "bundle is corrupt") from None
     spec = folder.spec
     model = ANNClassifier(hidden_layer_sizes=tuple(arch[1:-1]), activation=spec["activation"])
     model.coefs_, model.intercepts_ = coefs, intercepts
@@ -285,4 +421,4 @@ def load_bundle(path: str | Path) -> Bundle:
     model.n_features_in_ = len(inputs)
     model.feature_names_in_ = np.asarray(inputs, dtype=object)
     model.architecture_ = tuple(arch)
-    return Bundle(spec, model, folder.card)
+    return Bundle(spec, model, card)
