@@ -356,20 +356,30 @@ MAX_HEADER_BYTES = 16 * 2**20
 
 def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
     with open(path, "rb") as fh:
-        # the whole header row, however wide (a radiomics table passes 64 KiB), then up to 64 KiB of rows
-        header = fh.readline(MAX_HEADER_BYTES)
+        # the whole header row, however wide (a radiomics table passes 64 KiB), then up to 64 KiB of rows; a row
+        # ends at LF or at CR (old Mac exports), so the header is read in blocks up to the first of either
+        header = b""
+        while len(header) < MAX_HEADER_BYTES and not (b"\n" in header or b"\r" in header):
+            block = fh.read(65536)
+            if not block:
+                break
+            header += block
         rows = fh.read(65536)
-        cut = len(header) == MAX_HEADER_BYTES or bool(fh.read(1))
+        cut = bool(fh.read(1))
     head = header + rows
     if b"\x00" in head:
         raise CohortFileError(f"{str(path)!r} is a binary file, not a text table; export the table as CSV")
-    if len(header) == MAX_HEADER_BYTES and not header.endswith(b"\n"):
+    if len(header) >= MAX_HEADER_BYTES and not (b"\n" in header or b"\r" in header):
         raise CohortFileError(f"{str(path)!r}: the first row is longer than {MAX_HEADER_BYTES // 2**20} MB; "
                               "a table's header row names its columns, one per field")
     sample = head.decode("utf-8-sig", errors="ignore" if cut else "strict")
     if delimiter is None:
         delimiter = _sniff_delimiter(sample)
-    first = next(csv.reader([sample.splitlines()[0] if sample.splitlines() else ""], delimiter=delimiter), [])
+    try:
+        first = next(csv.reader([sample.splitlines()[0] if sample.splitlines() else ""], delimiter=delimiter), [])
+    except csv.Error:  # the delimiter leaves one giant field: e.g. a comma-separated file named .tsv
+        raise CohortFileError(f"{str(path)!r}: split on {delimiter!r} the header row is one field of over 128 kB; "
+                              "is the file separated by another character (a .tsv must be tab-separated)?") from None
     names = _check_header(first, path)
     frame = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
                         encoding="utf-8-sig", skipinitialspace=False, header=0)

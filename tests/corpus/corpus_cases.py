@@ -866,7 +866,10 @@ def radiomics_cases() -> list[Case]:
                 arrays = {key: npz[key] for key in npz.files}
             if k == 0:
                 keys = sorted(arrays)  # ANT__lung, POST__lung
-                arrays["ANT__heart"] = arrays[keys[0]].astype(np.int16) * 2  # a label 2: not silently "inside"
+                labels = arrays[keys[0]].astype(np.int16)
+                labels[:, 16:] *= 2  # a label map, 1 left and 2 right: not silently all "inside"
+                arrays["ANT__heart"] = labels
+                arrays["POST__edited"] = arrays[keys[1]].astype(np.uint8) * 255  # 0/255: binary, read
                 nan = arrays[keys[1]].astype(float)
                 nan[0, 0] = np.nan
                 arrays[keys[1]] = nan
@@ -876,14 +879,14 @@ def radiomics_cases() -> list[Case]:
 
     def named_masks(case_dir, out, err):
         import pandas as pd
-        assert "ANT__heart: no features, the mask holds values other than 0 and 1 (2)" in err, err
-        assert "POST__lung: no features, the mask holds values other than 0 and 1 (nan)" in err, err
+        assert "ANT__heart: no features, the mask holds 2 values besides 0 (1, 2)" in err, err
+        assert "POST__lung: no features, the mask holds NaN" in err, err
         assert "ANT__small: no features, the mask is 7x9 but the ANT view is 32x32" in err, err
         table = pd.read_csv(case_dir / "f.csv")
         first = sorted(p.stem for p in (case_dir / "m").glob("*.npz"))[0]
         kept = table[table["patient_id"].astype(str) == first]
-        assert list(zip(kept["view"], kept["roi"])) == [("ANT", "lung")], table  # the one good ROI of the file
-        assert len(table) == 3, table  # and both of the other patient
+        assert sorted(zip(kept["view"], kept["roi"])) == [("ANT", "lung"), ("POST", "edited")], table
+        assert len(table) == 4, table  # and both of the other patient
     cases.append(Case("radiomics label-map, NaN and wrong-size masks named, the rest computed", 8,
                       rad(lambda d, a: a.dicom, odd_masks), "ok", check=named_masks))
 

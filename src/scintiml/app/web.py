@@ -7,9 +7,8 @@ elsewhere: the app is meant to run on the user's machine with patient data that 
 
 from __future__ import annotations
 
-import functools
-
 import contextlib
+import functools
 import importlib.util
 import json
 import re
@@ -29,8 +28,8 @@ from fastapi.templating import Jinja2Templates
 from ..cohort import load_cohort, read_table
 from ..errors import ScintimlError
 from ..io import atomic_dir, atomic_file
-from .jobs import JobNotFoundError, JobStore, new_id
 from ..stages.split import split_stage
+from .jobs import JobNotFoundError, JobStore, new_id
 from .pipeline import check_study_options, run_study_job, run_triage_job, run_validation_job
 from .tables import column_report, outcome_candidates
 
@@ -88,6 +87,16 @@ class UploadTooLargeError(ScintimlError):
     """The uploaded file is over the app's size limit."""
 
 
+def too_large(limit_mb: float) -> str:
+    """The end of every "too large" sentence: the limit, and the two ways around it."""
+    return (f"this app's upload limit of {limit_mb:g} MB; start the app with a larger --max-upload-mb or upload "
+            "fewer columns")
+
+
+#: What a multipart form adds around the file (field names, boundaries) on top of the upload limit.
+FORM_MARGIN = 1 << 20
+
+
 class BodySizeLimit:
     """ASGI middleware: a request body past ``limit`` bytes is cut off while it arrives, and answered 413.
 
@@ -129,8 +138,7 @@ class BodySizeLimit:
             if not state["over"]:
                 raise
         if state["over"] and not state["started"]:
-            text = (f"the upload is larger than this app's limit of {self.limit_mb:g} MB; start the app with a "
-                    "larger --max-upload-mb or upload fewer columns").encode()
+            text = f"the upload is larger than {too_large(self.limit_mb)}".encode()
             await send({"type": "http.response.start", "status": 413,
                         "headers": [(b"content-type", b"text/plain; charset=utf-8"),
                                     (b"content-length", str(len(text)).encode()), (b"connection", b"close")]})
@@ -214,7 +222,7 @@ def create_app(config: AppConfig) -> FastAPI:
         jobs.shutdown(wait=False)  # a running study is left "running" on disk and is queued again next start
 
     app = FastAPI(title="scintiml", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    app.add_middleware(BodySizeLimit, limit=limit + (1 << 20), limit_mb=config.max_upload_mb)
+    app.add_middleware(BodySizeLimit, limit=limit + FORM_MARGIN, limit_mb=config.max_upload_mb)
     app.state.jobs = jobs
     app.state.config = config
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -237,10 +245,9 @@ def create_app(config: AppConfig) -> FastAPI:
             # or a data: page sends (the app's own pages send their origin: it sets no no-referrer policy)
             return PlainTextResponse("requests from other web sites are refused", status_code=403)
         length = request.headers.get("content-length", "")
-        if request.method == "POST" and length.isdigit() and int(length) > limit + (1 << 20):
+        if request.method == "POST" and length.isdigit() and int(length) > limit + FORM_MARGIN:
             # refused before the body is read: a huge upload is never spooled to disk
-            message = (f"the upload is larger than this app's limit of {config.max_upload_mb:g} MB; start the app "
-                       "with a larger --max-upload-mb or upload fewer columns")
+            message = f"the upload is larger than {too_large(config.max_upload_mb)}"
             return page(request, "_upload_error.html", message=message,
                         status_code=200 if request.headers.get("hx-request") else 413)
         if not config.token:
@@ -525,9 +532,7 @@ async def _store_and_read(file, path: Path, name: str, limit: int, limit_mb: flo
             while chunk := await file.read(1 << 20):
                 size += len(chunk)
                 if size > limit:
-                    raise UploadTooLargeError(
-                        f"{name!r} is larger than this app's upload limit of {limit_mb:g} MB; start the app with "
-                        "a larger --max-upload-mb or upload fewer columns")
+                    raise UploadTooLargeError(f"{name!r} is larger than {too_large(limit_mb)}")
                 fh.write(chunk)
     if size == 0:
         path.unlink()
@@ -663,7 +668,8 @@ def _user_words(message: str, folder: Path, form) -> str:
     """A message about the app's unpacked copy of an uploaded bundle, naming the user's zip instead."""
     upload = form.get("bundle")
     name = getattr(upload, "filename", "") or "the uploaded bundle"
-    return message.replace(str(folder / "bundle"), f"{Path(name).name}:")
+    inside = str(folder / "bundle")
+    return message.replace(inside + "/", f"{Path(name).name}: ").replace(inside, Path(name).name)
 
 
 #: An uploaded bundle zip may unpack to at most this many times the upload limit.

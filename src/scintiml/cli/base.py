@@ -40,7 +40,9 @@ def warn(text: str, label: str = "warning") -> None:
 def warn_each(items: Iterable[dict], label: str = "skipped") -> None:
     """One line per skipped item ``{"file": ..., "reason": ...}``."""
     for item in items:
-        warn(f"{item.get('file', '')}: {item.get('reason', '')}", label=label)
+        where, reason = str(item.get("file", "")), str(item.get("reason", ""))
+        # a reason that already names its file (most of the DICOM reader's do) is not prefixed twice
+        warn(reason if where and reason.startswith(f"{where}: ") else f"{where}: {reason}", label=label)
 
 
 def progress_bar(*columns, transient: bool = True):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-
 from pathlib import Path
 from typing import Optional
 
@@ -49,14 +48,21 @@ def cnn_train(
             bar.update(task, completed=epoch,
                        description=f"epoch {epoch}: selection loss {m['smoothed_selection_loss']:.3f} (smoothed)")
 
-        with warnings.catch_warnings(record=True) as caught:  # the split's small-part warnings, as our lines
-            warnings.simplefilter("always", UserWarning)
-            model, skipped = train_from_folder(data, out, labels=labels, views=view_list, overwrite=overwrite,
-                                               progress=show, architecture=architecture, epochs=epochs,
-                                               max_steps=max_steps, seed=seed)
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:  # the split's small-part warnings, as our lines
+                warnings.simplefilter("always", UserWarning)
+                model, skipped = train_from_folder(data, out, labels=labels, views=view_list, overwrite=overwrite,
+                                                   progress=show, architecture=architecture, epochs=epochs,
+                                                   max_steps=max_steps, seed=seed)
+        finally:  # also when training fails (the warnings may say why); outside the recording block, which would
+            # record what is shown here again
+            for w in caught:
+                if not issubclass(w.category, UserWarning):  # not ours to reword: shown as Python would
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+            for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)):
+                warn(message)
     warn_each(skipped)
-    for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)):
-        warn(message)
     m = model.report.get("metrics", {})
     line = f"model written to {out}; threshold {model.threshold:.3f}, temperature {model.temperature:.2f}"
     if "auc" in m:

@@ -108,8 +108,6 @@ def load_cnn(path: str | Path, device: str | torch.device = "cpu") -> CNNModel:
                           f"(one {expected[1]} x {expected[2]} mean view per view); the bundle is corrupt")
     if any(np.ptp(t) == 0 for t in templates):  # a flat template would pass every study as not mirrored
         raise BundleError(f"{where}: an orientation template is flat (one value everywhere); the bundle is corrupt")
-    if len(guard.counts_per_view) != 2 or not all(math.isfinite(v) for v in guard.counts_per_view):
-        raise BundleError(f"{where}: its counts range {guard.counts_per_view} is not two finite numbers")
     network.to(device).eval()
     report = folder.json("training_report.json") if "training_report.json" in folder.files else {}
     return CNNModel(network, dict(spec), guard, card=folder.card, report=report)

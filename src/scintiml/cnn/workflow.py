@@ -158,8 +158,7 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
     unread = unread_studies(skipped, read=[s.study_instance_uid for s in studies])
     if not studies and not unread:
         raise ScintimlError(f"no NM study in {str(folder)!r} ({len(skipped)} file(s) skipped, none of them NM)")
-    table, order = worklist(model, studies) if studies else (pd.DataFrame(columns=[
-        "rank", "patient_id", "study_instance_uid", "source", "probability", "priority", "protocol_check"]), [])
+    table, order = worklist(model, studies)
     # A study whose files cannot be read is still on the list: unknown risk is not low risk, someone reads it.
     table = with_unread(table, unread)
     series_uid = generate_uid()

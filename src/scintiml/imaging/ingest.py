@@ -142,12 +142,12 @@ def _rescaled(ds, pixels: np.ndarray, path: Path) -> np.ndarray:
     A slope that is not a positive finite number cannot give counts (a negative one would turn a perfusion defect
     into a hot spot): the file is refused by name rather than read as if the tag were not there.
     """
-    if "RescaleSlope" not in ds and "RescaleIntercept" not in ds:
-        return pixels
+    slope_value, intercept_value = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    if all(v is None or str(v).strip() == "" for v in (slope_value, intercept_value)):
+        return pixels  # absent or empty (pydicom gives None for an empty DS): stored values are counts
     try:
-        slope = float(ds.RescaleSlope) if "RescaleSlope" in ds and str(ds.RescaleSlope).strip() else 1.0
-        intercept = (float(ds.RescaleIntercept) if "RescaleIntercept" in ds and str(ds.RescaleIntercept).strip()
-                     else 0.0)
+        slope = 1.0 if slope_value is None or str(slope_value).strip() == "" else float(slope_value)
+        intercept = 0.0 if intercept_value is None or str(intercept_value).strip() == "" else float(intercept_value)
     except (TypeError, ValueError):
         raise ImagingError(f"{path}: RescaleSlope / RescaleIntercept are not numbers; the stored values cannot be "
                            "turned into counts") from None

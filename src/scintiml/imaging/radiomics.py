@@ -157,18 +157,21 @@ def mask_path(masks: str | Path, patient_id: str) -> Path | None:
 
 
 def mask_problem(mask: np.ndarray) -> str:
-    """What makes ``mask`` no binary ROI mask ("" when it is one): only 0/1 (or booleans) are read.
+    """What makes ``mask`` no binary ROI mask ("" when it is one): 0 outside and one other value inside.
 
-    A label map (1, 2, ...) or a probability map would otherwise be cut at "not 0" without a word.
+    0/1, booleans and 0/255 (an image editor's export) are binary. A label map (1, 2, ...), a probability map or
+    a NaN would otherwise be cut at "not 0" without a word.
 
     Examples
     --------
     >>> mask_problem(np.array([[0, 1], [1, 0]])), mask_problem(np.array([[True, False]]))
     ('', '')
+    >>> mask_problem(np.array([[0, 255], [255, 0]], dtype=np.uint8))
+    ''
     >>> mask_problem(np.array([[0, 1, 2]]))
-    'holds values other than 0 and 1 (2); save a binary mask (1 inside the ROI, 0 outside), one array per ROI'
-    >>> mask_problem(np.array([[0.0, np.nan]]))
-    'holds values other than 0 and 1 (nan); save a binary mask (1 inside the ROI, 0 outside), one array per ROI'
+    'holds 2 values besides 0 (1, 2); save a binary mask (0 outside the ROI, one value inside), one array per ROI'
+    >>> mask_problem(np.array([[0.0, 1.0, np.nan]]))
+    'holds NaN; save a binary mask (0 outside the ROI, one value inside), one array per ROI'
     >>> mask_problem(np.array(["a"]))
     'is not numeric (dtype <U1)'
     """
@@ -176,13 +179,14 @@ def mask_problem(mask: np.ndarray) -> str:
         return ""
     if mask.dtype.kind not in "iuf":
         return f"is not numeric (dtype {mask.dtype})"
-    values = np.unique(mask)  # NaN sorts last and is kept by unique
-    other = [v for v in values if not (v == 0 or v == 1)]
-    if not other:
+    fix = "save a binary mask (0 outside the ROI, one value inside), one array per ROI"
+    if mask.dtype.kind == "f" and not np.all(np.isfinite(mask)):
+        return f"holds {'NaN' if np.isnan(mask).any() else 'infinite values'}; {fix}"
+    inside = [v for v in np.unique(mask) if v != 0]
+    if len(inside) <= 1:
         return ""
-    shown = ", ".join(f"{float(v):g}" for v in other[:3]) + (", ..." if len(other) > 3 else "")
-    return (f"holds values other than 0 and 1 ({shown}); save a binary mask (1 inside the ROI, 0 outside), "
-            "one array per ROI")
+    shown = ", ".join(f"{float(v):g}" for v in inside[:3]) + (", ..." if len(inside) > 3 else "")
+    return f"holds {len(inside)} values besides 0 ({shown}); {fix}"
 
 
 def features_from_folders(

@@ -138,12 +138,13 @@ def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple
 
 
 def _resolved(path: Path, role: str) -> Path:
-    """``path.resolve()``, with a symbolic-link loop named (pathlib raises RuntimeError on one)."""
+    """``path.resolve()``, with a symbolic-link loop or an unreadable path named (pathlib raises RuntimeError on a
+    loop, OSError where a folder on the way may not be read)."""
     try:
         return path.resolve()
     except (RuntimeError, OSError) as exc:
-        raise OutputDirectoryError(f"the {role} {str(path)!r} cannot be resolved ({exc}); a symbolic link on its "
-                                   "path points in a loop or nowhere — give the real path") from None
+        raise OutputDirectoryError(f"the {role} {str(path)!r} cannot be resolved ({exc}): a symbolic link on its "
+                                   "path loops, or a folder on it cannot be read — give the real path") from None
 
 
 def safe_file_stem(text: str, fallback: str = "unnamed") -> str:
