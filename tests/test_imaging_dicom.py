@@ -109,6 +109,17 @@ def test_a_matrix_larger_than_any_gamma_camera_is_refused_before_decoding(tmp_pa
     assert "4096 x 4096 matrix is larger than a planar NM view can be (at most 2048 x 2048)" in skipped[0]["reason"]
 
 
+def test_a_header_that_does_not_describe_its_pixels_is_named_as_such(tmp_path):
+    write_nm_study(_study("B8"), tmp_path / "s", layout="per_view")
+    first = sorted((tmp_path / "s").rglob("*.dcm"))[0]
+    ds = pydicom.dcmread(first)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7  # 16-bit data declared 8-bit: twice the bytes
+    ds.save_as(first)
+    studies, skipped = read_studies(tmp_path / "s")
+    assert len(studies[0].views) == 5 and len(skipped) == 1
+    assert "holds 2 frame(s) of 32 x 32 at BitsAllocated 8, but NumberOfFrames says 1" in skipped[0]["reason"]
+
+
 def test_single_view_with_scalar_detector_vector_and_text_views(tmp_path):
     """A camera's one-view file: DetectorVector = 1 (one value), view only in SeriesDescription."""
     study = _study("C")

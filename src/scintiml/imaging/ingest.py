@@ -18,6 +18,7 @@ Study Instance UID and patient ID, never as a traceback.
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,9 +97,18 @@ def _frames(ds, path: Path) -> list[_Frame]:
         raise ImagingError(f"{path}: a {rows} x {columns} matrix is larger than a planar NM view can be "
                            f"(at most {MAX_MATRIX} x {MAX_MATRIX}); check that this is a gamma-camera image")
     try:
-        pixels = ds.pixel_array.astype(float)
+        with warnings.catch_warnings():  # pydicom warns of a frame-count mismatch; it is named just below
+            warnings.simplefilter("ignore", UserWarning)
+            pixels = ds.pixel_array.astype(float)
     except Exception as exc:  # corrupt or truncated pixel data: name the file, whatever the decoder raised
         raise ImagingError(f"{path}: pixel data cannot be decoded ({exc})") from exc
+    declared = _text(ds, "NumberOfFrames") or "1"
+    if _text(ds, "SamplesPerPixel") in ("", "1") and declared.isdigit():
+        found = pixels.shape[0] if pixels.ndim == 3 else 1
+        if found != int(declared):  # e.g. BitsAllocated 8 on 16-bit data: twice the bytes read as two frames
+            raise ImagingError(f"{path}: the pixel data holds {found} frame(s) of {_text(ds, 'Rows')} x "
+                               f"{_text(ds, 'Columns')} at BitsAllocated {_text(ds, 'BitsAllocated')}, but "
+                               f"NumberOfFrames says {declared}; the header does not describe the pixel data")
     pixels = _rescaled(ds, pixels, path)
     if pixels.ndim == 2:
         pixels = pixels[None]
