@@ -142,3 +142,26 @@ def test_removal_importance_ranks_true_inputs_first():
     )
     assert set(table["input"].iloc[:2]) == {"delta_lvef", "planar_washout"}
     assert (table["loss_increase"].iloc[:2] > 0.1).all()
+
+
+def test_the_study_describes_inputs_with_their_missing_values_left_out_not_filled_in():
+    from sklearn.metrics import roc_auc_score
+
+    from scintiml import load_cohort
+    from scintiml.stages import explore_stage, split_stage
+
+    rng = np.random.RandomState(4)
+    n = 160
+    y = rng.binomial(1, 0.4, n)
+    a = rng.normal(size=n) + 0.8 * y
+    b = 0.5 * a + rng.normal(size=n)
+    a[rng.rand(n) < 0.25] = np.nan  # a quarter missing
+    cohort = load_cohort(pd.DataFrame({"a": a, "b": b, "event": y}), "event")
+    explored = explore_stage(split_stage(cohort, random_state=0)).results
+    row = next(r for r in explored["univariate"] if r["input"] == "a")
+    ok = ~np.isnan(a)
+    assert row["auc"] == pytest.approx(roc_auc_score(y[ok], a[ok]))  # complete cases, not medians filled in
+    r = explored["correlation"]["matrix"][explored["correlation"]["inputs"].index("a")][
+        explored["correlation"]["inputs"].index("b")]
+    assert r == pytest.approx(stats.pearsonr(a[ok], b[ok])[0])
+    assert explored["correlation_with_outcome"]["a"] == pytest.approx(stats.pearsonr(a[ok], y[ok])[0])

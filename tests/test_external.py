@@ -301,6 +301,30 @@ def test_internal_external_cv_on_the_four_hospitals():
     assert rows["switzerland"]["calibration_intercept_ci95"][0] > 0
 
 
+def test_internal_external_cv_seeds_the_pipeline_and_pools_only_weighable_sites():
+    from scintiml.external import default_site_model, internal_external_cv, pool_auc
+
+    rng = np.random.RandomState(3)
+    X = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    y = rng.binomial(1, 1 / (1 + np.exp(-1.5 * X["a"].to_numpy())))
+    sites = np.repeat(["s1", "s2", "s3", "tiny"], [95, 95, 95, 15])
+    # the small site: its events are exactly its patients with the highest `a` -> AUC 1 with DeLong SE 0
+    tiny = sites == "tiny"
+    y[tiny] = 0
+    y[np.flatnonzero(tiny)[np.argsort(X["a"].to_numpy()[tiny])[-5:]]] = 1
+    X.loc[tiny, "a"] += 3 * y[tiny]
+    assert any(k.endswith("__random_state") for k in default_site_model().get_params())
+    first = internal_external_cv(X, y, sites, random_state=0)
+    again = internal_external_cv(X, y, sites, random_state=0)
+    assert [r.get("auc") for r in first["per_site"]] == [r.get("auc") for r in again["per_site"]]
+    rows = {r["site"]: r for r in first["per_site"]}
+    assert rows["tiny"]["auc"] == 1.0 and rows["tiny"]["auc_se"] == 0.0
+    summary = first["summary"]["auc"]
+    assert summary["left_out"] == ["tiny"] and summary["k"] == 3
+    assert summary["auc"] == pytest.approx(pool_auc([rows[s]["auc"] for s in ("s1", "s2", "s3")],
+                                                    [rows[s]["auc_se"] for s in ("s1", "s2", "s3")])["auc"])
+
+
 def test_internal_external_cv_refuses_one_site():
     from scintiml.errors import ScintimlError
     from scintiml.external import internal_external_cv

@@ -81,7 +81,7 @@ def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_i
             f"({best[1]['difference_ci95'][0]:+.3f} to {best[1]['difference_ci95'][1]:+.3f})")
     if result.results.get("internal_external"):
         auc = result.results["internal_external"]["summary"].get("auc")
-        if auc:
+        if auc and "auc" in auc:  # else a note: fewer than 2 sites with a usable AUC and SE
             say(f"internal-external cross-validation: summary AUC {auc['auc']:.3f} ({auc['auc_ci95'][0]:.3f}-"
                 f"{auc['auc_ci95'][1]:.3f}), I2 {100 * auc['i2']:.0f} %" + (
                     f", 95 % prediction interval {auc['auc_prediction_interval95'][0]:.3f}-"

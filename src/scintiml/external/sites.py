@@ -30,6 +30,14 @@ __all__ = ["internal_external_cv", "default_site_model", "MIN_SITE_CLASS", "read
 MIN_SITE_CLASS = 5
 
 
+def _weighable(estimate: Any, se: Any) -> bool:
+    """An estimate with a finite, positive standard error (inverse-variance weighting needs one)."""
+    try:
+        return bool(np.isfinite(float(estimate)) and np.isfinite(float(se)) and float(se) > 0)
+    except (TypeError, ValueError):
+        return False
+
+
 def default_site_model():
     """Median imputation (fitted on the development sites), standardised inputs, logistic regression.
 
@@ -92,8 +100,11 @@ def internal_external_cv(
         raise ScintimlError(f"internal-external cross-validation needs at least 2 sites, got {len(levels)}")
     rng = check_random_state(random_state)
     estimator = clone(estimator if estimator is not None else default_site_model())
-    if "random_state" in estimator.get_params():
-        estimator.set_params(random_state=rng.randint(2 ** 31 - 1))
+    seed = rng.randint(2 ** 31 - 1)
+    # every random_state, also a pipeline step's (``annclassifier__random_state``): same seed, same per-site AUCs
+    seeded = {k: seed for k in estimator.get_params() if k == "random_state" or k.endswith("__random_state")}
+    if seeded:
+        estimator.set_params(**seeded)
     rows = []
     for site in levels:
         test = sites == site
@@ -126,11 +137,19 @@ def internal_external_cv(
     done = [r for r in rows if "skipped" not in r]
     summary: dict[str, Any] = {"k": len(done)}
     if len(done) >= 2:
-        summary["auc"] = pool_auc([r["auc"] for r in done], [r["auc_se"] for r in done])
-        summary["calibration_intercept"] = random_effects([r["calibration_intercept"] for r in done],
-                                                          [r["calibration_intercept_se"] for r in done])
-        summary["calibration_slope"] = random_effects([r["calibration_slope"] for r in done],
-                                                      [r["calibration_slope_se"] for r in done])
+        for key, pool in (("auc", pool_auc), ("calibration_intercept", random_effects),
+                          ("calibration_slope", random_effects)):
+            # a site whose estimate has no finite, positive standard error (a small site separated perfectly:
+            # AUC 1 with SE 0, or a calibration fit that diverged) cannot be weighted by 1/SE²; it is left out
+            # of that summary and said so, rather than turning the pooled value into NaN
+            usable = [r for r in done if _weighable(r[key], r[f"{key}_se"])]
+            left_out = [str(r["site"]) for r in done if r not in usable]
+            if len(usable) >= 2:
+                summary[key] = pool([r[key] for r in usable], [r[f"{key}_se"] for r in usable])
+                if left_out:
+                    summary[key]["left_out"] = left_out
+            else:
+                summary[key] = {"note": f"fewer than 2 sites have a usable {key} and standard error"}
     else:
         summary["note"] = "fewer than 2 sites could be validated: no summary across sites"
     return jsonable({

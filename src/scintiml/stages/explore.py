@@ -51,19 +51,22 @@ def explore_stage(data: StudyData, redundancy_threshold: float = 0.9) -> Explora
     >>> explored.univariate_fit.iloc[0]["input"] in {"delta_lvef", "planar_washout"}
     True
     """
-    X, y = data.X, data.y
+    # the description is of the patients as they are: every patient, missing values left out per input (pairwise
+    # for correlations), not the training medians filled in for the network, which pull a univariate AUC and a
+    # correlation toward no effect; the best-single-predictor rule is fitted as the network sees its inputs
+    raw, y = data.raw, data.y
     rows = data.fit_rows
-    pearson = correlation_matrix(X)
-    univariate = univariate_tests(X, y)
+    pearson = correlation_matrix(raw)
+    univariate = univariate_tests(raw, y)
     data.warnings.extend(leak_warnings(univariate))
     results = {
-        "describe": describe_inputs(data.raw, y).reset_index(names="input").to_dict(orient="records"),
+        "describe": describe_inputs(raw, y).reset_index(names="input").to_dict(orient="records"),
         "univariate": univariate.to_dict(orient="records"),
         "correlation": {"inputs": list(pearson.columns), "matrix": pearson.to_numpy().tolist()},
-        "correlation_with_outcome": correlation_with_outcome(X, y).to_dict(),
-        "redundancy_groups": redundancy_groups(X, y, threshold=redundancy_threshold),
+        "correlation_with_outcome": correlation_with_outcome(raw, y).to_dict(),
+        "redundancy_groups": redundancy_groups(raw, y, threshold=redundancy_threshold),
     }
-    return Exploration(results=results, univariate_fit=univariate_tests(X.iloc[rows], y[rows]))
+    return Exploration(results=results, univariate_fit=univariate_tests(data.X.iloc[rows], y[rows]))
 
 
 def leak_warnings(univariate: pd.DataFrame) -> list[str]:
