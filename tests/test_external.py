@@ -336,6 +336,45 @@ def test_internal_external_cv_refuses_one_site():
 
 # --- the command line -------------------------------------------------------------------------------------------
 
+def test_validate_refuses_repeated_ids_and_a_reference_it_cannot_read_and_reads_decimal_commas(
+        cleveland_bundle, tmp_path, capsys):
+    import json
+
+    from conftest import run_cli
+
+    path, bundle = cleveland_bundle
+    site = heart_disease_frame("hungarian")
+    site["pid"] = [f"H{i}" for i in range(len(site))]
+    dup = site.copy()
+    dup.loc[5, "pid"] = "H3"
+    dup.to_csv(tmp_path / "dup.csv", index=False)
+    args = ["--target", "disease", "--no-pdf"]
+    assert run_cli(["validate", str(path), str(tmp_path / "dup.csv"), *args, "--id", "pid",
+                    "--out", str(tmp_path / "v1")]) == 2
+    assert "id column 'pid' has 1 duplicated id(s), e.g. ['H3']" in capsys.readouterr().err
+    site.to_csv(tmp_path / "site.csv", index=False)
+    site.drop(columns=[bundle.inputs[0]]).to_csv(tmp_path / "lacks.csv", index=False)
+    assert run_cli(["validate", str(path), str(tmp_path / "site.csv"), *args, "--reference",
+                    str(tmp_path / "lacks.csv"), "--out", str(tmp_path / "v2")]) == 2
+    err = capsys.readouterr().err
+    assert "the reference table (--reference): the data lack the model's input column(s)" in err, err
+    assert not (tmp_path / "v1").exists() and not (tmp_path / "v2").exists()
+    # a decimal-comma export: refused with the option named, and read with it (same AUC as the plain file)
+    comma = site.copy()
+    column = next(c for c in bundle.inputs if (site[c].dropna() % 1 != 0).any())
+    comma[column] = comma[column].map(lambda v: "" if pd.isna(v) else str(v).replace(".", ","))
+    comma.to_csv(tmp_path / "comma.csv", index=False, sep=";")
+    assert run_cli(["validate", str(path), str(tmp_path / "comma.csv"), *args, "--out", str(tmp_path / "v3")]) == 2
+    assert "--decimal-comma" in capsys.readouterr().err
+    assert run_cli(["validate", str(path), str(tmp_path / "comma.csv"), *args, "--decimal-comma",
+                    "--out", str(tmp_path / "v3")]) == 0
+    assert run_cli(["validate", str(path), str(tmp_path / "site.csv"), *args, "--out", str(tmp_path / "v4")]) == 0
+    aucs = [json.loads((tmp_path / v / "validation.json").read_text())["performance"]["auc"] for v in ("v3", "v4")]
+    assert aucs[0] == aucs[1]
+    assert run_cli(["recalibrate", str(path), str(tmp_path / "comma.csv"), "--target", "disease", "--decimal-comma",
+                    "--out", str(tmp_path / "r")]) == 0
+
+
 def test_cli_validate_and_recalibrate(cleveland_bundle, tmp_path, capsys):
     import json
 

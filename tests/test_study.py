@@ -158,6 +158,8 @@ def test_cli_study_and_predict(tmp_path, capsys):
         (["--target", "outcome", "--split", "0:0:0"], "gives every part a share of 0"),
         (["--target", "outcome", "--split", "5:50:50"], "give the training part a larger share"),
         (["--target", "outcome", "--split", "12:44:44"], "too few to train a network"),
+        (["--target", "outcome", "--split", "80:15:5"], "too few to test on (at least 2 of each outcome)"),
+        (["--target", "outcome", "--split", "nan:20:20"], "needs three finite numbers"),
         (["--target", "outcome", "--id", "outcome"], "the id column and the target are the same column"),
     ],
 )

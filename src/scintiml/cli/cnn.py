@@ -66,8 +66,10 @@ def cnn_train(
     m = model.report.get("metrics", {})
     line = f"model written to {out}; threshold {model.threshold:.3f}, temperature {model.temperature:.2f}"
     if "auc" in m:
-        line += (f"; testing AUC {m['auc']:.3f} ({m['auc_ci95'][0]:.3f}-{m['auc_ci95'][1]:.3f}), sensitivity "
-                 f"{m['sensitivity']:.2f}, specificity {m['specificity']:.2f}")
+        ci = m.get("auc_ci95") or [None, None]
+        interval = "no CI: one study of a class" if None in ci or ci[0] != ci[0] else f"{ci[0]:.3f}-{ci[1]:.3f}"
+        line += (f"; testing AUC {m['auc']:.3f} ({interval}), sensitivity {m['sensitivity']:.2f}, specificity "
+                 f"{m['specificity']:.2f}")
     say(line)
     if not model.spec["threshold_rule"]["promise_shown"]:
         warn(f"the selection studies held {model.spec['threshold_rule']['positives']} positives: too few to show "

@@ -23,6 +23,9 @@ def validate(
     max_missing: float = typer.Option(0.3, "--max-missing", help="Largest share missing per input that is imputed."),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also write report.pdf."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
+    decimal_comma: bool = typer.Option(False, "--decimal-comma",
+                                       help="Read 3,5 as 3.5 (numbers with a decimal comma)."),
+    percent: bool = typer.Option(False, "--percent", help="Read 45% as 45."),
 ) -> None:
     """Apply a model to another site's patients: AUC, calibration, Brier, tests, decision curve (95 % CIs),
     what moved, and a verdict: transportable / recalibrate / retrain."""
@@ -34,7 +37,8 @@ def validate(
     check_output_path(out, overwrite=overwrite, inputs=(model, data), kind="folder")
     site_protocol = parse_protocol(protocol)
     v = write_validation(model, data, target, out, protocol=site_protocol or None, reference=reference,
-                         id_column=id_column, max_missing_share=max_missing, pdf=pdf, overwrite=overwrite)
+                         id_column=id_column, max_missing_share=max_missing, pdf=pdf, overwrite=overwrite,
+                         decimal="," if decimal_comma else ".", percent=percent)
     p = v["performance"]
     cal = p["calibration"]
     say(f"{p['n']} patients, {p['n_events']} events: AUC {p['auc']:.3f} ({p['auc_ci95'][0]:.3f}-{p['auc_ci95'][1]:.3f}); "
@@ -60,6 +64,9 @@ def recalibrate(
     method: str = typer.Option("logistic", "--method", help="intercept or logistic."),
     max_missing: float = typer.Option(0.3, "--max-missing", help="Largest share missing per input that is imputed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output bundle."),
+    decimal_comma: bool = typer.Option(False, "--decimal-comma",
+                                       help="Read 3,5 as 3.5 (numbers with a decimal comma)."),
+    percent: bool = typer.Option(False, "--percent", help="Read 45% as 45."),
 ) -> None:
     """Write a recalibrated version of a model bundle for a site (intercept or logistic recalibration)."""
     from ..cohort import read_table
@@ -70,7 +77,8 @@ def recalibrate(
     require(0 < max_missing <= 1, f"--max-missing must be in (0, 1], got {max_missing}")
     require(out.resolve() != model.resolve(), "--out must be a new folder: the original bundle is never overwritten")
     check_output_path(out, overwrite=overwrite, inputs=(model, data), kind="folder")
-    record = recalibrate_bundle(model, read_table(data), target, out, method=method, data_name=data.name,
+    table = read_table(data, decimal="," if decimal_comma else ".", percent=percent)
+    record = recalibrate_bundle(model, table, target, out, method=method, data_name=data.name,
                                 max_missing_share=max_missing, overwrite=overwrite)
     cb, ca = record["before"]["calibration"], record["after"]["calibration"]
     say(f"{record['formula']} from {record['n']} patients ({record['n_events']} events)")

@@ -100,10 +100,17 @@ def auc_ci(
     >>> result = auc_ci([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
     >>> result.auc, round(result.se, 4), [round(float(x), 3) for x in result.ci]
     (0.75, 0.3536, [0.057, 1.0])
+
+    With one event DeLong's interval is undefined, and says so (it is not [0, 1]):
+
+    >>> auc_ci([0, 0, 0, 1], [0.1, 0.4, 0.35, 0.8]).ci
+    (nan, nan)
     """
     y, s = check_binary_scores(y_true, y_score)
     auc, v10, v01 = _midrank_components(y, s)
     if method == "delong":
+        if min(len(v10), len(v01)) < 2:  # the variance of one patient's placement is undefined (pROC: NA)
+            return AUCResult(auc, float("nan"), (float("nan"), float("nan")), "delong", level)
         se = float(np.sqrt(v10.var(ddof=1) / len(v10) + v01.var(ddof=1) / len(v01)))
         z = stats.norm.ppf(0.5 + level / 2)
         return AUCResult(auc, se, (max(0.0, auc - z * se), min(1.0, auc + z * se)), "delong", level)

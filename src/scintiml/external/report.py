@@ -187,8 +187,12 @@ def write_validation(
     pdf: bool = True,
     overwrite: bool = False,
     random_state=0,
+    decimal: str = ".",
+    percent: bool = False,
 ) -> dict[str, Any]:
     """Validate a bundle on a data file and write everything into ``out`` (atomically).
+
+    ``decimal`` / ``percent`` read the data (and reference) file as :func:`scintiml.cohort.read_table` does.
 
     ``out`` receives ``validation.json`` (:meth:`ValidationResult.to_dict`), ``predictions.csv`` (probability,
     class at the bundle's threshold, outcome and imputed inputs per patient), ``report.html``, ``report.pdf`` and
@@ -224,8 +228,9 @@ def write_validation(
                       kind="folder")
     bundle = load_bundle(model)
     ids = (id_column,) if id_column else ()  # patient ids as text: "007" stays "007"
-    frame = read_table(data, text_columns=ids)
-    reference_frame = read_table(reference, text_columns=ids) if reference is not None else None
+    frame = read_table(data, text_columns=ids, decimal=decimal, percent=percent)
+    reference_frame = (read_table(reference, text_columns=ids, decimal=decimal, percent=percent)
+                       if reference is not None else None)
     result = validate_bundle(
         bundle, frame, target, protocol=protocol, reference=reference_frame, id_column=id_column,
         max_missing_share=MAX_MISSING_SHARE if max_missing_share is None else max_missing_share,

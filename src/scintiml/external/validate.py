@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ..errors import ScintimlError, TargetClassesError, TargetColumnError
+from ..errors import DuplicateIdError, ScintimlError, TargetClassesError, TargetColumnError
 from ..io import jsonable
 from .drift import input_shift, membership_auc
 from .metrics import external_performance
@@ -300,6 +300,13 @@ def validate_bundle(
     """
     if id_column is not None and id_column not in frame.columns:
         raise TargetColumnError(f"id column {id_column!r} not found; columns are {list(frame.columns)}")
+    if id_column is not None:  # as the study refuses them: a patient counted twice weighs twice in every figure
+        ids = frame[id_column].dropna()
+        repeated = ids[ids.duplicated()].unique()
+        if len(repeated):
+            raise DuplicateIdError(f"id column {id_column!r} has {len(repeated)} duplicated id(s), e.g. "
+                                   f"{[jsonable(v) for v in repeated[:5]]}; each patient must appear once — merge "
+                                   "or remove repeats")
     positive = bundle.spec.get("positive", 1)
     y = site_outcome(frame, target, positive, bundle.spec.get("outcome_values"))
     if min(y.sum(), len(y) - y.sum()) < 2:
@@ -327,6 +334,12 @@ def validate_bundle(
         notes.append("the bundle records no training summary and no reference data were given: no input-shift table")
     membership = None
     if reference is not None:
+        # the reference is read by the rules of the site's table: a column it lacks, or text where numbers
+        # belong, would otherwise become "missing in every reference patient" and a perfect site-membership AUC
+        try:
+            prepare_inputs(reference, inputs, bundle_medians(bundle), 1.0)
+        except ScintimlError as exc:
+            raise type(exc)(f"the reference table (--reference): {exc}") from None
         membership = membership_auc(reference, frame, inputs=inputs, random_state=random_state)
     else:
         notes.append("no development data given (--reference): the site-membership model was not run")

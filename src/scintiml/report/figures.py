@@ -9,6 +9,11 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+
+def _ci_text(ci) -> str:
+    """An interval as "lo–hi", or "no CI" where it is undefined (null in results.json)."""
+    return "no CI" if not ci or any(v is None or v != v for v in ci) else f"{ci[0]:.3f}–{ci[1]:.3f}"
+
 BLUE, ORANGE, GREY, RED = "#1f5fa8", "#d9771e", "#7a7a7a", "#b22222"
 
 #: The report's look, applied only inside :func:`figure_style` (never to the user's global rcParams).
@@ -136,7 +141,7 @@ def _roc(r: dict[str, Any]):
         ax.fill_between(band["fpr"], band["lower"], band["upper"], color=BLUE, alpha=0.18, lw=0,
                         label="95 % confidence band")
     ax.plot(curve["fpr"], curve["tpr"], color=BLUE, lw=2,
-            label=f"network: AUC {t['auc']:.3f} ({t['auc_ci95'][0]:.3f}–{t['auc_ci95'][1]:.3f})")
+            label=f"network: AUC {t['auc']:.3f} ({_ci_text(t['auc_ci95'])})")
     ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1)
     fpr_pt = 1 - t["specificity"]
     ax.scatter([fpr_pt], [t["sensitivity"]], color=ORANGE, zorder=4, s=40,

@@ -62,6 +62,12 @@ def split_stage(
         raise SplitError(f"the training part would hold {len(y_train)} patients ({n_events} with the event): too "
                          f"few to train a network (at least {MIN_TRAINING_PATIENTS}, 2 of each outcome); give it a "
                          "larger share, e.g. --split 60:20:20")
+    y_test = np.asarray(cohort.y)[split.testing]
+    test_events = int((y_test == 1).sum())
+    if min(test_events, len(y_test) - test_events) < 2:
+        # one patient of a class: the testing AUC's DeLong interval (and most tests' intervals) are undefined
+        raise SplitError(f"the testing part would hold {len(y_test)} patients ({test_events} with the event): too "
+                         "few to test on (at least 2 of each outcome); give it a larger share, e.g. --split 60:20:20")
     X, medians = impute_median(cohort.X, split.training)
     total = float(np.sum(ratios))
     return StudyData(
