@@ -375,6 +375,26 @@ def test_validate_refuses_repeated_ids_and_a_reference_it_cannot_read_and_reads_
                     "--out", str(tmp_path / "r")]) == 0
 
 
+def test_recalibration_keeps_a_patient_exactly_at_the_threshold_on_the_same_side(tmp_path):
+    from scintiml.bundle import load_bundle, save_bundle
+    from scintiml.datasets import load_heart_failure
+    from scintiml.external import recalibrate_bundle
+    from scintiml.study import run_study
+
+    # two coarse inputs: many patients share a score, and the threshold is one of them
+    cohort = load_heart_failure().subset(["ejection_fraction", "serum_creatinine"])
+    cohort.groups = {}
+    study = run_study(cohort, inputs="all", selection="split", readiness=False, random_state=0)
+    path = save_bundle(study, tmp_path / "m")
+    frame = cohort.X.assign(DEATH_EVENT=cohort.y)
+    before = load_bundle(path).predict(frame)
+    assert (before["probability"] == load_bundle(path).threshold).any()  # ties at the threshold exist
+    for method in ("intercept", "logistic"):
+        recalibrate_bundle(path, frame, "DEATH_EVENT", tmp_path / method, method=method)
+        after = load_bundle(tmp_path / method).predict(frame)
+        assert (after["predicted_class"] == before["predicted_class"]).all(), method
+
+
 def test_cli_validate_and_recalibrate(cleveland_bundle, tmp_path, capsys):
     import json
 

@@ -118,7 +118,11 @@ def recalibrate_bundle(
     intercepts = [np.array(c, float) for c in bundle.model.intercepts_]
     coefs[-1] = coefs[-1] * b
     intercepts[-1] = intercepts[-1] * b + a
-    threshold = float(expit(a + b * logit(bundle.threshold)))
+    # The new network computes b·z + a inside its last layer, so a patient exactly at the old threshold (the
+    # threshold is one of the selection patients' scores, and coarse inputs make ties common) can land one
+    # rounding step below the mapped threshold and change class. A relative 1e-12 below keeps "at the threshold"
+    # on the same side; scores that close carry no information anyway.
+    threshold = float(expit(a + b * logit(bundle.threshold))) * (1 - 1e-12)
     p_new = expit(a + b * logit(np.clip(p, 1e-12, 1 - 1e-12)))
     before = external_performance(y, p, bundle.threshold, random_state=random_state)
     after = external_performance(y, p_new, threshold, random_state=random_state)
