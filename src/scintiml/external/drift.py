@@ -48,7 +48,9 @@ def ks_against_summary(x: np.ndarray, summary: Mapping[str, Any]) -> tuple[float
     A bundle keeps a few training quantiles (and the range), not the patients, so the distance is taken at those
     points, where the training CDF is known: ``D = max_k |F_new(q_k) - level_k|`` over the stored quantiles whose
     value is not shared with another level (a shared value is a point mass of a 0/1 or coded input, where the CDF
-    is not known; an input made only of such points gets no KS test — its SMD still applies). ``D`` is a lower
+    is not known; an input made only of such points gets no KS test — its SMD still applies). Where the new values
+    tie at a stored quantile (many patients with the same value), only how far the new CDF lies outside
+    ``[F_new(q-), F_new(q)]`` around the level counts, since the training CDF jumps there too. ``D`` is a lower
     bound of the full KS distance, so its p-value (Kolmogorov's distribution for n new values,
     ``scipy.stats.kstwo``) errs on the side of not raising an alarm.
 
@@ -63,6 +65,13 @@ def ks_against_summary(x: np.ndarray, summary: Mapping[str, Any]) -> tuple[float
     >>> d, p = ks_against_summary(np.random.RandomState(0).normal(1.0, 1.0, 200), summary)
     >>> round(d, 2), p < 1e-6
     (0.36, True)
+
+    A coarse input whose training median is 1.0, shared by a fifth of the patients: the same values again are
+    no shift, although F_new(1.0) = 0.6 is far from the level 0.5.
+
+    >>> same = np.repeat([0.8, 1.0, 1.3], [40, 20, 40])
+    >>> ks_against_summary(same, {"quantiles": {"0.25": 0.8, "0.5": 1.0, "0.75": 1.3}})[0]
+    0.0
     """
     stored = [(float(level), float(value)) for level, value in (summary.get("quantiles") or {}).items()
               if value is not None]
@@ -75,7 +84,11 @@ def ks_against_summary(x: np.ndarray, summary: Mapping[str, Any]) -> tuple[float
     x = np.sort(np.asarray(x, float))
     if not unique or x.size == 0:
         return None, None
-    distance = max(abs(np.searchsorted(x, value, side="right") / x.size - level) for level, value in unique)
+    # At a stored quantile q the training CDF is only known to satisfy F(q-) <= level <= F(q): a value many
+    # patients share (a creatinine of 1.0) has a jump there. So the distance counted at q is how far the new CDF
+    # lies outside that: below the level at q, or above it just before q. For untied values this is |F_new - level|.
+    distance = max(max(level - np.searchsorted(x, value, side="right") / x.size,
+                       np.searchsorted(x, value, side="left") / x.size - level, 0.0) for level, value in unique)
     return float(distance), float(stats.kstwo.sf(distance, x.size))
 
 
