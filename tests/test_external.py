@@ -359,6 +359,11 @@ def test_validate_refuses_repeated_ids_and_a_reference_it_cannot_read_and_reads_
     err = capsys.readouterr().err
     assert "the reference table (--reference): the data lack the model's input column(s)" in err, err
     assert not (tmp_path / "v1").exists() and not (tmp_path / "v2").exists()
+    # the site table given as its own reference: no membership "result" (cross-validation anti-learns), a note
+    assert run_cli(["validate", str(path), str(tmp_path / "site.csv"), *args, "--reference",
+                    str(tmp_path / "site.csv"), "--out", str(tmp_path / "v5")]) == 0
+    assert "the very same patients" in capsys.readouterr().err
+    assert json.loads((tmp_path / "v5" / "validation.json").read_text())["membership"] is None
     # a decimal-comma export: refused with the option named, and read with it (same AUC as the plain file)
     comma = site.copy()
     column = next(c for c in bundle.inputs if (site[c].dropna() % 1 != 0).any())

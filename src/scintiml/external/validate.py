@@ -340,7 +340,12 @@ def validate_bundle(
             prepare_inputs(reference, inputs, bundle_medians(bundle), 1.0)
         except ScintimlError as exc:
             raise type(exc)(f"the reference table (--reference): {exc}") from None
-        membership = membership_auc(reference, frame, inputs=inputs, random_state=random_state)
+        same = reference[inputs].reset_index(drop=True).equals(frame[inputs].reset_index(drop=True))
+        if same:  # a table against itself: cross-validation then "anti-learns" (an AUC below 0.5), not a result
+            notes.append("the reference holds the very same patients as this table: the site-membership model was "
+                         "not run (give the development patients as --reference)")
+        else:
+            membership = membership_auc(reference, frame, inputs=inputs, random_state=random_state)
     else:
         notes.append("no development data given (--reference): the site-membership model was not run")
     mismatches = bundle.check_protocol(dict(protocol or {})) if protocol else []
