@@ -162,7 +162,8 @@ def card_markdown(card: dict[str, Any]) -> str:
 
     def ci(key: str) -> str:
         v = m.get(key)
-        return "n/a" if not v else f"{v[0]:.3f}-{v[1]:.3f}"
+        # an interval may be undefined (null: DeLong's with one study of a class)
+        return "n/a" if not v or any(x is None or x != x for x in v) else f"{v[0]:.3f}-{v[1]:.3f}"
 
     rule = card.get("threshold_rule", {})
     sel = card.get("selection", {})
