@@ -365,6 +365,7 @@ def option_cases() -> list[Case]:
                        (("--split", "1:2"), "split"), (("--split", "a:b:c"), "split"), (("--split", "-1:1:1"), "split"),
                        (("--split", "0:0:0"), "split"), (("--inputs", "magic"), "--inputs"),
                        (("--protocol", "nokeyvalue"), "KEY=VALUE"), (("--protocol", "=x"), "KEY=VALUE"),
+                       (("--protocol", "a=1", "--protocol", "a=2"), "given twice"),
                        (("--max-inputs", "x"), "max-inputs"), (("--seed", "abc"), "seed"), (("--bogus",), "bogus")]:
         cases.append(Case(f"study {' '.join(opt)}", 7, study(*opt), match=match, outputs=("out",)))
     cases.append(Case("study --out unwritable", 7, study(out="/proc/scintiml/out"), match="cannot write"))

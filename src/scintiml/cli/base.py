@@ -58,13 +58,23 @@ def error_line(text: str) -> None:
 
 
 def parse_protocol(items: List[str]) -> dict[str, str]:
-    """``KEY=VALUE`` options → dict (a bad item is a user error)."""
-    result = {}
+    """``KEY=VALUE`` options → dict (a bad item, or one key given twice, is a user error).
+
+    >>> parse_protocol(["collimator=LEHR", "matrix = 128"])
+    {'collimator': 'LEHR', 'matrix': '128'}
+    >>> parse_protocol(["collimator=LEHR", "collimator=LEGP"])
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.ScintimlError: --protocol collimator is given twice ('LEHR', then 'LEGP'); give each key once
+    """
+    result: dict[str, str] = {}
     for item in items:
         if "=" not in item or not item.split("=", 1)[0].strip():
             raise ScintimlError(f"--protocol takes KEY=VALUE (e.g. collimator=LEHR), got {item!r}")
-        k, v = item.split("=", 1)
-        result[k.strip()] = v.strip()
+        k, v = (part.strip() for part in item.split("=", 1))
+        if k in result:  # which one the user meant is not ours to guess
+            raise ScintimlError(f"--protocol {k} is given twice ({result[k]!r}, then {v!r}); give each key once")
+        result[k] = v
     return result
 
 
