@@ -842,17 +842,23 @@ def radiomics_cases() -> list[Case]:
     cases.append(Case("radiomics images folder missing", 8, rad(lambda d, a: d / "none", lambda d, a: a.masks),
                       outputs=("f.csv",)))
 
-    def one_empty_roi(d, a):
-        """Every mask file copied, one ROI of one emptied: its features are missing, and the run says which."""
+    def masks_with_first_edited(d, a, edit):
+        """Every mask file copied into ``d/m``; ``edit(arrays)`` changes the first file's arrays in place."""
         (d / "m").mkdir()
         for k, path in enumerate(sorted(a.masks.glob("*.npz"))):
             with np.load(path) as npz:
                 arrays = {key: npz[key] for key in npz.files}
             if k == 0:
-                first = sorted(arrays)[0]
-                arrays[first] = np.zeros_like(arrays[first])
+                edit(arrays)
             np.savez(d / "m" / path.name, **arrays)
         return d / "m"
+
+    def one_empty_roi(d, a):
+        """Every mask file copied, one ROI of one emptied: its features are missing, and the run says which."""
+        def empty_first(arrays):
+            first = sorted(arrays)[0]
+            arrays[first] = np.zeros_like(arrays[first])
+        return masks_with_first_edited(d, a, empty_first)
 
     def said_which(case_dir, out, err):
         assert "holds 0 pixel(s), fewer than 10: no features for it" in err, err
@@ -861,22 +867,17 @@ def radiomics_cases() -> list[Case]:
 
     def odd_masks(d, a):
         """Masks copied; in the first file one ROI a label map (0/1/2), one with a NaN, one of the wrong size."""
-        (d / "m").mkdir()
-        for k, path in enumerate(sorted(a.masks.glob("*.npz"))):
-            with np.load(path) as npz:
-                arrays = {key: npz[key] for key in npz.files}
-            if k == 0:
-                keys = sorted(arrays)  # ANT__lung, POST__lung
-                labels = arrays[keys[0]].astype(np.int16)
-                labels[:, 16:] *= 2  # a label map, 1 left and 2 right: not silently all "inside"
-                arrays["ANT__heart"] = labels
-                arrays["POST__edited"] = arrays[keys[1]].astype(np.uint8) * 255  # 0/255: binary, read
-                nan = arrays[keys[1]].astype(float)
-                nan[0, 0] = np.nan
-                arrays[keys[1]] = nan
-                arrays["ANT__small"] = np.ones((7, 9), bool)
-            np.savez(d / "m" / path.name, **arrays)
-        return d / "m"
+        def spoil(arrays):
+            keys = sorted(arrays)  # ANT__lung, POST__lung
+            labels = arrays[keys[0]].astype(np.int16)
+            labels[:, 16:] *= 2  # a label map, 1 left and 2 right: not silently all "inside"
+            arrays["ANT__heart"] = labels
+            arrays["POST__edited"] = arrays[keys[1]].astype(np.uint8) * 255  # 0/255: binary, read
+            nan = arrays[keys[1]].astype(float)
+            nan[0, 0] = np.nan
+            arrays[keys[1]] = nan
+            arrays["ANT__small"] = np.ones((7, 9), bool)
+        return masks_with_first_edited(d, a, spoil)
 
     def named_masks(case_dir, out, err):
         import pandas as pd
