@@ -82,9 +82,10 @@ def listen(
     require(model_dir.is_dir(), f"model bundle {str(model_dir)!r} not found; train one with scintiml cnn train")
     require(stop_after is None or stop_after > 0, "--stop-after must be a positive number of seconds")
     config = load_config(config_path)
-    from ..io.atomic import _resolved
+    from ..io import resolve_path
 
-    model, state = _resolved(model_dir, "model bundle"), _resolved(Path(config.state_dir), "listener.state_dir")
+    model = resolve_path(model_dir, "model bundle")
+    state = resolve_path(Path(config.state_dir), "listener.state_dir")
     require(state != model and model not in state.parents,
             f"listener.state_dir {str(config.state_dir)!r} is (or lies inside) the model bundle {str(model_dir)!r}; "
             "give the listener a folder of its own — a bundle is never written into")

@@ -6,8 +6,8 @@
 """
 
 from .atomic import (OutputExistsError, atomic_dir, atomic_file, check_output_path, interrupt_latch,
-                     raise_if_interrupted, safe_file_stem)
+                     raise_if_interrupted, resolve_path, safe_file_stem)
 from .jsonable import jsonable, write_json
 
 __all__ = ["atomic_dir", "atomic_file", "check_output_path", "OutputExistsError", "jsonable", "write_json",
-           "safe_file_stem", "interrupt_latch", "raise_if_interrupted"]
+           "safe_file_stem", "interrupt_latch", "raise_if_interrupted", "resolve_path"]

@@ -106,9 +106,9 @@ def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple
     scintiml.io.atomic.OutputExistsError: ... already exists; choose another path or pass --overwrite
     """
     target = Path(target)
-    resolved = _resolved(target, "output")
+    resolved = resolve_path(target, "output")
     for item in inputs:
-        src = _resolved(Path(item), "input")
+        src = resolve_path(Path(item), "input")
         if src == resolved or resolved in src.parents:
             raise OutputDirectoryError(
                 f"the output {str(target)!r} is (or holds) the input {str(item)!r}; choose another output path "
@@ -137,7 +137,7 @@ def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple
     return target
 
 
-def _resolved(path: Path, role: str) -> Path:
+def resolve_path(path: Path, role: str) -> Path:
     """``path.resolve()``, with a symbolic-link loop or an unreadable path named (pathlib raises RuntimeError on a
     loop, OSError where a folder on the way may not be read)."""
     try:
