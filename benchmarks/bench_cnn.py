@@ -9,7 +9,8 @@ positives (with the chance rate: a peak dropped at random on the lung); latency 
 torch vs onnxruntime (the peer, same run, as a ratio) and the largest |torch − onnxruntime| difference.
 
 Run:  python benchmarks/bench_cnn.py [--n 2000] [--seeds 0,1,2] [--unseen 500]
-      [--cache-train FILE.npz --cache-unseen FILE.npz]   (npz with X, y, D (defect masks), L (lung masks))
+      [--cache-train FILE.npz --cache-unseen FILE.npz]   (npz with X, y, D (defect masks), L (lung masks);
+      written when missing)  [--device cuda] [--nondeterministic] [--jobs 8]
 Simulation costs ~0.1-0.3 s a study on the development machine, before any training.
 """
 
@@ -30,15 +31,18 @@ from scintiml.datasets.perfusion import VIEWS, simulate_perfusion_scans
 from scintiml.evaluate import auc_ci, calibration_intercept_slope, wilson_interval
 
 
-def simulate(n: int, seed: int, cache: str | None):
+def simulate(n: int, seed: int, cache: str | None, n_jobs: int | None = None):
     if cache and Path(cache).exists():
         d = np.load(cache)
         return d["X"].astype(np.float32), d["y"], d["D"], d["L"]
-    cases = simulate_perfusion_scans(n, prevalence=0.4, random_state=seed)
+    # the cases do not depend on n_jobs (each case's seed is drawn first)
+    cases = simulate_perfusion_scans(n, prevalence=0.4, random_state=seed, n_jobs=n_jobs)
     X = np.stack([c.stack(VIEWS) for c in cases]).astype(np.float32)
     y = np.array([c.label for c in cases])
     D = np.stack([np.stack([c.defect_masks[v] for v in VIEWS]) for c in cases])
     L = np.stack([np.stack([c.lung_masks[v] for v in VIEWS]) for c in cases])
+    if cache:  # written once, so a second run (another device, say) scores the very same studies
+        np.savez(cache, X=X, y=y, D=D, L=L)
     return X, y, D, L
 
 
@@ -66,22 +70,28 @@ def main():
     ap.add_argument("--cache-train")
     ap.add_argument("--cache-unseen")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--device", default="cpu", help="torch device for training and the torch latency (cpu, cuda)")
+    ap.add_argument("--nondeterministic", action="store_true",
+                    help="GPU: let cuDNN choose its algorithms by speed (train_cnn(deterministic=False))")
+    ap.add_argument("--jobs", type=int, default=None, help="processes for the simulator (default: one)")
     ap.add_argument("--save-scores", help="folder: write each seed's unseen probabilities and labels (npz) there, "
                                           "for benchmarks/threshold_rule_resampling.py")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t = time.perf_counter()
-    X, y, _, _ = simulate(args.n, args.train_sim_seed, args.cache_train)
-    Xu, yu, Du, Lu = simulate(args.unseen, args.unseen_sim_seed, args.cache_unseen)
+    X, y, _, _ = simulate(args.n, args.train_sim_seed, args.cache_train, args.jobs)
+    Xu, yu, Du, Lu = simulate(args.unseen, args.unseen_sim_seed, args.cache_unseen, args.jobs)
+    device = torch.device(args.device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} torch thread(s)"
     print(f"data: {len(y)} training studies (simulator seed {args.train_sim_seed}), {len(yu)} unseen "
-          f"(seed {args.unseen_sim_seed}), {time.perf_counter() - t:.0f} s; {args.threads} torch thread(s)")
+          f"(seed {args.unseen_sim_seed}), {time.perf_counter() - t:.0f} s; torch {torch.__version__} on {where}")
     print("| training seed | training s (epochs, steps) | testing AUC | unseen AUC (95 % CI) | sensitivity (CI) "
           "| specificity (CI) | URGENT | cal. intercept | cal. slope | stricter rule (97.5 %): sensitivity, "
           "specificity |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     first = None
     for seed in [int(s) for s in args.seeds.split(",")]:
-        model = train_cnn(X, y, VIEWS, seed=seed, device="cpu")
+        model = train_cnn(X, y, VIEWS, seed=seed, device=device, deterministic=not args.nondeterministic)
         r = model.report
         p = model.predict_proba(Xu)
         called = p >= model.threshold
@@ -108,7 +118,7 @@ def main():
     mirrored = [bool(model.guard.check_counts(x[:, :, ::-1])) for x in Xu]
     big = [bool(model.guard.check_counts(np.kron(x, np.ones((1, 2, 2))) / 4)) for x in Xu[:50]]
     print(f"\nprotocol guard on {len(Xu)} unseen studies: flagged as acquired {np.mean(flags):.3f}, "
-          f"mirrored flagged {np.mean(mirrored):.3f}; 256 x 256 flagged {np.mean(big):.3f} (of 50)")
+          f"mirrored flagged {np.mean(mirrored):.3f}; 256 x 256 flagged {np.mean(big):.3f} (of {len(big)})")
 
     tp_idx = np.flatnonzero((yu == 1) & (p >= model.threshold))
     maps = grad_cam(model, Xu[tp_idx])
@@ -124,9 +134,10 @@ def main():
         print(f"\nONNX parity: max |torch - onnxruntime| = {diff:.2e} on 64 studies")
         for batch in (1, 32):
             xb = Xu[:batch]
+            # predict_proba returns numpy, so each timed call waits for the device
             lt, lo = latency(model.predict_proba, xb), latency(ort.predict_proba, xb)
-            print(f"latency, batch {batch:2d}: torch {lt:6.2f} ms/study, onnxruntime {lo:6.2f} ms/study "
-                  f"(torch / onnxruntime = {lt / lo:.2f})")
+            print(f"latency, batch {batch:2d}: torch on {device} {lt:6.2f} ms/study, onnxruntime (CPU) {lo:6.2f} "
+                  f"ms/study (torch / onnxruntime = {lt / lo:.2f})")
 
 
 if __name__ == "__main__":

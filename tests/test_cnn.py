@@ -1,4 +1,5 @@
 import json
+import os
 import re
 
 import numpy as np
@@ -494,3 +495,26 @@ def test_labels_file_is_read_like_a_cohort_table_and_keeps_leading_zeros(tmp_pat
     labels.write_text("patient_id,pe\n001,1\n002,maybe\n")
     with pytest.raises(ScintimlError, match="column pe must hold 0"):
         load_labelled_studies(sim, labels=labels)
+
+
+def test_gpu_settings_are_switched_for_the_block_and_put_back(monkeypatch):
+    # torch.device("cuda") needs no GPU to exist, so the switching itself is tested on the CPU-only CI
+    from scintiml.cnn.train import deterministic_algorithms, full_float32
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    cudnn = torch.backends.cudnn
+    before = (cudnn.deterministic, cudnn.benchmark, torch.are_deterministic_algorithms_enabled(),
+              cudnn.conv.fp32_precision)
+    with deterministic_algorithms(torch.device("cuda")):
+        assert cudnn.deterministic and not cudnn.benchmark and torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    with full_float32(torch.device("cuda")):
+        assert cudnn.conv.fp32_precision == "ieee"
+    assert (cudnn.deterministic, cudnn.benchmark, torch.are_deterministic_algorithms_enabled(),
+            cudnn.conv.fp32_precision) == before
+    # on the CPU, or when switched off, nothing is touched
+    with deterministic_algorithms(torch.device("cpu")), full_float32(torch.device("cpu")):
+        assert not torch.are_deterministic_algorithms_enabled() and cudnn.conv.fp32_precision == before[3]
+    with deterministic_algorithms(torch.device("cuda"), on=False):
+        assert not torch.are_deterministic_algorithms_enabled()

@@ -3,6 +3,8 @@ selection loss, temperature scaling and the worklist threshold — all fitted on
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -23,6 +25,52 @@ from .transforms import BINNING, bin_counts, inference_transform, training_trans
 
 #: The matrix the network is built for (views are binned 2 × 2 to 64 × 64 inside).
 MATRIX = (128, 128)
+
+
+@contextlib.contextmanager
+def full_float32(device: torch.device):
+    """Run cuDNN convolutions in IEEE float32, not TF32, while predicting on a GPU.
+
+    cuDNN's default TF32 convolutions moved an H100's probabilities by up to 9.3e-4 from the CPU / onnxruntime
+    ones for the same bundle (benchmarks/bench_cnn.py, 2026-11-26): enough to move a study across the worklist
+    threshold. Training keeps TF32 (speed); predictions, the threshold and the temperature set from them do not.
+    """
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if device.type != "cuda" or conv is None or not hasattr(conv, "fp32_precision"):
+        # CPU, or a torch without the per-backend precision setting: nothing to switch
+        yield
+        return
+    before = conv.fp32_precision
+    conv.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        conv.fp32_precision = before
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(device: torch.device, on: bool = True):
+    """Deterministic cuDNN convolutions and torch kernels while training on a GPU; the settings are put back.
+
+    Without it two trainings of one seed on one H100 ended with unseen specificities 0.84 and 0.78 at their
+    worklist thresholds (benchmarks/bench_cnn.py, 2026-11-26): cuDNN picks its convolution algorithms by
+    timing and several of them sum in a varying order.
+    """
+    if not on or device.type != "cuda":
+        yield
+        return
+    # cuBLAS needs a fixed workspace to be deterministic; it reads this when its handle is created
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    before = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+              torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    # warn_only: an operation without a deterministic kernel warns instead of stopping the training
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[0], before[1]
+        torch.use_deterministic_algorithms(before[2], warn_only=before[3])
 
 
 def default_device() -> torch.device:
@@ -70,9 +118,10 @@ class CNNModel:
         device = next(self.network.parameters()).device
         pipeline = inference_transform()
         out = []
-        for start in range(0, len(counts), batch_size):
-            batch = bin_counts(counts[start:start + batch_size]).to(device)
-            out.append(self.network(pipeline({"counts": batch})["image"]).cpu().numpy())
+        with full_float32(device):
+            for start in range(0, len(counts), batch_size):
+                batch = bin_counts(counts[start:start + batch_size]).to(device)
+                out.append(self.network(pipeline({"counts": batch})["image"]).cpu().numpy())
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
     def predict_proba(self, counts: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -155,6 +204,7 @@ def train_cnn(
     threshold_confidence: float = 0.95,
     seed: int = 0,
     device: str | torch.device | None = None,
+    deterministic: bool = True,
     protocol: dict[str, Any] | None = None,
     data_description: str = "",
     progress: Callable[[int, int, dict], None] | None = None,
@@ -199,6 +249,12 @@ def train_cnn(
         two-sided 95 % interval).
     seed : int
         Split, initial weights, batches and augmentation.
+    device : str or torch.device, optional
+        Where to train (default: a CUDA GPU when there is one, else the CPU).
+    deterministic : bool
+        On a GPU, train with deterministic cuDNN and torch algorithms, so that the same seed gives the same
+        model on the same machine (the CPU is deterministic for one machine and thread count either way). See
+        docs/cnn.md "Speed" for what it costs and how far seeds differ without it.
     protocol : dict, optional
         Acquisition values of the training studies for the guard: ``pixel_spacing_mm`` (list of numbers),
         ``collimators`` (list), ``energy_windows_kev`` (list of [low, high]) and any free text to show on the card.
@@ -239,57 +295,58 @@ def train_cnn(
     if len(se) == 0 or not 0 < labels[se].sum() < len(se):
         raise ImagingError("the selection part needs positive and negative studies; give more studies")
 
-    # the whole data set, binned, stays in memory (on the device): batches are index lookups, not a Python loop
-    cache = bin_counts(counts).to(device)
-    y_all = torch.as_tensor(labels, dtype=torch.float32, device=device)
-    network = PlanarViewNet(len(views), architecture, width).to(device)
-    with torch.no_grad():
-        network.templates.copy_(_batched_mean(inference_transform(), cache[tr]))
-    loss_fn = nn.BCEWithLogitsLoss()
-    optimiser = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    steps_per_epoch = int(np.ceil(len(tr) / batch_size))
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=learning_rate, epochs=epochs,
-                                                   steps_per_epoch=steps_per_epoch, pct_start=0.2)
-    augmentation = training_transform(seed, augment)
-    x_sel = inference_transform()({"counts": cache[se]})["image"]
-
-    best_smoothed, best_state, best_epoch, smoothed, stale, steps = np.inf, None, 0, None, 0, 0
-    history: list[dict[str, float]] = []
-    started = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        network.train()
-        order = rng.permutation(tr)
-        losses = []
-        for start in range(0, len(order), batch_size):
-            idx = torch.as_tensor(order[start:start + batch_size], device=device)
-            if len(idx) < 2:  # batch normalisation needs two studies
-                continue
-            batch = augmentation({"counts": cache[idx], "label": y_all[idx], "views": list(views)})
-            optimiser.zero_grad(set_to_none=True)
-            loss = loss_fn(network(batch["image"]), batch["label"])
-            loss.backward()
-            optimiser.step()
-            if schedule.last_epoch + 1 < schedule.total_steps:
-                schedule.step()
-            losses.append(float(loss.detach()))
-            steps += 1
-            if max_steps is not None and steps >= max_steps:
-                break
-        network.eval()
+    with deterministic_algorithms(device, deterministic):
+        # the whole data set, binned, stays in memory (on the device): batches are index lookups, not a Python loop
+        cache = bin_counts(counts).to(device)
+        y_all = torch.as_tensor(labels, dtype=torch.float32, device=device)
+        network = PlanarViewNet(len(views), architecture, width).to(device)
         with torch.no_grad():
-            sel_loss = float(loss_fn(_batched(network, x_sel), y_all[se]))
-        smoothed = sel_loss if smoothed is None else smoothing * sel_loss + (1 - smoothing) * smoothed
-        history.append({"epoch": epoch, "training_loss": float(np.mean(losses)) if losses else float("nan"),
-                        "selection_loss": sel_loss, "smoothed_selection_loss": smoothed,
-                        "learning_rate": float(optimiser.param_groups[0]["lr"])})
-        if progress is not None:
-            progress(epoch, epochs, history[-1])
-        if smoothed < best_smoothed:
-            best_smoothed, best_state, best_epoch, stale = smoothed, _state(network), epoch, 0
-        else:
-            stale += 1
-        if (stale >= patience and epoch >= min_epochs) or (max_steps is not None and steps >= max_steps):
-            break
+            network.templates.copy_(_batched_mean(inference_transform(), cache[tr]))
+        loss_fn = nn.BCEWithLogitsLoss()
+        optimiser = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=weight_decay)
+        steps_per_epoch = int(np.ceil(len(tr) / batch_size))
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=learning_rate, epochs=epochs,
+                                                       steps_per_epoch=steps_per_epoch, pct_start=0.2)
+        augmentation = training_transform(seed, augment)
+        x_sel = inference_transform()({"counts": cache[se]})["image"]
+
+        best_smoothed, best_state, best_epoch, smoothed, stale, steps = np.inf, None, 0, None, 0, 0
+        history: list[dict[str, float]] = []
+        started = time.perf_counter()
+        for epoch in range(1, epochs + 1):
+            network.train()
+            order = rng.permutation(tr)
+            losses = []
+            for start in range(0, len(order), batch_size):
+                idx = torch.as_tensor(order[start:start + batch_size], device=device)
+                if len(idx) < 2:  # batch normalisation needs two studies
+                    continue
+                batch = augmentation({"counts": cache[idx], "label": y_all[idx], "views": list(views)})
+                optimiser.zero_grad(set_to_none=True)
+                loss = loss_fn(network(batch["image"]), batch["label"])
+                loss.backward()
+                optimiser.step()
+                if schedule.last_epoch + 1 < schedule.total_steps:
+                    schedule.step()
+                losses.append(float(loss.detach()))
+                steps += 1
+                if max_steps is not None and steps >= max_steps:
+                    break
+            network.eval()
+            with torch.no_grad():
+                sel_loss = float(loss_fn(_batched(network, x_sel), y_all[se]))
+            smoothed = sel_loss if smoothed is None else smoothing * sel_loss + (1 - smoothing) * smoothed
+            history.append({"epoch": epoch, "training_loss": float(np.mean(losses)) if losses else float("nan"),
+                            "selection_loss": sel_loss, "smoothed_selection_loss": smoothed,
+                            "learning_rate": float(optimiser.param_groups[0]["lr"])})
+            if progress is not None:
+                progress(epoch, epochs, history[-1])
+            if smoothed < best_smoothed:
+                best_smoothed, best_state, best_epoch, stale = smoothed, _state(network), epoch, 0
+            else:
+                stale += 1
+            if (stale >= patience and epoch >= min_epochs) or (max_steps is not None and steps >= max_steps):
+                break
     training_seconds = time.perf_counter() - started
     network.load_state_dict(best_state)
     network.eval()

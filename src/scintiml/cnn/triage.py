@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from pathlib import Path
 from typing import Sequence
 
@@ -128,7 +130,8 @@ def export_onnx(model: CNNModel, path: str | Path) -> Path:
     """
     from ..io import atomic_file
 
-    network = model.network.cpu().eval()
+    # a CPU copy: exporting must not move the caller's model off its device (a GPU model stayed on the CPU after)
+    network = copy.deepcopy(model.network).cpu().eval()
     dummy = torch.zeros(1, len(model.views), *MATRIX)
     with atomic_file(path, overwrite=True) as tmp:
         torch.onnx.export(_CountsToProbability(network, model.temperature), (dummy,), str(tmp),
