@@ -408,6 +408,10 @@ def train_cnn(
             "studies outside the training protocol (matrix, spacing, collimator, energy window, counts, "
             "orientation) are flagged and not scored",
             "a protocol change changes the images: run `scintiml cnn drift` first",
+            # measured: docs/cnn.md "On a GPU" (ten seeds, one data set: AUC 0.975-0.985, specificity 0.47-0.92)
+            "the worklist threshold rests on the few lowest-scoring selection positives, so its specificity "
+            "differs between trainings of the same studies far more than the AUC does; read the selection and "
+            "testing specificity above before relying on it",
         ] + ([] if selection["promise_shown"] else [
             f"the selection part held {selection['positives']} positives: too few to show the sensitivity promise "
             "at its lower confidence bound; the threshold catches every selection positive"]),
