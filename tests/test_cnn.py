@@ -518,3 +518,49 @@ def test_gpu_settings_are_switched_for_the_block_and_put_back(monkeypatch):
         assert not torch.are_deterministic_algorithms_enabled() and cudnn.conv.fp32_precision == before[3]
     with deterministic_algorithms(torch.device("cuda"), on=False):
         assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_patient_ids_in_any_script_are_drawn_or_named_never_drawn_as_boxes(small, monkeypatch):
+    import warnings
+
+    from scintiml.cnn import glyphs
+
+    _, _, cases = small
+
+    def draw(pid):
+        study = PlanarStudy(views=cases[0].views, pixel_spacing_mm=(3.2, 3.2), patient_id=pid)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            summary_image(study, list(VIEWS), 0.9, 0.3, None)
+        return [str(w.message) for w in caught if "Glyph" in str(w.message)]
+
+    assert glyphs.drawable("Müller-Łukasz").families == [glyphs.PRIMARY]  # matplotlib's own font covers it
+    # a character no font holds (a private-use code point) is drawn as "?" and named; the text keeps its length
+    odd = "P\U0010fffd7"
+    assert glyphs.drawable(odd).text == "P?7" and glyphs.drawable(odd).undrawable == "\U0010fffd"
+    assert "U+10FFFD" in glyphs.undrawable_note("the patient ID", odd) and draw(odd) == []
+    assert glyphs.undrawable_note("the patient ID", "P-001") is None
+    # Japanese: drawn with an installed fallback font, or named as undrawable -- never both, never boxes
+    cjk = glyphs.drawable("山田^太郎")
+    assert (len(cjk.families) > 1) != (cjk.undrawable == "山田太郎") and draw("山田^太郎") == []
+    # on a machine with no font for it, the same ID is drawn as "?" and named
+    monkeypatch.setattr(glyphs, "_installed_fonts", lambda: ())
+    bare = glyphs.drawable("山田^太郎")
+    assert bare.text == "??^??" and bare.undrawable == "山田太郎" and draw("山田^太郎") == []
+
+
+def test_triage_names_a_patient_id_the_summary_cannot_draw_and_keeps_it_in_the_worklist(tiny_model, tmp_path,
+                                                                                        capsys):
+    sim = tmp_path / "sim"
+    assert _cli(["simulate", "--out", str(sim), "--n", "2", "--prevalence", "0.5", "--seed", "4"]) == 0
+    odd = "SIM4-\U0010fffd"
+    for f in (sim / "dicom").glob("SIM4-00001_*.dcm"):
+        ds = pydicom.dcmread(f)
+        ds.SpecificCharacterSet, ds.PatientID = "ISO_IR 192", odd
+        ds.save_as(f)
+    out = tmp_path / "worklist.csv"
+    assert _cli(["cnn", "triage", str(tiny_model.save(tmp_path / "model")), str(sim), "--out", str(out)]) == 0
+    said = capsys.readouterr()
+    table = pd.read_csv(out, keep_default_na=False, encoding="utf-8")
+    assert odd in set(table["patient_id"]) and "SIM4-00002" in set(table["patient_id"])
+    assert said.err.count("U+10FFFD") == 1 and "shows '?'" in said.err and "Glyph" not in said.err

@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ..imaging.planar import PlanarStudy
+from .glyphs import drawable
 
 DISCLAIMER = "For triage — not a diagnosis"
 #: Which side of the image the patient's right is on, per view (anterior views: image left; posterior: image right).
@@ -83,8 +84,9 @@ def summary_image(study: PlanarStudy, views: Sequence[str], probability: float, 
                             top=0.94, bottom=0.08, hspace=0.08, wspace=0.04)
     scored = np.isfinite(probability)
     urgent = scored and probability >= threshold
-    fig.text(0.02, 0.985, f"{study.patient_id}   planar lung perfusion", color="white", fontsize=10, va="top",
-             family="monospace")
+    # header text may hold any script: drawn with a fallback font where one is installed, '?' where none is
+    header = drawable(f"{study.patient_id}   planar lung perfusion")
+    fig.text(0.02, 0.985, header.text, color="white", fontsize=10, va="top", family=header.families)
     for i, view in enumerate(views):
         ax = fig.add_subplot(grid[i // cols, i % cols])
         img = np.asarray(study.views[view], dtype=float)
@@ -120,7 +122,8 @@ def summary_image(study: PlanarStudy, views: Sequence[str], probability: float, 
     extra = [f"worklist rank {rank}"] if rank is not None else []
     extra += [protocol_check] if protocol_check != "ok" else []
     for k, line in enumerate(extra + acquisition_lines(study)):
-        info.text(0.02, 0.62 - 0.16 * k, line[:48], color="white", fontsize=6.5, family="monospace",
+        line = drawable(line[:48])
+        info.text(0.02, 0.62 - 0.16 * k, line.text, color="white", fontsize=6.5, family=line.families,
                   transform=info.transAxes)
     fig.text(0.02, 0.012, DISCLAIMER + " · scintiml", color="#ffcc00", fontsize=9)
     buf = io.BytesIO()

@@ -142,6 +142,7 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
     from ..imaging import secondary_capture, unread_studies
     from ..imaging.planar import scan_folder
     from .display import summary_image
+    from .glyphs import undrawable_note
     from .saliency import grad_cam
     from .triage import with_unread, worklist
 
@@ -177,6 +178,9 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
             rgb = summary_image(study, model.views if complete else list(study.views),
                                 float(row["probability"]), model.threshold, maps, rank=int(row["rank"]),
                                 protocol_check=row["protocol_check"])
+            note = undrawable_note(f"patient ID {study.patient_id!r}", study.patient_id)
+            if note:
+                skipped.append({"file": str(study.source or study.patient_id), "reason": note})
             name = f"{int(row['rank']):04d}_{safe_file_stem(study.patient_id)}"  # a PatientID is never a path
             Image.fromarray(rgb).save(tmp / f"{name}.png")
             png_paths.append(str(summaries / f"{name}.png"))

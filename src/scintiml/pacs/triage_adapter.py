@@ -151,6 +151,10 @@ def triage_study(model, version: str, files: Sequence[str | Path]) -> TriageResu
     uids = result_uids(study.study_instance_uid, version)
     counts = study.stack(model.views)[None]
     rgb = _summary(model, study, probability, counts)
+    from ..cnn.glyphs import undrawable_note
+
+    note = undrawable_note("the patient ID", study.patient_id)  # drawn as '?' on the summary: say so
+    notes = notes + ([note] if note else [])
     sc = secondary_capture(rgb, study, views_shown=model.views, series_instance_uid=uids["sc_series"])
     _set_sop_uid(sc, uids["sc_sop"])
     sr = structured_report(study, probability, threshold, MODEL_NAME, version, series_instance_uid=uids["sr_series"])
