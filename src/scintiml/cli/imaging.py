@@ -94,12 +94,18 @@ def deid(
     deid_module.check_folders(in_dir, out_dir, key, new_key=new_key)
     if new_key:
         deid_module.new_key(key)
-    with progress_bar() as bar:
-        task = bar.add_task("de-identifying", total=None)
-        report = deid_module.deidentify_folder(
-            in_dir, out_dir, key, retain_dates, keep_protocol, retain_device=retain_device,
-            retain_patient_characteristics=retain_patient_characteristics, retain_institution=retain_institution,
-            keep_unknown=keep_unknown, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("de-identifying", total=None)
+            report = deid_module.deidentify_folder(
+                in_dir, out_dir, key, retain_dates, keep_protocol, retain_device=retain_device,
+                retain_patient_characteristics=retain_patient_characteristics,
+                retain_institution=retain_institution, keep_unknown=keep_unknown,
+                progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except BaseException:
+        if new_key:  # the key made by this run pseudonymised nothing: a refused run leaves nothing behind
+            key.unlink(missing_ok=True)
+        raise
     for s in report.skipped:
         warn(f"{s['file']}: {s['reason']}", label="skipped")
     say(f"{len(report.written)} file(s) written to {out_dir}; {len(report.skipped)} skipped"

@@ -36,6 +36,7 @@ import os
 import re
 import secrets
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -457,9 +458,11 @@ def deidentify_folder(
     >>> import tempfile, pathlib
     >>> root = pathlib.Path(tempfile.mkdtemp())
     >>> (root / "in").mkdir(); _ = (root / "in" / "notes.txt").write_text("not DICOM")
-    >>> report = deidentify_folder(root / "in", root / "out", new_key(root / "k"))
-    >>> len(report.written), report.skipped[0]["reason"][:9]
-    (0, 'not DICOM')
+    >>> deidentify_folder(root / "in", root / "out", new_key(root / "k"))
+    Traceback (most recent call last):
+    scintiml.imaging.deid.DeidError: no DICOM file below '...' could be de-identified (1 not DICOM (no DICM header)); nothing written — give the folder that holds the DICOM files
+    >>> (root / "out").exists()
+    False
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -535,6 +538,13 @@ def deidentify_folder(
                 row["output"] = str(relative)
             audit.extend(file_audit)
             report.written.append(str(out_dir / relative))
+        if not report.written:
+            # an empty result folder and exit 0 read as "done" to a person or a script; most often the wrong
+            # folder was given (inside the atomic block: nothing is published)
+            reasons = Counter(s["reason"].split(";")[0] for s in report.skipped).most_common(3)
+            why = "; ".join(f"{n} {reason}" for reason, n in reasons) if reasons else "the folder is empty"
+            raise DeidError(f"no DICOM file below {str(in_dir)!r} could be de-identified ({why}); nothing written "
+                            "— give the folder that holds the DICOM files")
         report.changes = len(audit)
         with open(tmp / AUDIT_NAME, "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=["source", "output", "attribute", "action", "new_value"])
