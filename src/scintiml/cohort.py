@@ -223,6 +223,9 @@ def _clean_frame(frame: pd.DataFrame, decimal: str = ".", percent: bool = False,
     """Trim text, read the missing markers as missing (counted in ``frame.attrs["missing_markers"]``),
     numbers stored as text as numbers (decimal commas and ``45%`` only when asked), TRUE/FALSE as booleans.
     ``text_columns`` (patient ids) stay trimmed text: ``007`` must not become ``7``."""
+    cleaned = _clean_text_block(frame, decimal, percent, text_columns)
+    if cleaned is not None:
+        return cleaned
     markers: dict[str, dict[str, int]] = {}
     out: dict[str, pd.Series] = {}
     for name in frame.columns:
@@ -237,31 +240,85 @@ def _clean_frame(frame: pd.DataFrame, decimal: str = ".", percent: bool = False,
         text = column.map(lambda v: v.strip() if isinstance(v, str) else v)
         is_marker = text.isin(MISSING_MARKERS)
         if is_marker.any():
-            counts = text[is_marker].value_counts()
-            markers[name] = {str(k) if k else "(empty)": int(v) for k, v in counts.items()}
+            markers[name] = _marker_counts(text[is_marker])
             text = text.mask(is_marker)
-        present = text.dropna()
-        if present.empty:
+        out[name] = _clean_text_column(text, decimal, percent)
+    cleaned = pd.DataFrame(out, index=frame.index)
+    cleaned.attrs["missing_markers"] = markers
+    return cleaned
+
+
+def _marker_counts(cells: pd.Series) -> dict[str, int]:
+    return {str(k) if k else "(empty)": int(v) for k, v in cells.value_counts().items()}
+
+
+def _clean_text_column(text: pd.Series, decimal: str, percent: bool) -> pd.Series:
+    """One trimmed text column, markers already missing: numbers, decimal commas, percentages, booleans, or text."""
+    present = text.dropna()
+    if present.empty:
+        return pd.Series(np.nan, index=text.index, dtype=float)
+    number = pd.to_numeric(text, errors="coerce")
+    if number.notna().sum() == len(present):
+        return number
+    as_text = present.astype(str)
+    if decimal == "," and as_text.str.match(_DECIMAL_COMMA.pattern).all():
+        return pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+    if percent and as_text.str.match(_PERCENT.pattern).all():
+        digits = text.str.rstrip("%").str.strip()
+        digits = digits.str.replace(",", ".", regex=False) if decimal == "," else digits
+        return pd.to_numeric(digits, errors="coerce")
+    lower = as_text.str.lower()
+    if set(lower.unique()) <= {"true", "false"}:
+        return text.map(lambda v: v.lower() == "true" if isinstance(v, str) else pd.NA).astype("boolean")
+    return text
+
+
+def _clean_text_block(frame: pd.DataFrame, decimal: str, percent: bool,
+                      text_columns: tuple[str, ...]) -> pd.DataFrame | None:
+    """:func:`_clean_frame` for a table of text cells only (what ``read_table`` reads), trimmed and checked for
+    markers in one pass over all cells instead of column by column; None for any other frame.
+
+    Written here because pandas has no whole-frame string trim: column by column, a 200 x 20,000 radiomics
+    export spent 15 s in per-column Series calls; the per-column rules above run only on columns that are not
+    plain numbers once trimmed.
+    """
+    names = list(frame.columns)
+    text_dtype = [dtype == object or isinstance(dtype, pd.StringDtype) for dtype in frame.dtypes]
+    if not names or len(set(names)) != len(names) or not all(text_dtype):
+        return None
+    values = frame.to_numpy(dtype=object)
+    flat = pd.Series(values.ravel(order="F"), dtype=object)
+    if pd.api.types.infer_dtype(flat, skipna=True) not in ("string", "empty"):
+        return None  # numbers or other objects among the text: the general path keeps them as they are
+    stripped = flat.str.strip()
+    shape = values.shape
+    is_marker = stripped.isin(MISSING_MARKERS).to_numpy().reshape(shape, order="F")
+    cells = stripped.to_numpy(dtype=object).reshape(shape, order="F")
+    missing = pd.isna(cells) | is_marker
+    n_present = (~missing).sum(axis=0)
+    markers: dict[str, dict[str, int]] = {}
+    out: dict[str, pd.Series] = {}
+    dtypes = list(frame.dtypes)
+    for j, name in enumerate(names):
+        column = cells[:, j]
+        if name in text_columns:
+            empty = pd.isna(column) | (column == "")
+            out[name] = pd.Series(np.where(empty, np.nan, column), index=frame.index,
+                                  dtype=dtypes[j]).infer_objects()
+            continue
+        if is_marker[:, j].any():
+            markers[name] = _marker_counts(pd.Series(column[is_marker[:, j]], dtype=object))
+            column = np.where(is_marker[:, j], np.nan, column)
+        if n_present[j] == 0:
             out[name] = pd.Series(np.nan, index=frame.index, dtype=float)
             continue
-        number = pd.to_numeric(text, errors="coerce")
-        if number.notna().sum() == len(present):
-            out[name] = number
+        number = pd.to_numeric(column, errors="coerce")
+        if np.count_nonzero(~pd.isna(number)) == n_present[j]:
+            out[name] = pd.Series(number, index=frame.index)
             continue
-        as_text = present.astype(str)
-        if decimal == "," and as_text.str.match(_DECIMAL_COMMA.pattern).all():
-            out[name] = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
-            continue
-        if percent and as_text.str.match(_PERCENT.pattern).all():
-            digits = text.str.rstrip("%").str.strip()
-            digits = digits.str.replace(",", ".", regex=False) if decimal == "," else digits
-            out[name] = pd.to_numeric(digits, errors="coerce")
-            continue
-        lower = as_text.str.lower()
-        if set(lower.unique()) <= {"true", "false"}:
-            out[name] = text.map(lambda v: v.lower() == "true" if isinstance(v, str) else pd.NA).astype("boolean")
-            continue
-        out[name] = text
+        # the rarer columns (decimal commas, percentages, booleans, text): a text dtype as Series.map would give
+        text = pd.Series(column, index=frame.index, dtype=dtypes[j]).infer_objects()
+        out[name] = _clean_text_column(text, decimal, percent)
     cleaned = pd.DataFrame(out, index=frame.index)
     cleaned.attrs["missing_markers"] = markers
     return cleaned
@@ -557,8 +614,9 @@ def load_cohort(
     X = _numeric_inputs(inputs, notes)
     _check_finite(X)
 
-    empty = [c for c in X.columns if X[c].isna().all()]
-    constant = [c for c in X.columns if c not in empty and X[c].nunique(dropna=True) <= 1]
+    all_missing, distinct = X.isna().all(), X.nunique(dropna=True)  # whole-frame: 20,000 columns happen
+    empty = [c for c in X.columns if all_missing[c]]
+    constant = [c for c in X.columns if not all_missing[c] and distinct[c] <= 1]
     if constant:
         notes.append(f"dropped constant input(s): {', '.join(constant)}")
     if empty:
@@ -658,6 +716,10 @@ def _number_format_problem(name: str, column: pd.Series) -> str | None:
 
 
 def _numeric_inputs(inputs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    dtypes = list(inputs.dtypes)
+    if dtypes and all(pd.api.types.is_numeric_dtype(d) and not pd.api.types.is_bool_dtype(d) for d in dtypes):
+        # every input a number already (the usual radiomics export): one conversion, not one per column
+        return inputs.astype(float)
     columns: dict[str, pd.Series] = {}
     origin: dict[str, str] = {}
     free_text: list[str] = []
