@@ -338,3 +338,14 @@ def test_cli_study_warns_of_an_input_that_may_leak_the_outcome(tmp_path, capsys)
     assert "'followup_days': its name suggests it is known only after the outcome" in err
     assert "'age'" not in err and "'delta_lvef'" not in err  # ordinary inputs are not flagged
     assert any("marker_x" in w for w in json.loads((out / "results.json").read_text())["warnings"])
+
+
+def test_version_names_scintiml_and_the_libraries_its_numbers_depend_on(capsys):
+    from importlib import metadata
+
+    import scintiml
+
+    assert run_cli(["--version"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"scintiml {scintiml.__version__}"
+    assert f"scikit-learn {metadata.version('scikit-learn')}" in lines[1] and len(lines) == 2

@@ -93,8 +93,34 @@ def require_seed(seed: int, option: str = "--seed") -> None:
     require(0 <= seed <= MAX_SEED, f"{option} must be between 0 and {MAX_SEED}, got {seed}")
 
 
+def version_lines() -> list[str]:
+    """scintiml's version and those of the libraries its numbers depend on (for a validation record or a bug
+    report); an optional library that is not installed is said to be absent, not imported by force."""
+    from importlib import metadata
+
+    from .._version import __version__
+
+    found = []
+    for name in ("numpy", "scipy", "pandas", "scikit-learn", "matplotlib", "torch", "monai", "pydicom"):
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} not installed")
+    return [f"scintiml {__version__}", f"python {sys.version.split()[0]}; " + ", ".join(found)]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        for line in version_lines():
+            out.print(Text(line), soft_wrap=True)  # one line each, however narrow the terminal
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print scintiml's version and its libraries' versions, and exit."),
+) -> None:
     """scintiml: a nuclear-medicine department's first machine-learning study."""
 
 
