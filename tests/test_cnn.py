@@ -544,7 +544,9 @@ def test_patient_ids_in_any_script_are_drawn_or_named_never_drawn_as_boxes(small
     cjk = glyphs.drawable("山田^太郎")
     assert (len(cjk.families) > 1) != (cjk.undrawable == "山田太郎") and draw("山田^太郎") == []
     # on a machine with no font for it, the same ID is drawn as "?" and named
-    monkeypatch.setattr(glyphs, "_installed_fonts", lambda: ())
+    monkeypatch.setattr(glyphs, "_font_paths", lambda: ())
+    monkeypatch.setattr(glyphs, "_FONT_FOR", {})
+    monkeypatch.setattr(glyphs, "_USEFUL", [])
     bare = glyphs.drawable("山田^太郎")
     assert bare.text == "??^??" and bare.undrawable == "山田太郎" and draw("山田^太郎") == []
 
@@ -564,3 +566,26 @@ def test_triage_names_a_patient_id_the_summary_cannot_draw_and_keeps_it_in_the_w
     table = pd.read_csv(out, keep_default_na=False, encoding="utf-8")
     assert odd in set(table["patient_id"]) and "SIM4-00002" in set(table["patient_id"])
     assert said.err.count("U+10FFFD") == 1 and "shows '?'" in said.err and "Glyph" not in said.err
+    line = next(x for x in said.err.splitlines() if "U+10FFFD" in x)
+    assert line.startswith("warning: the patient ID of the study in") and odd not in line  # triaged: no "skipped"
+
+
+def test_font_search_holds_no_files_open_and_registers_each_font_once(monkeypatch):
+    from pathlib import Path
+
+    from matplotlib import font_manager
+
+    from scintiml.cnn import glyphs
+
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("no /proc/self/fd to count open files on this system")
+    glyphs.drawable("山田")  # matplotlib keeps the fonts it draws with open (a bounded cache of its own)
+    before = len(list(fds.iterdir()))
+    monkeypatch.setattr(glyphs, "_FONT_FOR", {})  # search afresh: every installed font file is opened
+    glyphs.drawable("P\U0010fffd 山田")  # one character no font holds: the search tries every file
+    assert len(list(fds.iterdir())) <= before + 2 < before + len(glyphs._font_paths())
+    size = len(font_manager.fontManager.ttflist)
+    for _ in range(20):
+        glyphs.drawable("山田^太郎 漢字")
+    assert len(font_manager.fontManager.ttflist) == size  # the fallback font was added once, if at all

@@ -7,8 +7,10 @@ error or an interrupt leaves nothing half-written behind.
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import Iterable, List
+import warnings
+from typing import Iterable, Iterator, List
 
 import typer
 from rich.console import Console
@@ -43,6 +45,23 @@ def warn_each(items: Iterable[dict], label: str = "skipped") -> None:
         where, reason = str(item.get("file", "")), str(item.get("reason", ""))
         # a reason that already names its file (most of the DICOM reader's do) is not prefixed twice
         warn(reason if where and reason.startswith(f"{where}: ") else f"{where}: {reason}", label=label)
+
+
+@contextlib.contextmanager
+def warnings_as_lines() -> Iterator[None]:
+    """The library's ``UserWarning``s raised inside the block printed as ``warning:`` lines, each once, after it
+    (also when it fails: the warnings may say why); other warnings are shown as Python would show them."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            yield
+    finally:  # outside the recording block, which would record what is shown here again
+        for w in caught:
+            if not issubclass(w.category, UserWarning):  # not ours to reword
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)):
+            warn(message)
 
 
 def progress_bar(*columns, transient: bool = True):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .base import cnn_app, progress_bar, require, require_seed, say, warn, warn_each
+from .base import cnn_app, progress_bar, require, require_seed, say, warn, warn_each, warnings_as_lines
 
 ARCHITECTURES = ("alexnet", "monai-densenet")
 
@@ -48,20 +47,10 @@ def cnn_train(
             bar.update(task, completed=epoch,
                        description=f"epoch {epoch}: selection loss {m['smoothed_selection_loss']:.3f} (smoothed)")
 
-        caught: list[warnings.WarningMessage] = []
-        try:
-            with warnings.catch_warnings(record=True) as caught:  # the split's small-part warnings, as our lines
-                warnings.simplefilter("always", UserWarning)
-                model, skipped = train_from_folder(data, out, labels=labels, views=view_list, overwrite=overwrite,
-                                                   progress=show, architecture=architecture, epochs=epochs,
-                                                   max_steps=max_steps, seed=seed)
-        finally:  # also when training fails (the warnings may say why); outside the recording block, which would
-            # record what is shown here again
-            for w in caught:
-                if not issubclass(w.category, UserWarning):  # not ours to reword: shown as Python would
-                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-            for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)):
-                warn(message)
+        with warnings_as_lines():  # the split's small-part warnings, as our lines
+            model, skipped = train_from_folder(data, out, labels=labels, views=view_list, overwrite=overwrite,
+                                               progress=show, architecture=architecture, epochs=epochs,
+                                               max_steps=max_steps, seed=seed)
     warn_each(skipped)
     m = model.report.get("metrics", {})
     line = f"model written to {out}; threshold {model.threshold:.3f}, temperature {model.temperature:.2f}"
@@ -88,7 +77,7 @@ def cnn_triage(
 
     from ..cnn.workflow import triage_folder
 
-    with progress_bar() as bar:
+    with warnings_as_lines(), progress_bar() as bar:  # e.g. a patient ID the summary image cannot draw
         task = bar.add_task("summaries", total=None)
         table, skipped = triage_folder(model_dir, data, out, summaries=summaries, overwrite=overwrite,
                                        progress=lambda k, n: bar.update(task, completed=k, total=n))

@@ -12,6 +12,7 @@ intact: only the picture is affected.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
 
 PRIMARY = "DejaVu Sans Mono"  # matplotlib ships it, so it is everywhere
@@ -36,28 +37,63 @@ def _primary():
     return FT2Font(font_manager.findfont(font_manager.FontProperties(family=PRIMARY)))
 
 
-@functools.lru_cache(maxsize=1)
-def _installed_fonts() -> tuple[tuple[str, object], ...]:
-    """(path, FT2Font) of every font file matplotlib knows or the system lists; read once, and only when a
-    character outside the primary font turns up."""
-    from matplotlib import font_manager
-    from matplotlib.ft2font import FT2Font
-
-    paths = dict.fromkeys([f.fname for f in font_manager.fontManager.ttflist] + sorted(font_manager.findSystemFonts()))
-    fonts = []
-    for path in paths:
-        if "lastresort" in path.lower().replace("-", "").replace("_", ""):
-            # matplotlib's Last Resort font "has" every character, as a placeholder box: it draws nothing readable
-            continue
-        try:
-            fonts.append((path, FT2Font(path)))
-        except (OSError, RuntimeError, ValueError):  # a broken or unsupported font file is not our problem
-            continue
-    return tuple(fonts)
-
-
 def _has(font, char: str) -> bool:
     return font.get_char_index(ord(char)) != 0
+
+
+@functools.lru_cache(maxsize=1)
+def _font_paths() -> tuple[str, ...]:
+    """Every font file matplotlib knows or the system lists, matplotlib's Last Resort font left out (it "has"
+    every character, as a placeholder box: nothing readable)."""
+    from matplotlib import font_manager
+
+    paths = dict.fromkeys([f.fname for f in font_manager.fontManager.ttflist] + sorted(font_manager.findSystemFonts()))
+    return tuple(p for p in paths if "lastresort" not in p.lower().replace("-", "").replace("_", ""))
+
+
+_LOCK = threading.Lock()
+_FONT_FOR: dict[str, str | None] = {}  # character -> the font file that draws it (None: no installed font does)
+_USEFUL: list[str] = []  # font files that drew a character before: searched first, so a script's next
+#                          characters are usually found in the first file opened
+_ADDED: set[str] = set()  # font files given to matplotlib's font manager by this module
+
+
+def _find_fonts(chars: set[str]) -> None:
+    """Fill ``_FONT_FOR`` for ``chars``: open the installed fonts one at a time (closed again at once: a
+    machine may hold more font files than a process may keep open) until each character is found or every
+    font was tried. Each character is searched once per process."""
+    from matplotlib.ft2font import FT2Font
+
+    wanted = {c for c in chars if c not in _FONT_FOR}
+    paths = _USEFUL + [p for p in _font_paths() if p not in _USEFUL]
+    for path in paths:
+        if not wanted:
+            break
+        try:
+            font = FT2Font(path)
+            found = {c for c in wanted if font.get_char_index(ord(c)) != 0}
+            del font  # closes the file
+        except (OSError, RuntimeError, ValueError):  # a broken or unsupported font file is not our problem
+            continue
+        for c in found:
+            _FONT_FOR[c] = path
+        if found and path not in _USEFUL:
+            _USEFUL.append(path)
+        wanted -= found
+    for c in wanted:
+        _FONT_FOR[c] = None
+
+
+def _family(path: str) -> str:
+    """The family name of a font file, registered with matplotlib's font manager once (its list is a cache
+    that can predate the file; adding a file again would grow the list and empty matplotlib's lookup cache)."""
+    from matplotlib import font_manager
+
+    if path not in _ADDED:
+        if path not in {f.fname for f in font_manager.fontManager.ttflist}:
+            font_manager.fontManager.addfont(path)
+        _ADDED.add(path)
+    return font_manager.FontProperties(fname=path).get_name()
 
 
 def drawable(text: str) -> DrawableText:
@@ -73,24 +109,23 @@ def drawable(text: str) -> DrawableText:
     primary = _primary()
     if all(c.isprintable() and _has(primary, c) for c in text):
         return DrawableText(text)
-    from matplotlib import font_manager
-
     families, shown, undrawable = [PRIMARY], [], []
-    for char in text:
-        if char.isprintable() and _has(primary, char):
+    with _LOCK:  # the caches and matplotlib's font list are process-wide (the web app triages in threads)
+        _find_fonts({c for c in text if c.isprintable() and not _has(primary, c)})
+        for char in text:
+            if char.isprintable() and _has(primary, char):
+                shown.append(char)
+                continue
+            # a control character (a tab, a NUL) is drawn as "?" too: no font draws it as what it is
+            path = _FONT_FOR.get(char) if char.isprintable() else None
+            if path is None:
+                shown.append(MISSING)
+                undrawable.append(char)
+                continue
+            family = _family(path)
+            if family not in families:
+                families.append(family)
             shown.append(char)
-            continue
-        # a control character (a tab, a NUL) is drawn as "?" too: no font draws it as what it is
-        path = next((p for p, font in _installed_fonts() if _has(font, char)), None) if char.isprintable() else None
-        if path is None:
-            shown.append(MISSING)
-            undrawable.append(char)
-            continue
-        font_manager.fontManager.addfont(path)  # a no-op for fonts already listed; needed for a stale cache
-        family = font_manager.FontProperties(fname=path).get_name()
-        if family not in families:
-            families.append(family)
-        shown.append(char)
     return DrawableText("".join(shown), families, "".join(dict.fromkeys(undrawable)))
 
 

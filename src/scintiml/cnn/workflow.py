@@ -3,6 +3,7 @@ write the drift table. Each checks its outputs before any work and writes them a
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -178,9 +179,11 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
             rgb = summary_image(study, model.views if complete else list(study.views),
                                 float(row["probability"]), model.threshold, maps, rank=int(row["rank"]),
                                 protocol_check=row["protocol_check"])
-            note = undrawable_note(f"patient ID {study.patient_id!r}", study.patient_id)
+            # triaged all the same: a warning, not a skipped file (and the ID itself is not repeated in it)
+            note = undrawable_note(f"the patient ID of the study in {str(study.source or 'the folder')!r}",
+                                   study.patient_id)
             if note:
-                skipped.append({"file": str(study.source or study.patient_id), "reason": note})
+                warnings.warn(note, UserWarning, stacklevel=2)
             name = f"{int(row['rank']):04d}_{safe_file_stem(study.patient_id)}"  # a PatientID is never a path
             Image.fromarray(rgb).save(tmp / f"{name}.png")
             png_paths.append(str(summaries / f"{name}.png"))
