@@ -417,12 +417,33 @@ def test_whole_table_cleaning_equals_the_column_by_column_rules(seed, monkeypatc
         share = rng.choice([0.0, 0.1, 0.5, 1.0])  # 1.0: a column of markers only
         columns[f"c{k}_{kind}"] = [rng.choice(markers) if rng.random() < share else pools[kind]() for _ in range(n)]
     columns["pid"] = [f"  {i:03d} " if i % 7 else "" for i in range(n)]
+    columns["blank_id"] = [""] * n
     frame = pd.DataFrame(columns, dtype=str)
-    for table, decimal, percent in ((frame, ".", False), (frame, ",", True), (frame.astype(object), ".", True)):
-        fast = cohort._clean_frame(table, decimal=decimal, percent=percent, text_columns=("pid",))
+    nullable = frame.astype("string")
+    nullable.iloc[::5, :] = pd.NA  # pandas' nullable strings: the general rules, and no TypeError on pd.NA
+    with_na = frame.astype(object)
+    with_na.iloc[3, 0] = pd.NA
+    if seed % 2:  # blocks of a few columns, as a long table is cleaned
+        monkeypatch.setattr(cohort, "_BLOCK_CELLS", 3 * n)
+    ids = ("pid", "blank_id")
+    for table, decimal, percent in ((frame, ".", False), (frame, ",", True), (frame.astype(object), ".", True),
+                                    (nullable, ".", False), (with_na, ".", False)):
+        fast = cohort._clean_frame(table, decimal=decimal, percent=percent, text_columns=ids)
         with monkeypatch.context() as m:
             m.setattr(cohort, "_clean_text_block", lambda *a, **k: None)
-            slow = cohort._clean_frame(table, decimal=decimal, percent=percent, text_columns=("pid",))
+            slow = cohort._clean_frame(table, decimal=decimal, percent=percent, text_columns=ids)
         pd.testing.assert_frame_equal(fast, slow, check_dtype=True)
         assert fast.attrs["missing_markers"] == slow.attrs["missing_markers"]
-        assert fast.attrs["missing_markers"]  # the markers were counted at all
+        assert fast.attrs["missing_markers"] or table is nullable  # the markers were counted at all
+
+
+def test_an_id_column_holding_pd_na_is_named_missing_not_a_type_error():
+    from scintiml.errors import MissingIdError
+
+    frame = pd.DataFrame({"pid": ["001", None, "003", "004"] * 5, "age": ["61", "70", "55", "80"] * 5,
+                          "outcome": ["0", "1"] * 10}, dtype="string")
+    with pytest.raises(MissingIdError, match="is empty in 5 row"):
+        load_cohort(frame, "outcome", id_column="pid", min_events=3)
+    cohort = load_cohort(frame.assign(pid=[f"{i:03d}" for i in range(20)]), "outcome", id_column="pid",
+                         min_events=3)
+    assert cohort.X.attrs == {} and list(cohort.ids[:2]) == ["000", "001"]

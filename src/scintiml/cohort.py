@@ -273,55 +273,70 @@ def _clean_text_column(text: pd.Series, decimal: str, percent: bool) -> pd.Serie
     return text
 
 
+#: Cells cleaned in one pass: bounds the memory of the Python-object copies (a few hundred MB at most).
+_BLOCK_CELLS = 2_000_000
+
+
 def _clean_text_block(frame: pd.DataFrame, decimal: str, percent: bool,
                       text_columns: tuple[str, ...]) -> pd.DataFrame | None:
-    """:func:`_clean_frame` for a table of text cells only (what ``read_table`` reads), trimmed and checked for
-    markers in one pass over all cells instead of column by column; None for any other frame.
+    """:func:`_clean_frame` for a table of text cells only (what ``read_table`` reads from CSV), trimmed and
+    checked for markers a block of columns at a time instead of column by column; None for any other frame
+    (numbers or other objects among the text, pandas' nullable ``"string"`` dtype, ``pd.NA`` cells), which the
+    column-by-column rules handle.
 
     Written here because pandas has no whole-frame string trim: column by column, a 200 x 20,000 radiomics
-    export spent 15 s in per-column Series calls; the per-column rules above run only on columns that are not
-    plain numbers once trimmed.
+    export spent 15 s in per-column pandas calls; the per-column rules run only on columns that are not plain
+    numbers once trimmed.
     """
     names = list(frame.columns)
-    text_dtype = [dtype == object or isinstance(dtype, pd.StringDtype) for dtype in frame.dtypes]
-    if not names or len(set(names)) != len(names) or not all(text_dtype):
+    plain_text = [dtype == object or (isinstance(dtype, pd.StringDtype) and dtype.na_value is not pd.NA)
+                  for dtype in frame.dtypes]
+    if not names or len(set(names)) != len(names) or not all(plain_text):
         return None
-    values = frame.to_numpy(dtype=object)
-    flat = pd.Series(values.ravel(order="F"), dtype=object)
-    if pd.api.types.infer_dtype(flat, skipna=True) not in ("string", "empty"):
-        return None  # numbers or other objects among the text: the general path keeps them as they are
-    stripped = flat.str.strip()
-    shape = values.shape
-    is_marker = stripped.isin(MISSING_MARKERS).to_numpy().reshape(shape, order="F")
-    cells = stripped.to_numpy(dtype=object).reshape(shape, order="F")
-    missing = pd.isna(cells) | is_marker
-    n_present = (~missing).sum(axis=0)
+    step = max(1, _BLOCK_CELLS // max(1, len(frame)))
     markers: dict[str, dict[str, int]] = {}
-    out: dict[str, pd.Series] = {}
-    dtypes = list(frame.dtypes)
-    for j, name in enumerate(names):
-        column = cells[:, j]
-        if name in text_columns:
-            empty = pd.isna(column) | (column == "")
-            out[name] = pd.Series(np.where(empty, np.nan, column), index=frame.index,
-                                  dtype=dtypes[j]).infer_objects()
-            continue
-        if is_marker[:, j].any():
-            markers[name] = _marker_counts(pd.Series(column[is_marker[:, j]], dtype=object))
-            column = np.where(is_marker[:, j], np.nan, column)
-        if n_present[j] == 0:
-            out[name] = pd.Series(np.nan, index=frame.index, dtype=float)
-            continue
-        number = pd.to_numeric(column, errors="coerce")
-        if np.count_nonzero(~pd.isna(number)) == n_present[j]:
-            out[name] = pd.Series(number, index=frame.index)
-            continue
-        # the rarer columns (decimal commas, percentages, booleans, text): a text dtype as Series.map would give
-        text = pd.Series(column, index=frame.index, dtype=dtypes[j]).infer_objects()
-        out[name] = _clean_text_column(text, decimal, percent)
+    out: dict[str, Any] = {}
+    for first in range(0, len(names), step):
+        block = frame.iloc[:, first:first + step]
+        values = block.to_numpy(dtype=object)
+        flat = pd.Series(values.ravel(order="F"), dtype=object)
+        if pd.api.types.infer_dtype(flat, skipna=True) not in ("string", "empty"):
+            return None  # numbers or other objects among the text: the general path keeps them as they are
+        if any(v is pd.NA for v in flat[flat.isna()]):
+            return None  # pd.NA, unlike NaN, cannot be compared: the general path keeps its own rules for it
+        stripped = flat.str.strip()
+        shape = values.shape
+        del values, flat
+        is_marker = stripped.isin(MISSING_MARKERS).to_numpy().reshape(shape, order="F")
+        cells = stripped.to_numpy(dtype=object).reshape(shape, order="F")
+        del stripped
+        n_present = (~(pd.isna(cells) | is_marker)).sum(axis=0)
+        for j, name in enumerate(block.columns):
+            out[name] = _clean_one(cells[:, j], is_marker[:, j], int(n_present[j]), name in text_columns,
+                                   frame.index, markers, name, decimal, percent)
     cleaned = pd.DataFrame(out, index=frame.index)
     cleaned.attrs["missing_markers"] = markers
     return cleaned
+
+
+def _clean_one(column: np.ndarray, is_marker: np.ndarray, n_present: int, is_id: bool, index: pd.Index,
+               markers: dict[str, dict[str, int]], name: str, decimal: str, percent: bool) -> Any:
+    """One trimmed column of :func:`_clean_text_block` (NaN for missing cells, strings otherwise)."""
+    if is_id:
+        empty = pd.isna(column)
+        empty[~empty] = column[~empty] == ""
+        # built without a dtype, as Series.map builds it: text, or float when every id is missing
+        return pd.Series(np.where(empty, np.nan, column), index=index, dtype=object).infer_objects()
+    if is_marker.any():
+        markers[name] = _marker_counts(pd.Series(column[is_marker], dtype=object))
+        column = np.where(is_marker, np.nan, column)
+    if n_present == 0:
+        return pd.Series(np.nan, index=index, dtype=float)
+    number = pd.to_numeric(column, errors="coerce")
+    if np.count_nonzero(~pd.isna(number)) == n_present:
+        return number  # an array: the frame is built from them at once
+    # the rarer columns (decimal commas, percentages, booleans, text): a text dtype as Series.map would give
+    return _clean_text_column(pd.Series(column, index=index, dtype=object).infer_objects(), decimal, percent)
 
 
 def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
@@ -719,7 +734,9 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     dtypes = list(inputs.dtypes)
     if dtypes and all(pd.api.types.is_numeric_dtype(d) and not pd.api.types.is_bool_dtype(d) for d in dtypes):
         # every input a number already (the usual radiomics export): one conversion, not one per column
-        return inputs.astype(float)
+        numbers = inputs.astype(float)
+        numbers.attrs = {}  # the table's reading notes stay with the table
+        return numbers
     columns: dict[str, pd.Series] = {}
     origin: dict[str, str] = {}
     free_text: list[str] = []
