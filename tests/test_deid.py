@@ -246,3 +246,38 @@ def test_cli_deid_keeps_the_key_out_of_the_input_and_output_folders(tmp_path, ca
                     str(tmp_path / "out" / "dept.key"), "--new-key"])
     assert code == 2 and "inside the output folder" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_new_key_is_taken_back_only_while_nothing_was_published_with_it(tmp_path, capsys, monkeypatch):
+    import contextlib
+
+    from conftest import run_cli
+
+    import scintiml.cli.imaging as cli_imaging
+
+    src = tmp_path / "in"
+    src.mkdir()
+    write_nm_dicom(_study("P1"), src / "a.dcm")
+    (tmp_path / "empty").mkdir()
+    # refused (nothing to de-identify): the key this run made is removed with everything else
+    assert run_cli(["deid", str(tmp_path / "empty"), str(tmp_path / "o1"), "--key", str(tmp_path / "k1"),
+                    "--new-key"]) == 2
+    assert "the folder is empty" in capsys.readouterr().err
+    assert not (tmp_path / "k1").exists() and not (tmp_path / "o1").exists()
+
+    # a Ctrl-C after the output folder was published (here: as the progress bar closes) keeps the key: the
+    # published pseudonyms can only be linked again with it
+    @contextlib.contextmanager
+    def interrupted_on_close():
+        class Bar:
+            def add_task(self, *a, **k):
+                return 0
+
+            def update(self, *a, **k):
+                pass
+        yield Bar()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_imaging, "progress_bar", interrupted_on_close)
+    code = run_cli(["deid", str(src), str(tmp_path / "o2"), "--key", str(tmp_path / "k2"), "--new-key"])
+    assert code == 130 and (tmp_path / "k2").exists() and any((tmp_path / "o2").rglob("*.dcm"))

@@ -103,7 +103,11 @@ def deid(
                 retain_institution=retain_institution, keep_unknown=keep_unknown,
                 progress=lambda done, total: bar.update(task, completed=done, total=total))
     except BaseException:
-        if new_key:  # the key made by this run pseudonymised nothing: a refused run leaves nothing behind
+        # the key made by this run is taken back only while no output was published with it (an interrupt can
+        # land after the folder is in place: then the key is the only way to link those pseudonyms again)
+        published = out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()) or \
+            (out_dir.is_dir() and any(out_dir.iterdir()))
+        if new_key and not published:
             key.unlink(missing_ok=True)
         raise
     for s in report.skipped:
