@@ -72,7 +72,7 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--device", default="cpu", help="torch device for training and the torch latency (cpu, cuda)")
     ap.add_argument("--nondeterministic", action="store_true",
-                    help="GPU: let cuDNN choose its algorithms by speed (train_cnn(deterministic=False))")
+                    help="GPU: allow cuDNN's non-deterministic algorithms (train_cnn(deterministic=False))")
     ap.add_argument("--jobs", type=int, default=None, help="processes for the simulator (default: one)")
     ap.add_argument("--save-scores", help="folder: write each seed's unseen probabilities and labels (npz) there, "
                                           "for benchmarks/threshold_rule_resampling.py")

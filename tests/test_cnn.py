@@ -509,6 +509,10 @@ def test_gpu_settings_are_switched_for_the_block_and_put_back(monkeypatch):
         assert cudnn.deterministic and not cudnn.benchmark and torch.are_deterministic_algorithms_enabled()
         assert torch.is_deterministic_algorithms_warn_only_enabled()
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    with pytest.raises(RuntimeError, match="training failed"):  # put back after a failure too
+        with deterministic_algorithms(torch.device("cuda")), full_float32(torch.device("cuda")):
+            raise RuntimeError("training failed")
     with full_float32(torch.device("cuda")):
         assert cudnn.conv.fp32_precision == "ieee"
     assert (cudnn.deterministic, cudnn.benchmark, torch.are_deterministic_algorithms_enabled(),

@@ -53,13 +53,16 @@ def deterministic_algorithms(device: torch.device, on: bool = True):
     """Deterministic cuDNN convolutions and torch kernels while training on a GPU; the settings are put back.
 
     Without it two trainings of one seed on one H100 ended with unseen specificities 0.84 and 0.78 at their
-    worklist thresholds (benchmarks/bench_cnn.py, 2026-11-26): cuDNN picks its convolution algorithms by
-    timing and several of them sum in a varying order.
+    worklist thresholds (benchmarks/bench_cnn.py, 2026-11-26): some of cuDNN's convolution algorithms (the
+    backward ones above all) add partial sums in an order that changes from run to run. The settings are
+    process-wide: two trainings in threads of one process share them.
     """
     if not on or device.type != "cuda":
         yield
         return
-    # cuBLAS needs a fixed workspace to be deterministic; it reads this when its handle is created
+    # cuBLAS needs a fixed workspace to be deterministic; it reads this when its handle is created (a process
+    # that ran CUDA matrix work before may keep a handle made without it; torch then warns, as warn_only asks)
+    workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     before = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
               torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
@@ -71,6 +74,8 @@ def deterministic_algorithms(device: torch.device, on: bool = True):
     finally:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[0], before[1]
         torch.use_deterministic_algorithms(before[2], warn_only=before[3])
+        if workspace is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
 
 
 def default_device() -> torch.device:
