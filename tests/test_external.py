@@ -554,3 +554,30 @@ def test_the_bundle_records_the_training_outcome_coding(tmp_path):
     assert bundle.spec["outcome_values"] == ["no", "yes"]
     classes = bundle.predict(frame)["predicted_class"]
     assert set(classes) <= {"no", "yes"} and len(set(classes)) == 2  # the table's own words, not "not yes"
+
+
+def test_a_one_hot_input_is_rebuilt_for_the_drift_check_not_read_as_missing(tmp_path):
+    from scintiml.bundle import predict_file, save_bundle
+    from scintiml.cohort import load_cohort
+    from scintiml.external import validate_bundle
+    from scintiml.study import run_study
+
+    rng = np.random.default_rng(5)
+    grade = rng.choice(list("ABCD"), 240)
+    z = rng.normal(size=240)
+    frame = pd.DataFrame({"z": z.round(3), "grade": grade,
+                          "ev": (z + (grade == "D") * 1.5 + rng.normal(size=240) > 0.4).astype(int)})
+    frame.loc[::17, "grade"] = None  # missing stays missing in the rebuilt indicator
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    study = run_study(load_cohort(tmp_path / "train.csv", "ev"), inputs="all", readiness=False, random_state=0)
+    assert "grade=D" in study.selected_inputs
+    model = save_bundle(study, tmp_path / "model")
+    run = predict_file(model, tmp_path / "train.csv", tmp_path / "p.csv")
+    drift = run.drift.set_index("input")
+    # its own training table: the indicator is present wherever grade is, and nothing reads as shifted
+    assert drift.loc["grade=D", "missing_share_new"] == pytest.approx(frame["grade"].isna().mean())
+    assert not drift["shifted"].any() and not [w for w in run.warnings if "grade=" in w]
+    from scintiml.bundle import load_bundle
+
+    shift = validate_bundle(load_bundle(model), frame, "ev").shift.set_index("input")
+    assert not shift.loc["grade=D", "shifted"] and shift.loc["grade=D", "n"] == frame["grade"].notna().sum()

@@ -11,7 +11,7 @@ two sites apart.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
+from ..errors import ScintimlError
 from ..evaluate import auc_ci
 from ..io import jsonable
 
@@ -129,6 +130,10 @@ def input_shift(
     >>> table.set_index("input")["shifted"].to_dict()
     {'age': True, 'dose': False}
     """
+    # a one-hot input ("grade=D") is no column of the raw table: rebuild it as the model does, or every batch
+    # (the training table itself too) read as "missing 0 % -> 100 %"
+    X = with_encoded_inputs(X, list(summary))
+    reference = with_encoded_inputs(reference, list(summary)) if reference is not None else None
     rows = []
     for name, s in summary.items():
         present_col = name in X.columns
@@ -164,6 +169,27 @@ def input_shift(
         )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def with_encoded_inputs(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFrame:
+    """``frame`` plus the one-hot columns ``"col=level"`` among ``inputs`` that it lacks but can be rebuilt from
+    (:func:`scintiml.cohort.model_inputs`, missing stays missing); the frame itself when there are none.
+
+    Examples
+    --------
+    >>> with_encoded_inputs(pd.DataFrame({"grade": ["A", "D", None]}), ["grade=D"])["grade=D"].tolist()
+    [0.0, 1.0, nan]
+    """
+    from ..cohort import model_inputs
+
+    names = [n for n in inputs if n not in frame.columns and "=" in n and n.partition("=")[0] in frame.columns]
+    if not names:
+        return frame
+    try:
+        encoded = model_inputs(frame, names)
+    except ScintimlError:  # the column cannot be read as the model reads it: left absent (counted as missing)
+        return frame
+    return pd.concat([frame, encoded.set_axis(frame.index)], axis=1)
 
 
 def membership_auc(reference: pd.DataFrame, X: pd.DataFrame, inputs=None, n_splits: int = 5,
