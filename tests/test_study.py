@@ -349,3 +349,60 @@ def test_version_names_scintiml_and_the_libraries_its_numbers_depend_on(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"scintiml {scintiml.__version__}"
     assert f"scikit-learn {metadata.version('scikit-learn')}" in lines[1] and len(lines) == 2
+
+
+def _cohort_from(frame, target="ev"):
+    from scintiml.cohort import load_cohort
+
+    return load_cohort(frame, target)
+
+
+def test_pure_noise_is_said_to_be_no_signal_and_its_rule_not_a_finding():
+    from scintiml.report.writer import headline, summary_lines
+    from scintiml.study import run_study
+
+    rng = np.random.default_rng(11)
+    noise = pd.DataFrame(rng.normal(size=(300, 4)).round(3), columns=["a", "b", "c", "d"])
+    noise["ev"] = rng.integers(0, 2, 300)
+    r = run_study(_cohort_from(noise), inputs="all", readiness=False, random_state=0).results
+    lo, hi = r["test"]["auc_ci95"]
+    assert lo <= 0.5 and r["signal"]["verdict"] == "not distinguishable from chance"
+    assert r["signal"]["basis"] == "testing part" and r["warnings"][0].startswith("no signal the patients can")
+    assert "not a finding" in headline(r)[2] and summary_lines(r)[0].startswith("No signal")
+    # a real signal is said to be one
+    from scintiml.datasets import make_mibg_cohort
+
+    strong = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    r = run_study(strong, inputs="all", readiness=False, random_state=0).results
+    assert r["test"]["auc_ci95"][0] > 0.5 and r["signal"]["verdict"] == "above chance"
+    assert "not a finding" not in " ".join(headline(r)) and not r["warnings"][:1] == [r["signal"]["message"]]
+
+
+def test_the_rule_is_judged_on_measured_values_and_a_mostly_missing_input_is_warned_of():
+    from scintiml.study import run_study
+
+    rng = np.random.default_rng(3)
+    n = 300
+    x0, x1 = rng.normal(size=n), rng.normal(size=n)
+    frame = pd.DataFrame({"x0": x0.round(3), "x1": x1.round(3)})
+    frame["ev"] = (x0 + x1 + rng.normal(size=n) > 0).astype(int)
+    frame.loc[rng.random(n) < 0.8, "x0"] = np.nan  # measured in one patient in five
+    study = run_study(_cohort_from(frame), inputs="all", readiness=False, random_state=0)
+    r = study.results
+    assert any(w.startswith("input 'x0' is missing for 8") for w in r["warnings"])
+    # recompute the rule's testing figures by hand on the raw values: a missing value meets no condition
+    testing = frame.iloc[study.split.testing]
+    called = np.ones(len(testing), bool) if r["rule"]["join"] == "and" else np.zeros(len(testing), bool)
+    for c in r["rule"]["conditions"]:
+        v = testing[c["input"]].to_numpy(float)
+        holds = (v <= c["value"]) if c["op"] == "<=" else (v >= c["value"])  # NaN: False
+        called = called & holds if r["rule"]["join"] == "and" else called | holds
+    y = testing["ev"].to_numpy()
+    assert r["rule"]["test"]["sensitivity"] == pytest.approx((called & (y == 1)).sum() / (y == 1).sum())
+    assert r["rule"]["test"]["specificity"] == pytest.approx((~called & (y == 0)).sum() / (y == 0).sum())
+    inputs = [c["input"] for c in r["rule"]["conditions"]]
+    assert r["rule"]["test"]["patients_missing_a_rule_input"] == int(testing[inputs].isna().any(axis=1).sum())
+    # a threshold found on the measured values, not at the median filled in for the network
+    for c in r["rule"]["conditions"]:
+        if c["input"] == "x0":
+            assert c["value"] != pytest.approx(study.medians["x0"], abs=1e-3)

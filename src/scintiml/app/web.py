@@ -155,7 +155,10 @@ def _study_runner(folder: Path, request: dict[str, Any], progress, n_jobs: int =
     t = results["test"]
     return {"auc": t["auc"], "auc_ci95": t["auc_ci95"], "inputs": results["inputs"]["selected"],
             "nested_auc": (results.get("nested") or {}).get("auc"),
-            "architecture": results["architecture"], "rule": results["rule"].get("text", ""),
+            "architecture": results["architecture"],
+            "rule": results["rule"].get("text", "") + (" (not a finding: the AUC is not distinguishable from chance)"
+                                                        if (results.get("signal") or {}).get("verdict")
+                                                        == "not distinguishable from chance" else ""),
             "verdict": (results.get("readiness") or {}).get("message")}
 
 

@@ -27,6 +27,9 @@ def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
         "inputs outside the training range are flagged (out_of_range); predictions there are extrapolation",
     ]
     limits += list(r.get("warnings", []))
+    rule = (r.get("rule") or {}).get("text")
+    if rule and (r.get("signal") or {}).get("verdict") == "not distinguishable from chance":
+        rule += " (not a finding: the study's AUC is not distinguishable from chance)"
     metrics = ("auc", "auc_ci95", "threshold", "sensitivity", "sensitivity_ci95", "specificity", "specificity_ci95",
                "accuracy", "accuracy_ci95")
     return {
@@ -39,7 +42,7 @@ def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
         "acquisition_protocol": r.get("protocol", {}),
         "split": {k: r["split"][k] for k in ("training", "selection", "testing")},
         "metrics": {k: test[k] for k in metrics},
-        "rule": (r.get("rule") or {}).get("text"),
+        "rule": rule,
         "intended_use": (
             f"Research and decision support: estimate the probability of {r['dataset']['target']} = "
             f"{r['dataset']['positive']} for patients like those of the training cohort. Not a diagnosis."

@@ -56,7 +56,7 @@ def headline(r: dict[str, Any]) -> list[str]:
     t = r["test"]
     lines = [f"{r['dataset']['name']}: inputs {', '.join(r['inputs']['selected'])}; network {r['architecture']}; "
              f"testing AUC {t['auc']:.3f} ({_fmt(t['auc_ci95']).replace('–', '-')})",
-             f"rule: {r['rule']['text']}"]
+             f"rule: {r['rule']['text']}{_not_a_finding(r)}"]
     d = r["dataset"]
     if "positive" in d:  # the event is said, never left to be guessed (issue #15)
         lines.insert(1, f"event: {d.get('target', 'outcome')} = {d['positive']!r} ({d.get('n_events', '?')} of "
@@ -67,6 +67,14 @@ def headline(r: dict[str, Any]) -> list[str]:
         lines.append("deep learning: not assessed — the cohort has no imaging and clinical input groups "
                      "(give them with --groups FILE)")
     return lines
+
+
+def _not_a_finding(r: dict[str, Any]) -> str:
+    """`` (not a finding: ...)`` after the rule when the study's AUC cannot be told from chance, else ``""``."""
+    signal = r.get("signal") or {}
+    if signal.get("verdict") != "not distinguishable from chance":
+        return ""
+    return f" (not a finding: the {signal['basis']} AUC is not distinguishable from chance)"
 
 
 def summary_lines(r: dict[str, Any]) -> list[str]:
@@ -103,11 +111,17 @@ def summary_lines(r: dict[str, Any]) -> list[str]:
     rule = r["rule"]
     rt = rule.get("test", {})
     if rt.get("sensitivity") is not None:
+        unmeasured = rt.get("patients_missing_a_rule_input") or 0
         lines.append(
-            f"As a clinical rule: {rule['text']} — testing sensitivity {rt['sensitivity']:.2f} "
+            f"As a clinical rule{_not_a_finding(r)}: {rule['text']} — testing sensitivity {rt['sensitivity']:.2f} "
             f"({_fmt(rt['sensitivity_ci95'], 2)}), specificity {rt['specificity']:.2f} "
-            f"({_fmt(rt['specificity_ci95'], 2)})."
+            f"({_fmt(rt['specificity_ci95'], 2)})"
+            + (f"; {unmeasured} of the {t['n']} testing patients lack one of its inputs and count as not meeting it."
+               if unmeasured else ".")
         )
+    signal = r.get("signal") or {}
+    if signal.get("verdict") == "not distinguishable from chance":
+        lines.insert(0, signal["message"][0].upper() + signal["message"][1:] + ".")
     if r.get("readiness"):
         lines.append(r["readiness"]["message"])
     return lines

@@ -47,8 +47,16 @@ def explain_stage(
     single_test = auc_ci(testing[1], testing[0][best["input"]].to_numpy() * sign)
     rule_inputs = ranked[:3]
     rows = data.fit_rows
-    rule = extract_rule(data.X.iloc[rows], data.y[rows], rule_inputs, max_conditions=min(2, len(rule_inputs)))
-    rule.evaluate(*testing)
+    # the rule is found and judged on the values as measured: a clinician cannot apply "x >= 3" to a patient
+    # whose x was never measured, so a missing value meets no condition (the training median filled in for the
+    # network would put the threshold at the median and count every unmeasured patient on one side)
+    raw = data.raw
+    rule = extract_rule(raw.iloc[rows], data.y[rows], rule_inputs, max_conditions=min(2, len(rule_inputs)))
+    raw_testing = raw.iloc[data.split.testing]
+    rule.evaluate(raw_testing, testing[1])
+    rule_section = rule.to_dict()
+    rule_section["test"]["patients_missing_a_rule_input"] = int(
+        raw_testing[[c.input for c in rule.conditions]].isna().any(axis=1).sum())
     return {
         "importance": importance.to_dict(orient="records"),
         "best_single_predictor": {
@@ -57,6 +65,6 @@ def explain_stage(
             "test_auc": single_test.auc, "test_auc_ci95": list(single_test.ci),
         },
         "best_combination": best_pair(ranked[:5], training, selection, testing, random_state=random_state),
-        "rule": rule.to_dict(),
+        "rule": rule_section,
         "partial_dependence": partial_dependence_curves(fitted.model, data.part("training", inputs)[0]),
     }

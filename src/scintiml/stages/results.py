@@ -12,7 +12,7 @@ from .fit import FittedModel
 from .select import InputSelection, OrderSelection
 from .testing import TestingAnalysis
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"  # 1.2: signal, rule on measured values, rule.test.patients_missing_a_rule_input
 
 
 def dataset_section(data: StudyData) -> dict[str, Any]:
@@ -67,6 +67,7 @@ def assemble_results(
     ([2, 1, 1], {'n_sites': 1})
     """
     model = fitted.model
+    warnings = data.warnings + testing.warnings + _mostly_imputed(data, fitted.inputs)
     results = {
         "schema_version": SCHEMA_VERSION,
         "scintiml_version": __version__,
@@ -92,7 +93,62 @@ def assemble_results(
         **explained,
         "readiness": readiness,
         "timings": dict(timings or {}),
-        "warnings": data.warnings + testing.warnings,
+        "warnings": warnings,
         **(extra or {}),
     }
+    results["signal"] = chance_verdict(results)
+    if results["signal"]["verdict"] == "not distinguishable from chance":
+        results["warnings"] = [results["signal"]["message"]] + results["warnings"]
     return jsonable(results)
+
+
+#: An input of the final model missing for more than this share of the patients is warned of.
+MOSTLY_IMPUTED = 0.5
+
+
+def _mostly_imputed(data: StudyData, inputs: list[str]) -> list[str]:
+    """A warning per model input that most patients lack: the network sees the training median in its place."""
+    n = data.cohort.n_patients
+    lines = []
+    for name in inputs:
+        k = int(data.cohort.missing.get(name, 0))
+        if n and k / n > MOSTLY_IMPUTED:
+            lines.append(f"input {name!r} is missing for {100 * k / n:.0f} % of the patients ({k} of {n}): the "
+                         "network sees the training median in its place for them, so it may learn who was "
+                         "measured as much as what was measured; the rule counts them as not meeting its "
+                         "condition")
+    return lines
+
+
+def chance_verdict(results: dict[str, Any]) -> dict[str, Any]:
+    """Is the study's AUC distinguishable from chance? Judged on the headline (nested cross-validation, selection
+    included) when the study has one, else on the testing part: ``verdict`` is ``"not distinguishable from
+    chance"`` when the 95 % interval reaches 0.5 — then the inputs kept and the rule are what the procedure
+    returns on these patients, not findings.
+
+    Examples
+    --------
+    >>> chance_verdict({"test": {"auc": 0.56, "auc_ci95": [0.41, 0.70]}})["verdict"]
+    'not distinguishable from chance'
+    >>> chance_verdict({"test": {"auc": 0.56, "auc_ci95": [0.41, 0.70]},
+    ...                 "nested": {"auc": 0.71, "auc_ci95": [0.62, 0.80]}})["basis"]
+    'nested cross-validation'
+    """
+    nested = results.get("nested") or {}
+    if nested.get("auc_ci95") and None not in nested["auc_ci95"]:
+        basis, auc, ci = "nested cross-validation", nested["auc"], nested["auc_ci95"]
+    else:
+        basis, auc, ci = "testing part", results["test"]["auc"], results["test"].get("auc_ci95")
+    if not ci or None in ci or any(v != v for v in ci):
+        return {"verdict": "undetermined", "basis": basis, "auc": auc, "auc_ci95": ci,
+                "message": "the AUC has no confidence interval here, so it cannot be told from chance"}
+    if ci[0] > 0.5:
+        return {"verdict": "above chance", "basis": basis, "auc": auc, "auc_ci95": list(ci),
+                "message": f"the {basis} AUC {auc:.3f} (95 % CI {ci[0]:.3f}-{ci[1]:.3f}) is above chance"}
+    below = ci[1] < 0.5
+    message = (f"no signal the patients can support: the {basis} AUC {auc:.3f} (95 % CI {ci[0]:.3f}-{ci[1]:.3f}) "
+               + ("lies wholly below 0.5, which resampling gives on pure noise" if below else
+                  "does not exclude chance (0.5)")
+               + "; the inputs kept and the rule are what the procedure returns on these patients, not findings")
+    return {"verdict": "not distinguishable from chance", "basis": basis, "auc": auc, "auc_ci95": list(ci),
+            "message": message}
