@@ -570,7 +570,7 @@ def load_cohort(
         close = difflib.get_close_matches(target, list(frame.columns), n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise TargetColumnError(
-            f"target column {target!r} not found{hint} Columns are: {', '.join(map(str, frame.columns))}"
+            f"target column {target!r} not found{hint or '.'} Columns are: {', '.join(map(str, frame.columns))}"
         )
 
     # Outcome: exactly two classes, no missing values.
