@@ -447,3 +447,18 @@ def test_an_id_column_holding_pd_na_is_named_missing_not_a_type_error():
     cohort = load_cohort(frame.assign(pid=[f"{i:03d}" for i in range(20)]), "outcome", id_column="pid",
                          min_events=3)
     assert cohort.X.attrs == {} and list(cohort.ids[:2]) == ["000", "001"]
+
+
+def test_exact_copies_are_noted_and_near_copies_are_not():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=60).round(2)
+    a[3] = np.nan
+    frame = pd.DataFrame({"a": a, "b": rng.normal(size=60), "outcome": [0, 1] * 30})
+    frame["a_copy"] = frame["a"]
+    frame["a_near"] = frame["a"].where(frame.index != 7, 99.0)  # one value differs
+    frame["a_filled"] = frame["a"].fillna(0.0)  # the same values where a has one: missing differs
+    frame["b_copy"] = frame["b"]
+    notes = [n for n in load_cohort(frame, "outcome").notes if n.startswith("exact copies")]
+    assert len(notes) == 1 and "'a_copy' of 'a'; 'b_copy' of 'b'" in notes[0]
+    assert "a_near" not in notes[0] and "a_filled" not in notes[0]
+    assert not [n for n in load_cohort(frame[["a", "b", "outcome"]], "outcome").notes if "exact cop" in n]

@@ -646,6 +646,11 @@ def load_cohort(
             "missing values in " + ", ".join(f"{c} ({n})" for c, n in missing.items())
             + "; imputed by the training median"
         )
+    copies = _exact_copies(X)
+    if copies:
+        notes.append("exact copies (every value the same, missing ones too): " + "; ".join(
+            f"{copy!r} of {original!r}" for copy, original in copies.items())
+            + " — the selection may keep either of a pair; drop the copies with exclude=[...] (CLI: --exclude)")
 
     resolved_groups = resolve_groups(groups, list(X.columns))
     return Cohort(
@@ -653,6 +658,39 @@ def load_cohort(
         groups=resolved_groups, notes=notes, missing=missing, name=name or default_name,
         outcome_values=[_jsonable(next(c for c in classes if c != positive)), _jsonable(positive)],
     )
+
+
+def _exact_copies(X: pd.DataFrame) -> dict[str, str]:
+    """Columns whose every value equals an earlier column's (NaN where it has NaN): ``{copy: original}``.
+
+    Examples
+    --------
+    >>> _exact_copies(pd.DataFrame({"a": [1.0, np.nan, 3], "b": [1.0, np.nan, 3], "c": [1.0, 2, 3]}))
+    {'b': 'a'}
+    """
+    if X.shape[1] < 2:
+        return {}
+    values = X.to_numpy(dtype=float)
+    absent = np.isnan(values)
+    filled = np.where(absent, 0.0, values)
+    # a signature per column from two fixed random projections (one matrix product for 20,000 columns, where a
+    # loop of per-column hashes took seconds); equal columns have equal signatures, and every candidate pair is
+    # then compared exactly, so a coincidence of signatures can never report a copy
+    weights = np.random.default_rng(0).normal(size=(2, len(values)))
+    signature = np.round(np.vstack([weights @ filled, weights @ absent]), 6)
+    groups: dict[tuple, list[int]] = {}
+    for j, key in enumerate(map(tuple, signature.T)):
+        groups.setdefault(key, []).append(j)
+    names = list(X.columns)
+    copies: dict[str, str] = {}
+    for members in groups.values():
+        for k, j in enumerate(members[1:], start=1):
+            original = next((i for i in members[:k] if names[i] not in copies
+                             and np.array_equal(absent[:, i], absent[:, j])
+                             and np.array_equal(filled[:, i], filled[:, j])), None)
+            if original is not None:
+                copies[names[j]] = names[original]
+    return dict(sorted(copies.items(), key=lambda kv: names.index(kv[0])))
 
 
 #: Two-value codings whose event is known without asking: (event, non-event), compared after trimming
