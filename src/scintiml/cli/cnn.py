@@ -57,8 +57,10 @@ def cnn_train(
     if "auc" in m:
         ci = m.get("auc_ci95") or [None, None]
         interval = "no CI: one study of a class" if None in ci or ci[0] != ci[0] else f"{ci[0]:.3f}-{ci[1]:.3f}"
+        # the URGENT share says what the threshold costs a worklist: it varied 0.42-0.72 between trainings of
+        # the same studies (docs/cnn.md, "On a GPU")
         line += (f"; testing AUC {m['auc']:.3f} ({interval}), sensitivity {m['sensitivity']:.2f}, specificity "
-                 f"{m['specificity']:.2f}")
+                 f"{m['specificity']:.2f}, URGENT {100 * m['urgent_fraction']:.0f} % of the testing studies")
     say(line)
     if not model.spec["threshold_rule"]["promise_shown"]:
         warn(f"the selection studies held {model.spec['threshold_rule']['positives']} positives: too few to show "
