@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -462,3 +464,27 @@ def test_exact_copies_are_noted_and_near_copies_are_not():
     assert len(notes) == 1 and "'a_copy' of 'a'; 'b_copy' of 'b'" in notes[0]
     assert "a_near" not in notes[0] and "a_filled" not in notes[0]
     assert not [n for n in load_cohort(frame[["a", "b", "outcome"]], "outcome").notes if "exact cop" in n]
+
+
+@pytest.mark.parametrize("name, text, words", [
+    ("twice.yaml", "imaging: [img1]\nimaging: [img2]\nclinical: [c1]\n", "group 'imaging' is given twice"),
+    ("twice.json", '{"imaging": ["img1"], "imaging": ["img2"], "clinical": ["c1"]}', "group 'imaging' is given twice"),
+    ("empty.yaml", "imaging: []\nclinical: [c1]\n", "group 'imaging' is empty"),
+    ("both.yaml", "imaging: [img1, c1]\nclinical: [c1]\n", "input 'c1' is in group 'imaging' and in group 'clinical'"),
+])
+def test_groups_files_that_would_mislead_the_readiness_comparison_are_refused(tmp_path, name, text, words):
+    from scintiml.cohort import resolve_groups
+    from scintiml.errors import GroupsError
+
+    (tmp_path / name).write_text(text)
+    with pytest.raises(GroupsError, match=re.escape(words)):
+        resolve_groups(tmp_path / name, ["img1", "img2", "c1"])
+
+
+def test_a_group_entry_is_an_exact_column_name_before_it_is_a_pattern(tmp_path):
+    from scintiml.cohort import resolve_groups
+
+    inputs = ["SUV[max]", "washout [%]", "lesion1", "lesion2", "lesion[12]", "age"]
+    groups = resolve_groups({"imaging": ["SUV[max]", "washout [%]", "lesion[12]"], "clinical": ["age"]}, inputs)
+    assert groups["imaging"] == ["SUV[max]", "washout [%]", "lesion[12]"]  # not lesion1 / lesion2
+    assert resolve_groups({"imaging": ["lesion?"], "clinical": ["age"]}, inputs)["imaging"] == ["lesion1", "lesion2"]

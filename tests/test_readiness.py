@@ -96,3 +96,31 @@ def test_inconclusive_advice_is_one_and_agrees_with_the_learning_curve():
     else:
         assert "flattened" in result.message and "would narrow the interval" in result.message
         assert not any("more patients would likely help" in r for r in result.reasons)
+
+
+@pytest.mark.parametrize("interval, words", [((0.005, 0.015), "adds a small gain over the clinical inputs (+0.010"),
+                                             ((-0.005, 0.015), "adds nothing measurable")])
+def test_a_small_real_gain_is_not_called_nothing(monkeypatch, interval, words):
+    import scintiml.readiness as readiness
+
+    real = readiness._corrected_interval
+
+    def fixed(values, n_train, n_test, *args):  # the AUCs as computed; the gain's interval as given
+        mean, se, ci = real(values, n_train, n_test, *args)
+        return (0.010, se, interval) if np.all(np.abs(values) < 0.5) else (mean, se, ci)
+
+    monkeypatch.setattr(readiness, "_corrected_interval", fixed)
+    result = assess_readiness(_cohort(False, 0, n=200), random_state=0, n_repeats=1)
+    assert result.verdict == "not_supported" and words in result.message and "do not start" in result.message
+
+
+def test_inputs_in_no_group_are_said_to_be_outside_the_comparison():
+    from scintiml.study import _ungrouped_inputs_warning
+
+    cohort = _cohort(True, 0, n=100)
+    cohort.groups = {"clinical": ["clin_1", "clin_2", "clin_3"], "imaging": [f"img_{i}" for i in range(10)]}
+    lines = _ungrouped_inputs_warning(cohort, ["clin_0", "img_0"])
+    assert len(lines) == 1 and lines[0].startswith("1 input(s) are in no group (clin_0)")
+    assert "the study's own model uses clin_0" in lines[0]
+    cohort.groups["clinical"].append("clin_0")
+    assert _ungrouped_inputs_warning(cohort, ["clin_0", "img_0"]) == []

@@ -929,11 +929,11 @@ def resolve_groups(
             raise GroupsError(f"groups file {str(path)!r} is not UTF-8 text") from exc
         try:
             if path.suffix.lower() in {".yaml", ".yml"}:
-                import yaml
-
-                groups = yaml.safe_load(text)
+                groups = _yaml_without_repeated_keys(text)
             else:
-                groups = json.loads(text)
+                groups = json.loads(text, object_pairs_hook=_no_repeated_keys)
+        except GroupsError as exc:
+            raise GroupsError(f"groups file {str(path)!r}: {exc}") from None
         except Exception as exc:
             raise GroupsError(f"cannot parse groups file {str(path)!r}: {exc}") from exc
     if not isinstance(groups, Mapping) or not groups:
@@ -949,16 +949,55 @@ def resolve_groups(
                 f"group {str(group)!r} must be a column name, a glob pattern, or a list of them (text only)"
             )
         patterns = [spec] if isinstance(spec, str) else list(spec)
+        if not patterns:
+            raise GroupsError(f"group {str(group)!r} is empty; list at least one input column")
         columns: list[str] = []
         for pattern in patterns:
-            matched = [c for c in inputs if fnmatch.fnmatchcase(c, str(pattern))]
+            # an exact column name first: "SUV[max]" or "washout [%]" are names, not glob character classes
+            matched = [pattern] if pattern in inputs else [c for c in inputs if fnmatch.fnmatchcase(c, str(pattern))]
             if not matched:
                 raise GroupsError(
                     f"group {group!r}: {pattern!r} matches no input; inputs are {list(inputs)}"
                 )
             columns.extend(c for c in matched if c not in columns)
         resolved[str(group)] = columns
+    # an input in two groups would count twice: "imaging alone" would hold a clinical input, say
+    seen: dict[str, str] = {}
+    for group, columns in resolved.items():
+        for c in columns:
+            if c in seen:
+                raise GroupsError(f"input {c!r} is in group {seen[c]!r} and in group {group!r}; an input belongs "
+                                  "to one group — remove it from one of them")
+            seen[c] = group
     return resolved
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` hook: a key given twice is refused (JSON keeps the last and drops the first silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise GroupsError(f"group {key!r} is given twice; merge its lists into one")
+        out[key] = value
+    return out
+
+
+def _yaml_without_repeated_keys(text: str) -> Any:
+    """``yaml.safe_load`` that refuses a mapping key given twice (PyYAML keeps the last silently)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+        repeated = [k for i, k in enumerate(keys) if k in keys[:i]]
+        if repeated:
+            raise GroupsError(f"group {repeated[0]!r} is given twice; merge its lists into one")
+        return loader.construct_mapping(node, deep=deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass: safe_load's constructors only
 
 
 def impute_median(X: pd.DataFrame, fit_rows: np.ndarray) -> tuple[pd.DataFrame, dict[str, float]]:

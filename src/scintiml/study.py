@@ -152,11 +152,29 @@ def run_study(
                                                     order.hidden_layer_sizes, random_state=seed)
     results = assemble_results(data, explored, chosen, order, fitted, testing, explained, readiness_result, seed,
                                protocol=protocol, timings=clock.timings, extra={**(extra or {}), **nested})
+    if readiness_result is not None:
+        results["warnings"] += _ungrouped_inputs_warning(cohort, fitted.inputs)
     stages = {"data": data, "explored": explored, "inputs": chosen, "order": order, "fitted": fitted,
               "testing": testing}
     return StudyResult(results=results, model=fitted.model, cohort=cohort, split=data.split,
                        selected_inputs=fitted.inputs, medians=data.medians,
                        training_ranges=fitted.training_ranges, stages=stages)
+
+
+def _ungrouped_inputs_warning(cohort: Cohort, model_inputs: Sequence[str]) -> list[str]:
+    """Inputs in neither group are outside the imaging-versus-clinical comparison: say so, louder when the
+    study's own model uses them (a clinical input left out makes imaging look better than it is)."""
+    grouped = {c for columns in cohort.groups.values() for c in columns}
+    left = [c for c in cohort.inputs if c not in grouped]
+    if not left:
+        return []
+    used = [c for c in model_inputs if c in left]
+    shown = ", ".join(left[:8]) + (f" and {len(left) - 8} more" if len(left) > 8 else "")
+    line = f"{len(left)} input(s) are in no group ({shown}): the imaging-versus-clinical comparison leaves them out"
+    if used:
+        line += (f"; the study's own model uses {', '.join(used)} — if clinical, add them to the clinical group, "
+                 "or the imaging gain may be a clinical signal the comparison did not see")
+    return [line]
 
 
 #: The bundled cohorts ``scintiml demo`` can run (real records first).
