@@ -488,3 +488,20 @@ def test_a_group_entry_is_an_exact_column_name_before_it_is_a_pattern(tmp_path):
     groups = resolve_groups({"imaging": ["SUV[max]", "washout [%]", "lesion[12]"], "clinical": ["age"]}, inputs)
     assert groups["imaging"] == ["SUV[max]", "washout [%]", "lesion[12]"]  # not lesion1 / lesion2
     assert resolve_groups({"imaging": ["lesion?"], "clinical": ["age"]}, inputs)["imaging"] == ["lesion1", "lesion2"]
+
+
+def test_decimal_commas_read_dots_as_thousands_and_refuse_a_decimal_point(tmp_path):
+    from scintiml.errors import NumberFormatError
+
+    rows = ["cpk;age;y", "6.834;61,5;1", "519;70;0", "5.168;55;1", "786;80;0", "1.000,5;45;1", "-12,5;50;0"]
+    (tmp_path / "eu.csv").write_text("\n".join(rows * 1 + rows[1:] * 4) + "\n")
+    cohort = load_cohort(tmp_path / "eu.csv", "y", decimal=",", min_events=1)
+    assert cohort.X["cpk"].tolist()[:6] == [6834.0, 519.0, 5168.0, 786.0, 1000.5, -12.5]
+    assert cohort.X["age"].tolist()[:2] == [61.5, 70.0]
+    # a decimal point among decimal commas is no number the table's own rules can read: named, not guessed
+    (tmp_path / "mixed.csv").write_text("cpk;y\n" + "6.834;1\n1.25;0\n519;1\n" * 8)
+    with pytest.raises(NumberFormatError, match=r"input 'cpk' holds '1\.25', with a decimal point"):
+        load_cohort(tmp_path / "mixed.csv", "y", decimal=",", min_events=1)
+    frame = pd.DataFrame({"a": ["41%", "0.42", "39%", "0.5"] * 5, "y": [0, 1] * 10})
+    with pytest.raises(NumberFormatError, match=r"mixes percentages \(e\.g\. '41%'\) with plain numbers"):
+        load_cohort(frame, "y", percent=True, min_events=1)
