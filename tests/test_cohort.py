@@ -499,9 +499,14 @@ def test_decimal_commas_read_dots_as_thousands_and_refuse_a_decimal_point(tmp_pa
     assert cohort.X["cpk"].tolist()[:6] == [6834.0, 519.0, 5168.0, 786.0, 1000.5, -12.5]
     assert cohort.X["age"].tolist()[:2] == [61.5, 70.0]
     # a decimal point among decimal commas is no number the table's own rules can read: named, not guessed
-    (tmp_path / "mixed.csv").write_text("cpk;y\n" + "6.834;1\n1.25;0\n519;1\n" * 8)
-    with pytest.raises(NumberFormatError, match=r"input 'cpk' holds '1\.25', with a decimal point"):
+    (tmp_path / "mixed.csv").write_text("cpk;y\n" + "2,5;1\n1.25;0\n519;1\n" * 8)
+    with pytest.raises(NumberFormatError, match=r"input 'cpk' mixes decimal points \(e\.g\. '1\.25'\) with decimal "
+                                                r"commas \(e\.g\. '2,5'\)"):
         load_cohort(tmp_path / "mixed.csv", "y", decimal=",", min_events=1)
+    # a column written with decimal points ("78.0", "0.35": no thousands grouping) in such a table reads as such
+    (tmp_path / "points.csv").write_text("age;washout;y\n" + "78.0;0,35;1\n61.5;0,5;0\n70.125;1;1\n" * 8)
+    points = load_cohort(tmp_path / "points.csv", "y", decimal=",", min_events=1).X
+    assert points["age"].tolist()[:3] == [78.0, 61.5, 70.125] and points["washout"].tolist()[:3] == [0.35, 0.5, 1.0]
     frame = pd.DataFrame({"a": ["41%", "0.42", "39%", "0.5"] * 5, "y": [0, 1] * 10})
     with pytest.raises(NumberFormatError, match=r"mixes percentages \(e\.g\. '41%'\) with plain numbers"):
         load_cohort(frame, "y", percent=True, min_events=1)

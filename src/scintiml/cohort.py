@@ -167,7 +167,7 @@ MISSING_MARKERS = ("", "?", "NA", "N/A", "n/a", "na", "-", "--", ".", "NaN", "na
 _DELIMITERS = (",", ";", "\t", "|")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 #: A number written with decimal commas and dots grouping thousands: 6.834 (= 6834), 1.000,5, -12.345.678
-_THOUSANDS_DOTS = re.compile(r"^[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?$")
+_THOUSANDS_DOTS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?$")
 _COMMA_NUMBER = re.compile(r"^[+-]?\d+(?:,\d+)?$")
 _PERCENT = re.compile(r"^[+-]?\d+(?:[.,]\d+)?\s*%$")
 
@@ -261,13 +261,17 @@ def _clean_text_column(text: pd.Series, decimal: str, percent: bool) -> pd.Serie
     if present.empty:
         return pd.Series(np.nan, index=text.index, dtype=float)
     if decimal == "," and present.astype(str).str.contains(".", regex=False).any():
-        # in a table written with decimal commas a dot can only group thousands: "6.834" is 6834, never 6.834
-        # (read as a decimal point it mixed two scales 1000 x apart in one column, without a word)
+        # Dots in a table read with decimal commas. Where every dotted value groups thousands ("6.834",
+        # "1.000,5") they are thousands separators: read as decimal points they had mixed two scales 1000 x
+        # apart in one column ("6.834" beside "519") without a word. A column with a dot that cannot group
+        # thousands ("39.94", "0.35") and no comma was written with decimal points: read as such. Such dots
+        # beside decimal commas ("1.25" and "2,5") are left as text, refused by name.
         as_text = present.astype(str)
         if (as_text.str.match(_THOUSANDS_DOTS.pattern) | as_text.str.match(_COMMA_NUMBER.pattern)).all():
             return pd.to_numeric(text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False),
                                  errors="coerce")
-        return text  # "1.25" among decimal commas: left as text, refused by name if it is an input
+        if as_text.str.contains(",", regex=False).any():
+            return text
     number = pd.to_numeric(text, errors="coerce")
     if number.notna().sum() == len(present):
         return number
@@ -639,7 +643,7 @@ def load_cohort(
         ids = np.arange(1, len(frame) + 1)
         inputs = frame.drop(columns=[target])
 
-    X = _numeric_inputs(inputs, notes, decimal=decimal)
+    X = _numeric_inputs(inputs, notes)
     _check_finite(X)
 
     all_missing, distinct = X.isna().all(), X.nunique(dropna=True)  # whole-frame: 20,000 columns happen
@@ -770,12 +774,17 @@ def _number_format_problem(name: str, column: pd.Series) -> str | None:
     present = column.dropna().astype(str).str.strip()
     if present.empty:
         return None
+    percent = present.str.match(_PERCENT.pattern)
+    number = pd.to_numeric(present, errors="coerce").notna()
+    comma = present.str.match(_COMMA_NUMBER.pattern) & ~number
+    point = number & present.str.contains(".", regex=False)
+    if comma.any() and point.any() and (comma | number).all():  # no reading option can make this one column
+        return (f"input {name!r} mixes decimal points (e.g. {present[point].iloc[0]!r}) with decimal commas (e.g. "
+                f"{present[comma].iloc[0]!r}); write the column one way")
     if present.str.match(_DECIMAL_COMMA.pattern).mean() >= 0.8:
         example = present[present.str.match(_DECIMAL_COMMA.pattern)].iloc[0]
         return (f"input {name!r} holds numbers with a decimal comma (e.g. {example!r}); save the table with a "
                 "decimal point, or read it with decimal=',' (CLI: --decimal-comma)")
-    percent = present.str.match(_PERCENT.pattern)
-    number = pd.to_numeric(present, errors="coerce").notna()
     if percent.any() and number.any() and (percent | number).all():
         return (f"input {name!r} mixes percentages (e.g. {present[percent].iloc[0]!r}) with plain numbers (e.g. "
                 f"{present[number].iloc[0]!r}); write them all one way")
@@ -783,18 +792,10 @@ def _number_format_problem(name: str, column: pd.Series) -> str | None:
         example = present[percent].iloc[0]
         return (f"input {name!r} holds percentages (e.g. {example!r}); remove the % signs, or read them as "
                 "numbers with percent=True (CLI: --percent)")
-    if number.mean() >= 0.8 and present[number].str.contains(".", regex=False).any():
-        # a text column whose cells read as numbers: only a table read with decimal commas leaves one here
-        dotted = present[number & present.str.contains(".", regex=False)]
-        odd = dotted[~dotted.str.match(_THOUSANDS_DOTS.pattern)]  # "1.25": no thousands grouping
-        example = (odd if len(odd) else dotted).iloc[0]
-        return (f"input {name!r} holds {example!r}, with a decimal point, in a table read with decimal commas "
-                "(decimal=',', CLI: --decimal-comma), where a dot may only group thousands (1.234,5); write the "
-                "column with decimal commas, or read the table without --decimal-comma")
     return None
 
 
-def _numeric_inputs(inputs: pd.DataFrame, notes: list[str], decimal: str = ".") -> pd.DataFrame:
+def _numeric_inputs(inputs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     dtypes = list(inputs.dtypes)
     if dtypes and all(pd.api.types.is_numeric_dtype(d) and not pd.api.types.is_bool_dtype(d) for d in dtypes):
         # every input a number already (the usual radiomics export): one conversion, not one per column
@@ -823,10 +824,6 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str], decimal: str = ".") 
             continue
         as_number = pd.to_numeric(column, errors="coerce")
         if as_number.notna().sum() == column.notna().sum():  # numbers stored as text
-            if decimal == "," and column.dropna().astype(str).str.contains(".", regex=False).any():
-                # left as text on purpose: "1.25" in a table read with decimal commas is no number it can read
-                raise NumberFormatError(_number_format_problem(name, column) or f"input {name!r} has decimal "
-                                        "points in a table read with decimal commas")
             put(name, as_number.astype(float), name)
             continue
         problem = _number_format_problem(name, column)
