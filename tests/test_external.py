@@ -581,3 +581,26 @@ def test_a_one_hot_input_is_rebuilt_for_the_drift_check_not_read_as_missing(tmp_
 
     shift = validate_bundle(load_bundle(model), frame, "ev").shift.set_index("input")
     assert not shift.loc["grade=D", "shifted"] and shift.loc["grade=D", "n"] == frame["grade"].notna().sum()
+
+
+def test_a_site_column_no_two_sites_can_be_validated_under_is_refused_before_the_study(tmp_path, capsys):
+    from conftest import run_cli
+
+    from scintiml.study import _site_warnings
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x0": rng.normal(size=120).round(4), "x1": rng.normal(size=120),
+                          "hospital": np.repeat(["north", "south"], 60), "y": [0, 1] * 60})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    # a measurement given as the site column: 120 "sites" of one patient each
+    assert run_cli(["study", str(tmp_path / "t.csv"), "--target", "y", "--site-column", "x0",
+                    "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "120 site(s), of which 0 hold at least 5 events" in err and not (tmp_path / "out").exists()
+    # sites left out of the summary, and a summary on two sites, are said
+    lines = _site_warnings({"per_site": [{"site": "A", "n": 200}, {"site": "B", "n": 190},
+                                         {"site": "C", "skipped": "4 events and 6 non-events: fewer than 5"}],
+                            "summary": {"k": 2}})
+    assert lines[0].startswith("1 of 3 sites could not be validated") and "C: 4 events" in lines[0]
+    assert "rests on 2 sites" in lines[1]
+    assert _site_warnings({"per_site": [{"site": s} for s in "ABC"], "summary": {"k": 3}}) == []

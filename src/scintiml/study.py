@@ -118,6 +118,8 @@ def run_study(
     validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs,
                            random_state if seed is None else seed, selection, n_jobs)
     seed = resolve_seed(random_state if seed is None else seed)
+    if sites is not None:
+        _check_sites(cohort, sites)  # before any work: an hour of study, then "no site could be validated"
     clock = StageClock(progress)
     with clock("split"):
         data = split_stage(cohort, ratios, random_state=seed, split=split)
@@ -150,15 +152,54 @@ def run_study(
         with clock("internal_external"):
             extra["internal_external"] = site_stage(cohort.X, cohort.y, sites, fitted.inputs,
                                                     order.hidden_layer_sizes, random_state=seed)
+        site_warnings = _site_warnings(extra["internal_external"])
     results = assemble_results(data, explored, chosen, order, fitted, testing, explained, readiness_result, seed,
                                protocol=protocol, timings=clock.timings, extra={**(extra or {}), **nested})
     if readiness_result is not None:
         results["warnings"] += _ungrouped_inputs_warning(cohort, fitted.inputs)
+    if sites is not None:
+        results["warnings"] += site_warnings
     stages = {"data": data, "explored": explored, "inputs": chosen, "order": order, "fitted": fitted,
               "testing": testing}
     return StudyResult(results=results, model=fitted.model, cohort=cohort, split=data.split,
                        selected_inputs=fitted.inputs, medians=data.medians,
                        training_ranges=fitted.training_ranges, stages=stages)
+
+
+def _check_sites(cohort: Cohort, sites: Sequence[Any]) -> None:
+    """Refuse a site column under which fewer than two sites can be validated (each needs a few patients of
+    both outcomes): the internal-external cross-validation asked for could give nothing."""
+    from .external.sites import MIN_SITE_CLASS
+
+    sites = np.asarray(sites).astype(str)
+    if len(sites) != cohort.n_patients:
+        raise ScintimlError(f"{len(sites)} site labels for {cohort.n_patients} patients: give one site per patient")
+    y = np.asarray(cohort.y).astype(int)
+    names, codes = np.unique(sites, return_inverse=True)
+    events = np.bincount(codes, weights=y, minlength=len(names))
+    totals = np.bincount(codes, minlength=len(names))
+    usable = int(np.sum(np.minimum(events, totals - events) >= MIN_SITE_CLASS))
+    if usable < 2:
+        raise ScintimlError(
+            f"the site column gives {len(names)} site(s), of which {usable} hold at least {MIN_SITE_CLASS} events "
+            f"and {MIN_SITE_CLASS} non-events: internal-external cross-validation needs 2 such sites — check the "
+            "column (a measurement instead of a hospital?) or pool small sites")
+
+
+def _site_warnings(internal_external: dict[str, Any]) -> list[str]:
+    """Sites left out of the internal-external summary, and a summary on too few sites, said in words."""
+    rows = internal_external.get("per_site", [])
+    skipped = [r for r in rows if "skipped" in r]
+    lines = []
+    if skipped:
+        shown = "; ".join(f"{r['site']}: {r['skipped']}" for r in skipped[:5])
+        lines.append(f"{len(skipped)} of {len(rows)} sites could not be validated and are left out of the "
+                     f"internal-external summary ({shown}{'; ...' if len(skipped) > 5 else ''})")
+    k = (internal_external.get("summary") or {}).get("k", 0)
+    if k == 2:
+        lines.append("the internal-external summary rests on 2 sites: too few to judge heterogeneity (I2) or to "
+                     "give a prediction interval for a new site")
+    return lines
 
 
 def _ungrouped_inputs_warning(cohort: Cohort, model_inputs: Sequence[str]) -> list[str]:
