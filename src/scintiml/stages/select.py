@@ -106,8 +106,9 @@ def select_inputs_stage(
         raise ScintimlError(f"inputs must be one of {', '.join(INPUT_METHODS)}, got {method!r}")
     _check_mode(selection)
     if method == "all":
-        return InputSelection(list(data.cohort.inputs), {"method": "all", "n_candidates": 0, "n_networks": 0,
-                                                         "history": []})
+        # "mode" as docs/results.md promises it always: nothing was selected, so none of the selection modes ran
+        return InputSelection(list(data.cohort.inputs), {"method": "all", "mode": "none", "n_candidates": 0,
+                                                         "n_networks": 0, "history": []})
     if selection == "split":
         X_tr, y_tr = data.part("training")
         X_se, y_se = data.part("selection")
