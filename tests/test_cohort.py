@@ -507,6 +507,16 @@ def test_decimal_commas_read_dots_as_thousands_and_refuse_a_decimal_point(tmp_pa
     (tmp_path / "points.csv").write_text("age;washout;y\n" + "78.0;0,35;1\n61.5;0,5;0\n70.125;1;1\n" * 8)
     points = load_cohort(tmp_path / "points.csv", "y", decimal=",", min_events=1).X
     assert points["age"].tolist()[:3] == [78.0, 61.5, 70.125] and points["washout"].tolist()[:3] == [0.35, 0.5, 1.0]
+    # a thousands dot only on evidence (a comma, or two dot groups): "1.968" alone may be an H/M ratio
+    (tmp_path / "hm.csv").write_text("hm;y\n" + "1.968;1\n2.105;0\n1.500;1\n" * 8)
+    with pytest.raises(NumberFormatError, match=r"'1\.968' in a table read with decimal commas: a thousands "
+                                                r"separator \(1968\) or a decimal point \(1\.968\)\?"):
+        load_cohort(tmp_path / "hm.csv", "y", decimal=",", min_events=1)
+    (tmp_path / "big.csv").write_text("dose;y\n" + "1.234.567;1\n519;0\n" * 12)
+    assert load_cohort(tmp_path / "big.csv", "y", decimal=",", min_events=1).X["dose"].tolist()[:2] == [1234567, 519]
+    # cells a spreadsheet stores as numbers stay numbers beside "72,5" (a text-only rule made them missing)
+    sheet = pd.DataFrame({"a": ["72,5", 62, 58, "61,5"] * 5, "y": [0, 1] * 10})
+    assert load_cohort(sheet, "y", decimal=",", min_events=1).X["a"].tolist()[:4] == [72.5, 62.0, 58.0, 61.5]
     frame = pd.DataFrame({"a": ["41%", "0.42", "39%", "0.5"] * 5, "y": [0, 1] * 10})
     with pytest.raises(NumberFormatError, match=r"mixes percentages \(e\.g\. '41%'\) with plain numbers"):
         load_cohort(frame, "y", percent=True, min_events=1)

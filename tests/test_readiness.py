@@ -120,7 +120,10 @@ def test_inputs_in_no_group_are_said_to_be_outside_the_comparison():
     cohort = _cohort(True, 0, n=100)
     cohort.groups = {"clinical": ["clin_1", "clin_2", "clin_3"], "imaging": [f"img_{i}" for i in range(10)]}
     lines = _ungrouped_inputs_warning(cohort, ["clin_0", "img_0"])
-    assert len(lines) == 1 and lines[0].startswith("1 input(s) are in no group (clin_0)")
+    assert len(lines) == 1 and lines[0].startswith("1 input(s) are in neither the imaging nor the clinical group "
+                                                   "(clin_0)")
     assert "the study's own model uses clin_0" in lines[0]
-    cohort.groups["clinical"].append("clin_0")
+    cohort.groups["lab"] = ["clin_0"]  # a third group is outside the comparison too
+    assert "(clin_0)" in _ungrouped_inputs_warning(cohort, ["clin_0", "img_0"])[0]
+    cohort.groups = {"clinical": ["clin_0", "clin_1", "clin_2", "clin_3"], "imaging": cohort.groups["imaging"]}
     assert _ungrouped_inputs_warning(cohort, ["clin_0", "img_0"]) == []

@@ -255,6 +255,11 @@ def _marker_counts(cells: pd.Series) -> dict[str, int]:
     return {str(k) if k else "(empty)": int(v) for k, v in cells.value_counts().items()}
 
 
+def _thousands_dots_to_number(value: Any) -> Any:
+    """``"1.000,5"`` → ``"1000.5"`` (text in a decimal-comma table); any other cell as it is."""
+    return value.replace(".", "").replace(",", ".") if isinstance(value, str) else value
+
+
 def _clean_text_column(text: pd.Series, decimal: str, percent: bool) -> pd.Series:
     """One trimmed text column, markers already missing: numbers, decimal commas, percentages, booleans, or text."""
     present = text.dropna()
@@ -268,17 +273,22 @@ def _clean_text_column(text: pd.Series, decimal: str, percent: bool) -> pd.Serie
         # beside decimal commas ("1.25" and "2,5") are left as text, refused by name.
         as_text = present.astype(str)
         if (as_text.str.match(_THOUSANDS_DOTS.pattern) | as_text.str.match(_COMMA_NUMBER.pattern)).all():
-            return pd.to_numeric(text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False),
-                                 errors="coerce")
+            # thousands only on evidence: a decimal comma in the column, or a number with two dot groups;
+            # "6.834" alone could be either, and "1.968" is as likely an H/M ratio written as %.3f
+            evidence = as_text.str.contains(",", regex=False).any() or as_text.str.count(r"\.").gt(1).any()
+            if evidence:
+                return pd.to_numeric(text.map(_thousands_dots_to_number), errors="coerce")
+            return text  # ambiguous: refused by name (_number_format_problem) if it is an input
         if as_text.str.contains(",", regex=False).any():
             return text
     number = pd.to_numeric(text, errors="coerce")
     if number.notna().sum() == len(present):
         return number
     as_text = present.astype(str)
-    # "61,5" beside "70": a whole number needs no comma (matching only "d,d" one-hot encoded such a column)
+    # "61,5" beside "70": a whole number needs no comma (matching only "d,d" one-hot encoded such a column);
+    # per cell, so that a cell a spreadsheet already stores as a number stays that number
     if decimal == "," and as_text.str.match(_COMMA_NUMBER.pattern).all():
-        return pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+        return pd.to_numeric(text.map(_thousands_dots_to_number), errors="coerce")
     if percent and as_text.str.match(_PERCENT.pattern).all():
         digits = text.str.rstrip("%").str.strip()
         digits = digits.str.replace(",", ".", regex=False) if decimal == "," else digits
@@ -778,6 +788,14 @@ def _number_format_problem(name: str, column: pd.Series) -> str | None:
     number = pd.to_numeric(present, errors="coerce").notna()
     comma = present.str.match(_COMMA_NUMBER.pattern) & ~number
     point = number & present.str.contains(".", regex=False)
+    grouped = present.str.match(_THOUSANDS_DOTS.pattern)
+    if grouped.any() and (grouped | present.str.match(_COMMA_NUMBER.pattern)).all() and not comma.any():
+        # left as text by a decimal-comma reading: "6.834" is 6834 with a thousands dot, or 6.834
+        example = present[grouped].iloc[0]
+        return (f"input {name!r} holds {example!r} in a table read with decimal commas: a thousands separator "
+                f"({example.replace('.', '')}) or a decimal point ({example})? Write the column without the "
+                f"dots, with a decimal comma ({example.replace('.', ',')}), or read the table without "
+                "--decimal-comma if its numbers use points")
     if comma.any() and point.any() and (comma | number).all():  # no reading option can make this one column
         return (f"input {name!r} mixes decimal points (e.g. {present[point].iloc[0]!r}) with decimal commas (e.g. "
                 f"{present[comma].iloc[0]!r}); write the column one way")
@@ -824,6 +842,9 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
             continue
         as_number = pd.to_numeric(column, errors="coerce")
         if as_number.notna().sum() == column.notna().sum():  # numbers stored as text
+            problem = _number_format_problem(name, column)
+            if problem:  # left as text on purpose: "6.834" in a decimal-comma table is 6834 or 6.834
+                raise NumberFormatError(problem)
             put(name, as_number.astype(float), name)
             continue
         problem = _number_format_problem(name, column)
@@ -888,6 +909,24 @@ def _check_finite(X: pd.DataFrame) -> None:
             f"input(s) {huge} hold values beyond ±{MAX_ABS_VALUE:.0e} (e.g. {np.nanmax(np.abs(X[huge[0]])):.3g}), "
             "which overflow the network's arithmetic; check the cells or rescale the column (other units)"
         )
+
+
+def check_number_formats(frame: pd.DataFrame, inputs: Sequence[str]) -> None:
+    """Refuse, by name, an input column that :func:`read_table` left as text because its numbers cannot be read
+    one way (a decimal point beside decimal commas, an ambiguous thousands dot, percentages beside plain
+    numbers). ``inputs`` may hold one-hot names (``"grade=D"``): their source column is checked.
+
+    Examples
+    --------
+    >>> check_number_formats(pd.DataFrame({"cpk": ["6.834", "519"]}), ["cpk"])
+    Traceback (most recent call last):
+    scintiml.errors.NumberFormatError: input 'cpk' holds '6.834' in a table read with decimal commas: ...
+    """
+    for name in dict.fromkeys(n if n in frame.columns else n.partition("=")[0] for n in inputs):
+        if name in frame.columns and _is_text(frame[name]):
+            problem = _number_format_problem(name, frame[name])
+            if problem:
+                raise NumberFormatError(problem)
 
 
 def model_inputs(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 
 from .ann import ANNClassifier
 from .cohort import Cohort
@@ -171,6 +172,8 @@ def _check_sites(cohort: Cohort, sites: Sequence[Any]) -> None:
     both outcomes): the internal-external cross-validation asked for could give nothing."""
     from .external.sites import MIN_SITE_CLASS
 
+    if pd.isna(pd.Series(sites, dtype=object)).any():
+        raise ScintimlError("the site column is empty for some patients; every patient needs a site")
     sites = np.asarray(sites).astype(str)
     if len(sites) != cohort.n_patients:
         raise ScintimlError(f"{len(sites)} site labels for {cohort.n_patients} patients: give one site per patient")
@@ -205,13 +208,15 @@ def _site_warnings(internal_external: dict[str, Any]) -> list[str]:
 def _ungrouped_inputs_warning(cohort: Cohort, model_inputs: Sequence[str]) -> list[str]:
     """Inputs in neither group are outside the imaging-versus-clinical comparison: say so, louder when the
     study's own model uses them (a clinical input left out makes imaging look better than it is)."""
-    grouped = {c for columns in cohort.groups.values() for c in columns}
+    # readiness compares these two groups only: an input in a third group ("lab") is left out as well
+    grouped = {c for name in ("imaging", "clinical") for c in cohort.groups.get(name, [])}
     left = [c for c in cohort.inputs if c not in grouped]
     if not left:
         return []
     used = [c for c in model_inputs if c in left]
     shown = ", ".join(left[:8]) + (f" and {len(left) - 8} more" if len(left) > 8 else "")
-    line = f"{len(left)} input(s) are in no group ({shown}): the imaging-versus-clinical comparison leaves them out"
+    line = (f"{len(left)} input(s) are in neither the imaging nor the clinical group ({shown}): the "
+            "imaging-versus-clinical comparison leaves them out")
     if used:
         line += (f"; the study's own model uses {', '.join(used)} — if clinical, add them to the clinical group, "
                  "or the imaging gain may be a clinical signal the comparison did not see")

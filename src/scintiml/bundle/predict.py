@@ -58,12 +58,13 @@ def predict_file(
     >>> len(run.predictions), run.warnings
     (200, ["protocol isotope=I: the model card does not record 'isotope'"])
     """
-    from ..cohort import read_table
+    from ..cohort import check_number_formats, read_table
 
     bundle = load_bundle(model)  # first: a folder that is no bundle is the problem to name
     out = check_output_path(out, overwrite=overwrite, inputs=(data, model), kind="file")
     # read exactly as study read its data; the id column as text (leading zeros kept)
     frame = read_table(data, decimal=decimal, percent=percent, text_columns=(id_column,) if id_column else ())
+    check_number_formats(frame, bundle.inputs)  # what read_table could not read one way, refused by name
     warnings = bundle.check_protocol(protocol)
     if warnings and strict_protocol:
         raise ScintimlError("; ".join(warnings))

@@ -78,6 +78,10 @@ def recalibrate(
     require(out.resolve() != model.resolve(), "--out must be a new folder: the original bundle is never overwritten")
     check_output_path(out, overwrite=overwrite, inputs=(model, data), kind="folder")
     table = read_table(data, decimal="," if decimal_comma else ".", percent=percent)
+    from ..bundle import load_bundle
+    from ..cohort import check_number_formats
+
+    check_number_formats(table, load_bundle(model).inputs)  # what read_table could not read one way
     record = recalibrate_bundle(model, table, target, out, method=method, data_name=data.name,
                                 max_missing_share=max_missing, overwrite=overwrite)
     cb, ca = record["before"]["calibration"], record["after"]["calibration"]

@@ -219,7 +219,7 @@ def write_validation(
     """
     from .._version import __version__
     from ..bundle import load_bundle
-    from ..cohort import read_table
+    from ..cohort import check_number_formats, read_table
     from ..io import atomic_dir, check_output_path, write_json
     from .missing import MAX_MISSING_SHARE
     from .validate import validate_bundle
@@ -231,6 +231,9 @@ def write_validation(
     frame = read_table(data, text_columns=ids, decimal=decimal, percent=percent)
     reference_frame = (read_table(reference, text_columns=ids, decimal=decimal, percent=percent)
                        if reference is not None else None)
+    for table in (frame, reference_frame):  # what read_table could not read one way, refused by name
+        if table is not None:
+            check_number_formats(table, bundle.inputs)
     result = validate_bundle(
         bundle, frame, target, protocol=protocol, reference=reference_frame, id_column=id_column,
         max_missing_share=MAX_MISSING_SHARE if max_missing_share is None else max_missing_share,

@@ -116,8 +116,8 @@ def summary_lines(r: dict[str, Any]) -> list[str]:
             f"As a clinical rule{_not_a_finding(r)}: {rule['text']} — testing sensitivity {rt['sensitivity']:.2f} "
             f"({_fmt(rt['sensitivity_ci95'], 2)}), specificity {rt['specificity']:.2f} "
             f"({_fmt(rt['specificity_ci95'], 2)})"
-            + (f"; {unmeasured} of the {t['n']} testing patients lack one of its inputs and count as not meeting it."
-               if unmeasured else ".")
+            + (f"; {unmeasured} of the {t['n']} testing patients lack one of its inputs (a missing value meets no "
+               "condition)." if unmeasured else ".")
         )
     signal = r.get("signal") or {}
     if signal.get("verdict") == "not distinguishable from chance":

@@ -115,7 +115,7 @@ def _mostly_imputed(data: StudyData, inputs: list[str]) -> list[str]:
         if n and k / n > MOSTLY_IMPUTED:
             lines.append(f"input {name!r} is missing for {100 * k / n:.0f} % of the patients ({k} of {n}): the "
                          "network sees the training median in its place for them, so it may learn who was "
-                         "measured as much as what was measured; the rule counts them as not meeting its "
+                         "measured as much as what was measured; in the rule a missing value meets no "
                          "condition")
     return lines
 
@@ -135,7 +135,8 @@ def chance_verdict(results: dict[str, Any]) -> dict[str, Any]:
     'nested cross-validation'
     """
     nested = results.get("nested") or {}
-    if nested.get("auc_ci95") and None not in nested["auc_ci95"]:
+    ci_n = nested.get("auc_ci95")
+    if ci_n and None not in ci_n and all(v == v for v in ci_n):  # a NaN interval: judge on the testing part
         basis, auc, ci = "nested cross-validation", nested["auc"], nested["auc_ci95"]
     else:
         basis, auc, ci = "testing part", results["test"]["auc"], results["test"].get("auc_ci95")
