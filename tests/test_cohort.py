@@ -520,3 +520,17 @@ def test_decimal_commas_read_dots_as_thousands_and_refuse_a_decimal_point(tmp_pa
     frame = pd.DataFrame({"a": ["41%", "0.42", "39%", "0.5"] * 5, "y": [0, 1] * 10})
     with pytest.raises(NumberFormatError, match=r"mixes percentages \(e\.g\. '41%'\) with plain numbers"):
         load_cohort(frame, "y", percent=True, min_events=1)
+
+
+def test_yaml_groups_keep_merge_keys_and_safe_loading_while_refusing_a_repeated_key():
+    import yaml
+
+    from scintiml.cohort import _yaml_without_repeated_keys
+    from scintiml.errors import GroupsError
+
+    merged = _yaml_without_repeated_keys("defaults: &d {imaging: [img1]}\ngroups:\n  <<: *d\n  clinical: [c1]\n")
+    assert merged["groups"] == {"imaging": ["img1"], "clinical": ["c1"]}
+    with pytest.raises(yaml.constructor.ConstructorError):  # no python objects, as with yaml.safe_load
+        _yaml_without_repeated_keys("a: !!python/object/apply:os.system [ls]")
+    with pytest.raises(GroupsError, match="group 'a' is given twice"):
+        _yaml_without_repeated_keys("a: [x]\na: [y]\n")

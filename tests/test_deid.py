@@ -281,3 +281,5 @@ def test_a_new_key_is_taken_back_only_while_nothing_was_published_with_it(tmp_pa
     monkeypatch.setattr(cli_imaging, "progress_bar", interrupted_on_close)
     code = run_cli(["deid", str(src), str(tmp_path / "o2"), "--key", str(tmp_path / "k2"), "--new-key"])
     assert code == 130 and (tmp_path / "k2").exists() and any((tmp_path / "o2").rglob("*.dcm"))
+    said = capsys.readouterr().err
+    assert "was written in full" in said and "nothing was written" not in said

@@ -1056,7 +1056,8 @@ def _yaml_without_repeated_keys(text: str) -> Any:
         pass
 
     def mapping(loader, node, deep=False):
-        keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+        # merge keys ("<<: *base") are the merged mapping's business, not a repeated key
+        keys = [loader.construct_object(k, deep=deep) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"]
         repeated = [k for i, k in enumerate(keys) if k in keys[:i]]
         if repeated:
             raise GroupsError(f"group {repeated[0]!r} is given twice; merge its lists into one")

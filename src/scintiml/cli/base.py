@@ -143,6 +143,10 @@ def _root(
     """scintiml: a nuclear-medicine department's first machine-learning study."""
 
 
+class InterruptSaid(Exception):
+    """A Ctrl-C whose outcome the command has already told the user (main exits 130 without its own line)."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning every user error into one line and Ctrl-C into exit 130."""
     from ..io import interrupt_latch
@@ -160,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except InterruptSaid:
+        sys.exit(130)
     except (typer.Abort, KeyboardInterrupt):
         console.print("interrupted: nothing was written", soft_wrap=True)
         sys.exit(130)

@@ -102,13 +102,18 @@ def deid(
                 retain_patient_characteristics=retain_patient_characteristics,
                 retain_institution=retain_institution, keep_unknown=keep_unknown,
                 progress=lambda done, total: bar.update(task, completed=done, total=total))
-    except BaseException:
+    except BaseException as exc:
         # the key made by this run is taken back only while no output was published with it (an interrupt can
         # land after the folder is in place: then the key is the only way to link those pseudonyms again)
         published = out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()) or \
             (out_dir.is_dir() and any(out_dir.iterdir()))
         if new_key and not published:
             key.unlink(missing_ok=True)
+        if published and isinstance(exc, KeyboardInterrupt):  # "nothing was written" would be untrue here
+            from .base import InterruptSaid, console
+
+            console.print(f"interrupted after {out_dir} was written in full; keep the key {key}", soft_wrap=True)
+            raise InterruptSaid from None
         raise
     for s in report.skipped:
         warn(f"{s['file']}: {s['reason']}", label="skipped")
