@@ -515,8 +515,9 @@ def test_decimal_commas_read_dots_as_thousands_and_refuse_a_decimal_point(tmp_pa
     (tmp_path / "big.csv").write_text("dose;y\n" + "1.234.567;1\n519;0\n" * 12)
     assert load_cohort(tmp_path / "big.csv", "y", decimal=",", min_events=1).X["dose"].tolist()[:2] == [1234567, 519]
     # cells a spreadsheet stores as numbers stay numbers beside "72,5" (a text-only rule made them missing)
-    sheet = pd.DataFrame({"a": ["72,5", 62, 58, "61,5"] * 5, "y": [0, 1] * 10})
-    assert load_cohort(sheet, "y", decimal=",", min_events=1).X["a"].tolist()[:4] == [72.5, 62.0, 58.0, 61.5]
+    sheet = pd.DataFrame({"a": ["72,5", 62.0, 58, "61,5"] * 5, "b": ["1.000,5", 2.5, "3,5", 4] * 5, "y": [0, 1] * 10})
+    X = load_cohort(sheet, "y", decimal=",", min_events=1).X
+    assert X["a"].tolist()[:4] == [72.5, 62.0, 58.0, 61.5] and X["b"].tolist()[:4] == [1000.5, 2.5, 3.5, 4.0]
     frame = pd.DataFrame({"a": ["41%", "0.42", "39%", "0.5"] * 5, "y": [0, 1] * 10})
     with pytest.raises(NumberFormatError, match=r"mixes percentages \(e\.g\. '41%'\) with plain numbers"):
         load_cohort(frame, "y", percent=True, min_events=1)

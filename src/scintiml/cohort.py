@@ -265,13 +265,15 @@ def _clean_text_column(text: pd.Series, decimal: str, percent: bool) -> pd.Serie
     present = text.dropna()
     if present.empty:
         return pd.Series(np.nan, index=text.index, dtype=float)
-    if decimal == "," and present.astype(str).str.contains(".", regex=False).any():
+    # the text cells (a spreadsheet's column may also hold cells it stores as numbers: those stay numbers)
+    strings = present[[isinstance(v, str) for v in present]].astype(str)
+    if decimal == "," and strings.str.contains(".", regex=False).any():
         # Dots in a table read with decimal commas. Where every dotted value groups thousands ("6.834",
         # "1.000,5") they are thousands separators: read as decimal points they had mixed two scales 1000 x
         # apart in one column ("6.834" beside "519") without a word. A column with a dot that cannot group
         # thousands ("39.94", "0.35") and no comma was written with decimal points: read as such. Such dots
         # beside decimal commas ("1.25" and "2,5") are left as text, refused by name.
-        as_text = present.astype(str)
+        as_text = strings
         if (as_text.str.match(_THOUSANDS_DOTS.pattern) | as_text.str.match(_COMMA_NUMBER.pattern)).all():
             # thousands only on evidence: a decimal comma in the column, or a number with two dot groups;
             # "6.834" alone could be either, and "1.968" is as likely an H/M ratio written as %.3f
@@ -287,7 +289,7 @@ def _clean_text_column(text: pd.Series, decimal: str, percent: bool) -> pd.Serie
     as_text = present.astype(str)
     # "61,5" beside "70": a whole number needs no comma (matching only "d,d" one-hot encoded such a column);
     # per cell, so that a cell a spreadsheet already stores as a number stays that number
-    if decimal == "," and as_text.str.match(_COMMA_NUMBER.pattern).all():
+    if decimal == "," and strings.str.match(_COMMA_NUMBER.pattern).all():
         return pd.to_numeric(text.map(_thousands_dots_to_number), errors="coerce")
     if percent and as_text.str.match(_PERCENT.pattern).all():
         digits = text.str.rstrip("%").str.strip()
