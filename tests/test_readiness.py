@@ -127,3 +127,19 @@ def test_inputs_in_no_group_are_said_to_be_outside_the_comparison():
     assert "(clin_0)" in _ungrouped_inputs_warning(cohort, ["clin_0", "img_0"])[0]
     cohort.groups = {"clinical": ["clin_0", "clin_1", "clin_2", "clin_3"], "imaging": cohort.groups["imaging"]}
     assert _ungrouped_inputs_warning(cohort, ["clin_0", "img_0"]) == []
+
+
+def test_a_capped_sample_size_says_what_the_formula_gives(monkeypatch):
+    import scintiml.readiness as readiness
+
+    real = readiness._corrected_interval
+
+    def at_the_line(values, n_train, n_test, *args):  # a gain just under 0.02 with a wide interval
+        mean, se, ci = real(values, n_train, n_test, *args)
+        return (0.0195, se, (-0.03, 0.069)) if np.all(np.abs(values) < 0.5) else (mean, se, ci)
+
+    monkeypatch.setattr(readiness, "_corrected_interval", at_the_line)
+    result = assess_readiness(_cohort(False, 0, n=200), random_state=0, n_repeats=1)
+    assert result.verdict == "inconclusive" and result.patients_needed == 100 * 200
+    formula = int(np.ceil(200 * (0.0495 / 0.001) ** 2))
+    assert any(f"= {formula}, more than 100 times this cohort" in r for r in result.reasons)

@@ -211,6 +211,9 @@ def assess_readiness(
             f"{settles} {min_gain:.2f} AUC — the interval's half-width, {half:.4f} with {n} patients, shrinks as "
             f"1/sqrt(n) and must fall below {margin:.4f}: n = {n} × ({half:.4f} / {margin:.4f})²"
         )
+        if needed >= 100 * n:  # patients_to_settle stops at 100 x n: the formula's own figure is larger still
+            calculation += (f" = {int(np.ceil(n * (half / margin) ** 2))}, more than 100 times this cohort; "
+                            f"{needed} is where the advice stops")
         reasons.append(calculation)
         lead = (f"Inconclusive: imaging changes the AUC by {gain:+.3f} (95 % CI {gain_ci[0]:+.3f} to "
                 f"{gain_ci[1]:+.3f}); the smallest gain worth a project is {min_gain:.2f}.")
