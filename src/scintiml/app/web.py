@@ -28,6 +28,7 @@ from fastapi.templating import Jinja2Templates
 from ..cohort import load_cohort, read_table
 from ..errors import ScintimlError
 from ..io import atomic_dir, atomic_file
+from ..stages.results import not_a_finding
 from ..stages.split import split_stage
 from .jobs import JobNotFoundError, JobStore, new_id
 from .pipeline import check_study_options, run_study_job, run_triage_job, run_validation_job
@@ -156,9 +157,7 @@ def _study_runner(folder: Path, request: dict[str, Any], progress, n_jobs: int =
     return {"auc": t["auc"], "auc_ci95": t["auc_ci95"], "inputs": results["inputs"]["selected"],
             "nested_auc": (results.get("nested") or {}).get("auc"),
             "architecture": results["architecture"],
-            "rule": results["rule"].get("text", "") + (" (not a finding: the AUC is not distinguishable from chance)"
-                                                        if (results.get("signal") or {}).get("verdict")
-                                                        == "not distinguishable from chance" else ""),
+            "rule": results["rule"].get("text", "") + not_a_finding(results),
             "verdict": (results.get("readiness") or {}).get("message")}
 
 

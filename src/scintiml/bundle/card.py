@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..stages.results import not_a_finding
+
 
 def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
     """The model card as a dict (what ``card.json`` holds), from a study's ``results``.
@@ -28,8 +30,8 @@ def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
     ]
     limits += list(r.get("warnings", []))
     rule = (r.get("rule") or {}).get("text")
-    if rule and (r.get("signal") or {}).get("verdict") == "not distinguishable from chance":
-        rule += " (not a finding: the study's AUC is not distinguishable from chance)"
+    if rule:
+        rule += not_a_finding(r)
     metrics = ("auc", "auc_ci95", "threshold", "sensitivity", "sensitivity_ci95", "specificity", "specificity_ci95",
                "accuracy", "accuracy_ci95")
     return {

@@ -13,6 +13,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader
 
+from ..stages.results import NO_SIGNAL, not_a_finding
 from .figures import FIGURES, draw_all, figure_style
 
 
@@ -56,7 +57,7 @@ def headline(r: dict[str, Any]) -> list[str]:
     t = r["test"]
     lines = [f"{r['dataset']['name']}: inputs {', '.join(r['inputs']['selected'])}; network {r['architecture']}; "
              f"testing AUC {t['auc']:.3f} ({_fmt(t['auc_ci95']).replace('–', '-')})",
-             f"rule: {r['rule']['text']}{_not_a_finding(r)}"]
+             f"rule: {r['rule']['text']}{not_a_finding(r)}"]
     d = r["dataset"]
     if "positive" in d:  # the event is said, never left to be guessed (issue #15)
         lines.insert(1, f"event: {d.get('target', 'outcome')} = {d['positive']!r} ({d.get('n_events', '?')} of "
@@ -67,14 +68,6 @@ def headline(r: dict[str, Any]) -> list[str]:
         lines.append("deep learning: not assessed — the cohort has no imaging and clinical input groups "
                      "(give them with --groups FILE)")
     return lines
-
-
-def _not_a_finding(r: dict[str, Any]) -> str:
-    """`` (not a finding: ...)`` after the rule when the study's AUC cannot be told from chance, else ``""``."""
-    signal = r.get("signal") or {}
-    if signal.get("verdict") != "not distinguishable from chance":
-        return ""
-    return f" (not a finding: the {signal['basis']} AUC is not distinguishable from chance)"
 
 
 def summary_lines(r: dict[str, Any]) -> list[str]:
@@ -113,14 +106,14 @@ def summary_lines(r: dict[str, Any]) -> list[str]:
     if rt.get("sensitivity") is not None:
         unmeasured = rt.get("patients_missing_a_rule_input") or 0
         lines.append(
-            f"As a clinical rule{_not_a_finding(r)}: {rule['text']} — testing sensitivity {rt['sensitivity']:.2f} "
+            f"As a clinical rule{not_a_finding(r)}: {rule['text']} — testing sensitivity {rt['sensitivity']:.2f} "
             f"({_fmt(rt['sensitivity_ci95'], 2)}), specificity {rt['specificity']:.2f} "
             f"({_fmt(rt['specificity_ci95'], 2)})"
             + (f"; {unmeasured} of the {t['n']} testing patients lack one of its inputs (a missing value meets no "
                "condition)." if unmeasured else ".")
         )
     signal = r.get("signal") or {}
-    if signal.get("verdict") == "not distinguishable from chance":
+    if signal.get("verdict") == NO_SIGNAL:
         lines.insert(0, signal["message"][0].upper() + signal["message"][1:] + ".")
     if r.get("readiness"):
         lines.append(r["readiness"]["message"])

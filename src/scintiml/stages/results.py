@@ -97,9 +97,30 @@ def assemble_results(
         **(extra or {}),
     }
     results["signal"] = chance_verdict(results)
-    if results["signal"]["verdict"] == "not distinguishable from chance":
+    if results["signal"]["verdict"] == NO_SIGNAL:
         results["warnings"] = [results["signal"]["message"]] + results["warnings"]
     return jsonable(results)
+
+
+#: ``results["signal"]["verdict"]`` when the study's AUC interval reaches 0.5.
+NO_SIGNAL = "not distinguishable from chance"
+
+
+def not_a_finding(results: dict[str, Any]) -> str:
+    """`` (not a finding: ...)`` to put after the rule when the study found no signal, else ``""`` (one
+    wording for the CLI, the report, the model card and the web app).
+
+    Examples
+    --------
+    >>> not_a_finding({"signal": {"verdict": NO_SIGNAL, "basis": "testing part"}})
+    ' (not a finding: the testing part AUC is not distinguishable from chance)'
+    >>> not_a_finding({"signal": {"verdict": "above chance", "basis": "testing part"}})
+    ''
+    """
+    signal = results.get("signal") or {}
+    if signal.get("verdict") != NO_SIGNAL:
+        return ""
+    return f" (not a finding: the {signal['basis']} AUC is {NO_SIGNAL})"
 
 
 #: An input of the final model missing for more than this share of the patients is warned of.
@@ -151,5 +172,5 @@ def chance_verdict(results: dict[str, Any]) -> dict[str, Any]:
                + ("lies wholly below 0.5, which resampling gives on pure noise" if below else
                   "does not exclude chance (0.5)")
                + "; the inputs kept and the rule are what the procedure returns on these patients, not findings")
-    return {"verdict": "not distinguishable from chance", "basis": basis, "auc": auc, "auc_ci95": list(ci),
+    return {"verdict": NO_SIGNAL, "basis": basis, "auc": auc, "auc_ci95": list(ci),
             "message": message}
