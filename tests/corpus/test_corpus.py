@@ -52,7 +52,9 @@ def _make_assets(root: Path) -> Assets:
     for k, pid in enumerate(("PAT1", "PAT2")):
         views = {v: rng.poisson(30 + 20 * disk, (32, 32)).astype(float) for v in ("ANT", "POST")}
         write_nm_study(PlanarStudy(views=views, pixel_spacing_mm=(4.0, 4.0), patient_id=pid,
-                                   metadata={"radiopharmaceutical": "99mTc-MAA"}), assets.dicom / pid)
+                                   metadata={"radiopharmaceutical": "99mTc-MAA",
+                                             # fixed UIDs: the fuzzed copies of these files are the same every run
+                                             "uid_entropy": f"corpus-{pid}"}), assets.dicom / pid)
         np.savez(assets.masks / f"{pid}.npz", ANT__lung=disk, POST__lung=disk)
     assets.key = new_key(root / "dept.key")
     return assets
