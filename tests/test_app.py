@@ -588,3 +588,27 @@ def test_the_nested_cv_headline_is_shown_when_the_study_has_one(finished):
     page = client.get("/jobs/abcdefabcdef").text
     assert re.search(r'id="nested-auc">([0-9.]+)<', page).group(1) == "0.765"
     assert "0.701–0.830" in page
+
+
+def test_a_value_meaning_not_measured_is_flagged_on_the_columns_and_read_as_missing_by_the_run(tmp_path):
+    small = pd.read_csv(io.BytesIO(HF_CSV))[["age", "ejection_fraction", "serum_creatinine", "DEATH_EVENT"]]
+    small.loc[::25, "age"] = 0  # 12 patients whose age was "not recorded", written 0
+    app, client = _client(tmp_path)
+    upload_id = _upload_id(_upload(client, "hf.csv", small.to_csv(index=False).encode()).text)
+    page = unescape(client.get(f"/uploads/{upload_id}/columns", params={"target": "DEATH_EVENT"}).text)
+    assert "Check: input 'age': 12 patient(s) have 0, and no other value is below 40" in page
+    r = client.post(f"/uploads/{upload_id}/run", data={
+        "target": "DEATH_EVENT", "positive": "1", "split": "60:20:20", "inputs": "all", "selection": "split",
+        "seed": "0", "missing": "age=0; serum_creatinine=abc"}, headers={"HX-Request": "true"})
+    status = _wait(client, r.headers["HX-Redirect"].rsplit("/", 1)[1])
+    assert status["state"] == "done", status
+    job = next(p for p in tmp_path.rglob("results.json"))
+    dataset = json.loads(job.read_text())["dataset"]
+    assert dataset["missing_codes"] == {"age": [0.0], "serum_creatinine": ["abc"]}
+    assert dataset["missing"]["age"] == 12
+    assert "missing-value code abc matched no cell of 'serum_creatinine'" in json.loads(job.read_text())["warnings"]
+    r = client.post(f"/uploads/{upload_id}/run", data={
+        "target": "DEATH_EVENT", "positive": "1", "split": "60:20:20", "inputs": "all", "missing": "ag=0"},
+        headers={"HX-Request": "true"})
+    assert "did you mean 'age'" in unescape(r.text)
+    app.state.jobs.shutdown()

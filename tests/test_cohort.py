@@ -121,7 +121,8 @@ def test_categorical_one_hot_and_reported(small_frame):
 
 def test_free_text_refused(small_frame):
     small_frame["comment"] = [f"note number {i}" for i in range(40)]
-    with pytest.raises(NonNumericInputError, match=r"\['comment'\].*free text"):
+    with pytest.raises(NonNumericInputError, match=r"'comment' \(40 values, e\.g\. 'note number 0', 'note number 1'\) "
+                                                   r"hold free text.*--site-column"):
         load_cohort(small_frame, target="outcome", id_column="pid")
 
 

@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .missing_codes import apply_missing_codes, normalise_missing_codes, suspected_codes, unused_codes
 from .errors import (
     CohortFileError,
     ColumnNameError,
@@ -85,6 +86,12 @@ class Cohort:
     outcome_values : list
         The outcome's two values as the table held them, ``[non-event, event]`` (empty when not read from a
         table); a model bundle records them so another site's coding can be checked.
+    missing_codes : dict of str to list
+        Values read as missing on request (``{column: [codes]}``, ``"*"``: every input); a model bundle records
+        them so new patients are read the same way.
+    warnings : list of str
+        What the reader should check before trusting a study of this cohort (values that look like a code for
+        "not measured", requested codes that matched nothing).
     """
 
     X: pd.DataFrame
@@ -100,6 +107,8 @@ class Cohort:
     predefined_split: dict[str, np.ndarray] | None = None
     truth: dict[str, Any] | None = None
     outcome_values: list[Any] = field(default_factory=list)
+    missing_codes: dict[str, list[Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_patients(self) -> int:
@@ -134,7 +143,9 @@ class Cohort:
             positive=self.positive, groups={g: c for g, c in groups.items() if c},
             notes=list(self.notes), missing={c: n for c, n in self.missing.items() if c in columns},
             name=self.name, citation=self.citation, predefined_split=self.predefined_split,
-            truth=self.truth,
+            truth=self.truth, outcome_values=list(self.outcome_values),
+            missing_codes={k: list(v) for k, v in self.missing_codes.items()},
+            warnings=[w for w in self.warnings if not w.startswith("input '") or _names_one_of(w, columns)],
         )
 
     def summary(self) -> dict[str, Any]:
@@ -150,7 +161,14 @@ class Cohort:
             "missing": self.missing,
             "notes": self.notes,
             "citation": self.citation,
+            "missing_codes": self.missing_codes,
+            "warnings": self.warnings,
         }
+
+
+def _names_one_of(line: str, columns: Sequence[str]) -> bool:
+    """Does a per-input warning (``"input 'x': ..."``) name one of ``columns``?"""
+    return any(line.startswith(f"input {c!r}:") for c in columns)
 
 
 def _jsonable(value: Any) -> Any:
@@ -518,6 +536,7 @@ def load_cohort(
     name: str | None = None,
     decimal: str = ".",
     percent: bool = False,
+    missing_codes: Any = None,
 ) -> Cohort:
     """Load a table of patients and validate it as a binary-outcome cohort.
 
@@ -547,6 +566,11 @@ def load_cohort(
         refused with the cause named).
     percent : bool
         Read ``45%`` as 45 (otherwise refused with the cause named).
+    missing_codes : mapping, list or value, optional
+        Values that mean "not measured": ``{"chol": 0}`` for one column, ``{"*": [-9, 999]}`` or ``-9`` for every
+        input (never the outcome or the id). Read as missing, counted in the notes and kept in
+        :attr:`Cohort.missing_codes`. Without it a value that looks like such a code (0, -1, 9, 99, -9 …, far
+        from every other value of its column) is only warned of, in :attr:`Cohort.warnings`.
 
     Returns
     -------
@@ -591,6 +615,15 @@ def load_cohort(
                                 "column that names each patient as the id")
     if len(frame) == 0:
         raise CohortFileError("the table has no patient rows, only a header; export the table again with its rows")
+    codes = normalise_missing_codes(missing_codes)
+    if codes:  # before excluding: a code may name a column that is excluded next
+        frame, coded = apply_missing_codes(frame, codes, skip=[target] + ([id_column] if id_column else []))
+        if coded:
+            notes.append("read as missing on request: " + "; ".join(
+                f"{col} ({', '.join(f'{code} x{n}' for code, n in found.items())})" for col, found in coded.items()))
+        code_warnings = unused_codes(codes, coded)
+    else:
+        code_warnings = []
     if exclude:
         frame = frame.drop(columns=list(exclude))
         notes.append(f"excluded on request: {', '.join(exclude)}")
@@ -686,6 +719,7 @@ def load_cohort(
         X=X.reset_index(drop=True), y=y, ids=np.asarray(ids), target=target, positive=_jsonable(positive),
         groups=resolved_groups, notes=notes, missing=missing, name=name or default_name,
         outcome_values=[_jsonable(next(c for c in classes if c != positive)), _jsonable(positive)],
+        missing_codes=codes, warnings=code_warnings + suspected_codes(X),
     )
 
 
@@ -869,9 +903,15 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         hint = (
             f"; {id_like} look like patient ids: pass one as id_column=... (CLI: --id)" if id_like else ""
         )
+        # each column's count and two of its values: "hospital (30 values, e.g. 'H00', 'H01')" tells a site
+        # column or a coded diagnosis from a comment field at a glance
+        shown = ", ".join(f"{c!r} ({inputs[c].nunique()} values, e.g. "
+                          f"{', '.join(repr(str(v)) for v in inputs[c].dropna().unique()[:2])})" for c in free_text[:5])
         raise NonNumericInputError(
-            f"input column(s) {free_text} hold free text (more than {MAX_CATEGORY_LEVELS} distinct non-numeric "
-            f"values); drop them with exclude=[...] (CLI: --exclude) or recode them as numbers{hint}"
+            f"input column(s) {shown}{' …' if len(free_text) > 5 else ''} hold free text (more than "
+            f"{MAX_CATEGORY_LEVELS} distinct non-numeric values, too many to one-hot encode); drop them with "
+            "exclude=[...] (CLI: --exclude), recode them as numbers or fewer groups, or — a column naming the "
+            f"hospital — give it as the site column (CLI: --site-column){hint}"
         )
     return pd.DataFrame(columns, index=inputs.index)
 

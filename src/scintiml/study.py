@@ -170,7 +170,7 @@ def run_study(
 def _check_sites(cohort: Cohort, sites: Sequence[Any]) -> None:
     """Refuse a site column under which fewer than two sites can be validated (each needs a few patients of
     both outcomes): the internal-external cross-validation asked for could give nothing."""
-    from .external.sites import MIN_SITE_CLASS
+    from .external.sites import MIN_SITE_CLASS, site_is_validatable
 
     if pd.isna(pd.Series(sites, dtype=object)).any():
         raise ScintimlError("the site column is empty for some patients; every patient needs a site")
@@ -181,7 +181,7 @@ def _check_sites(cohort: Cohort, sites: Sequence[Any]) -> None:
     names, codes = np.unique(sites, return_inverse=True)
     events = np.bincount(codes, weights=y, minlength=len(names))
     totals = np.bincount(codes, minlength=len(names))
-    usable = int(np.sum(np.minimum(events, totals - events) >= MIN_SITE_CLASS))
+    usable = sum(site_is_validatable(int(e), int(t)) for e, t in zip(events, totals))
     if usable < 2:
         raise ScintimlError(
             f"the site column gives {len(names)} site(s), of which {usable} hold at least {MIN_SITE_CLASS} events "

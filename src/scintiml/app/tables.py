@@ -43,6 +43,7 @@ class ColumnReport:
     columns: list[ColumnInfo]
     text_columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # values that look like a code for "not measured" …
 
     @property
     def suggested_exclusions(self) -> list[str]:
@@ -128,4 +129,5 @@ def column_report(frame: pd.DataFrame, target: str, positive: Any = None, id_col
     return ColumnReport(
         target=target, positive=cohort.positive, outcome_values=values, n_patients=cohort.n_patients,
         n_events=cohort.n_events, columns=columns, text_columns=free, notes=list(cohort.notes),
+        warnings=list(cohort.warnings),
     )

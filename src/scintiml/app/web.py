@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from ..cohort import load_cohort, read_table
+from ..missing_codes import parse_missing_codes
 from ..errors import ScintimlError
 from ..io import atomic_dir, atomic_file
 from ..stages.results import not_a_finding
@@ -151,7 +152,8 @@ def _study_runner(folder: Path, request: dict[str, Any], progress, n_jobs: int =
     progress("reading the table", 0)
     cohort = load_cohort(folder / "input" / request["data_file"], request["target"], positive=request["positive"],
                          id_column=request.get("id_column"), groups=request.get("groups") or None,
-                         exclude=request.get("exclude", []), name=request.get("name"))
+                         exclude=request.get("exclude", []), name=request.get("name"),
+                         missing_codes=request.get("missing_codes") or None)
     results = run_study_job(cohort, folder / "output", request["options"], progress, n_jobs=n_jobs)
     t = results["test"]
     return {"auc": t["auc"], "auc_ci95": t["auc_ci95"], "inputs": results["inputs"]["selected"],
@@ -331,8 +333,10 @@ def create_app(config: AppConfig) -> FastAPI:
                 raise ScintimlError(f"only {next(iter(groups))} inputs were marked; mark both imaging and "
                                     "clinical inputs (for the deep-learning verdict) or neither")
             text = _text_exclusions(frame, target, id_column)
+            codes = parse_missing_codes([c for c in str(form.get("missing") or "").split(";") if c.strip()])
             cohort = load_cohort(frame, target, positive=str(form.get("positive") or "") or None,
-                                 id_column=id_column, groups=groups or None, exclude=sorted(set(exclude + text)))
+                                 id_column=id_column, groups=groups or None, exclude=sorted(set(exclude + text)),
+                                 missing_codes=codes)
             # the study's own first stage, on the same seed: a split that leaves a part empty (or the training
             # part too small) is refused here, before a job is made (it takes milliseconds)
             split_stage(cohort, ratios, random_state=seed)
@@ -342,7 +346,7 @@ def create_app(config: AppConfig) -> FastAPI:
         job_id = jobs.submit("study", {
             "data_file": data_file.name, "target": target, "positive": _plain(cohort.positive),
             "id_column": id_column, "exclude": sorted(set(exclude + text)), "groups": groups, "name": name,
-            "options": options,
+            "options": options, "missing_codes": codes,
         }, files={data_file.name: data_file}, title=f"{name}: {target} = {_plain(cohort.positive)} ({method} inputs, {options['selection']} selection)")
         url = f"/jobs/{job_id}"
         if request.headers.get("hx-request"):

@@ -40,7 +40,10 @@ def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
             "architecture": r["architecture"], "inputs": r["inputs"]["selected"],
             "scintiml_version": r["scintiml_version"],
         },
-        "cohort": {k: r["dataset"][k] for k in ("name", "n_patients", "n_events", "target", "positive", "citation")},
+        "cohort": {**{k: r["dataset"][k] for k in ("name", "n_patients", "n_events", "target", "positive",
+                                                    "citation")},
+                   # read as "not measured" in training, and so in every prediction (results.json 1.3 on)
+                   "missing_codes": r["dataset"].get("missing_codes") or {}},
         "acquisition_protocol": r.get("protocol", {}),
         "split": {k: r["split"][k] for k in ("training", "selection", "testing")},
         "metrics": {k: test[k] for k in metrics},
@@ -51,6 +54,16 @@ def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
         ),
         "known_limits": limits,
     }
+
+
+def _missing_codes_lines(codes: dict[str, list[Any]] | None) -> list[str]:
+    """The card's line naming the values read as "not measured" (none when the study named none)."""
+    if not codes:
+        return []
+    shown = "; ".join(f"{'every input' if column == '*' else column} = "
+                      + ", ".join(f"{v:g}" if isinstance(v, (int, float)) else repr(v) for v in values)
+                      for column, values in codes.items())
+    return [f"- read as missing (not measured), in training and in every prediction: {shown}"]
 
 
 def _ci(v) -> str:
@@ -87,6 +100,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- split training/selection/testing: {card['split']['training']}/{card['split']['selection']}/"
         f"{card['split']['testing']}",
         f"- source: {card['cohort']['citation'] or 'user data'}",
+        *_missing_codes_lines(card["cohort"].get("missing_codes")),
         "",
         "## Acquisition protocol",
     ]

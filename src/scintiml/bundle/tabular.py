@@ -103,6 +103,8 @@ def save_bundle(study, path: str | Path, overwrite: bool = False) -> Path:
         "scaler": model.scaler_.to_dict(), "classes": list(model.classes_), "threshold": r["test"]["threshold"],
         "target": r["dataset"]["target"], "positive": r["dataset"]["positive"],
         "outcome_values": r["dataset"].get("outcome_values") or None,
+        # values the training table meant as "not measured": new patients are read the same way
+        "missing_codes": dict(study.cohort.missing_codes),
         "training_ranges": {k: list(v) for k, v in study.training_ranges.items()},
         "imputation": {k: v for k, v in study.medians.items() if k in inputs},
         "protocol": r.get("protocol", {}),
@@ -158,12 +160,30 @@ class Bundle:
                 out.append(f"protocol {k}={v} differs from the training protocol ({k}={trained[k]})")
         return out
 
+    @property
+    def missing_codes(self) -> dict[str, list[Any]]:
+        """The values the training table meant as "not measured" (``{column: [codes]}``, ``"*"``: every input)."""
+        return {k: list(v) for k, v in (self.spec.get("missing_codes") or {}).items()}
+
+    def read_as_trained(self, frame: pd.DataFrame, id_column: str | None = None) -> pd.DataFrame:
+        """``frame`` with the training table's missing-value codes read as missing (never the outcome or the id
+        column); ``frame`` itself when the study named none. Applying it twice changes nothing."""
+        codes = self.missing_codes
+        if not codes:
+            return frame
+        from ..missing_codes import apply_missing_codes
+
+        skip = [c for c in (self.spec.get("target"), id_column) if c is not None and c in frame.columns]
+        return apply_missing_codes(frame, codes, skip=skip, strict=False)[0]
+
     def predict(self, frame: pd.DataFrame, id_column: str | None = None) -> pd.DataFrame:
-        """Probability, class at the bundle's threshold, out-of-range and imputed inputs, per patient."""
+        """Probability, class at the bundle's threshold, out-of-range and imputed inputs, per patient; a value
+        the training table meant as "not measured" (:attr:`missing_codes`) is read as missing here too."""
         from ..cohort import model_inputs
 
         if id_column is not None and id_column not in frame.columns:
             raise BundleError(f"id column {id_column!r} not found in the data")
+        frame = self.read_as_trained(frame, id_column)
         try:  # the same reading as the study's (one-hot inputs rebuilt, TRUE/FALSE as 1/0, names trimmed)
             X = model_inputs(frame, self.inputs)
         except ScintimlError as exc:
@@ -320,6 +340,12 @@ def _check_spec(spec: dict[str, Any]) -> tuple[list[str], list[int]]:
     bad = [k for k, v in _mapping(spec, "protocol", "protocol").items() if v is not None and not _plain(v)]
     if bad:
         raise BundleError(f"the bundle's protocol value of {bad[0]!r} is not a plain value; the bundle is corrupt")
+    codes = spec.get("missing_codes")  # optional (0.5 on): {column: [numbers or words]}
+    if codes is not None and not (isinstance(codes, dict) and all(
+            isinstance(k, str) and isinstance(v, list) and all(
+                (isinstance(c, (int, float)) and not isinstance(c, bool) and np.isfinite(c)) or isinstance(c, str)
+                for c in v) for k, v in codes.items())):
+        raise BundleError("the bundle's missing_codes are not lists of numbers or words per column; corrupt")
     history = spec.get("recalibrations", [])
     if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
         raise BundleError("the bundle's recalibrations are not a list of records; the bundle is corrupt")

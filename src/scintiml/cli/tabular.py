@@ -24,16 +24,23 @@ def describe(
     decimal_comma: bool = typer.Option(False, "--decimal-comma",
                                        help="Read 3,5 as 3.5 (numbers with a decimal comma)."),
     percent: bool = typer.Option(False, "--percent", help="Read 45% as 45."),
+    missing: List[str] = typer.Option([], "--missing", help="A value meaning 'not measured', read as missing: "
+                                                            "COLUMN=VALUE (chol=0) or VALUE for every input (-9); "
+                                                            "repeatable; the model applies it to new patients."),
 ) -> None:
     """Validate a cohort file and summarise it (patients, events, inputs, missing values)."""
     from ..cohort import load_cohort
+    from ..missing_codes import parse_missing_codes
 
     cohort = load_cohort(data, target, positive=positive, id_column=id_column, exclude=exclude,
-                         decimal="," if decimal_comma else ".", percent=percent)
+                         decimal="," if decimal_comma else ".", percent=percent,
+                         missing_codes=parse_missing_codes(missing))
     say(f"{cohort.name}: {cohort.n_patients} patients, {cohort.n_events} events ({target} = {cohort.positive!r}), "
         f"{cohort.n_inputs} inputs")
     for note in cohort.notes:
         say(f"  note: {note}")
+    for line in cohort.warnings:
+        warn(line)
 
 
 @contextmanager
@@ -130,9 +137,13 @@ def study(
     decimal_comma: bool = typer.Option(False, "--decimal-comma",
                                        help="Read 3,5 as 3.5 (numbers with a decimal comma)."),
     percent: bool = typer.Option(False, "--percent", help="Read 45% as 45."),
+    missing: List[str] = typer.Option([], "--missing", help="A value meaning 'not measured', read as missing: "
+                                                            "COLUMN=VALUE (chol=0) or VALUE for every input (-9); "
+                                                            "repeatable; the model applies it to new patients."),
 ) -> None:
     """Run the whole study: select inputs and network, test, explain, judge the imaging, write everything."""
     from ..cohort import load_cohort
+    from ..missing_codes import parse_missing_codes
     from ..stages import SELECTION_MODES
 
     require(selection in SELECTION_MODES, f"--selection must be one of {', '.join(SELECTION_MODES)}, got {selection!r}")
@@ -141,6 +152,7 @@ def study(
     # --out = the data file (or holding the groups file) names the real problem
     check_output_path(out, overwrite=overwrite, inputs=(data,) + ((groups,) if groups else ()), kind="folder")
     ratios = _validated(split, inputs, max_inputs, seed, out, overwrite, jobs)
+    codes = parse_missing_codes(missing)
     site_protocol = parse_protocol(protocol)
     sites = None
     if site_column is not None:
@@ -150,7 +162,7 @@ def study(
         sites = read_sites(data, site_column)
         exclude = [*exclude, site_column]
     _study(lambda: load_cohort(data, target, positive=positive, id_column=id_column, groups=groups, exclude=exclude,
-                               decimal="," if decimal_comma else ".", percent=percent),
+                               decimal="," if decimal_comma else ".", percent=percent, missing_codes=codes),
            out, overwrite, ratios, inputs, max_inputs, seed, site_protocol, sites=sites, selection=selection,
            jobs=jobs)
 

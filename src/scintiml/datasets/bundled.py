@@ -197,6 +197,8 @@ def load_heart_disease(site: str | Sequence[str] | None = None) -> Cohort:
         "excluded 'num' (the graded outcome, disease = num > 0) and 'site' (the hospital; use it for "
         "external validation, not as an input)"
     )
+    # recorded as the study's missing-value codes: a model trained here reads a new patient's 0 as missing too
+    cohort.missing_codes = {c: [0.0] for c in HEART_DISEASE_ZERO_MEANS_MISSING}
     cohort.notes.append(
         "value 0 read as missing (an undocumented missing code of the source): "
         + ", ".join(f"{c} ({n})" for c, n in zeros.items())

@@ -103,6 +103,7 @@ def recalibrate_bundle(
                             "original is never modified")
     check_output_path(out, overwrite=overwrite, inputs=(model,))  # before any work: never inside the original
     bundle = load_bundle(model)
+    frame = bundle.read_as_trained(frame)  # the training table's codes for "not measured", read as missing
     y = site_outcome(frame, target, bundle.spec.get("positive", 1), bundle.spec.get("outcome_values"))
     if min(y.sum(), len(y) - y.sum()) < 5:
         raise ScintimlError(f"{int(y.sum())} event(s) and {int(len(y) - y.sum())} non-event(s): recalibration needs "

@@ -30,6 +30,12 @@ __all__ = ["internal_external_cv", "default_site_model", "MIN_SITE_CLASS", "read
 MIN_SITE_CLASS = 5
 
 
+def site_is_validatable(n_events: int, n: int) -> bool:
+    """Can a held-out site's AUC and calibration be estimated: at least :data:`MIN_SITE_CLASS` events and as many
+    non-events (the one rule for the study's check of a site column and for the per-site loop)."""
+    return min(n_events, n - n_events) >= MIN_SITE_CLASS
+
+
 def _weighable(estimate: Any, se: Any) -> bool:
     """An estimate with a finite, positive standard error (inverse-variance weighting needs one)."""
     try:
@@ -110,7 +116,7 @@ def internal_external_cv(
         test = sites == site
         n_events, n = int(y[test].sum()), int(test.sum())
         row: dict[str, Any] = {"site": site.item() if hasattr(site, "item") else site, "n": n, "n_events": n_events, "n_development": int((~test).sum())}
-        if min(n_events, n - n_events) < MIN_SITE_CLASS:
+        if not site_is_validatable(n_events, n):
             row["skipped"] = (f"{n_events} events and {n - n_events} non-events: fewer than {MIN_SITE_CLASS} of "
                               "one class, so its AUC and calibration cannot be estimated")
             rows.append(row)

@@ -307,6 +307,10 @@ def validate_bundle(
             raise DuplicateIdError(f"id column {id_column!r} has {len(repeated)} duplicated id(s), e.g. "
                                    f"{[jsonable(v) for v in repeated[:5]]}; each patient must appear once — merge "
                                    "or remove repeats")
+    # a value the training table meant as "not measured" is read as missing at the new site too
+    frame = bundle.read_as_trained(frame, id_column)
+    if reference is not None:
+        reference = bundle.read_as_trained(reference, id_column)
     positive = bundle.spec.get("positive", 1)
     y = site_outcome(frame, target, positive, bundle.spec.get("outcome_values"))
     if min(y.sum(), len(y) - y.sum()) < 2:

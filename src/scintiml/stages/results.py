@@ -12,7 +12,8 @@ from .fit import FittedModel
 from .select import InputSelection, OrderSelection
 from .testing import TestingAnalysis
 
-SCHEMA_VERSION = "1.2"  # 1.2: signal, rule on measured values, rule.test.patients_missing_a_rule_input
+SCHEMA_VERSION = "1.3"  # 1.3: dataset.missing_codes; 1.2: signal, rule on measured values,
+#                         rule.test.patients_missing_a_rule_input
 
 
 def dataset_section(data: StudyData) -> dict[str, Any]:
@@ -30,6 +31,7 @@ def dataset_section(data: StudyData) -> dict[str, Any]:
         "name": c.name, "n_patients": c.n_patients, "n_inputs": c.n_inputs, "target": c.target,
         "positive": c.positive, "n_events": c.n_events, "groups": c.groups, "notes": c.notes,
         "missing": c.missing, "citation": c.citation, "outcome_values": list(c.outcome_values),
+        "missing_codes": dict(c.missing_codes),
         "imputation": {"method": "median of the training instances", "values": data.medians},
     }
 

@@ -72,5 +72,7 @@ def split_stage(
     total = float(np.sum(ratios))
     return StudyData(
         cohort=cohort, split=split, X=X, y=np.asarray(cohort.y), medians=medians,
-        ratios=[float(r) / total for r in ratios], warnings=[str(w.message) for w in caught],
+        ratios=[float(r) / total for r in ratios],
+        # the cohort's own (values that look like a code for "not measured") first: they concern every figure
+        warnings=list(cohort.warnings) + [str(w.message) for w in caught],
     )

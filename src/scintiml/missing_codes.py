@@ -1,0 +1,272 @@
+"""Missing-value codes: numbers (or words) a table uses for "not measured" — ``0`` for a cholesterol nobody
+measured, ``-9`` or ``999`` in registry exports — read as missing when the user names them, and the values that
+look like such a code warned of when the user has not.
+
+A code read as a measurement is silent damage: 172 cholesterol values of 0 in the Swiss and VA heart-disease
+records (Detrano et al. 1989) make "low cholesterol" look protective. The table cannot say which it is, so
+nothing is changed unasked: a named code is applied (and recorded, so a model bundle applies it to new patients),
+a suspected one is only warned of.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import TargetColumnError
+
+#: The key of a code that applies to every input column.
+ALL = "*"
+
+#: Values a department's export typically uses for "not measured": 0, -1, and runs of 9 or 8 (9, -9, 99, 999,
+#: -99, 88 ...). Only these are suspected; any value can be named.
+_CODE_LIKE = re.compile(r"^(0|-1|-?9+|-?8{2,})$")
+#: How far a suspected code must lie from every other value of its column, in units of the column's usual step
+#: between neighbouring distinct values: far enough that it is no ordinary low or high measurement.
+GAP_STEPS = 5
+#: Fewest distinct other values a column needs before one of its values is called out of line with the rest.
+MIN_OTHER_VALUES = 5
+
+MissingCodes = Mapping[str, Sequence[Any]]
+
+
+def parse_missing_codes(specs: Sequence[str]) -> dict[str, list[Any]]:
+    """The CLI's ``--missing`` options as codes: ``COLUMN=VALUE`` for one column, ``VALUE`` for every input.
+
+    A value that reads as a number is a number (``0`` matches ``0.0``); anything else is matched as text.
+
+    Examples
+    --------
+    >>> parse_missing_codes(["chol=0", "-9", "smoking = unknown", "chol=-1"])
+    {'chol': [0.0, -1.0], '*': [-9.0], 'smoking': ['unknown']}
+    """
+    codes: dict[str, list[Any]] = {}
+    for spec in specs:
+        column, sep, value = str(spec).rpartition("=")
+        column, value = column.strip(), value.strip()
+        if sep and not column:
+            raise TargetColumnError(f"--missing {spec!r} names no column; write COLUMN=VALUE (e.g. chol=0), or "
+                                    "VALUE alone for every input")
+        if not value:
+            raise TargetColumnError(f"--missing {spec!r} gives no value; write COLUMN=VALUE (e.g. chol=0), or "
+                                    "VALUE alone for every input")
+        code = _as_code(value)
+        bucket = codes.setdefault(column if sep else ALL, [])
+        if code not in bucket:
+            bucket.append(code)
+    return codes
+
+
+def _as_code(value: Any) -> Any:
+    if isinstance(value, (bool, np.bool_)):
+        raise TargetColumnError(f"a missing-value code must be a number or a word, not {value!r}")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+    else:
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            return str(value).strip()
+    if not np.isfinite(number):
+        raise TargetColumnError(f"a missing-value code must be a finite number or a word, not {value!r}")
+    return number
+
+
+def normalise_missing_codes(codes: Any) -> dict[str, list[Any]]:
+    """Codes given as a mapping ``{column: value or [values]}`` (``"*"``: every input), a list of values or one
+    value (every input), in one form: ``{column: [numbers or words]}``.
+
+    Examples
+    --------
+    >>> normalise_missing_codes({"chol": 0, "*": [-9, 999]})
+    {'chol': [0.0], '*': [-9.0, 999.0]}
+    >>> normalise_missing_codes(-9)
+    {'*': [-9.0]}
+    >>> normalise_missing_codes(None)
+    {}
+    """
+    if codes is None:
+        return {}
+    if not isinstance(codes, Mapping):
+        codes = {ALL: codes}
+    out: dict[str, list[Any]] = {}
+    for column, values in codes.items():
+        if not isinstance(column, str) or not column.strip():
+            raise TargetColumnError(f"missing-value codes are keyed by column name (or '*'), not {column!r}")
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            values = [values]
+        bucket = out.setdefault(column.strip(), [])
+        for value in values:
+            code = _as_code(value)
+            if code not in bucket:
+                bucket.append(code)
+    return out
+
+
+def _matches(column: pd.Series, codes: Sequence[Any]) -> pd.Series:
+    """Cells equal to one of ``codes``: numbers by value, also when written as text (never a boolean: TRUE is no
+    code 1), words as trimmed text."""
+    numbers = [c for c in codes if isinstance(c, float)]
+    words = [c for c in codes if isinstance(c, str)]
+    hit = pd.Series(False, index=column.index)
+    if pd.api.types.is_bool_dtype(column):
+        return hit
+    if numbers and pd.api.types.is_numeric_dtype(column):  # the usual case, one vectorised test
+        hit |= column.isin(numbers).to_numpy()
+    elif numbers:
+        is_number = column.map(lambda v: isinstance(v, (int, float, np.integer, np.floating))
+                               and not isinstance(v, (bool, np.bool_)))
+        values = pd.to_numeric(column.where(is_number), errors="coerce")
+        hit |= values.isin(numbers).to_numpy()
+    if words or (numbers and not pd.api.types.is_numeric_dtype(column)):
+        # a text cell: a word by its trimmed text, a number by its value ("-9" in a column of words is -9)
+        hit |= column.map(lambda v: isinstance(v, str) and (v.strip() in words or _number_of(v) in numbers))
+    return hit
+
+
+def _number_of(text: str) -> float | None:
+    try:
+        return float(text.strip())
+    except ValueError:
+        return None
+
+
+def apply_missing_codes(frame: pd.DataFrame, codes: MissingCodes, skip: Sequence[str] = (),
+                        strict: bool = True) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+    """A copy of ``frame`` with the cells holding a code set to missing, and how many per column and code.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        A table as :func:`scintiml.cohort.read_table` returns it (never modified).
+    codes : mapping
+        ``{column: [codes]}``; the key ``"*"`` applies to every column but those in ``skip``.
+    skip : sequence of str
+        Columns never touched (the outcome, the patient id).
+    strict : bool
+        Refuse a code for a column the table lacks (a study's table); a new site's table may lack a column the
+        model does not use, so prediction passes False.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"chol": [0, 230, 0, 180], "outcome": [0, 1, 0, 1]})
+    >>> cleaned, counts = apply_missing_codes(frame, {"chol": [0.0]}, skip=["outcome"])
+    >>> cleaned["chol"].tolist(), counts
+    ([nan, 230.0, nan, 180.0], {'chol': {'0': 2}})
+    """
+    codes = normalise_missing_codes(codes)
+    skip = set(skip)
+    named = [c for c in codes if c != ALL]
+    refused = [c for c in named if c in skip]
+    if refused:
+        raise TargetColumnError(f"missing-value code(s) given for {refused}, the outcome or the patient id; those "
+                                "are never read as missing — remove the code, or the rows without an outcome")
+    absent = [c for c in named if c not in frame.columns]
+    if absent and strict:
+        import difflib
+
+        hints = {c: difflib.get_close_matches(c, [str(n) for n in frame.columns], n=1, cutoff=0.6) for c in absent}
+        hint = "; ".join(f"did you mean {h[0]!r} for {c!r}?" for c, h in hints.items() if h)
+        raise TargetColumnError(f"missing-value code(s) given for column(s) {absent} the table does not have"
+                                + (f" ({hint})" if hint else "") + "; name an existing column")
+    hits: dict[str, pd.Series] = {}
+    # numeric columns sharing one list of number codes (the usual "-9 everywhere" of a wide radiomics table):
+    # one vectorised test per list, not one per column (20,000 columns: 1.9 s -> a fraction of that)
+    by_codes: dict[tuple[float, ...], list[str]] = {}
+    for column in frame.columns:
+        if column in skip:
+            continue
+        wanted = codes.get(column, []) + [c for c in codes.get(ALL, []) if c not in codes.get(column, [])]
+        if not wanted:
+            continue
+        series = frame[column]
+        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        if numeric and all(isinstance(c, float) for c in wanted):
+            by_codes.setdefault(tuple(wanted), []).append(column)
+            continue
+        hit = _matches(series, wanted)
+        if hit.any():
+            hits[column] = hit
+    for wanted, columns in by_codes.items():
+        block = frame[columns].isin(list(wanted))
+        any_hit = block.any()
+        for column in any_hit.index[any_hit.to_numpy()]:
+            hits[column] = block[column]
+    out = frame.copy()
+    counts: dict[str, dict[str, int]] = {}
+    for column in frame.columns:  # in the table's order
+        if column not in hits:
+            continue
+        hit = hits[column].to_numpy(dtype=bool)
+        found = frame[column][hit].map(lambda v: _label(_as_code(v))).value_counts()
+        counts[column] = {str(k): int(v) for k, v in found.items()}
+        out[column] = out[column].astype(object).mask(hit, np.nan).infer_objects()
+    return out, counts
+
+
+def _label(code: Any) -> str:
+    """``0.0`` as ``0``, ``-9.5`` as ``-9.5``, a word as itself."""
+    return f"{code:g}" if isinstance(code, float) else str(code)
+
+
+def unused_codes(codes: MissingCodes, counts: Mapping[str, Mapping[str, int]]) -> list[str]:
+    """A line per named code that matched no cell (most often a typo or the wrong column).
+
+    Examples
+    --------
+    >>> unused_codes({"chol": [0.0, -1.0], "*": [-9.0]}, {"chol": {"0": 3}})
+    ["missing-value code -1 matched no cell of 'chol'", 'missing-value code -9 matched no cell of any input']
+    """
+    lines = []
+    for column, values in normalise_missing_codes(codes).items():
+        for code in values:
+            label = _label(code)
+            if column == ALL:
+                if not any(label in found for found in counts.values()):
+                    lines.append(f"missing-value code {label} matched no cell of any input")
+            elif label not in counts.get(column, {}):
+                lines.append(f"missing-value code {label} matched no cell of {column!r}")
+    return lines
+
+
+def suspected_codes(X: pd.DataFrame) -> list[str]:
+    """A warning per numeric input holding a value that looks like a code for "not measured": 0, -1 or a run of
+    9s or 8s (0 or negative at the low end, positive at the high end), at one end of the column and far from every other value (more than :data:`GAP_STEPS` of the
+    column's usual step between neighbouring distinct values), in a column with at least
+    :data:`MIN_OTHER_VALUES` other distinct values. Nothing is changed: only the user knows what 0 means.
+
+    Examples
+    --------
+    >>> rng = np.random.RandomState(0)
+    >>> chol = np.r_[rng.randint(150, 400, 95), [0] * 5].astype(float)
+    >>> oldpeak = np.r_[np.round(rng.uniform(0.1, 4, 90), 1), [0] * 10]  # ST depression: 0 is a measurement
+    >>> for line in suspected_codes(pd.DataFrame({"chol": chol, "oldpeak": oldpeak})):
+    ...     print(line)  # doctest: +ELLIPSIS
+    input 'chol': 5 patient(s) have 0, and no other value is below 151 — if 0 means 'not measured', ...
+    """
+    lines = []
+    for name in X.columns:
+        values = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        distinct = np.unique(values)
+        if len(distinct) < MIN_OTHER_VALUES + 1:
+            continue
+        for code, others, nearest in ((distinct[0], distinct[1:], distinct[1]),
+                                      (distinct[-1], distinct[:-1], distinct[-2])):
+            # a code is chosen to be impossible: 0 or below at the low end (0, -1, -9 ...), 9s or 8s at the high
+            # end (99, 999 ...); a lone 9 below values of 32 and more is an outlier, not a code
+            if not _CODE_LIKE.match(f"{code:g}") or (code > 0 if code < nearest else code <= 0):
+                continue
+            step = float(np.median(np.diff(others)))
+            if abs(nearest - code) <= GAP_STEPS * step:
+                continue
+            n = int(np.sum(values == code))
+            side = "below" if code < nearest else "above"
+            lines.append(f"input {name!r}: {n} patient(s) have {code:g}, and no other value is {side} {nearest:g} "
+                         f"— if {code:g} means 'not measured', read it as missing (CLI: --missing "
+                         f"{name}={code:g}; web app: {name}={code:g} under 'values meaning not measured'; Python: "
+                         f"missing_codes={{{name!r}: {code:g}}}); if it is a measurement, nothing needs doing")
+    return lines

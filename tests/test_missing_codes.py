@@ -1,0 +1,160 @@
+"""Missing-value codes: named ones read as missing in the study and in every use of its model; suspected ones
+warned of, and ordinary zeros left alone."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+from scintiml.bundle import load_bundle, save_bundle
+from scintiml.bundle.tabular import spec_digest
+from scintiml.cohort import load_cohort
+from scintiml.datasets import make_mibg_cohort
+from scintiml.errors import BundleError, TargetColumnError
+from scintiml.external import validate_bundle
+from scintiml.missing_codes import apply_missing_codes, parse_missing_codes, suspected_codes
+from scintiml.study import run_study
+
+CODED = np.arange(0, 200, 16)  # 13 patients whose washout was "not measured", written 0
+
+
+@pytest.fixture(scope="module")
+def table():
+    cohort = make_mibg_cohort(n_patients=200, random_state=0)
+    frame = cohort.X[["delta_lvef", "planar_washout", "age"]].copy()
+    frame.insert(0, "pid", [f"P{i:03d}" for i in range(len(frame))])
+    frame["outcome"] = np.where(cohort.y == 1, "yes", "no")
+    frame.loc[CODED, "planar_washout"] = 0.0
+    return frame
+
+
+@pytest.fixture(scope="module")
+def coded_study(table):
+    cohort = load_cohort(table, "outcome", id_column="pid", missing_codes={"planar_washout": 0})
+    return run_study(cohort, inputs="all", readiness=False, random_state=0)
+
+
+def test_parse_cli_codes_and_refuse_half_specs():
+    assert parse_missing_codes(["chol=0", "-9", " sodium = 999 ", "smoking=unknown"]) == {
+        "chol": [0.0], "*": [-9.0], "sodium": [999.0], "smoking": ["unknown"]}
+    with pytest.raises(TargetColumnError, match="names no column"):
+        parse_missing_codes(["=0"])
+    with pytest.raises(TargetColumnError, match="gives no value"):
+        parse_missing_codes(["chol="])
+    with pytest.raises(TargetColumnError, match="finite"):
+        parse_missing_codes(["chol=inf"])
+
+
+def test_named_code_is_missing_counted_and_imputed_by_the_median_of_the_measured(table):
+    cohort = load_cohort(table, "outcome", id_column="pid", missing_codes={"planar_washout": 0})
+    assert cohort.X["planar_washout"].isna().sum() == len(CODED)
+    assert cohort.missing["planar_washout"] == len(CODED)
+    assert f"planar_washout (0 x{len(CODED)})" in " ".join(cohort.notes)
+    assert cohort.missing_codes == {"planar_washout": [0.0]}
+    assert not any("planar_washout" in w for w in cohort.warnings)  # named: no longer suspected
+    # the other inputs untouched (age holds no 0; delta_lvef's values are left as they are)
+    pd.testing.assert_series_equal(cohort.X["delta_lvef"], table["delta_lvef"].reset_index(drop=True))
+    measured = table["planar_washout"].drop(index=CODED)
+    assert cohort.X["planar_washout"].dropna().tolist() == measured.tolist()
+
+
+def test_unnamed_code_is_warned_of_with_the_fix_and_nothing_changed(table):
+    cohort = load_cohort(table, "outcome", id_column="pid")
+    assert cohort.X["planar_washout"].isna().sum() == 0  # only the user knows what 0 means: nothing changed
+    lowest = table["planar_washout"].drop(index=CODED).min()
+    [line] = [w for w in cohort.warnings if "planar_washout" in w]
+    assert f"{len(CODED)} patient(s) have 0, and no other value is below {lowest:g}" in line
+    assert "--missing planar_washout=0" in line
+
+
+@pytest.mark.parametrize("values, flagged", [
+    (np.r_[np.round(np.linspace(0.1, 4.0, 40), 1), [0.0] * 10], False),  # ST depression: 0 is a measurement
+    (np.r_[np.arange(1, 6).repeat(8), [0] * 5], False),  # a 0-5 count: 0 is one step below 1
+    (np.r_[np.arange(32, 80), [9]], False),  # a lone 9 below 32: an outlier, not a code (codes are impossible)
+    (np.r_[np.arange(20, 90), [999] * 3], True),  # 999 above ages 20-89
+    (np.r_[np.arange(20, 90), [-9] * 3], True),  # -9 below them
+    (np.r_[[0, 1] * 30, [9] * 2], False),  # a yes/no column: too few values to call anything out of line
+    (np.r_[np.arange(100, 300, 2.5), [0.0]], True),  # one 0 among blood pressures of 100 and more
+])
+def test_suspected_codes_only_where_a_code_is_out_of_line(values, flagged):
+    assert bool(suspected_codes(pd.DataFrame({"x": values.astype(float)}))) is flagged
+
+
+def test_every_input_code_and_words_never_touch_outcome_id_or_booleans():
+    frame = pd.DataFrame({"id": [-9, 2, 3], "a": [-9.0, 1.0, 2.0], "b": ["unknown", "x", "-9"],
+                          "flag": [True, False, True], "y": [-9, 0, 1]})
+    out, counts = apply_missing_codes(frame, {"*": [-9, "unknown", 1]}, skip=["id", "y"])
+    assert out["id"].tolist() == [-9, 2, 3] and out["y"].tolist() == [-9, 0, 1]
+    assert out["flag"].tolist() == [True, False, True]  # TRUE is no code 1
+    assert np.isnan(out.loc[0, "a"]) and np.isnan(out.loc[1, "a"])  # -9 and 1 both named
+    assert pd.isna(out.loc[0, "b"]) and out.loc[1, "b"] == "x" and pd.isna(out.loc[2, "b"])
+    assert counts == {"a": {"-9": 1, "1": 1}, "b": {"unknown": 1, "-9": 1}}
+    assert frame.loc[0, "a"] == -9.0  # the caller's frame is never modified
+
+
+def test_codes_for_outcome_id_or_absent_columns_are_refused_by_name(table):
+    with pytest.raises(TargetColumnError, match="outcome or the patient id"):
+        load_cohort(table, "outcome", id_column="pid", missing_codes={"outcome": "no"})
+    with pytest.raises(TargetColumnError, match="did you mean 'planar_washout'"):
+        load_cohort(table, "outcome", id_column="pid", missing_codes={"planar_wahsout": 0})
+    cohort = load_cohort(table, "outcome", id_column="pid", missing_codes={"age": -1})
+    assert "missing-value code -1 matched no cell of 'age'" in cohort.warnings
+
+
+def test_subset_keeps_codes_outcome_values_and_its_own_warnings(table):
+    cohort = load_cohort(table, "outcome", id_column="pid", missing_codes={"age": 999})
+    assert any("planar_washout" in w for w in cohort.warnings)
+    part = cohort.subset(["delta_lvef", "age"])
+    assert part.outcome_values == ["no", "yes"] and part.missing_codes == {"age": [999.0]}
+    assert not any("planar_washout" in w for w in part.warnings)  # a dropped input's warning goes with it
+    assert "missing-value code 999 matched no cell of 'age'" in part.warnings
+
+
+def test_the_model_reads_new_patients_with_the_training_codes(coded_study, table, tmp_path):
+    bundle = load_bundle(save_bundle(coded_study, tmp_path / "model"))
+    assert bundle.missing_codes == {"planar_washout": [0.0]}
+    new = table.head(40)
+    as_nan = new.assign(planar_washout=new["planar_washout"].replace(0.0, np.nan))
+    coded, unknown = bundle.predict(new, id_column="pid"), bundle.predict(as_nan, id_column="pid")
+    # a 0 is exactly a missing value: imputed with the training median, never fed to the network as 0
+    np.testing.assert_array_equal(coded["probability"], unknown["probability"])
+    assert (coded["imputed"] == "planar_washout").sum() == int((new["planar_washout"] == 0).sum()) > 0
+    zero = (new["planar_washout"] == 0).to_numpy()
+    # 0 lies below the training range; read as missing, it is not called out of range
+    assert not coded["out_of_range"][zero].str.contains("planar_washout").any()
+    # external validation reads them the same way
+    site = table.iloc[100:]
+    a = validate_bundle(bundle, site, "outcome", id_column="pid")
+    b = validate_bundle(bundle, site.assign(planar_washout=site["planar_washout"].replace(0.0, np.nan)), "outcome",
+                        id_column="pid")
+    assert a.performance["auc"] == b.performance["auc"]
+    assert "read as missing (not measured)" in (tmp_path / "model" / "card.md").read_text()
+
+
+def test_a_bundle_with_damaged_codes_is_refused(coded_study, tmp_path):
+    folder = save_bundle(coded_study, tmp_path / "model")
+    head = json.loads((folder / "bundle.json").read_text())
+    head["spec"]["missing_codes"] = {"planar_washout": [{"__class__": "os.system"}]}
+    head["spec"]["spec_sha256"] = spec_digest(head["spec"])
+    (folder / "bundle.json").write_text(json.dumps(head))
+    with pytest.raises(BundleError, match="missing_codes"):
+        load_bundle(folder)
+
+
+def test_cli_study_records_the_codes_and_refuses_a_bad_one_in_one_line(table, tmp_path, capsys):
+    data = tmp_path / "cohort.csv"
+    table.to_csv(data, index=False)
+    code = run_cli(["study", str(data), "--target", "outcome", "--id", "pid", "--inputs", "all", "--selection",
+                    "split", "--missing", "planar_washout=0", "--out", str(tmp_path / "s")])
+    assert code == 0, capsys.readouterr().err
+    results = json.loads((tmp_path / "s" / "results.json").read_text())
+    assert results["dataset"]["missing_codes"] == {"planar_washout": [0.0]}
+    assert results["dataset"]["missing"]["planar_washout"] == len(CODED)
+    assert load_bundle(tmp_path / "s" / "model").missing_codes == {"planar_washout": [0.0]}
+    capsys.readouterr()
+    code = run_cli(["study", str(data), "--target", "outcome", "--missing", "washout=0", "--out", str(tmp_path / "t")])
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err and "did you mean 'planar_washout'" in err
+    assert not (tmp_path / "t").exists()
