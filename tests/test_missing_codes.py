@@ -76,7 +76,11 @@ def test_unnamed_code_is_warned_of_with_the_fix_and_nothing_changed(table):
     (np.r_[np.arange(20, 90), [999] * 3], True),  # 999 above ages 20-89
     (np.r_[np.arange(20, 90), [-9] * 3], True),  # -9 below them
     (np.r_[[0, 1] * 30, [9] * 2], False),  # a yes/no column: too few values to call anything out of line
-    (np.r_[np.arange(100, 300, 2.5), [0.0]], True),  # one 0 among blood pressures of 100 and more
+    (np.r_[np.arange(100, 300, 2.5), [0.0]], False),  # one odd value: an outlier or a typo, not a recurring code
+    (np.r_[np.arange(100, 300, 2.5), [0.0] * 2], True),  # two 0s among blood pressures of 100 and more
+    (np.r_[np.arange(85, 400), [0.0] * 20, [-1.0] * 3], True),  # two codes at one end (0 and -1)
+    (np.r_[np.arange(85, 400), [99999.0] * 2, [999.0] * 2], True),  # and at the other
+    (np.r_[np.round(np.linspace(-2.6, 6.2, 60), 1), [-9.0] * 3], True),  # -9 below a measure that goes negative
 ])
 def test_suspected_codes_only_where_a_code_is_out_of_line(values, flagged):
     assert bool(suspected_codes(pd.DataFrame({"x": values.astype(float)}))) is flagged
@@ -158,3 +162,85 @@ def test_cli_study_records_the_codes_and_refuses_a_bad_one_in_one_line(table, tm
     err = capsys.readouterr().err
     assert code != 0 and "Traceback" not in err and "did you mean 'planar_washout'" in err
     assert not (tmp_path / "t").exists()
+
+
+def test_a_bundle_reads_codes_only_in_the_columns_its_model_reads(coded_study, tmp_path):
+    from scintiml.bundle.tabular import Bundle
+
+    bundle = load_bundle(save_bundle(coded_study, tmp_path / "model"))
+    # a code for every input, and one for a column the model never reads (the id, excluded at training)
+    wide = Bundle(spec={**bundle.spec, "missing_codes": {"*": [0.0], "pid": [0.0]}}, model=bundle.model,
+                  card=bundle.card)
+    site = pd.DataFrame({"pid": [0, 1, 2], "planar_washout": [0.0, 30.0, 0.0], "delta_lvef": [0.0, -12.0, 3.0],
+                         "age": [60, 70, 80], "died": [0, 1, 0], "comment_score": [0, 0, 5]})
+    read = wide.read_as_trained(site, id_column="pid")
+    assert read["planar_washout"].isna().tolist() == [True, False, True]
+    assert read["delta_lvef"].isna().tolist() == [True, False, False]  # an input: the code for every input applies
+    # never the id, never a site's outcome whatever it is called, never a column the model does not read
+    for column in ("pid", "died", "comment_score"):
+        assert read[column].tolist() == site[column].tolist()
+    assert wide.predict(site, id_column="pid")["pid"].tolist() == [0, 1, 2]
+
+
+def test_a_bundle_with_codes_is_format_3_so_older_readers_refuse_it(coded_study, tmp_path):
+    with_codes = json.loads((save_bundle(coded_study, tmp_path / "a") / "bundle.json").read_text())
+    assert with_codes["format_version"] == 3
+    plain = run_study(make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"]),
+                      inputs="all", readiness=False, random_state=0)
+    assert json.loads((save_bundle(plain, tmp_path / "b") / "bundle.json").read_text())["format_version"] == 2
+
+
+@pytest.mark.parametrize("codes, words", [
+    ({"planar_washout": [10 ** 400]}, "missing_codes"),
+    ({"": [0.0]}, "missing_codes"),
+    ({"outcome": ["no"]}, "missing_codes"),
+    ({"planar_washout": []}, "missing_codes"),
+])
+def test_damaged_codes_are_refused_when_the_bundle_is_loaded(coded_study, tmp_path, codes, words):
+    folder = save_bundle(coded_study, tmp_path / "model")
+    head = json.loads((folder / "bundle.json").read_text())
+    head["spec"]["missing_codes"] = codes
+    head["spec"]["spec_sha256"] = spec_digest(head["spec"])
+    (folder / "bundle.json").write_text(json.dumps(head))
+    with pytest.raises(BundleError, match=words):
+        load_bundle(folder)
+
+
+def test_codes_print_exactly_and_arrive_in_any_container():
+    from scintiml.missing_codes import normalise_missing_codes, unused_codes
+
+    assert normalise_missing_codes({"a": np.array([0, -9]), "b": {-9, 0}, "c": pd.Series([999]), "d": (1.5,)}) == {
+        "a": [0.0, -9.0], "b": [-9.0, 0.0], "c": [999.0], "d": [1.5]}
+    with pytest.raises(TargetColumnError, match="number or a word"):
+        normalise_missing_codes({"a": b"0"})
+    frame = pd.DataFrame({"a": [0.0, 1234567.0, 5.0]})
+    out, counts = apply_missing_codes(frame, {"a": [-0.0, 1234567, 1234568]})
+    assert counts == {"a": {"0": 1, "1234567": 1}}  # -0 is 0; two 7-digit codes never print alike
+    assert unused_codes({"a": [-0.0, 1234567, 1234568]}, counts) == ["missing-value code 1234568 matched no cell of 'a'"]
+    levels = pd.DataFrame({"cat": pd.Categorical(["unknown", "x", "y", "unknown"])})
+    assert apply_missing_codes(levels, {"cat": "unknown"})[1] == {"cat": {"unknown": 2}}  # no empty levels listed
+
+
+def test_a_code_for_every_input_that_empties_a_yes_no_column_is_warned_of(table):
+    frame = table.assign(diabetes=np.arange(len(table)) % 3 == 0).astype({"diabetes": int})
+    cohort = load_cohort(frame, "outcome", id_column="pid", missing_codes=0)
+    [line] = [w for w in cohort.warnings if "'diabetes'" in w]
+    n_zero = int((frame["diabetes"] == 0).sum())
+    assert f"the code 0 given for every input blanked {n_zero} of the {len(frame)} values of 'diabetes'" in line
+    assert not any("'planar_washout' (" in w for w in cohort.warnings)  # its 13 zeros are 6.5 %: a code, no warning
+
+
+def test_decimal_comma_codes_and_site_column_codes_on_the_cli(table, tmp_path, capsys):
+    data = tmp_path / "cohort.csv"
+    frame = table.assign(hospital=np.where(np.arange(len(table)) % 2, "north", "south"))
+    frame.assign(**{c: frame[c].map(lambda v: f"{v}".replace(".", ",")) for c in ("delta_lvef", "planar_washout")}
+                 ).to_csv(data, index=False, sep=";")
+    code = run_cli(["describe", str(data), "--target", "outcome", "--id", "pid", "--exclude", "hospital",
+                    "--decimal-comma", "--missing", "planar_washout=0,0"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert f"planar_washout (0 x{len(CODED)})" in out.out
+    code = run_cli(["study", str(data), "--target", "outcome", "--id", "pid", "--site-column", "hospital",
+                    "--decimal-comma", "--missing", "hospital=north", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and "names the site column 'hospital'" in err and "Traceback" not in err

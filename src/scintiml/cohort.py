@@ -26,7 +26,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .missing_codes import apply_missing_codes, normalise_missing_codes, suspected_codes, unused_codes
+from .missing_codes import (apply_missing_codes, global_code_warnings, normalise_missing_codes, suspected_codes,
+                            unused_codes)
 from .errors import (
     CohortFileError,
     ColumnNameError,
@@ -617,11 +618,15 @@ def load_cohort(
         raise CohortFileError("the table has no patient rows, only a header; export the table again with its rows")
     codes = normalise_missing_codes(missing_codes)
     if codes:  # before excluding: a code may name a column that is excluded next
-        frame, coded = apply_missing_codes(frame, codes, skip=[target] + ([id_column] if id_column else []))
+        before = frame
+        # excluded columns (a site column among them) are never read: a code for one is kept but applies nowhere
+        applied = {c: v for c, v in codes.items() if c not in exclude}
+        frame, coded = apply_missing_codes(frame, applied,
+                                           skip=[target] + ([id_column] if id_column else []) + list(exclude))
         if coded:
             notes.append("read as missing on request: " + "; ".join(
                 f"{col} ({', '.join(f'{code} x{n}' for code, n in found.items())})" for col, found in coded.items()))
-        code_warnings = unused_codes(codes, coded)
+        code_warnings = unused_codes(applied, coded) + global_code_warnings(before, applied, coded)
     else:
         code_warnings = []
     if exclude:
@@ -906,7 +911,8 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         # each column's count and two of its values: "hospital (30 values, e.g. 'H00', 'H01')" tells a site
         # column or a coded diagnosis from a comment field at a glance
         shown = ", ".join(f"{c!r} ({inputs[c].nunique()} values, e.g. "
-                          f"{', '.join(repr(str(v)) for v in inputs[c].dropna().unique()[:2])})" for c in free_text[:5])
+                          f"{', '.join(repr(_shorten(str(v))) for v in inputs[c].dropna().unique()[:2])})"
+                          for c in free_text[:5])
         raise NonNumericInputError(
             f"input column(s) {shown}{' …' if len(free_text) > 5 else ''} hold free text (more than "
             f"{MAX_CATEGORY_LEVELS} distinct non-numeric values, too many to one-hot encode); drop them with "
@@ -914,6 +920,11 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
             f"hospital — give it as the site column (CLI: --site-column){hint}"
         )
     return pd.DataFrame(columns, index=inputs.index)
+
+
+def _shorten(text: str, limit: int = 30) -> str:
+    """A cell quoted in a message: a comment field's whole paragraph would bury the message."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _indicator(column: pd.Series, level: str) -> pd.Series:

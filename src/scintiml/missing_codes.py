@@ -10,7 +10,9 @@ a suspected one is only warned of.
 
 from __future__ import annotations
 
+import math
 import re
+import shlex
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -33,15 +35,18 @@ MIN_OTHER_VALUES = 5
 MissingCodes = Mapping[str, Sequence[Any]]
 
 
-def parse_missing_codes(specs: Sequence[str]) -> dict[str, list[Any]]:
+def parse_missing_codes(specs: Sequence[str], decimal: str = ".", percent: bool = False) -> dict[str, list[Any]]:
     """The CLI's ``--missing`` options as codes: ``COLUMN=VALUE`` for one column, ``VALUE`` for every input.
 
-    A value that reads as a number is a number (``0`` matches ``0.0``); anything else is matched as text.
+    A value that reads as a number is a number (``0`` matches ``0.0``); anything else is matched as text. The
+    value is read as the table is: with ``decimal=","`` ``0,5`` is 0.5, with ``percent`` ``0%`` is 0.
 
     Examples
     --------
     >>> parse_missing_codes(["chol=0", "-9", "smoking = unknown", "chol=-1"])
     {'chol': [0.0, -1.0], '*': [-9.0], 'smoking': ['unknown']}
+    >>> parse_missing_codes(["chol=0,5", "ef=0%"], decimal=",", percent=True)
+    {'chol': [0.5], 'ef': [0.0]}
     """
     codes: dict[str, list[Any]] = {}
     for spec in specs:
@@ -53,6 +58,10 @@ def parse_missing_codes(specs: Sequence[str]) -> dict[str, list[Any]]:
         if not value:
             raise TargetColumnError(f"--missing {spec!r} gives no value; write COLUMN=VALUE (e.g. chol=0), or "
                                     "VALUE alone for every input")
+        if percent and re.fullmatch(r"-?[\d.,]+\s*%", value):
+            value = value.rstrip("%").strip()
+        if decimal == "," and re.fullmatch(r"-?\d+,\d+", value):
+            value = value.replace(",", ".")
         code = _as_code(value)
         bucket = codes.setdefault(column if sep else ALL, [])
         if code not in bucket:
@@ -61,18 +70,24 @@ def parse_missing_codes(specs: Sequence[str]) -> dict[str, list[Any]]:
 
 
 def _as_code(value: Any) -> Any:
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, (bool, np.bool_, bytes, bytearray)) or value is None:
         raise TargetColumnError(f"a missing-value code must be a number or a word, not {value!r}")
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        number = float(value)
-    else:
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            return str(value).strip()
-    if not np.isfinite(number):
-        raise TargetColumnError(f"a missing-value code must be a finite number or a word, not {value!r}")
-    return number
+    try:
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            number = float(value)
+        else:
+            text = str(value).strip()
+            if not text:
+                raise TargetColumnError("a missing-value code must not be empty")
+            try:
+                number = float(text)
+            except ValueError:
+                return text
+    except OverflowError:  # an integer beyond float64
+        number = float("inf")
+    if not math.isfinite(number):
+        raise TargetColumnError(f"a missing-value code must be a finite number or a word, not {str(value)[:40]!r}")
+    return number + 0.0  # -0 and 0 are one code
 
 
 def normalise_missing_codes(codes: Any) -> dict[str, list[Any]]:
@@ -96,7 +111,11 @@ def normalise_missing_codes(codes: Any) -> dict[str, list[Any]]:
     for column, values in codes.items():
         if not isinstance(column, str) or not column.strip():
             raise TargetColumnError(f"missing-value codes are keyed by column name (or '*'), not {column!r}")
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        if isinstance(values, (set, frozenset)):
+            values = sorted(values, key=str)  # a set's own order changes between processes
+        elif isinstance(values, (np.ndarray, pd.Series, pd.Index, tuple, list)):
+            values = list(values)
+        else:
             values = [values]
         bucket = out.setdefault(column.strip(), [])
         for value in values:
@@ -202,14 +221,49 @@ def apply_missing_codes(frame: pd.DataFrame, codes: MissingCodes, skip: Sequence
             continue
         hit = hits[column].to_numpy(dtype=bool)
         found = frame[column][hit].map(lambda v: _label(_as_code(v))).value_counts()
-        counts[column] = {str(k): int(v) for k, v in found.items()}
+        counts[column] = {str(k): int(v) for k, v in found.items() if v > 0}  # a categorical lists empty levels
         out[column] = out[column].astype(object).mask(hit, np.nan).infer_objects()
     return out, counts
 
 
 def _label(code: Any) -> str:
-    """``0.0`` as ``0``, ``-9.5`` as ``-9.5``, a word as itself."""
-    return f"{code:g}" if isinstance(code, float) else str(code)
+    """``0.0`` as ``0``, ``-9.5`` as ``-9.5``, ``1234568.0`` as ``1234568`` (never rounded: two codes must never
+    print alike), a word as itself."""
+    if isinstance(code, float):
+        code = float(code)  # numpy's float64 prints as np.float64(...)
+        return str(int(code)) if code.is_integer() and abs(code) < 1e16 else repr(code)
+    return str(code)
+
+
+#: A code given for every input that blanks more than this share of one column's values is warned of: there
+#: it is most likely a value (a 0/1 input's 0), not a code.
+GLOBAL_CODE_SHARE = 0.2
+
+
+def global_code_warnings(frame: pd.DataFrame, codes: MissingCodes, counts: Mapping[str, Mapping[str, int]]
+                         ) -> list[str]:
+    """A line per column where a code given for every input (``"*"``) blanked more than :data:`GLOBAL_CODE_SHARE`
+    of the values present: ``--missing 0`` also empties a yes/no column's every "no".
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"diabetes": [0, 1, 0, 0, 1], "chol": [0, 230, 180, 210, 250]})
+    >>> global_code_warnings(frame, {"*": [0.0]}, {"diabetes": {"0": 3}, "chol": {"0": 1}})[0]  # doctest: +ELLIPSIS
+    "the code 0 given for every input blanked 3 of the 5 values of 'diabetes' (60 %): ...
+    """
+    codes = normalise_missing_codes(codes)
+    everywhere = {_label(c) for c in codes.get(ALL, [])}
+    lines = []
+    for column, found in counts.items():
+        named = {_label(c) for c in codes.get(column, [])}
+        n = sum(k for code, k in found.items() if code in everywhere and code not in named)
+        present = int(frame[column].notna().sum())
+        if present and n / present > GLOBAL_CODE_SHARE:
+            shown = ", ".join(code for code in found if code in everywhere and code not in named)
+            lines.append(f"the code {shown} given for every input blanked {n} of the {present} values of {column!r} "
+                         f"({100 * n / present:.0f} %): if {shown} is a value there (a no, a count of none), give the "
+                         f"code per column instead (CLI: --missing COLUMN={shown.split(', ')[0]})")
+    return lines
 
 
 def unused_codes(codes: MissingCodes, counts: Mapping[str, Mapping[str, int]]) -> list[str]:
@@ -245,7 +299,7 @@ def suspected_codes(X: pd.DataFrame) -> list[str]:
     >>> oldpeak = np.r_[np.round(rng.uniform(0.1, 4, 90), 1), [0] * 10]  # ST depression: 0 is a measurement
     >>> for line in suspected_codes(pd.DataFrame({"chol": chol, "oldpeak": oldpeak})):
     ...     print(line)  # doctest: +ELLIPSIS
-    input 'chol': 5 patient(s) have 0, and no other value is below 151 — if 0 means 'not measured', ...
+    input 'chol': 5 patient(s) have 0, and no other value is below 151 — if that means 'not measured', ...
     """
     lines = []
     for name in X.columns:
@@ -254,19 +308,40 @@ def suspected_codes(X: pd.DataFrame) -> list[str]:
         distinct = np.unique(values)
         if len(distinct) < MIN_OTHER_VALUES + 1:
             continue
-        for code, others, nearest in ((distinct[0], distinct[1:], distinct[1]),
-                                      (distinct[-1], distinct[:-1], distinct[-2])):
-            # a code is chosen to be impossible: 0 or below at the low end (0, -1, -9 ...), 9s or 8s at the high
-            # end (99, 999 ...); a lone 9 below values of 32 and more is an outlier, not a code
-            if not _CODE_LIKE.match(f"{code:g}") or (code > 0 if code < nearest else code <= 0):
+        for codes, others in (_end_codes(distinct, low=True), _end_codes(distinct, low=False)):
+            if not codes:
                 continue
+            nearest = others[0] if codes[0] < others[0] else others[-1]
             step = float(np.median(np.diff(others)))
-            if abs(nearest - code) <= GAP_STEPS * step:
+            if abs(nearest - codes[-1]) <= GAP_STEPS * step:
                 continue
-            n = int(np.sum(values == code))
-            side = "below" if code < nearest else "above"
-            lines.append(f"input {name!r}: {n} patient(s) have {code:g}, and no other value is {side} {nearest:g} "
-                         f"— if {code:g} means 'not measured', read it as missing (CLI: --missing "
-                         f"{name}={code:g}; web app: {name}={code:g} under 'values meaning not measured'; Python: "
-                         f"missing_codes={{{name!r}: {code:g}}}); if it is a measurement, nothing needs doing")
+            counts = [int(np.sum(values == code)) for code in codes]
+            if sum(counts) < 2:  # one odd value is an outlier (or a typo); a code for "not measured" recurs
+                continue
+            side = "below" if codes[0] < nearest else "above"
+            labels = [_label(c) for c in codes]
+            have = labels[0] if len(codes) == 1 else f"{labels[0]} or {labels[1]} ({counts[0]} and {counts[1]})"
+            cli = " ".join("--missing " + shlex.quote(f"{name}={label}") for label in labels)
+            web = "; ".join(f"{name}={label}" for label in labels)
+            python = labels[0] if len(codes) == 1 else f"[{', '.join(labels)}]"
+            lines.append(f"input {name!r}: {sum(counts)} patient(s) have {have}, and no other value is {side} "
+                         f"{_label(nearest)} — if that means 'not measured', read it as missing (CLI: {cli}; web app: "
+                         f"{web} under 'values meaning not measured'; Python: missing_codes={{{name!r}: {python}}}); "
+                         "if it is a measurement, nothing needs doing")
     return lines
+
+
+def _end_codes(distinct: np.ndarray, low: bool) -> tuple[list[float], np.ndarray]:
+    """The code-like values at one end of a column's sorted distinct values (at most two: 0 and -1, 99 and 999
+    appear together), and the column's other values. A code is chosen to be impossible: 0 or below at the low end
+    (0, -1, -9 ...), a run of 9s or 8s at the high end (99, 999 ...); a lone 9 below values of 32 and more is an
+    outlier, not a code."""
+    ordered = distinct if low else distinct[::-1]
+    codes = []
+    for value in ordered[:2]:
+        if _CODE_LIKE.match(_label(float(value))) and (value <= 0 if low else value > 0):
+            codes.append(float(value))
+        else:
+            break
+    others = distinct[len(codes):] if low else distinct[:len(distinct) - len(codes)]
+    return codes, others

@@ -33,6 +33,10 @@ from ..io import atomic_dir, jsonable
 
 BUNDLE_FORMAT = "scintiml-bundle"
 BUNDLE_FORMAT_VERSION = 2
+#: The versions read. A bundle is written as 3 only when its spec holds missing-value codes: a version-2 reader
+#: (scintiml 0.4–0.5.0) would ignore them and feed a new patient's "not measured" 0 to the network as a value,
+#: so it must refuse the bundle instead, which it does for any version but 2.
+READABLE_FORMAT_VERSIONS = (2, 3)
 SPEC_FILE = "bundle.json"
 MAX_SPEC_BYTES = 20_000_000  # a spec is small; a huge one is not a bundle of ours
 MAX_JSON_DEPTH = 32  # ours nest about 7 deep; a deeper file is not ours, and checking it would recurse without bound
@@ -130,11 +134,16 @@ def write_bundle(
                 path.write_text(str(content), encoding="utf-8")
             checksums[name] = sha256_file(path)
         head = {
-            "format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION, "kind": kind,
+            "format": BUNDLE_FORMAT, "format_version": _format_version(spec_body), "kind": kind,
             "scintiml_version": __version__, "spec": spec_body, "files": checksums,
         }
         (tmp / SPEC_FILE).write_text(json.dumps(head, indent=1, allow_nan=False), encoding="utf-8")
     return Path(target)
+
+
+def _format_version(spec: Mapping[str, Any]) -> int:
+    """3 for a spec a version-2 reader would apply wrongly (it holds missing-value codes), else 2."""
+    return 3 if spec.get("missing_codes") else BUNDLE_FORMAT_VERSION
 
 
 class BundleFolder:
@@ -184,10 +193,11 @@ def read_bundle(path: str | Path, kind: str | None = None) -> BundleFolder:
     if not isinstance(head, dict) or head.get("format") != BUNDLE_FORMAT:
         found = _short(head.get("format") if isinstance(head, dict) else None)
         raise BundleError(f"{str(path)!r}: not a {BUNDLE_FORMAT} (format {found})")
-    if head.get("format_version") != BUNDLE_FORMAT_VERSION:
+    version = head.get("format_version")
+    if isinstance(version, bool) or version not in READABLE_FORMAT_VERSIONS:
         raise BundleError(
-            f"{str(path)!r}: bundle format version {_short(head.get('format_version'))}; this scintiml reads version "
-            f"{BUNDLE_FORMAT_VERSION} — retrain or re-export the model with this version"
+            f"{str(path)!r}: bundle format version {_short(version)}; this scintiml reads versions "
+            f"{', '.join(map(str, READABLE_FORMAT_VERSIONS))} — retrain or re-export the model with this version"
         )
     if not isinstance(head.get("spec"), dict) or not isinstance(head.get("files"), dict) \
             or not isinstance(head.get("kind"), str):

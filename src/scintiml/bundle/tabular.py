@@ -166,15 +166,21 @@ class Bundle:
         return {k: list(v) for k, v in (self.spec.get("missing_codes") or {}).items()}
 
     def read_as_trained(self, frame: pd.DataFrame, id_column: str | None = None) -> pd.DataFrame:
-        """``frame`` with the training table's missing-value codes read as missing (never the outcome or the id
-        column); ``frame`` itself when the study named none. Applying it twice changes nothing."""
+        """``frame`` with the training table's missing-value codes read as missing in the columns the model reads
+        (its inputs, the columns its one-hot inputs come from, the columns its drift check summarises) and in no
+        other: never an outcome or an id, whatever a site calls them; ``frame`` itself when the study named no
+        code. Applying it twice changes nothing."""
         codes = self.missing_codes
         if not codes:
             return frame
-        from ..missing_codes import apply_missing_codes
+        from ..missing_codes import ALL, apply_missing_codes
 
-        skip = [c for c in (self.spec.get("target"), id_column) if c is not None and c in frame.columns]
-        return apply_missing_codes(frame, codes, skip=skip, strict=False)[0]
+        used = set(self.inputs) | {c.partition("=")[0] for c in self.inputs if "=" in c} \
+            | set(self.spec.get("training_summary") or {})
+        used -= {self.spec.get("target"), id_column}
+        wanted = {c: v for c, v in codes.items() if c == ALL or (c in used and c in frame.columns)}
+        skip = [c for c in frame.columns if c not in used]
+        return apply_missing_codes(frame, wanted, skip=skip)[0]
 
     def predict(self, frame: pd.DataFrame, id_column: str | None = None) -> pd.DataFrame:
         """Probability, class at the bundle's threshold, out-of-range and imputed inputs, per patient; a value
@@ -238,6 +244,16 @@ def _number(value: Any, what: str) -> float:
     if isinstance(value, (str, bool)):
         raise BundleError(f"the bundle's {what} is {_short(value)}, not a number; the bundle is corrupt")
     return number
+
+
+def _finite_code(value: Any) -> bool:
+    """A number a bundle may hold as a missing-value code: finite in float64 (``10**400`` is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _plain(value: Any) -> bool:
@@ -340,12 +356,12 @@ def _check_spec(spec: dict[str, Any]) -> tuple[list[str], list[int]]:
     bad = [k for k, v in _mapping(spec, "protocol", "protocol").items() if v is not None and not _plain(v)]
     if bad:
         raise BundleError(f"the bundle's protocol value of {bad[0]!r} is not a plain value; the bundle is corrupt")
-    codes = spec.get("missing_codes")  # optional (0.5 on): {column: [numbers or words]}
+    codes = spec.get("missing_codes")  # optional (0.5 on, format 3): {column: [numbers or words]}
     if codes is not None and not (isinstance(codes, dict) and all(
-            isinstance(k, str) and isinstance(v, list) and all(
-                (isinstance(c, (int, float)) and not isinstance(c, bool) and np.isfinite(c)) or isinstance(c, str)
-                for c in v) for k, v in codes.items())):
-        raise BundleError("the bundle's missing_codes are not lists of numbers or words per column; corrupt")
+            isinstance(k, str) and k.strip() and k != spec.get("target") and isinstance(v, list) and v
+            and all(_finite_code(c) or (isinstance(c, str) and c.strip()) for c in v) for k, v in codes.items())):
+        raise BundleError("the bundle's missing_codes are not lists of numbers or words per input column; the "
+                          "bundle is corrupt")
     history = spec.get("recalibrations", [])
     if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
         raise BundleError("the bundle's recalibrations are not a list of records; the bundle is corrupt")

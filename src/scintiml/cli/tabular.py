@@ -34,7 +34,8 @@ def describe(
 
     cohort = load_cohort(data, target, positive=positive, id_column=id_column, exclude=exclude,
                          decimal="," if decimal_comma else ".", percent=percent,
-                         missing_codes=parse_missing_codes(missing))
+                         missing_codes=parse_missing_codes(missing, decimal="," if decimal_comma else ".",
+                                                           percent=percent))
     say(f"{cohort.name}: {cohort.n_patients} patients, {cohort.n_events} events ({target} = {cohort.positive!r}), "
         f"{cohort.n_inputs} inputs")
     for note in cohort.notes:
@@ -152,7 +153,10 @@ def study(
     # --out = the data file (or holding the groups file) names the real problem
     check_output_path(out, overwrite=overwrite, inputs=(data,) + ((groups,) if groups else ()), kind="folder")
     ratios = _validated(split, inputs, max_inputs, seed, out, overwrite, jobs)
-    codes = parse_missing_codes(missing)
+    codes = parse_missing_codes(missing, decimal="," if decimal_comma else ".", percent=percent)
+    require(site_column is None or site_column not in codes,
+            f"--missing names the site column {site_column!r}: a site's name is a label, never read as missing; give "
+            "every patient a site")
     site_protocol = parse_protocol(protocol)
     sites = None
     if site_column is not None:
