@@ -19,6 +19,7 @@ import difflib
 import fnmatch
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -93,6 +94,10 @@ class Cohort:
     warnings : list of str
         What the reader should check before trusting a study of this cohort (values that look like a code for
         "not measured", requested codes that matched nothing).
+    categories : dict of str to list of str
+        The levels of each one-hot encoded text column, reference first (``{"grade": ["high", "low", "mid"]}``);
+        a model bundle records them so a level a new patient holds and training never saw is flagged, not read
+        as the reference.
     """
 
     X: pd.DataFrame
@@ -110,6 +115,7 @@ class Cohort:
     outcome_values: list[Any] = field(default_factory=list)
     missing_codes: dict[str, list[Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    categories: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def n_patients(self) -> int:
@@ -147,6 +153,8 @@ class Cohort:
             truth=self.truth, outcome_values=list(self.outcome_values),
             missing_codes={k: list(v) for k, v in self.missing_codes.items()},
             warnings=[w for w in self.warnings if not w.startswith("input '") or _names_one_of(w, columns)],
+            categories={src: list(levels) for src, levels in self.categories.items()
+                        if any(c.startswith(f"{src}=") for c in columns)},
         )
 
     def summary(self) -> dict[str, Any]:
@@ -221,9 +229,22 @@ def _field_counts(lines: Sequence[str], delimiter: str) -> list[int]:
         return []
 
 
+def column_name(name: Any) -> str:
+    """A column name as the tables are read: trimmed, Unicode NFC. Names a user types (``--target``, ``--id``,
+    ``--exclude``, groups) go through it too, so ``alcool_é`` finds its column whichever way either was composed.
+
+    Examples
+    --------
+    >>> column_name(" alcool_e\u0301 ") == "alcool_\u00e9"
+    True
+    """
+    return unicodedata.normalize("NFC", str(name).strip())
+
+
 def _check_header(names: Sequence[Any], path: Path) -> list[str]:
-    """Trimmed column names; duplicates (pandas would rename them ``x.1``) are refused."""
-    clean = [str(n).strip() for n in names]
+    """Trimmed column names in Unicode NFC form (a macOS export writes ``é`` as ``e`` + a combining accent, which
+    looks the same and compares different); duplicates (pandas would rename them ``x.1``) are refused."""
+    clean = [column_name(n) for n in names]
     seen: dict[str, int] = {}
     for i, name in enumerate(clean, start=1):
         if name in seen:
@@ -584,6 +605,10 @@ def load_cohort(
     """
     if decimal not in (".", ","):
         raise NumberFormatError(f"decimal must be '.' or ',', got {decimal!r}")
+    # the names typed read like the table's header (trimmed, NFC)
+    target = column_name(target)
+    id_column = column_name(id_column) if id_column is not None else None
+    exclude = [column_name(c) for c in ([exclude] if isinstance(exclude, str) else exclude)]
     if isinstance(source, pd.DataFrame):
         columns = _check_header(list(source.columns), Path("the DataFrame"))
         frame = source.copy()
@@ -693,7 +718,8 @@ def load_cohort(
         ids = np.arange(1, len(frame) + 1)
         inputs = frame.drop(columns=[target])
 
-    X = _numeric_inputs(inputs, notes)
+    categories: dict[str, list[str]] = {}
+    X = _numeric_inputs(inputs, notes, categories)
     _check_finite(X)
 
     all_missing, distinct = X.isna().all(), X.nunique(dropna=True)  # whole-frame: 20,000 columns happen
@@ -720,12 +746,37 @@ def load_cohort(
             + " — the selection may keep either of a pair; drop the copies with exclude=[...] (CLI: --exclude)")
 
     resolved_groups = resolve_groups(groups, list(X.columns))
+    duplicate_rows = _repeated_rows(X, y, id_column is not None)
     return Cohort(
         X=X.reset_index(drop=True), y=y, ids=np.asarray(ids), target=target, positive=_jsonable(positive),
         groups=resolved_groups, notes=notes, missing=missing, name=name or default_name,
         outcome_values=[_jsonable(next(c for c in classes if c != positive)), _jsonable(positive)],
-        missing_codes=codes, warnings=code_warnings + suspected_codes(X),
+        missing_codes=codes, warnings=duplicate_rows + code_warnings + suspected_codes(X),
+        categories={src: levels for src, levels in categories.items() if any(c.startswith(f"{src}=") for c in X)},
     )
+
+
+#: An input with more distinct values than this makes two rows that agree in every input almost surely one
+#: patient entered twice (with only a few yes/no inputs, different patients share rows by chance).
+REPEATED_ROW_LEVELS = 10
+
+
+def _repeated_rows(X: pd.DataFrame, y: np.ndarray, has_ids: bool) -> list[str]:
+    """A warning when rows repeat an earlier row in every input and the outcome, where that cannot be chance
+    (some input has more than :data:`REPEATED_ROW_LEVELS` distinct values): a patient entered twice can sit in
+    training and testing at once, and every AUC rises (pure noise written three times gave a testing AUC of 0.92)."""
+    if X.shape[1] == 0 or int(X.nunique(dropna=True).max()) <= REPEATED_ROW_LEVELS:
+        return []
+    repeated = pd.concat([X.reset_index(drop=True), pd.Series(y, name="__outcome__")], axis=1).duplicated()
+    n = int(repeated.sum())
+    if n == 0:
+        return []
+    rows = ", ".join(str(i + 2) for i in np.flatnonzero(repeated.to_numpy())[:5])
+    return [f"{n} patient row(s) repeat an earlier row in every input and the outcome"
+            + (" under another id" if has_ids else "")
+            + f" (table rows {rows}{' …' if n > 5 else ''}, counting the header as row 1): a patient entered "
+            "twice counts twice and can be in training and testing at once, which inflates every AUC — remove "
+            "the copies, or check the export if they are different patients"]
 
 
 def _exact_copies(X: pd.DataFrame) -> dict[str, str]:
@@ -854,13 +905,56 @@ def _number_format_problem(name: str, column: pd.Series) -> str | None:
     return None
 
 
-def _numeric_inputs(inputs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+#: Text that is a date: 2021-03-04 (with a time or not), 04.03.2021, 3/4/21.
+_DATE_TEXT = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?|\d{1,2}[./-]\d{1,2}[./-]\d{2,4})$")
+
+
+def _holds_dates(column: pd.Series) -> bool:
+    """A date or time column: a datetime/timedelta dtype (XLSX, Parquet), or text cells that are nearly all
+    dates (at least 80 % of the filled cells)."""
+    if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_timedelta64_dtype(column):
+        return True
+    if not _is_text(column) and column.dtype != object:
+        return False
+    cells = column.dropna()
+    cells = cells[cells.map(lambda v: not isinstance(v, (int, float, np.number, bool)))]
+    if len(cells) == 0:
+        # an object column of Python dates (openpyxl gives datetime objects)
+        return False
+    import datetime as _dt
+
+    if cells.map(lambda v: isinstance(v, (_dt.date, _dt.time, pd.Timestamp))).mean() >= 0.8:
+        return True
+    return bool(cells.astype(str).str.strip().str.match(_DATE_TEXT.pattern).mean() >= 0.8)
+
+
+def _level_spellings(column: pd.Series, folded: pd.Series) -> dict[str, str]:
+    """Each case-folded level's name: its most frequent spelling in the column (ties: the first in sorted order)."""
+    text = column.astype(str).str.strip().where(column.notna()).dropna()
+    counts = pd.DataFrame({"key": folded.dropna(), "text": text}).value_counts()
+    spellings: dict[str, str] = {}
+    for (key, spelling), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1])):
+        spellings.setdefault(key, spelling)
+    return spellings
+
+
+def _numeric_inputs(inputs: pd.DataFrame, notes: list[str],
+                    categories: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """Every input as numbers: numbers as they are, few-level text categories one-hot encoded (their levels, the
+    reference first, put in ``categories`` when given), free text refused."""
     dtypes = list(inputs.dtypes)
     if dtypes and all(pd.api.types.is_numeric_dtype(d) and not pd.api.types.is_bool_dtype(d) for d in dtypes):
         # every input a number already (the usual radiomics export): one conversion, not one per column
         numbers = inputs.astype(float)
         numbers.attrs = {}  # the table's reading notes stay with the table
         return numbers
+    dates = [name for name in inputs.columns if _holds_dates(inputs[name])]
+    if dates:
+        raise NonNumericInputError(
+            f"input column(s) {dates} hold dates; a date is not an input (the model would learn the calendar, and "
+            "a spreadsheet stores dates as day counts) — drop them with exclude=[...] (CLI: --exclude), or put "
+            "what matters in a column of numbers, e.g. the days from diagnosis to the scan"
+        )
     columns: dict[str, pd.Series] = {}
     origin: dict[str, str] = {}
     free_text: list[str] = []
@@ -891,16 +985,28 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         problem = _number_format_problem(name, column)
         if problem:
             raise NumberFormatError(problem)
-        levels = sorted(column.dropna().astype(str).unique())
+        # levels differing only in case or surrounding spaces ("Low", "low ", "LOW") are one level, as the outcome's
+        # values are: an export that capitalises some rows must not make a second category of them
+        folded = column.astype(str).str.strip().str.casefold().where(column.notna())
+        spellings = _level_spellings(column, folded)
+        levels = sorted(spellings.values())
         if len(levels) <= MAX_CATEGORY_LEVELS and len(levels) < max(2, 0.5 * column.notna().sum()):
             # One-hot with the first level as reference, so the columns stay independent.
             for level in levels[1:]:
-                encoded = (column.astype(str) == level).astype(float)
+                encoded = (folded == level.strip().casefold()).astype(float)
                 encoded[column.isna()] = np.nan
                 put(f"{name}={level}", encoded, name)
             notes.append(
                 f"one-hot encoded categorical input {name!r} ({len(levels)} levels, reference {levels[0]!r})"
             )
+            merged = {level: sorted(set(column[folded == key].astype(str).str.strip()) - {level})
+                      for key, level in spellings.items()}
+            merged = {level: others for level, others in merged.items() if others}
+            if merged:
+                notes.append(f"levels of {name!r} differing only in case or spaces read as one: " + "; ".join(
+                    f"{', '.join(map(repr, others))} as {level!r}" for level, others in merged.items()))
+            if categories is not None:
+                categories[name] = levels
         else:
             free_text.append(name)
     if free_text:
@@ -944,7 +1050,8 @@ def _indicator(column: pd.Series, level: str) -> pd.Series:
             return (column == float(level)).astype(float)
         except ValueError:
             return pd.Series(0.0, index=column.index)
-    return (column.astype(str) == level).astype(float)
+    # case and spaces ignored, as training read the levels ("High" is the level "high")
+    return (column.astype(str).str.strip().str.casefold() == level.strip().casefold()).astype(float)
 
 
 def _check_finite(X: pd.DataFrame) -> None:
@@ -982,7 +1089,8 @@ def check_number_formats(frame: pd.DataFrame, inputs: Sequence[str]) -> None:
                 raise NumberFormatError(problem)
 
 
-def model_inputs(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFrame:
+def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
+                 categories: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """The numeric input matrix a fitted model needs, from a raw table read like the training one.
 
     A name is taken from a column of that name when there is one; else ``"col=level"`` is rebuilt from the
@@ -1025,7 +1133,28 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFrame:
         raise CohortFileError("the table has no patient rows, only a header; export the table again with its rows")
     result = pd.DataFrame(out, index=frame.index)
     _check_finite(result)
+    result.attrs["unseen_levels"] = _unseen_levels(frame, result, categories or {})
     return result
+
+
+def _unseen_levels(frame: pd.DataFrame, X: pd.DataFrame, categories: Mapping[str, Sequence[str]]
+                   ) -> dict[str, dict[str, int]]:
+    """Cells of a categorical column holding a level training never saw: that column's one-hot inputs are set to
+    missing in those rows of ``X`` (imputed, and so flagged, by the caller) — read as the reference level they
+    would silently have been scored as the reference. Returns ``{column: {level: count}}``."""
+    found: dict[str, dict[str, int]] = {}
+    for source, levels in categories.items():
+        encoded = [c for c in X.columns if c.startswith(f"{source}=") and c not in frame.columns]
+        if source not in frame.columns or not encoded:
+            continue
+        column = frame[source]
+        known = sum(_indicator(column, str(level)) for level in levels)
+        unseen = column.notna() & (known == 0)
+        if unseen.any():
+            X.loc[unseen, encoded] = np.nan
+            counts = column[unseen].astype(str).str.strip().value_counts()
+            found[source] = {str(k): int(v) for k, v in counts.items()}
+    return found
 
 
 def resolve_groups(
@@ -1067,7 +1196,7 @@ def resolve_groups(
             raise GroupsError(
                 f"group {str(group)!r} must be a column name, a glob pattern, or a list of them (text only)"
             )
-        patterns = [spec] if isinstance(spec, str) else list(spec)
+        patterns = [column_name(p) for p in ([spec] if isinstance(spec, str) else list(spec))]  # NFC, trimmed
         if not patterns:
             raise GroupsError(f"group {str(group)!r} is empty; list at least one input column")
         columns: list[str] = []

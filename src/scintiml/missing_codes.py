@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
+import unicodedata
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -63,7 +64,7 @@ def parse_missing_codes(specs: Sequence[str], decimal: str = ".", percent: bool 
         if decimal == "," and re.fullmatch(r"-?\d+,\d+", value):
             value = value.replace(",", ".")
         code = _as_code(value)
-        bucket = codes.setdefault(column if sep else ALL, [])
+        bucket = codes.setdefault(unicodedata.normalize("NFC", column) if sep else ALL, [])
         if code not in bucket:
             bucket.append(code)
     return codes
@@ -117,7 +118,7 @@ def normalise_missing_codes(codes: Any) -> dict[str, list[Any]]:
             values = list(values)
         else:
             values = [values]
-        bucket = out.setdefault(column.strip(), [])
+        bucket = out.setdefault(column if column == ALL else unicodedata.normalize("NFC", column.strip()), [])
         for value in values:
             code = _as_code(value)
             if code not in bucket:

@@ -12,6 +12,20 @@ from ..io import atomic_file, check_output_path
 from .tabular import load_bundle
 
 
+def unseen_level_lines(unseen: dict[str, dict[str, int]]) -> list[str]:
+    """A warning per categorical input holding levels training never saw (those patients' input imputed).
+
+    Examples
+    --------
+    >>> unseen_level_lines({"grade": {"very high": 3, "Hgih": 1}})
+    ["input 'grade' holds level(s) the model never saw ('very high' x3, 'Hgih' x1): those patients' grade was imputed (see the imputed column) — check the spelling, or retrain with these patients"]
+    """
+    return [f"input {column!r} holds level(s) the model never saw ("
+            + ", ".join(f"{level!r} x{n}" for level, n in found.items())
+            + f"): those patients' {column} was imputed (see the imputed column) — check the spelling, or retrain "
+            "with these patients" for column, found in unseen.items()]
+
+
 @dataclass
 class PredictionRun:
     """What :func:`predict_file` did: the predictions, the file written, and warnings for the reader.
@@ -60,7 +74,10 @@ def predict_file(
     """
     from ..cohort import check_number_formats, read_table
 
+    from ..cohort import column_name
+
     bundle = load_bundle(model)  # first: a folder that is no bundle is the problem to name
+    id_column = column_name(id_column) if id_column is not None else None  # as the header is read (NFC)
     out = check_output_path(out, overwrite=overwrite, inputs=(data, model), kind="file")
     # read exactly as study read its data; the id column as text (leading zeros kept)
     frame = read_table(data, decimal=decimal, percent=percent, text_columns=(id_column,) if id_column else ())
@@ -74,6 +91,7 @@ def predict_file(
         if name in frame.columns and len(frame) and frame[name].isna().all():
             warnings.append(f"input {name!r} is missing for every patient of this table: each was given the "
                             "training median, so these predictions do not use it — check the column")
+    warnings += unseen_level_lines(predictions.attrs.get("unseen_levels", {}))
     n_out = int((predictions["out_of_range"] != "").sum())
     if n_out:
         warnings.append(f"{n_out} patient(s) have inputs outside the training range (see out_of_range)")

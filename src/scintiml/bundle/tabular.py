@@ -105,6 +105,9 @@ def save_bundle(study, path: str | Path, overwrite: bool = False) -> Path:
         "outcome_values": r["dataset"].get("outcome_values") or None,
         # values the training table meant as "not measured": new patients are read the same way
         "missing_codes": dict(study.cohort.missing_codes),
+        # every level of each one-hot input's column, reference first: a new patient's unseen level is flagged
+        "categories": {src: levels for src, levels in study.cohort.categories.items()
+                       if any(c.startswith(f"{src}=") for c in inputs)},
         "training_ranges": {k: list(v) for k, v in study.training_ranges.items()},
         "imputation": {k: v for k, v in study.medians.items() if k in inputs},
         "protocol": r.get("protocol", {}),
@@ -161,6 +164,11 @@ class Bundle:
         return out
 
     @property
+    def categories(self) -> dict[str, list[str]]:
+        """Each one-hot input's column and its training levels, reference first (empty for bundles before 0.5)."""
+        return {k: list(v) for k, v in (self.spec.get("categories") or {}).items()}
+
+    @property
     def missing_codes(self) -> dict[str, list[Any]]:
         """The values the training table meant as "not measured" (``{column: [codes]}``, ``"*"``: every input)."""
         return {k: list(v) for k, v in (self.spec.get("missing_codes") or {}).items()}
@@ -191,7 +199,7 @@ class Bundle:
             raise BundleError(f"id column {id_column!r} not found in the data")
         frame = self.read_as_trained(frame, id_column)
         try:  # the same reading as the study's (one-hot inputs rebuilt, TRUE/FALSE as 1/0, names trimmed)
-            X = model_inputs(frame, self.inputs)
+            X = model_inputs(frame, self.inputs, categories=self.categories)
         except ScintimlError as exc:
             raise BundleError(str(exc)) from exc
         imputed = X.isna()
@@ -221,6 +229,7 @@ class Bundle:
         })
         if id_column is not None:
             out.insert(0, id_column, frame[id_column].to_numpy())
+        out.attrs["unseen_levels"] = X.attrs.get("unseen_levels", {})
         return out
 
 
@@ -362,6 +371,11 @@ def _check_spec(spec: dict[str, Any]) -> tuple[list[str], list[int]]:
             and all(_finite_code(c) or (isinstance(c, str) and c.strip()) for c in v) for k, v in codes.items())):
         raise BundleError("the bundle's missing_codes are not lists of numbers or words per input column; the "
                           "bundle is corrupt")
+    levels = spec.get("categories")  # optional (0.5 on): {column: [level, ...]}
+    if levels is not None and not (isinstance(levels, dict) and all(
+            isinstance(k, str) and isinstance(v, list) and v and all(isinstance(x, str) for x in v)
+            for k, v in levels.items())):
+        raise BundleError("the bundle's categories are not lists of level names per column; the bundle is corrupt")
     history = spec.get("recalibrations", [])
     if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
         raise BundleError("the bundle's recalibrations are not a list of records; the bundle is corrupt")

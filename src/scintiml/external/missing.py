@@ -32,6 +32,7 @@ def prepare_inputs(
     inputs: Sequence[str],
     medians: Mapping[str, float],
     max_missing_share: float = MAX_MISSING_SHARE,
+    categories: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[pd.DataFrame, pd.Series, dict[str, float]]:
     """The model's inputs from a new site's table, missing values imputed with the training medians.
 
@@ -83,7 +84,7 @@ def prepare_inputs(
         )
     # read as the study read its data: one-hot inputs rebuilt from their column, TRUE/FALSE as 1/0; its errors
     # (text, infinite or huge values, no rows) already say what to fix
-    X = model_inputs(frame, list(inputs))
+    X = model_inputs(frame, list(inputs), categories=categories)  # an unseen level: missing, so imputed
     missing = X.isna()
     share = {c: float(missing[c].mean()) for c in inputs}
     too_many = {c: s for c, s in share.items() if s > max_missing_share}

@@ -177,9 +177,11 @@ def read_sites(source, column: str) -> np.ndarray:
     >>> read_sites(pd.DataFrame({"site": ["a", "b", "a"]}), "site").tolist()
     ['a', 'b', 'a']
     """
-    from ..cohort import read_table
+    from ..cohort import column_name, read_table
 
     frame = source if isinstance(source, pd.DataFrame) else read_table(source)
+    frame = frame.set_axis([column_name(c) for c in frame.columns], axis=1)  # a DataFrame's own names too
+    column = column_name(column)  # as the header is read: trimmed, NFC
     if column not in frame.columns:
         raise ScintimlError(f"site column {column!r} not found; columns are {list(frame.columns)}")
     sites = frame[column]

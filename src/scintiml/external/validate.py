@@ -298,6 +298,10 @@ def validate_bundle(
     >>> result.verdict in ("transportable", "recalibrate", "retrain"), result.performance["n"]
     (True, 294)
     """
+    from ..cohort import column_name
+
+    target = column_name(target)  # as the header is read: trimmed, NFC
+    id_column = column_name(id_column) if id_column is not None else None
     if id_column is not None and id_column not in frame.columns:
         raise TargetColumnError(f"id column {id_column!r} not found; columns are {list(frame.columns)}")
     if id_column is not None:  # as the study refuses them: a patient counted twice weighs twice in every figure
@@ -319,10 +323,13 @@ def validate_bundle(
             "both outcomes — validate on more patients"
         )
     inputs = list(bundle.inputs)
-    X, imputed, share = prepare_inputs(frame, inputs, bundle_medians(bundle), max_missing_share)
+    X, imputed, share = prepare_inputs(frame, inputs, bundle_medians(bundle), max_missing_share,
+                                       categories=bundle.categories)
     p = bundle.model.predict_proba(X)[:, 1]
     performance = external_performance(y, p, bundle.threshold, random_state=random_state)
-    notes = []
+    from ..bundle.predict import unseen_level_lines
+
+    notes = unseen_level_lines(X.attrs.get("unseen_levels", {}))
     if min(performance["n_events"], performance["n"] - performance["n_events"]) < 10:
         notes.append(f"only {min(performance['n_events'], performance['n'] - performance['n_events'])} patients in "
                      "the smaller outcome class: the intervals are wide, read them rather than the point values")

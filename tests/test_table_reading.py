@@ -1,0 +1,124 @@
+"""Reading what hospital exports hold: category levels in any case, levels a model never saw, dates, names in
+either Unicode form, and patients entered twice."""
+
+import io
+import unicodedata
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+from scintiml.bundle import load_bundle, predict_file, save_bundle
+from scintiml.cohort import load_cohort, read_table
+from scintiml.datasets import load_heart_disease
+from scintiml.errors import NonNumericInputError
+from scintiml.external import validate_bundle
+from scintiml.study import run_study
+
+
+@pytest.fixture(scope="module")
+def graded():
+    """A grade in three levels that drives the outcome (high > mid > low), every 7th row capitalised."""
+    rng = np.random.RandomState(0)
+    n = 300
+    grade = rng.choice(["low", "mid", "high"], n)
+    x = rng.normal(size=n)
+    risk = x + np.where(grade == "high", 2.0, np.where(grade == "mid", 0.8, -1.0))
+    y = (risk + rng.normal(size=n) > 0.5).astype(int)
+    written = grade.astype(object)
+    written[::7] = [v.capitalize() for v in written[::7]]
+    return pd.DataFrame({"x": x, "grade": written, "y": y}), grade
+
+
+@pytest.fixture(scope="module")
+def graded_bundle(graded, tmp_path_factory):
+    frame, _ = graded
+    study = run_study(load_cohort(frame, "y"), inputs="all", readiness=False, random_state=0)
+    return save_bundle(study, tmp_path_factory.mktemp("g") / "model")
+
+
+def test_levels_differing_only_in_case_are_one_level(graded):
+    frame, grade = graded
+    cohort = load_cohort(frame, "y")
+    assert cohort.inputs == ["x", "grade=low", "grade=mid"]  # not grade=High, grade=Low ... beside them
+    np.testing.assert_array_equal(cohort.X["grade=low"].to_numpy(), (grade == "low").astype(float))
+    assert cohort.categories == {"grade": ["high", "low", "mid"]}
+    assert any("'High' as 'high'" in note for note in cohort.notes)
+
+
+def test_a_new_patient_in_another_case_scores_as_the_level_and_an_unseen_level_is_flagged(graded_bundle, tmp_path):
+    bundle = load_bundle(graded_bundle)
+    assert bundle.categories == {"grade": ["high", "low", "mid"]}
+    new = pd.DataFrame({"x": [0.0] * 5, "grade": ["low", "Low", "LOW ", "very high", "high"]})
+    p = bundle.predict(new)
+    assert p["probability"][0] == p["probability"][1] == p["probability"][2]
+    # "very high" was read as the reference level before: now its grade inputs are imputed and named
+    assert p["imputed"].tolist() == ["", "", "", "grade=low;grade=mid", ""]
+    assert p.attrs["unseen_levels"] == {"grade": {"very high": 1}}
+    new.to_csv(tmp_path / "new.csv", index=False)
+    run = predict_file(graded_bundle, tmp_path / "new.csv", tmp_path / "p.csv")
+    assert any("input 'grade' holds level(s) the model never saw ('very high' x1)" in w for w in run.warnings)
+
+
+def test_validation_reads_levels_in_any_case_and_names_unseen_ones(graded, graded_bundle):
+    frame, _ = graded
+    bundle = load_bundle(graded_bundle)
+    lower = validate_bundle(bundle, frame.assign(grade=frame["grade"].str.lower()), "y")
+    upper = validate_bundle(bundle, frame.assign(grade=frame["grade"].str.upper()), "y")
+    assert upper.performance["auc"] == lower.performance["auc"]
+    odd = frame.assign(grade=np.where(np.arange(len(frame)) % 10 == 0, "unknown", frame["grade"]))
+    result = validate_bundle(bundle, odd, "y")
+    assert "input 'grade' holds level(s) the model never saw ('unknown' x30)" in " ".join(result.notes)
+
+
+@pytest.mark.parametrize("dates", [
+    ["2021-03-04", "2021-05-06 10:30", "2022-01-31", "2020-12-01", "2019-07-15"] * 8,
+    ["04.03.2021", "06.05.2021", "31.01.2022", "01.12.2020", "15.07.2019"] * 8,
+    list(pd.date_range("2020-01-01", periods=40, freq="7D")),
+])
+def test_a_date_column_is_refused_as_a_date(dates):
+    rng = np.random.RandomState(1)
+    frame = pd.DataFrame({"age": rng.randint(40, 80, 40), "scan_date": dates, "y": [0, 1] * 20})
+    with pytest.raises(NonNumericInputError, match=r"\['scan_date'\] hold dates.*days from diagnosis"):
+        load_cohort(frame, "y")
+
+
+def test_xlsx_dates_are_refused_as_dates_not_as_huge_numbers(tmp_path, capsys):
+    pytest.importorskip("openpyxl")
+    frame = pd.DataFrame({"age": np.arange(40, 80), "visit": pd.date_range("2020-01-01", periods=40),
+                          "y": [0, 1] * 20})
+    frame.to_excel(tmp_path / "t.xlsx", index=False)
+    assert run_cli(["describe", str(tmp_path / "t.xlsx"), "--target", "y"]) == 2
+    err = capsys.readouterr().err
+    assert "['visit'] hold dates" in err and "1e+15" not in err
+
+
+def test_names_match_in_either_unicode_form(tmp_path, capsys):
+    nfd, nfc = unicodedata.normalize("NFD", "alcool_é"), unicodedata.normalize("NFC", "alcool_é")
+    assert nfd != nfc
+    rng = np.random.RandomState(2)
+    text = f"age,{nfd},grade_µ,y\n" + "".join(f"{a},{b},{c},{d}\n" for a, b, c, d in zip(
+        rng.randint(40, 80, 60), rng.normal(size=60).round(3), rng.normal(size=60).round(3), [0, 1] * 30))
+    (tmp_path / "t.csv").write_text(text, encoding="utf-8")
+    assert list(read_table(tmp_path / "t.csv").columns)[1] == nfc
+    cohort = load_cohort(tmp_path / "t.csv", "y", exclude=[nfd])
+    assert cohort.inputs == ["age", "grade_µ"]
+    assert run_cli(["describe", str(tmp_path / "t.csv"), "--target", "y", "--exclude", nfc]) == 0, \
+        capsys.readouterr().err
+
+
+def test_rows_entered_twice_are_warned_of_where_they_cannot_be_chance():
+    rng = np.random.RandomState(3)
+    noise = pd.DataFrame(rng.normal(size=(100, 4)), columns=list("abcd")).assign(y=rng.randint(0, 2, 100))
+    cohort = load_cohort(pd.concat([noise] * 3, ignore_index=True), "y")
+    assert cohort.warnings[0].startswith("200 patient row(s) repeat an earlier row in every input and the outcome")
+    # five yes/no inputs: different patients share a row by chance, so no warning
+    binary = pd.DataFrame(rng.randint(0, 2, size=(200, 5)), columns=list("abcde")).assign(y=rng.randint(0, 2, 200))
+    assert not any("repeat an earlier row" in w for w in load_cohort(binary, "y").warnings)
+
+
+def test_the_two_known_duplicates_of_the_uci_heart_disease_table_are_named():
+    # a Hungarian and a VA patient appear twice in the source (table rows 406-407 and 860/908 of the CSV)
+    [line] = [w for w in load_heart_disease().warnings if "repeat an earlier row" in w]
+    assert line.startswith("2 patient row(s)") and "table rows 407, 909" in line
