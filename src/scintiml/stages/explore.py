@@ -11,11 +11,65 @@ import pandas as pd
 from ..explore import correlation_matrix, correlation_with_outcome, describe_inputs, redundancy_groups, univariate_tests
 from .base import StudyData
 
-#: Column names that usually hold something measured *after* the outcome (follow-up, survival, status ...).
-#: ``time`` / ``days`` only as the whole name: time-activity curve parameters (``time_to_peak``, ``rise_time``)
-#: and durations measured at the scan (``qrs_duration``) are ordinary inputs in nuclear medicine.
-LEAK_NAME = re.compile(r"^(time|days?)$|(^|[_\W])(follow|fu|followup|surv|survival|los|death|died|"
-                       r"censor\w*|outcome|event|status)([_\W]|$)", re.IGNORECASE)
+#: A name is read as words first: camelCase / PascalCase, snake_case, kebab-case, spaces, dots and digits all
+#: split (``FollowUpDays`` -> ``follow up days``, ``mortality_30d`` -> ``mortality 30 d``, ``OSMonths`` ->
+#: ``os months``), lower case, then matched word by word against :data:`LEAK_NAME` (see :func:`leak_name`).
+_WORD_BREAK = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+_UNIT = r"(?:time|t|days?|d|months?|mos?|m|years?|yrs?|yr|y|weeks?|wks?|wk|status|stat|events?|censor\w*|cens|date|dt)"
+_EVENTS = (r"deaths?|died|dead|deceased|decease|mortality|mort|dod|exitus|autopsy|events?|mace|endpoints?|outcomes?"
+           r"|discharged?|readmi\w*|rehospitali[sz]\w*|rehosp|recurrences?|recurred|recur|relapses?|relapsed"
+           r"|progression|progressed")
+#: Words and phrases (on the word form of a name) that say a value is known only after the outcome.
+#: What is deliberately left out, because ordinary baseline inputs carry it:
+#:
+#: * ``time`` / ``days`` / ``months`` / ``status`` only as the whole name (``time_days`` too): ``time_to_peak``,
+#:   ``rise_time``, ``injection_time``, ``qrs_duration`` are time-activity or scan parameters in nuclear medicine,
+#:   ``time_since_diagnosis`` is known at enrolment (the leak is time *until* something after baseline), and
+#:   ``smoking_status`` / ``status_smoking``, ``performance_status``, ``her2_status`` are baseline (the old rule
+#:   flagged any ``status``); a status of the outcome is caught by its other word (``vital status``, ``os_status``);
+#: * ``os`` / ``mfs`` / ``css`` / ``dss`` / ``lfs`` only beside a unit, status or event word (``os_months``,
+#:   ``OS.time``, ``os_12m``): OS is also the left eye (``va_os``), MFS Marfan and LFS Li-Fraumeni syndrome;
+#:   ``pfs`` / ``dfs`` / ``efs`` / ``rfs`` / ``dmfs`` / ``drfs`` / ``lrfs`` have no other clinical reading;
+#: * ``ttp`` / ``tte`` / ``ttr`` are not flagged: time to peak (renography, time-activity curves), transthoracic
+#:   echo and transthyretin (ATTR amyloid) are everyday inputs here;
+#: * ``stay`` only as length / hospital / ICU stay or stay + unit (a nursing-home stay before admission is baseline);
+#:   ``los`` alone is flagged, but not in ``los_angeles`` / ``los_alamos`` (a site);
+#: * ``recurrent`` / ``progressive`` (adjectives of the presenting disease), ``hospitalization`` / ``admission``
+#:   (prior admissions are baseline, so too ambiguous), ``post`` (``post_stress_lvef``), ``cost``, ``dose``,
+#:   ``response`` are not flagged; the AUC rule still catches such an input if it separates the outcome alone.
+#: * ``event_free`` *is* flagged: "free of events" is read at the end of follow-up (an outcome indicator).
+LEAK_NAME = re.compile(
+    r"^(?:(?:time|obs|observation) (?:days?|months?|years?|weeks?|mos?|yrs?|wks?)|time|days?|months?|years?|weeks?"
+    r"|status|os|futime|fustat|stime|survtime)$"
+    r"|\b(?:follow|followup|fu|fup|ltfu|f u)\b"  # follow-up, F/U, lost to follow-up
+    r"|\bobs(?:ervation)? (?:time|period|days?|months?|years?)\b"
+    r"|\b(?:surv|survival|survived|survive|surviving|survivors?|alive)\b"
+    r"|\b(?:pfs|dfs|efs|rfs|dmfs|drfs|lrfs|bcss)\b"
+    rf"|\b(?:os|mfs|css|dss|lfs)(?: \d+)? {_UNIT}\b"  # os_months, OS.time, os_12m, mfs_status
+    r"|\b(?:time|days|months|years|status|censor\w*) (?:os|mfs|css|dss|lfs)\b"  # time_os, status_OS
+    r"|\b(?:censor\w*|cens)\b"
+    r"|\bvital stat(?:us)?\b"
+    rf"|\b(?:{_EVENTS})\b"
+    r"|\b(?:disease|metastasis|failure) free\b"
+    r"|\blos\b|\blength of stay\b|\b(?:hospital|hosp|icu|ccu|ward|inpatient|postop|op|total) stay\b"
+    r"|\bstay (?:days?|d|hours?|hrs?|h|nights?|length|duration)\b"
+    r"|\blast (?:contact|visit|seen|known|follow|followup|fu|news|observation|obs|alive|assessment|encounter"
+    r"|appointment|review|date)\b")
+#: Run-together words the splitter cannot see (``daystodeath``, ``lengthofstay``), looked for inside each word.
+_LEAK_STEMS = ("followup", "survival", "death", "deceased", "mortality", "censor", "readmi", "rehospitali",
+               "lengthofstay", "timetoevent", "eventfree", "vitalstatus", "lastcontact", "lastvisit", "lastfollow")
+#: Phrases that hold a leak word but are baseline: 5-FU (chemotherapy), dead space (ventilation), a Los Angeles
+#: site, the index event (the qualifying event at enrolment), a discharge symptom, relapsed/refractory disease.
+_NOT_LEAK = re.compile(r"\b(?:5 fu|dead space|los (?:angeles|alamos)|index events?"
+                       r"|(?:nipple|vaginal|nasal|ear|urethral|penile|wound|purulent) discharge"
+                       r"|relapsed (?:(?:or|and) )?refractory)\b")
+#: An event word up to two words after prior / previous / history / family is a past event, known at baseline:
+#: ``prior_event``, ``previous_readmission``, ``family_history_sudden_death``, ``hx_of_relapse``.
+_PAST_EVENT = re.compile(rf"\b(?:prior|previous|prev|past|history|hx|family|fh)(?: \w+){{0,2}}? (?:{_EVENTS})\b")
+#: A predicted risk is known at baseline: ``sts_predicted_mortality``, ``oncotype_recurrence_score``,
+#: ``mortality_risk``, ``expected_los`` are inputs, not outcomes.
+_PREDICTION = re.compile(r"\b(?:risk|score|predicted|expected|estimated|probability|prob|prom)\b")
+
 #: A single input this strong is worth a second look: is it known before the outcome?
 LEAK_AUC = 0.9
 
@@ -95,7 +149,7 @@ def leak_warnings(univariate: pd.DataFrame) -> list[str]:
 
 
 def leak_kind(name: Any, auc: float | None) -> str | None:
-    """Why an input may leak the outcome: ``"name"`` (:data:`LEAK_NAME`), ``"auc"`` (oriented AUC >=
+    """Why an input may leak the outcome: ``"name"`` (:func:`leak_name`), ``"auc"`` (oriented AUC >=
     :data:`LEAK_AUC`) or None; the study's warnings and the web app's pre-ticked exclusions both ask this.
 
     Examples
@@ -103,8 +157,38 @@ def leak_kind(name: Any, auc: float | None) -> str | None:
     >>> leak_kind("time", 0.84), leak_kind("time_to_peak", 0.95), leak_kind("age", 0.6)
     ('name', 'auc', None)
     """
-    if LEAK_NAME.search(str(name)):
+    if leak_name(name):
         return "name"
     if auc is not None and auc >= LEAK_AUC:
         return "auc"
     return None
+
+
+def name_words(name: Any) -> list[str]:
+    """The words of a column name, lower case: camelCase, snake_case, kebab-case, spaces and digits split.
+
+    Examples
+    --------
+    >>> name_words("FollowUpDays"), name_words("mortality_30d"), name_words("OS.time"), name_words("LOSDays")
+    (['follow', 'up', 'days'], ['mortality', '30', 'd'], ['os', 'time'], ['los', 'days'])
+    """
+    return re.findall(r"[^\W_]+", _WORD_BREAK.sub(" ", str(name)).lower())
+
+
+def leak_name(name: Any) -> bool:
+    """Whether a column's name says it is known only after the outcome (follow-up, survival, death, censoring,
+    length of stay, readmission, recurrence ...): :data:`LEAK_NAME` on the name's words, less the baseline
+    phrases (a prior event, a predicted risk, 5-FU, a Los Angeles site ...).
+
+    Examples
+    --------
+    >>> [leak_name(n) for n in ("FollowUpDays", "TimeToEvent", "os_months", "length_of_stay", "deceased")]
+    [True, True, True, True, True]
+    >>> [leak_name(n) for n in ("time_to_peak", "status_smoking", "los_angeles_site", "prior_event", "age")]
+    [False, False, False, False, False]
+    """
+    text = " ".join(name_words(name))
+    if _PREDICTION.search(text):
+        return False
+    text = _PAST_EVENT.sub(" | ", _NOT_LEAK.sub(" | ", text))
+    return bool(LEAK_NAME.search(text)) or any(stem in word for word in text.split() for stem in _LEAK_STEMS)
