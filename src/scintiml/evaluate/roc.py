@@ -88,7 +88,9 @@ def auc_ci(
 ) -> AUCResult:
     """AUC with a confidence interval.
 
-    ``delong``: AUC ± z·SE with DeLong's SE, clipped to [0, 1] (as pROC).
+    ``delong``: AUC ± z·SE with DeLong's SE, clipped to [0, 1] (as pROC); where every event is ranked above every
+    non-event (AUC 1, or 0) DeLong's SE is 0, and the interval is instead the exact binomial one of k = min(events,
+    non-events) pairs all won, [0.025^(1/k), 1] at 95 % (conservative; pROC reports [1, 1]).
     ``bootstrap``: percentile interval of the AUC over stratified bootstrap
     resamples (positives and negatives resampled separately, as pROC's
     ``ci.auc(method="bootstrap")``); the SE is the resamples' standard deviation.
@@ -101,6 +103,13 @@ def auc_ci(
     >>> result.auc, round(result.se, 4), [round(float(x), 3) for x in result.ci]
     (0.75, 0.3536, [0.057, 1.0])
 
+    Every event scored above every non-event: DeLong's interval would be [1, 1]; the exact binomial bound on
+    min(3, 3) = 3 disjoint pairs is 0.025 ** (1 / 3):
+
+    >>> result = auc_ci([0, 0, 0, 1, 1, 1], [0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    >>> result.auc, round(result.ci[0], 4), result.ci[1], result.method
+    (1.0, 0.2924, 1.0, 'exact binomial (perfect separation)')
+
     With one event DeLong's interval is undefined, and says so (it is not [0, 1]):
 
     >>> auc_ci([0, 0, 0, 1], [0.1, 0.4, 0.35, 0.8]).ci
@@ -112,6 +121,16 @@ def auc_ci(
         if min(len(v10), len(v01)) < 2:  # the variance of one patient's placement is undefined (pROC: NA)
             return AUCResult(auc, float("nan"), (float("nan"), float("nan")), "delong", level)
         se = float(np.sqrt(v10.var(ddof=1) / len(v10) + v01.var(ddof=1) / len(v01)))
+        if se == 0.0 and auc in (0.0, 1.0):
+            # Perfect separation: DeLong's variance is 0 and its interval [1, 1] (pROC's too) would claim
+            # certainty from a handful of patients. Instead, the exact (Clopper-Pearson) interval of a
+            # proportion won in all of k = min(events, non-events) disjoint event/non-event pairs — independent
+            # Bernoulli trials of P(score of an event > score of a non-event) = AUC; using only k of the m*n
+            # pairs makes it conservative (wider than the data need).
+            k = min(len(v10), len(v01))
+            bound = float((0.5 - level / 2) ** (1.0 / k))
+            ci = (bound, 1.0) if auc == 1.0 else (0.0, 1.0 - bound)
+            return AUCResult(auc, se, ci, "exact binomial (perfect separation)", level)
         z = stats.norm.ppf(0.5 + level / 2)
         return AUCResult(auc, se, (max(0.0, auc - z * se), min(1.0, auc + z * se)), "delong", level)
     if method == "bootstrap":

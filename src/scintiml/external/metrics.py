@@ -52,12 +52,13 @@ class CalibrationFit:
     slope_se: float
     slope_ci: tuple[float, float]
     slope_intercept: float
+    separated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({
             "intercept": self.intercept, "intercept_se": self.intercept_se, "intercept_ci95": list(self.intercept_ci),
             "slope": self.slope, "slope_se": self.slope_se, "slope_ci95": list(self.slope_ci),
-            "slope_intercept": self.slope_intercept,
+            "slope_intercept": self.slope_intercept, "separated": self.separated,
         })
 
 
@@ -108,8 +109,12 @@ def calibration_fit(y, p, level: float = 0.95) -> CalibrationFit:
     (a2, b), cov_b = _newton_logistic(y, np.column_stack([np.ones(len(y)), lp]), np.zeros(len(y)))
     z = stats.norm.ppf(0.5 + level / 2)
     se_a, se_b = float(np.sqrt(cov_a[0, 0])), float(np.sqrt(cov_b[1, 1]))
+    # every event's score above every non-event's (or below): the slope's maximum-likelihood estimate does not
+    # exist (it runs off to infinity as Newton iterates), so its value and interval are no estimate at all
+    separated = bool(0 < y.sum() < len(y) and (lp[y == 1].min() > lp[y == 0].max() or
+                                               lp[y == 1].max() < lp[y == 0].min()))
     return CalibrationFit(float(a), se_a, (float(a - z * se_a), float(a + z * se_a)),
-                          float(b), se_b, (float(b - z * se_b), float(b + z * se_b)), float(a2))
+                          float(b), se_b, (float(b - z * se_b), float(b + z * se_b)), float(a2), separated)
 
 
 def brier_ci(y, p, n_bootstrap: int = 1000, level: float = 0.95, random_state=0) -> tuple[float, tuple[float, float]]:

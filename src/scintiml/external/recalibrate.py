@@ -111,6 +111,10 @@ def recalibrate_bundle(
     X, imputed, share = prepare_inputs(frame, bundle.inputs, bundle_medians(bundle), max_missing_share)
     p = bundle.model.predict_proba(X)[:, 1]
     fit = calibration_fit(y, p)
+    if fit.separated and method != "intercept":
+        raise ScintimlError("the model's probabilities separate these patients' outcomes perfectly: a calibration "
+                            "slope cannot be estimated from them (it runs off without bound) — recalibrate on more "
+                            "patients, or shift only the average risk with --method intercept")
     a, b = (fit.intercept, 1.0) if method == "intercept" else (fit.slope_intercept, fit.slope)
     if b <= 0:
         raise ScintimlError(f"the calibration slope here is {b:.2f} (≤ 0): the model ranks these patients backwards; "

@@ -229,13 +229,21 @@ def verdict(performance: Mapping[str, Any], development_auc: float | None,
         off.append(f"calibration-in-the-large {cal['intercept']:+.2f} (95 % CI {a_lo:+.2f} to {a_hi:+.2f}) excludes "
                    f"0: predicted risks are {direction} on average here")
     b_lo, b_hi = cal["slope_ci95"]
-    if not b_lo <= 1 <= b_hi:
+    separated = bool(cal.get("separated"))
+    if separated:  # judged on calibration-in-the-large alone, and said so
+        reasons_cal = ("the predictions separate this site's outcomes perfectly, so the calibration slope cannot be "
+                       "estimated (its fit runs off without bound); calibration is judged on calibration-in-the-large "
+                       "alone — validate on more patients")
+    elif not b_lo <= 1 <= b_hi:
         what = "too extreme" if cal["slope"] < 1 else "too modest"
         off.append(f"calibration slope {cal['slope']:.2f} (95 % CI {b_lo:.2f}-{b_hi:.2f}) excludes 1: predictions "
                    f"are {what}")
     kept = f"discrimination holds: AUC {performance['auc']:.3f} (95 % CI {lo:.3f}-{hi:.3f})"
     if development_auc is not None:
         kept += f" against {development_auc:.3f} at development"
+    if separated:
+        off.append(reasons_cal)
+        return ("recalibrate" if len(off) > 1 else "transportable"), [kept] + off
     if off:
         return "recalibrate", [kept] + off
     return "transportable", [kept, "calibration-in-the-large and slope are consistent with 0 and 1"]

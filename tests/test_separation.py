@@ -1,0 +1,59 @@
+"""Perfect separation: an AUC of 1 on a few patients, and a calibration slope that does not exist, are not
+reported as certainties."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from scintiml.datasets import make_mibg_cohort
+from scintiml.errors import ScintimlError
+from scintiml.evaluate import auc_ci
+from scintiml.external import recalibrate_bundle
+from scintiml.external.metrics import calibration_fit
+from scintiml.external.validate import verdict
+
+
+@pytest.mark.parametrize("n_events, n_non", [(3, 3), (5, 12), (30, 8)])
+def test_a_perfect_auc_gets_the_exact_binomial_interval_not_one_to_one(n_events, n_non):
+    y = np.r_[np.zeros(n_non), np.ones(n_events)]
+    result = auc_ci(y, np.r_[np.linspace(0, 0.4, n_non), np.linspace(0.6, 1, n_events)])
+    k = min(n_events, n_non)
+    exact = stats.binomtest(k, k).proportion_ci(confidence_level=0.95, method="exact")  # scipy's Clopper-Pearson
+    assert result.auc == 1.0 and result.ci[1] == 1.0
+    assert result.ci[0] == pytest.approx(exact.low, rel=1e-12) and result.ci[0] < 1.0
+    flipped = auc_ci(y, -np.r_[np.linspace(0, 0.4, n_non), np.linspace(0.6, 1, n_events)])
+    assert flipped.auc == 0.0 and flipped.ci == pytest.approx((0.0, 1 - exact.low))
+
+
+def test_one_pair_ranked_wrong_keeps_delongs_interval():
+    result = auc_ci([0, 0, 0, 1, 1, 1], [0.1, 0.2, 0.75, 0.7, 0.8, 0.9])
+    assert result.method == "delong" and result.auc < 1.0
+
+
+def test_a_separated_site_has_no_slope_and_no_clean_bill_of_calibration():
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(40), np.ones(25)]
+    p = np.r_[rng.uniform(0.05, 0.45, 40), rng.uniform(0.55, 0.95, 25)]
+    fit = calibration_fit(y, p)
+    assert fit.separated and fit.to_dict()["separated"] is True
+    assert not calibration_fit(rng.binomial(1, p), p).separated
+    perf = {"auc": 1.0, "auc_ci95": [0.86, 1.0], "calibration": fit.to_dict()}
+    label, reasons = verdict(perf, development_auc=0.9)
+    assert "calibration slope cannot be estimated" in " ".join(reasons)
+    assert "consistent with 0 and 1" not in " ".join(reasons)
+
+
+def test_recalibration_refuses_a_slope_from_separated_patients(tmp_path):
+    from scintiml.bundle import save_bundle
+    from scintiml.study import run_study
+
+    cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    model = save_bundle(run_study(cohort, inputs="all", readiness=False, random_state=0), tmp_path / "m")
+    from scintiml.bundle import load_bundle
+
+    frame = cohort.X.copy()
+    p = load_bundle(model).model.predict_proba(frame)[:, 1]
+    frame["outcome"] = (p > np.median(p)).astype(int)  # outcomes the model's scores separate exactly
+    with pytest.raises(ScintimlError, match="separate these patients' outcomes perfectly.*--method intercept"):
+        recalibrate_bundle(model, frame, "outcome", tmp_path / "r")
+    recalibrate_bundle(model, frame, "outcome", tmp_path / "r2", method="intercept")  # a shift is estimable
