@@ -122,3 +122,29 @@ def test_the_two_known_duplicates_of_the_uci_heart_disease_table_are_named():
     # a Hungarian and a VA patient appear twice in the source (table rows 406-407 and 860/908 of the CSV)
     [line] = [w for w in load_heart_disease().warnings if "repeat an earlier row" in w]
     assert line.startswith("2 patient row(s)") and "table rows 407, 909" in line
+
+
+def test_a_batch_in_another_scale_is_named_with_both_ranges(graded_bundle, graded, tmp_path):
+    frame, _ = graded
+    bundle = load_bundle(graded_bundle)
+    lo, hi = bundle.spec["training_ranges"]["x"]
+    frame.assign(x=frame["x"] / 100).to_csv(tmp_path / "scaled.csv", index=False)  # most |x| < 1: inside
+    quiet = predict_file(graded_bundle, tmp_path / "scaled.csv", tmp_path / "p1.csv").warnings
+    assert not any("another unit or scale" in w for w in quiet)
+    shifted = frame.assign(x=frame["x"] * 0.01 + hi + 5)  # every value above the training maximum
+    shifted.to_csv(tmp_path / "shifted.csv", index=False)
+    [line] = [w for w in predict_file(graded_bundle, tmp_path / "shifted.csv", tmp_path / "p2.csv").warnings
+              if "another unit or scale" in w]
+    assert f"outside its training range for {len(frame)} of {len(frame)} patients" in line
+
+
+def test_a_fraction_where_training_had_percent_is_named_as_such(tmp_path):
+    rng = np.random.RandomState(4)
+    ef = rng.uniform(20, 80, 200).round(1)
+    frame = pd.DataFrame({"ef": ef, "y": (rng.uniform(size=200) < 1 / (1 + np.exp((ef - 45) / 8))).astype(int)})
+    model = save_bundle(run_study(load_cohort(frame, "y"), inputs="all", readiness=False, random_state=0),
+                        tmp_path / "m")
+    frame.assign(ef=frame["ef"] / 100).to_csv(tmp_path / "fraction.csv", index=False)  # 0.45 for 45 %
+    [line] = [w for w in predict_file(model, tmp_path / "fraction.csv", tmp_path / "p.csv").warnings
+              if "another unit or scale" in w]
+    assert "outside its training range for 200 of 200 patients" in line and "times 100 it would fit" in line

@@ -19,6 +19,7 @@ import difflib
 import fnmatch
 import json
 import re
+import shlex
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -859,8 +860,8 @@ def _resolve_positive(classes: list[Any], positive: Any, target: str) -> tuple[A
     shown = " and ".join(repr(_jsonable(c)) for c in classes)
     raise PositiveClassError(
         f"target {target!r} has the values {shown}, not a 1/0, true/false or yes/no coding, so which one is the "
-        f"event cannot be known; say it with --positive (library: positive=...), e.g. --positive "
-        f"{_jsonable(classes[-1])}"
+        f"event cannot be known; say it with --positive (library: positive=...): "
+        + " or ".join(f"--positive {shlex.quote(str(_jsonable(c)))}" for c in classes)
     )
 
 

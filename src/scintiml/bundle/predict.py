@@ -12,6 +12,45 @@ from ..io import atomic_file, check_output_path
 from .tabular import load_bundle
 
 
+#: An input outside its training range for more than this share of a batch (of at least
+#: :data:`SCALE_MIN_PATIENTS`) is more likely in another unit or scale than a batch of unusual patients.
+SCALE_SHARE = 0.5
+SCALE_MIN_PATIENTS = 5
+
+
+def scale_mismatch_lines(bundle, frame: pd.DataFrame) -> list[str]:
+    """A warning per input that lies outside its training range for most of this batch, with the two ranges: a
+    spreadsheet's percent cell holds 0.45 where the training CSV said 45, a lab reports mmol/l where training had
+    mg/dl. Every patient is still predicted (and flagged in ``out_of_range``); the warning says why it matters."""
+    from ..cohort import model_inputs
+    from ..errors import ScintimlError
+
+    try:
+        X = model_inputs(frame, bundle.inputs, categories=bundle.categories)
+    except ScintimlError:
+        return []
+    lines = []
+    for name in bundle.inputs:
+        values = X[name].dropna()
+        lo, hi = bundle.spec["training_ranges"][name]
+        if len(values) < SCALE_MIN_PATIENTS or "=" in name:
+            continue
+        outside = int((~values.between(lo, hi)).sum())
+        if outside / len(values) <= SCALE_SHARE:
+            continue
+        here_lo, here_hi = float(values.min()), float(values.max())
+        hint = ""
+        for factor, what in ((100, "a fraction where training had percent (0.45 for 45 %)"),
+                             (0.01, "percent where training had a fraction")):
+            if (values * factor).between(lo, hi).mean() >= 0.9:  # nearly all fit once rescaled
+                hint = f"; times {factor:g} it would fit: {what}?"
+                break
+        lines.append(f"input {name!r} lies outside its training range for {outside} of {len(values)} patients "
+                     f"(training {lo:g} to {hi:g}, here {here_lo:g} to {here_hi:g}): another unit or scale{hint} "
+                     "— these predictions extrapolate; convert the column as the training table had it")
+    return lines
+
+
 def unseen_level_lines(unseen: dict[str, dict[str, int]]) -> list[str]:
     """A warning per categorical input holding levels training never saw (those patients' input imputed).
 
@@ -92,6 +131,7 @@ def predict_file(
             warnings.append(f"input {name!r} is missing for every patient of this table: each was given the "
                             "training median, so these predictions do not use it — check the column")
     warnings += unseen_level_lines(predictions.attrs.get("unseen_levels", {}))
+    warnings += scale_mismatch_lines(bundle, frame)
     n_out = int((predictions["out_of_range"] != "").sum())
     if n_out:
         warnings.append(f"{n_out} patient(s) have inputs outside the training range (see out_of_range)")
