@@ -82,10 +82,11 @@ def _shift(v: dict[str, Any]) -> Figure | None:
     ax = fig.subplots()
     names = [r["input"] for r in rows][::-1]
     smd = [r["smd"] for r in rows][::-1]
-    ax.barh(names, smd, color=[RED if abs(s) >= 0.1 else BLUE for s in smd])
+    # red where the input is reported shifted (|SMD| >= 0.1 and beyond this batch's sampling noise), as the table
+    ax.barh(names, smd, color=[RED if r.get("shifted") else BLUE for r in rows][::-1])
     for edge in (-0.1, 0.1):
         ax.axvline(edge, ls="--", color=GREY, lw=1)
-    ax.set_xlabel("standardised mean difference, new site vs training (|SMD| ≥ 0.1 flagged)")
+    ax.set_xlabel("standardised mean difference, new site vs training (red: reported shifted)")
     return fig
 
 
