@@ -612,3 +612,13 @@ def test_a_value_meaning_not_measured_is_flagged_on_the_columns_and_read_as_miss
         headers={"HX-Request": "true"})
     assert "did you mean 'age'" in unescape(r.text)
     app.state.jobs.shutdown()
+
+
+def test_a_date_column_is_set_aside_on_the_columns_page_not_a_dead_end(tmp_path):
+    small = pd.read_csv(io.BytesIO(HF_CSV))[["age", "ejection_fraction", "DEATH_EVENT"]]
+    small.insert(0, "scan_date", [f"2021-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(len(small))])
+    app, client = _client(tmp_path)
+    upload_id = _upload_id(_upload(client, "hf.csv", small.to_csv(index=False).encode()).text)
+    page = unescape(client.get(f"/uploads/{upload_id}/columns", params={"target": "DEATH_EVENT"}).text)
+    assert "Left out (free text or dates, not numbers): scan_date" in page
+    assert 'data-column="ejection_fraction"' in page

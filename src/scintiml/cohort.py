@@ -910,7 +910,7 @@ def _number_format_problem(name: str, column: pd.Series) -> str | None:
 _DATE_TEXT = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?|\d{1,2}[./-]\d{1,2}[./-]\d{2,4})$")
 
 
-def _holds_dates(column: pd.Series) -> bool:
+def holds_dates(column: pd.Series) -> bool:
     """A date or time column: a datetime/timedelta dtype (XLSX, Parquet), or text cells that are nearly all
     dates (at least 80 % of the filled cells)."""
     if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_timedelta64_dtype(column):
@@ -949,7 +949,7 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str],
         numbers = inputs.astype(float)
         numbers.attrs = {}  # the table's reading notes stay with the table
         return numbers
-    dates = [name for name in inputs.columns if _holds_dates(inputs[name])]
+    dates = [name for name in inputs.columns if holds_dates(inputs[name])]
     if dates:
         raise NonNumericInputError(
             f"input column(s) {dates} hold dates; a date is not an input (the model would learn the calendar, and "

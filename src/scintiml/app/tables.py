@@ -65,7 +65,7 @@ def outcome_candidates(frame: pd.DataFrame) -> list[str]:
 
 
 def text_columns(frame: pd.DataFrame, skip: Sequence[str] = ()) -> list[str]:
-    """Columns of free text (too many non-numeric values to be a category); the study cannot use them.
+    """Columns of free text (too many non-numeric values to be a category) or dates; the study cannot use them.
 
     Examples
     --------
@@ -74,8 +74,13 @@ def text_columns(frame: pd.DataFrame, skip: Sequence[str] = ()) -> list[str]:
     >>> text_columns(frame)
     ['name']
     """
+    from ..cohort import holds_dates
+
     out = []
     for c in frame.columns:
+        if c not in skip and holds_dates(frame[c]):  # a date is no input either: set aside, named, not refused
+            out.append(str(c))
+            continue
         if c in skip or pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]):
             continue
         values = frame[c].dropna().astype(str).str.strip()
