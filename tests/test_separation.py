@@ -57,3 +57,7 @@ def test_recalibration_refuses_a_slope_from_separated_patients(tmp_path):
     with pytest.raises(ScintimlError, match="separate these patients' outcomes perfectly.*--method intercept"):
         recalibrate_bundle(model, frame, "outcome", tmp_path / "r")
     recalibrate_bundle(model, frame, "outcome", tmp_path / "r2", method="intercept")  # a shift is estimable
+
+
+def test_ties_at_the_boundary_are_separation_too():
+    assert calibration_fit([0, 1], [0.5, 0.5]).separated

@@ -113,15 +113,20 @@ def test_rows_entered_twice_are_warned_of_where_they_cannot_be_chance():
     noise = pd.DataFrame(rng.normal(size=(100, 4)), columns=list("abcd")).assign(y=rng.randint(0, 2, 100))
     cohort = load_cohort(pd.concat([noise] * 3, ignore_index=True), "y")
     assert cohort.warnings[0].startswith("200 patient row(s) repeat an earlier row in every input and the outcome")
-    # five yes/no inputs: different patients share a row by chance, so no warning
+    # five yes/no inputs, or whole-year ages beside sex and three yes/no inputs: different patients share a row
+    # by chance (300 such patients held 25 repeats), so no warning
     binary = pd.DataFrame(rng.randint(0, 2, size=(200, 5)), columns=list("abcde")).assign(y=rng.randint(0, 2, 200))
     assert not any("repeat an earlier row" in w for w in load_cohort(binary, "y").warnings)
+    ages = pd.DataFrame({"age": rng.randint(40, 100, 300), "sex": rng.randint(0, 2, 300),
+                         **{k: rng.randint(0, 2, 300) for k in "abc"}, "y": rng.randint(0, 2, 300)})
+    assert ages.drop(columns="y").duplicated().sum() > 10
+    assert not any("repeat an earlier row" in w for w in load_cohort(ages, "y").warnings)
 
 
 def test_the_two_known_duplicates_of_the_uci_heart_disease_table_are_named():
-    # a Hungarian and a VA patient appear twice in the source (table rows 406-407 and 860/908 of the CSV)
+    # a Hungarian and a VA patient appear twice in the source (patients 405/406 and 860/908 of the table)
     [line] = [w for w in load_heart_disease().warnings if "repeat an earlier row" in w]
-    assert line.startswith("2 patient row(s)") and "table rows 407, 909" in line
+    assert line.startswith("2 patient row(s)") and "patients 406, 908" in line
 
 
 def test_a_batch_in_another_scale_is_named_with_both_ranges(graded_bundle, graded, tmp_path):
@@ -148,3 +153,54 @@ def test_a_fraction_where_training_had_percent_is_named_as_such(tmp_path):
     [line] = [w for w in predict_file(model, tmp_path / "fraction.csv", tmp_path / "p.csv").warnings
               if "another unit or scale" in w]
     assert "outside its training range for 200 of 200 patients" in line and "times 100 it would fit" in line
+
+
+def test_an_old_bundle_with_levels_in_two_cases_predicts_as_it_was_trained(graded_bundle):
+    """A bundle from before 0.5 records no categories and may hold grade=Low beside grade=low: matched exactly."""
+    from scintiml.cohort import model_inputs
+
+    frame = pd.DataFrame({"x": [0.0, 0.0], "grade": ["low", "Low"]})
+    old = model_inputs(frame, ["x", "grade=Low", "grade=low"])  # no categories: the old, exact reading
+    assert old[["grade=Low", "grade=low"]].to_numpy().tolist() == [[0.0, 1.0], [1.0, 0.0]]
+    new = model_inputs(frame, ["x", "grade=low"], categories={"grade": ["high", "low", "mid"]})
+    assert new["grade=low"].tolist() == [1.0, 1.0]
+
+
+def test_an_old_bundle_with_decomposed_names_still_finds_its_columns():
+    from scintiml.cohort import model_inputs
+
+    nfd = unicodedata.normalize("NFD", "cholestérol")
+    frame = read_table_from_text(f"{nfd},y\n200,0\n240,1\n")
+    assert model_inputs(frame, [nfd])[nfd].tolist() == [200.0, 240.0]
+
+
+def read_table_from_text(text):
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp()) / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    return read_table(path)
+
+
+def test_new_bundles_with_categorical_inputs_are_format_3(graded_bundle):
+    import json
+
+    assert json.loads((graded_bundle / "bundle.json").read_text())["format_version"] == 3
+
+
+def test_word_codes_ignore_case_like_the_levels():
+    frame = pd.DataFrame({"smoking": ["unknown", "Unknown", "never", "current"] * 10,
+                          "x": np.arange(40.0), "y": [0, 1] * 20})
+    cohort = load_cohort(frame, "y", missing_codes={"smoking": "unknown"})
+    assert cohort.missing["smoking=never"] == 20 and not any("matched no cell" in w for w in cohort.warnings)
+
+
+def test_suspected_codes_of_a_wide_table_are_one_line():
+    from scintiml.missing_codes import suspected_codes
+
+    rng = np.random.RandomState(5)
+    X = pd.DataFrame(rng.uniform(50, 100, size=(60, 200)), columns=[f"f{i}" for i in range(200)])
+    X.iloc[:3] = 0.0  # three patients "not measured", written 0, in every feature
+    [line] = suspected_codes(X)
+    assert line.startswith("200 inputs hold a value that looks like a code") and "--missing 0" in line

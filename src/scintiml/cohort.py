@@ -97,8 +97,8 @@ class Cohort:
         "not measured", requested codes that matched nothing).
     categories : dict of str to list of str
         The levels of each one-hot encoded text column, reference first (``{"grade": ["high", "low", "mid"]}``);
-        a model bundle records them so a level a new patient holds and training never saw is flagged, not read
-        as the reference.
+        a model bundle records them so a level a new patient holds and training never saw is flagged and named
+        (the patient's one-hot inputs imputed like missing values) instead of passing unnoticed.
     """
 
     X: pd.DataFrame
@@ -757,27 +757,45 @@ def load_cohort(
     )
 
 
-#: An input with more distinct values than this makes two rows that agree in every input almost surely one
-#: patient entered twice (with only a few yes/no inputs, different patients share rows by chance).
-REPEATED_ROW_LEVELS = 10
+#: Warn of repeated rows when chance explains this few at most: the probability of seeing as many repeats as the
+#: table holds, if every patient were drawn independently, is below this.
+REPEATED_ROW_P = 0.001
 
 
 def _repeated_rows(X: pd.DataFrame, y: np.ndarray, has_ids: bool) -> list[str]:
-    """A warning when rows repeat an earlier row in every input and the outcome, where that cannot be chance
-    (some input has more than :data:`REPEATED_ROW_LEVELS` distinct values): a patient entered twice can sit in
-    training and testing at once, and every AUC rises (pure noise written three times gave a testing AUC of 0.92)."""
-    if X.shape[1] == 0 or int(X.nunique(dropna=True).max()) <= REPEATED_ROW_LEVELS:
+    """A warning when rows repeat an earlier row in every input and the outcome more often than chance explains:
+    a patient entered twice can sit in training and testing at once, and every AUC rises (pure noise written
+    three times gave a testing AUC of 0.92).
+
+    Chance: two independent patients agree in every column with probability Q, the product over columns of
+    the sum of squared value shares (missing counted as a value); n patients then give about n(n-1)/2 * Q
+    repeats. A table of whole-year ages, sex and three yes/no columns repeats rows by chance and is not warned
+    of; a table with a measured value (cholesterol, a count rate) almost never does. Independence between columns
+    is assumed, which understates chance agreement for correlated columns: hence the strict level
+    :data:`REPEATED_ROW_P`. Rows missing every input are left out (they agree trivially)."""
+    from scipy import stats
+
+    if X.shape[1] == 0 or len(X) < 2:
         return []
-    repeated = pd.concat([X.reset_index(drop=True), pd.Series(y, name="__outcome__")], axis=1).duplicated()
-    n = int(repeated.sum())
-    if n == 0:
+    rows = pd.concat([X.reset_index(drop=True), pd.Series(y, name="__outcome__")], axis=1)
+    rows = rows[~X.reset_index(drop=True).isna().all(axis=1)]
+    repeated = rows.duplicated()
+    k = int(repeated.sum())
+    if k == 0:
         return []
-    rows = ", ".join(str(i + 2) for i in np.flatnonzero(repeated.to_numpy())[:5])
-    return [f"{n} patient row(s) repeat an earlier row in every input and the outcome"
+    n = len(rows)
+    shares = [rows[c].value_counts(dropna=False, normalize=True).to_numpy() for c in rows.columns]
+    log_q = float(sum(np.log(np.sum(p ** 2)) for p in shares))
+    expected = n * (n - 1) / 2 * np.exp(log_q)
+    if stats.poisson.sf(k - 1, expected) >= REPEATED_ROW_P:
+        return []
+    data_rows = ", ".join(str(i + 1) for i in rows.index[repeated.to_numpy()][:5])
+    return [f"{k} patient row(s) repeat an earlier row in every input and the outcome"
             + (" under another id" if has_ids else "")
-            + f" (table rows {rows}{' …' if n > 5 else ''}, counting the header as row 1): a patient entered "
-            "twice counts twice and can be in training and testing at once, which inflates every AUC — remove "
-            "the copies, or check the export if they are different patients"]
+            + f" (patients {data_rows}{' …' if k > 5 else ''}, counting the first data row as 1; chance "
+            f"explains about {expected:.2g}): a patient entered twice counts twice and can be in training and "
+            "testing at once, which inflates every AUC — remove the copies, or check the export if they are "
+            "different patients"]
 
 
 def _exact_copies(X: pd.DataFrame) -> dict[str, str]:
@@ -1034,12 +1052,14 @@ def _shorten(text: str, limit: int = 30) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _indicator(column: pd.Series, level: str) -> pd.Series:
+def _indicator(column: pd.Series, level: str, fold: bool = True) -> pd.Series:
     """1.0 where ``column`` holds the category ``level`` as training saw it (text), 0.0 elsewhere.
 
     New data may read differently from the training file — a grade column of only 1 and 2 becomes numbers,
     one of only TRUE and FALSE booleans — so numbers and booleans are compared as such, never as ``"2.0"``
-    against ``"2"`` (which would silently give 0 for every patient).
+    against ``"2"`` (which would silently give 0 for every patient). Text is compared ignoring case and spaces
+    (``fold``), as the study has read levels since 0.5; a bundle from before (it records no ``categories``) may
+    hold ``grade=Low`` beside ``grade=low`` and is matched exactly, as it was trained.
     """
     if pd.api.types.is_bool_dtype(column):
         wanted = level.strip().lower()
@@ -1051,6 +1071,8 @@ def _indicator(column: pd.Series, level: str) -> pd.Series:
             return (column == float(level)).astype(float)
         except ValueError:
             return pd.Series(0.0, index=column.index)
+    if not fold:
+        return (column.astype(str) == level).astype(float)
     # case and spaces ignored, as training read the levels ("High" is the level "high")
     return (column.astype(str).str.strip().str.casefold() == level.strip().casefold()).astype(float)
 
@@ -1109,17 +1131,21 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
     frame = _clean_frame(frame.set_axis(columns, axis=1))
     out: dict[str, pd.Series] = {}
     missing, textual = [], []
+    categories = categories or {}
     for name in inputs:
-        if name in frame.columns:
-            values = _as_float(frame[name])
-            if (values.isna() & frame[name].notna()).any():
+        key = column_name(name)  # a bundle's names as the header is read (one written before NFC reading)
+        if key in frame.columns:
+            values = _as_float(frame[key])
+            if (values.isna() & frame[key].notna()).any():
                 textual.append(name)
             out[name] = values
             continue
         source, sep, level = name.partition("=")
+        source = column_name(source)
         if sep and source in frame.columns:
             column = frame[source]
-            encoded = _indicator(column, level)
+            # levels ignore case where the bundle says how training read them (it records its categories)
+            encoded = _indicator(column, level, fold=source in {column_name(c) for c in categories})
             encoded[column.isna()] = np.nan
             out[name] = encoded
             continue
@@ -1127,7 +1153,7 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
     if missing:
         raise TargetColumnError(f"the data lack the model's input column(s) {missing}; the model needs {list(inputs)}")
     if textual:
-        hints = [h for h in (_number_format_problem(name, frame[name]) for name in textual) if h]
+        hints = [h for h in (_number_format_problem(name, frame[column_name(name)]) for name in textual) if h]
         raise NonNumericInputError(f"input column(s) {textual} hold non-numeric values; fix or remove those cells"
                                    + (f" ({hints[0]})" if hints else ""))
     if len(frame) == 0:
@@ -1141,11 +1167,14 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
 def _unseen_levels(frame: pd.DataFrame, X: pd.DataFrame, categories: Mapping[str, Sequence[str]]
                    ) -> dict[str, dict[str, int]]:
     """Cells of a categorical column holding a level training never saw: that column's one-hot inputs are set to
-    missing in those rows of ``X`` (imputed, and so flagged, by the caller) — read as the reference level they
-    would silently have been scored as the reference. Returns ``{column: {level: count}}``."""
+    missing in those rows of ``X``, so the caller imputes and flags them and can name the level. The imputed value
+    is the training median of each one-hot input — most often the reference level's coding, so the score may
+    equal the reference level's; what changes is that the patient is flagged and the level named, where before
+    it passed unnoticed. Returns ``{column: {level: count}}``."""
     found: dict[str, dict[str, int]] = {}
     for source, levels in categories.items():
-        encoded = [c for c in X.columns if c.startswith(f"{source}=") and c not in frame.columns]
+        encoded = [c for c in X.columns if c.startswith(f"{source}=") and column_name(c) not in frame.columns]
+        source = column_name(source)
         if source not in frame.columns or not encoded:
             continue
         column = frame[source]

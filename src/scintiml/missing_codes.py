@@ -33,6 +33,9 @@ GAP_STEPS = 5
 #: Fewest distinct other values a column needs before one of its values is called out of line with the rest.
 MIN_OTHER_VALUES = 5
 
+#: More suspected columns than this are said in one line (5,000 radiomic features with the same three zeros).
+MAX_SUSPECT_LINES = 5
+
 MissingCodes = Mapping[str, Sequence[Any]]
 
 
@@ -128,9 +131,9 @@ def normalise_missing_codes(codes: Any) -> dict[str, list[Any]]:
 
 def _matches(column: pd.Series, codes: Sequence[Any]) -> pd.Series:
     """Cells equal to one of ``codes``: numbers by value, also when written as text (never a boolean: TRUE is no
-    code 1), words as trimmed text."""
+    code 1), words as trimmed text ignoring case, as category levels are read (``unknown`` is ``Unknown``)."""
     numbers = [c for c in codes if isinstance(c, float)]
-    words = [c for c in codes if isinstance(c, str)]
+    words = {c.casefold() for c in codes if isinstance(c, str)}
     hit = pd.Series(False, index=column.index)
     if pd.api.types.is_bool_dtype(column):
         return hit
@@ -143,8 +146,20 @@ def _matches(column: pd.Series, codes: Sequence[Any]) -> pd.Series:
         hit |= values.isin(numbers).to_numpy()
     if words or (numbers and not pd.api.types.is_numeric_dtype(column)):
         # a text cell: a word by its trimmed text, a number by its value ("-9" in a column of words is -9)
-        hit |= column.map(lambda v: isinstance(v, str) and (v.strip() in words or _number_of(v) in numbers))
+        hit |= column.map(lambda v: isinstance(v, str) and (v.strip().casefold() in words
+                                                            or _number_of(v) in numbers))
     return hit
+
+
+def _which_code(cell: Any, codes: Sequence[Any]) -> Any:
+    """The code a matching cell holds, as the user gave it (``Unknown`` counts under the code ``unknown``)."""
+    if isinstance(cell, str):
+        text = cell.strip().casefold()
+        for code in codes:
+            if isinstance(code, str) and code.casefold() == text:
+                return code
+        return _as_code(cell)  # a number written as text
+    return _as_code(cell)
 
 
 def _number_of(text: str) -> float | None:
@@ -221,10 +236,22 @@ def apply_missing_codes(frame: pd.DataFrame, codes: MissingCodes, skip: Sequence
         if column not in hits:
             continue
         hit = hits[column].to_numpy(dtype=bool)
-        found = frame[column][hit].map(lambda v: _label(_as_code(v))).value_counts()
+        wanted = codes.get(column, []) + codes.get(ALL, [])
+        found = frame[column][hit].map(lambda v, wanted=wanted: _label(_which_code(v, wanted))).value_counts()
         counts[column] = {str(k): int(v) for k, v in found.items() if v > 0}  # a categorical lists empty levels
         out[column] = out[column].astype(object).mask(hit, np.nan).infer_objects()
     return out, counts
+
+
+def code_label(code: Any) -> str:
+    """A code as it is printed (:func:`_label`): exact, never rounded.
+
+    Examples
+    --------
+    >>> code_label(9999999.0), code_label(-0.5), code_label("unknown")
+    ('9999999', '-0.5', 'unknown')
+    """
+    return _label(code)
 
 
 def _label(code: Any) -> str:
@@ -303,6 +330,7 @@ def suspected_codes(X: pd.DataFrame) -> list[str]:
     input 'chol': 5 patient(s) have 0, and no other value is below 151 — if that means 'not measured', ...
     """
     lines = []
+    codes_seen: list[str] = []
     for name in X.columns:
         values = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=float)
         values = values[np.isfinite(values)]
@@ -325,10 +353,17 @@ def suspected_codes(X: pd.DataFrame) -> list[str]:
             cli = " ".join("--missing " + shlex.quote(f"{name}={label}") for label in labels)
             web = "; ".join(f"{name}={label}" for label in labels)
             python = labels[0] if len(codes) == 1 else f"[{', '.join(labels)}]"
+            codes_seen.append(labels[0])
             lines.append(f"input {name!r}: {sum(counts)} patient(s) have {have}, and no other value is {side} "
                          f"{_label(nearest)} — if that means 'not measured', read it as missing (CLI: {cli}; web app: "
                          f"{web} under 'values meaning not measured'; Python: missing_codes={{{name!r}: {python}}}); "
                          "if it is a measurement, nothing needs doing")
+    if len(lines) > MAX_SUSPECT_LINES:  # a wide radiomics table: one line, not one per feature
+        shown = ", ".join(repr(line.split("'")[1]) for line in lines[:5])
+        common = max(set(codes_seen), key=codes_seen.count)
+        return [f"{len(lines)} inputs hold a value that looks like a code for 'not measured' ({shown} …; most often "
+                f"{common}), e.g. {lines[0]}; if {common} means 'not measured' in every input, read it as missing "
+                f"for all of them (CLI: --missing {common})"]
     return lines
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..missing_codes import code_label
 from ..stages.results import not_a_finding
 
 
@@ -61,7 +62,7 @@ def _missing_codes_lines(codes: dict[str, list[Any]] | None) -> list[str]:
     if not codes:
         return []
     shown = "; ".join(f"{'every input' if column == '*' else column} = "
-                      + ", ".join(f"{v:g}" if isinstance(v, (int, float)) else repr(v) for v in values)
+                      + ", ".join(code_label(float(v)) if isinstance(v, (int, float)) else repr(v) for v in values)
                       for column, values in codes.items())
     return [f"- read as missing (not measured), in training and in every prediction: {shown}"]
 

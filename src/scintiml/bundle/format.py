@@ -33,9 +33,10 @@ from ..io import atomic_dir, jsonable
 
 BUNDLE_FORMAT = "scintiml-bundle"
 BUNDLE_FORMAT_VERSION = 2
-#: The versions read. A bundle is written as 3 only when its spec holds missing-value codes: a version-2 reader
-#: (scintiml 0.4–0.5.0) would ignore them and feed a new patient's "not measured" 0 to the network as a value,
-#: so it must refuse the bundle instead, which it does for any version but 2.
+#: The versions read. A bundle is written as 3 only when a version-2 reader (scintiml 0.4) would apply it wrongly —
+#: missing-value codes it would ignore (a new patient's "not measured" 0 fed to the network as a value), levels of
+#: categorical inputs it would match case-sensitively — so that reader refuses it instead, as it does any version
+#: but 2.
 READABLE_FORMAT_VERSIONS = (2, 3)
 SPEC_FILE = "bundle.json"
 MAX_SPEC_BYTES = 20_000_000  # a spec is small; a huge one is not a bundle of ours
@@ -142,8 +143,10 @@ def write_bundle(
 
 
 def _format_version(spec: Mapping[str, Any]) -> int:
-    """3 for a spec a version-2 reader would apply wrongly (it holds missing-value codes), else 2."""
-    return 3 if spec.get("missing_codes") else BUNDLE_FORMAT_VERSION
+    """3 for a spec a version-2 reader would apply wrongly, else 2: one with missing-value codes (a version-2
+    reader ignores them), or with categorical inputs (their levels are read ignoring case since 0.5, and a
+    version-2 reader matches them exactly: it would score a "Low" patient as the reference level)."""
+    return 3 if spec.get("missing_codes") or spec.get("categories") else BUNDLE_FORMAT_VERSION
 
 
 class BundleFolder:

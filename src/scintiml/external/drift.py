@@ -223,9 +223,12 @@ def input_shift(
     X = with_encoded_inputs(X, list(summary))
     reference = with_encoded_inputs(reference, list(summary)) if reference is not None else None
     rows, checks = [], []  # checks: (row index, kind, meaningful, p-value), for the Bonferroni correction
+    from ..cohort import column_name
+
     for name, s in summary.items():
-        present_col = name in X.columns
-        values = pd.to_numeric(X[name], errors="coerce").to_numpy(float) if present_col else np.full(len(X), np.nan)
+        key = name if name in X.columns else column_name(name)  # a summary written before names were read as NFC
+        present_col = key in X.columns
+        values = pd.to_numeric(X[key], errors="coerce").to_numpy(float) if present_col else np.full(len(X), np.nan)
         x = values[np.isfinite(values)]
         mean_t, sd_t = _stat(s, "mean"), _stat(s, "sd", "std")
         lo, hi = _stat(s, "min"), _stat(s, "max")

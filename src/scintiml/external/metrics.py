@@ -111,8 +111,9 @@ def calibration_fit(y, p, level: float = 0.95) -> CalibrationFit:
     se_a, se_b = float(np.sqrt(cov_a[0, 0])), float(np.sqrt(cov_b[1, 1]))
     # every event's score above every non-event's (or below): the slope's maximum-likelihood estimate does not
     # exist (it runs off to infinity as Newton iterates), so its value and interval are no estimate at all
-    separated = bool(0 < y.sum() < len(y) and (lp[y == 1].min() > lp[y == 0].max() or
-                                               lp[y == 1].max() < lp[y == 0].min()))
+    # (quasi-complete separation, ties at the boundary included, has no estimate either)
+    separated = bool(0 < y.sum() < len(y) and (lp[y == 1].min() >= lp[y == 0].max() or
+                                               lp[y == 1].max() <= lp[y == 0].min()))
     return CalibrationFit(float(a), se_a, (float(a - z * se_a), float(a + z * se_a)),
                           float(b), se_b, (float(b - z * se_b), float(b + z * se_b)), float(a2), separated)
 

@@ -102,13 +102,17 @@ def recalibrate_bundle(
         raise ScintimlError("the recalibrated bundle must go to a new folder outside the original bundle: the "
                             "original is never modified")
     check_output_path(out, overwrite=overwrite, inputs=(model,))  # before any work: never inside the original
+    from ..cohort import column_name
+
+    target = column_name(target)  # as the header is read: trimmed, NFC
     bundle = load_bundle(model)
     frame = bundle.read_as_trained(frame)  # the training table's codes for "not measured", read as missing
     y = site_outcome(frame, target, bundle.spec.get("positive", 1), bundle.spec.get("outcome_values"))
     if min(y.sum(), len(y) - y.sum()) < 5:
         raise ScintimlError(f"{int(y.sum())} event(s) and {int(len(y) - y.sum())} non-event(s): recalibration needs "
                             "at least 5 of each")
-    X, imputed, share = prepare_inputs(frame, bundle.inputs, bundle_medians(bundle), max_missing_share)
+    X, imputed, share = prepare_inputs(frame, bundle.inputs, bundle_medians(bundle), max_missing_share,
+                                       categories=bundle.categories)
     p = bundle.model.predict_proba(X)[:, 1]
     fit = calibration_fit(y, p)
     if fit.separated and method != "intercept":

@@ -48,7 +48,7 @@ LEAK_NAME = re.compile(
     rf"|\b(?:os|mfs|css|dss|lfs)(?: \d+)? {_UNIT}\b"  # os_months, OS.time, os_12m, mfs_status
     r"|\b(?:time|days|months|years|status|censor\w*) (?:os|mfs|css|dss|lfs)\b"  # time_os, status_OS
     r"|\b(?:censor\w*|cens)\b"
-    r"|\bvital stat(?:us)?\b"
+    r"|\bvital stat(?:us)?\b|\b(?:tumou?r|disease) status\b"  # last-follow-up fields of oncology exports
     rf"|\b(?:{_EVENTS})\b"
     r"|\b(?:disease|metastasis|failure) free\b"
     r"|\blos\b|\blength of stay\b|\b(?:hospital|hosp|icu|ccu|ward|inpatient|postop|op|total) stay\b"
@@ -68,7 +68,9 @@ _NOT_LEAK = re.compile(r"\b(?:5 fu|dead space|los (?:angeles|alamos)|index event
 _PAST_EVENT = re.compile(rf"\b(?:prior|previous|prev|past|history|hx|family|fh)(?: \w+){{0,2}}? (?:{_EVENTS})\b")
 #: A predicted risk is known at baseline: ``sts_predicted_mortality``, ``oncotype_recurrence_score``,
 #: ``mortality_risk``, ``expected_los`` are inputs, not outcomes.
-_PREDICTION = re.compile(r"\b(?:risk|score|predicted|expected|estimated|probability|prob|prom)\b")
+_PREDICTION = re.compile(r"\b(?:risk|score|predicted|expected|estimated|probability|prob|prom"
+                         # named baseline risk scores: sts_mortality, grace_mortality, euroscore_mortality
+                         r"|sts|grace|euroscore|apache|saps|sofa|timi|charlson|framingham|qrisk|ascvd)\b")
 
 #: A single input this strong is worth a second look: is it known before the outcome?
 LEAK_AUC = 0.9
