@@ -784,16 +784,21 @@ def _repeated_rows(X: pd.DataFrame, y: np.ndarray, has_ids: bool) -> list[str]:
     if k == 0:
         return []
     n = len(rows)
-    shares = [rows[c].value_counts(dropna=False, normalize=True).to_numpy() for c in rows.columns]
-    log_q = float(sum(np.log(np.sum(p ** 2)) for p in shares))
-    expected = n * (n - 1) / 2 * np.exp(log_q)
+    log_pairs, log_q, stopped = float(np.log(n * (n - 1) / 2)), 0.0, False
+    for c in rows.columns:
+        shares = rows[c].value_counts(dropna=False, normalize=True).to_numpy()
+        log_q += float(np.log(np.sum(shares ** 2)))
+        if log_pairs + log_q < np.log(REPEATED_ROW_P / 10):  # chance already explains (almost) no repeat: stop
+            stopped = True  # (each further column can only lower it; 20,000 radiomic columns need not all count)
+            break
+    expected = float(np.exp(log_pairs + log_q))
     if stats.poisson.sf(k - 1, expected) >= REPEATED_ROW_P:
         return []
     data_rows = ", ".join(str(i + 1) for i in rows.index[repeated.to_numpy()][:5])
     return [f"{k} patient row(s) repeat an earlier row in every input and the outcome"
             + (" under another id" if has_ids else "")
             + f" (patients {data_rows}{' …' if k > 5 else ''}, counting the first data row as 1; chance "
-            f"explains about {expected:.2g}): a patient entered twice counts twice and can be in training and "
+            f"explains {'under' if stopped else 'about'} {expected:.2g}): a patient entered twice counts twice and can be in training and "
             "testing at once, which inflates every AUC — remove the copies, or check the export if they are "
             "different patients"]
 
