@@ -622,3 +622,23 @@ def test_a_date_column_is_set_aside_on_the_columns_page_not_a_dead_end(tmp_path)
     page = unescape(client.get(f"/uploads/{upload_id}/columns", params={"target": "DEATH_EVENT"}).text)
     assert "Left out (free text or dates, not numbers): scan_date" in page
     assert 'data-column="ejection_fraction"' in page
+
+
+def test_validate_accepts_a_model_with_a_categorical_input(tmp_path):
+    small = pd.read_csv(io.BytesIO(HF_CSV))[["age", "ejection_fraction", "DEATH_EVENT"]]
+    small["ef_band"] = pd.cut(small.pop("ejection_fraction"), [0, 30, 45, 100], labels=["low", "mid", "high"]
+                              ).astype(str)
+    data = small.to_csv(index=False).encode()
+    app, client = _client(tmp_path)
+    upload_id = _upload_id(_upload(client, "hf.csv", data).text)
+    r = client.post(f"/uploads/{upload_id}/run", headers={"HX-Request": "true"}, data={
+        "target": "DEATH_EVENT", "positive": "1", "split": "60:20:20", "inputs": "all", "selection": "split",
+        "seed": "0"})
+    job_id = r.headers["HX-Redirect"].rsplit("/", 1)[1]
+    assert _wait(client, job_id)["state"] == "done"
+    # the model's inputs are one-hot ("ef_band=low"); the site's table has the column "ef_band" (it was refused)
+    r = client.post("/validate", data={"model_job": job_id}, headers={"HX-Request": "true"},
+                    files={"file": ("site.csv", data, "text/csv")})
+    assert "HX-Redirect" in r.headers, unescape(r.text)
+    assert _wait(client, r.headers["HX-Redirect"].rsplit("/", 1)[1])["state"] == "done"
+    app.state.jobs.shutdown()

@@ -61,3 +61,18 @@ def test_recalibration_refuses_a_slope_from_separated_patients(tmp_path):
 
 def test_ties_at_the_boundary_are_separation_too():
     assert calibration_fit([0, 1], [0.5, 0.5]).separated
+
+
+def test_the_calibration_fit_does_not_run_off_where_the_predictions_saturate():
+    sm = pytest.importorskip("statsmodels.api")
+    from scipy.special import logit
+
+    rng = np.random.RandomState(0)
+    y = (rng.uniform(size=300) < 0.36).astype(float)
+    p = np.where(rng.uniform(size=300) < 0.9, 0.994, rng.uniform(0.3, 0.99, 300))  # a site the model overrates
+    fit = calibration_fit(y, p)  # an undamped Newton step sent this intercept to +1.7e7 with SE 0
+    reference = sm.GLM(y, np.ones((300, 1)), family=sm.families.Binomial(), offset=logit(p)).fit()
+    assert fit.intercept == pytest.approx(reference.params[0], abs=1e-6)
+    assert fit.intercept_se == pytest.approx(reference.bse[0], rel=1e-4)
+    slope = sm.GLM(y, sm.add_constant(logit(p)), family=sm.families.Binomial()).fit()
+    assert fit.slope == pytest.approx(slope.params[1], abs=1e-6)

@@ -204,3 +204,54 @@ def test_suspected_codes_of_a_wide_table_are_one_line():
     X.iloc[:3] = 0.0  # three patients "not measured", written 0, in every feature
     [line] = suspected_codes(X)
     assert line.startswith("200 inputs hold a value that looks like a code") and "--missing 0" in line
+
+
+def test_validate_with_a_reference_and_a_categorical_model(graded, graded_bundle):
+    frame, _ = graded
+    # a one-hot input ("grade=low") is no column of either table: this raised a KeyError (a traceback)
+    result = validate_bundle(load_bundle(graded_bundle), frame.iloc[150:], "y", reference=frame.iloc[:150])
+    assert result.membership is not None and 0 <= result.membership["auc"] <= 1
+
+
+def test_a_site_outcome_that_is_a_model_input_or_not_the_outcome_is_refused(graded, graded_bundle):
+    from scintiml.errors import TargetColumnError
+
+    frame, _ = graded
+    bundle = load_bundle(graded_bundle)
+    with pytest.raises(TargetColumnError, match="one of the model's inputs"):
+        validate_bundle(bundle, frame.assign(grade2=frame["grade"]), "grade")
+    with pytest.raises(TargetColumnError, match="not the model's outcome 'y'.*give --target y"):
+        validate_bundle(bundle, frame.assign(other=frame["y"]), "other")
+    renamed = validate_bundle(bundle, frame.rename(columns={"y": "died"}), "died")  # a site's own name: fine
+    assert renamed.performance["n"] == len(frame)
+
+
+def test_blank_rows_are_no_patients_and_empty_patients_and_repeated_ids_are_said(graded_bundle, tmp_path):
+    lines = ["pid,x,grade", "a,0.1,low", ",,", "b,0.2,high", "c,,", "c,0.3,mid", ",,"]
+    (tmp_path / "new.csv").write_text("\n".join(lines) + "\n")
+    run = predict_file(graded_bundle, tmp_path / "new.csv", tmp_path / "p.csv", id_column="pid")
+    assert len(run.predictions) == 4  # the two blank rows are not patients
+    said = " ".join(run.warnings)
+    assert "left out 2 empty row(s)" in said
+    assert "1 patient(s) have none of the model's inputs" in said
+    assert "id column 'pid' repeats 1 id(s), e.g. ['c']" in said
+
+
+def test_a_thousands_comma_is_not_called_a_decimal_comma_and_blank_header_cells_are_named(tmp_path):
+    (tmp_path / "t.csv").write_text('counts,y\n' + "".join(f'"{v // 1000},{v % 1000:03d}",{i % 2}\n'
+                                                           for i, v in enumerate(range(2000, 40000, 1000))))
+    with pytest.raises(Exception, match=r"'2,000': a thousands separator \(2000\) or a decimal comma \(2.000\)\?"):
+        load_cohort(tmp_path / "t.csv", "y")
+    (tmp_path / "h.csv").write_text("age,,,y\n60,1,2,0\n70,3,4,1\n")
+    with pytest.raises(Exception, match="first row of 'h.csv' has blank cells"):
+        read_table(tmp_path / "h.csv")
+
+
+def test_validate_names_an_input_in_another_scale(tmp_path):
+    rng = np.random.RandomState(4)
+    ef = rng.uniform(20, 80, 200).round(1)
+    frame = pd.DataFrame({"ef": ef, "y": (rng.uniform(size=200) < 1 / (1 + np.exp((ef - 45) / 8))).astype(int)})
+    model = save_bundle(run_study(load_cohort(frame, "y"), inputs="all", readiness=False, random_state=0),
+                        tmp_path / "m")
+    result = validate_bundle(load_bundle(model), frame.assign(ef=frame["ef"] / 100), "y")
+    assert any("another unit or scale" in note and "times 100" in note for note in result.notes)

@@ -248,6 +248,11 @@ def _check_header(names: Sequence[Any], path: Path) -> list[str]:
     clean = [column_name(n) for n in names]
     seen: dict[str, int] = {}
     for i, name in enumerate(clean, start=1):
+        if name in seen and name in ("", "nan", "None", "NaT"):  # blank header cells, not a repeated name
+            raise ColumnNameError(
+                f"the first row of {path.name!r} has blank cells (columns {seen[name]} and {i}): it must hold the "
+                "column names — delete any title or blank rows above the header, and name every column"
+            )
         if name in seen:
             raise ColumnNameError(
                 f"column name {name!r} appears twice in {path.name!r} (columns {seen[name]} and {i}); "
@@ -489,7 +494,14 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
         ) from exc
     if isinstance(text_columns, str):  # one name, not its letters
         text_columns = (text_columns,)
-    return _clean_frame(frame, decimal=decimal, percent=percent, text_columns=tuple(text_columns))
+    cleaned = _clean_frame(frame, decimal=decimal, percent=percent, text_columns=tuple(text_columns))
+    # a spreadsheet's blank row (",,,,") is no patient: left out and counted, never predicted or studied
+    empty = cleaned.isna().all(axis=1).to_numpy()
+    if empty.any() and not empty.all():
+        attrs = dict(cleaned.attrs)
+        cleaned = cleaned.loc[~empty].reset_index(drop=True)
+        cleaned.attrs = {**attrs, "empty_rows": int(empty.sum())}
+    return cleaned
 
 
 #: The longest header row read (bytes): tens of thousands of radiomic column names fit; a binary file does not.
@@ -622,6 +634,8 @@ def load_cohort(
                            text_columns=(id_column,) if id_column is not None else ())
         default_name = Path(source).stem
     notes: list[str] = []
+    if frame.attrs.get("empty_rows"):
+        notes.append(f"left out {frame.attrs['empty_rows']} empty row(s) (every cell blank)")
     markers = frame.attrs.get("missing_markers", {})
     if markers:
         notes.append("read as missing: " + "; ".join(
@@ -915,8 +929,15 @@ def _number_format_problem(name: str, column: pd.Series) -> str | None:
     if comma.any() and point.any() and (comma | number).all():  # no reading option can make this one column
         return (f"input {name!r} mixes decimal points (e.g. {present[point].iloc[0]!r}) with decimal commas (e.g. "
                 f"{present[comma].iloc[0]!r}); write the column one way")
-    if present.str.match(_DECIMAL_COMMA.pattern).mean() >= 0.8:
-        example = present[present.str.match(_DECIMAL_COMMA.pattern)].iloc[0]
+    decimal_commas = present.str.match(_DECIMAL_COMMA.pattern)
+    if decimal_commas.mean() >= 0.8:
+        example = present[decimal_commas].iloc[0]
+        if present[decimal_commas].str.match(r"^[+-]?[1-9]\d{0,2},\d{3}$").all():
+            # "6,749" in every such cell: 6749 with a thousands comma (a count) as likely as 6.749
+            whole, frac = example.split(",")
+            return (f"input {name!r} holds {example!r}: a thousands separator ({whole}{frac}) or a decimal comma "
+                    f"({whole}.{frac})? Save the column without thousands separators if they are; read the table "
+                    "with decimal=',' (CLI: --decimal-comma) only if it is a decimal comma")
         return (f"input {name!r} holds numbers with a decimal comma (e.g. {example!r}); save the table with a "
                 "decimal point, or read it with decimal=',' (CLI: --decimal-comma)")
     if percent.any() and number.any() and (percent | number).all():

@@ -30,11 +30,12 @@ def scale_mismatch_lines(bundle, frame: pd.DataFrame) -> list[str]:
     except ScintimlError:
         return []
     lines = []
+    ranges = bundle.spec.get("training_ranges") or {}
     for name in bundle.inputs:
         values = X[name].dropna()
-        lo, hi = bundle.spec["training_ranges"][name]
-        if len(values) < SCALE_MIN_PATIENTS or "=" in name:
+        if len(values) < SCALE_MIN_PATIENTS or "=" in name or name not in ranges:
             continue
+        lo, hi = ranges[name]
         outside = int((~values.between(lo, hi)).sum())
         if outside / len(values) <= SCALE_SHARE:
             continue
@@ -132,6 +133,19 @@ def predict_file(
                             "training median, so these predictions do not use it — check the column")
     warnings += unseen_level_lines(predictions.attrs.get("unseen_levels", {}))
     warnings += scale_mismatch_lines(bundle, frame)
+    if frame.attrs.get("empty_rows"):
+        warnings.append(f"left out {frame.attrs['empty_rows']} empty row(s) of the table (every cell blank)")
+    no_input = int((predictions["imputed"] == ";".join(bundle.inputs)).sum()) if bundle.inputs else 0
+    if no_input:
+        warnings.append(f"{no_input} patient(s) have none of the model's inputs: each was given the training "
+                        "medians, so their prediction says nothing about them (see the imputed column)")
+    if id_column is not None:
+        ids = frame[id_column].dropna()
+        repeated = ids[ids.duplicated()].unique()
+        if len(repeated):
+            warnings.append(f"id column {id_column!r} repeats {len(repeated)} id(s), e.g. "
+                            f"{[str(v) for v in repeated[:3]]}: each row is predicted, but check the table holds "
+                            "each patient once")
     n_out = int((predictions["out_of_range"] != "").sum())
     if n_out:
         warnings.append(f"{n_out} patient(s) have inputs outside the training range (see out_of_range)")

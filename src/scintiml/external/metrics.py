@@ -64,12 +64,24 @@ class CalibrationFit:
 
 def _newton_logistic(y: np.ndarray, design: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Maximum-likelihood logistic regression with an offset; returns (beta, covariance = inverse information)."""
+    def loglik(b: np.ndarray) -> float:
+        eta = design @ b + offset
+        return float(np.sum(y * eta - np.logaddexp(0.0, eta)))  # stable where expit saturates
+
     beta = np.zeros(design.shape[1])
+    current = loglik(beta)
     for _ in range(100):
         mu = expit(design @ beta + offset)
         hess = design.T @ (design * (mu * (1 - mu))[:, None])
         step = np.linalg.lstsq(hess, design.T @ (y - mu), rcond=None)[0]
-        beta = beta + step
+        # a full Newton step can overshoot where the offsets saturate the logistic (most p near 1 at a site
+        # with 36 % events sent the intercept to +1.7e7): halve it until the likelihood does not fall
+        for _ in range(60):
+            candidate = loglik(beta + step)
+            if candidate >= current - 1e-12:
+                break
+            step = step / 2
+        beta, current = beta + step, max(current, candidate)
         if np.max(np.abs(step)) < 1e-10:
             break
     mu = expit(design @ beta + offset)

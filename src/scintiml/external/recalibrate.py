@@ -31,7 +31,7 @@ from ..errors import ScintimlError
 from ..io import check_output_path, jsonable
 from .metrics import calibration_fit, external_performance
 from .missing import MAX_MISSING_SHARE, prepare_inputs
-from .validate import bundle_medians, site_outcome
+from .validate import bundle_medians, check_site_target, site_outcome
 
 __all__ = ["recalibrate_bundle", "RECALIBRATION_METHODS"]
 
@@ -107,6 +107,7 @@ def recalibrate_bundle(
     target = column_name(target)  # as the header is read: trimmed, NFC
     bundle = load_bundle(model)
     frame = bundle.read_as_trained(frame)  # the training table's codes for "not measured", read as missing
+    check_site_target(bundle, frame, target)
     y = site_outcome(frame, target, bundle.spec.get("positive", 1), bundle.spec.get("outcome_values"))
     if min(y.sum(), len(y) - y.sum()) < 5:
         raise ScintimlError(f"{int(y.sum())} event(s) and {int(len(y) - y.sum())} non-event(s): recalibration needs "

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..errors import DuplicateIdError, ScintimlError, TargetClassesError, TargetColumnError
 from ..io import jsonable
+from ..cohort import column_name, model_inputs
 from .drift import input_shift, membership_auc
 from .metrics import external_performance
 from .missing import MAX_MISSING_SHARE, prepare_inputs
@@ -249,6 +250,31 @@ def verdict(performance: Mapping[str, Any], development_auc: float | None,
     return "transportable", [kept, "calibration-in-the-large and slope are consistent with 0 and 1"]
 
 
+def check_site_target(bundle, frame: pd.DataFrame, target: str) -> None:
+    """Refuse an outcome column that is one of the model's inputs, or that is not the model's outcome while the
+    table holds a column of that name: ``--target sex`` beside a ``disease`` column would validate (or
+    recalibrate) the model against the wrong outcome and report it as a result.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> bundle = SimpleNamespace(inputs=["age", "sex=M"], spec={"target": "disease"})
+    >>> check_site_target(bundle, pd.DataFrame({"age": [1], "sex": ["M"], "died": [0]}), "died")  # renamed: fine
+    >>> check_site_target(bundle, pd.DataFrame({"age": [1], "sex": ["M"], "disease": [0]}), "sex")
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.TargetColumnError: --target 'sex' is one of the model's inputs, not an outcome; the model predicts 'disease' — give the column holding it
+    """
+    sources = {c.partition("=")[0] if "=" in c and c not in frame.columns else c for c in bundle.inputs}
+    trained = bundle.spec.get("target")
+    if target in sources:
+        raise TargetColumnError(f"--target {target!r} is one of the model's inputs, not an outcome; the model "
+                                f"predicts {trained!r} — give the column holding it")
+    if trained and target != trained and trained in frame.columns and target in frame.columns:
+        raise TargetColumnError(f"--target {target!r} is not the model's outcome {trained!r}, and this table has a "
+                                f"{trained!r} column: give --target {trained}")
+
+
 def validate_bundle(
     bundle,
     frame: pd.DataFrame,
@@ -306,8 +332,6 @@ def validate_bundle(
     >>> result.verdict in ("transportable", "recalibrate", "retrain"), result.performance["n"]
     (True, 294)
     """
-    from ..cohort import column_name
-
     target = column_name(target)  # as the header is read: trimmed, NFC
     id_column = column_name(id_column) if id_column is not None else None
     if id_column is not None and id_column not in frame.columns:
@@ -323,6 +347,7 @@ def validate_bundle(
     frame = bundle.read_as_trained(frame, id_column)
     if reference is not None:
         reference = bundle.read_as_trained(reference, id_column)
+    check_site_target(bundle, frame, target)
     positive = bundle.spec.get("positive", 1)
     y = site_outcome(frame, target, positive, bundle.spec.get("outcome_values"))
     if min(y.sum(), len(y) - y.sum()) < 2:
@@ -335,9 +360,10 @@ def validate_bundle(
                                        categories=bundle.categories)
     p = bundle.model.predict_proba(X)[:, 1]
     performance = external_performance(y, p, bundle.threshold, random_state=random_state)
-    from ..bundle.predict import unseen_level_lines
+    from ..bundle.predict import scale_mismatch_lines, unseen_level_lines
 
-    notes = unseen_level_lines(X.attrs.get("unseen_levels", {}))
+    # an unseen category level, an input in another unit (mmol/l for mg/dl) — said before any verdict is read
+    notes = unseen_level_lines(X.attrs.get("unseen_levels", {})) + scale_mismatch_lines(bundle, frame)
     if min(performance["n_events"], performance["n"] - performance["n_events"]) < 10:
         notes.append(f"only {min(performance['n_events'], performance['n'] - performance['n_events'])} patients in "
                      "the smaller outcome class: the intervals are wide, read them rather than the point values")
@@ -359,12 +385,14 @@ def validate_bundle(
             prepare_inputs(reference, inputs, bundle_medians(bundle), 1.0)
         except ScintimlError as exc:
             raise type(exc)(f"the reference table (--reference): {exc}") from None
-        same = reference[inputs].reset_index(drop=True).equals(frame[inputs].reset_index(drop=True))
-        if same:  # a table against itself: cross-validation then "anti-learns" (an AUC below 0.5), not a result
+        # both tables as the model reads them (a one-hot input "sex=M" is no column of either), missing kept
+        ref_X = model_inputs(reference, inputs, categories=bundle.categories).reset_index(drop=True)
+        site_X = model_inputs(frame, inputs, categories=bundle.categories).reset_index(drop=True)
+        if ref_X.equals(site_X):  # a table against itself: cross-validation then "anti-learns" (AUC < 0.5)
             notes.append("the reference holds the very same patients as this table: the site-membership model was "
                          "not run (give the development patients as --reference)")
         else:
-            membership = membership_auc(reference, frame, inputs=inputs, random_state=random_state)
+            membership = membership_auc(ref_X, site_X, inputs=inputs, random_state=random_state)
     else:
         notes.append("no development data given (--reference): the site-membership model was not run")
     mismatches = bundle.check_protocol(dict(protocol or {})) if protocol else []
