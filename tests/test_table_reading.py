@@ -255,3 +255,24 @@ def test_validate_names_an_input_in_another_scale(tmp_path):
                         tmp_path / "m")
     result = validate_bundle(load_bundle(model), frame.assign(ef=frame["ef"] / 100), "y")
     assert any("another unit or scale" in note and "times 100" in note for note in result.notes)
+
+
+def test_a_workbook_whose_table_is_not_on_the_first_sheet_says_so(graded_bundle, tmp_path, capsys):
+    pytest.importorskip("openpyxl")
+    path = tmp_path / "site.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"note": ["exported 2026-11-26"]}).to_excel(writer, sheet_name="Summary", index=False)
+        pd.DataFrame({"x": [0.1, 0.2], "grade": ["low", "high"], "y": [0, 1]}).to_excel(writer, sheet_name="Data",
+                                                                                       index=False)
+    assert run_cli(["describe", str(path), "--target", "y"]) == 2
+    assert "only the first of the workbook's 2 sheets is read, 'Summary'; the others are 'Data'" in \
+        capsys.readouterr().err
+    with pytest.raises(Exception, match="2 sheets is read"):
+        predict_file(graded_bundle, path, tmp_path / "p.csv")
+
+
+def test_a_header_repeated_halfway_down_is_named(graded_bundle, tmp_path):
+    lines = ["x,grade", "0.1,low", "0.2,high", "x,grade", "0.3,mid"]
+    (tmp_path / "pasted.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(Exception, match="data row 3 repeats the header row"):
+        predict_file(graded_bundle, tmp_path / "pasted.csv", tmp_path / "p.csv")

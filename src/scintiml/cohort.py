@@ -465,10 +465,14 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
         elif suffix in {".xlsx", ".xlsm", ".xls"}:
             raw = pd.read_excel(path, header=None, dtype=object)
             if raw.empty:
-                raise CohortFileError(f"{str(path)!r} holds no table; put the column names in the first row")
+                raise CohortFileError(f"{str(path)!r} holds no table on its first sheet; put the table on the first "
+                                      "sheet, with the column names in the first row")
             frame = raw.iloc[1:].reset_index(drop=True)
             frame.columns = _check_header(list(raw.iloc[0]), path)
             frame = frame.infer_objects()
+            sheets = pd.ExcelFile(path).sheet_names
+            if len(sheets) > 1:  # only the first is read: said where a column is not found
+                frame.attrs["sheets"] = [str(n) for n in sheets]
         elif suffix in {".parquet", ".pq"}:
             frame = pd.read_parquet(path)
             frame.columns = _check_header(list(frame.columns), path)
@@ -494,7 +498,10 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
         ) from exc
     if isinstance(text_columns, str):  # one name, not its letters
         text_columns = (text_columns,)
+    sheets = frame.attrs.get("sheets")
     cleaned = _clean_frame(frame, decimal=decimal, percent=percent, text_columns=tuple(text_columns))
+    if sheets:
+        cleaned.attrs["sheets"] = sheets
     # a spreadsheet's blank row (",,,,") is no patient: left out and counted, never predicted or studied
     empty = cleaned.isna().all(axis=1).to_numpy()
     if empty.any() and not empty.all():
@@ -678,6 +685,7 @@ def load_cohort(
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise TargetColumnError(
             f"target column {target!r} not found{hint or '.'} Columns are: {', '.join(map(str, frame.columns))}"
+            + _sheets_hint(frame)
         )
 
     # Outcome: exactly two classes, no missing values.
@@ -1154,7 +1162,10 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
     [[61.0, 0.0, 1.0], [70.0, 1.0, 0.0]]
     """
     columns = _check_header(list(frame.columns), Path("the data"))
+    sheets = frame.attrs.get("sheets")
     frame = _clean_frame(frame.set_axis(columns, axis=1))
+    if sheets:
+        frame.attrs["sheets"] = sheets
     out: dict[str, pd.Series] = {}
     missing, textual = [], []
     categories = categories or {}
@@ -1177,17 +1188,42 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
             continue
         missing.append(name)
     if missing:
-        raise TargetColumnError(f"the data lack the model's input column(s) {missing}; the model needs {list(inputs)}")
+        raise TargetColumnError(f"the data lack the model's input column(s) {missing}; the model needs {list(inputs)}"
+                                + _sheets_hint(frame))
     if textual:
         hints = [h for h in (_number_format_problem(name, frame[column_name(name)]) for name in textual) if h]
         raise NonNumericInputError(f"input column(s) {textual} hold non-numeric values; fix or remove those cells"
-                                   + (f" ({hints[0]})" if hints else ""))
+                                   + (f" ({hints[0]})" if hints else f" ({_first_text_cell(frame, textual)})"))
     if len(frame) == 0:
         raise CohortFileError("the table has no patient rows, only a header; export the table again with its rows")
     result = pd.DataFrame(out, index=frame.index)
     _check_finite(result)
     result.attrs["unseen_levels"] = _unseen_levels(frame, result, categories or {})
     return result
+
+
+def _sheets_hint(frame: pd.DataFrame) -> str:
+    """`` (only the first of the workbook's sheets is read: ...)`` for a workbook of several sheets, else ``""``."""
+    sheets = frame.attrs.get("sheets")
+    if not sheets:
+        return ""
+    return (f" (only the first of the workbook's {len(sheets)} sheets is read, {sheets[0]!r}; the others are "
+            f"{', '.join(map(repr, sheets[1:4]))}{' …' if len(sheets) > 4 else ''} — put the table on the first sheet)")
+
+
+def _first_text_cell(frame: pd.DataFrame, names: Sequence[str]) -> str:
+    """Where the first text cell of ``names`` is: ``data row 148 of 'age' holds 'age'`` — and, when a row holds the
+    column names themselves, that the header is repeated there (two exports pasted together)."""
+    name = column_name(names[0])
+    column = frame[name]
+    text = column.notna() & _as_float(column).isna()
+    position = int(np.flatnonzero(text.to_numpy())[0])
+    cell = str(column.iloc[position]).strip()
+    row = frame.iloc[position].astype(str).str.strip()
+    if cell == name or (row == pd.Index(map(str, frame.columns))).mean() >= 0.5:
+        return (f"data row {position + 1} repeats the header row — two exports pasted together? Delete the repeated "
+                "header")
+    return f"e.g. data row {position + 1} of {name!r} holds {_shorten(cell)!r}"
 
 
 def _unseen_levels(frame: pd.DataFrame, X: pd.DataFrame, categories: Mapping[str, Sequence[str]]
