@@ -143,12 +143,19 @@ def test_a_batch_in_another_scale_is_named_with_both_ranges(graded_bundle, grade
     assert f"outside its training range for {len(frame)} of {len(frame)} patients" in line
 
 
-def test_a_fraction_where_training_had_percent_is_named_as_such(tmp_path):
+@pytest.fixture(scope="module")
+def percent_study(tmp_path_factory):
+    """An ejection fraction in percent (20-80) that drives the outcome, and the bundle trained on it."""
     rng = np.random.RandomState(4)
     ef = rng.uniform(20, 80, 200).round(1)
     frame = pd.DataFrame({"ef": ef, "y": (rng.uniform(size=200) < 1 / (1 + np.exp((ef - 45) / 8))).astype(int)})
     model = save_bundle(run_study(load_cohort(frame, "y"), inputs="all", readiness=False, random_state=0),
-                        tmp_path / "m")
+                        tmp_path_factory.mktemp("ef") / "m")
+    return frame, model
+
+
+def test_a_fraction_where_training_had_percent_is_named_as_such(percent_study, tmp_path):
+    frame, model = percent_study
     frame.assign(ef=frame["ef"] / 100).to_csv(tmp_path / "fraction.csv", index=False)  # 0.45 for 45 %
     [line] = [w for w in predict_file(model, tmp_path / "fraction.csv", tmp_path / "p.csv").warnings
               if "another unit or scale" in w]
@@ -247,12 +254,8 @@ def test_a_thousands_comma_is_not_called_a_decimal_comma_and_blank_header_cells_
         read_table(tmp_path / "h.csv")
 
 
-def test_validate_names_an_input_in_another_scale(tmp_path):
-    rng = np.random.RandomState(4)
-    ef = rng.uniform(20, 80, 200).round(1)
-    frame = pd.DataFrame({"ef": ef, "y": (rng.uniform(size=200) < 1 / (1 + np.exp((ef - 45) / 8))).astype(int)})
-    model = save_bundle(run_study(load_cohort(frame, "y"), inputs="all", readiness=False, random_state=0),
-                        tmp_path / "m")
+def test_validate_names_an_input_in_another_scale(percent_study):
+    frame, model = percent_study
     result = validate_bundle(load_bundle(model), frame.assign(ef=frame["ef"] / 100), "y")
     assert any("another unit or scale" in note and "times 100" in note for note in result.notes)
 

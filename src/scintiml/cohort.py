@@ -154,8 +154,7 @@ class Cohort:
             truth=self.truth, outcome_values=list(self.outcome_values),
             missing_codes={k: list(v) for k, v in self.missing_codes.items()},
             warnings=[w for w in self.warnings if not w.startswith("input '") or _names_one_of(w, columns)],
-            categories={src: list(levels) for src, levels in self.categories.items()
-                        if any(c.startswith(f"{src}=") for c in columns)},
+            categories=categories_of(self.categories, columns),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -174,6 +173,18 @@ class Cohort:
             "missing_codes": self.missing_codes,
             "warnings": self.warnings,
         }
+
+
+def categories_of(categories: Mapping[str, Sequence[str]], columns: Sequence[str]) -> dict[str, list[str]]:
+    """The categorical columns (with their levels) that still have a one-hot input among ``columns``.
+
+    Examples
+    --------
+    >>> categories_of({"grade": ["a", "b"], "site": ["x", "y"]}, ["age", "grade=b"])
+    {'grade': ['a', 'b']}
+    """
+    return {src: list(levels) for src, levels in categories.items() if any(str(c).startswith(f"{src}=")
+                                                                          for c in columns)}
 
 
 def _names_one_of(line: str, columns: Sequence[str]) -> bool:
@@ -775,7 +786,7 @@ def load_cohort(
         groups=resolved_groups, notes=notes, missing=missing, name=name or default_name,
         outcome_values=[_jsonable(next(c for c in classes if c != positive)), _jsonable(positive)],
         missing_codes=codes, warnings=duplicate_rows + code_warnings + suspected_codes(X),
-        categories={src: levels for src, levels in categories.items() if any(c.startswith(f"{src}=") for c in X)},
+        categories=categories_of(categories, X.columns),
     )
 
 

@@ -448,9 +448,9 @@ def create_app(config: AppConfig) -> FastAPI:
                                     f"outcome to validate against (columns: {', '.join(map(str, frame.columns))})")
             if id_column and id_column not in frame.columns:
                 raise ScintimlError(f"{name!r} has no id column {id_column!r}")
-            # a one-hot input ("sex=M") is rebuilt from its column ("sex"), as predict and the CLI do
-            missing = [c for c in bundle.inputs
-                       if c not in frame.columns and not ("=" in c and c.partition("=")[0] in frame.columns)]
+            from ..external.missing import absent_inputs
+
+            missing = absent_inputs(frame, bundle.inputs)  # a one-hot "sex=M" comes from "sex", as in the CLI
             if missing:
                 raise ScintimlError(f"{name!r} lacks the model's input column(s) {missing}")
         except ScintimlError as exc:

@@ -30,6 +30,7 @@ import pandas as pd
 from ..ann import ANNClassifier, ScalingLayer
 from ..ann.network import ACTIVATIONS
 from ..ann.scaling import SCALINGS
+from ..cohort import categories_of
 from ..errors import BundleError, ScintimlError
 from ..io import jsonable
 from .card import card_markdown, model_card
@@ -106,8 +107,7 @@ def save_bundle(study, path: str | Path, overwrite: bool = False) -> Path:
         # values the training table meant as "not measured": new patients are read the same way
         "missing_codes": dict(study.cohort.missing_codes),
         # every level of each one-hot input's column, reference first: a new patient's unseen level is flagged
-        "categories": {src: levels for src, levels in study.cohort.categories.items()
-                       if any(c.startswith(f"{src}=") for c in inputs)},
+        "categories": categories_of(study.cohort.categories, inputs),
         "training_ranges": {k: list(v) for k, v in study.training_ranges.items()},
         "imputation": {k: v for k, v in study.medians.items() if k in inputs},
         "protocol": r.get("protocol", {}),

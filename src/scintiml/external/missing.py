@@ -27,6 +27,18 @@ class MissingInputError(ScintimlError):
     """A model input is absent, or missing for too many patients, at the new site."""
 
 
+def absent_inputs(frame: pd.DataFrame, inputs: Sequence[str]) -> list[str]:
+    """The model inputs a table can give neither as a column nor, for a one-hot input ``"sex=M"``, from its
+    column ``"sex"``.
+
+    Examples
+    --------
+    >>> absent_inputs(pd.DataFrame({"age": [60], "sex": ["M"]}), ["age", "sex=M", "dose"])
+    ['dose']
+    """
+    return [c for c in inputs if c not in frame.columns and c.partition("=")[0] not in frame.columns]
+
+
 def prepare_inputs(
     frame: pd.DataFrame,
     inputs: Sequence[str],
@@ -76,7 +88,7 @@ def prepare_inputs(
     """
     from ..cohort import model_inputs
 
-    absent = [c for c in inputs if c not in frame.columns and c.partition("=")[0] not in frame.columns]
+    absent = absent_inputs(frame, inputs)
     if absent:
         raise MissingInputError(
             f"the data lack the model's input column(s) {absent}; the model needs {list(inputs)} — add the "
