@@ -368,7 +368,8 @@ def test_pure_noise_is_said_to_be_no_signal_and_its_rule_not_a_finding():
     lo, hi = r["test"]["auc_ci95"]
     assert lo <= 0.5 and r["signal"]["verdict"] == "not distinguishable from chance"
     assert r["signal"]["basis"] == "testing part" and r["warnings"][0].startswith("no signal the patients can")
-    assert "not a finding" in headline(r)[2] and summary_lines(r)[0].startswith("No signal")
+    rule_line = next(line for line in headline(r) if line.startswith("rule:"))
+    assert "not a finding" in rule_line and summary_lines(r)[0].startswith("No signal")
     # a real signal is said to be one
     from scintiml.datasets import make_mibg_cohort
 
@@ -406,3 +407,31 @@ def test_the_rule_is_judged_on_measured_values_and_a_mostly_missing_input_is_war
     for c in r["rule"]["conditions"]:
         if c["input"] == "x0":
             assert c["value"] != pytest.approx(study.medians["x0"], abs=1e-3)
+
+
+def test_the_headline_figure_is_said_beside_the_testing_split_figure_in_the_summary_and_terminal():
+    """The report calls the nested figure the one to quote: its first paragraph and the terminal's first lines
+    must say it (before, the summary quoted only the one split's AUC and the terminal put it after the warnings)."""
+    from scintiml.report.writer import headline, summary_lines
+
+    r = {"dataset": {"name": "demo", "n_patients": 100, "n_events": 30, "target": "ev", "positive": 1},
+         "inputs": {"selected": ["a"], "all": ["a", "b"]}, "architecture": [1, 1, 1], "split": {
+             "training": 60, "selection": 20, "testing": 20}, "selection": {"method": "growing"},
+         "test": {"n": 20, "auc": 0.7, "auc_ci95": [0.5, 0.9], "threshold": 0.3, "sensitivity": 0.5,
+                  "sensitivity_ci95": [0.2, 0.8], "specificity": 0.6, "specificity_ci95": [0.3, 0.8]},
+         "best_single_predictor": {"input": "a", "direction": "higher", "test_auc": 0.7, "test_auc_ci95": [0.5, 0.9]},
+         "rule": {"text": "a >= 3", "test": {}}, "readiness": None,
+         "nested": {"auc": 0.744, "auc_ci95": [0.61, 0.87], "n_splits": 5, "n_repeats": 1, "baselines": {
+             "logistic_regression": {"auc": 0.75, "network_minus_baseline": -0.006, "difference_ci95": [-0.1, 0.09]},
+             "random_forest": {"auc": 0.731, "network_minus_baseline": 0.013, "difference_ci95": [-0.05, 0.08]}}}}
+    terminal = headline(r)
+    assert terminal[2] == ("headline (nested cross-validation, selection included): AUC 0.744 (0.610-0.870), "
+                           "5-fold; best baseline logistic regression 0.750 on the same folds, difference -0.006 "
+                           "(-0.100 to +0.090)")
+    assert terminal[3] == "rule: a >= 3"
+    summary = summary_lines(r)
+    assert summary[2].startswith("Whole pipeline, selection included, by nested cross-validation (the figure to "
+                                 "quote): AUC 0.744 (0.610–0.870)")
+    assert summary[3].startswith("On the 20 testing patients (one split): AUC 0.700")
+    del r["nested"]  # a study without the nested stage says only the split's figure
+    assert not any("nested" in line for line in headline(r) + summary_lines(r))

@@ -80,13 +80,6 @@ def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_i
         say(line)
     for line in result.results.get("warnings", []):  # leaks, weak selections, small parts: also in the report
         warn(line)
-    nested = result.results.get("nested")
-    if nested:
-        best = max(nested["baselines"].items(), key=lambda kv: kv[1]["auc"])
-        say(f"headline (nested {nested['n_splits']}-fold cross-validation, selection included): AUC "
-            f"{nested['auc']:.3f} ({nested['auc_ci95'][0]:.3f}-{nested['auc_ci95'][1]:.3f}); best baseline "
-            f"{best[0].replace('_', ' ')} {best[1]['auc']:.3f}, difference {best[1]['network_minus_baseline']:+.3f} "
-            f"({best[1]['difference_ci95'][0]:+.3f} to {best[1]['difference_ci95'][1]:+.3f})")
     if result.results.get("internal_external"):
         auc = result.results["internal_external"]["summary"].get("auc")
         if auc and "auc" in auc:  # else a note: fewer than 2 sites with a usable AUC and SE
@@ -174,7 +167,8 @@ def study(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("scintiml-demo"), "--out", help="Output folder."),
-    cohort_name: str = typer.Option("heart_failure", "--cohort", help="heart_failure, spectf, heart-disease (thallium) or mibg (teaching)."),
+    cohort_name: str = typer.Option("heart_failure", "--cohort",
+                                    help="heart_failure, spectf, heart-disease (thallium) or mibg (teaching)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     jobs: int = typer.Option(1, "--jobs", help="Processes for the resampled selections and the nested "

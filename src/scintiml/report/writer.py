@@ -62,12 +62,40 @@ def headline(r: dict[str, Any]) -> list[str]:
     if "positive" in d:  # the event is said, never left to be guessed (issue #15)
         lines.insert(1, f"event: {d.get('target', 'outcome')} = {d['positive']!r} ({d.get('n_events', '?')} of "
                         f"{d.get('n_patients', '?')} patients)")
+    if r.get("nested"):  # the figure to quote, next to the one split's figure rather than after the warnings
+        lines.insert(len(lines) - 1, f"headline (nested cross-validation, selection included): "
+                                     f"{nested_sentence(r['nested'], ascii_dash=True)}")
     if r.get("readiness"):
         lines.append(f"deep learning: {r['readiness']['message']}")
     else:  # said, not left silent: the report says the same in its section 5
         lines.append("deep learning: not assessed — the cohort has no imaging and clinical input groups "
                      "(give them with --groups FILE)")
     return lines
+
+
+def nested_sentence(nested: dict[str, Any], ascii_dash: bool = False) -> str:
+    """The nested cross-validation headline and the best baseline on the same folds, in one clause.
+
+    Examples
+    --------
+    >>> nested = {"auc": 0.786, "auc_ci95": [0.671, 0.901], "n_splits": 5, "n_repeats": 2, "baselines": {
+    ...     "logistic_regression": {"auc": 0.789, "network_minus_baseline": -0.003, "difference_ci95": [-0.08, 0.07]},
+    ...     "random_forest": {"auc": 0.795, "network_minus_baseline": -0.009, "difference_ci95": [-0.111, 0.094]}}}
+    >>> nested_sentence(nested, ascii_dash=True).split("; ")  # doctest: +NORMALIZE_WHITESPACE
+    ['AUC 0.786 (0.671-0.901), 5-fold x 2',
+     'best baseline random forest 0.795 on the same folds, difference -0.009 (-0.111 to +0.094)']
+    """
+    dash = "-" if ascii_dash else "–"
+    repeats = nested.get("n_repeats") or 1
+    text = (f"AUC {nested['auc']:.3f} ({_fmt(nested['auc_ci95']).replace('–', dash)}), {nested['n_splits']}-fold"
+            + (f" x {repeats}" if repeats > 1 else ""))
+    baselines = nested.get("baselines") or {}
+    if baselines:
+        name, b = max(baselines.items(), key=lambda kv: kv[1]["auc"])
+        lo, hi = b["difference_ci95"]
+        text += (f"; best baseline {name.replace('_', ' ')} {b['auc']:.3f} on the same folds, difference "
+                 f"{b['network_minus_baseline']:+.3f} ({lo:+.3f} to {hi:+.3f})")
+    return text
 
 
 def summary_lines(r: dict[str, Any]) -> list[str]:
@@ -88,7 +116,9 @@ def summary_lines(r: dict[str, Any]) -> list[str]:
         f"{r['split']['testing']} (training/selection/testing).",
         f"Input selection ({r['selection']['method']}) kept {len(r['inputs']['selected'])} of "
         f"{len(r['inputs']['all'])} inputs: {', '.join(r['inputs']['selected'])}; network {r['architecture']}.",
-        f"On the {t['n']} testing patients: AUC {t['auc']:.3f} (95 % CI {_fmt(t['auc_ci95'])}); at the "
+        *([f"Whole pipeline, selection included, by nested cross-validation (the figure to quote): "
+           f"{nested_sentence(r['nested'])}."] if r.get("nested") else []),
+        f"On the {t['n']} testing patients (one split): AUC {t['auc']:.3f} (95 % CI {_fmt(t['auc_ci95'])}); at the "
         f"threshold {t['threshold']:.3f} chosen on the selection patients, sensitivity {t['sensitivity']:.2f} "
         f"({_fmt(t['sensitivity_ci95'], 2)}) and specificity {t['specificity']:.2f} "
         f"({_fmt(t['specificity_ci95'], 2)}).",
