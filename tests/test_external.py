@@ -604,3 +604,30 @@ def test_a_site_column_no_two_sites_can_be_validated_under_is_refused_before_the
     assert lines[0].startswith("1 of 3 sites could not be validated") and "C: 4 events" in lines[0]
     assert "rests on 2 sites" in lines[1]
     assert _site_warnings({"per_site": [{"site": s} for s in "ABC"], "summary": {"k": 3}}) == []
+
+
+def test_an_id_column_named_like_an_output_column_is_refused_not_a_traceback(cleveland_bundle, tmp_path):
+    """An id column called ``probability`` (or ``outcome`` in validate) once crashed with pandas' "cannot insert
+    probability, already exists": the output cannot hold both columns, so the table's column must be renamed."""
+    from scintiml.bundle import predict_file
+    from scintiml.errors import BundleError
+    from scintiml.external import write_validation
+
+    path, _ = cleveland_bundle
+    frame = heart_disease_frame("switzerland")
+    for name in ("probability", "predicted_class", "imputed"):
+        frame.insert(0, name, [f"p{i}" for i in range(len(frame))])
+        frame.to_csv(tmp_path / "site.csv", index=False)
+        with pytest.raises(BundleError, match=f"the id column '{name}' has the name of an output column"):
+            predict_file(path, tmp_path / "site.csv", tmp_path / "p.csv", id_column=name)
+        frame = frame.drop(columns=name)
+    frame.insert(0, "outcome", [f"p{i}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "site.csv", index=False)
+    with pytest.raises(BundleError, match="the id column 'outcome' has the name of an output column"):
+        write_validation(path, tmp_path / "site.csv", "disease", tmp_path / "v", id_column="outcome", pdf=False)
+    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "v").exists()
+    # the same column as an ordinary extra column (another id) is no clash: predictions carry only the id
+    frame.insert(0, "pid", range(len(frame)))
+    frame.to_csv(tmp_path / "site.csv", index=False)
+    run = predict_file(path, tmp_path / "site.csv", tmp_path / "p.csv", id_column="pid")
+    assert list(run.predictions.columns[:2]) == ["pid", "probability"] and len(run.predictions) == len(frame)

@@ -41,6 +41,8 @@ WEIGHTS = "weights.npz"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 MAX_PARAMETERS = 10_000_000  # a tabular network has far fewer weights; more is a forged architecture (80 MB)
 MAX_LAYERS = 64
+#: The columns ``predict`` writes beside the id; an id column of one of these names would be overwritten.
+PREDICTION_COLUMNS = ("probability", "predicted_class", "above_threshold", "out_of_range", "imputed")
 SUMMARY_NUMBERS = ("mean", "sd", "std", "min", "max", "missing_share", "missing_fraction", "n")  # what drift reads
 
 __all__ = ["KIND", "Bundle", "save_bundle", "load_bundle", "training_summary", "spec_digest"]
@@ -122,6 +124,23 @@ def save_bundle(study, path: str | Path, overwrite: bool = False) -> Path:
                         card_markdown=card_markdown(card), overwrite=overwrite)
 
 
+def check_id_name(id_column: str | None, outputs: tuple[str, ...]) -> None:
+    """Refuse an id column named like one of the output columns: the output could not hold both.
+
+    Examples
+    --------
+    >>> check_id_name("probability", PREDICTION_COLUMNS)
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.BundleError: the id column 'probability' has the name of an output column (probability, \
+predicted_class, above_threshold, out_of_range, imputed); rename it in the table (e.g. patient_id) and give that \
+name to --id
+    """
+    if id_column is not None and id_column in outputs:
+        raise BundleError(f"the id column {id_column!r} has the name of an output column ({', '.join(outputs)}); "
+                          "rename it in the table (e.g. patient_id) and give that name to --id")
+
+
 @dataclass
 class Bundle:
     """A loaded, verified tabular bundle: its spec, the network and the model card.
@@ -197,6 +216,7 @@ class Bundle:
 
         if id_column is not None and id_column not in frame.columns:
             raise BundleError(f"id column {id_column!r} not found in the data")
+        check_id_name(id_column, PREDICTION_COLUMNS)
         frame = self.read_as_trained(frame, id_column)
         try:  # the same reading as the study's (one-hot inputs rebuilt, TRUE/FALSE as 1/0, names trimmed)
             X = model_inputs(frame, self.inputs, categories=self.categories)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..errors import DuplicateIdError, ScintimlError, TargetClassesError, TargetColumnError
 from ..io import jsonable
+from ..bundle.tabular import check_id_name
 from ..cohort import column_name, model_inputs
 from .drift import input_shift, membership_auc
 from .metrics import external_performance
@@ -31,6 +32,8 @@ __all__ = ["ValidationResult", "validate_bundle", "site_outcome", "bundle_traini
 
 #: The AUC may fall this much below its development value before the model is said to have lost discrimination.
 MAX_AUC_DROP = 0.05
+#: The per-patient columns of a validation (beside the id; an id of one of these names is refused).
+VALIDATION_COLUMNS = ("probability", "above_threshold", "outcome", "imputed")
 VERDICT_RULE = (
     "retrain if the AUC's 95 % CI lies wholly below the development AUC minus {drop:.2f} or does not exclude "
     "0.5; otherwise recalibrate if the 95 % CI of calibration-in-the-large excludes 0 or that of the calibration "
@@ -336,6 +339,7 @@ def validate_bundle(
     id_column = column_name(id_column) if id_column is not None else None
     if id_column is not None and id_column not in frame.columns:
         raise TargetColumnError(f"id column {id_column!r} not found; columns are {list(frame.columns)}")
+    check_id_name(id_column, VALIDATION_COLUMNS)
     if id_column is not None:  # as the study refuses them: a patient counted twice weighs twice in every figure
         ids = frame[id_column].dropna()
         repeated = ids[ids.duplicated()].unique()
@@ -403,8 +407,7 @@ def validate_bundle(
     label, reasons = verdict(performance, development["auc"], max_auc_drop)
     if mismatches:
         reasons.append("acquisition protocol differs: " + "; ".join(mismatches))
-    predictions = pd.DataFrame({"probability": p, "above_threshold": p >= bundle.threshold, "outcome": y,
-                                "imputed": imputed.to_numpy()})
+    predictions = pd.DataFrame(dict(zip(VALIDATION_COLUMNS, (p, p >= bundle.threshold, y, imputed.to_numpy()))))
     if id_column is not None:
         predictions.insert(0, id_column, frame[id_column].to_numpy())
     return ValidationResult(
