@@ -121,13 +121,13 @@ DAMAGE = {
     "nan weight, checksum not recomputed": (lambda f: _set_weight(f, "coef_0", _nan), "does not match its checksum"),
     "inf weight": (_both(lambda f: _set_weight(f, "intercept_1", _inf)), "NaN or infinite"),
     "inf scaling": (_edit_spec("scaler", {"method": "meanstd", "offset": [0, 0, 0], "scale": [1, 1e999, 1]}),
-                    "NaN or infinite"),
+                    "1e999 is beyond a float's range"),
     "zero scaling": (_edit_spec("scaler", {"method": "meanstd", "offset": [0, 0, 0], "scale": [1, 0, 1]}),
-                     "scale <= 0"),
+                     "scale below 1e-250 (or <= 0)"),
     "nan threshold, literal NaN": (_literal_nan_threshold, "not valid JSON"),
     "nan threshold, spec checksum recomputed": (_edit_spec("threshold", "NaN"), "threshold is nan"),
     "nan threshold, spec checksum not recomputed": (_edit_spec("threshold", "NaN", rehash_spec=False), "was edited"),
-    "inf threshold": (_edit_spec("threshold", 1e999), "threshold is inf"),
+    "inf threshold": (_edit_spec("threshold", 1e999), "1e999 is beyond a float's range"),
     "threshold outside (0, 1)": (_edit_spec("threshold", 1.5), "outside (0, 1)"),
     "edited spec, valid value": (_edit_spec("threshold", 0.9, rehash_spec=False), "was edited"),
     "edited card": (_edit_card, "'card.json' does not match its checksum"),
@@ -217,6 +217,15 @@ def _edit_card_field(folder):
     (folder / "card.json").write_text(json.dumps(card))
 
 
+def _link_outside(name):
+    """Move the bundle's file out of the folder and leave a symbolic link to it in its place."""
+    def edit(folder):
+        outside = folder.parent / f"outside-{name}"
+        (folder / name).replace(outside)
+        (folder / name).symlink_to(outside)
+    return edit
+
+
 FORGED = {
     # bundle.json itself
     "bundle.json nested 100k deep": (lambda f: (f / "bundle.json").write_text("[" * 100_000 + "]" * 100_000),
@@ -244,7 +253,7 @@ FORGED = {
     "summary not a mapping": (_edit_spec("training_summary", [1]), "training_summary is not a mapping"),
     "extra summarised column with a 3-value range": (_edit_head(_extra_column_bad_range),
                                                      "training range of 'zzz' has shape (3,)"),
-    "summary median inf, no imputation": (_edit_head(_median_inf_no_imputation), "quantile 0.5 is inf"),
+    "summary median inf, no imputation": (_edit_head(_median_inf_no_imputation), "1e999 is beyond a float's range"),
     "training range of an input missing": (_edit_head(lambda s: s["training_ranges"].pop("age")),
                                            "training_ranges lack input 'age'"),
     "imputation not a mapping": (_edit_spec("imputation", [1.0]), "imputation is a list, not a mapping"),
@@ -259,6 +268,15 @@ FORGED = {
     "positive outcome a mapping": (_edit_spec("positive", {"a": 1}), "positive outcome {'a': 1} is not a value"),
     "classes holding a list": (_edit_spec("classes", [0, [1]]), "classes are not two outcome values"),
     "recalibrations not a list": (_edit_spec("recalibrations", {"a": 1}), "recalibrations are not a list"),
+    # values no trained network holds: every probability came out NaN (scale) or 1.0 (weights)
+    "subnormal scale": (_edit_head(lambda s: s["scaler"].__setitem__("scale", [1.0, 1e-320, 1.0])),
+                        "scale below 1e-250"),
+    "weights of 1e308": (_both(lambda f: _set_weight(f, "coef_0", lambda a: np.full_like(a, 1e308))),
+                         "coef_0 holds a weight of magnitude 1e+308"),
+    # links: a bundle reads its own files, never one elsewhere on the machine (checksums recomputed by the forger)
+    "card.md a link outside the bundle": (_both(_link_outside("card.md")), "'card.md' is a symbolic link"),
+    "weights a link to a copy outside": (_both(_link_outside("weights.npz")), "'weights.npz' is a symbolic link"),
+    "bundle.json a link": (_link_outside("bundle.json"), "'bundle.json' is a symbolic link"),
     # the model card (recalibrate re-renders it)
     "card field not a number": (_both(_edit_card_field), "card.json is not a model card"),
     "card a list": (_both(lambda f: (f / "card.json").write_text("[1]")), "card.json is not a model card"),
@@ -356,3 +374,17 @@ def test_cli_refuses_a_forged_bundle_in_one_line(bundle_dir, study, tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, err[-2000:]
     assert DAMAGE[damage][1] in err and not out.exists()
+
+
+def test_a_listed_file_larger_than_any_bundle_is_refused_before_it_is_hashed(bundle_dir, monkeypatch):
+    from scintiml.bundle import format as bundle_format
+
+    monkeypatch.setattr(bundle_format, "MAX_FILE_BYTES", 1000)  # the real cap is 1 GiB; the weights are ~1 kB
+    assert (bundle_dir / "weights.npz").stat().st_size > 1000
+    with pytest.raises(BundleError, match="'weights.npz' is .* bytes, more than a scintiml bundle holds"):
+        load_bundle(bundle_dir)
+
+
+def test_a_bundle_reached_through_a_linked_folder_still_loads(pristine, tmp_path):
+    (tmp_path / "link").symlink_to(pristine)  # the folder may be a link (a shared drive); only its files may not
+    assert load_bundle(tmp_path / "link").inputs == load_bundle(pristine).inputs

@@ -374,6 +374,15 @@ def test_model_inputs_refuse_what_training_refuses(small_frame):
         model_inputs(small_frame.assign(washout=1e300), ["washout"])
     with pytest.raises(CohortFileError, match="no patient rows"):
         model_inputs(small_frame.iloc[:0], ["washout"])
+    # the small end: a column in 1e-300 had a variance of 0 and was silently useless to the network
+    tiny = small_frame.assign(washout=small_frame["washout"] * 1e-300)
+    with pytest.raises(InfiniteValueError, match=r"\['washout'\] hold only values below ±1e-100 \(the largest "
+                                                 r"[0-9.]+e-29\d\)"):
+        load_cohort(tiny, target="outcome", id_column="pid")
+    assert np.isfinite(load_cohort(small_frame.assign(washout=small_frame["washout"] * 1e-90), "outcome", id_column="pid")
+                       .X["washout"]).all()
+    zeros = load_cohort(small_frame.assign(washout=0.0), target="outcome", id_column="pid")  # all zero is constant, not tiny
+    assert "washout" not in zeros.inputs or (zeros.X["washout"] == 0).all()
     comma = small_frame.assign(washout=small_frame["washout"].map(lambda v: f"{v:.2f}".replace(".", ",")))
     with pytest.raises(NonNumericInputError, match="--decimal-comma"):
         model_inputs(comma, ["washout"])

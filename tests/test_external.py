@@ -523,8 +523,12 @@ def test_site_outcome_names_an_empty_table_and_shows_values_plainly():
 
     with pytest.raises(TargetClassesError, match="no patient rows"):
         site_outcome(pd.DataFrame({"cad": pd.Series([], dtype=float)}), "cad", 1)
-    with pytest.raises(TargetClassesError, match=r"\(values: \[0\]\)"):
+    with pytest.raises(TargetClassesError, match=r"\(values: \[0\]\); check the outcome coding"):
         site_outcome(pd.DataFrame({"cad": np.zeros(5, dtype=np.int64)}), "cad", 1)
+    # the training coding is known and this site uses it: the site had no event, there is nothing to recode
+    with pytest.raises(TargetClassesError, match=r"no patient of this site has the event cad = 1 \(values: \[0\]\): "
+                                                 "an AUC and a calibration need both outcomes"):
+        site_outcome(pd.DataFrame({"cad": np.zeros(5, dtype=np.int64)}), "cad", 1, training_values=[0, 1])
 
 
 def test_site_outcome_refuses_another_coding_than_the_training_table():

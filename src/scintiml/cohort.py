@@ -52,6 +52,9 @@ from .errors import (
 MAX_CATEGORY_LEVELS = 10
 #: Largest magnitude accepted in an input: beyond it squares and variances overflow float64 (1e307 did).
 MAX_ABS_VALUE = 1e15
+#: Smallest magnitude of a column's largest value: below it squares underflow (a column in 1e-300 had a variance
+#: of 0 and was silently useless to the network; 1e-160 still worked).
+MIN_ABS_VALUE = 1e-100
 #: The fewest events (and non-events) a study accepts.
 MIN_EVENTS = 10
 
@@ -1136,6 +1139,15 @@ def _check_finite(X: pd.DataFrame) -> None:
         raise InfiniteValueError(
             f"input(s) {huge} hold values beyond ±{MAX_ABS_VALUE:.0e} (e.g. {np.nanmax(np.abs(X[huge[0]])):.3g}), "
             "which overflow the network's arithmetic; check the cells or rescale the column (other units)"
+        )
+    with np.errstate(all="ignore"):
+        largest = np.nanmax(np.abs(values), axis=0, initial=0.0)
+    tiny = [(c, top) for c, top in zip(X.columns, largest) if 0 < top < MIN_ABS_VALUE]
+    if tiny:
+        raise InfiniteValueError(
+            f"input(s) {[c for c, _ in tiny]} hold only values below ±{MIN_ABS_VALUE:.0e} (the largest "
+            f"{tiny[0][1]:.3g}), too small for the network's arithmetic (their variance underflows to 0); "
+            "check the cells or rescale the column (other units)"
         )
 
 

@@ -40,6 +40,10 @@ BUNDLE_FORMAT_VERSION = 2
 READABLE_FORMAT_VERSIONS = (2, 3)
 SPEC_FILE = "bundle.json"
 MAX_SPEC_BYTES = 20_000_000  # a spec is small; a huge one is not a bundle of ours
+#: Largest file a bundle may list. Ours hold at most a few tens of MB (a tabular network is capped at 80 MB of
+#: weights, the planar CNN is smaller); every listed file is hashed whole on each load, so a forged listing of a
+#: multi-GB file would stall every prediction.
+MAX_FILE_BYTES = 1 << 30
 MAX_JSON_DEPTH = 32  # ours nest about 7 deep; a deeper file is not ours, and checking it would recurse without bound
 
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "SPEC_FILE", "write_bundle", "read_bundle",
@@ -192,6 +196,7 @@ def read_bundle(path: str | Path, kind: str | None = None) -> BundleFolder:
         raise BundleError(f"{str(path)!r} is not a folder; a scintiml model bundle is a folder holding {SPEC_FILE}")
     if not head_path.is_file():
         raise BundleError(f"{str(path)!r} is not a scintiml model bundle ({SPEC_FILE} not found)")
+    _inside(path, SPEC_FILE)
     head = _load_json(head_path, repr(str(head_path)))
     if not isinstance(head, dict) or head.get("format") != BUNDLE_FORMAT:
         found = _short(head.get("format") if isinstance(head, dict) else None)
@@ -216,12 +221,29 @@ def read_bundle(path: str | Path, kind: str | None = None) -> BundleFolder:
         file = path / name
         if not file.is_file():
             raise BundleError(f"the bundle in {str(path)!r} is missing {name!r}; copy the whole folder")
+        _inside(path, name)
+        if file.stat().st_size > MAX_FILE_BYTES:
+            raise BundleError(f"the bundle in {str(path)!r}: {name!r} is {file.stat().st_size} bytes, more than a "
+                              f"scintiml bundle holds ({MAX_FILE_BYTES}); refused")
         if sha256_file(file) != expected:
             raise BundleError(
                 f"the bundle in {str(path)!r}: {name!r} does not match its checksum in {SPEC_FILE} — the file was "
                 "edited or damaged; use an intact copy of the bundle"
             )
     return BundleFolder(path, head)
+
+
+def _inside(folder: Path, name: str) -> None:
+    """Refuse a bundle file that is a symbolic link or resolves outside the bundle folder.
+
+    A bundle may come from an untrusted source (a colleague's share, an e-mail): a link named ``card.md`` pointing
+    at ``/etc/passwd`` or at weights elsewhere would be read as the bundle's own, and the checksums cannot tell
+    (they are written by whoever made the links). The folder itself may be reached through a link.
+    """
+    file = folder / name
+    if file.is_symlink() or file.resolve().parent != folder.resolve():
+        raise BundleError(f"the bundle in {str(folder)!r}: {name!r} is a symbolic link (or leads outside the "
+                          "folder); a bundle holds its own files only — copy the files themselves, not links")
 
 
 def _short(value: Any) -> str:
@@ -234,12 +256,21 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not allowed in a bundle")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; 1e400 would parse to infinity, which no bundle of ours holds."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is beyond a float's range, not allowed in a bundle")
+    return value
+
+
 def _load_json(path: Path, what: str) -> Any:
     """A bundle's JSON file, parsed; one :class:`BundleError` when too large, not JSON, or nested too deeply."""
     if path.stat().st_size > MAX_SPEC_BYTES:
         raise BundleError(f"{what} is larger than {MAX_SPEC_BYTES} bytes; not a scintiml bundle")
     try:
-        value = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+        value = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant,
+                           parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError; so are NaN and huge ints
         raise BundleError(f"{what} is not valid JSON ({exc}); the bundle is corrupt") from None
     except RecursionError:  # json recurses per level: [[[[...]]]] exhausts the stack before it is rejected

@@ -41,6 +41,12 @@ WEIGHTS = "weights.npz"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 MAX_PARAMETERS = 10_000_000  # a tabular network has far fewer weights; more is a forged architecture (80 MB)
 MAX_LAYERS = 64
+#: Largest weight magnitude a bundle may hold. Networks trained here carry a norm penalty and standardised inputs
+#: (their weights stay within tens); 1e6 is far beyond any fit, and a forged 1e308 overflowed every product.
+MAX_WEIGHT = 1e6
+#: Smallest scaling-layer scale: its reciprocal times the largest accepted input (1e15) must stay finite
+#: (a forged 1e-320 turned every scaled value into infinity and every probability into NaN).
+MIN_SCALE = 1e-250
 #: The columns ``predict`` writes beside the id; an id column of one of these names would be overwritten.
 PREDICTION_COLUMNS = ("probability", "predicted_class", "above_threshold", "out_of_range", "imputed")
 SUMMARY_NUMBERS = ("mean", "sd", "std", "min", "max", "missing_share", "missing_fraction", "n")  # what drift reads
@@ -209,6 +215,16 @@ class Bundle:
         skip = [c for c in frame.columns if c not in used]
         return apply_missing_codes(frame, wanted, skip=skip)[0]
 
+    def probabilities(self, X: pd.DataFrame) -> np.ndarray:
+        """The event probability of each row of model inputs (complete, in the bundle's order); never NaN: a
+        network whose arithmetic fails on these values is refused, not reported as "no event"."""
+        with np.errstate(all="ignore"):  # a failure is reported below in one line, not as numpy warnings
+            p = self.model.predict_proba(X)[:, 1]
+        if not np.all(np.isfinite(p)):
+            raise BundleError(f"the model gives no probability for {int((~np.isfinite(p)).sum())} patient(s) (its "
+                              "arithmetic overflows on their values); the bundle is corrupt or the values absurd")
+        return p
+
     def predict(self, frame: pd.DataFrame, id_column: str | None = None) -> pd.DataFrame:
         """Probability, class at the bundle's threshold, out-of-range and imputed inputs, per patient; a value
         the training table meant as "not measured" (:attr:`missing_codes`) is read as missing here too."""
@@ -229,7 +245,7 @@ class Bundle:
         still = [c for c in self.inputs if X[c].isna().any()]
         if still:
             raise BundleError(f"input column(s) {still} have missing values and the model has no value to impute")
-        p = self.model.predict_proba(X)[:, 1]
+        p = self.probabilities(X)
         ranges = self.spec["training_ranges"]
         outside = pd.DataFrame({c: ~X[c].between(*ranges[c]) for c in self.inputs})
 
@@ -359,8 +375,9 @@ def _check_spec(spec: dict[str, Any]) -> tuple[list[str], list[int]]:
         raise BundleError(f"the bundle's scaling method {_short(scaler.get('method'))} is not one of "
                           f"{', '.join(SCALINGS)}; the bundle is corrupt")
     _finite_array(scaler.get("offset"), "scaling offset", (len(inputs),))
-    if np.any(_finite_array(scaler.get("scale"), "scaling scale", (len(inputs),)) <= 0):
-        raise BundleError("the bundle's scaling layer has a scale <= 0; the bundle is corrupt")
+    if np.any(_finite_array(scaler.get("scale"), "scaling scale", (len(inputs),)) < MIN_SCALE):
+        raise BundleError(f"the bundle's scaling layer has a scale below {MIN_SCALE:.0e} (or <= 0); the bundle is "
+                          "corrupt")
     ranges = _mapping(spec, "training_ranges", "training_ranges")
     for c in inputs:
         if c not in ranges:
@@ -434,6 +451,10 @@ def _read_weights(path: Path, arch: list[int]) -> tuple[list[np.ndarray], list[n
                     arrays[name] = _read_npy(fh, name, shape)
     except (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError) as exc:
         raise BundleError(f"the bundle's {WEIGHTS} cannot be read ({exc}); the file is truncated or damaged") from None
+    for name, arr in arrays.items():
+        if arr.size and float(np.max(np.abs(arr))) > MAX_WEIGHT:
+            raise BundleError(f"the bundle's {name} holds a weight of magnitude {float(np.max(np.abs(arr))):.3g}, "
+                              f"beyond any trained network's (at most {MAX_WEIGHT:.0e}); the bundle is corrupt")
     coefs = [arrays[f"coef_{i}"] for i in range(len(arch) - 1)]
     intercepts = [arrays[f"intercept_{i}"] for i in range(len(arch) - 1)]
     return coefs, intercepts

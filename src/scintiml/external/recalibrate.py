@@ -114,7 +114,7 @@ def recalibrate_bundle(
                             "at least 5 of each")
     X, imputed, share = prepare_inputs(frame, bundle.inputs, bundle_medians(bundle), max_missing_share,
                                        categories=bundle.categories)
-    p = bundle.model.predict_proba(X)[:, 1]
+    p = bundle.probabilities(X)
     fit = calibration_fit(y, p)
     if fit.separated and method != "intercept":
         raise ScintimlError("the model's probabilities separate these patients' outcomes perfectly: a calibration "

@@ -134,6 +134,11 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any, training_value
                 f"outcome {target!r} holds {_shown(values)} at this site, but the model was trained on "
                 f"{_shown(training_values)} (event = {positive!r}); recode this site's outcome the same way")
     if not is_event.any():
+        if training_values is not None and len(training_values) == 2 and values <= known:
+            # the coding is the training one: the site simply had no event, nothing to recode
+            raise TargetClassesError(
+                f"no patient of this site has the event {target} = {positive!r} (values: {_shown(values)}): an "
+                "AUC and a calibration need both outcomes — validate on more patients")
         raise TargetClassesError(
             f"no patient has the model's event {target} = {positive!r} (values: {_shown(values)}); check "
             "the outcome coding of this site"
@@ -362,7 +367,7 @@ def validate_bundle(
     inputs = list(bundle.inputs)
     X, imputed, share = prepare_inputs(frame, inputs, bundle_medians(bundle), max_missing_share,
                                        categories=bundle.categories)
-    p = bundle.model.predict_proba(X)[:, 1]
+    p = bundle.probabilities(X)
     performance = external_performance(y, p, bundle.threshold, random_state=random_state)
     from ..bundle.predict import scale_mismatch_lines, unseen_level_lines
 
