@@ -279,3 +279,62 @@ def test_a_header_repeated_halfway_down_is_named(graded_bundle, tmp_path):
     (tmp_path / "pasted.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(Exception, match="data row 3 repeats the header row"):
         predict_file(graded_bundle, tmp_path / "pasted.csv", tmp_path / "p.csv")
+
+
+def _numbers_frame(column, n=60, seed=3):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"age": rng.normal(60, 10, n).round(1), "event": np.tile([0, 1], n // 2)})
+    frame["odd"] = column(rng, n)
+    return frame
+
+
+def _read_csv_text(frame, tmp_path, **options):
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    return load_cohort(read_table(path, **options), "event")
+
+
+def test_a_unicode_minus_from_a_report_is_a_minus_not_a_category(tmp_path):
+    """U+2212 (Word, PDF) beside "-": read as numbers; before, the column became 9 one-hot levels."""
+    def values(rng, n):
+        text = [f"{x:.1f}" for x in rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0, 1.5], n)]
+        return [t.replace("-", "\u2212") if i % 2 else t for i, t in enumerate(text)]
+
+    frame = _numbers_frame(values)
+    assert frame["odd"].str.contains("\u2212").any() and frame["odd"].str.contains("-").any()
+    cohort = _read_csv_text(frame, tmp_path)
+    assert "odd" in cohort.inputs and not any(c.startswith("odd=") for c in cohort.inputs)
+    written = frame["odd"].str.replace("\u2212", "-").astype(float)
+    np.testing.assert_array_equal(cohort.X["odd"].to_numpy(), written.to_numpy())
+
+
+@pytest.mark.parametrize("cell, fix", [
+    ("IV", "write roman numerals as numbers (IV as 4)"),
+    ("<0.5", "a value beyond a limit of detection is no number the model can read"),
+    ("1_000", "write the numbers without thousands separators"),
+    ("n.d.", "name such a value as the code for 'not measured' (CLI: --missing odd=n.d.)"),
+])
+def test_a_column_of_numbers_with_an_odd_cell_is_refused_naming_the_cell(tmp_path, cell, fix):
+    """Before: 'IV' among NYHA 1-4 became a fifth category beside '4'; '<0.5' or '1_000' among numbers was called
+    free text 'with more than 10 distinct non-numeric values', its examples being numbers."""
+    def column(rng, n):
+        cells = [str(v) for v in rng.integers(1, 5, n)]
+        cells[7] = cell
+        return cells
+
+    with pytest.raises(NonNumericInputError) as info:
+        _read_csv_text(_numbers_frame(column), tmp_path)
+    message = str(info.value)
+    assert message.startswith("input 'odd' holds numbers except in 1 cell(s) (data row 8 holds ")
+    assert fix in message and "\n" not in message
+
+
+def test_a_two_value_column_with_a_word_stays_a_category_and_spaced_thousands_are_named(tmp_path):
+    # 0/1 with an "unknown" level: three levels, a category as before (not "numbers with odd cells")
+    cohort = _read_csv_text(_numbers_frame(lambda rng, n: ["unknown" if i % 9 == 0 else str(i % 2)
+                                                           for i in range(n)]), tmp_path)
+    assert [c for c in cohort.inputs if c.startswith("odd")] == ["odd=1", "odd=unknown"]
+    with pytest.raises(NonNumericInputError, match=r"input 'odd' groups thousands with a space or similar \(e\.g\. "
+                                                   r"'\d{3} \d{3}'\); save the column without thousands separators"):
+        _read_csv_text(_numbers_frame(lambda rng, n: [f"{v:,}".replace(",", " ")
+                                                      for v in rng.integers(150_000, 450_000, n)]), tmp_path)

@@ -320,6 +320,11 @@ def _thousands_dots_to_number(value: Any) -> Any:
     return value.replace(".", "").replace(",", ".") if isinstance(value, str) else value
 
 
+#: A minus written as U+2212 MINUS SIGN, an en dash, or the small / full-width hyphen-minus before a number: what
+#: Word, PDFs and lab reports put where a spreadsheet writes "-". Read as a minus, not as text.
+_UNICODE_MINUS = re.compile("^[\u2212\u2013\ufe63\uff0d](?=[0-9.,])")
+
+
 def _clean_text_column(text: pd.Series, decimal: str, percent: bool) -> pd.Series:
     """One trimmed text column, markers already missing: numbers, decimal commas, percentages, booleans, or text."""
     present = text.dropna()
@@ -327,6 +332,10 @@ def _clean_text_column(text: pd.Series, decimal: str, percent: bool) -> pd.Serie
         return pd.Series(np.nan, index=text.index, dtype=float)
     # the text cells (a spreadsheet's column may also hold cells it stores as numbers: those stay numbers)
     strings = present[[isinstance(v, str) for v in present]].astype(str)
+    if strings.str.match(_UNICODE_MINUS.pattern).any():  # "−1.5" pasted from a report beside "-1.0": one minus
+        text = text.map(lambda v: _UNICODE_MINUS.sub("-", v) if isinstance(v, str) else v)
+        present = text.dropna()
+        strings = present[[isinstance(v, str) for v in present]].astype(str)
     if decimal == "," and strings.str.contains(".", regex=False).any():
         # Dots in a table read with decimal commas. Where every dotted value groups thousands ("6.834",
         # "1.000,5") they are thousands separators: read as decimal points they had mixed two scales 1000 x
@@ -969,7 +978,55 @@ def _number_format_problem(name: str, column: pd.Series) -> str | None:
         example = present[percent].iloc[0]
         return (f"input {name!r} holds percentages (e.g. {example!r}); remove the % signs, or read them as "
                 "numbers with percent=True (CLI: --percent)")
+    spaced = present.str.match(_SPACED_THOUSANDS.pattern) & ~number
+    # "189 000": the French / SI way of grouping thousands (a few such cells are named by row further on)
+    if spaced.mean() > 0.2 and (spaced | number).mean() >= 0.8:
+        return (f"input {name!r} groups thousands with a space or similar (e.g. {present[spaced].iloc[0]!r}); save "
+                "the column without thousands separators")
+    comma_exponent = present.str.match(r"^[+-]?\d+,\d+[eE][+-]?\d+$")
+    if comma_exponent.any() and (comma_exponent | number).mean() >= 0.8:
+        return (f"input {name!r} holds numbers in scientific notation with a decimal comma (e.g. "
+                f"{present[comma_exponent].iloc[0]!r}); save the column as plain numbers (Excel: number format "
+                "'Number', not 'Scientific')")
     return None
+
+
+#: A value below or above a limit of detection: "<0.5", "> 1000", "≤3".
+_CENSORED = re.compile(r"^[<>≤≥]=?\s*[0-9.,]+$")
+#: Digits grouped in thousands by a space, a narrow space, an apostrophe or an underscore: "189 000", "1_000".
+_SPACED_THOUSANDS = re.compile("^[+-]?\\d{1,3}([ \u00a0\u202f\u2009'_]\\d{3})+([.,]\\d+)?$")
+#: Roman numerals up to XII (NYHA class IV, stage III).
+_ROMAN = re.compile(r"^(?i:i{1,3}|iv|vi{0,3}|ix|xi{0,2})$")
+
+
+def _odd_cells_among_numbers(name: str, column: pd.Series, as_number: pd.Series) -> str | None:
+    """A column of numbers with a few cells that are not: the cells, by data row, and the likely fix.
+
+    Such a column was one-hot encoded as a category before (NYHA 1-4 with one "IV" became five levels, "4" and
+    "IV" among them; a lab value with "<0.5" cells was refused as free text with numbers as its examples). At
+    least 80 % of the filled cells must be numbers of at least 3 distinct values: a two-value 0/1 column with an
+    "unknown" level stays a category.
+    """
+    filled = column.notna()
+    numeric = as_number.notna()
+    if filled.sum() == 0 or numeric.sum() < 0.8 * filled.sum() or as_number.nunique() < 3:
+        return None
+    odd = filled & ~numeric
+    cells = column[odd].astype(str).str.strip()
+    positions = np.flatnonzero(odd.to_numpy())
+    shown = ", ".join(f"data row {i + 1} holds {_shorten(c)!r}" for i, c in zip(positions[:3], cells.iloc[:3]))
+    if cells.str.match(_CENSORED.pattern).any():
+        fix = ("a value beyond a limit of detection is no number the model can read: write a number for it (e.g. "
+               "the limit, or half of it, the same way for every patient) or leave it empty (imputed)")
+    elif cells.str.match(_SPACED_THOUSANDS.pattern).any():
+        fix = "write the numbers without thousands separators"
+    elif cells.str.match(_ROMAN.pattern).any():
+        fix = "write roman numerals as numbers (IV as 4), as the other cells are"
+    else:
+        fix = ("correct the cells, leave them empty if the value was not measured, or name such a value as the code "
+               f"for 'not measured' (CLI: --missing {shlex.quote(name + '=' + str(cells.iloc[0]))})")
+    return (f"input {name!r} holds numbers except in {int(odd.sum())} cell(s) ({shown}{' …' if odd.sum() > 3 else ''})"
+            f": {fix}")
 
 
 #: Text that is a date: 2021-03-04 (with a time or not), 04.03.2021, 3/4/21.
@@ -1049,7 +1106,7 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str],
                 raise NumberFormatError(problem)
             put(name, as_number.astype(float), name)
             continue
-        problem = _number_format_problem(name, column)
+        problem = _number_format_problem(name, column) or _odd_cells_among_numbers(name, column, as_number)
         if problem:
             raise NumberFormatError(problem)
         # levels differing only in case or surrounding spaces ("Low", "low ", "LOW") are one level, as the outcome's
