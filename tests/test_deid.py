@@ -283,3 +283,128 @@ def test_a_new_key_is_taken_back_only_while_nothing_was_published_with_it(tmp_pa
     assert code == 130 and (tmp_path / "k2").exists() and any((tmp_path / "o2").rglob("*.dcm"))
     said = capsys.readouterr().err
     assert "was written in full" in said and "nothing was written" not in said
+
+
+# --------------------------------------------------------------------------------- sweep 9: ways PHI survived
+def _deid_one(tmp_path, edit, name="ZEBULON^QUIXOTE", pid="MRN99887766", **options):
+    """One NM file (birth date 1953-04-17) edited by ``edit``, de-identified; returns the output dataset."""
+    src = tmp_path / "in"
+    src.mkdir()
+    path = write_nm_dicom(_study(pid), src / "a.dcm", patient_name=name, patient_birth_date="19530417")
+    ds = pydicom.dcmread(path)
+    edit(ds)
+    ds.save_as(path, enforce_file_format=True)
+    report = deidentify_folder(src, tmp_path / "out", new_key(tmp_path / "k"), **options)
+    assert len(report.written) == 1, report.skipped
+    return pydicom.dcmread(report.written[0])
+
+
+def test_the_preamble_is_written_as_zeros(tmp_path):
+    def edit(ds):
+        ds.preamble = b"PATIENT ZEBULON QUIXOTE MRN99887766 DOB 19530417".ljust(128)
+
+    out = _deid_one(tmp_path, edit)
+    blob = next((tmp_path / "out").rglob("*.dcm")).read_bytes()
+    assert blob[:128] == b"\0" * 128 and blob[128:132] == b"DICM"
+    assert out.preamble == b"\0" * 128
+
+
+def test_the_file_meta_names_scintiml_not_the_program_that_wrote_the_input(tmp_path):
+    from scintiml import __version__
+
+    def edit(ds):
+        ds.file_meta.ImplementationVersionName = "QUIXOTE"
+        ds.file_meta.ImplementationClassUID = "1.2.3.4.99887766"
+
+    out = _deid_one(tmp_path, edit)
+    assert out.file_meta.ImplementationVersionName == f"SCINTIML_{__version__}"[:16]
+    assert out.file_meta.ImplementationClassUID == pydicom.uid.PYDICOM_IMPLEMENTATION_UID
+    blob = next((tmp_path / "out").rglob("*.dcm")).read_bytes()
+    assert b"QUIXOTE" not in blob and b"99887766" not in blob
+
+
+@pytest.mark.parametrize("name, charset, texts, options", [
+    ("山田^太郎", "ISO_IR 192", {"ImageID": "山田太郎", "WindowCenterWidthExplanation": "山田 太郎"}, {}),
+    ("王^小明", "GB18030", {"WindowCenterWidthExplanation": "王小明"}, {}),
+    ("NG^BO", None, {"ImageID": "NG BO LUNG", "WindowCenterWidthExplanation": "for Ng Bo"}, {}),
+    ("NG^BO", None, {"ImageID": "BO NG", "WindowCenterWidthExplanation": "NGBO ANT"}, {}),
+    ("李^伟", "ISO_IR 192", {"SeriesDescription": "李伟 肺灌注", "StudyDescription": "伟李"}, {"keep_protocol": True}),
+    ("Wu^Li", None, {"SeriesDescription": "wu li lung"}, {"keep_protocol": True}),
+])
+def test_a_name_with_short_parts_is_matched_as_a_whole_name(tmp_path, name, charset, texts, options):
+    def edit(ds):
+        if charset:
+            ds.SpecificCharacterSet = charset
+        ds.PatientName = name
+        for keyword, text in texts.items():
+            setattr(ds, keyword, text)
+
+    out = _deid_one(tmp_path, edit, name=name, **options)
+    assert [k for k in texts if k in out] == []
+
+
+@pytest.mark.parametrize("name, texts", [
+    ("LI^AN", {"ImageID": "LUNG PERF ANT", "WindowCenterWidthExplanation": "LI CALIBRATION"}),
+    ("NG^BO", {"ImageID": "LUNG BONE", "WindowCenterWidthExplanation": "NG"}),  # one short part alone
+    ("李^伟", {"ImageID": "肺灌注 李"}),
+])
+def test_a_short_name_part_alone_does_not_blank_ordinary_text(tmp_path, name, texts):
+    def edit(ds):
+        ds.PatientName = name
+        for keyword, text in texts.items():
+            setattr(ds, keyword, text)
+
+    out = _deid_one(tmp_path, edit, name=name)
+    assert {k: out.get(k) for k in texts} == texts
+
+
+@pytest.mark.parametrize("name, text", [
+    ("Müller^Jörg", "muller jorg"), ("Müller^Jörg", "MUELLER JOERG"), ("Mueller^Joerg", "Dr Müller"),
+    ("Strauß^Ana", "STRAUSS"), ("Øster^Zoë", "oster zoe"), ("Müller^Jörg", "Dr Mu\u0308ller"),  # decomposed ü
+])
+def test_diacritics_and_german_transliteration_are_folded(tmp_path, name, text):
+    def edit(ds):
+        ds.PatientName = name
+        ds.ImageID = text
+
+    assert "ImageID" not in _deid_one(tmp_path, edit, name=name)
+
+
+@pytest.mark.parametrize("text, dropped", [
+    ("DOB 17.04.1953 preset", True), ("17/04/1953", True), ("04/17/1953", True), ("1953-04-17", True),
+    ("17-04-1953", True), ("born 17.4.53", True), ("4/17/53", True), ("17 Apr 1953", True),
+    ("April 17, 1953", True), ("17041953", True), ("19530417", True),
+    ("18.04.1953", False), ("1953 keV", False), ("v1.17.04.53.2", False), ("17.04.19530", False),
+])
+def test_the_birth_date_is_matched_in_other_notations(tmp_path, text, dropped):
+    def edit(ds):
+        ds.WindowCenterWidthExplanation = text
+
+    out = _deid_one(tmp_path, edit)
+    assert ("WindowCenterWidthExplanation" not in out) == dropped
+
+
+@pytest.mark.parametrize("text, dropped", [("PID471", True), ("471_ANT", True), ("PID4712", False),
+                                           ("A1471", False)])
+def test_a_three_digit_patient_id_is_matched_as_a_whole_number_inside_text(tmp_path, text, dropped):
+    def edit(ds):
+        ds.ImageID = text
+
+    out = _deid_one(tmp_path, edit, pid="471")
+    assert ("ImageID" not in out) == dropped
+
+
+def test_cli_deid_counts_skipped_files_without_naming_them(tmp_path, capsys):
+    from conftest import run_cli
+
+    src = tmp_path / "in"
+    src.mkdir()
+    write_nm_dicom(_study("P1"), src / "QUIXOTE_ZEBULON.dcm")
+    (src / "QUIXOTE_notes.txt").write_text("hello")
+    (src / "MRN99887766.txt").write_text("hello")
+    code = run_cli(["deid", str(src), str(tmp_path / "out"), "--key", str(tmp_path / "k"), "--new-key"])
+    said = capsys.readouterr()
+    text = said.out + said.err
+    assert code == 0 and "1 file(s) written" in text and "2 skipped" in text
+    assert "2 file(s): not DICOM (no DICM header)" in text
+    assert "QUIXOTE" not in text and "MRN99887766" not in text and "notes" not in text

@@ -87,6 +87,8 @@ def deid(
 ) -> None:
     """De-identify DICOM files (PS3.15 Annex E Basic Profile, complete table) with keyed pseudonyms and an audit."""
 
+    from collections import Counter
+
     from ..imaging import deid as deid_module
     from .base import say, warn
 
@@ -115,8 +117,11 @@ def deid(
             console.print(f"interrupted after {out_dir} was written in full; keep the key {key}", soft_wrap=True)
             raise InterruptSaid from None
         raise
-    for s in report.skipped:
-        warn(f"{s['file']}: {s['reason']}", label="skipped")
+    # a count per reason, never the input names: they often hold a patient's name or record number (the audit
+    # names each skipped file by its keyed hash)
+    reasons = Counter(s["reason"] for s in report.skipped)
+    for reason, n in sorted(reasons.items(), key=lambda item: (-item[1], item[0])):
+        warn(f"{n} file(s): {reason} (named by keyed hash in {deid_module.AUDIT_NAME})", label="skipped")
     say(f"{len(report.written)} file(s) written to {out_dir}; {len(report.skipped)} skipped"
         f"{f' ({report.collisions} UID collision(s))' if report.collisions else ''}; "
         f"{report.changes} changes in {deid_module.AUDIT_NAME}")

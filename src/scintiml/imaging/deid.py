@@ -10,7 +10,9 @@ What it does, per file (inputs are never modified; the output folder is publishe
   (:data:`~scintiml.imaging.deid_profile.SAFE_KEYWORDS`: pixels, geometry, NM acquisition physics and
   protocol) — an allow-list, so an attribute nobody judged never slips through;
 * text kept by the allow-list or an option is dropped too when it contains an identifier of the same file
-  (name, id, accession number, birth date ...), so a name typed into a series description does not survive;
+  (name, id, accession number, birth date ...), so a name typed into a series description does not survive —
+  in any case, with or without diacritics (``Müller``, ``MUELLER``, ``muller``), a name with short parts by its
+  whole (``Ng Bo``, ``李伟``), a date in the usual written notations (``17.04.1953``, ``04/17/1953``);
 * ``PatientID`` becomes a **pseudonym** and every UID a new one, both from a keyed hash (HMAC-SHA256 with the
   department's key): the same patient or study maps to the same pseudonym across runs and sites that share
   the key, and nobody without the key can reverse or recompute it;
@@ -35,6 +37,7 @@ import hmac
 import os
 import re
 import secrets
+import unicodedata
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -42,6 +45,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
+from .._version import __version__
 from ..errors import ScintimlError
 from .deid_profile import (
     BASIC_CODE,
@@ -79,6 +83,11 @@ _TEXT_VRS = {"PN", "LO", "SH", "LT", "ST", "UT", "UC", "CS", "AE", "DA", "DT", "
 _DUMMY = {"PN": "ANONYMOUS", "DA": "19000101", "TM": "000000", "DT": "19000101000000", "CS": "ANONYMIZED",
           "AS": "000Y"}
 AUDIT_NAME = "deid_audit.csv"
+#: File meta of every output. scintiml has no UID root of its own and writes all its DICOM through pydicom, whose
+#: implementation class UID its other writers (``write_nm_dicom``) already carry; the version name says which
+#: scintiml wrote the file (SH: at most 16 characters).
+IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.8.498.1"  # pydicom.uid.PYDICOM_IMPLEMENTATION_UID
+IMPLEMENTATION_VERSION_NAME = f"SCINTIML_{__version__}"[:16]
 
 
 class DeidError(ScintimlError):
@@ -187,15 +196,103 @@ def _shift(value: Any, vr: str, days: int) -> str:
     return text
 
 
-def _identifiers(ds) -> set[str]:
-    """Identifying strings of this file (upper case, >= 3 characters) used to vet free text that is kept."""
-    found: set[str] = set()
+#: Letters NFKD leaves whole (no combining mark to drop), spelled as the plain letters they are read as.
+_UNDECOMPOSED = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "æ": "ae", "Æ": "AE",
+                               "œ": "oe", "Œ": "OE", "ı": "i", "ß": "ss", "ẞ": "SS"})
+#: German transliteration: "Müller" is typed "Mueller" on keyboards without umlauts.
+_GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "AE", "Ö": "OE", "Ü": "UE"})
+#: Scripts written without spaces between words (CJK ideographs, kana, Hangul and its jamo, which NFKD makes of
+#: Hangul syllables): there a name is a run of characters inside longer text, never a word of its own.
+_CJK = re.compile("[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+                  "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002ffff]")
+_WORD = re.compile(r"[^\W_]+")
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
-    def add(value: Any) -> None:
-        for part in str(value).replace("^", " ").replace("=", " ").split():
-            part = part.strip(" ,.;:").upper()
-            if len(part) >= 3:
-                found.add(part)
+
+def _fold(text: str, german: bool) -> str:
+    """Upper case without diacritics; with ``german`` ä, ö, ü become ae, oe, ue first (else a, o, u)."""
+    text = unicodedata.normalize("NFC", text)  # "u" + combining diaeresis is "ü" too
+    if german:
+        text = text.translate(_GERMAN)
+    text = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
+    return "".join(c for c in text if not unicodedata.combining(c)).upper()
+
+
+def _folds(text: str) -> set[str]:
+    # both spellings on both sides: "Müller" in the name must meet "MUELLER" and "muller" in the text, and a name
+    # registered as "Mueller" must meet "Müller" in the text
+    return {_fold(text, True), _fold(text, False)}
+
+
+def _date_pattern(value: str) -> re.Pattern | None:
+    """The ways a YYYYMMDD date is typed into free text (the compact form is matched as a plain token)."""
+    try:
+        day = datetime.strptime(value[:8], "%Y%m%d")
+    except ValueError:
+        return None
+    y4, y2 = f"{day.year:04d}", f"{day.year % 100:02d}"
+    d, m = f"0?{day.day}", f"0?{day.month}"
+    mon = _MONTHS[day.month - 1] + r"[A-Z]*\.?"
+    forms = [f"{d}{d_m}{m}{d_m}{y4}" for d_m in (r"\.", "/", "-", " ")]  # 17.04.1953, 17/04/1953, 17-04-1953
+    forms += [f"{m}{s}{d}{s}{y4}" for s in ("/", "-", r"\.")]  # 04/17/1953 (US)
+    forms += [f"{y4}{s}{m}{s}{d}" for s in ("-", "/", r"\.")]  # 1953-04-17
+    # two-digit years only day-month and month-day with a separator ("17.04.53", "4/17/53"): the common way a
+    # birth date is jotted; a look-alike number triple only costs a kept description. Year-first "53-04-17" is
+    # left out: it is rare for a birth date and reads like a lot or code number.
+    forms += [f"{d}{s}{m}{s}{y2}" for s in (r"\.", "/", "-")] + [f"{m}{s}{d}{s}{y2}" for s in ("/", "-")]
+    forms += [f"{day.day:02d}{day.month:02d}{y4}", f"{day.month:02d}{day.day:02d}{y4}"]  # 17041953
+    forms += [rf"{d}\.?\s*{mon},?\s*(?:{y4}|{y2})", rf"{mon}\s*{d}(?:ST|ND|RD|TH)?,?\s*{y4}"]  # 17 APR 1953
+    # not glued to more digits: "17.04.1953" inside "117.04.19531" or a version "1.17.04.53.2" is not this date
+    return re.compile(rf"(?<![\d.])(?:{'|'.join(forms)})(?![./-]?\d)")
+
+
+@dataclass
+class _Identifiers:
+    """What kept free text of one file must not repeat, in folded (upper case, no diacritics) spelling.
+
+    ``tokens``: words of names, ids, addresses ... of 3+ characters; ``names``: (family words, given words) of
+    each person name; ``joined``: family and given written together, both orders ("NGBO", "BONG"); ``cjk``: the
+    same for names in scripts without spaces; ``dates``: patterns of the dates in other notations.
+    """
+
+    tokens: set[str] = field(default_factory=set)
+    names: set[tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=set)
+    joined: set[str] = field(default_factory=set)
+    cjk: set[str] = field(default_factory=set)
+    dates: list[re.Pattern] = field(default_factory=list)
+
+    def add(self, value: Any) -> None:
+        for folded in _folds(str(value)):
+            for part in folded.replace("^", " ").replace("=", " ").split():
+                part = part.strip(" ,.;:")
+                if len(part) >= 3:
+                    self.tokens.add(part)
+
+    def add_name(self, value: Any) -> None:
+        """A person name: its words, and the whole name, whatever the length of its parts (Ng Bo, 李伟)."""
+        self.add(value)
+        for group in str(value).split("="):  # alphabetic, ideographic, phonetic representations
+            components = group.split("^")
+            if len(components) < 2:
+                continue
+            for german in (True, False):
+                family = tuple(_WORD.findall(_fold(components[0], german)))
+                given = tuple(_WORD.findall(_fold(components[1], german)))
+                if not family or not given:
+                    continue
+                self.names.add((family, given))
+                for joined in ("".join(family + given), "".join(given + family)):
+                    (self.cjk if _CJK.search(joined) else self.joined).add(joined)
+
+    def add_date(self, value: Any) -> None:
+        pattern = _date_pattern(str(value))
+        if pattern is not None:
+            self.dates.append(pattern)
+
+
+def _identifiers(ds) -> _Identifiers:
+    """Identifying strings of this file used to vet free text that is kept."""
+    found = _Identifiers()
 
     def walk(dataset) -> None:
         for elem in dataset:
@@ -210,17 +307,48 @@ def _identifiers(ds) -> set[str]:
             if elem.VR == "PN" or (row is not None and row.basic[0] in "XZD" and "desc" not in row.options):
                 values = elem.value if elem.VM > 1 else [elem.value]
                 for v in values:
-                    add(v)
+                    if elem.VR == "PN":
+                        found.add_name(v)
+                    else:
+                        found.add(v)
+                    if elem.VR in {"DA", "DT"}:
+                        found.add_date(v)
 
     walk(ds)
     return found
 
 
-def _holds(text: str, identifiers: set[str]) -> bool:
-    """Whether ``text`` repeats an identifier: as a substring (4+ characters) or a whole word (3, e.g. "DOE")."""
-    upper = text.upper()
-    words = set(re.findall(r"[A-Z0-9]+", upper))
-    return any(token in words if len(token) < 4 else token in upper for token in identifiers)
+def _holds(text: str, identifiers: _Identifiers) -> bool:
+    """Whether ``text`` repeats an identifier, spelled with or without diacritics, in any case.
+
+    * a token of 4+ characters as a substring, of 3 as a whole word ("DOE"); a 3-digit id as a whole number, also
+      glued to letters ("PID471"); a token in a script without spaces as a substring;
+    * a person name by its whole: family and given name both present as whole words, in any order ("for Ng Bo",
+      "Li Wei lung"), or written together ("NGBO"); in a script without spaces, written together as a substring
+      ("李伟 肺灌注"). One short part alone never counts: a surname "Li" or "Ng" alone would drop every text with
+      that syllable as a word, and two-letter words are common in descriptions ("LI" lithium, "NG" not given);
+      demanding the other part as a whole word too keeps "LUNG PERF ANT" for a patient "AN^T";
+    * a date in the usual written notations (17.04.1953, 04/17/1953, 1953-04-17, 17.4.53, 17 Apr 1953).
+    """
+    for folded in _folds(text):
+        words = set(_WORD.findall(folded))
+        solid = "".join(folded.split())  # "山田 太郎" is the name written with a space
+        for token in identifiers.tokens:
+            if _CJK.search(token):
+                hit = token in solid
+            elif len(token) < 4 and token.isascii() and token.isdigit():
+                hit = re.search(rf"(?<!\d){token}(?!\d)", folded) is not None
+            else:
+                hit = token in words if len(token) < 4 else token in folded
+            if hit:
+                return True
+        if any(set(family) | set(given) <= words for family, given in identifiers.names):
+            return True
+        if words & identifiers.joined or any(name in solid for name in identifiers.cjk):
+            return True
+        if any(pattern.search(folded) for pattern in identifiers.dates):
+            return True
+    return False
 
 
 def _option_tokens(options: dict[str, bool]) -> frozenset[str]:
@@ -364,6 +492,16 @@ def deidentify_dataset(ds, pseudo: Pseudonymizer, retain_dates: bool = False, ke
                 log(elem.keyword or str(elem.tag), "X (file meta)")
         if "SOPInstanceUID" in ds:
             ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        # the writing implementation's name and class are free text of whoever wrote the input (a workstation,
+        # a site, a person): name the implementation that wrote this file instead
+        ds.file_meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+        ds.file_meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+        log("ImplementationClassUID", "D (scintiml's own)", IMPLEMENTATION_CLASS_UID)
+        log("ImplementationVersionName", "D (scintiml's own)", IMPLEMENTATION_VERSION_NAME)
+    if hasattr(ds, "preamble"):
+        # the 128-byte preamble is free-form (vendor exports and DICOM/TIFF dual files put data there): never
+        # copy it; PS3.10 7.1 asks for zeros when it is not used
+        ds.preamble = b"\0" * 128
     ds.PatientIdentityRemoved = "YES"
     ds.LongitudinalTemporalInformationModified = "MODIFIED" if retain_dates else "REMOVED"
     codes = [BASIC_CODE] + [OPTIONS[name][1:] for name, on in options.items() if on]
