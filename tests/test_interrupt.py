@@ -124,3 +124,43 @@ def _check_the_latch(tmp_path, swallowed):
     assert len(swallowed) == 1  # the latch handled the second one: no traceback printed for it
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the latch put the handler back
     assert sys.unraisablehook == swallowed.append
+
+
+def test_output_folders_get_the_mode_a_plain_mkdir_gives_and_a_linked_output_is_refused(tmp_path):
+    """mkdtemp's 0700 had made every study folder unreadable to colleagues on a shared drive; an --out that is a
+    symbolic link failed after the whole study with an internal temporary path in the message."""
+    import os
+    import stat
+
+    from scintiml.io import atomic_dir
+    from scintiml.io.atomic import OutputDirectoryError, check_output_path
+
+    old = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "study") as tmp:
+            (tmp / "model").mkdir()
+            (tmp / "report.html").write_text("<html></html>")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "study", tmp_path / "study" / "model")}
+    assert modes == {"study": 0o755, "model": 0o755}
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    for overwrite in (False, True):
+        with pytest.raises(OutputDirectoryError, match="'.*link' is a symbolic link; give the path of the folder "
+                                                       "itself"):
+            check_output_path(tmp_path / "link", overwrite=overwrite, kind="folder")
+
+
+def test_predict_refuses_an_output_named_as_another_format(small_frame, tmp_path):
+    from scintiml.bundle import predict_file, save_bundle
+    from scintiml.cohort import load_cohort
+    from scintiml.errors import ScintimlError
+    from scintiml.study import run_study
+
+    model = save_bundle(run_study(load_cohort(small_frame, "outcome", id_column="pid", min_events=5),
+                                  inputs="all", readiness=False, selection="split"), tmp_path / "model")
+    small_frame.to_csv(tmp_path / "new.csv", index=False)
+    with pytest.raises(ScintimlError, match="predictions are written as CSV, but .* names a .xlsx file"):
+        predict_file(model, tmp_path / "new.csv", tmp_path / "p.xlsx")
+    assert not (tmp_path / "p.xlsx").exists()

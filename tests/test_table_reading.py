@@ -12,7 +12,7 @@ from conftest import run_cli
 from scintiml.bundle import load_bundle, predict_file, save_bundle
 from scintiml.cohort import load_cohort, read_table
 from scintiml.datasets import load_heart_disease
-from scintiml.errors import NonNumericInputError
+from scintiml.errors import CohortFileError, ColumnNameError, NonNumericInputError, TargetClassesError
 from scintiml.external import validate_bundle
 from scintiml.study import run_study
 
@@ -338,3 +338,101 @@ def test_a_two_value_column_with_a_word_stays_a_category_and_spaced_thousands_ar
                                                    r"'\d{3} \d{3}'\); save the column without thousands separators"):
         _read_csv_text(_numbers_frame(lambda rng, n: [f"{v:,}".replace(",", " ")
                                                       for v in rng.integers(150_000, 450_000, n)]), tmp_path)
+
+
+# --- export quirks of sweep 9: each once refused with a wrong reason or read wrong ------------------------------
+
+
+def _small_csv_text(small_frame):
+    return small_frame.drop(columns="pid").to_csv(index=False)
+
+
+def test_utf16_sep_line_and_dos_end_of_file_are_read_as_the_table_they_hold(small_frame, tmp_path):
+    text = _small_csv_text(small_frame)
+    expected = read_table(_write(tmp_path / "plain.csv", text.encode()))
+    cases = {
+        "utf16.txt": ("\ufeff" + text.replace(",", "\t")).encode("utf-16-le"),  # Excel "Unicode Text"
+        "utf16be.csv": text.encode("utf-16"),  # a byte-order mark, then big- or little-endian pairs
+        "sep.csv": ("sep=;\r\n" + text.replace(",", ";")).encode(),  # Excel's delimiter line
+        "ctrlz.csv": text.encode() + b"\x1a",  # DOS end of file: no 41st patient
+    }
+    for name, data in cases.items():
+        frame = read_table(_write(tmp_path / name, data))
+        pd.testing.assert_frame_equal(frame, expected, check_exact=False, obj=name)
+    assert len(expected) == 40
+
+
+def test_a_line_break_inside_a_quoted_header_cell_is_part_of_the_name(small_frame, tmp_path):
+    text = _small_csv_text(small_frame).replace("age", '"age\n(years)"', 1)
+    frame = read_table(_write(tmp_path / "t.csv", text.encode()))
+    assert list(frame.columns) == ["age\n(years)", "washout", "hm_ratio", "outcome"] and len(frame) == 40
+
+
+def test_a_second_export_pasted_below_with_its_byte_order_mark_is_named(small_frame, tmp_path):
+    text = _small_csv_text(small_frame)
+    data = ("\ufeff" + text).encode() + ("\ufeff" + text).encode()  # the second header starts with the mark
+    with pytest.raises(TargetClassesError, match="data row 41 repeats the header row — two exports pasted together"):
+        load_cohort(_write(tmp_path / "two.csv", data), "outcome")
+
+
+def test_outcome_values_differing_only_in_case_are_named_as_such(small_frame):
+    frame = small_frame.assign(outcome=np.where(small_frame["outcome"] == 1, "Positive", "Negative"))
+    frame.loc[3, "outcome"] = "positive"
+    with pytest.raises(TargetClassesError, match="'Positive' and 'positive' differ only in case"):
+        load_cohort(frame, "outcome", id_column="pid")
+
+
+def test_workbook_blank_header_hidden_sheet_and_formulas(small_frame, tmp_path):
+    import openpyxl
+
+    frame = small_frame.drop(columns="pid")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["age", None, "hm_ratio", "outcome", None])  # a nameless column with values, one formatting only
+    for row in frame.itertuples(index=False):
+        sheet.append([row.age, row.washout, row.hm_ratio, row.outcome, None])
+    book.save(tmp_path / "blank.xlsx")
+    with pytest.raises(ColumnNameError, match="column 2 of .* has values but no name in the header row"):
+        read_table(tmp_path / "blank.xlsx")
+    sheet.cell(row=1, column=2, value="washout")
+    book.save(tmp_path / "named.xlsx")
+    assert list(read_table(tmp_path / "named.xlsx").columns) == ["age", "washout", "hm_ratio", "outcome"]
+    # the table on the second sheet, notes first: the sheets are named where the rows are not found
+    notes = openpyxl.Workbook()
+    notes.active.title = "notes"
+    notes.active.append(["read me"])
+    data = notes.create_sheet("data")
+    for row in sheet.iter_rows(values_only=True):
+        data.append(row)
+    notes.save(tmp_path / "sheets.xlsx")
+    with pytest.raises(CohortFileError, match="no patient rows.*only the first of the workbook's 2 sheets is read, "
+                                              "'notes'; the others are 'data'"):
+        load_cohort(tmp_path / "sheets.xlsx", "outcome")
+    # an outcome of formulas a script wrote and no program computed: no value, and the reason is said
+    formulas = openpyxl.Workbook()
+    formulas.active.append(["age", "outcome"])
+    for i in range(40):
+        formulas.active.append([50 + i, f"=IF(A{i + 2}>70,1,0)"])
+    formulas.save(tmp_path / "formulas.xlsx")
+    with pytest.raises(TargetClassesError, match="if those cells hold formulas, open the workbook in Excel and save"):
+        load_cohort(tmp_path / "formulas.xlsx", "outcome")
+
+
+def test_a_parquet_file_keeps_its_id_written_as_the_index(small_frame, tmp_path):
+    small_frame.set_index("pid").to_parquet(tmp_path / "indexed.parquet")
+    cohort = load_cohort(tmp_path / "indexed.parquet", "outcome", id_column="pid")
+    assert list(cohort.ids[:2]) == ["P000", "P001"] and "pid" not in cohort.inputs
+    small_frame.iloc[5:].to_parquet(tmp_path / "filtered.parquet")  # an unnamed leftover index is no column
+    assert list(read_table(tmp_path / "filtered.parquet").columns) == list(small_frame.columns)
+
+
+def test_a_groups_file_with_a_byte_order_mark_is_read(small_frame, tmp_path):
+    (tmp_path / "g.json").write_text('\ufeff{"imaging": ["washout", "hm_ratio"], "clinical": ["age"]}',
+                                     encoding="utf-8")
+    cohort = load_cohort(small_frame, "outcome", id_column="pid", groups=tmp_path / "g.json")
+    assert cohort.groups == {"imaging": ["washout", "hm_ratio"], "clinical": ["age"]}
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import difflib
 import fnmatch
+import io
 import json
 import re
 import shlex
@@ -487,17 +488,23 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
             frame = _read_text_table(path, "\t" if suffix in {".tsv", ".tab"} else None)
         elif suffix in {".xlsx", ".xlsm", ".xls"}:
             raw = pd.read_excel(path, header=None, dtype=object)
+            sheets = pd.ExcelFile(path).sheet_names
             if raw.empty:
                 raise CohortFileError(f"{str(path)!r} holds no table on its first sheet; put the table on the first "
-                                      "sheet, with the column names in the first row")
-            frame = raw.iloc[1:].reset_index(drop=True)
-            frame.columns = _check_header(list(raw.iloc[0]), path)
+                                      "sheet, with the column names in the first row"
+                                      + _sheet_list_hint([str(n) for n in sheets]))
+            frame = _without_nameless_columns(raw.iloc[1:].reset_index(drop=True), list(raw.iloc[0]), path)
             frame = frame.infer_objects()
-            sheets = pd.ExcelFile(path).sheet_names
             if len(sheets) > 1:  # only the first is read: said where a column is not found
                 frame.attrs["sheets"] = [str(n) for n in sheets]
+            frame.attrs["workbook"] = True  # an empty column may be formulas never computed: said where it matters
         elif suffix in {".parquet", ".pq"}:
             frame = pd.read_parquet(path)
+            if any(name is not None for name in frame.index.names):
+                # df.set_index("pid").to_parquet(): the id is stored as the index; it is a column of the table
+                frame = frame.reset_index()
+            elif not isinstance(frame.index, pd.RangeIndex):
+                frame = frame.reset_index(drop=True)  # an unnamed leftover index (rows filtered before writing)
             frame.columns = _check_header(list(frame.columns), path)
         else:
             raise CohortFileError(
@@ -521,10 +528,9 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
         ) from exc
     if isinstance(text_columns, str):  # one name, not its letters
         text_columns = (text_columns,)
-    sheets = frame.attrs.get("sheets")
+    kept = {k: frame.attrs[k] for k in ("sheets", "workbook") if k in frame.attrs}
     cleaned = _clean_frame(frame, decimal=decimal, percent=percent, text_columns=tuple(text_columns))
-    if sheets:
-        cleaned.attrs["sheets"] = sheets
+    cleaned.attrs.update(kept)
     # a spreadsheet's blank row (",,,,") is no patient: left out and counted, never predicted or studied
     empty = cleaned.isna().all(axis=1).to_numpy()
     if empty.any() and not empty.all():
@@ -534,12 +540,69 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
     return cleaned
 
 
+def _blank_cell(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str)
+                                                                               and not value.strip())
+
+
+def _without_nameless_columns(data: pd.DataFrame, header: list[Any], path: Path) -> pd.DataFrame:
+    """A workbook's rows under its header row: columns with a blank header cell dropped when they hold nothing (the
+    formatting Excel keeps beside a table), refused when they hold values — as a CSV's are (before, a blank header
+    cell of an XLSX became an input named 'nan')."""
+    blank = [i for i, name in enumerate(header) if _blank_cell(name)]
+    for i in blank:
+        if not data.iloc[:, i].map(_blank_cell).all():
+            raise ColumnNameError(f"column {i + 1} of {str(path)!r} has values but no name in the header row; give it "
+                                  "a name")
+    keep = [i for i in range(len(header)) if i not in set(blank)]
+    data = data.iloc[:, keep]
+    data.columns = _check_header([header[i] for i in keep], path)
+    return data
+
+
 #: The longest header row read (bytes): tens of thousands of radiomic column names fit; a binary file does not.
 MAX_HEADER_BYTES = 16 * 2**20
 
 
-def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
+#: Excel's first line naming the delimiter of a CSV it wrote for another locale ("sep=;").
+_EXCEL_SEP_LINE = re.compile(rb"^(?:\xef\xbb\xbf)?sep=(.)[ \t]*(\r\n|\n|\r)")
+
+
+def _text_source(path: Path) -> tuple[Path | io.BytesIO, str | None]:
+    """The text table's bytes as UTF-8, and the delimiter named by an Excel ``sep=`` line; the file itself when
+    nothing needs changing (no copy of a large table in memory).
+
+    Three things a plain CSV reader gets wrong in hospital exports: Excel's "Unicode Text" / UTF-16 CSV (a
+    byte-order mark, then two bytes a character; called a binary file before), its ``sep=;`` first line (read as
+    the header before), and a DOS end-of-file byte (Ctrl-Z) after the last row (read as one more patient).
+    """
     with open(path, "rb") as fh:
+        start = fh.read(4096)
+        fh.seek(0, 2)
+        fh.seek(max(0, fh.tell() - 1))
+        last = fh.read(1)
+    utf16 = start[:2] in (b"\xff\xfe", b"\xfe\xff")
+    sep = None if utf16 else _EXCEL_SEP_LINE.match(start)
+    if not (utf16 or sep or last == b"\x1a"):
+        return path, None
+    data = path.read_bytes()
+    if utf16:
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CohortFileError(f"{str(path)!r} starts as UTF-16 text but byte {exc.start} is not; save it again "
+                                  "as 'CSV UTF-8'") from None
+        sep = _EXCEL_SEP_LINE.match(data)
+    if sep:
+        data = data[sep.end():]
+    data = data.rstrip(b"\x1a")
+    return io.BytesIO(data), (sep.group(1).decode("latin-1") if sep else None)
+
+
+def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
+    source, named = _text_source(path)
+    delimiter = named or delimiter
+    with (open(source, "rb") if isinstance(source, Path) else source) as fh:
         # the whole header row, however wide (a radiomics table passes 64 KiB), then up to 64 KiB of rows; a row
         # ends at LF or at CR (old Mac exports), so the header is read in blocks up to the first of either
         header = b""
@@ -550,6 +613,8 @@ def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
             header += block
         rows = fh.read(65536)
         cut = bool(fh.read(1))
+        if not isinstance(source, Path):
+            source = io.BytesIO(fh.getvalue())  # read again from the start below (closing the first one)
     head = header + rows
     if b"\x00" in head:
         raise CohortFileError(f"{str(path)!r} is a binary file, not a text table; export the table as CSV")
@@ -560,12 +625,14 @@ def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
     if delimiter is None:
         delimiter = _sniff_delimiter(sample)
     try:
-        first = next(csv.reader([sample.splitlines()[0] if sample.splitlines() else ""], delimiter=delimiter), [])
+        # the csv module reads the header row as pandas will: a quoted cell may hold a line break ("age\n(years)",
+        # Alt+Enter in Excel), which a split into lines cut in two; universal newlines for old Mac (CR) exports
+        first = next(csv.reader(io.StringIO(sample, newline=None), delimiter=delimiter), [])
     except csv.Error:  # the delimiter leaves one giant field: e.g. a comma-separated file named .tsv
         raise CohortFileError(f"{str(path)!r}: split on {delimiter!r} the header row is one field of over 128 kB; "
                               "is the file separated by another character (a .tsv must be tab-separated)?") from None
     names = _check_header(first, path)
-    frame = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
+    frame = pd.read_csv(source, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
                         encoding="utf-8-sig", skipinitialspace=False, header=0)
     if not isinstance(frame.index, pd.RangeIndex):  # pandas made the first column an index: rows too long
         raise CohortFileError(
@@ -685,7 +752,8 @@ def load_cohort(
         raise TargetColumnError(f"the id column and the target are the same column ({target!r}); give the "
                                 "column that names each patient as the id")
     if len(frame) == 0:
-        raise CohortFileError("the table has no patient rows, only a header; export the table again with its rows")
+        raise CohortFileError("the table has no patient rows, only a header; export the table again with its rows"
+                              + _sheets_hint(frame))
     codes = normalise_missing_codes(missing_codes)
     if codes:  # before excluding: a code may name a column that is excluded next
         before = frame
@@ -717,14 +785,23 @@ def load_cohort(
         rows = [int(i) + 1 for i in np.flatnonzero(outcome.isna().to_numpy())[:5]]
         raise TargetClassesError(
             f"target {target!r} is missing for {int(outcome.isna().sum())} patient(s) (data rows {rows}...); "
-            "remove those rows or fill in the outcome"
+            "remove those rows or fill in the outcome" + (_formula_hint(frame) if outcome.isna().all() else "")
         )
     outcome, classes, folded = _outcome_classes(outcome)
     if len(classes) != 2:
         shown = ", ".join(repr(_jsonable(c)) for c in classes[:8])
+        header = [c for c in classes if isinstance(c, str) and column_name(c.lstrip("\ufeff")) == target]
+        if header:  # two exports pasted together (the second's byte-order mark hides it from a plain comparison)
+            row = int(np.flatnonzero((outcome == header[0]).to_numpy())[0]) + 1
+            raise TargetClassesError(f"data row {row} repeats the header row — two exports pasted together? Delete "
+                                     "the repeated header")
+        texts = [str(c).strip().casefold() for c in classes]
+        same = sorted({repr(c) for c in classes if texts.count(str(c).strip().casefold()) > 1})
         raise TargetClassesError(
             f"target {target!r} must have exactly two classes (event / no event) but has {len(classes)}: "
             f"{shown}; recode it to two values (e.g. 0/1)"
+            + (f" — {' and '.join(same)} differ only in case: write each value one way (only yes/no and "
+               "true/false are read in any case)" if same else "")
         )
     positive, how = _resolve_positive(classes, positive, target)
     if folded:
@@ -774,7 +851,7 @@ def load_cohort(
     if constant:
         notes.append(f"dropped constant input(s): {', '.join(constant)}")
     if empty:
-        notes.append(f"dropped input(s) with no value at all: {', '.join(empty)}")
+        notes.append(f"dropped input(s) with no value at all: {', '.join(empty)}" + _formula_hint(frame))
     X = X.drop(columns=constant + empty)
     if X.shape[1] == 0:
         raise NonNumericInputError("no usable input column is left; the table needs at least one numeric input")
@@ -1275,17 +1352,30 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
         raise NonNumericInputError(f"input column(s) {textual} hold non-numeric values; fix or remove those cells"
                                    + (f" ({hints[0]})" if hints else f" ({_first_text_cell(frame, textual)})"))
     if len(frame) == 0:
-        raise CohortFileError("the table has no patient rows, only a header; export the table again with its rows")
+        raise CohortFileError("the table has no patient rows, only a header; export the table again with its rows"
+                              + _sheets_hint(frame))
     result = pd.DataFrame(out, index=frame.index)
     _check_finite(result)
     result.attrs["unseen_levels"] = _unseen_levels(frame, result, categories or {})
     return result
 
 
+def _formula_hint(frame: pd.DataFrame) -> str:
+    """For a workbook: a column with no value may be formulas whose results were never stored (a workbook written
+    by a script and never opened in Excel keeps the formulas only; no reader can compute them)."""
+    if not frame.attrs.get("workbook"):
+        return ""
+    return (" (if those cells hold formulas, open the workbook in Excel and save it, so that their values are "
+            "stored, or export it as CSV)")
+
+
 def _sheets_hint(frame: pd.DataFrame) -> str:
     """`` (only the first of the workbook's sheets is read: ...)`` for a workbook of several sheets, else ``""``."""
-    sheets = frame.attrs.get("sheets")
-    if not sheets:
+    return _sheet_list_hint(frame.attrs.get("sheets") or [])
+
+
+def _sheet_list_hint(sheets: list[str]) -> str:
+    if len(sheets) < 2:
         return ""
     return (f" (only the first of the workbook's {len(sheets)} sheets is read, {sheets[0]!r}; the others are "
             f"{', '.join(map(repr, sheets[1:4]))}{' …' if len(sheets) > 4 else ''} — put the table on the first sheet)")
@@ -1344,7 +1434,7 @@ def resolve_groups(
         if not is_regular_readable(path) or path.stat().st_size > 1_000_000:
             raise GroupsError(f"groups file {str(path)!r} is not a small regular file (at most 1 MB of YAML or JSON)")
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # Notepad writes a byte-order mark
         except UnicodeDecodeError as exc:
             raise GroupsError(f"groups file {str(path)!r} is not UTF-8 text") from exc
         try:

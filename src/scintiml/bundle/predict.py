@@ -83,6 +83,10 @@ class PredictionRun:
     drift: pd.DataFrame | None = None  # per-input shift of this batch (scintiml.external.batch_drift)
 
 
+#: Output names whose suffix says another format than the CSV ``predict`` writes.
+NOT_CSV = {".xlsx", ".xlsm", ".xls", ".ods", ".parquet", ".pq", ".json", ".html", ".pdf", ".dcm"}
+
+
 def predict_file(
     model: str | Path,
     data: str | Path,
@@ -119,6 +123,9 @@ def predict_file(
     bundle = load_bundle(model)  # first: a folder that is no bundle is the problem to name
     id_column = column_name(id_column) if id_column is not None else None  # as the header is read (NFC)
     out = check_output_path(out, overwrite=overwrite, inputs=(data, model), kind="file")
+    if Path(out).suffix.lower() in NOT_CSV:  # CSV text in a file named .xlsx: Excel refuses to open it
+        raise ScintimlError(f"predictions are written as CSV, but {str(out)!r} names a {Path(out).suffix} file; give "
+                            "the output a .csv name (Excel opens it)")
     # read exactly as study read its data; the id column as text (leading zeros kept)
     frame = read_table(data, decimal=decimal, percent=percent, text_columns=(id_column,) if id_column else ())
     check_number_formats(frame, bundle.inputs)  # what read_table could not read one way, refused by name

@@ -44,6 +44,16 @@ class Condition:
 
 
 def _fmt(value: float) -> str:
+    """A threshold as a clinician reads it: 4 significant digits, but every digit of a large number (a platelet
+    count's threshold is ``263358``, not ``2.634e+05``).
+
+    Examples
+    --------
+    >>> _fmt(1.8149999), _fmt(32.5), _fmt(263358.5), _fmt(-12000.0), _fmt(0.000123)
+    ('1.815', '32.5', '263358', '-12000', '0.000123')
+    """
+    if 1e4 <= abs(value) < 1e15:
+        return f"{value:.0f}"
     return f"{value:.4g}"
 
 

@@ -121,6 +121,11 @@ def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple
             )
     if kind == "folder" and target.exists() and not target.is_dir():
         raise OutputDirectoryError(f"{str(target)!r} is a file; give a folder path for these outputs")
+    if kind == "folder" and target.is_symlink():
+        # published by renaming a finished folder onto the path, which a link cannot take (and replacing the link
+        # would leave what it points to behind, unchanged)
+        raise OutputDirectoryError(f"{str(target)!r} is a symbolic link; give the path of the folder itself "
+                                   f"({str(resolved)!r}) or a new one")
     if kind == "file" and target.is_dir():
         raise OutputDirectoryError(f"{str(target)!r} is a folder; give a file name for this output")
     if target.is_symlink() or (target.exists() and not _empty_dir(target)):
@@ -230,6 +235,11 @@ def atomic_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield tmp
+        # mkdtemp makes 0700 folders (the study folder, its model/ and figures/): colleagues on a shared department
+        # drive could not open the report; give every folder the mode a plain mkdir would have
+        for folder in [tmp, *(p for p in tmp.rglob("*") if p.is_dir() and not p.is_symlink())]:
+            if stat.S_IMODE(folder.stat().st_mode) == 0o700:
+                os.chmod(folder, 0o777 & ~_umask())
         if (target.is_symlink() or (target.exists() and not _empty_dir(target))) and not overwrite:  # appeared meanwhile
             raise OutputExistsError(f"{str(target)!r} already exists; choose another path or pass --overwrite")
         raise_if_interrupted()
