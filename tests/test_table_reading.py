@@ -436,3 +436,25 @@ def test_a_groups_file_with_a_byte_order_mark_is_read(small_frame, tmp_path):
 def _write(path, data):
     path.write_bytes(data)
     return path
+
+
+def test_a_column_derived_from_another_does_not_make_different_patients_look_entered_twice():
+    """Sweep 9: flags made from a grade, or creatinine in two units, multiplied in a chance they do not add, and
+    139 rows of real, different patients were called copies ("remove the copies" would have deleted them)."""
+    rng = np.random.RandomState(8)
+    n = 250
+    grade = rng.randint(0, 4, n)
+    flags = pd.DataFrame({"sex": rng.randint(0, 2, n), "diabetes": rng.randint(0, 2, n), "nyha": rng.randint(1, 5, n),
+                          "grade": grade, "ischemic": (grade > 0).astype(int), "severe": (grade >= 2).astype(int),
+                          "y": rng.randint(0, 2, n)})
+    assert flags.duplicated().sum() > 100
+    assert not any("repeat an earlier row" in w for w in load_cohort(flags, "y").warnings)
+    creatinine = rng.choice(np.round(np.linspace(0.5, 3.0, 36), 2), 200)
+    units = pd.DataFrame({"creat_mg_dl": creatinine, "creat_umol_l": creatinine * 88.4, "y": rng.randint(0, 2, 200)})
+    assert units.duplicated().sum() > 100
+    assert not any("repeat an earlier row" in w for w in load_cohort(units, "y").warnings)
+    # real copies are still found where the measured values make chance agreement rare
+    measured = units.assign(ef=rng.normal(45, 10, 200).round(1))
+    doubled = pd.concat([measured, measured.iloc[:30]], ignore_index=True)
+    [line] = [w for w in load_cohort(doubled, "y").warnings if "repeat an earlier row" in w]
+    assert line.startswith("30 patient row(s) repeat an earlier row")
