@@ -458,3 +458,15 @@ def test_a_column_derived_from_another_does_not_make_different_patients_look_ent
     doubled = pd.concat([measured, measured.iloc[:30]], ignore_index=True)
     [line] = [w for w in load_cohort(doubled, "y").warnings if "repeat an earlier row" in w]
     assert line.startswith("30 patient row(s) repeat an earlier row")
+
+
+def test_a_numbered_patient_id_left_among_the_inputs_is_warned_of(small_frame):
+    numbered = small_frame.assign(pid=np.arange(1001, 1041))
+    [line] = [w for w in load_cohort(numbered, "outcome").warnings if "patient identifier" in w]
+    assert line.startswith("input 'pid' looks like a patient identifier (distinct whole numbers)") and "--id pid" in line
+    assert not any("patient identifier" in w for w in load_cohort(numbered, "outcome", id_column="pid").warnings)
+    # a count named like nothing of the kind, or an "id" column with repeats, is no id
+    assert not any("patient identifier" in w for w in load_cohort(numbered.rename(columns={"pid": "beats"}),
+                                                                  "outcome").warnings)
+    repeats = numbered.assign(pid=np.arange(40) // 2)
+    assert not any("patient identifier" in w for w in load_cohort(repeats, "outcome").warnings)

@@ -874,7 +874,7 @@ def load_cohort(
         X=X.reset_index(drop=True), y=y, ids=np.asarray(ids), target=target, positive=_jsonable(positive),
         groups=resolved_groups, notes=notes, missing=missing, name=name or default_name,
         outcome_values=[_jsonable(next(c for c in classes if c != positive)), _jsonable(positive)],
-        missing_codes=codes, warnings=duplicate_rows + code_warnings + suspected_codes(X),
+        missing_codes=codes, warnings=duplicate_rows + code_warnings + suspected_codes(X) + _numeric_id_inputs(X),
         categories=categories_of(categories, X.columns),
     )
 
@@ -882,6 +882,32 @@ def load_cohort(
 #: Warn of repeated rows when chance explains this few at most: the probability of seeing as many repeats as the
 #: table holds, if every patient were drawn independently, is below this.
 REPEATED_ROW_P = 0.001
+
+
+#: Input names that say "patient identifier": id, pid, mrn, patient_id, subject no, case number, record id ...
+_ID_NAME = re.compile(r"^(?:(?:patient|pat|subject|case|record|study|hospital)[ _.-]?(?:id|no|nr|number|num)|id|pid|"
+                      r"mrn|id[ _.-]?(?:no|nr|number)|(?:patient|subject)|accession(?:[ _.-]?(?:no|number))?)$", re.I)
+
+
+def _numeric_id_inputs(X: pd.DataFrame) -> list[str]:
+    """A warning for an input named like a patient identifier whose values are distinct whole numbers: text ids are
+    refused as free text with an ``--id`` hint, but numbered ones (1001, 1002 ...) became an input without a word —
+    the model then learns the order in which patients were registered.
+
+    Examples
+    --------
+    >>> _numeric_id_inputs(pd.DataFrame({"Patient_ID": [1001.0, 1002, 1003], "age": [50.0, 61, 70]}))[0][:50]
+    "input 'Patient_ID' looks like a patient identifier"
+    """
+    lines = []
+    for name in X.columns:
+        values = X[name].dropna()
+        if _ID_NAME.match(str(name).strip()) and len(values) == len(X) and values.is_unique \
+                and np.all(np.mod(values.to_numpy(), 1) == 0):
+            lines.append(f"input {name!r} looks like a patient identifier (distinct whole numbers): an id is no "
+                         f"input — the model would learn the order of registration; pass it as the id (CLI: --id "
+                         f"{shlex.quote(str(name))}) or leave it out (--exclude)")
+    return lines
 
 
 #: Columns checked as possible determiners of a later column in :func:`_repeated_rows` (a bound on its cost).
