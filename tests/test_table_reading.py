@@ -162,6 +162,27 @@ def test_a_fraction_where_training_had_percent_is_named_as_such(percent_study, t
     assert "outside its training range for 200 of 200 patients" in line and "times 100 it would fit" in line
 
 
+def test_creatinine_in_umol_per_litre_is_named_as_such_not_as_percent(tmp_path):
+    """Sweep 9: a batch in µmol/l (x 88.4) was told 'times 0.01 it would fit: percent where training had a
+    fraction?', which is neither; following it would have left every value 13 % off."""
+    rng = np.random.RandomState(5)
+    creat = rng.lognormal(0.2, 0.4, 200).round(2)
+    frame = pd.DataFrame({"serum_creatinine": creat, "age": rng.normal(60, 10, 200).round(),
+                          "y": (rng.uniform(size=200) < 1 / (1 + np.exp(-(creat - 1.3) * 3))).astype(int)})
+    model = save_bundle(run_study(load_cohort(frame, "y"), inputs="all", readiness=False, selection="split"),
+                        tmp_path / "m")
+    frame.assign(serum_creatinine=(frame["serum_creatinine"] * 88.4).round(0)).to_csv(tmp_path / "si.csv", index=False)
+    [line] = [w for w in predict_file(model, tmp_path / "si.csv", tmp_path / "p.csv").warnings if "another unit" in w]
+    assert "times 0.0113 it would fit: creatinine in µmol/l where training had mg/dl?" in line
+    # the same numbers under a name that says nothing of creatinine get only the general factors
+    renamed = frame.rename(columns={"serum_creatinine": "x"})
+    model = save_bundle(run_study(load_cohort(renamed, "y"), inputs="all", readiness=False, selection="split"),
+                        tmp_path / "m2")
+    renamed.assign(x=renamed["x"] * 88.4).to_csv(tmp_path / "x.csv", index=False)
+    [line] = [w for w in predict_file(model, tmp_path / "x.csv", tmp_path / "p2.csv").warnings if "another unit" in w]
+    assert "creatinine" not in line
+
+
 def test_an_old_bundle_with_levels_in_two_cases_predicts_as_it_was_trained(graded_bundle):
     """A bundle from before 0.5 records no categories and may hold grade=Low beside grade=low: matched exactly."""
     from scintiml.cohort import model_inputs

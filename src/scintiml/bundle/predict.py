@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ScintimlError
@@ -16,6 +17,47 @@ from .tabular import load_bundle
 #: :data:`SCALE_MIN_PATIENTS`) is more likely in another unit or scale than a batch of unusual patients.
 SCALE_SHARE = 0.5
 SCALE_MIN_PATIENTS = 5
+
+
+#: Factors that turn a batch's values into the training table's unit, with what they would mean: percent and
+#: fraction, and the conventional-to-SI factors of the laboratory values clinical cohorts hold (Young 1987, Ann
+#: Intern Med 106:114; the factors as the AMA Manual of Style lists them). Both directions of each.
+UNIT_FACTORS = (
+    (100, "a fraction where training had percent (0.45 for 45 %)", ""),
+    (0.01, "percent where training had a fraction", ""),
+    (1000, "litres where training had millilitres (or g where mg)", ""),
+    (0.001, "millilitres where training had litres (or mg where g)", ""),
+    (1 / 88.4, "creatinine in µmol/l where training had mg/dl", "creat"),
+    (88.4, "creatinine in mg/dl where training had µmol/l", "creat"),
+    (18.0, "glucose in mmol/l where training had mg/dl", "gluc"),
+    (1 / 18.0, "glucose in mg/dl where training had mmol/l", "gluc"),
+    (38.67, "cholesterol in mmol/l where training had mg/dl", "chol"),
+    (1 / 38.67, "cholesterol in mg/dl where training had mmol/l", "chol"),
+    (88.57, "triglycerides in mmol/l where training had mg/dl", "trig"),
+    (1 / 88.57, "triglycerides in mg/dl where training had mmol/l", "trig"),
+    (1 / 17.1, "bilirubin in µmol/l where training had mg/dl", "bili"),
+    (17.1, "bilirubin in mg/dl where training had µmol/l", "bili"),
+    (0.1, "haemoglobin in g/l where training had g/dl", "h(a)?e?mo|hgb|^hb"),
+    (10, "haemoglobin in g/dl where training had g/l", "h(a)?e?mo|hgb|^hb"),
+)
+
+
+def _unit_hint(name: str, values: pd.Series, lo: float, hi: float, median: float | None) -> str:
+    """``"; times 0.0113 it would fit: creatinine in µmol/l where training had mg/dl?"`` — of the factors that bring
+    nearly all of the batch inside the training range (a laboratory value's own only where the input's name says
+    which it is), the one whose rescaled median lies nearest the training median (0.01 and 1/88.4 both fit a
+    creatinine batch in µmol/l; only the second lands on the training median)."""
+    import re
+
+    fitting = [(f, what) for f, what, word in UNIT_FACTORS
+               if (not word or re.search(word, name, re.I)) and (values * f).between(lo, hi).mean() >= 0.9]
+    if not fitting:
+        return ""
+    here = float(values.median())
+    if median is not None and median > 0 and here > 0:
+        fitting.sort(key=lambda fw: abs(np.log(here * fw[0] / median)))
+    factor, what = fitting[0]
+    return f"; times {factor:.3g} it would fit: {what}?"
 
 
 def scale_mismatch_lines(bundle, frame: pd.DataFrame) -> list[str]:
@@ -40,12 +82,9 @@ def scale_mismatch_lines(bundle, frame: pd.DataFrame) -> list[str]:
         if outside / len(values) <= SCALE_SHARE:
             continue
         here_lo, here_hi = float(values.min()), float(values.max())
-        hint = ""
-        for factor, what in ((100, "a fraction where training had percent (0.45 for 45 %)"),
-                             (0.01, "percent where training had a fraction")):
-            if (values * factor).between(lo, hi).mean() >= 0.9:  # nearly all fit once rescaled
-                hint = f"; times {factor:g} it would fit: {what}?"
-                break
+        summary = (bundle.spec.get("training_summary") or {}).get(name) or {}
+        median = (summary.get("quantiles") or {}).get("0.5")
+        hint = _unit_hint(name, values, lo, hi, median if isinstance(median, (int, float)) else None)
         lines.append(f"input {name!r} lies outside its training range for {outside} of {len(values)} patients "
                      f"(training {lo:g} to {hi:g}, here {here_lo:g} to {here_hi:g}): another unit or scale{hint} "
                      "— these predictions extrapolate; convert the column as the training table had it")
