@@ -491,3 +491,9 @@ def test_a_numbered_patient_id_left_among_the_inputs_is_warned_of(small_frame):
                                                                   "outcome").warnings)
     repeats = numbered.assign(pid=np.arange(40) // 2)
     assert not any("patient identifier" in w for w in load_cohort(repeats, "outcome").warnings)
+
+
+def test_a_duration_column_is_called_a_duration_not_a_date(small_frame, tmp_path):
+    small_frame.assign(delay=pd.to_timedelta(np.arange(40), unit="h")).to_parquet(tmp_path / "d.parquet")
+    with pytest.raises(NonNumericInputError, match=r"\['delay'\] hold durations; give them as numbers in one unit"):
+        load_cohort(tmp_path / "d.parquet", "outcome", id_column="pid")

@@ -1198,6 +1198,11 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str],
         numbers = inputs.astype(float)
         numbers.attrs = {}  # the table's reading notes stay with the table
         return numbers
+    durations = [name for name in inputs.columns if pd.api.types.is_timedelta64_dtype(inputs[name])]
+    if durations:  # a Parquet duration is no calendar date: it only needs a unit
+        raise NonNumericInputError(
+            f"input column(s) {durations} hold durations; give them as numbers in one unit (e.g. hours or days: "
+            "df[col].dt.total_seconds() / 3600), or drop them with exclude=[...] (CLI: --exclude)")
     dates = [name for name in inputs.columns if holds_dates(inputs[name])]
     if dates:
         raise NonNumericInputError(
