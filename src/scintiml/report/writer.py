@@ -86,9 +86,10 @@ def nested_sentence(nested: dict[str, Any], ascii_dash: bool = False) -> str:
      'best baseline random forest 0.795 on the same folds, difference -0.009 (-0.111 to +0.094)']
     """
     dash = "-" if ascii_dash else "–"
-    repeats = nested.get("n_repeats") or 1
-    text = (f"AUC {nested['auc']:.3f} ({_fmt(nested['auc_ci95']).replace('–', dash)}), {nested['n_splits']}-fold"
-            + (f" x {repeats}" if repeats > 1 else ""))
+    repeats, folds = nested.get("n_repeats") or 1, nested.get("n_splits")
+    text = f"AUC {nested['auc']:.3f} ({_fmt(nested.get('auc_ci95')).replace('–', dash)})"
+    if folds:  # a hand-made or older results.json may not say how it was cross-validated
+        text += f", {folds}-fold" + (f" x {repeats}" if repeats > 1 else "")
     baselines = nested.get("baselines") or {}
     if baselines:
         name, b = max(baselines.items(), key=lambda kv: kv[1]["auc"])
