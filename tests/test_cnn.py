@@ -170,12 +170,15 @@ def test_bundle_refuses_damage(tiny_model, tmp_path):
     (edited_spec / "bundle.json").write_text(json.dumps(head))
     with pytest.raises(BundleError, match="spec was edited"):
         CNNModel.load(edited_spec)
-    # a bundle written before the digest existed (no spec_sha256) still loads, and predicts the same
+    # a spec without its digest is refused, as the tabular loader refuses it: deleting the digest was a way past it
+    # (only bundles of scintiml < 0.3 lack one; every bundle this version writes carries it)
     old = _copy(good, tmp_path / "old")
     head = json.loads((old / "bundle.json").read_text())
     del head["spec"]["spec_sha256"]
+    head["spec"]["threshold"] = 0.01
     (old / "bundle.json").write_text(json.dumps(head))
-    assert CNNModel.load(old).threshold == tiny_model.threshold
+    with pytest.raises(BundleError, match="carries no spec_sha256"):
+        CNNModel.load(old)
     # a spec rewritten with a fresh digest still meets the loader's own checks
     shape = _copy(good, tmp_path / "shape")
     _rewrite_spec(shape, width=8)
@@ -593,3 +596,95 @@ def test_font_search_holds_no_files_open_and_registers_each_font_once(monkeypatc
     for _ in range(20):
         glyphs.drawable("山田^太郎 漢字")
     assert len(font_manager.fontManager.ttflist) == size  # the fallback font was added once, if at all
+
+
+# ----------------------------------------------------------------------------- forged specs (sweep 9)
+_SIX = ["ANT", "POST", "RAO", "LAO", "RPO", "LPO"]
+
+
+@pytest.mark.parametrize("change, protocol, words", [
+    ({"width": 8.7}, {}, "its width 8.7 is not a whole number from 1 to 256"),
+    ({"width": True}, {}, "its width True is not a whole number"),
+    ({"width": "4"}, {}, "its width '4' is not a whole number"),
+    ({"views": [1, 2, 3, 4, 5, 6]}, {"views": [1, 2, 3, 4, 5, 6]}, "its views [1, 2, 3, 4, 5, 6] are not all names"),
+    ({"views": ["ANT", " ", "RAO", "LAO", "RPO", "LPO"]}, {"views": ["ANT", " ", "RAO", "LAO", "RPO", "LPO"]},
+     "are not all names"),
+    ({"views": {"ANT": 1}}, {}, "its views must be 1 to 16 different names, got not a list"),
+    ({"architecture": ["alexnet"]}, {}, "names an unknown network (['alexnet']; known: alexnet, monai-densenet)"),
+    ({"matrix": [64, 64]}, {}, "its matrix [64, 64] is not the network's [128, 128]"),
+    ({"threshold": "0.5"}, {}, "its threshold '0.5' is not a number from 0 to 1"),
+    ({"threshold": True}, {}, "its threshold True is not a number from 0 to 1"),
+    ({"threshold": 1.5}, {}, "its threshold 1.5 is not a number from 0 to 1"),
+    ({"temperature": 1e308}, {}, "its temperature 1e+308 is not a number from 0.04 to 25"),
+    ({"temperature": 1e-300}, {}, "its temperature 1e-300 is not a number from 0.04 to 25"),
+    ({"temperature": "t"}, {}, "its temperature 't' is not a number"),
+    ({}, {"counts_per_view": [0, 1e308]}, "counts range [0, 1e+308] reaches above 1e+09 counts a view"),
+    ({}, {"energy_windows_kev": [[154.0, 126.0]]}, "energy window [154, 126] keV is not a positive window"),
+    ({}, {"energy_windows_kev": [[-10.0, 126.0]]}, "energy window [-10, 126] keV is not a positive window"),
+    ({}, {"views": ["ant", "POST", "RAO", "LAO", "RPO", "LPO"]}, "differ from the network's"),
+])
+def test_forged_spec_fields_are_refused_at_load_by_name(tiny_model, tmp_path, change, protocol, words):
+    folder = tiny_model.save(tmp_path / "forged")
+    spec = json.loads((folder / "bundle.json").read_text())["spec"]
+    _rewrite_spec(folder, **change, **({"protocol": {**spec["protocol"], **protocol}} if protocol else {}))
+    with pytest.raises(BundleError, match=re.escape(words)):
+        CNNModel.load(folder)
+
+
+def test_a_width_beyond_any_float_is_one_error_line(tiny_model, tmp_path):
+    """JSON's 1e400 parses to inf; int(inf) raised OverflowError, a traceback. Its digest is the one jsonable gives
+    an infinite number (null), so only the loader's own checks stand between it and the network."""
+    from scintiml.bundle.format import spec_digest
+
+    folder = tiny_model.save(tmp_path / "forged")
+    head = json.loads((folder / "bundle.json").read_text())
+    head["spec"]["width"] = None
+    head["spec"]["spec_sha256"] = spec_digest(head["spec"])
+    (folder / "bundle.json").write_text(json.dumps(head).replace('"width": null', '"width": 1e400'))
+    with pytest.raises(BundleError, match="width|1e400"):
+        CNNModel.load(folder)
+    from scintiml.cnn.bundle import _check_network
+
+    with pytest.raises(BundleError, match="its width inf is not a whole number"):
+        _check_network({"views": _SIX, "architecture": "alexnet", "width": float("inf")}, "the bundle")
+
+
+def test_a_model_card_that_does_not_render_is_refused_at_load(tiny_model, tmp_path):
+    from scintiml.bundle.format import sha256_file
+
+    folder = tiny_model.save(tmp_path / "card")
+    card = json.loads((folder / "card.json").read_text())
+    card["metrics"]["auc"] = "x"
+    (folder / "card.json").write_text(json.dumps(card))
+    head = json.loads((folder / "bundle.json").read_text())
+    head["files"]["card.json"] = sha256_file(folder / "card.json")
+    (folder / "bundle.json").write_text(json.dumps(head))
+    with pytest.raises(BundleError, match=re.escape("its card.json is not a model card (ValueError")):
+        CNNModel.load(folder)
+
+
+def test_bundles_this_version_trains_load_at_the_edges_of_the_fitted_temperature(small, tiny_model, tmp_path):
+    """fit_temperature searches log T in [-3, 3]; a bundle at either end (the sweep's 40-study model sat at e^3) and
+    at threshold 0 or 1 is one training can write, so it loads; and a fresh bundle loads and predicts the same."""
+    import math
+
+    X, _, _ = small
+    fresh = CNNModel.load(tiny_model.save(tmp_path / "fresh"))
+    np.testing.assert_allclose(fresh.predict_proba(X[:4]), tiny_model.predict_proba(X[:4]), atol=1e-6)
+    for k, (temperature, threshold) in enumerate([(math.exp(3), 1.0), (math.exp(-3), 0.0), (1, 0)]):
+        folder = tiny_model.save(tmp_path / f"edge{k}")
+        _rewrite_spec(folder, temperature=temperature, threshold=threshold)
+        loaded = CNNModel.load(folder)
+        assert (loaded.temperature, loaded.threshold) == (temperature, threshold)
+
+
+def test_extreme_logits_give_probabilities_without_a_numpy_warning(small, tiny_model):
+    import warnings
+
+    X, _, _ = small
+    model = CNNModel(tiny_model.network, {**tiny_model.spec, "temperature": 0.05}, tiny_model.guard)
+    model.logits = lambda counts, batch_size=64: np.array([1e4, -1e4, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 1 / (1 + exp(2e5)) printed "RuntimeWarning: overflow encountered in exp"
+        p = model.predict_proba(X[:3])
+    assert p.tolist() == [1.0, 0.0, 0.5]

@@ -8,6 +8,7 @@ pydicom = pytest.importorskip("pydicom")
 from scintiml.datasets.perfusion import VIEWS, simulate_perfusion_scans  # noqa: E402
 from scintiml.imaging import ImagingError, PlanarStudy, read_nm_dicom, scan_folder, write_nm_dicom  # noqa: E402
 from scintiml.imaging.deid import BASIC_PROFILE, DeidError, deidentify_folder, new_key  # noqa: E402
+from scintiml.imaging.ingest import read_studies  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +201,100 @@ def test_radiomic_table_feeds_a_study_cohort():
     table = table.merge(pd.DataFrame({"patient_id": [c.case_id for c in cases], "pe": [c.label for c in cases]}))
     cohort = load_cohort(table, "pe", id_column="patient_id", groups={"imaging": "ANT_*"})
     assert cohort.n_patients == 30 and cohort.n_inputs > 10 and cohort.groups["imaging"]
+
+
+# ----------------------------------------------------------------------------- hostile pixel modules (sweep 9)
+def _per_view(case, folder, pid="PAT-001"):
+    """A six-file study (one view a file) and its ANT file, for one header to be altered."""
+    from scintiml.imaging.nm_iod import write_nm_study
+
+    write_nm_study(_study(case, pid), folder, layout="per_view")
+    files = sorted(folder.rglob("*.dcm"))
+    ant = next(f for f in files if list(read_studies([f])[0][0].views) == ["ANT"])
+    return files, ant
+
+
+def _alter(path, **attrs):
+    ds = pydicom.dcmread(path)
+    for key, value in attrs.items():
+        if value is None:
+            delattr(ds, key)
+        else:
+            setattr(ds, key, value)
+    ds.save_as(path)
+
+
+def _rgb(ds):
+    """The view as a single-frame 8-bit RGB picture (a screenshot of it), its view code still present."""
+    grey = np.clip(ds.pixel_array, 0, 255).astype(np.uint8)
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    ds.PixelData = np.stack([grey] * 3, axis=-1).tobytes()
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"PhotometricInterpretation": "PALETTE COLOR"},
+     "PhotometricInterpretation PALETTE COLOR: pixel values are palette indices, not counts"),
+    ({"PhotometricInterpretation": "YBR_FULL"}, "PhotometricInterpretation YBR_FULL: a colour encoding, not counts"),
+    ("rgb", "RGB / 3 samples per pixel: not a counts image"),
+    ({"RescaleSlope": "1", "RescaleIntercept": "nan"}, "RescaleIntercept nan cannot turn stored values into counts"),
+    ({"PixelSpacing": [0, 0]}, "PixelSpacing 0: not a positive spacing"),
+    ({"PixelSpacing": [-3.125, -3.125]}, "PixelSpacing -3.125: not a positive spacing"),
+    ({"PixelSpacing": ["nan", "nan"]}, "PixelSpacing nan: not a positive spacing"),
+    ({"PixelSpacing": [5000, 5000]}, "PixelSpacing 5000 mm: outside 0.01-100 mm"),
+    ({"SOPClassUID": None}, "SOPClassUID missing"),
+])
+def test_a_view_whose_pixels_are_not_counts_is_refused_by_name_and_the_rest_is_read(cases, tmp_path, change, words):
+    files, ant = _per_view(cases[0], tmp_path / "s")
+    if change == "rgb":
+        ds = pydicom.dcmread(ant)
+        _rgb(ds)
+        ds.save_as(ant)
+    else:
+        _alter(ant, **change)
+    studies, skipped = read_studies(tmp_path / "s")
+    assert len(skipped) == 1 and words in skipped[0]["reason"] and skipped[0]["file"] == str(ant)
+    assert "frame 2" not in skipped[0]["reason"] and "corrupt DICOM" not in skipped[0]["reason"]
+    # refused for that view only: the other five are read, unchanged
+    assert len(studies) == 1 and sorted(studies[0].views) == sorted(set(VIEWS) - {"ANT"})
+    np.testing.assert_array_equal(studies[0].views["POST"], cases[0].views["POST"])
+
+
+def test_monochrome1_counts_are_read_unchanged(cases, tmp_path):
+    """MONOCHROME1 only tells a viewer to show the lowest value white: the stored values are still the counts,
+    so they are read as they are, not inverted (an inverted view turns a perfusion defect into a hot spot)."""
+    files, ant = _per_view(cases[0], tmp_path / "s")
+    _alter(ant, PhotometricInterpretation="MONOCHROME1")
+    studies, skipped = read_studies(tmp_path / "s")
+    assert skipped == []
+    np.testing.assert_array_equal(studies[0].views["ANT"], cases[0].views["ANT"])
+
+
+def test_radiomics_says_why_no_study_was_readable(cases, tmp_path):
+    pytest.importorskip("radiomics")
+    from scintiml.imaging.radiomics import features_from_folders
+
+    files, _ = _per_view(cases[0], tmp_path / "s")
+    for f in files:
+        _alter(f, PixelSpacing=[0, 0])
+    (tmp_path / "masks").mkdir()
+    with pytest.raises(ImagingError) as err:
+        features_from_folders(tmp_path / "s", tmp_path / "masks")
+    assert "no readable NM DICOM study" in str(err.value)
+    assert "6 files: PixelSpacing 0: not a positive spacing" in str(err.value)
+
+
+def test_radiomics_reads_the_views_left_when_one_view_is_refused(cases, tmp_path):
+    pytest.importorskip("radiomics")
+    from scintiml.imaging.radiomics import features_from_folders, lung_masks
+
+    case = cases[0]
+    _, ant = _per_view(case, tmp_path / "s", pid="P1")
+    _alter(ant, PixelSpacing=[0, 0])
+    (tmp_path / "masks").mkdir()
+    np.savez(tmp_path / "masks" / "P1.npz", **{f"{v}__{roi}": m for v in ("ANT", "POST")
+                                                for roi, m in lung_masks(case.lung_masks[v]).items()})
+    table, skipped = features_from_folders(tmp_path / "s", tmp_path / "masks")
+    assert set(table["view"]) == {"POST"}
+    reasons = " | ".join(s["reason"] for s in skipped)
+    assert "PixelSpacing 0: not a positive spacing" in reasons and "has no readable ANT view" in reasons

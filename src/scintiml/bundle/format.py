@@ -12,11 +12,13 @@ A bundle is a folder::
 :func:`write_bundle` writes it atomically; :func:`read_bundle` verifies the format, the kind and the checksum of
 every listed file (and that no listed file is missing) and the spec's own digest before anything is used, so an
 edited, truncated or swapped file or a hand-edited spec is refused with one :class:`~scintiml.errors.BundleError`
-line (bundles written before the digest existed carry none and are read as before). The digest catches
-accidental edits; it is not a signature (anyone can recompute it), so trust comes from where a bundle came from.
-Every JSON file is parsed with a size and a nesting-depth limit (a bundle from an untrusted source must not exhaust
-the stack or the memory); the spec's own numbers are checked by the kind's loader (shapes, finite weights and
-threshold).
+line (both kinds' loaders also refuse a spec without a digest: every bundle since 0.3 carries one). The digest
+catches accidental edits; it is not a signature (anyone can recompute it), so trust comes from where a bundle came
+from. A bundle from an untrusted source must not reach outside itself or exhaust the machine: a listed file (or
+``bundle.json``) that is a symbolic link or lies outside the folder is refused, so is a listed file over
+:data:`MAX_FILE_BYTES`; every JSON file is parsed with a size and a nesting-depth limit and no number beyond a
+float's range; the spec's own numbers are checked by the kind's loader (shapes, finite and plausible weights,
+scales and threshold).
 """
 
 from __future__ import annotations

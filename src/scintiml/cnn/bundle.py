@@ -3,7 +3,10 @@
 Files: ``weights.safetensors`` (the network), ``orientation.safetensors`` (the guard's templates), ``card.json`` /
 ``card.md``, ``training_report.json``; ``bundle.json`` holds the spec (views, architecture, threshold, temperature,
 the protocol guard's ranges) and the sha256 of every file. Loading refuses, with one :class:`BundleError` line, a
-missing or edited file, a spec with a missing or non-finite number, weights of the wrong shape, and NaN/inf weights.
+missing or edited file, a spec without its ``spec_sha256`` or not matching it, a spec field of the wrong type or
+outside what training writes (views that are not names, a width that is not a whole number, a threshold that is
+not a probability, a temperature outside the fitted range, an implausible counts range or energy window), a model
+card that does not render, weights of the wrong shape, and NaN/inf weights.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..bundle.format import read_bundle, require_finite, write_bundle
+from ..bundle.format import read_bundle, spec_digest, write_bundle
 from ..errors import BundleError
 from ..io import jsonable
 from .guard import ProtocolGuard
@@ -26,6 +29,22 @@ from .transforms import BINNING
 KIND = "planar-cnn"
 #: The most views a bundle may name (a planar study has at most eight standard views).
 MAX_VIEWS = 16
+#: The longest view name (the standard ones have 3-4 characters; a name is drawn into the summary image).
+MAX_VIEW_NAME = 64
+#: The widest network read (``cnn train`` offers far less; the weights' shapes are checked against it after).
+MAX_WIDTH = 256
+#: Temperatures read. ``fit_temperature`` searches log T in [-3, 3], so a bundle it fitted holds T in
+#: [e^-3, e^3] = [0.0498, 20.09] (a 40-study training hit the upper end); the range leaves room around that for
+#: rounding and nothing more. Outside it, T was not fitted by scintiml: 1e308 made every probability 0.5 (every
+#: study URGENT) and 1e-300 overflowed exp() to exactly 0 or 1.
+TEMPERATURE_RANGE = (0.04, 25.0)
+#: Most counts a view's guard may accept. Lung perfusion views hold about 0.5-1 million counts and a whole-body
+#: bone view a few million; a billion is a thousand times more than any planar acquisition, so a larger upper end
+#: is a guard that can never fire.
+MAX_COUNTS_PER_VIEW = 1e9
+#: Highest energy-window edge (keV): gamma-camera peaks run up to 511 keV (I-131 364, F-18 511); windows around
+#: them stay well below this.
+MAX_ENERGY_KEV = 1000.0
 
 
 def save_cnn(model: CNNModel, path: str | Path, overwrite: bool = False) -> Path:
@@ -66,23 +85,21 @@ def load_cnn(path: str | Path, device: str | torch.device = "cpu") -> CNNModel:
     folder = read_bundle(path, kind=KIND)
     spec = folder.spec
     where = f"the bundle in {str(path)!r}"
-    try:
-        views = [str(v) for v in spec["views"]]
-        architecture, width = spec["architecture"], int(spec["width"])
-        guard_spec = spec["protocol"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{where} lacks a valid {exc} in its spec; the bundle is corrupt") from None
-    if not isinstance(spec["views"], list) or not 1 <= len(views) <= MAX_VIEWS or len(set(views)) != len(views):
-        # checked before the network is built from len(views): a forged list of a million views is refused here
-        raise BundleError(f"{where}: its views must be 1 to {MAX_VIEWS} different names, got {len(views)} "
-                          f"({len(set(views))} different); the bundle is corrupt")
-    if architecture not in ARCHITECTURES or not 1 <= width <= 256:
-        raise BundleError(f"{where} names an unknown network ({architecture!r}, width {width}, views {views})")
+    _check_digest(spec, where)
+    views, architecture, width = _check_network(spec, where)
+    guard_spec = spec.get("protocol")
     _check_protocol(guard_spec, views, where)
-    threshold = require_finite(spec.get("threshold"), "threshold")
-    temperature = require_finite(spec.get("temperature"), "temperature")
-    if not 0 < threshold < 1 or temperature <= 0:
-        raise BundleError(f"{where}: threshold {threshold} must lie in (0, 1) and temperature {temperature} be > 0")
+    _check_calibration(spec, where)
+    card = folder.card
+    try:  # rendered now, as the tabular loader does, so a forged card is refused here, not when it is shown
+        card_markdown(card)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise BundleError(f"{where}: its card.json is not a model card ({type(exc).__name__}: {reason}); the "
+                          "bundle is corrupt") from None
+    report = folder.json("training_report.json") if "training_report.json" in folder.files else {}
+    if not isinstance(report, dict):
+        raise BundleError(f"{where}: its training_report.json is not a JSON object; the bundle is corrupt")
     try:
         state = load_file(str(folder.file("weights.safetensors")), device="cpu")
         templates = load_file(str(folder.file("orientation.safetensors")))["templates"].numpy()
@@ -109,8 +126,79 @@ def load_cnn(path: str | Path, device: str | torch.device = "cpu") -> CNNModel:
     if any(np.ptp(t) == 0 for t in templates):  # a flat template would pass every study as not mirrored
         raise BundleError(f"{where}: an orientation template is flat (one value everywhere); the bundle is corrupt")
     network.to(device).eval()
-    report = folder.json("training_report.json") if "training_report.json" in folder.files else {}
-    return CNNModel(network, dict(spec), guard, card=folder.card, report=report)
+    return CNNModel(network, dict(spec), guard, card=card, report=report)
+
+
+def _check_digest(spec: dict[str, Any], where: str) -> None:
+    """Every bundle this version writes carries ``spec_sha256``; one without it is refused, as the tabular loader
+    refuses it: read_bundle checks the digest only where there is one, so deleting it was a way past the check."""
+    if "spec_sha256" not in spec:
+        raise BundleError(f"{where}: its spec carries no spec_sha256 (written before scintiml 0.3, or edited); "
+                          "retrain the model with this version, or use an intact copy of the bundle")
+    if spec["spec_sha256"] != spec_digest(spec):
+        raise BundleError(f"{where}: the bundle's spec (bundle.json) was edited after it was written (its "
+                          "spec_sha256 does not match); use an intact copy of the bundle")
+
+
+def _int_field(spec: dict[str, Any], key: str, low: int, high: int, where: str) -> int:
+    """A true integer in ``[low, high]``: not 8.7 (read as 8 before), not 1e400 (inf), not ``true``, not text."""
+    value = spec.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BundleError(f"{where}: its {key} {_short(value)} is not a whole number from {low} to {high}; the "
+                          "bundle is corrupt")
+    return value
+
+
+def _check_network(spec: dict[str, Any], where: str) -> tuple[list[str], str, int]:
+    """Views, architecture and width, as the network is built from them (before anything is allocated)."""
+    views = spec.get("views")
+    # checked before the network is built from len(views): a forged list of a million views is refused here
+    if not isinstance(views, list) or not 1 <= len(views) <= MAX_VIEWS:
+        n = len(views) if isinstance(views, list) else "not a list"
+        raise BundleError(f"{where}: its views must be 1 to {MAX_VIEWS} different names, got {n}; the bundle is "
+                          "corrupt")
+    if not all(isinstance(v, str) and v.strip() and len(v) <= MAX_VIEW_NAME for v in views):
+        # names are written into the worklist, the summary image and the Secondary Capture: numbers crashed there
+        raise BundleError(f"{where}: its views {_short(views)} are not all names (non-empty text of at most "
+                          f"{MAX_VIEW_NAME} characters); the bundle is corrupt")
+    if len(set(views)) != len(views):
+        raise BundleError(f"{where}: its views must be 1 to {MAX_VIEWS} different names, got {len(views)} "
+                          f"({len(set(views))} different); the bundle is corrupt")
+    architecture = spec.get("architecture")
+    if not isinstance(architecture, str) or architecture not in ARCHITECTURES:
+        raise BundleError(f"{where} names an unknown network ({_short(architecture)}; known: "
+                          f"{', '.join(ARCHITECTURES)})")
+    width = _int_field(spec, "width", 1, MAX_WIDTH, where)
+    if "matrix" in spec and spec["matrix"] != list(MATRIX):
+        raise BundleError(f"{where}: its matrix {_short(spec['matrix'])} is not the network's {list(MATRIX)}; the "
+                          "bundle is corrupt")
+    if "binning" in spec:
+        _int_field(spec, "binning", BINNING, BINNING, where)
+    return list(views), architecture, width
+
+
+def _check_calibration(spec: dict[str, Any], where: str) -> tuple[float, float]:
+    """The threshold (a probability) and the temperature (within the range training fits it in)."""
+    threshold, temperature = spec.get("threshold"), spec.get("temperature")
+    if not _real(threshold) or not 0 <= threshold <= 1:
+        raise BundleError(f"{where}: its threshold {_short(threshold)} is not a number from 0 to 1; the bundle is "
+                          "corrupt")
+    low, high = TEMPERATURE_RANGE
+    if not _real(temperature) or not low <= temperature <= high:
+        raise BundleError(f"{where}: its temperature {_short(temperature)} is not a number from {low:g} to "
+                          f"{high:g} (the range training fits it in); the bundle is corrupt")
+    return float(threshold), float(temperature)
+
+
+def _real(value: Any) -> bool:
+    """A finite real number of JSON (no boolean, no text: ``"0.5"`` and ``true`` are not thresholds)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to 80 characters: a forged field must not turn the one error line into megabytes."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _check_protocol(guard: Any, views: list[str], where: str) -> None:
@@ -122,22 +210,30 @@ def _check_protocol(guard: Any, views: list[str], where: str) -> None:
 
     if not isinstance(guard, dict):
         raise bad("spec is not a mapping")
-    if [str(v) for v in guard.get("views") or []] != views:
-        raise bad(f"views {guard.get('views')!r} differ from the network's {views}")
+    if guard.get("views") != views:
+        raise bad(f"views {_short(guard.get('views'))} differ from the network's {views}")
     if guard.get("matrix") != list(MATRIX):
-        raise bad(f"matrix {guard.get('matrix')!r} is not the network's {list(MATRIX)}")
+        raise bad(f"matrix {_short(guard.get('matrix'))} is not the network's {list(MATRIX)}")
     spacing = guard.get("pixel_spacing_mm")
     if spacing is not None and not (_numbers(spacing, 2) and 0 < spacing[0] <= spacing[1]):
-        raise bad(f"pixel spacing {spacing!r} is not two positive numbers, low then high")
+        raise bad(f"pixel spacing {_short(spacing)} is not two positive numbers, low then high")
     counts = guard.get("counts_per_view")
     if not (_numbers(counts, 2) and 0 <= counts[0] < counts[1]):
-        raise bad(f"counts range {counts!r} is not two finite numbers, low below high")
+        raise bad(f"counts range {_short(counts)} is not two finite numbers, low below high")
+    if counts[1] > MAX_COUNTS_PER_VIEW:
+        raise bad(f"counts range {_short(counts)} reaches above {MAX_COUNTS_PER_VIEW:g} counts a view, which no "
+                  "planar acquisition holds (a guard that can never fire)")
     if not isinstance(guard.get("collimators", []), list) or not all(
             isinstance(c, str) for c in guard.get("collimators", [])):
         raise bad("collimators are not a list of names")
     windows = guard.get("energy_windows_kev", [])
     if not isinstance(windows, list) or not all(_numbers(w, 2) for w in windows):
-        raise bad(f"energy windows {windows!r} are not pairs of numbers")
+        raise bad(f"energy windows {_short(windows)} are not pairs of numbers")
+    for low, high in windows:
+        # a reversed window matches no study's, so every study would be "not triaged"
+        if not 0 < low < high <= MAX_ENERGY_KEV:
+            raise bad(f"energy window [{low:g}, {high:g}] keV is not a positive window, low below high, of at "
+                      f"most {MAX_ENERGY_KEV:g} keV")
 
 
 def _numbers(value: Any, n: int) -> bool:
@@ -156,9 +252,12 @@ def card_markdown(card: dict[str, Any]) -> str:
     """The model card (Mitchell et al. 2019) as Markdown: data, protocol, threshold rule, metrics with CIs."""
     m = card.get("metrics", {})
 
-    def num(key: str, digits: int = 3) -> str:
-        v = m.get(key)
+    def fmt(v: Any, digits: int = 3) -> str:
+        # None is how JSON keeps an undefined number (a specificity with no negative study); text is refused
         return "n/a" if v is None else f"{v:.{digits}f}"
+
+    def num(key: str, digits: int = 3) -> str:
+        return fmt(m.get(key), digits)
 
     def ci(key: str) -> str:
         v = m.get(key)
@@ -175,9 +274,9 @@ def card_markdown(card: dict[str, Any]) -> str:
         "## Threshold and calibration (fitted on the selection studies)",
         f"- threshold {num('threshold')}: {rule.get('rule')}; {rule.get('caught')} of {rule.get('positives')} "
         f"selection positives caught; promise shown: {rule.get('promise_shown')}",
-        f"- selection specificity {sel.get('specificity', float('nan')):.3f} "
-        f"({', '.join(f'{x:.3f}' for x in sel.get('specificity_ci95', []))})",
-        f"- temperature {card.get('temperature', float('nan')):.3f}", "",
+        f"- selection specificity {fmt(sel.get('specificity'))} "
+        f"({', '.join(fmt(x) for x in sel.get('specificity_ci95', []))})",
+        f"- temperature {fmt(card.get('temperature'))}", "",
         "## Testing studies (95 % CI)",
         f"- AUC {num('auc')} ({ci('auc_ci95')})",
         f"- sensitivity {num('sensitivity')} ({ci('sensitivity_ci95')}), specificity {num('specificity')} "

@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from scipy.special import expit
 from sklearn.utils import check_random_state
 from torch import nn
 
@@ -134,7 +135,8 @@ class CNNModel:
         counts = np.asarray(counts)
         if counts.ndim != 4 or counts.shape[1] != len(self.views) or tuple(counts.shape[2:]) != MATRIX:
             raise ImagingError(f"counts must be (n, {len(self.views)} views, 128, 128); got {counts.shape}")
-        return 1.0 / (1.0 + np.exp(-self.logits(counts, batch_size) / self.temperature))
+        # expit, not 1 / (1 + exp(-z)): the same numbers, without numpy's overflow warning for a large logit
+        return expit(self.logits(counts, batch_size) / self.temperature)
 
     def save(self, path, overwrite: bool = False):
         """Write the model bundle (kind ``planar-cnn``); see :func:`scintiml.cnn.bundle.save_cnn`."""
@@ -369,7 +371,7 @@ def train_cnn(
     # calibration and the threshold: selection studies only (the testing ones stay untouched until the end)
     z_sel = model.logits(counts[se])
     temperature = fit_temperature(z_sel, labels[se])
-    p_sel = 1.0 / (1.0 + np.exp(-z_sel / temperature))
+    p_sel = expit(z_sel / temperature)
     threshold, selection = threshold_for_sensitivity_bound(labels[se], p_sel, target_sensitivity,
                                                            level=threshold_confidence)
     spec.update(temperature=temperature, threshold=threshold,

@@ -91,11 +91,79 @@ def _check_nm(ds, path: Path) -> None:
 MAX_MATRIX = 2048
 
 
+#: Pixel spacings read (mm). A gamma camera's pixel is about 1-10 mm (a 600 mm field of view on 64-1024 pixels); the
+#: bounds are wide on purpose (pinhole and zoomed acquisitions), and exist because a view is resampled by its
+#: spacing: a 10 000 mm pixel brought onto a 3 mm grid would be a matrix of millions of pixels a side.
+SPACING_RANGE_MM = (0.01, 100.0)
+#: Photometric interpretations whose stored values are counts. MONOCHROME1 differs from MONOCHROME2 only in how a
+#: viewer shows it (the lowest value white): the stored values are still the counts, so both are read unchanged.
+#: Inverting MONOCHROME1 (max - value) would make a perfusion defect the hottest region of the view.
+COUNTS_PHOTOMETRIC = ("MONOCHROME2", "MONOCHROME1")
+_NOT_COUNTS = {
+    "PALETTE COLOR": "pixel values are palette indices, not counts",
+    "RGB": "a colour picture, not counts",
+}
+
+
+def _check_counts_image(ds, path: Path) -> None:
+    """Refuse, by name, a file whose pixel values cannot be counts: more than one sample per pixel (a colour
+    picture, e.g. a screenshot) or a photometric interpretation other than MONOCHROME2 / MONOCHROME1.
+
+    Checked before decoding, so the reason is the header's, not a decoder's complaint (YBR_FULL on 16-bit data
+    failed in the colour conversion) nor a second "frame" made of a colour plane."""
+    photometric = _text(ds, "PhotometricInterpretation").strip().upper()
+    samples = _text(ds, "SamplesPerPixel").strip() or "1"
+    if samples != "1":
+        raise ImagingError(f"{path}: {photometric or 'PhotometricInterpretation missing'} / {samples} samples per "
+                           "pixel: not a counts image (NM counts have one sample per pixel); export the "
+                           "original acquisition, not a picture of it")
+    if photometric and photometric not in COUNTS_PHOTOMETRIC:
+        why = _NOT_COUNTS.get(photometric) or (
+            "a colour encoding, not counts" if photometric.startswith("YBR") else "not a counts encoding")
+        raise ImagingError(f"{path}: PhotometricInterpretation {photometric}: {why} (counts are stored as "
+                           "MONOCHROME2 or MONOCHROME1); export the original acquisition")
+
+
+def _pixel_spacing(ds, path: Path) -> tuple[float, float]:
+    """(row, column) spacing in mm; ``(nan, nan)`` when the file has none. A spacing that is present but not a
+    positive, plausible number is refused by name: it is used to resample views, and 0 or a negative value ended in
+    a division by zero or "negative dimensions" far from the file that caused it."""
+    try:
+        raw = _as_list(ds.get("PixelSpacing"))
+    except Exception:  # noqa: BLE001 - pydicom converts a DS on access; a malformed one raises whatever it raises
+        raise ImagingError(f"{path}: PixelSpacing cannot be read; the view cannot be put on the study's grid") \
+            from None
+    if not raw or all(str(v).strip() == "" for v in raw):
+        return (np.nan, np.nan)
+    try:
+        spacing = tuple(float(v) for v in raw)
+    except (TypeError, ValueError, OverflowError):
+        text = "\\".join(map(str, raw))[:40]
+        raise ImagingError(f"{path}: PixelSpacing {text!r} is not a number; the view cannot be put on the study's "
+                           "grid") from None
+    low, high = SPACING_RANGE_MM
+    for value in spacing:
+        if not np.isfinite(value) or value <= 0:
+            raise ImagingError(f"{path}: PixelSpacing {value:g}: not a positive spacing; the view cannot be put on "
+                               "the study's grid (check the export settings of the camera)")
+        if not low <= value <= high:
+            raise ImagingError(f"{path}: PixelSpacing {value:g} mm: outside {low:g}-{high:g} mm, no gamma camera's "
+                               "pixel; the view cannot be put on the study's grid")
+    return (spacing[0], spacing[0]) if len(spacing) == 1 else spacing[:2]
+
+
 def _frames(ds, path: Path) -> list[_Frame]:
     rows, columns = _text(ds, "Rows"), _text(ds, "Columns")
     if rows.isdigit() and columns.isdigit() and max(int(rows), int(columns)) > MAX_MATRIX:
         raise ImagingError(f"{path}: a {rows} x {columns} matrix is larger than a planar NM view can be "
                            f"(at most {MAX_MATRIX} x {MAX_MATRIX}); check that this is a gamma-camera image")
+    for keyword in ("SOPClassUID", "SOPInstanceUID"):
+        # both are Type 1; the Secondary Capture and the SR reference the source image by them
+        if not _text(ds, keyword).strip():
+            raise ImagingError(f"{path}: {keyword} missing; not a complete DICOM image (every image carries one, "
+                               "and the outputs must reference it)")
+    _check_counts_image(ds, path)
+    spacing = _pixel_spacing(ds, path)
     try:
         with warnings.catch_warnings():  # pydicom warns of a frame-count mismatch; it is named just below
             warnings.simplefilter("ignore", UserWarning)
@@ -136,9 +204,6 @@ def _frames(ds, path: Path) -> list[_Frame]:
                 if len(listed) == n:
                     names = listed
                     break
-    spacing = tuple(float(v) for v in _as_list(getattr(ds, "PixelSpacing", None))) or (np.nan, np.nan)
-    if len(spacing) == 1:
-        spacing = (spacing[0], spacing[0])
     orientation = tuple(str(v).upper() for v in _as_list(getattr(ds, "PatientOrientation", None)))
     if len({VIEW_ORIENTATION.get(v) for v in names}) > 1:
         orientation = ()  # one value cannot describe frames of different views: nothing to check
@@ -161,9 +226,12 @@ def _rescaled(ds, pixels: np.ndarray, path: Path) -> np.ndarray:
     except (TypeError, ValueError):
         raise ImagingError(f"{path}: RescaleSlope / RescaleIntercept are not numbers; the stored values cannot be "
                            "turned into counts") from None
-    if not (np.isfinite(slope) and np.isfinite(intercept)) or slope <= 0:
+    if not np.isfinite(slope) or slope <= 0:
         raise ImagingError(f"{path}: RescaleSlope {slope:g} (intercept {intercept:g}) cannot turn stored values "
                            "into counts (it must be a positive number); check the export settings of the camera")
+    if not np.isfinite(intercept):
+        raise ImagingError(f"{path}: RescaleIntercept {intercept:g} cannot turn stored values into counts (it must "
+                           "be a finite number); check the export settings of the camera")
     return pixels * slope + intercept if (slope, intercept) != (1.0, 0.0) else pixels
 
 

@@ -189,6 +189,19 @@ def mask_problem(mask: np.ndarray) -> str:
     return f"holds {len(inside)} values besides 0 ({shown}); {fix}"
 
 
+def _why_unread(skipped: list[dict[str, str]], shown: int = 3) -> str:
+    """Why no study was read, for the one error line: the first reasons (grouped by study where the files name
+    one), so the message says what was wrong (a refused pixel module, a study that could not be put together), not
+    only that nothing was read. Each reason already names its file."""
+    from .ingest import unread_studies
+
+    reasons = [u["reason"] for u in unread_studies(skipped)] or [s["reason"] for s in skipped]
+    if not reasons:
+        return " (no DICOM file found)"
+    more = f"; and {len(reasons) - shown} more" if len(reasons) > shown else ""
+    return ": " + "; ".join(reasons[:shown]) + more
+
+
 def features_from_folders(
     images: str | Path, masks: str | Path, settings: dict[str, Any] | str | Path | None = None,
     wide: bool = False, classes: Iterable[str] = DEFAULT_CLASSES,
@@ -211,7 +224,7 @@ def features_from_folders(
         raise ImagingError(f"settings file {str(settings)!r} does not exist")
     studies, skipped = scan_folder(images)
     if not studies:
-        raise ImagingError(f"no readable NM DICOM study in {str(images)!r}")
+        raise ImagingError(f"no readable NM DICOM study in {str(images)!r}{_why_unread(skipped)}")
     pairs = []
     for st in studies:
         path = mask_path(masks, st.patient_id)
