@@ -284,7 +284,7 @@ def test_radiomics_says_why_no_study_was_readable(cases, tmp_path):
     assert "6 files: PixelSpacing 0: not a positive spacing" in str(err.value)
 
 
-def test_radiomics_reads_the_views_left_when_one_view_is_refused(cases, tmp_path):
+def test_radiomics_reads_the_views_left_when_one_view_is_refused(cases, tmp_path, capsys):
     pytest.importorskip("radiomics")
     from scintiml.imaging.radiomics import features_from_folders, lung_masks
 
@@ -298,3 +298,11 @@ def test_radiomics_reads_the_views_left_when_one_view_is_refused(cases, tmp_path
     assert set(table["view"]) == {"POST"}
     reasons = " | ".join(s["reason"] for s in skipped)
     assert "PixelSpacing 0: not a positive spacing" in reasons and "has no readable ANT view" in reasons
+    # the command says each skipped file's path once (the reason read from a file already began with it)
+    from conftest import run_cli
+
+    assert run_cli(["radiomics", str(tmp_path / "s"), "--masks", str(tmp_path / "masks"), "--out",
+                    str(tmp_path / "f.csv")]) == 0
+    err = capsys.readouterr().err
+    line = next(line for line in err.splitlines() if "PixelSpacing 0" in line)
+    assert line.count(str(ant)) == 1 and line.startswith(f"skipped: {ant}: PixelSpacing 0")

@@ -144,8 +144,8 @@ def radiomics(
     check_output_path(out, overwrite=overwrite, inputs=(images, masks) + ((settings,) if settings else ()))
     require(settings is None or settings.is_file(), f"--settings {str(settings)!r} is not a file")
     table, skipped = features_from_folders(images, masks, settings=settings, wide=wide)
-    for s in skipped:
-        warn(f"{s['file']}: {s['reason']}", label="skipped")
+    for s in skipped:  # a reason read from the file already starts with its path: say it once
+        warn(f"{s['file']}: {str(s['reason']).removeprefix(str(s['file']) + ': ')}", label="skipped")
     with atomic_file(out, overwrite=overwrite) as tmp:
         table.to_csv(tmp, index=False)
     say(f"{len(table)} rows of radiomic features written to {out}")
