@@ -688,3 +688,21 @@ def test_extreme_logits_give_probabilities_without_a_numpy_warning(small, tiny_m
         warnings.simplefilter("error")  # 1 / (1 + exp(2e5)) printed "RuntimeWarning: overflow encountered in exp"
         p = model.predict_proba(X[:3])
     assert p.tolist() == [1.0, 0.0, 0.5]
+
+
+def test_a_study_read_without_a_refused_view_says_why_on_its_worklist_row(tiny_model, tmp_path, capsys):
+    sim = tmp_path / "sim"
+    assert _cli(["simulate", "--out", str(sim), "--n", "2", "--prevalence", "0.5", "--seed", "4"]) == 0
+    view = tiny_model.views[0]
+    path = next(f for f in (sim / "dicom").iterdir() if f.name.startswith("SIM4-00001") and f"_{view}" in f.name)
+    ds = pydicom.dcmread(path)
+    ds.PhotometricInterpretation = "PALETTE COLOR"  # palette indices, not counts: the view is refused
+    ds.save_as(path)
+    out = tmp_path / "worklist.csv"
+    assert _cli(["cnn", "triage", str(tiny_model.save(tmp_path / "model")), str(sim), "--out", str(out)]) == 0
+    capsys.readouterr()
+    table = pd.read_csv(out, keep_default_na=False).set_index("patient_id")
+    check = table.loc["SIM4-00001", "protocol_check"]
+    assert check.startswith(f"view(s) ['{view}'] missing") and "(refused file: PhotometricInterpretation PALETTE " \
+                                                                  "COLOR: pixel values are palette indices" in check
+    assert table.loc["SIM4-00002", "protocol_check"] == "ok"

@@ -163,6 +163,17 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
     table, order = worklist(model, studies)
     # A study whose files cannot be read is still on the list: unknown risk is not low risk, someone reads it.
     table = with_unread(table, unread)
+    # a study read without one of its files (a refused view: RGB, a bad spacing ...) says why on its own row, not
+    # only on a 'skipped:' line of the terminal
+    refused: dict[str, list[str]] = {}
+    for entry in skipped:
+        if entry.get("study_instance_uid"):
+            refused.setdefault(entry["study_instance_uid"], []).append(
+                str(entry["reason"]).removeprefix(f"{entry['file']}: "))
+    for k, row in table.iterrows():
+        reasons = refused.get(str(row["study_instance_uid"]))
+        if row["study_row"] >= 0 and row["protocol_check"] != "ok" and reasons:
+            table.loc[k, "protocol_check"] = f"{row['protocol_check']} (refused file: {'; '.join(reasons[:3])})"
     series_uid = generate_uid()
     png_paths, sc_paths = [], []
     with atomic_dir(summaries, overwrite=overwrite) as tmp:
