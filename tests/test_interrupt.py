@@ -138,7 +138,7 @@ def test_output_folders_get_the_mode_a_plain_mkdir_gives_and_a_linked_output_is_
     old = os.umask(0o022)
     try:
         with atomic_dir(tmp_path / "study") as tmp:
-            (tmp / "model").mkdir()
+            (tmp / "model").mkdir(mode=0o700)  # as a writer that makes its own temporary folder leaves it
             (tmp / "report.html").write_text("<html></html>")
     finally:
         os.umask(old)

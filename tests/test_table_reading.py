@@ -497,3 +497,28 @@ def test_a_duration_column_is_called_a_duration_not_a_date(small_frame, tmp_path
     small_frame.assign(delay=pd.to_timedelta(np.arange(40), unit="h")).to_parquet(tmp_path / "d.parquet")
     with pytest.raises(NonNumericInputError, match=r"\['delay'\] hold durations; give them as numbers in one unit"):
         load_cohort(tmp_path / "d.parquet", "outcome", id_column="pid")
+
+
+def test_categories_whose_levels_are_mostly_numbers_stay_categories():
+    """Review of sweep 9's fix: a text level that repeats beside numbers is a category (site 1-3 and "external",
+    grade 1-3 and "X" = cannot be assessed, BI-RADS 4a), not a slip to correct; and an en dash in a category
+    level is no minus sign."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"chol": rng.normal(5, 1, 80), "event": np.tile([0, 1], 40)})
+    frame["site"] = ["external" if i % 7 == 0 else str(rng.integers(1, 4)) for i in range(80)]
+    frame["grade"] = ["X" if i % 9 == 0 else str(rng.integers(1, 4)) for i in range(80)]
+    frame["birads"] = [["4a", "4b", "4c"][(i // 6) % 3] if i % 6 == 0 else str(rng.integers(1, 6)) for i in range(80)]
+    frame["dose"] = ["–1" if i % 5 == 0 else ["low", "high"][i % 2] for i in range(80)]
+    inputs = load_cohort(frame, "event").inputs
+    assert {"site=external", "grade=X", "birads=4a", "birads=4b", "birads=4c", "dose=–1"} <= set(inputs)
+
+
+def test_a_parquet_index_that_copies_a_column_or_numbers_the_rows_is_no_column(tmp_path):
+    frame = pd.DataFrame({"pid": ["a", "b", "c"], "x": [1.0, 2.0, 3.0]})
+    frame.index = frame["pid"]  # the index is the column itself
+    frame.to_parquet(tmp_path / "copy.parquet")
+    assert list(read_table(tmp_path / "copy.parquet").columns) == ["pid", "x"]
+    numbered = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    numbered.index.name = "row"  # a named row number
+    numbered.to_parquet(tmp_path / "rows.parquet")
+    assert list(read_table(tmp_path / "rows.parquet").columns) == ["x"]

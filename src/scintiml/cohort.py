@@ -323,6 +323,7 @@ def _thousands_dots_to_number(value: Any) -> Any:
 
 #: A minus written as U+2212 MINUS SIGN, an en dash, or the small / full-width hyphen-minus before a number: what
 #: Word, PDFs and lab reports put where a spreadsheet writes "-". Read as a minus, not as text.
+_NUMBER_LIKE = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?\s*%?$")
 _UNICODE_MINUS = re.compile("^[\u2212\u2013\ufe63\uff0d](?=[0-9.,])")
 
 
@@ -334,9 +335,12 @@ def _clean_text_column(text: pd.Series, decimal: str, percent: bool) -> pd.Serie
     # the text cells (a spreadsheet's column may also hold cells it stores as numbers: those stay numbers)
     strings = present[[isinstance(v, str) for v in present]].astype(str)
     if strings.str.match(_UNICODE_MINUS.pattern).any():  # "−1.5" pasted from a report beside "-1.0": one minus
-        text = text.map(lambda v: _UNICODE_MINUS.sub("-", v) if isinstance(v, str) else v)
-        present = text.dropna()
-        strings = present[[isinstance(v, str) for v in present]].astype(str)
+        replaced = text.map(lambda v: _UNICODE_MINUS.sub("-", v) if isinstance(v, str) else v)
+        # only in a column of numbers: a category level written "–1" among words keeps its spelling
+        if replaced.dropna().astype(str).str.match(_NUMBER_LIKE.pattern).mean() >= 0.8:
+            text = replaced
+            present = text.dropna()
+            strings = present[[isinstance(v, str) for v in present]].astype(str)
     if decimal == "," and strings.str.contains(".", regex=False).any():
         # Dots in a table read with decimal commas. Where every dotted value groups thousands ("6.834",
         # "1.000,5") they are thousands separators: read as decimal points they had mixed two scales 1000 x
@@ -500,11 +504,13 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
             frame.attrs["workbook"] = True  # an empty column may be formulas never computed: said where it matters
         elif suffix in {".parquet", ".pq"}:
             frame = pd.read_parquet(path)
-            if any(name is not None for name in frame.index.names):
+            named = [n for n in frame.index.names if n is not None]
+            if named and not isinstance(frame.index, pd.RangeIndex) and not set(map(str, named)) & set(
+                    map(str, frame.columns)):
                 # df.set_index("pid").to_parquet(): the id is stored as the index; it is a column of the table
                 frame = frame.reset_index()
-            elif not isinstance(frame.index, pd.RangeIndex):
-                frame = frame.reset_index(drop=True)  # an unnamed leftover index (rows filtered before writing)
+            else:  # a row number (named or not), a leftover index of filtered rows, or a copy of a column
+                frame = frame.reset_index(drop=True)
             frame.columns = _check_header(list(frame.columns), path)
         else:
             raise CohortFileError(
@@ -912,6 +918,8 @@ def _numeric_id_inputs(X: pd.DataFrame) -> list[str]:
 
 #: Columns checked as possible determiners of a later column in :func:`_repeated_rows` (a bound on its cost).
 MAX_DETERMINING = 200
+#: Rows compared in all the dependence checks of one table (about a second); past it columns count as independent.
+MAX_DEPENDENCE_CELLS = 20_000_000
 
 
 def _repeated_rows(X: pd.DataFrame, y: np.ndarray, has_ids: bool) -> list[str]:
@@ -945,16 +953,24 @@ def _repeated_rows(X: pd.DataFrame, y: np.ndarray, has_ids: bool) -> list[str]:
     # rows (the copies themselves make every column a function of any measured one), and only a column whose
     # values repeat in at least 10 of the distinct rows counts as determining: one of all-distinct values
     # "determines" any other trivially, and with 10 repeats a column agreeing by chance is unlikely.
-    codes = {c: pd.factorize(rows[c], use_na_sentinel=False)[0].astype(np.int64) for c in rows.columns}
-    sizes = {c: int(codes[c].max()) + 1 for c in rows.columns}
+    # values per column in one sort of the whole matrix (missing as one value of its own): a per-column count
+    # over 20,000 radiomic columns took seconds
+    matrix = rows.to_numpy(dtype=float)
+    matrix = np.sort(np.where(np.isnan(matrix), np.inf, matrix), axis=0)
+    sizes = (np.diff(matrix, axis=0) != 0).sum(axis=0) + 1
+    del matrix
     distinct = ~repeated.to_numpy()
     n_distinct = int(distinct.sum())
     determining: list[tuple[np.ndarray, int]] = []
-    for c in sorted(rows.columns, key=lambda c: -sizes[c]):
-        own = codes[c][distinct]
-        if any(np.unique(d * sizes[c] + own).size == nd for d, nd in determining[:MAX_DETERMINING]):
+    budget = MAX_DEPENDENCE_CELLS  # rows compared in dependence checks: a bound on the time this may take
+    for j in np.argsort(-sizes, kind="stable"):
+        codes = pd.factorize(rows.iloc[:, j], use_na_sentinel=False)[0].astype(np.int64)
+        own, size = codes[distinct], int(sizes[j])
+        checks = determining[:max(0, min(MAX_DETERMINING, budget // max(1, n_distinct)))]
+        budget -= len(checks) * n_distinct
+        if any(np.unique(d * size + own).size == nd for d, nd in checks):
             continue
-        shares = np.bincount(codes[c]) / n
+        shares = np.bincount(codes) / n
         log_q += float(np.log(np.sum(shares ** 2)))
         values = np.unique(own).size
         if n_distinct - values >= 10:
@@ -1121,8 +1137,8 @@ def _number_format_problem(name: str, column: pd.Series) -> str | None:
 _CENSORED = re.compile(r"^[<>≤≥]=?\s*[0-9.,]+$")
 #: Digits grouped in thousands by a space, a narrow space, an apostrophe or an underscore: "189 000", "1_000".
 _SPACED_THOUSANDS = re.compile("^[+-]?\\d{1,3}([ \u00a0\u202f\u2009'_]\\d{3})+([.,]\\d+)?$")
-#: Roman numerals up to XII (NYHA class IV, stage III).
-_ROMAN = re.compile(r"^(?i:i{1,3}|iv|vi{0,3}|ix|xi{0,2})$")
+#: Roman numerals up to XII (NYHA class IV, stage III); a lone V or X is left out (TX: "cannot be assessed").
+_ROMAN = re.compile(r"^(?i:i{1,3}|iv|vi{1,3}|ix|xi{1,2})$")
 
 
 def _odd_cells_among_numbers(name: str, column: pd.Series, as_number: pd.Series) -> str | None:
@@ -1130,8 +1146,10 @@ def _odd_cells_among_numbers(name: str, column: pd.Series, as_number: pd.Series)
 
     Such a column was one-hot encoded as a category before (NYHA 1-4 with one "IV" became five levels, "4" and
     "IV" among them; a lab value with "<0.5" cells was refused as free text with numbers as its examples). At
-    least 80 % of the filled cells must be numbers of at least 3 distinct values: a two-value 0/1 column with an
-    "unknown" level stays a category.
+    least 80 % of the filled cells must be numbers of at least 3 distinct values, and the odd cells must be
+    number-like (a value beyond a detection limit, thousands separators, a roman numeral among small whole
+    numbers) or one-offs (each odd value once, at most 5 % of the cells: a slip). A text level that repeats stays a
+    category, as it was: sites 1-3 beside "external", grade 1-3 beside "X" (cannot be assessed), BI-RADS 4a/4b/4c.
     """
     filled = column.notna()
     numeric = as_number.notna()
@@ -1139,18 +1157,22 @@ def _odd_cells_among_numbers(name: str, column: pd.Series, as_number: pd.Series)
         return None
     odd = filled & ~numeric
     cells = column[odd].astype(str).str.strip()
-    positions = np.flatnonzero(odd.to_numpy())
-    shown = ", ".join(f"data row {i + 1} holds {_shorten(c)!r}" for i, c in zip(positions[:3], cells.iloc[:3]))
+    small_whole = bool(as_number.dropna().between(0, 12).all() and (as_number.dropna() % 1 == 0).all())
     if cells.str.match(_CENSORED.pattern).any():
         fix = ("a value beyond a limit of detection is no number the model can read: write a number for it (e.g. "
                "the limit, or half of it, the same way for every patient) or leave it empty (imputed)")
     elif cells.str.match(_SPACED_THOUSANDS.pattern).any():
         fix = "write the numbers without thousands separators"
-    elif cells.str.match(_ROMAN.pattern).any():
+    elif small_whole and cells.str.match(_ROMAN.pattern).all():
         fix = "write roman numerals as numbers (IV as 4), as the other cells are"
-    else:
+    elif cells.value_counts().max() == 1 and odd.sum() <= 0.05 * filled.sum():
         fix = ("correct the cells, leave them empty if the value was not measured, or name such a value as the code "
-               f"for 'not measured' (CLI: --missing {shlex.quote(name + '=' + str(cells.iloc[0]))})")
+               f"for 'not measured' (CLI: --missing {shlex.quote(name + '=' + str(cells.iloc[0]))}); if the "
+               "column is a category, give every level as a word (e.g. 'site 1')")
+    else:
+        return None
+    positions = np.flatnonzero(odd.to_numpy())
+    shown = ", ".join(f"data row {i + 1} holds {_shorten(c)!r}" for i, c in zip(positions[:3], cells.iloc[:3]))
     return (f"input {name!r} holds numbers except in {int(odd.sum())} cell(s) ({shown}{' …' if odd.sum() > 3 else ''})"
             f": {fix}")
 
