@@ -22,6 +22,8 @@ SCALE_MIN_PATIENTS = 5
 #: Factors that turn a batch's values into the training table's unit, with what they would mean: percent and
 #: fraction, and the conventional-to-SI factors of the laboratory values clinical cohorts hold (Young 1987, Ann
 #: Intern Med 106:114; the factors as the AMA Manual of Style lists them). Both directions of each.
+#: Haemoglobin, not HbA1c (a glycated share in % or mmol/mol, of other factors).
+_HAEMOGLOBIN = r"^(?!.*a1c)(.*h(a)?emo|hgb|hb\b|hb_|hb$)"
 UNIT_FACTORS = (
     (100, "a fraction where training had percent (0.45 for 45 %)", ""),
     (0.01, "percent where training had a fraction", ""),
@@ -37,26 +39,36 @@ UNIT_FACTORS = (
     (1 / 88.57, "triglycerides in mg/dl where training had mmol/l", "trig"),
     (1 / 17.1, "bilirubin in µmol/l where training had mg/dl", "bili"),
     (17.1, "bilirubin in mg/dl where training had µmol/l", "bili"),
-    (0.1, "haemoglobin in g/l where training had g/dl", "h(a)?e?mo|hgb|^hb"),
-    (10, "haemoglobin in g/dl where training had g/l", "h(a)?e?mo|hgb|^hb"),
+    (0.1, "haemoglobin in g/l where training had g/dl", _HAEMOGLOBIN),
+    (10, "haemoglobin in g/dl where training had g/l", _HAEMOGLOBIN),
 )
 
 
 def _unit_hint(name: str, values: pd.Series, lo: float, hi: float, median: float | None) -> str:
     """``"; times 0.0113 it would fit: creatinine in µmol/l where training had mg/dl?"`` — of the factors that bring
     nearly all of the batch inside the training range (a laboratory value's own only where the input's name says
-    which it is), the one whose rescaled median lies nearest the training median (0.01 and 1/88.4 both fit a
-    creatinine batch in µmol/l; only the second lands on the training median)."""
+    which it is, and then before the general ones), the one whose rescaled median lies nearest the training median.
+
+    Examples
+    --------
+    >>> _unit_hint("creatinine", pd.Series([70.0, 100, 130, 160]), 0.4, 4.0, 1.0)  # sicker than training: still
+    '; times 0.0113 it would fit: creatinine in µmol/l where training had mg/dl?'
+    >>> _unit_hint("hba1c", pd.Series([6.0, 7.0, 8.0]), 30, 90, 50)[:25]  # no haemoglobin factor for HbA1c
+    ''
+    """
     import re
 
-    fitting = [(f, what) for f, what, word in UNIT_FACTORS
+    fitting = [(f, what, bool(word)) for f, what, word in UNIT_FACTORS
                if (not word or re.search(word, name, re.I)) and (values * f).between(lo, hi).mean() >= 0.9]
     if not fitting:
         return ""
     here = float(values.median())
-    if median is not None and median > 0 and here > 0:
-        fitting.sort(key=lambda fw: abs(np.log(here * fw[0] / median)))
-    factor, what = fitting[0]
+    # the input's own laboratory factor first (a batch of sicker patients may sit nearer the training median
+    # under x 0.01 than under / 88.4), then the one landing nearest the training median
+    near = (lambda f: abs(np.log(here * f / median))) if median is not None and median > 0 and here > 0 \
+        else (lambda f: 0.0)
+    fitting.sort(key=lambda fw: (not fw[2], near(fw[0])))
+    factor, what, _ = fitting[0]
     return f"; times {factor:.3g} it would fit: {what}?"
 
 
