@@ -394,6 +394,25 @@ def test_a_three_digit_patient_id_is_matched_as_a_whole_number_inside_text(tmp_p
     assert ("ImageID" not in out) == dropped
 
 
+@pytest.mark.parametrize("edits, text, dropped", [
+    ({"PatientAddress": "Main St 128"}, "ANT 128X128", False),  # a house number is no id glued to a matrix size
+    ({"StudyDate": "20240304"}, "DATSCAN 3-4-24H", False),  # a study date's jotted form is no birth date
+    ({"StudyDate": "20240310"}, "10 MARKERS 24 SEGMENTS", False),  # MARKERS is no March
+    ({"StudyDate": "20240310"}, "SCAN 10.03.2024", True),  # the study date written out is still a date
+    ({}, "DOB 17 April 1953", True),
+])
+def test_short_numbers_and_dates_other_than_ids_and_the_birth_date_keep_descriptions(tmp_path, edits, text, dropped):
+    """Review of sweep 9's deid fix: every 3-digit number of any identifying element (an address) was matched
+    glued to letters, and every date got two-digit-year and month-prefix forms."""
+    def edit(ds):
+        for keyword, value in edits.items():
+            setattr(ds, keyword, value)
+        ds.WindowCenterWidthExplanation = text
+
+    out = _deid_one(tmp_path, edit)
+    assert ("WindowCenterWidthExplanation" not in out) == dropped
+
+
 def test_cli_deid_counts_skipped_files_without_naming_them(tmp_path, capsys):
     from conftest import run_cli
 

@@ -206,7 +206,11 @@ _GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "AE", "Ö": "
 _CJK = re.compile("[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
                   "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002ffff]")
 _WORD = re.compile(r"[^\W_]+")
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+#: Month names as written in dates (folded upper case): the abbreviation, or the whole name; "MARKERS" is no March.
+_MONTHS = ("JAN(?:UARY)?", "FEB(?:RUARY)?", "MAR(?:CH)?", "APR(?:IL)?", "MAY", "JUNE?", "JULY?", "AUG(?:UST)?",
+           "SEPT?(?:EMBER)?", "OCT(?:OBER)?", "NOV(?:EMBER)?", "DEC(?:EMBER)?")
+#: Elements whose value is an identifier number: a short one is matched glued to letters too ("PID471").
+_ID_KEYWORDS = {"PatientID", "OtherPatientIDs", "AccessionNumber"}
 
 
 def _fold(text: str, german: bool) -> str:
@@ -224,24 +228,27 @@ def _folds(text: str) -> set[str]:
     return {_fold(text, True), _fold(text, False)}
 
 
-def _date_pattern(value: str) -> re.Pattern | None:
-    """The ways a YYYYMMDD date is typed into free text (the compact form is matched as a plain token)."""
+def _date_pattern(value: str, birth: bool = False) -> re.Pattern | None:
+    """The ways a YYYYMMDD date is typed into free text (the compact form is matched as a plain token); the
+    jotted forms (two-digit year, month name) only for a birth date: with a study date of 2024-03-04 they had
+    dropped a description "DATSCAN 3-4-24H"."""
     try:
         day = datetime.strptime(value[:8], "%Y%m%d")
     except ValueError:
         return None
     y4, y2 = f"{day.year:04d}", f"{day.year % 100:02d}"
     d, m = f"0?{day.day}", f"0?{day.month}"
-    mon = _MONTHS[day.month - 1] + r"[A-Z]*\.?"
+    mon = _MONTHS[day.month - 1] + r"\b\.?"
     forms = [f"{d}{d_m}{m}{d_m}{y4}" for d_m in (r"\.", "/", "-", " ")]  # 17.04.1953, 17/04/1953, 17-04-1953
     forms += [f"{m}{s}{d}{s}{y4}" for s in ("/", "-", r"\.")]  # 04/17/1953 (US)
     forms += [f"{y4}{s}{m}{s}{d}" for s in ("-", "/", r"\.")]  # 1953-04-17
     # two-digit years only day-month and month-day with a separator ("17.04.53", "4/17/53"): the common way a
     # birth date is jotted; a look-alike number triple only costs a kept description. Year-first "53-04-17" is
     # left out: it is rare for a birth date and reads like a lot or code number.
-    forms += [f"{d}{s}{m}{s}{y2}" for s in (r"\.", "/", "-")] + [f"{m}{s}{d}{s}{y2}" for s in ("/", "-")]
     forms += [f"{day.day:02d}{day.month:02d}{y4}", f"{day.month:02d}{day.day:02d}{y4}"]  # 17041953
-    forms += [rf"{d}\.?\s*{mon},?\s*(?:{y4}|{y2})", rf"{mon}\s*{d}(?:ST|ND|RD|TH)?,?\s*{y4}"]  # 17 APR 1953
+    if birth:
+        forms += [f"{d}{s}{m}{s}{y2}" for s in (r"\.", "/", "-")] + [f"{m}{s}{d}{s}{y2}" for s in ("/", "-")]
+        forms += [rf"{d}\.?\s*{mon},?\s*(?:{y4}|{y2})", rf"{mon}\s*{d}(?:ST|ND|RD|TH)?,?\s*{y4}"]  # 17 APR 1953
     # not glued to more digits: "17.04.1953" inside "117.04.19531" or a version "1.17.04.53.2" is not this date
     return re.compile(rf"(?<![\d.])(?:{'|'.join(forms)})(?![./-]?\d)")
 
@@ -260,6 +267,14 @@ class _Identifiers:
     joined: set[str] = field(default_factory=set)
     cjk: set[str] = field(default_factory=set)
     dates: list[re.Pattern] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+
+    def add_id(self, value: Any) -> None:
+        """An identifier number: its words, and a short all-digit one also as a number glued to letters."""
+        self.add(value)
+        for part in str(value).split():
+            if 3 <= len(part) < 4 and part.isascii() and part.isdigit():
+                self.ids.add(part)
 
     def add(self, value: Any) -> None:
         for folded in _folds(str(value)):
@@ -284,8 +299,8 @@ class _Identifiers:
                 for joined in ("".join(family + given), "".join(given + family)):
                     (self.cjk if _CJK.search(joined) else self.joined).add(joined)
 
-    def add_date(self, value: Any) -> None:
-        pattern = _date_pattern(str(value))
+    def add_date(self, value: Any, birth: bool = False) -> None:
+        pattern = _date_pattern(str(value), birth)
         if pattern is not None:
             self.dates.append(pattern)
 
@@ -309,10 +324,12 @@ def _identifiers(ds) -> _Identifiers:
                 for v in values:
                     if elem.VR == "PN":
                         found.add_name(v)
+                    elif elem.keyword in _ID_KEYWORDS:
+                        found.add_id(v)
                     else:
                         found.add(v)
                     if elem.VR in {"DA", "DT"}:
-                        found.add_date(v)
+                        found.add_date(v, birth=elem.keyword == "PatientBirthDate")
 
     walk(ds)
     return found
@@ -321,14 +338,16 @@ def _identifiers(ds) -> _Identifiers:
 def _holds(text: str, identifiers: _Identifiers) -> bool:
     """Whether ``text`` repeats an identifier, spelled with or without diacritics, in any case.
 
-    * a token of 4+ characters as a substring, of 3 as a whole word ("DOE"); a 3-digit id as a whole number, also
-      glued to letters ("PID471"); a token in a script without spaces as a substring;
+    * a token of 4+ characters as a substring, of 3 as a whole word ("DOE"); a 3-digit patient id or accession
+      number as a whole number, also glued to letters ("PID471"); a token in a script without spaces as a
+      substring;
     * a person name by its whole: family and given name both present as whole words, in any order ("for Ng Bo",
       "Li Wei lung"), or written together ("NGBO"); in a script without spaces, written together as a substring
       ("李伟 肺灌注"). One short part alone never counts: a surname "Li" or "Ng" alone would drop every text with
       that syllable as a word, and two-letter words are common in descriptions ("LI" lithium, "NG" not given);
       demanding the other part as a whole word too keeps "LUNG PERF ANT" for a patient "AN^T";
-    * a date in the usual written notations (17.04.1953, 04/17/1953, 1953-04-17, 17.4.53, 17 Apr 1953).
+    * a date in the usual written notations (17.04.1953, 04/17/1953, 1953-04-17; a birth date also 17.4.53 and
+      17 Apr 1953).
     """
     for folded in _folds(text):
         words = set(_WORD.findall(folded))
@@ -336,7 +355,7 @@ def _holds(text: str, identifiers: _Identifiers) -> bool:
         for token in identifiers.tokens:
             if _CJK.search(token):
                 hit = token in solid
-            elif len(token) < 4 and token.isascii() and token.isdigit():
+            elif token in identifiers.ids:  # a patient id or accession number, not any 3-digit house number
                 hit = re.search(rf"(?<!\d){token}(?!\d)", folded) is not None
             else:
                 hit = token in words if len(token) < 4 else token in folded
