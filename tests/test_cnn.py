@@ -706,3 +706,20 @@ def test_a_study_read_without_a_refused_view_says_why_on_its_worklist_row(tiny_m
     assert check.startswith(f"view(s) ['{view}'] missing") and "(refused file: PhotometricInterpretation PALETTE " \
                                                                   "COLOR: pixel values are palette indices" in check
     assert table.loc["SIM4-00002", "protocol_check"] == "ok"
+
+
+def test_a_bundle_trained_on_headers_with_no_window_or_large_counts_loads(tmp_path):
+    """Review of sweep 9's loader checks: a header's energy window [0, 0] ("not recorded") and counts scaled by a
+    rescale slope were recorded by training and then refused by the loader as corrupt."""
+    from scintiml.cnn import train_cnn
+    from scintiml.cnn.bundle import load_cnn, save_cnn
+    from scintiml.datasets.perfusion import simulate_perfusion_scans
+
+    cases = simulate_perfusion_scans(8, prevalence=0.5, random_state=0)
+    X, y = np.stack([c.stack() for c in cases]), np.array([c.label for c in cases])
+    views = ["ANT", "POST", "RAO", "LAO", "RPO", "LPO"]
+    model = train_cnn(X * 2e4, y, views, width=4, epochs=1, max_steps=1,
+                      protocol={"energy_windows_kev": [(0.0, 0.0), (126.0, 154.0), (154.0, 126.0)]})
+    loaded = load_cnn(save_cnn(model, tmp_path / "cnn"))
+    assert loaded.guard.energy_windows_kev == [[126.0, 154.0]]
+    assert loaded.guard.counts_per_view[1] > 1e9

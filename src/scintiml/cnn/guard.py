@@ -72,7 +72,9 @@ class ProtocolGuard:
             counts_per_view=[float(totals.min() * thinning_low), float(totals.max() * COUNTS_HIGH_FACTOR)],
             templates=_orientation_templates(counts) if templates is None else np.asarray(templates), pixel_spacing_mm=spacing,
             collimators=sorted({str(c) for c in collimators if c}),
-            energy_windows_kev=sorted({(float(a), float(b)) for a, b in energy_windows_kev}),
+            # a header's [0, 0] ("not recorded") or reversed window is no window a study could be checked against
+            energy_windows_kev=sorted({(float(a), float(b)) for a, b in energy_windows_kev
+                                       if np.isfinite([a, b]).all() and 0 <= float(a) < float(b) <= 1000.0}),
         )
 
     def to_spec(self) -> dict[str, Any]:
