@@ -642,3 +642,65 @@ def test_validate_accepts_a_model_with_a_categorical_input(tmp_path):
     assert "HX-Redirect" in r.headers, unescape(r.text)
     assert _wait(client, r.headers["HX-Redirect"].rsplit("/", 1)[1])["state"] == "done"
     app.state.jobs.shutdown()
+
+
+# --- sweep 9 of the app: 500s and copies of patient data left behind ------------------------------------------
+
+
+def _damaged(zip_bytes: bytes, how: str) -> bytes:
+    raw = bytearray(zip_bytes)
+    if how == "crc":  # the first member's stored checksum no longer matches its bytes
+        central = raw.find(b"PK\x01\x02")
+        local = raw.find(b"PK\x03\x04")
+        raw[central + 16] ^= 0xFF
+        raw[local + 14] ^= 0xFF
+        return bytes(raw)
+    buf = io.BytesIO()  # a file named like the folder the bundle's members are in
+    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as good, zipfile.ZipFile(buf, "w") as bad:
+        bad.writestr("model", "x")
+        for member in good.infolist():
+            bad.writestr(member, good.read(member))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("how", ["crc", "clash"])
+def test_a_damaged_bundle_zip_is_explained_and_nothing_is_kept(finished, how):
+    app, client, job_id, status, workdir = finished
+    bundle = _damaged(client.get(f"/jobs/{job_id}/download/model.zip").content, how)
+    before = {p for p in workdir.rglob("*")}
+    for path in ("/predict", "/validate"):
+        r = client.post(path, data={"model_job": ""}, files={
+            "bundle": ("model.zip", bundle, "application/zip"), "file": ("new.csv", HF_CSV, "text/csv")})
+        assert r.status_code == 200 and 'role="alert"' in r.text
+        assert "the bundle zip is damaged or not one scintiml wrote" in unescape(r.text)
+    assert {p for p in workdir.rglob("*")} == before
+
+
+def test_overlong_ids_and_unreachable_folders_are_not_found_not_a_500(finished, tmp_path):
+    app, client, *_ = finished
+    assert client.get("/uploads/" + "a" * 256 + "/columns").status_code == 404
+    assert client.get("/predictions/" + "a" * 300 + "/predictions.csv").status_code == 404
+    for model_dir in ("/" + "a" * 5000, "~nosuchuser_scintiml/x"):
+        r = client.post("/triage", data={"model_dir": model_dir, "scans_dir": str(tmp_path)})
+        assert r.status_code == 200 and "does not exist on this machine" in r.text
+
+
+def test_validate_refuses_on_the_form_what_the_command_refuses_and_keeps_no_staging_copy(finished):
+    app, client, job_id, status, workdir = finished
+    site = pd.read_csv(io.BytesIO(HF_CSV)).iloc[::2].copy()
+    cases = {
+        "a model input as outcome": (site, {"target": status["summary"]["inputs"][0]}, "is one of the model's input"),
+        "outcome coded 1/2": (site.assign(DEATH_EVENT=site["DEATH_EVENT"] + 1), {},
+                              "but the model was trained on [0, 1]"),
+        "id is the outcome": (site, {"id_column": "DEATH_EVENT"}, "the id column and the outcome are the same"),
+        "one outcome only": (site.assign(DEATH_EVENT=0), {}, "no patient of this site has the event"),
+    }
+    staged = sorted((workdir / "uploads").iterdir())
+    for label, (frame, fields, words) in cases.items():
+        r = client.post("/validate", data={"model_job": job_id, **fields},
+                        files={"file": ("site_b.csv", frame.to_csv(index=False).encode(), "text/csv")})
+        assert 'role="alert"' in r.text and words in unescape(r.text), label
+    r = client.post("/validate", data={"model_job": job_id}, headers={"HX-Request": "true"},
+                    files={"file": ("site_b.csv", site.to_csv(index=False).encode(), "text/csv")})
+    assert _wait(client, r.headers["HX-Redirect"].rsplit("/", 1)[1])["state"] == "done"
+    assert sorted((workdir / "uploads").iterdir()) == staged  # refused or run, no copy of the site's table stays

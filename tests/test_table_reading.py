@@ -522,3 +522,13 @@ def test_a_parquet_index_that_copies_a_column_or_numbers_the_rows_is_no_column(t
     numbered.index.name = "row"  # a named row number
     numbered.to_parquet(tmp_path / "rows.parquet")
     assert list(read_table(tmp_path / "rows.parquet").columns) == ["x"]
+
+
+def test_a_semicolon_in_an_input_name_and_a_renamed_file_as_a_workbook_are_named(small_frame, tmp_path):
+    from scintiml.errors import ColumnNameError
+
+    with pytest.raises(ColumnNameError, match=r"input name\(s\) \['wash;out'\] hold ';', which predictions use"):
+        load_cohort(small_frame.rename(columns={"washout": "wash;out"}), "outcome", id_column="pid")
+    (tmp_path / "t.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    with pytest.raises(CohortFileError, match="is not a workbook Excel can have written .* save it as .xlsx"):
+        read_table(tmp_path / "t.xlsx")

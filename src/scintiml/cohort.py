@@ -528,6 +528,9 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
             f"{str(path)!r} is not UTF-8 text (byte {exc.start}); save it again as 'CSV UTF-8'"
         ) from exc
     except Exception as exc:  # any parser failure is the file's fault, say so
+        if suffix in {".xlsx", ".xlsm", ".xls"}:  # openpyxl's and xlrd's words ("specify an engine") mean nothing here
+            raise CohortFileError(f"{str(path)!r} is not a workbook Excel can have written (a renamed or damaged "
+                                  "file?); open it in Excel and save it as .xlsx, or export the table as CSV") from exc
         raise CohortFileError(
             f"cannot read {str(path)!r} as a {suffix[1:].upper()} table ({type(exc).__name__}: {exc}); "
             "check the file is not corrupt or save it again as CSV"
@@ -851,6 +854,10 @@ def load_cohort(
     X = _numeric_inputs(inputs, notes, categories)
     _check_finite(X)
 
+    listed = [c for c in X.columns if ";" in str(c)]
+    if listed:  # predictions list a patient's out-of-range and imputed inputs joined by ";"
+        raise ColumnNameError(f"input name(s) {listed[:5]} hold ';', which predictions use to list a patient's "
+                              "inputs (out of range, imputed); rename the column (or the category level)")
     all_missing, distinct = X.isna().all(), X.nunique(dropna=True)  # whole-frame: 20,000 columns happen
     empty = [c for c in X.columns if all_missing[c]]
     constant = [c for c in X.columns if not all_missing[c] and distinct[c] <= 1]

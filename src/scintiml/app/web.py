@@ -15,6 +15,7 @@ import re
 import secrets
 import shutil
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -409,16 +410,18 @@ def create_app(config: AppConfig) -> FastAPI:
         except ScintimlError as exc:
             shutil.rmtree(folder, ignore_errors=True)  # a refused request keeps nothing (an unpacked zip included)
             return page(request, "_upload_error.html", message=_user_words(str(exc), folder, form))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         n_out = int((table["out_of_range"] != "").sum())
         return page(request, "_predictions.html", table=table, run_id=run_id, n_out=n_out, inputs=bundle.inputs,
                     ranges=bundle.spec["training_ranges"], id_column=id_column, filename=name)
 
     @app.get("/predictions/{run_id}/predictions.csv")
     def prediction_file(run_id: str):
-        path = predictions / run_id / "predictions.csv"
-        if not run_id.isalnum() or not path.is_file():
-            raise JobNotFoundError(f"no predictions {run_id!r}")
-        return FileResponse(path, filename="predictions.csv", media_type="text/csv")
+        if not _ID.match(run_id) or not (predictions / run_id / "predictions.csv").is_file():
+            raise JobNotFoundError(f"no predictions {run_id[:40]!r}")
+        return FileResponse(predictions / run_id / "predictions.csv", filename="predictions.csv", media_type="text/csv")
 
     # --- validate and triage: pages that say what they need -------------------------------------------
     @app.get("/validate", response_class=HTMLResponse)
@@ -453,17 +456,24 @@ def create_app(config: AppConfig) -> FastAPI:
             missing = absent_inputs(frame, bundle.inputs)  # a one-hot "sex=M" comes from "sex", as in the CLI
             if missing:
                 raise ScintimlError(f"{name!r} lacks the model's input column(s) {missing}")
+            _check_site_now(bundle, frame, target, id_column)
         except ScintimlError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             return page(request, "_upload_error.html", message=_user_words(str(exc), staging, form))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # an unforeseen failure keeps no copy of the site's patients
+            raise
         data_file = next(staging.glob("data.*"))
         # the validation report names the data file: keep the user's name (made safe) inside the job
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).stem)[:80] or "data"
         job_name = f"{safe}{data_file.suffix}"
-        job_id = jobs.submit("validate", {"data_file": job_name, "target": target,
-                                          "options": {"id_column": id_column}},
-                             files={job_name: data_file, "model": bundle_dir},
-                             title=f"validation on {name}")
+        try:
+            job_id = jobs.submit("validate", {"data_file": job_name, "target": target,
+                                              "options": {"id_column": id_column}},
+                                 files={job_name: data_file, "model": bundle_dir},
+                                 title=f"validation on {name}")
+        finally:  # the job holds its own copy: the staging copy of the other site's patients is not kept
+            shutil.rmtree(staging, ignore_errors=True)
         url = f"/jobs/{job_id}"
         if request.headers.get("hx-request"):
             return Response(status_code=200, headers={"HX-Redirect": url})
@@ -478,16 +488,17 @@ def create_app(config: AppConfig) -> FastAPI:
     async def triage(request: Request):
         """Check both folders now (errors inline), then rank the studies in the background."""
         form = await request.form()
-        model_dir = Path(str(form.get("model_dir") or "").strip()).expanduser()
-        scans_dir = Path(str(form.get("scans_dir") or "").strip()).expanduser()
+        model_dir, scans_dir = _local_folder(form.get("model_dir")), _local_folder(form.get("scans_dir"))
+        typed = {k: str(form.get(k) or "").strip()[:200] for k in ("model_dir", "scans_dir")}
         problem = None
-        if not str(form.get("model_dir") or "").strip() or not model_dir.is_dir():
-            problem = f"the model folder {str(model_dir)!r} does not exist on this machine; give the folder " \
+        if model_dir is None:
+            problem = f"the model folder {typed['model_dir']!r} does not exist on this machine; give the folder " \
                       "`scintiml cnn train --out` wrote"
         elif not ((model_dir / "bundle.json").is_file() or (model_dir / "config.json").is_file()):
             problem = f"{str(model_dir)!r} holds no CNN model bundle (bundle.json); give the folder of `scintiml cnn train`"
-        elif not str(form.get("scans_dir") or "").strip() or not scans_dir.is_dir():
-            problem = f"the scans folder {str(scans_dir)!r} does not exist on this machine; give a folder of NM DICOM files"
+        elif scans_dir is None:
+            problem = f"the scans folder {typed['scans_dir']!r} does not exist on this machine; give a folder of NM " \
+                      "DICOM files"
         if problem:
             return page(request, "_upload_error.html", message=problem)
         job_id = jobs.submit("triage", {"model_dir": str(model_dir.resolve()), "scans_dir": str(scans_dir.resolve())},
@@ -558,9 +569,46 @@ async def _store_and_read(file, path: Path, name: str, limit: int, limit_mb: flo
     return frame, name
 
 
+#: The app's ids (uploads, predictions, jobs): :func:`~scintiml.app.jobs.new_id`'s 12 hex digits, checked before any
+#: is used as a path (an id of 256 letters had reached the file system: "File name too long", a 500).
+_ID = re.compile(r"^[0-9a-f]{12}$")
+
+
+def _check_site_now(bundle, frame: pd.DataFrame, target: str, id_column: str | None) -> None:
+    """What ``scintiml validate`` refuses before any work, refused on the form too (before, the job failed later
+    and kept the other site's table): the outcome is a model input or coded otherwise than in training, one
+    outcome only, the id is the outcome or repeats."""
+    from ..external.validate import check_site_target, site_outcome
+
+    if id_column is not None and id_column == target:
+        raise ScintimlError(f"the id column and the outcome are the same column ({target!r}); give the column that "
+                            "names each patient as the id")
+    check_site_target(bundle, frame, target)
+    y = site_outcome(frame, target, bundle.spec.get("positive", 1), bundle.spec.get("outcome_values"))
+    if min(y.sum(), len(y) - y.sum()) < 2:
+        raise ScintimlError(f"{int(y.sum())} event(s) and {int(len(y) - y.sum())} non-event(s): an AUC and a "
+                            "calibration need both outcomes — validate on more patients")
+    if id_column is not None:
+        repeated = frame[id_column].dropna()
+        repeated = repeated[repeated.duplicated()]
+        if len(repeated):
+            raise ScintimlError(f"id column {id_column!r} has {len(repeated)} duplicated id(s), e.g. "
+                                f"{str(repeated.iloc[0])[:40]!r}; each patient once")
+
+
+def _local_folder(value) -> Path | None:
+    """A folder on this machine typed into a form, user home expanded; None for one the file system cannot even
+    look at (a name too long, a ``~user`` that does not exist: a 500 before) or that is no folder."""
+    try:
+        path = Path(str(value or "").strip()).expanduser()
+        return path if str(value or "").strip() and path.is_dir() else None
+    except (OSError, RuntimeError, ValueError):
+        return None
+
+
 def _load_upload(uploads: Path, upload_id: str) -> tuple[pd.DataFrame, Path]:
-    if not upload_id.isalnum():
-        raise JobNotFoundError(f"no upload {upload_id!r}")
+    if not _ID.match(upload_id):
+        raise JobNotFoundError(f"no upload {upload_id[:40]!r}")
     found = sorted((uploads / upload_id).glob("data.*"))
     if not found:
         raise JobNotFoundError(f"no upload {upload_id!r}; upload the table again")
@@ -702,6 +750,17 @@ async def _unzip_bundle(upload, folder: Path, limit: int, limit_mb: float) -> Pa
         raise UploadTooLargeError(f"the bundle zip would unpack to {declared / 2**20:.0f} MB, more than "
                                   f"{most / 2**20:.0f} MB ({MAX_BUNDLE_EXPANSION} x the upload limit); upload the "
                                   "model.zip downloaded from a study's results page")
+    try:
+        return _unpack(archive, folder, most)
+    except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, NotImplementedError, zlib.error) as exc:
+        # a bad CRC, an encrypted member, a corrupt stream, a member named like a folder or too long
+        reason = " ".join(str(exc).split())[:120]
+        raise ScintimlError(f"the bundle zip is damaged or not one scintiml wrote ({reason}); download model.zip "
+                            "again from the study's results page") from None
+
+
+def _unpack(archive: zipfile.ZipFile, folder: Path, most: int) -> Path:
+    """The members of a bundle zip under ``folder/bundle`` (no absolute paths, no ``..``), counted as they unpack."""
     written = 0
     with atomic_dir(folder / "bundle", overwrite=True) as tmp:
         for member in archive.infolist():
