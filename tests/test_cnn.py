@@ -723,3 +723,130 @@ def test_a_bundle_trained_on_headers_with_no_window_or_large_counts_loads(tmp_pa
     loaded = load_cnn(save_cnn(model, tmp_path / "cnn"))
     assert loaded.guard.energy_windows_kev == [[126.0, 154.0]]
     assert loaded.guard.counts_per_view[1] > 1e9
+
+
+def _one_error_line(err: str) -> str:
+    """The refusal's only line on stderr (no warning before it)."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_cnn_train_names_the_wrong_data_or_labels_path(tmp_path, capsys):
+    from scintiml.datasets.perfusion import write_simulated_cohort
+
+    sim = tmp_path / "sim"
+    write_simulated_cohort(sim, n_cases=4, prevalence=0.5, random_state=3)
+    ids = list(pd.read_csv(sim / "labels.csv", dtype=str)["patient_id"])
+    (tmp_path / "Ldir").mkdir()
+    (tmp_path / "header.csv").write_text("patient_id,pe\n")
+    (tmp_path / "lower.csv").write_text("patient_id,pe\n" + "".join(f"{i.lower()},{k % 2}\n"
+                                                                   for k, i in enumerate(ids)))
+    out = tmp_path / "m"
+    cases = [
+        ([str(tmp_path / "nope")], "data folder '" + str(tmp_path / "nope") + "' does not exist"),
+        ([str(sim / "labels.csv")], "labels.csv' is not a folder: give the folder of NM DICOM studies"),
+        ([str(sim), "--labels", str(tmp_path / "Ldir")], "is a folder, give the labels CSV file"),
+        ([str(sim), "--labels", os.devnull], f"labels file '{os.devnull}' is not a regular file"),
+        ([str(sim), "--labels", str(tmp_path / "header.csv")], "has a header but no rows"),
+        ([str(sim), "--labels", str(tmp_path / "lower.csv")],
+         f"4 complete studies found in '{sim / 'dicom'}', none of their PatientIDs (e.g. '{ids[0]}') is in the "
+         f"labels file '{tmp_path / 'lower.csv'}' (e.g. '{ids[0].lower()}')"),
+    ]
+    for argv, words in cases:
+        assert _cli(["cnn", "train", *argv, "--out", str(out)]) == 2, argv
+        assert words in _one_error_line(capsys.readouterr().err), argv
+        assert not out.exists()
+    assert (sim / "labels.csv").is_file()  # the input given as the data folder is left as it was
+
+
+def test_cnn_train_epochs_have_a_ceiling(tmp_path, capsys):
+    from scintiml.cnn.workflow import MAX_EPOCHS, train_from_folder
+    from scintiml.errors import ScintimlError
+
+    assert MAX_EPOCHS == 10_000
+    for epochs in ("10001", "1000000000", "99999999999999999999"):
+        assert _cli(["cnn", "train", str(tmp_path), "--out", str(tmp_path / "m"), "--epochs", epochs]) == 2
+        assert f"--epochs must be at most 10000, got {epochs}" in _one_error_line(capsys.readouterr().err)
+    with pytest.raises(ScintimlError, match="epochs must be between 1 and 10000, got 1000000000"):
+        train_from_folder(tmp_path / "nope", tmp_path / "m", epochs=10**9)
+    # the ceiling itself is allowed: the refusal is then about the missing folder, not the epochs
+    with pytest.raises(ScintimlError, match="does not exist"):
+        train_from_folder(tmp_path / "nope", tmp_path / "m", epochs=MAX_EPOCHS)
+    assert not (tmp_path / "m").exists()
+
+
+def test_too_few_labelled_studies_are_refused_in_one_line_before_the_split_warns(tmp_path, capsys):
+    from scintiml.datasets.perfusion import write_simulated_cohort
+
+    sim = tmp_path / "sim"
+    write_simulated_cohort(sim, n_cases=5, prevalence=0.5, random_state=3)
+    ids = list(pd.read_csv(sim / "labels.csv", dtype=str)["patient_id"])
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"patient_id,pe\n{ids[0]},1\n{ids[1]},0\n{ids[2]},1\n")
+    assert _cli(["cnn", "train", str(sim), "--labels", str(labels), "--out", str(tmp_path / "m"),
+                 "--epochs", "1", "--max-steps", "1"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "3 labelled studies to train on, from 2 patient(s) with PE and 1 without (2 other" in line
+    assert "needs at least 3 with PE and 3 without" in line
+    assert not (tmp_path / "m").exists()
+
+
+def test_labels_pe_accepts_the_study_codings_and_says_what_else_it_accepts(tmp_path):
+    from scintiml.cnn.workflow import load_labelled_studies
+    from scintiml.datasets.perfusion import write_simulated_cohort
+    from scintiml.errors import ScintimlError
+
+    sim = tmp_path / "sim"
+    write_simulated_cohort(sim, n_cases=4, prevalence=0.5, random_state=3)
+    ids = list(pd.read_csv(sim / "labels.csv", dtype=str)["patient_id"])
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"patient_id,pe\n{ids[0]}, Yes \n{ids[1]},no\n{ids[2]},TRUE\n{ids[3]},false\n")
+    studies, y, _ = load_labelled_studies(sim, labels=labels)
+    assert {s.patient_id: v for s, v in zip(studies, y)} == dict(zip(ids, [1, 0, 1, 0]))
+    # a repeat written another way is the same label: a note, not a conflict
+    labels.write_text(f"patient_id,pe\n{ids[0]},yes\n{ids[0]},1\n{ids[1]},0\n")
+    with pytest.warns(UserWarning, match="1 repeated row"):
+        studies, y, _ = load_labelled_studies(sim, labels=labels)
+    assert len(studies) == 2
+    labels.write_text(f"patient_id,pe\n{ids[0]},yes\n{ids[0]},no\n")
+    with pytest.raises(ScintimlError, match=rf"\['{ids[0]}'\] have both pe = 0 and pe = 1"):
+        load_labelled_studies(sim, labels=labels)
+    labels.write_text(f"patient_id,pe\n{ids[0]},y\n{ids[1]},n\n")
+    with pytest.raises(ScintimlError, match=r"accepted codings: 1/0, true/false, yes/no, any case\); 2 row\(s\) "
+                                            r"hold something else: \['n', 'y'\]"):
+        load_labelled_studies(sim, labels=labels)
+
+
+def test_cnn_train_names_skipped_studies_by_patient_and_notes_label_rows(tmp_path, capsys):
+    from scintiml.datasets.perfusion import write_simulated_cohort
+
+    sim = tmp_path / "sim"
+    write_simulated_cohort(sim, n_cases=8, prevalence=0.5, random_state=5)
+    ids = list(pd.read_csv(sim / "labels.csv", dtype=str)["patient_id"])
+    # the first study on a 256 x 256 matrix (every file of the simulate layout is in one folder)
+    for path in (sim / "dicom").rglob(f"{ids[0]}_*.dcm"):
+        ds = pydicom.dcmread(path)
+        big = np.kron(ds.pixel_array, np.ones((2, 2), ds.pixel_array.dtype))
+        ds.Rows, ds.Columns = big.shape
+        ds.PixelData = big.tobytes()
+        ds.PixelSpacing = [float(ds.PixelSpacing[0]) / 2] * 2
+        ds.save_as(path)
+    labels = tmp_path / "labels.csv"
+    rows = [(ids[0], 1)] + [(i, 1) for i in ids[1:4]] + [(i, 0) for i in ids[4:7]] + [(ids[1], 1), ("GHOST", 0)]
+    labels.write_text("patient_id,pe\n" + "".join(f"{i},{v}\n" for i, v in rows))  # ids[7] has no label
+    before = labels.read_bytes()
+    model_dir = tmp_path / "m"
+    assert _cli(["cnn", "train", str(sim), "--labels", str(labels), "--out", str(model_dir),
+                 "--epochs", "1", "--max-steps", "1"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(rf"skipped: PatientID '{ids[0]}' \(\S*{ids[0]}_\S*\.dcm and 5 more file\(s\)\): matrix 256 x 256",
+                     err), err
+    assert f"skipped: PatientID '{ids[7]}' (" in err and "no label: its PatientID is not in the labels file" in err
+    assert "note: labels file" in err and "1 repeated row(s)" in err
+    assert "note: 1 patient_id(s) of the labels file name no complete study" in err and "'GHOST'" in err
+    report = json.loads((model_dir / "training_report.json").read_text())
+    assert sorted(e["file"].split("'")[1] for e in report["skipped"]) == sorted([ids[0], ids[7]])
+    assert len(report["notes"]) == 2 and report["split"]["training"] + report["split"]["selection"] + \
+        report["split"]["testing"] == 6
+    assert labels.read_bytes() == before

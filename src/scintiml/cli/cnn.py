@@ -25,7 +25,8 @@ def cnn_train(
     labels: Optional[Path] = typer.Option(None, "--labels", help="CSV with patient_id, pe (default DATA/labels.csv)."),
     views: str = typer.Option("ANT,POST,RAO,LAO,RPO,LPO", "--views", help="Views of every study, in order."),
     architecture: str = typer.Option("alexnet", "--architecture", help="alexnet (entry level) or monai-densenet."),
-    epochs: int = typer.Option(60, "--epochs", help="Epochs of the one-cycle schedule (early stopping may end it after 3/4 of them)."),
+    epochs: int = typer.Option(60, "--epochs", help="Epochs of the one-cycle schedule, 1 to 10000 (early stopping "
+                               "may end it after 3/4 of them)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps (quick runs)."),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = typer.Option(False, "--overwrite"),
@@ -38,7 +39,10 @@ def cnn_train(
     require_seed(seed)
     require(max_steps is None or max_steps >= 1, f"--max-steps must be at least 1, got {max_steps}")
     require(architecture in ARCHITECTURES, f"--architecture must be one of {', '.join(ARCHITECTURES)}")
-    from ..cnn.workflow import train_from_folder
+    from ..cnn.workflow import MAX_EPOCHS, train_from_folder
+
+    # early stopping waits for 3/4 of the epochs: a mistyped huge number would train until killed
+    require(epochs <= MAX_EPOCHS, f"--epochs must be at most {MAX_EPOCHS}, got {epochs}; the default is 60")
 
     with progress_bar() as bar:
         task = bar.add_task("training", total=epochs)
@@ -52,6 +56,8 @@ def cnn_train(
                                                progress=show, architecture=architecture, epochs=epochs,
                                                max_steps=max_steps, seed=seed)
     warn_each(skipped)
+    for note in model.report.get("notes", []):  # accepted, worth a word: repeated label rows, labels of no study
+        warn(note, label="note")
     m = model.report.get("metrics", {})
     line = f"model written to {out}; threshold {model.threshold:.3f}, temperature {model.temperature:.2f}"
     if "auc" in m:

@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..cohort import read_table
+from ..cohort import EVENT_CODINGS, read_table
 from ..errors import ScintimlError
 from ..imaging.planar import ImagingError
 from ..io import atomic_dir, atomic_file, check_output_path, safe_file_stem
@@ -19,15 +19,139 @@ from .train import CNNModel, train_cnn
 #: The six views of a planar lung perfusion study.
 DEFAULT_VIEWS = ("ANT", "POST", "RAO", "LAO", "RPO", "LPO")
 
+#: The most epochs a training may ask for. The default is 60 and no measured run needed more; early stopping cannot
+#: end a run before three quarters of its epochs, so a mistyped 1000000000 would train until killed. 10,000 is two
+#: orders of magnitude above any useful run and still ends.
+MAX_EPOCHS = 10_000
+
+#: How the labels' pe column may be written (trimmed, any case), the tabular study's event codings: event first.
+_PE_CODES = {word: code for event, other in EVENT_CODINGS for word, code in ((event, 1), (other, 0))}
+_PE_CODINGS = ", ".join(f"{event}/{other}" for event, other in EVENT_CODINGS)
+_LABELS_HELP = "give --labels CSV with columns patient_id, pe"
+
+
+def _input_paths(data: str | Path, labels: str | Path | None) -> tuple[Path, Path]:
+    """The data folder and the labels file (default ``data/labels.csv``), checked before any work, so that a
+    refusal names the path that is wrong rather than the labels file the data folder would have held."""
+    data = Path(data)
+    if not data.is_dir():
+        what = f"{str(data)!r} is not a folder" if data.exists() else f"data folder {str(data)!r} does not exist"
+        raise ScintimlError(f"{what}: give the folder of NM DICOM studies (or a simulate output: dicom/ + "
+                            "labels.csv)")
+    labels = Path(labels) if labels is not None else data / "labels.csv"
+    if labels.is_dir():
+        raise ScintimlError(f"labels file {str(labels)!r} is a folder, give the labels CSV file (--labels FILE.csv, "
+                            "columns patient_id, pe)")
+    if not labels.exists():
+        raise ScintimlError(f"labels file {str(labels)!r} not found; {_LABELS_HELP}")
+    if not labels.is_file():  # a device or a pipe: /dev/null reads as an empty file, a pipe can be read only once
+        raise ScintimlError(f"labels file {str(labels)!r} is not a regular file; {_LABELS_HELP}")
+    return data, labels
+
+
+def _pe_code(value: Any) -> int | None:
+    """1 (PE), 0 (no PE) or None (not a label) for one cell of the pe column."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, str) and value.strip().lower() in _PE_CODES:
+        return _PE_CODES[value.strip().lower()]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number in (0.0, 1.0) else None
+
+
+def _read_labels(labels: Path) -> tuple[dict[str, int], list[str]]:
+    """``{patient_id: 0 or 1}`` from the labels CSV, and notes on what was accepted but is worth a word."""
+    # the cohort reader: delimiter sniffed, cells trimmed, ids kept as text (a DICOM PatientID "007" is not 7)
+    table = read_table(labels, text_columns=("patient_id",))
+    where = f"labels file {str(labels)!r}"
+    missing = {"patient_id", "pe"} - set(table.columns)
+    if missing:
+        raise ScintimlError(f"{where} lacks column(s) {sorted(missing)}; its columns are {list(table.columns)}")
+    if table.empty:
+        raise ScintimlError(f"{where} has a header but no rows; add one row per patient: its DICOM PatientID and pe "
+                            "(1 PE, 0 no PE)")
+    codes = table["pe"].map(_pe_code)
+    bad = table["pe"][codes.isna()]
+    if len(bad):
+        shown = sorted({"(blank)" if pd.isna(v) else str(v) for v in bad})[:6]
+        raise ScintimlError(f"{where}: column pe must hold 0 (no PE) or 1 (PE) in every row (accepted codings: "
+                            f"{_PE_CODINGS}, any case); {len(bad)} row(s) hold something else: {shown}")
+    if table["patient_id"].isna().any():
+        raise ScintimlError(f"{where}: {int(table['patient_id'].isna().sum())} row(s) have no patient_id")
+    pairs = pd.DataFrame({"patient_id": table["patient_id"].astype(str), "pe": codes.astype(int)})
+    conflicting = pairs.groupby("patient_id")["pe"].nunique()
+    conflicting = list(conflicting[conflicting > 1].index[:5])
+    if conflicting:
+        raise ScintimlError(f"{where}: patient_id {conflicting} have both pe = 0 and pe = 1; give one label per "
+                            "patient")
+    repeated = int(pairs.duplicated().sum())
+    notes = [f"{where}: {repeated} repeated row(s) (the same patient_id and pe) counted once"] if repeated else []
+    return dict(zip(pairs["patient_id"], pairs["pe"])), notes
+
+
+def _study_name(study: Any) -> str:
+    """A study as a skipped line names it: its PatientID and first file. The folder alone names none: in a
+    simulate output every file of every study lies in one folder."""
+    files = sorted(str(i["file"]) for i in study.metadata.get("source_instances") or [] if i.get("file"))
+    who = f"PatientID {study.patient_id!r}" if study.patient_id else f"study {study.study_instance_uid}"
+    if not files:
+        return f"{who} ({study.source})" if study.source else who
+    more = f" and {len(files) - 1} more file(s)" if len(files) > 1 else ""
+    return f"{who} ({files[0]}{more})"
+
+
+def _one_skip(entry: dict[str, str]) -> str:
+    """A skipped entry as one phrase, its file named once (the reader's reasons mostly name it already)."""
+    where, reason = str(entry.get("file", "")), str(entry.get("reason", ""))
+    return reason if not where or where in reason else f"{where}: {reason}"
+
+
+def _load(data: str | Path, labels: str | Path | None, views: Sequence[str]
+          ) -> tuple[list, list[int], list[dict[str, str]], list[str]]:
+    """:func:`load_labelled_studies`, with its notes returned instead of warned."""
+    from ..imaging.planar import scan_folder
+
+    data, labels = _input_paths(data, labels)
+    folder = data / "dicom" if (data / "dicom").is_dir() else data
+    by_id, notes = _read_labels(labels)
+    studies, skipped = scan_folder(folder, views=list(views))
+    skipped = list(skipped)
+    if not studies:
+        first = f"; the first: {_one_skip(skipped[0])}" if skipped else ""
+        raise ScintimlError(f"no NM study with views {', '.join(views)} found in {str(folder)!r} ({len(skipped)} "
+                            f"file(s) or studies skipped{first})")
+    kept = [s for s in studies if s.patient_id in by_id]
+    if not kept:
+        n = len(studies)
+        raise ScintimlError(f"{n} complete stud{'y' if n == 1 else 'ies'} found in {str(folder)!r}, none of their "
+                            f"PatientIDs (e.g. {studies[0].patient_id!r}) is in the labels file {str(labels)!r} "
+                            f"(e.g. {next(iter(by_id))!r}); its patient_id must be the DICOM PatientID, written the "
+                            "same way")
+    skipped += [{"file": _study_name(s), "reason": "no label: its PatientID is not in the labels file"}
+                for s in studies if s.patient_id not in by_id]
+    found = {s.patient_id for s in studies}
+    unused = [i for i in by_id if i not in found]
+    if unused:  # a typo, or patients whose studies are elsewhere: worth a word, not a refusal
+        notes.append(f"{len(unused)} patient_id(s) of the labels file name no complete study in {str(folder)!r} "
+                     f"(e.g. {unused[0]!r}); not used")
+    return kept, [by_id[s.patient_id] for s in kept], skipped, notes
+
 
 def load_labelled_studies(data: str | Path, labels: str | Path | None = None,
                           views: Sequence[str] = DEFAULT_VIEWS) -> tuple[list, list[int], list[dict[str, str]]]:
     """NM studies below ``data`` (or ``data/dicom``) with their labels (CSV: ``patient_id, pe``).
 
+    ``pe`` is 1 (PE) or 0 (no PE), also written true/false or yes/no (trimmed, any case). Repeated identical rows
+    and rows naming no study found are accepted, each with a ``UserWarning``.
+
     Returns
     -------
     studies, labels, skipped
-        ``skipped`` lists ``{"file", "reason"}`` for unreadable files, incomplete studies and unlabelled ones.
+        ``skipped`` lists ``{"file", "reason"}`` for unreadable files, incomplete studies and unlabelled ones (a
+        study named by its PatientID and first file).
 
     Examples
     --------
@@ -37,39 +161,43 @@ def load_labelled_studies(data: str | Path, labels: str | Path | None = None,
     ...
     scintiml.errors.ScintimlError: labels file ... not found; give --labels CSV with columns patient_id, pe
     """
-    from ..imaging.planar import scan_folder
+    studies, y, skipped, notes = _load(data, labels, views)
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return studies, y, skipped
 
-    data = Path(data)
-    folder = data / "dicom" if (data / "dicom").is_dir() else data
-    labels = Path(labels) if labels is not None else data / "labels.csv"
-    if not labels.is_file():
-        raise ScintimlError(f"labels file {str(labels)!r} not found; give --labels CSV with columns patient_id, pe")
-    # the cohort reader: delimiter sniffed, cells trimmed, ids kept as text (a DICOM PatientID "007" is not 7)
-    table = read_table(labels, text_columns=("patient_id",))
-    missing = {"patient_id", "pe"} - set(table.columns)
-    if missing:
-        raise ScintimlError(f"labels file {str(labels)!r} lacks column(s) {sorted(missing)}; "
-                            f"its columns are {list(table.columns)}")
-    values = pd.unique(table["pe"])
-    if table["pe"].isna().any() or not set(values) <= {0, 1}:
-        raise ScintimlError(f"labels file {str(labels)!r}: column pe must hold 0 (no PE) or 1 (PE) in every row; "
-                            f"found {sorted(map(str, values))[:6]}")
-    if table["patient_id"].isna().any():
-        raise ScintimlError(f"labels file {str(labels)!r}: {int(table['patient_id'].isna().sum())} row(s) have no "
-                            "patient_id")
-    conflicting = table.groupby("patient_id")["pe"].nunique()
-    conflicting = list(conflicting[conflicting > 1].index[:5])
-    if conflicting:
-        raise ScintimlError(f"labels file {str(labels)!r}: patient_id {conflicting} have both pe = 0 and pe = 1; "
-                            "give one label per patient")
-    studies, skipped = scan_folder(folder, views=list(views))
-    by_id = dict(zip(table["patient_id"].astype(str), table["pe"].astype(int)))
-    kept = [s for s in studies if s.patient_id in by_id]
-    skipped = list(skipped) + [{"file": s.source or s.study_instance_uid, "reason": "no label"}
-                               for s in studies if s.patient_id not in by_id]
-    if not kept:
-        raise ScintimlError(f"no labelled NM study with views {list(views)} found in {str(folder)!r}")
-    return kept, [by_id[s.patient_id] for s in kept], skipped
+
+def _check_split_size(ids: Sequence[str], y: Sequence[int], skipped: Sequence[dict[str, str]]) -> None:
+    """Refuse, in one line, studies too few for the 50:30:20 split by patient to put patients of both classes in
+    each part: checked before the training, whose split would first warn about its small parts."""
+    from ..errors import SplitError
+    from .train import CNN_SPLIT, patient_split
+
+    def workable(labels: Sequence[int], patients: Sequence[str]) -> bool:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the small-part warnings: the training gives them again
+            try:
+                split = patient_split(np.asarray(labels), list(patients), random_state=0)
+            except SplitError:
+                return False
+        # the sizes of the parts of each class do not depend on the seed, only on the counts
+        y_all = np.asarray(labels)
+        return all(0 < y_all[part].sum() < len(part) for part in (split.training, split.selection, split.testing))
+
+    if workable(y, ids):
+        return
+    # the smallest number of patients of each class that works (found, not assumed, for any CNN_SPLIT)
+    need = next(n for n in range(1, 1000) if workable([1] * n + [0] * n, [str(i) for i in range(2 * n)]))
+    patient_label: dict[str, int] = {}
+    for i, label in zip(ids, y):  # a patient is positive if any of their studies is, as the split counts them
+        patient_label[i] = max(patient_label.get(i, 0), int(label))
+    positive = sum(patient_label.values())
+    shown = ":".join(f"{round(100 * r)}" for r in CNN_SPLIT)
+    other = f" ({len(skipped)} other file(s) or studies skipped)" if skipped else ""
+    raise ScintimlError(f"{len(y)} labelled stud{'y' if len(y) == 1 else 'ies'} to train on, from {positive} "
+                        f"patient(s) with PE and {len(patient_label) - positive} without{other}; the {shown} split by "
+                        f"patient needs at least {need} with PE and {need} without, so that its training, selection "
+                        "and testing parts each hold both: label more studies")
 
 
 def training_protocol(studies: Sequence) -> dict[str, Any]:
@@ -91,24 +219,30 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
                       **train_kwargs: Any) -> tuple[CNNModel, list[dict[str, str]]]:
     """Read labelled studies, train (:func:`~scintiml.cnn.train_cnn`), write the bundle to ``out``.
 
-    Returns the model and the skipped files. The bundle holds the training report (``training_report.json``).
+    ``epochs`` may be at most :data:`MAX_EPOCHS`. Returns the model and the skipped files. The bundle holds the
+    training report (``training_report.json``), with the skipped files (``"skipped"``) and the notes on the labels
+    file (``"notes"``: repeated rows, rows naming no study).
     """
     from .train import MATRIX
 
+    epochs = train_kwargs.get("epochs")
+    if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
+        raise ScintimlError(f"epochs must be between 1 and {MAX_EPOCHS}, got {epochs}")
+    data, labels_path = _input_paths(data, labels)
     # the labels file is an input too: an --out folder holding it must not be replaced
-    out = check_output_path(out, overwrite=overwrite, inputs=(data,) if labels is None else (data, labels))
-    studies, y, skipped = load_labelled_studies(data, labels, views)
+    out = check_output_path(out, overwrite=overwrite, inputs=(data, labels_path))
+    studies, y, skipped, notes = _load(data, labels_path, views)
     stacks, kept, labels_kept = [], [], []
     for study, label in zip(studies, y):
         stack = study.stack(list(views))
         if stack.shape[1:] != MATRIX:  # one study on another matrix is named, not a crash of the whole run
-            skipped.append({"file": study.source or study.study_instance_uid,
+            skipped.append({"file": _study_name(study),
                             "reason": f"matrix {stack.shape[1]} x {stack.shape[2]}; the network takes "
                                       f"{MATRIX[0]} x {MATRIX[1]}: acquire or resample to it"})
             continue
         blank = [v for v, image in zip(views, stack) if np.ptp(image) == 0]
         if blank:  # a failed acquisition teaches the network nothing and widens the guard's counts range to 0
-            skipped.append({"file": study.source or study.study_instance_uid,
+            skipped.append({"file": _study_name(study),
                             "reason": f"view(s) {', '.join(blank)} blank (one value everywhere): not trained on"})
             continue
         stacks.append(stack)
@@ -118,11 +252,17 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
         raise ScintimlError(f"none of the {len(studies)} labelled studies can be trained on (each is blank or not "
                             f"{MATRIX[0]} x {MATRIX[1]}, the matrix the network takes); the last: "
                             f"{skipped[-1]['file']}: {skipped[-1]['reason']}")
+    if "split" not in train_kwargs:  # an explicit split is the caller's to size
+        _check_split_size([s.patient_id for s in kept], labels_kept, skipped)
     studies, y, counts = kept, labels_kept, np.stack(stacks)
     model = train_cnn(counts, np.asarray(y), list(views), ids=[s.patient_id for s in studies],
                       protocol=training_protocol(studies), progress=progress,
                       data_description=f"{len(y)} studies ({int(np.sum(y))} with PE) from {Path(data).name}",
                       **train_kwargs)
+    # what was left out, recorded with the model: the terminal's lines are gone once the run is over
+    model.report["skipped"] = [{"file": str(e.get("file", "")), "reason": str(e.get("reason", ""))}
+                               for e in skipped]
+    model.report["notes"] = list(notes)
     model.save(out, overwrite=overwrite)
     return model, skipped
 
