@@ -61,7 +61,7 @@ def test_missing_file(tmp_path):
 def test_unreadable_file(tmp_path):
     path = tmp_path / "bad.xlsx"
     path.write_bytes(b"this is not a spreadsheet")
-    with pytest.raises(CohortFileError, match="cannot read"):
+    with pytest.raises(CohortFileError, match="is not a workbook Excel can have written"):
         load_cohort(path, target="y")
 
 
