@@ -238,6 +238,12 @@ def create_app(config: AppConfig) -> FastAPI:
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
+    def refuse(request: Request, message: str) -> HTMLResponse:
+        """A refused form: the message in place for the page's own (HTMX) request, which swaps in only a 200; a
+        400 for any other client (a form posted without scripts, a script), so a refusal never reads as success."""
+        return page(request, "_upload_error.html", message=message,
+                    status_code=200 if request.headers.get("hx-request") else 400)
+
     # --- guard ---------------------------------------------------------------------------------
     @app.middleware("http")
     async def require_token(request: Request, call_next):
@@ -289,7 +295,7 @@ def create_app(config: AppConfig) -> FastAPI:
             target = candidates[0] if candidates else None
             report, report_error = _try_report(frame, target, None, None)
         except ScintimlError as exc:
-            return page(request, "_upload_error.html", message=str(exc))
+            return refuse(request, str(exc))
         return page(request, "_configure.html", upload_id=upload_id, filename=name, frame=frame,
                     columns=[str(c) for c in frame.columns], candidates=candidates, target=target,
                     report=report, report_error=report_error, methods=INPUT_METHODS, groups=GROUP_CHOICES,
@@ -342,7 +348,8 @@ def create_app(config: AppConfig) -> FastAPI:
             # part too small) is refused here, before a job is made (it takes milliseconds)
             split_stage(cohort, ratios, random_state=seed)
         except ScintimlError as exc:
-            return page(request, "_run_error.html", message=str(exc))
+            return page(request, "_run_error.html", message=str(exc),
+                        status_code=200 if request.headers.get("hx-request") else 400)
         name = Path(_upload_meta(uploads, upload_id)).stem
         job_id = jobs.submit("study", {
             "data_file": data_file.name, "target": target, "positive": _plain(cohort.positive),
@@ -409,7 +416,7 @@ def create_app(config: AppConfig) -> FastAPI:
                 table.to_csv(tmp, index=False)
         except ScintimlError as exc:
             shutil.rmtree(folder, ignore_errors=True)  # a refused request keeps nothing (an unpacked zip included)
-            return page(request, "_upload_error.html", message=_user_words(str(exc), folder, form))
+            return refuse(request, _user_words(str(exc), folder, form))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -459,7 +466,7 @@ def create_app(config: AppConfig) -> FastAPI:
             _check_site_now(bundle, frame, target, id_column)
         except ScintimlError as exc:
             shutil.rmtree(staging, ignore_errors=True)
-            return page(request, "_upload_error.html", message=_user_words(str(exc), staging, form))
+            return refuse(request, _user_words(str(exc), staging, form))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)  # an unforeseen failure keeps no copy of the site's patients
             raise
@@ -500,7 +507,7 @@ def create_app(config: AppConfig) -> FastAPI:
             problem = f"the scans folder {typed['scans_dir']!r} does not exist on this machine; give a folder of NM " \
                       "DICOM files"
         if problem:
-            return page(request, "_upload_error.html", message=problem)
+            return refuse(request, problem)
         job_id = jobs.submit("triage", {"model_dir": str(model_dir.resolve()), "scans_dir": str(scans_dir.resolve())},
                              title=f"worklist of {scans_dir.name}")
         url = f"/jobs/{job_id}"
