@@ -708,3 +708,16 @@ def test_validate_refuses_on_the_form_what_the_command_refuses_and_keeps_no_stag
                     files={"file": ("site_b.csv", site.to_csv(index=False).encode(), "text/csv")})
     assert _wait(client, r.headers["HX-Redirect"].rsplit("/", 1)[1])["state"] == "done"
     assert sorted((workdir / "uploads").iterdir()) == staged  # refused or run, no copy of the site's table stays
+
+
+def test_a_form_the_app_cannot_read_gets_its_page_without_echoing_the_upload(tmp_path):
+    """FastAPI's own 422 answer is JSON repeating the input: a table of patients posted as a text field came back
+    whole in the error body."""
+    app, client = _client(tmp_path)
+    secret = "pid,outcome\nQUIXOTE-99887766,1\n"
+    r = client.post("/uploads", data={"file": secret})  # a text field where the page sends a file
+    assert r.status_code == 422 and "text/html" in r.headers["content-type"]
+    assert "QUIXOTE" not in r.text and "the form could not be read" in r.text
+    r = client.get("/no/such/page")
+    assert r.status_code == 404 and "text/html" in r.headers["content-type"]
+    app.state.jobs.shutdown()

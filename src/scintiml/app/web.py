@@ -22,9 +22,11 @@ from typing import Any
 
 import pandas as pd
 from fastapi import FastAPI, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..cohort import load_cohort, read_table
 from ..missing_codes import parse_missing_codes
@@ -276,6 +278,19 @@ def create_app(config: AppConfig) -> FastAPI:
     @app.exception_handler(JobNotFoundError)
     async def job_not_found(request: Request, exc: JobNotFoundError):
         return page(request, "message.html", status_code=404, title="Not found", message=str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def form_not_understood(request: Request, exc: RequestValidationError):
+        # FastAPI's own answer is JSON that repeats the whole input: an uploaded table of patients included
+        return page(request, "message.html", status_code=422, title="Form not understood",
+                    message="the form could not be read (a field is missing or is not what the page sends); reload "
+                            "the page and send it again")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        # a malformed multipart body, too many fields, an unknown address: the app's page, not a JSON body
+        return page(request, "message.html", status_code=exc.status_code, title="Not possible",
+                    message=str(exc.detail)[:300])
 
     # --- pages ---------------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
