@@ -721,3 +721,18 @@ def test_a_form_the_app_cannot_read_gets_its_page_without_echoing_the_upload(tmp
     r = client.get("/no/such/page")
     assert r.status_code == 404 and "text/html" in r.headers["content-type"]
     app.state.jobs.shutdown()
+
+
+def test_uploads_never_run_are_forgotten_after_a_day_when_the_app_starts(tmp_path):
+    import os
+    import time
+
+    old, fresh = tmp_path / "uploads" / "0123456789ab", tmp_path / "uploads" / "ba9876543210"
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "data.csv").write_text("pid,outcome\nP1,1\n")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    app, client = _client(tmp_path)
+    assert not old.exists() and (fresh / "data.csv").exists()
+    app.state.jobs.shutdown()

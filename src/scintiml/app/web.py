@@ -218,6 +218,7 @@ def create_app(config: AppConfig) -> FastAPI:
     predictions = workdir / "predictions"
     for folder in (uploads, predictions):
         folder.mkdir(parents=True, exist_ok=True)
+    _forget_stale_uploads(uploads)
     study_runner = functools.partial(_study_runner, n_jobs=config.study_jobs)
     jobs = JobStore(workdir, {"study": study_runner, "validate": _validate_runner, "triage": _triage_runner},
                     workers=config.workers)
@@ -594,6 +595,23 @@ async def _store_and_read(file, path: Path, name: str, limit: int, limit_mb: flo
 #: The app's ids (uploads, predictions, jobs): :func:`~scintiml.app.jobs.new_id`'s 12 hex digits, checked before any
 #: is used as a path (an id of 256 letters had reached the file system: "File name too long", a 500).
 _ID = re.compile(r"^[0-9a-f]{12}$")
+
+
+#: How long an uploaded table waits for its study to be started (seconds). A study, a validation or a prediction
+#: keeps its own copy; what stays in ``uploads/`` is a table someone read and never ran, i.e. patient data
+#: nobody uses.
+STALE_UPLOAD_S = 24 * 3600
+
+
+def _forget_stale_uploads(uploads: Path, max_age_s: float = STALE_UPLOAD_S) -> None:
+    """Remove the upload folders not touched for ``max_age_s`` (run when the app starts)."""
+    import time
+
+    now = time.time()
+    for folder in uploads.iterdir():
+        with contextlib.suppress(OSError):
+            if folder.is_dir() and not folder.is_symlink() and now - folder.stat().st_mtime > max_age_s:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_site_now(bundle, frame: pd.DataFrame, target: str, id_column: str | None) -> None:
