@@ -788,7 +788,7 @@ def test_too_few_labelled_studies_are_refused_in_one_line_before_the_split_warns
                  "--epochs", "1", "--max-steps", "1"]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert "3 labelled studies to train on, from 2 patient(s) with PE and 1 without (2 other" in line
-    assert "needs at least 3 with PE and 3 without" in line
+    assert "needs at least 2 with PE and 2 without, so that its training and selection parts" in line
     assert not (tmp_path / "m").exists()
 
 
@@ -846,7 +846,26 @@ def test_cnn_train_names_skipped_studies_by_patient_and_notes_label_rows(tmp_pat
     assert "note: labels file" in err and "1 repeated row(s)" in err
     assert "note: 1 patient_id(s) of the labels file name no complete study" in err and "'GHOST'" in err
     report = json.loads((model_dir / "training_report.json").read_text())
-    assert sorted(e["file"].split("'")[1] for e in report["skipped"]) == sorted([ids[0], ids[7]])
-    assert len(report["notes"]) == 2 and report["split"]["training"] + report["split"]["selection"] + \
-        report["split"]["testing"] == 6
+    # the bundle names the studies left out of training, and only counts the unlabelled ones (patients outside
+    # the study: a bundle travels)
+    assert [e["file"].split("'")[1] for e in report["skipped"]] == [ids[0]] and ids[7] not in json.dumps(report)
+    assert len(report["notes"]) == 3 and report["notes"][-1] == "1 study without a label left out"
+    assert report["split"]["training"] + report["split"]["selection"] + report["split"]["testing"] == 6
     assert labels.read_bytes() == before
+
+
+def test_a_header_window_left_unrecorded_neither_trains_nor_flags_a_study():
+    """Second review of sweep 9: training dropped a header's [0, 0] window from the guard, but the check still
+    compared it, so every study (its own training studies too) came out "not triaged"."""
+    from types import SimpleNamespace
+
+    from scintiml.cnn.guard import ProtocolGuard
+
+    counts = np.ones((4, 2, 128, 128))
+    guard = ProtocolGuard.from_training(counts, ["ANT", "POST"], energy_windows_kev=[(126.0, 154.0), (0.0, 0.0)])
+    assert guard.energy_windows_kev == [(126.0, 154.0)]
+    study = SimpleNamespace(views={"ANT": counts[0, 0], "POST": counts[0, 1]}, pixel_spacing_mm=(np.nan, np.nan),
+                            metadata={"energy_windows_kev": [[126.0, 154.0], [0.0, 0.0]]})
+    assert not any("energy window" in p for p in guard.check(study, counts=counts[0]))
+    study.metadata["energy_windows_kev"] = [[130.0, 160.0]]  # a real other window is still named
+    assert any("energy window" in p for p in guard.check(study, counts=counts[0]))

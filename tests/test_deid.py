@@ -400,6 +400,8 @@ def test_a_three_digit_patient_id_is_matched_as_a_whole_number_inside_text(tmp_p
     ({"StudyDate": "20240310"}, "10 MARKERS 24 SEGMENTS", False),  # MARKERS is no March
     ({"StudyDate": "20240310"}, "SCAN 10.03.2024", True),  # the study date written out is still a date
     ({}, "DOB 17 April 1953", True),
+    ({"StudyDate": "20240417"}, "LUNG PERF 17 APR 2024", True),  # a study date in words would betray a date shift
+    ({"StudyDate": "20240417"}, "V/Q APRIL 17, 2024", True),
 ])
 def test_short_numbers_and_dates_other_than_ids_and_the_birth_date_keep_descriptions(tmp_path, edits, text, dropped):
     """Review of sweep 9's deid fix: every 3-digit number of any identifying element (an address) was matched

@@ -333,7 +333,8 @@ def test_a_unicode_minus_from_a_report_is_a_minus_not_a_category(tmp_path):
     ("IV", "write roman numerals as numbers (IV as 4)"),
     ("<0.5", "a value beyond a limit of detection is no number the model can read"),
     ("1_000", "write the numbers without thousands separators"),
-    ("n.d.", "name such a value as the code for 'not measured' (CLI: --missing odd=n.d.)"),
+    ("n.d.", "'n.d.' reads as 'not measured': name it so (CLI: --missing odd=n.d.)"),
+    ("3?", "correct the cells, leave them empty if the value was not measured"),
 ])
 def test_a_column_of_numbers_with_an_odd_cell_is_refused_naming_the_cell(tmp_path, cell, fix):
     """Before: 'IV' among NYHA 1-4 became a fifth category beside '4'; '<0.5' or '1_000' among numbers was called
@@ -511,16 +512,33 @@ def test_categories_whose_levels_are_mostly_numbers_stay_categories():
     frame["dose"] = ["–1" if i % 5 == 0 else ["low", "high"][i % 2] for i in range(80)]
     inputs = load_cohort(frame, "event").inputs
     assert {"site=external", "grade=X", "birads=4a", "birads=4b", "birads=4c", "dose=–1"} <= set(inputs)
+    # but a slip, or a word for "not measured", is no level, however small or large the table
+    small = pd.DataFrame({"nyha": [str(v) for v in rng.integers(1, 5, 15)] + ["3?"], "event": np.tile([0, 1], 8)})
+    with pytest.raises(NonNumericInputError, match=r"data row 16 holds '3\?'\): correct the cells"):
+        load_cohort(small, "event", min_events=3)
+    lab = pd.DataFrame({"crp": ["ND" if i % 20 == 0 else f"{v:.2f}" for i, v in enumerate(rng.normal(5, 1, 200))],
+                        "event": np.tile([0, 1], 100)})
+    with pytest.raises(NonNumericInputError, match=r"'ND' reads as 'not measured': name it so \(CLI: --missing crp=ND\)"):
+        load_cohort(lab, "event")
 
 
-def test_a_parquet_index_that_copies_a_column_or_numbers_the_rows_is_no_column(tmp_path):
+def test_a_unicode_minus_is_read_in_numbers_with_thousands_groups(tmp_path):
+    minus = "\u2212"  # U+2212 MINUS SIGN, as a report writes it
+    text = "id;x;y\n" + "".join(f"{i};{minus if i % 2 else ''}{1 + i}.234,5;{i % 2}\n" for i in range(40))
+    (tmp_path / "t.csv").write_text(text, encoding="utf-8")
+    frame = read_table(tmp_path / "t.csv", decimal=",")
+    assert frame["x"].dtype == float and frame["x"].iloc[1] == -2234.5 and frame["x"].iloc[2] == 3234.5
+
+
+def test_a_parquet_index_that_copies_a_column_or_numbers_the_rows_is_no_column_a_named_one_is(tmp_path):
     frame = pd.DataFrame({"pid": ["a", "b", "c"], "x": [1.0, 2.0, 3.0]})
     frame.index = frame["pid"]  # the index is the column itself
     frame.to_parquet(tmp_path / "copy.parquet")
     assert list(read_table(tmp_path / "copy.parquet").columns) == ["pid", "x"]
-    numbered = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
-    numbered.index.name = "row"  # a named row number
-    numbered.to_parquet(tmp_path / "rows.parquet")
+    ids = pd.DataFrame({"patient_id": [1, 2, 3], "x": [1.0, 2.0, 3.0]}).set_index("patient_id")
+    ids.to_parquet(tmp_path / "ids.parquet")  # ids 1..n come back as a named RangeIndex: still the id column
+    assert read_table(tmp_path / "ids.parquet")["patient_id"].tolist() == [1, 2, 3]
+    pd.DataFrame({"x": [1.0, 2.0, 3.0]}).to_parquet(tmp_path / "rows.parquet")  # an unnamed row number: no column
     assert list(read_table(tmp_path / "rows.parquet").columns) == ["x"]
 
 
@@ -532,3 +550,9 @@ def test_a_semicolon_in_an_input_name_and_a_renamed_file_as_a_workbook_are_named
     (tmp_path / "t.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
     with pytest.raises(CohortFileError, match="is not a workbook Excel can have written .* save it as .xlsx"):
         read_table(tmp_path / "t.xlsx")
+
+
+def test_a_password_protected_or_old_workbook_is_named_as_such(tmp_path):
+    (tmp_path / "locked.xlsx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)  # an OLE container
+    with pytest.raises(CohortFileError, match="is an old .xls workbook or one protected by a password"):
+        read_table(tmp_path / "locked.xlsx")

@@ -323,7 +323,7 @@ def _thousands_dots_to_number(value: Any) -> Any:
 
 #: A minus written as U+2212 MINUS SIGN, an en dash, or the small / full-width hyphen-minus before a number: what
 #: Word, PDFs and lab reports put where a spreadsheet writes "-". Read as a minus, not as text.
-_NUMBER_LIKE = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?\s*%?$")
+_NUMBER_LIKE = re.compile("^[+-]?[0-9.,' \u00a0\u202f]*[0-9][0-9.,' \u00a0\u202f]*([eE][+-]?[0-9]+)?\\s*%?$")
 _UNICODE_MINUS = re.compile("^[\u2212\u2013\ufe63\uff0d](?=[0-9.,])")
 
 
@@ -491,6 +491,12 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
         if suffix in {".csv", ".txt", ".tsv", ".tab"}:
             frame = _read_text_table(path, "\t" if suffix in {".tsv", ".tab"} else None)
         elif suffix in {".xlsx", ".xlsm", ".xls"}:
+            with open(path, "rb") as fh:
+                if fh.read(8) == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+                    # the OLE container: an Excel 97-2003 .xls, or an .xlsx saved with a password (Excel encrypts it)
+                    raise CohortFileError(f"{str(path)!r} is an old .xls workbook or one protected by a password; "
+                                          "open it in Excel and save it as .xlsx without a password, or export the "
+                                          "table as CSV")
             raw = pd.read_excel(path, header=None, dtype=object)
             sheets = pd.ExcelFile(path).sheet_names
             if raw.empty:
@@ -505,11 +511,11 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
         elif suffix in {".parquet", ".pq"}:
             frame = pd.read_parquet(path)
             named = [n for n in frame.index.names if n is not None]
-            if named and not isinstance(frame.index, pd.RangeIndex) and not set(map(str, named)) & set(
-                    map(str, frame.columns)):
-                # df.set_index("pid").to_parquet(): the id is stored as the index; it is a column of the table
+            if named and not set(map(str, named)) & set(map(str, frame.columns)):
+                # df.set_index("pid").to_parquet(): the id is stored as the index (ids 1..n come back as a named
+                # RangeIndex); it is a column of the table
                 frame = frame.reset_index()
-            else:  # a row number (named or not), a leftover index of filtered rows, or a copy of a column
+            else:  # an unnamed row number, a leftover index of filtered rows, or a copy of a column
                 frame = frame.reset_index(drop=True)
             frame.columns = _check_header(list(frame.columns), path)
         else:
@@ -1144,6 +1150,9 @@ def _number_format_problem(name: str, column: pd.Series) -> str | None:
 _CENSORED = re.compile(r"^[<>≤≥]=?\s*[0-9.,]+$")
 #: Digits grouped in thousands by a space, a narrow space, an apostrophe or an underscore: "189 000", "1_000".
 _SPACED_THOUSANDS = re.compile("^[+-]?\\d{1,3}([ \u00a0\u202f\u2009'_]\\d{3})+([.,]\\d+)?$")
+#: Words a laboratory or registry export writes for a value it does not have (compared case-folded).
+_NOT_MEASURED_WORDS = {"nd", "n.d.", "n.d", "not done", "unk", "unk.", "unknown", "n.a.", "n/a", "nm", "n.m.",
+                       "not measured", "missing", "pending", "tbd", "nv", "n.v."}
 #: Roman numerals up to XII (NYHA class IV, stage III); a lone V or X is left out (TX: "cannot be assessed").
 _ROMAN = re.compile(r"^(?i:i{1,3}|iv|vi{1,3}|ix|xi{1,2})$")
 
@@ -1153,10 +1162,11 @@ def _odd_cells_among_numbers(name: str, column: pd.Series, as_number: pd.Series)
 
     Such a column was one-hot encoded as a category before (NYHA 1-4 with one "IV" became five levels, "4" and
     "IV" among them; a lab value with "<0.5" cells was refused as free text with numbers as its examples). At
-    least 80 % of the filled cells must be numbers of at least 3 distinct values, and the odd cells must be
-    number-like (a value beyond a detection limit, thousands separators, a roman numeral among small whole
-    numbers) or one-offs (each odd value once, at most 5 % of the cells: a slip). A text level that repeats stays a
-    category, as it was: sites 1-3 beside "external", grade 1-3 beside "X" (cannot be assessed), BI-RADS 4a/4b/4c.
+    least 80 % of the filled cells must be numbers of at least 3 distinct values. Odd cells that are words, each
+    written more than once, are category levels and stay so (sites 1-3 beside "external", grade 1-3 beside "X" =
+    cannot be assessed, BI-RADS 4a/4b/4c); any other odd cell — a value beyond a detection limit, thousands
+    separators, a roman numeral among small whole numbers, a word for "not measured" (ND, unknown), or a slip
+    ("3?", "1.2.3", a word written once) — is refused, named by data row with the likely fix.
     """
     filled = column.notna()
     numeric = as_number.notna()
@@ -1172,12 +1182,16 @@ def _odd_cells_among_numbers(name: str, column: pd.Series, as_number: pd.Series)
         fix = "write the numbers without thousands separators"
     elif small_whole and cells.str.match(_ROMAN.pattern).all():
         fix = "write roman numerals as numbers (IV as 4), as the other cells are"
-    elif cells.value_counts().max() == 1 and odd.sum() <= 0.05 * filled.sum():
+    elif cells.str.casefold().isin(_NOT_MEASURED_WORDS).any():
+        word = cells[cells.str.casefold().isin(_NOT_MEASURED_WORDS)].iloc[0]
+        fix = (f"{word!r} reads as 'not measured': name it so (CLI: --missing {shlex.quote(name + '=' + word)}), "
+               "or leave those cells empty")
+    elif cells.str.contains(r"[^\W\d_]").all() and cells.value_counts().min() >= 2:
+        return None  # levels written as words, each more than once: a category (site "external", grade "X")
+    else:
         fix = ("correct the cells, leave them empty if the value was not measured, or name such a value as the code "
                f"for 'not measured' (CLI: --missing {shlex.quote(name + '=' + str(cells.iloc[0]))}); if the "
                "column is a category, give every level as a word (e.g. 'site 1')")
-    else:
-        return None
     positions = np.flatnonzero(odd.to_numpy())
     shown = ", ".join(f"data row {i + 1} holds {_shorten(c)!r}" for i, c in zip(positions[:3], cells.iloc[:3]))
     return (f"input {name!r} holds numbers except in {int(odd.sum())} cell(s) ({shown}{' …' if odd.sum() > 3 else ''})"

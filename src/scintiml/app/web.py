@@ -8,6 +8,7 @@ elsewhere: the app is meant to run on the user's machine with patient data that 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import importlib.util
 import json
@@ -793,7 +794,10 @@ async def _unzip_bundle(upload, folder: Path, limit: int, limit_mb: float) -> Pa
     try:
         return _unpack(archive, folder, most)
     except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, NotImplementedError, zlib.error) as exc:
-        # a bad CRC, an encrypted member, a corrupt stream, a member named like a folder or too long
+        # a bad CRC, an encrypted member, a corrupt stream, a member named like a folder or too long — but a full
+        # or read-only disk of the app's own is the app's problem, not the zip's
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT):
+            raise
         reason = " ".join(str(exc).split())[:120]
         raise ScintimlError(f"the bundle zip is damaged or not one scintiml wrote ({reason}); download model.zip "
                             "again from the study's results page") from None

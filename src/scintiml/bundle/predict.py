@@ -23,7 +23,7 @@ SCALE_MIN_PATIENTS = 5
 #: fraction, and the conventional-to-SI factors of the laboratory values clinical cohorts hold (Young 1987, Ann
 #: Intern Med 106:114; the factors as the AMA Manual of Style lists them). Both directions of each.
 #: Haemoglobin, not HbA1c (a glycated share in % or mmol/mol, of other factors).
-_HAEMOGLOBIN = r"^(?!.*a1c)(.*h(a)?emo|hgb|hb\b|hb_|hb$)"
+_HAEMOGLOBIN = r"^(?!.*a1c).*(ha?emo|hgb|(^|_)hb(_|$))"
 UNIT_FACTORS = (
     (100, "a fraction where training had percent (0.45 for 45 %)", ""),
     (0.01, "percent where training had a fraction", ""),

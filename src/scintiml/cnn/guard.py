@@ -73,8 +73,7 @@ class ProtocolGuard:
             templates=_orientation_templates(counts) if templates is None else np.asarray(templates), pixel_spacing_mm=spacing,
             collimators=sorted({str(c) for c in collimators if c}),
             # a header's [0, 0] ("not recorded") or reversed window is no window a study could be checked against
-            energy_windows_kev=sorted({(float(a), float(b)) for a, b in energy_windows_kev
-                                       if np.isfinite([a, b]).all() and 0 <= float(a) < float(b) <= 1000.0}),
+            energy_windows_kev=sorted({(float(a), float(b)) for a, b in energy_windows_kev if _usable_window((a, b))}),
         )
 
     def to_spec(self) -> dict[str, Any]:
@@ -119,11 +118,21 @@ class ProtocolGuard:
         collimator = study.metadata.get("collimator")
         if self.collimators and collimator and str(collimator) not in self.collimators:
             problems.append(f"collimator {collimator}, trained on {', '.join(self.collimators)}")
-        windows = study.metadata.get("energy_windows_kev") or []
+        # a window the header leaves unrecorded ([0, 0]) is no window: training dropped such windows too
+        windows = [w for w in study.metadata.get("energy_windows_kev") or [] if _usable_window(w)]
         known = {tuple(w) for w in self.energy_windows_kev}
         if known and windows and any(tuple(map(float, w)) not in known for w in windows):
             problems.append(f"energy window {windows}, trained on {sorted(known)}")
         return problems
+
+
+def _usable_window(window) -> bool:
+    """``0 <= low < high <= 1000`` keV, finite: a window a study can be compared on (not a header's [0, 0])."""
+    try:
+        low, high = (float(v) for v in window)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite([low, high]).all()) and 0 <= low < high <= 1000.0
 
 
 def _orientation_templates(counts: np.ndarray) -> np.ndarray:

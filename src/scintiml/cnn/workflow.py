@@ -182,7 +182,9 @@ def _check_split_size(ids: Sequence[str], y: Sequence[int], skipped: Sequence[di
                 return False
         # the sizes of the parts of each class do not depend on the seed, only on the counts
         y_all = np.asarray(labels)
-        return all(0 < y_all[part].sum() < len(part) for part in (split.training, split.selection, split.testing))
+        # training and selection (the threshold and the stopping epoch) need both classes; a testing part of one
+        # class only costs the testing AUC, which the training warns of, as it did before this check
+        return all(0 < y_all[part].sum() < len(part) for part in (split.training, split.selection))
 
     if workable(y, ids):
         return
@@ -196,18 +198,22 @@ def _check_split_size(ids: Sequence[str], y: Sequence[int], skipped: Sequence[di
     other = f" ({len(skipped)} other file(s) or studies skipped)" if skipped else ""
     raise ScintimlError(f"{len(y)} labelled stud{'y' if len(y) == 1 else 'ies'} to train on, from {positive} "
                         f"patient(s) with PE and {len(patient_label) - positive} without{other}; the {shown} split by "
-                        f"patient needs at least {need} with PE and {need} without, so that its training, selection "
-                        "and testing parts each hold both: label more studies")
+                        f"patient needs at least {need} with PE and {need} without, so that its training and selection "
+                        "parts each hold both: label more studies")
 
 
 def training_protocol(studies: Sequence) -> dict[str, Any]:
-    """The acquisition values of the training studies, for the protocol guard and the model card."""
+    """The acquisition values of the training studies, for the protocol guard and the model card (energy windows
+    a header leaves unrecorded, [0, 0], left out)."""
+    from .guard import _usable_window
+
     spacing = [float(v) for s in studies for v in np.ravel(s.pixel_spacing_mm) if np.isfinite(v)]
     return {
         "pixel_spacing_mm": spacing,
         "collimators": sorted({str(s.metadata["collimator"]) for s in studies if s.metadata.get("collimator")}),
         "energy_windows_kev": sorted({tuple(map(float, w)) for s in studies
-                                      for w in s.metadata.get("energy_windows_kev") or []}),
+                                      for w in s.metadata.get("energy_windows_kev") or []
+                                      if _usable_window(w)}),
         "radiopharmaceuticals": sorted({str(s.metadata["radiopharmaceutical"]) for s in studies
                                         if s.metadata.get("radiopharmaceutical")}),
     }
@@ -260,9 +266,12 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
                       data_description=f"{len(y)} studies ({int(np.sum(y))} with PE) from {Path(data).name}",
                       **train_kwargs)
     # what was left out, recorded with the model: the terminal's lines are gone once the run is over
+    # (studies without a label are counted, not named: they are patients outside the study, and a bundle travels)
+    unlabelled = sum(str(e.get("reason", "")).startswith("no label") for e in skipped)
     model.report["skipped"] = [{"file": str(e.get("file", "")), "reason": str(e.get("reason", ""))}
-                               for e in skipped]
-    model.report["notes"] = list(notes)
+                               for e in skipped if not str(e.get("reason", "")).startswith("no label")]
+    model.report["notes"] = list(notes) + ([f"{unlabelled} stud{'y' if unlabelled == 1 else 'ies'} without a label "
+                                            "left out"] if unlabelled else [])
     model.save(out, overwrite=overwrite)
     return model, skipped
 

@@ -230,8 +230,9 @@ def _folds(text: str) -> set[str]:
 
 def _date_pattern(value: str, birth: bool = False) -> re.Pattern | None:
     """The ways a YYYYMMDD date is typed into free text (the compact form is matched as a plain token); the
-    jotted forms (two-digit year, month name) only for a birth date: with a study date of 2024-03-04 they had
-    dropped a description "DATSCAN 3-4-24H"."""
+    two-digit-year forms only for a birth date: with a study date of 2024-03-04 they had dropped a description
+    "DATSCAN 3-4-24H". A study date in words with its year ("17 APR 2024") is matched for every date: beside a
+    shifted StudyDate it would give the shift away."""
     try:
         day = datetime.strptime(value[:8], "%Y%m%d")
     except ValueError:
@@ -246,9 +247,10 @@ def _date_pattern(value: str, birth: bool = False) -> re.Pattern | None:
     # birth date is jotted; a look-alike number triple only costs a kept description. Year-first "53-04-17" is
     # left out: it is rare for a birth date and reads like a lot or code number.
     forms += [f"{day.day:02d}{day.month:02d}{y4}", f"{day.month:02d}{day.day:02d}{y4}"]  # 17041953
+    forms += [rf"{d}\.?\s*{mon},?\s*{y4}", rf"{mon}\s*{d}(?:ST|ND|RD|TH)?,?\s*{y4}"]  # 17 APR 1953, April 17, 1953
     if birth:
         forms += [f"{d}{s}{m}{s}{y2}" for s in (r"\.", "/", "-")] + [f"{m}{s}{d}{s}{y2}" for s in ("/", "-")]
-        forms += [rf"{d}\.?\s*{mon},?\s*(?:{y4}|{y2})", rf"{mon}\s*{d}(?:ST|ND|RD|TH)?,?\s*{y4}"]  # 17 APR 1953
+        forms += [rf"{d}\.?\s*{mon},?\s*{y2}"]  # 17 Apr 53
     # not glued to more digits: "17.04.1953" inside "117.04.19531" or a version "1.17.04.53.2" is not this date
     return re.compile(rf"(?<![\d.])(?:{'|'.join(forms)})(?![./-]?\d)")
 
@@ -346,8 +348,8 @@ def _holds(text: str, identifiers: _Identifiers) -> bool:
       ("李伟 肺灌注"). One short part alone never counts: a surname "Li" or "Ng" alone would drop every text with
       that syllable as a word, and two-letter words are common in descriptions ("LI" lithium, "NG" not given);
       demanding the other part as a whole word too keeps "LUNG PERF ANT" for a patient "AN^T";
-    * a date in the usual written notations (17.04.1953, 04/17/1953, 1953-04-17; a birth date also 17.4.53 and
-      17 Apr 1953).
+    * a date in the usual written notations (17.04.1953, 04/17/1953, 1953-04-17, 17 Apr 1953; a birth date also
+      17.4.53 and 17 Apr 53).
     """
     for folded in _folds(text):
         words = set(_WORD.findall(folded))
