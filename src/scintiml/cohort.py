@@ -1194,8 +1194,8 @@ def _odd_cells_among_numbers(name: str, column: pd.Series, as_number: pd.Series)
                "column is a category, give every level as a word (e.g. 'site 1')")
     positions = np.flatnonzero(odd.to_numpy())
     shown = ", ".join(f"data row {i + 1} holds {_shorten(c)!r}" for i, c in zip(positions[:3], cells.iloc[:3]))
-    return (f"input {name!r} holds numbers except in {int(odd.sum())} cell(s) ({shown}{' …' if odd.sum() > 3 else ''})"
-            f": {fix}")
+    more = " …" if odd.sum() > 3 else ""
+    return f"input {name!r} holds numbers except in {int(odd.sum())} cell(s) ({shown}{more}): {fix}"
 
 
 #: Text that is a date: 2021-03-04 (with a time or not), 04.03.2021, 3/4/21.
