@@ -21,7 +21,7 @@ import torch
 from ..bundle.format import read_bundle, spec_digest, write_bundle
 from ..errors import BundleError
 from ..io import jsonable
-from .guard import ProtocolGuard
+from .guard import MAX_ENERGY_KEV, ProtocolGuard, valid_energy_window
 from .model import ARCHITECTURES, PlanarViewNet
 from .train import MATRIX, CNNModel
 from .transforms import BINNING
@@ -43,9 +43,6 @@ TEMPERATURE_RANGE = (0.04, 25.0)
 #: frames, must not make a bundle training wrote unreadable) and only refuses a forged guard that can never fire
 #: (1e308).
 MAX_COUNTS_PER_VIEW = 1e15
-#: Highest energy-window edge (keV): gamma-camera peaks run up to 511 keV (I-131 364, F-18 511); windows around
-#: them stay well below this.
-MAX_ENERGY_KEV = 1000.0
 
 
 def save_cnn(model: CNNModel, path: str | Path, overwrite: bool = False) -> Path:
@@ -232,21 +229,9 @@ def _check_protocol(guard: Any, views: list[str], where: str) -> None:
         raise bad(f"energy windows {_short(windows)} are not pairs of numbers")
     for low, high in windows:
         # a reversed window matches no study's, so every study would be "not triaged"
-        if not valid_energy_window(low, high):
+        if not valid_energy_window((low, high)):
             raise bad(f"energy window [{low:g}, {high:g}] keV is not a window, low below high, within 0-"
                       f"{MAX_ENERGY_KEV:g} keV")
-
-
-def valid_energy_window(low: float, high: float) -> bool:
-    """A window a study can be checked against: ``0 <= low < high <= 1000`` keV. Training keeps only such windows
-    from the headers (a [0, 0] written for "not recorded" would make its own bundle unreadable).
-
-    Examples
-    --------
-    >>> valid_energy_window(126, 154), valid_energy_window(0, 1000), valid_energy_window(0, 0)
-    (True, True, False)
-    """
-    return 0 <= low < high <= MAX_ENERGY_KEV
 
 
 def _numbers(value: Any, n: int) -> bool:

@@ -73,7 +73,8 @@ class ProtocolGuard:
             templates=_orientation_templates(counts) if templates is None else np.asarray(templates), pixel_spacing_mm=spacing,
             collimators=sorted({str(c) for c in collimators if c}),
             # a header's [0, 0] ("not recorded") or reversed window is no window a study could be checked against
-            energy_windows_kev=sorted({(float(a), float(b)) for a, b in energy_windows_kev if _usable_window((a, b))}),
+            energy_windows_kev=sorted({(float(a), float(b)) for a, b in energy_windows_kev
+                                       if valid_energy_window((a, b))}),
         )
 
     def to_spec(self) -> dict[str, Any]:
@@ -119,20 +120,33 @@ class ProtocolGuard:
         if self.collimators and collimator and str(collimator) not in self.collimators:
             problems.append(f"collimator {collimator}, trained on {', '.join(self.collimators)}")
         # a window the header leaves unrecorded ([0, 0]) is no window: training dropped such windows too
-        windows = [w for w in study.metadata.get("energy_windows_kev") or [] if _usable_window(w)]
+        windows = [w for w in study.metadata.get("energy_windows_kev") or [] if valid_energy_window(w)]
         known = {tuple(w) for w in self.energy_windows_kev}
         if known and windows and any(tuple(map(float, w)) not in known for w in windows):
             problems.append(f"energy window {windows}, trained on {sorted(known)}")
         return problems
 
 
-def _usable_window(window) -> bool:
-    """``0 <= low < high <= 1000`` keV, finite: a window a study can be compared on (not a header's [0, 0])."""
+#: Highest energy-window edge (keV): gamma-camera peaks run up to 511 keV (I-131 364, F-18 511); windows around
+#: them stay well below this.
+MAX_ENERGY_KEV = 1000.0
+
+
+def valid_energy_window(window) -> bool:
+    """A window a study can be checked against: two finite numbers, ``0 <= low < high <= 1000`` keV. Training keeps
+    only such windows from the headers (a [0, 0] written for "not recorded" made its own bundle unreadable, then
+    every study "not triaged"), the check compares only such windows, and the bundle loader refuses any other.
+
+    Examples
+    --------
+    >>> valid_energy_window((126, 154)), valid_energy_window((0, 1000)), valid_energy_window((0, 0))
+    (True, True, False)
+    """
     try:
         low, high = (float(v) for v in window)
     except (TypeError, ValueError):
         return False
-    return bool(np.isfinite([low, high]).all()) and 0 <= low < high <= 1000.0
+    return bool(np.isfinite([low, high]).all()) and 0 <= low < high <= MAX_ENERGY_KEV
 
 
 def _orientation_templates(counts: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from ..cohort import EVENT_CODINGS, read_table
 from ..errors import ScintimlError
 from ..imaging.planar import ImagingError
 from ..io import atomic_dir, atomic_file, check_output_path, safe_file_stem
+from .guard import valid_energy_window
 from .train import CNNModel, train_cnn
 
 #: The six views of a planar lung perfusion study.
@@ -205,15 +206,13 @@ def _check_split_size(ids: Sequence[str], y: Sequence[int], skipped: Sequence[di
 def training_protocol(studies: Sequence) -> dict[str, Any]:
     """The acquisition values of the training studies, for the protocol guard and the model card (energy windows
     a header leaves unrecorded, [0, 0], left out)."""
-    from .guard import _usable_window
-
     spacing = [float(v) for s in studies for v in np.ravel(s.pixel_spacing_mm) if np.isfinite(v)]
     return {
         "pixel_spacing_mm": spacing,
         "collimators": sorted({str(s.metadata["collimator"]) for s in studies if s.metadata.get("collimator")}),
         "energy_windows_kev": sorted({tuple(map(float, w)) for s in studies
                                       for w in s.metadata.get("energy_windows_kev") or []
-                                      if _usable_window(w)}),
+                                      if valid_energy_window(w)}),
         "radiopharmaceuticals": sorted({str(s.metadata["radiopharmaceutical"]) for s in studies
                                         if s.metadata.get("radiopharmaceutical")}),
     }
