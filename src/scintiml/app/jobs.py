@@ -44,6 +44,18 @@ def new_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def is_app_id(text: str | None) -> bool:
+    """Whether ``text`` is an id :func:`new_id` could have made (jobs, uploads, predictions): checked before any id
+    from a URL is used as a path (an id of 256 letters had reached the file system: "File name too long", a 500).
+
+    Examples
+    --------
+    >>> is_app_id(new_id()), is_app_id("../etc"), is_app_id("a" * 256)
+    (True, False, False)
+    """
+    return bool(_JOB_ID.match(text or ""))
+
+
 class JobStore:
     """Jobs under ``root/jobs/<id>/``, run by a pool of worker threads.
 
@@ -85,7 +97,7 @@ class JobStore:
     # --- reading ---------------------------------------------------------------------------
     def folder(self, job_id: str) -> Path:
         """The job's folder; an id that is not one of ours (or not an id at all) is refused."""
-        if not _JOB_ID.match(job_id or "") or not (self.jobs_dir / job_id / "status.json").is_file():
+        if not is_app_id(job_id) or not (self.jobs_dir / job_id / "status.json").is_file():
             raise JobNotFoundError(f"no job {job_id!r}; see the list of jobs")
         return self.jobs_dir / job_id
 

@@ -35,7 +35,7 @@ from ..errors import ScintimlError
 from ..io import atomic_dir, atomic_file
 from ..stages.results import not_a_finding
 from ..stages.split import split_stage
-from .jobs import JobNotFoundError, JobStore, new_id
+from .jobs import JobNotFoundError, JobStore, is_app_id, new_id
 from .pipeline import check_study_options, run_study_job, run_triage_job, run_validation_job
 from .tables import column_report, outcome_candidates
 
@@ -443,7 +443,7 @@ def create_app(config: AppConfig) -> FastAPI:
 
     @app.get("/predictions/{run_id}/predictions.csv")
     def prediction_file(run_id: str):
-        if not _ID.match(run_id) or not (predictions / run_id / "predictions.csv").is_file():
+        if not is_app_id(run_id) or not (predictions / run_id / "predictions.csv").is_file():
             raise JobNotFoundError(f"no predictions {run_id[:40]!r}")
         return FileResponse(predictions / run_id / "predictions.csv", filename="predictions.csv", media_type="text/csv")
 
@@ -480,7 +480,9 @@ def create_app(config: AppConfig) -> FastAPI:
             missing = absent_inputs(frame, bundle.inputs)  # a one-hot "sex=M" comes from "sex", as in the CLI
             if missing:
                 raise ScintimlError(f"{name!r} lacks the model's input column(s) {missing}")
-            _check_site_now(bundle, frame, target, id_column)
+            from ..external.validate import check_site_table
+
+            check_site_table(bundle, frame, target, id_column)  # what the command refuses before any work
         except ScintimlError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             return refuse(request, _user_words(str(exc), staging, form))
@@ -593,11 +595,6 @@ async def _store_and_read(file, path: Path, name: str, limit: int, limit_mb: flo
     return frame, name
 
 
-#: The app's ids (uploads, predictions, jobs): :func:`~scintiml.app.jobs.new_id`'s 12 hex digits, checked before any
-#: is used as a path (an id of 256 letters had reached the file system: "File name too long", a 500).
-_ID = re.compile(r"^[0-9a-f]{12}$")
-
-
 #: How long an uploaded table waits for its study to be started (seconds). A study, a validation or a prediction
 #: keeps its own copy; what stays in ``uploads/`` is a table someone read and never ran, i.e. patient data
 #: nobody uses.
@@ -615,28 +612,6 @@ def _forget_stale_uploads(uploads: Path, max_age_s: float = STALE_UPLOAD_S) -> N
                 shutil.rmtree(folder, ignore_errors=True)
 
 
-def _check_site_now(bundle, frame: pd.DataFrame, target: str, id_column: str | None) -> None:
-    """What ``scintiml validate`` refuses before any work, refused on the form too (before, the job failed later
-    and kept the other site's table): the outcome is a model input or coded otherwise than in training, one
-    outcome only, the id is the outcome or repeats."""
-    from ..external.validate import check_site_target, site_outcome
-
-    if id_column is not None and id_column == target:
-        raise ScintimlError(f"the id column and the outcome are the same column ({target!r}); give the column that "
-                            "names each patient as the id")
-    check_site_target(bundle, frame, target)
-    y = site_outcome(frame, target, bundle.spec.get("positive", 1), bundle.spec.get("outcome_values"))
-    if min(y.sum(), len(y) - y.sum()) < 2:
-        raise ScintimlError(f"{int(y.sum())} event(s) and {int(len(y) - y.sum())} non-event(s): an AUC and a "
-                            "calibration need both outcomes — validate on more patients")
-    if id_column is not None:
-        repeated = frame[id_column].dropna()
-        repeated = repeated[repeated.duplicated()]
-        if len(repeated):
-            raise ScintimlError(f"id column {id_column!r} has {len(repeated)} duplicated id(s), e.g. "
-                                f"{str(repeated.iloc[0])[:40]!r}; each patient once")
-
-
 def _local_folder(value) -> Path | None:
     """A folder on this machine typed into a form, user home expanded; None for one the file system cannot even
     look at (a name too long, a ``~user`` that does not exist: a 500 before) or that is no folder."""
@@ -648,7 +623,7 @@ def _local_folder(value) -> Path | None:
 
 
 def _load_upload(uploads: Path, upload_id: str) -> tuple[pd.DataFrame, Path]:
-    if not _ID.match(upload_id):
+    if not is_app_id(upload_id):
         raise JobNotFoundError(f"no upload {upload_id[:40]!r}")
     found = sorted((uploads / upload_id).glob("data.*"))
     if not found:

@@ -283,6 +283,37 @@ def check_site_target(bundle, frame: pd.DataFrame, target: str) -> None:
                                 f"{trained!r} column: give --target {trained}")
 
 
+def check_site_table(bundle, frame: pd.DataFrame, target: str, id_column: str | None = None
+                     ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Everything about a site's table that is refused before any validation work — the id column (present, not
+    the outcome, not named like an output column, each patient once), the outcome (not a model input, coded as in
+    training, both outcomes at least twice) — and the table read as trained (its "not measured" codes applied)
+    with the outcome as 0/1. The web app runs it on the form, :func:`validate_bundle` before validating."""
+    if id_column is not None and id_column not in frame.columns:
+        raise TargetColumnError(f"id column {id_column!r} not found; columns are {list(frame.columns)}")
+    if id_column is not None and id_column == target:
+        raise TargetColumnError(f"the id column and the outcome are the same column ({target!r}); give the column "
+                                "that names each patient as the id")
+    check_id_name(id_column, VALIDATION_COLUMNS)
+    if id_column is not None:  # as the study refuses them: a patient counted twice weighs twice in every figure
+        ids = frame[id_column].dropna()
+        repeated = ids[ids.duplicated()].unique()
+        if len(repeated):
+            raise DuplicateIdError(f"id column {id_column!r} has {len(repeated)} duplicated id(s), e.g. "
+                                   f"{[jsonable(v) for v in repeated[:5]]}; each patient must appear once — merge "
+                                   "or remove repeats")
+    # a value the training table meant as "not measured" is read as missing at the new site too
+    frame = bundle.read_as_trained(frame, id_column)
+    check_site_target(bundle, frame, target)
+    y = site_outcome(frame, target, bundle.spec.get("positive", 1), bundle.spec.get("outcome_values"))
+    if min(y.sum(), len(y) - y.sum()) < 2:
+        raise TargetClassesError(
+            f"{int(y.sum())} event(s) and {int(len(y) - y.sum())} non-event(s): an AUC and a calibration need "
+            "both outcomes — validate on more patients"
+        )
+    return frame, y
+
+
 def validate_bundle(
     bundle,
     frame: pd.DataFrame,
@@ -342,28 +373,9 @@ def validate_bundle(
     """
     target = column_name(target)  # as the header is read: trimmed, NFC
     id_column = column_name(id_column) if id_column is not None else None
-    if id_column is not None and id_column not in frame.columns:
-        raise TargetColumnError(f"id column {id_column!r} not found; columns are {list(frame.columns)}")
-    check_id_name(id_column, VALIDATION_COLUMNS)
-    if id_column is not None:  # as the study refuses them: a patient counted twice weighs twice in every figure
-        ids = frame[id_column].dropna()
-        repeated = ids[ids.duplicated()].unique()
-        if len(repeated):
-            raise DuplicateIdError(f"id column {id_column!r} has {len(repeated)} duplicated id(s), e.g. "
-                                   f"{[jsonable(v) for v in repeated[:5]]}; each patient must appear once — merge "
-                                   "or remove repeats")
-    # a value the training table meant as "not measured" is read as missing at the new site too
-    frame = bundle.read_as_trained(frame, id_column)
+    frame, y = check_site_table(bundle, frame, target, id_column)
     if reference is not None:
         reference = bundle.read_as_trained(reference, id_column)
-    check_site_target(bundle, frame, target)
-    positive = bundle.spec.get("positive", 1)
-    y = site_outcome(frame, target, positive, bundle.spec.get("outcome_values"))
-    if min(y.sum(), len(y) - y.sum()) < 2:
-        raise TargetClassesError(
-            f"{int(y.sum())} event(s) and {int(len(y) - y.sum())} non-event(s): an AUC and a calibration need "
-            "both outcomes — validate on more patients"
-        )
     inputs = list(bundle.inputs)
     X, imputed, share = prepare_inputs(frame, inputs, bundle_medians(bundle), max_missing_share,
                                        categories=bundle.categories)
