@@ -14,6 +14,7 @@ selection or testing value leaks into training.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import fnmatch
@@ -617,7 +618,7 @@ def _text_source(path: Path) -> tuple[Path | io.BytesIO, str | None]:
 def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
     source, named = _text_source(path)
     delimiter = named or delimiter
-    with (open(source, "rb") if isinstance(source, Path) else source) as fh:
+    with (open(source, "rb") if isinstance(source, Path) else contextlib.nullcontext(source)) as fh:
         # the whole header row, however wide (a radiomics table passes 64 KiB), then up to 64 KiB of rows; a row
         # ends at LF or at CR (old Mac exports), so the header is read in blocks up to the first of either
         header = b""
@@ -628,8 +629,8 @@ def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
             header += block
         rows = fh.read(65536)
         cut = bool(fh.read(1))
-        if not isinstance(source, Path):
-            source = io.BytesIO(fh.getvalue())  # read again from the start below (closing the first one)
+    if not isinstance(source, Path):
+        source.seek(0)  # the bytes in memory are read again from the start below
     head = header + rows
     if b"\x00" in head:
         raise CohortFileError(f"{str(path)!r} is a binary file, not a text table; export the table as CSV")
