@@ -242,10 +242,10 @@ def create_app(config: AppConfig) -> FastAPI:
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
-    def refuse(request: Request, message: str) -> HTMLResponse:
+    def refuse(request: Request, message: str, template: str = "_upload_error.html") -> HTMLResponse:
         """A refused form: the message in place for the page's own (HTMX) request, which swaps in only a 200; a
         400 for any other client (a form posted without scripts, a script), so a refusal never reads as success."""
-        return page(request, "_upload_error.html", message=message,
+        return page(request, template, message=message,
                     status_code=200 if request.headers.get("hx-request") else 400)
 
     # --- guard ---------------------------------------------------------------------------------
@@ -365,8 +365,7 @@ def create_app(config: AppConfig) -> FastAPI:
             # part too small) is refused here, before a job is made (it takes milliseconds)
             split_stage(cohort, ratios, random_state=seed)
         except ScintimlError as exc:
-            return page(request, "_run_error.html", message=str(exc),
-                        status_code=200 if request.headers.get("hx-request") else 400)
+            return refuse(request, str(exc), "_run_error.html")
         name = Path(_upload_meta(uploads, upload_id)).stem
         job_id = jobs.submit("study", {
             "data_file": data_file.name, "target": target, "positive": _plain(cohort.positive),
