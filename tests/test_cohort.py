@@ -229,6 +229,17 @@ def test_yes_with_spaces_and_case_is_one_class(small_frame):
     assert any("case and spaces ignored" in n for n in cohort.notes)
 
 
+def test_the_outcome_keeps_the_tables_own_spelling(small_frame):
+    # predictions print predicted_class in these values: "Yes"/"No" as written, not folded to "yes"/"no"
+    small_frame["outcome"] = ["Yes"] * 28 + ["No"] * 12
+    cohort = load_cohort(small_frame, target="outcome", id_column="pid")
+    assert cohort.positive == "Yes" and cohort.outcome_values == ["No", "Yes"] and cohort.n_events == 28
+    # mixed spellings: the most frequent one, and on a tie the one written first
+    small_frame["outcome"] = ["yes"] * 8 + ["YES"] * 12 + ["No", "no"] * 10
+    cohort = load_cohort(small_frame, target="outcome", id_column="pid")
+    assert cohort.positive == "YES" and cohort.outcome_values == ["No", "YES"] and cohort.n_events == 20
+
+
 def test_one_two_coding_needs_positive(small_frame):
     small_frame["outcome"] = small_frame["outcome"] + 1  # 1/2: the old rule took 1 as the event
     with pytest.raises(PositiveClassError, match="1 and 2.*--positive"):

@@ -1048,10 +1048,12 @@ def _outcome_classes(outcome: pd.Series) -> tuple[pd.Series, list[Any], bool]:
         text = outcome.map(lambda v: v.strip() if isinstance(v, str) else v)
         lower = text.map(lambda v: v.lower() if isinstance(v, str) else v)
         words = set(lower.unique())
-        if any(words == set(pair) for pair in EVENT_CODINGS) and len(set(text.unique())) > 2:
-            return lower, sorted(words), True
         if any(words == set(pair) for pair in EVENT_CODINGS):
-            return lower, sorted(words), False
+            # each word keeps the table's own spelling (its most frequent one, the first written on a tie: "Yes"
+            # and "yes" read as "Yes" when "Yes" is the commoner), so predictions and the report say "Yes"/"No"
+            # as the department wrote them
+            spelling = {word: text[lower == word].value_counts(sort=False).idxmax() for word in words}
+            return lower.map(spelling), [spelling[w] for w in sorted(words)], len(set(text.unique())) > 2
         return text, list(pd.unique(text)), False
     return outcome, list(pd.unique(outcome)), False
 

@@ -117,9 +117,9 @@ def said(events: int, positive: str, patients: int = 40) -> Check:
 # --------------------------------------------------------------------------- class 2: the outcome rule
 def outcome_cases() -> list[Case]:
     cases = []
-    codings = [  # (name, event value, non-event value, expected printed event or None for refusal)
+    codings = [  # (name, event value, non-event value, expected printed event — the table's own spelling — or None for refusal)
         ("int 1/0", 1, 0, "1"), ("float 1.0/0.0", 1.0, 0.0, "1.0"), ("text 1/0", "1", "0", "1"),
-        ("yes/no", "yes", "no", "'yes'"), ("Yes/No", "Yes", "No", "'yes'"), ("YES/no", "YES", "no", "'yes'"),
+        ("yes/no", "yes", "no", "'yes'"), ("Yes/No", "Yes", "No", "'Yes'"), ("YES/no", "YES", "no", "'YES'"),
         ("true/false", "true", "false", "True"), ("TRUE/FALSE", "TRUE", "FALSE", "True"),
         ("True/False", "True", "False", "True"), (" yes /no ", " yes ", "no ", "'yes'"),
         ("1/2", 2, 1, None), ("2/1", 1, 2, None), ("PE/no PE", "PE", "no PE", None), ("a/b", "a", "b", None),
@@ -1000,7 +1000,7 @@ def radiomics_cases() -> list[Case]:
 
 # --------------------------------------------------------------------------- random CSV shapes (seeded)
 OUTCOME_CODINGS = [  # (event, non-event, printed event or None when --positive is needed)
-    (1, 0, "1"), (1.0, 0.0, "1.0"), ("yes", "no", "'yes'"), ("Yes", "no", "'yes'"), ("TRUE", "FALSE", "True"),
+    (1, 0, "1"), (1.0, 0.0, "1.0"), ("yes", "no", "'yes'"), ("Yes", "no", "'Yes'"), ("TRUE", "FALSE", "True"),
     ("true", "false", "True"), (2, 1, None), ("PE", "none", None), ("A", "B", None), (" yes", "no ", "'yes'"),
 ]
 MARKERS = ["?", "NA", "-", "", "N/A"]

@@ -22,7 +22,7 @@ from hypothesis import strategies as st  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from corpus_cases import run  # noqa: E402
 
-CODINGS = [(1, 0, "1"), (1.0, 0.0, "1.0"), ("yes", "no", "'yes'"), ("YES ", " no", "'yes'"),
+CODINGS = [(1, 0, "1"), (1.0, 0.0, "1.0"), ("yes", "no", "'yes'"), ("YES ", " no", "'YES'"),
            ("True", "False", "True"), ("TRUE", "false", "True"), (2, 1, None), ("PE", "no PE", None)]
 SAFE_KINDS = ("float", "int", "markers", "category")
 ALL_KINDS = SAFE_KINDS + ("free_text", "any_text", "decimal_comma", "percent", "bool_text", "inf")
