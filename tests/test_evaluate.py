@@ -173,6 +173,81 @@ def test_calibration_matches_statsmodels():
     assert brier_score(y, p) == pytest.approx(brier_score_loss(y, p))
 
 
+def test_calibration_on_saturated_predictions_matches_statsmodels():
+    # 90 % of the patients at p = 0.994 with 36 % events: an undamped Newton step sent the intercept to 3e6
+    import statsmodels.api as sm
+    from scipy.special import logit
+
+    from scintiml.external.metrics import calibration_fit
+
+    rng = np.random.RandomState(0)
+    y = (rng.uniform(size=300) < 0.36).astype(float)
+    p = np.where(rng.uniform(size=300) < 0.9, 0.994, rng.uniform(0.3, 0.99, 300))
+    ref_a = sm.GLM(y, np.ones((300, 1)), family=sm.families.Binomial(), offset=logit(p)).fit().params[0]
+    ref_b = sm.GLM(y, sm.add_constant(logit(p)), family=sm.families.Binomial()).fit().params[1]
+    intercept, slope = calibration_intercept_slope(y, p)
+    assert intercept == pytest.approx(ref_a, rel=1e-6) and slope == pytest.approx(ref_b, rel=1e-5)
+    fit = calibration_fit(y, p)  # the external validation's figures are the same fit
+    assert (fit.intercept, fit.slope) == pytest.approx((intercept, slope), rel=1e-9)
+
+
+def test_calibration_slope_is_none_where_it_has_no_estimate():
+    y = np.r_[np.ones(10), np.zeros(10)]
+    separated = np.r_[np.linspace(0.6, 0.99, 10), np.linspace(0.01, 0.4, 10)]
+    assert np.isnan(calibration_intercept_slope(y, separated)[1])  # was 136 (the fit runs off, never converges)
+    assert np.isnan(calibration_intercept_slope(y, np.full(20, 0.4))[1])  # no spread at all: was -11
+    assert evaluate_binary(y, separated).to_dict()["calibration_slope"] is None
+
+
+def test_one_clip_for_a_probability_of_exactly_one():
+    # a float32 sigmoid returns exactly 1.0 from a logit of about 17; the study's and the external validation's
+    # slopes for the same predictions must not differ by their clipping constants (they were 0.52 and 0.72)
+    from scintiml.external.metrics import calibration_fit
+
+    rng = np.random.RandomState(1)
+    p = rng.uniform(0.02, 0.98, 200)
+    y = rng.binomial(1, p).astype(float)
+    p, y = np.r_[p, 1.0], np.r_[y, 0.0]
+    assert calibration_intercept_slope(y, p)[1] == pytest.approx(calibration_fit(y, p).slope, rel=1e-9)
+
+
+def test_likelihood_ratio_of_nobody_called_positive_is_undefined_not_infinite():
+    # TP = FP = 0: sensitivity 0 over 1 - specificity 0 is 0/0
+    value, (lo, hi) = likelihood_ratio_interval(0, 0, 12, 20, positive=True)
+    assert np.isnan(value) and np.isnan(lo) and np.isnan(hi)
+    value, (lo, hi) = likelihood_ratio_interval(12, 20, 0, 0, positive=False)  # everybody positive: LR- is 0/0
+    assert np.isnan(value) and np.isnan(lo)
+    assert likelihood_ratio_interval(10, 0, 2, 20, positive=True)[0] == np.inf  # x/0 stays infinite
+
+
+def test_binary_tests_refuse_nan_scores_instead_of_counting_them_negative():
+    y = np.r_[np.zeros(40), np.ones(40)].astype(int)
+    s = np.linspace(0, 1, 80)
+    s[::8] = np.nan
+    with pytest.raises(ValueError, match="NaN|missing|finite"):
+        binary_classification_tests(y, s, 0.5)
+
+
+def test_youden_tie_is_broken_towards_the_higher_threshold_exactly():
+    # two thresholds give exactly J = 6/11 here; in floating point their sens + spec differed in the last bit and
+    # the lower threshold won, against the documented rule (among ties, the highest)
+    from fractions import Fraction
+
+    rng = np.random.RandomState(7)
+    y = np.array([0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 0, 0, 0])
+    s = np.array([0.1488293, 0.13185204, 0.70791746, 0.70907211, 0.61174841, 0.67190702, 0.44751587, 0.69607717,
+                  0.37832614, 0.10003205, 0.96025678, 0.07243445, 0.01930061, 0.97957325, 0.14847809, 0.25870232,
+                  0.21552881, 0.5799124, 0.97575169, 0.2730089, 0.97007507, 0.02549735])
+    for y_, s_ in [(y, s)] + [(rng.randint(0, 2, 22), rng.randint(0, 6, 22) / 5.0) for _ in range(50)]:
+        if y_.min() == y_.max():
+            continue
+        candidates = np.r_[np.unique(s_), np.nextafter(s_.max(), np.inf)]  # and "nobody positive"
+        exact = {t: Fraction(int((s_[y_ == 1] >= t).sum()), int(y_.sum()))
+                 + Fraction(int((s_[y_ == 0] < t).sum()), int((1 - y_).sum())) for t in candidates}
+        best = max(exact.values())
+        assert youden_threshold(y_, s_) == max(t for t, v in exact.items() if v == best)
+
+
 def test_gain_and_decision_curve_by_hand():
     y = np.array([1, 0, 1, 0])
     s = np.array([0.9, 0.8, 0.7, 0.1])

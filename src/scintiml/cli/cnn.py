@@ -124,7 +124,8 @@ def cnn_drift(
     for r in table.itertuples():
         view.add_row(r.protocol, f"{r.auc:.3f} ({r.auc_ci_low:.3f}-{r.auc_ci_high:.3f})",
                      f"{r.delong_p_vs_reference:.3f}", f"{r.calibration_in_the_large:.2f}",
-                     f"{r.calibration_slope:.2f}",
+                     # NaN where the slope has no estimate (the probabilities separate the outcomes)
+                     f"{r.calibration_slope:.2f}" if r.calibration_slope == r.calibration_slope else "none (separated)",
                      f"{r.sensitivity:.2f} ({r.sensitivity_ci_low:.2f}-{r.sensitivity_ci_high:.2f})",
                      f"{r.specificity:.2f} ({r.specificity_ci_low:.2f}-{r.specificity_ci_high:.2f})",
                      "BROKEN" if r.breaks_promise else ("kept, specificity down" if r.specificity_drop else "kept"))

@@ -23,6 +23,8 @@ import numpy as np
 from scipy import stats
 from sklearn.utils import check_random_state
 
+from .roc import check_binary_scores
+
 
 def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (NaNs when ``n == 0``).
@@ -52,11 +54,13 @@ def likelihood_ratio_interval(
 
     def lr(a, b, c, d):
         sens, spec = a / (a + c), d / (b + d)
-        if positive:
-            return sens / (1 - spec) if spec < 1 else np.inf
-        return (1 - sens) / spec if spec > 0 else np.inf
+        if positive:  # TP = FP = 0 (nobody called positive): 0/0, undefined, not infinite
+            return sens / (1 - spec) if spec < 1 else (np.inf if sens > 0 else np.nan)
+        return (1 - sens) / spec if spec > 0 else (np.inf if sens < 1 else np.nan)  # FN = TN = 0: 0/0
 
     value = lr(a, b, c, d)
+    if np.isnan(value):  # 0/0: no ratio, so no interval either
+        return float("nan"), (float("nan"), float("nan"))
     if min(a, b, c, d) == 0:
         a, b, c, d = a + 0.5, b + 0.5, c + 0.5, d + 0.5
     point = lr(a, b, c, d)
@@ -115,6 +119,7 @@ def binary_classification_tests(
     n_bootstrap: int = 1000, random_state=None,
 ) -> tuple[ConfusionMatrix, dict[str, Statistic]]:
     """Confusion matrix and every binary classification test with its interval."""
+    y, score = check_binary_scores(y, score, "score")  # NaN scores and non-0/1 labels refused, not miscounted
     cm = ConfusionMatrix.at(y, score, threshold)
     tp, fn, fp, tn = cm.tp, cm.fn, cm.fp, cm.tn
     n = tp + fn + fp + tn

@@ -32,8 +32,12 @@ def youden_threshold(y_true, y_score) -> float:
     """
     y, s = check_binary_scores(y_true, y_score)
     t = _candidates(s)
-    sens, spec = _rates(y, s, t)
-    j = sens + spec - 1.0
+    pos, neg = np.sort(s[y == 1]), np.sort(s[y == 0])
+    # J in integer arithmetic, (TP * n_neg + TN * n_pos), so that tied J values compare equal (in floating point
+    # 5/11 + 8/11 and 2/11 + 11/11 differ by one ulp and the tie rule below picked the lower threshold)
+    tp = len(pos) - np.searchsorted(pos, t, side="left")
+    tn = np.searchsorted(neg, t, side="left")
+    j = tp * len(neg) + tn * len(pos)
     best = np.flatnonzero(j == j.max())
     return float(t[best[-1]])
 

@@ -18,13 +18,14 @@ from scipy import stats
 from scipy.special import expit, logit
 from sklearn.utils import check_random_state
 
+from ..evaluate.calibration import EPS as _EPS, newton_logistic, separated as _separated
 from ..evaluate import auc_ci, binary_classification_tests, brier_score, decision_curve, reliability_table, roc_curve
 from ..io import jsonable
 
 __all__ = ["CalibrationFit", "calibration_fit", "brier_ci", "external_performance"]
 
-#: Predictions are clipped to [EPS, 1 - EPS] before the logit, so a model's 0 or 1 stays finite.
-EPS = 1e-8
+#: Predictions are clipped to [EPS, 1 - EPS] before the logit: the study's own constant (evaluate.calibration).
+EPS = _EPS
 
 
 @dataclass
@@ -62,33 +63,6 @@ class CalibrationFit:
         })
 
 
-def _newton_logistic(y: np.ndarray, design: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Maximum-likelihood logistic regression with an offset; returns (beta, covariance = inverse information)."""
-    def loglik(b: np.ndarray) -> float:
-        eta = design @ b + offset
-        return float(np.sum(y * eta - np.logaddexp(0.0, eta)))  # stable where expit saturates
-
-    beta = np.zeros(design.shape[1])
-    current = loglik(beta)
-    for _ in range(100):
-        mu = expit(design @ beta + offset)
-        hess = design.T @ (design * (mu * (1 - mu))[:, None])
-        step = np.linalg.lstsq(hess, design.T @ (y - mu), rcond=None)[0]
-        # a full Newton step can overshoot where the offsets saturate the logistic (most p near 1 at a site
-        # with 36 % events sent the intercept to +1.7e7): halve it until the likelihood does not fall
-        for _ in range(60):
-            candidate = loglik(beta + step)
-            if candidate >= current - 1e-12:
-                break
-            step = step / 2
-        beta, current = beta + step, max(current, candidate)
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    mu = expit(design @ beta + offset)
-    info = design.T @ (design * (mu * (1 - mu))[:, None])
-    return beta, np.linalg.pinv(info)
-
-
 def calibration_fit(y, p, level: float = 0.95) -> CalibrationFit:
     """Calibration-in-the-large and calibration slope of probabilities ``p`` against outcomes ``y``.
 
@@ -117,15 +91,14 @@ def calibration_fit(y, p, level: float = 0.95) -> CalibrationFit:
     y = np.asarray(y, float)
     lp = logit(np.clip(np.asarray(p, float), EPS, 1 - EPS))
     ones = np.ones((len(y), 1))
-    (a,), cov_a = _newton_logistic(y, ones, lp)
-    (a2, b), cov_b = _newton_logistic(y, np.column_stack([np.ones(len(y)), lp]), np.zeros(len(y)))
+    (a,), cov_a = newton_logistic(y, ones, lp)
+    (a2, b), cov_b = newton_logistic(y, np.column_stack([np.ones(len(y)), lp]), np.zeros(len(y)))
     z = stats.norm.ppf(0.5 + level / 2)
     se_a, se_b = float(np.sqrt(cov_a[0, 0])), float(np.sqrt(cov_b[1, 1]))
     # every event's score above every non-event's (or below): the slope's maximum-likelihood estimate does not
     # exist (it runs off to infinity as Newton iterates), so its value and interval are no estimate at all
     # (quasi-complete separation, ties at the boundary included, has no estimate either)
-    separated = bool(0 < y.sum() < len(y) and (lp[y == 1].min() >= lp[y == 0].max() or
-                                               lp[y == 1].max() <= lp[y == 0].min()))
+    separated = _separated(y, lp)
     return CalibrationFit(float(a), se_a, (float(a - z * se_a), float(a + z * se_a)),
                           float(b), se_b, (float(b - z * se_b), float(b + z * se_b)), float(a2), separated)
 
