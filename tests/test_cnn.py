@@ -527,6 +527,20 @@ def test_gpu_settings_are_switched_for_the_block_and_put_back(monkeypatch):
         assert not torch.are_deterministic_algorithms_enabled()
 
 
+def test_a_patient_id_with_dollar_signs_is_drawn_as_written(small):
+    # matplotlib parses "$...$" as mathtext: "$}{$" stopped the whole triage with a traceback, and "A$1_2$B" was
+    # drawn as "A1₂B" on the summary filed in PACS while the worklist said "A$1_2$B"
+    _, _, cases = small
+    images = {}
+    for pid in ("$}{$", "A$1_2$B", "A#1_2#B"):
+        study = PlanarStudy(views=cases[0].views, pixel_spacing_mm=(3.2, 3.2), patient_id=pid)
+        images[pid] = summary_image(study, list(VIEWS), 0.9, 0.3, None)
+    # the header line (the id, then "planar lung perfusion") in a monospaced font: as long as with any other 7
+    # characters when the id is drawn as written, 3 characters shorter when "$1_2$" is set as a formula
+    width = {pid: np.flatnonzero((img[:40] > 128).any(axis=(0, 2))).max() for pid, img in images.items()}
+    assert width["A$1_2$B"] == width["A#1_2#B"]
+
+
 def test_patient_ids_in_any_script_are_drawn_or_named_never_drawn_as_boxes(small, monkeypatch):
     import warnings
 

@@ -229,6 +229,20 @@ def test_secondary_capture_carries_the_source_study(source, tmp_path):
         secondary_capture(rgb[..., 0], source)
 
 
+def test_a_one_part_patient_name_is_copied_without_a_warning_that_names_the_patient(source):
+    # highdicom warns of "DOE" (one component: valid DICOM) with the name in its message, and the CLI prints every
+    # warning: the patient's name went to the terminal and any log
+    import warnings
+
+    source.metadata["PatientName"] = "DOE"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sc = secondary_capture(np.zeros((8, 8, 3), np.uint8), source)
+        sr = structured_report(source, 0.8, 0.4, "m", "1")
+    assert str(sc.PatientName) == "DOE" and str(sr.PatientName) == "DOE"
+    assert not [w for w in caught if "DOE" in str(w.message)]
+
+
 def test_secondary_capture_keeps_a_patient_id_outside_ascii(tmp_path):
     write_nm_study(_study("Ünïcödé 患者"), tmp_path / "src", layout="per_view")
     sc = secondary_capture(np.zeros((8, 8, 3), np.uint8), read_study(tmp_path / "src"), views_shown=["ANT"])

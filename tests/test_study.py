@@ -435,3 +435,17 @@ def test_the_headline_figure_is_said_beside_the_testing_split_figure_in_the_summ
     assert summary[3].startswith("On the 20 testing patients (one split): AUC 0.700")
     del r["nested"]  # a study without the nested stage says only the split's figure
     assert not any("nested" in line for line in headline(r) + summary_lines(r))
+
+
+def test_names_with_dollar_signs_are_drawn_as_names_not_mathtext(tmp_path):
+    # matplotlib reads "$...$" as mathtext: an invalid one ("cost_$_^_$") crashed the report after the whole study
+    # had run, a valid one drew another name than the column's
+    from scintiml.cohort import load_cohort
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 2))
+    frame = pd.DataFrame({"cost_$_^_$": x[:, 0], r"a$\badcmd$": x[:, 1],
+                          "y": (x[:, 0] + rng.normal(size=120) > 0).astype(int)})
+    study = run_study(load_cohort(frame, target="y"), selection="split", inputs="all", readiness=False)
+    paths = write_report(study.results, tmp_path, pdf=False)
+    assert (tmp_path / "report.html").exists() and paths

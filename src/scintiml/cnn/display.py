@@ -86,7 +86,8 @@ def summary_image(study: PlanarStudy, views: Sequence[str], probability: float, 
     urgent = scored and probability >= threshold
     # header text may hold any script: drawn with a fallback font where one is installed, '?' where none is
     header = drawable(f"{study.patient_id}   planar lung perfusion")
-    fig.text(0.02, 0.985, header.text, color="white", fontsize=10, va="top", family=header.families)
+    fig.text(0.02, 0.985, header.text, color="white", fontsize=10, va="top", family=header.families,
+             parse_math=False)  # a PatientID "A$1_2$B" is drawn as written, never as mathtext
     for i, view in enumerate(views):
         ax = fig.add_subplot(grid[i // cols, i % cols])
         img = np.asarray(study.views[view], dtype=float)
@@ -123,7 +124,7 @@ def summary_image(study: PlanarStudy, views: Sequence[str], probability: float, 
     extra += [protocol_check] if protocol_check != "ok" else []
     for k, line in enumerate(extra + acquisition_lines(study)):
         line = drawable(line[:48])
-        info.text(0.02, 0.62 - 0.16 * k, line.text, color="white", fontsize=6.5, family=line.families,
+        info.text(0.02, 0.62 - 0.16 * k, line.text, color="white", fontsize=6.5, family=line.families, parse_math=False,
                   transform=info.transAxes)
     fig.text(0.02, 0.012, DISCLAIMER + " · scintiml", color="#ffcc00", fontsize=9)
     buf = io.BytesIO()

@@ -21,7 +21,7 @@ __all__ = ["write_validation_report", "write_validation"]
 
 BLUE, ORANGE, GREY, RED = "#1f5fa8", "#d9771e", "#7a7a7a", "#b22222"
 _STYLE = {"figure.dpi": 110, "savefig.dpi": 200, "font.size": 9, "axes.spines.top": False,
-          "axes.spines.right": False}
+          "axes.spines.right": False, "text.parse_math": False}  # input names are text, never mathtext
 
 
 def _calibration(v: dict[str, Any]) -> Figure:

@@ -8,6 +8,8 @@ UID, and both reference the source images, so a PACS files them beside the scan 
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -30,6 +32,16 @@ def _patient_study(study: PlanarStudy) -> dict:
         study_date=md.get("StudyDate") or None, study_time=md.get("StudyTime") or None,
         referring_physician_name=md.get("ReferringPhysicianName") or None,
     )
+
+
+@contextlib.contextmanager
+def _quiet_person_names():
+    """highdicom warns of a one-part PatientName ('DOE', valid DICOM) with the name itself in the message, which
+    the CLI would print: a patient's name on a terminal or in a log. The name is copied as it is, unwarned."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"The string .* is unlikely to represent the intended person name",
+                                category=UserWarning)
+        yield
 
 
 def _sources(study: PlanarStudy) -> list[dict]:
@@ -113,13 +125,14 @@ def secondary_capture(rgb: np.ndarray, study: PlanarStudy, views_shown: Sequence
     views_shown = list(views_shown or study.views)
     orientations = {VIEW_ORIENTATION.get(v) for v in views_shown}
     shared = orientations.pop() if len(orientations) == 1 and None not in orientations else None
-    sc = hd.sc.SCImage(
-        pixel_array=rgb, photometric_interpretation="RGB", bits_allocated=8,
-        coordinate_system="PATIENT",
-        study_instance_uid=study.study_instance_uid, series_instance_uid=series_instance_uid or generate_uid(),
-        series_number=series_number, sop_instance_uid=generate_uid(), instance_number=instance_number,
-        manufacturer="scintiml", patient_orientation=shared or ("L", "F"), **_patient_study(study),
-    )
+    with _quiet_person_names():
+        sc = hd.sc.SCImage(
+            pixel_array=rgb, photometric_interpretation="RGB", bits_allocated=8,
+            coordinate_system="PATIENT",
+            study_instance_uid=study.study_instance_uid, series_instance_uid=series_instance_uid or generate_uid(),
+            series_number=series_number, sop_instance_uid=generate_uid(), instance_number=instance_number,
+            manufacturer="scintiml", patient_orientation=shared or ("L", "F"), **_patient_study(study),
+        )
     # UTF-8, as the SR: without it a patient name or ID outside ASCII is written as '?' (measured: 'Ünïcödé 患者'
     # came back as 'Ünïcödé ??')
     sc.SpecificCharacterSet = "ISO_IR 192"
@@ -185,11 +198,12 @@ def structured_report(study: PlanarStudy, probability: float, threshold: float, 
     root = hd.sr.ContainerContentItem(name=hd.sr.CodedConcept("PETRIAGE", _SCHEME, "Planar lung perfusion triage"),
                                       template_id=None)
     root.ContentSequence = items
-    sr = hd.sr.ComprehensiveSR(
-        evidence=evidence, content=root, series_instance_uid=series_instance_uid or generate_uid(),
-        series_number=series_number, sop_instance_uid=generate_uid(), instance_number=instance_number,
-        manufacturer="scintiml", is_complete=True, is_final=False, is_verified=False,
-    )
+    with _quiet_person_names():
+        sr = hd.sr.ComprehensiveSR(
+            evidence=evidence, content=root, series_instance_uid=series_instance_uid or generate_uid(),
+            series_number=series_number, sop_instance_uid=generate_uid(), instance_number=instance_number,
+            manufacturer="scintiml", is_complete=True, is_final=False, is_verified=False,
+        )
     sr.SeriesDescription = "scintiml PE triage (for triage, not a diagnosis)"
     sr.SpecificCharacterSet = "ISO_IR 192"  # the disclaimer's dash is not ASCII
     return sr

@@ -20,6 +20,8 @@ BLUE, ORANGE, GREY, RED = "#1f5fa8", "#d9771e", "#7a7a7a", "#b22222"
 STYLE = {
     "figure.dpi": 110, "savefig.dpi": 200, "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False,
     "axes.spines.right": False,
+    # column names are the user's text: "cost $\alpha$" is a name, not mathtext (invalid mathtext raised at draw)
+    "text.parse_math": False,
 }
 
 
