@@ -556,3 +556,22 @@ def test_yaml_groups_keep_merge_keys_and_safe_loading_while_refusing_a_repeated_
         _yaml_without_repeated_keys("a: !!python/object/apply:os.system [ls]")
     with pytest.raises(GroupsError, match="group 'a' is given twice"):
         _yaml_without_repeated_keys("a: [x]\na: [y]\n")
+
+
+def test_control_characters_in_names_reach_the_terminal_as_escapes(tmp_path, capfd):
+    # an ESC sequence in a column name cleared the terminal; a line break in one printed a forged "error:" line
+    from conftest import run_cli
+
+    rng = np.random.default_rng(0)
+    # constant inputs, so that describe names them ("dropped constant input(s): ...")
+    frame = pd.DataFrame({"a\x1b[2Jb": 1.0, "x\nerror: forged": 2.0, "z": rng.normal(size=40),
+                          "outcome": [0, 1] * 20})
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    assert run_cli(["describe", str(path), "--target", "outcome"]) == 0
+    out, err = capfd.readouterr()
+    assert "\x1b" not in out + err and "a\\x1b[2Jb" in out and "x\\nerror: forged" in out
+    assert not [line for line in (out + err).splitlines() if line.startswith("error:")]
+    assert run_cli(["describe", str(path), "--target", "outcome\x1b]0;title\x07"]) == 2
+    out, err = capfd.readouterr()
+    assert "\x1b" not in err and "\x07" not in err and len(err.strip().splitlines()) == 1

@@ -29,14 +29,27 @@ console = Console(stderr=True, highlight=False, emoji=False)
 out = Console(highlight=False, emoji=False)
 
 
+def visible(text: str, keep: str = "") -> str:
+    r"""``text`` with its control characters (but those in ``keep``) written as escapes (``\x1b``, ``\n``): a
+    column name, a file name or a DICOM value can neither drive the terminal (an ESC sequence clears it, retitles
+    it or hides a link) nor start a line of its own (a forged ``error:`` line).
+
+    >>> visible("a\x1b[2Jb\nerror: x")
+    'a\\x1b[2Jb\\nerror: x'
+    >>> visible("two\nlines\x07", keep="\n")
+    'two\nlines\\x07'
+    """
+    return "".join(c if c.isprintable() or c == " " or c in keep else repr(c)[1:-1] for c in str(text))
+
+
 def say(text: str) -> None:
-    """A result line on stdout; user text inside is printed literally (no markup, no emoji)."""
-    out.print(Text(str(text)), soft_wrap=True)  # a Text is never parsed as markup: [/], :smile:, a trailing \\
+    """A result line on stdout; user text inside is printed literally (no markup, no emoji, no control codes)."""
+    out.print(Text(visible(text)), soft_wrap=True)  # a Text is never parsed as markup: [/], :smile:, a trailing \\
 
 
 def warn(text: str, label: str = "warning") -> None:
     """One ``warning:`` (or other label) line on stderr, user text printed literally."""
-    console.print(Text.assemble((f"{label}:", "yellow"), " ", str(text)), soft_wrap=True)
+    console.print(Text.assemble((f"{label}:", "yellow"), " ", visible(text)), soft_wrap=True)
 
 
 def warn_each(items: Iterable[dict], label: str = "skipped") -> None:
@@ -73,7 +86,7 @@ def progress_bar(*columns, transient: bool = True):
 
 
 def error_line(text: str) -> None:
-    console.print(Text.assemble(("error:", "bold red"), " ", " ".join(str(text).split())), soft_wrap=True)
+    console.print(Text.assemble(("error:", "bold red"), " ", visible(" ".join(str(text).split()))), soft_wrap=True)
 
 
 def parse_protocol(items: List[str]) -> dict[str, str]:
