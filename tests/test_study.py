@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -449,3 +450,21 @@ def test_names_with_dollar_signs_are_drawn_as_names_not_mathtext(tmp_path):
     study = run_study(load_cohort(frame, target="y"), selection="split", inputs="all", readiness=False)
     paths = write_report(study.results, tmp_path, pdf=False)
     assert (tmp_path / "report.html").exists() and paths
+
+
+def test_the_model_card_keeps_user_text_inert(tmp_path):
+    # a line break in a column name forged a heading in card.md; <script>, links and backticks passed through
+    from scintiml.bundle.card import card_markdown, model_card
+
+    cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    names = {"delta_lvef": "lvef\n## Injected <script>x</script>", "planar_washout": "wash `out` [a](javascript:b)"}
+    cohort.X = cohort.X.rename(columns=names)
+    study = run_study(cohort, inputs="all", readiness=False, protocol={"isotope": "I-123\n# forged"})
+    text = card_markdown(model_card(study.results))
+    assert not [line for line in text.splitlines() if line.lstrip("# ").startswith(("Injected", "forged"))]
+    # the rule is one code span (its text is shown, never rendered, in CommonMark), whatever backticks it holds
+    rule = next(line for line in text.splitlines() if line.startswith("- ``"))
+    assert rule.endswith(" ``") and rule.count("``") == 2
+    outside = text.replace(rule, "")
+    assert "<script>" not in outside and not re.search(r"(?<!\\)\]\(javascript:", outside)  # "\](" is no link
+    assert "&lt;script&gt;" in text  # said, not run

@@ -3,6 +3,8 @@ what the model is, what it was trained and tested on, how well it does (with 95 
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 from ..missing_codes import code_label
@@ -67,6 +69,26 @@ def _missing_codes_lines(codes: dict[str, list[Any]] | None) -> list[str]:
     return [f"- read as missing (not measured), in training and in every prediction: {shown}"]
 
 
+def markdown_text(text: Any) -> str:
+    r"""User text (a column name, a level, a protocol value, the cohort's name) as one line of inert Markdown: line
+    breaks become spaces, HTML is escaped, and so are the characters that start a link, a heading, a table cell or
+    a code span or emphasis (an underscore is kept: ``planar_washout`` stays readable in the file).
+
+    >>> markdown_text("a\n## b <img src=x> [c](javascript:d) `e` f|g")
+    'a \\#\\# b &lt;img src=x&gt; \\[c\\](javascript:d) \\`e\\` f\\|g'
+    """
+    text = html.escape(" ".join(str(text).split()), quote=False)
+    return re.sub(r"([\\`\[\]#|*])", r"\\\1", text)  # no link, heading, table cell, code span or emphasis
+
+
+def _code(text: Any) -> str:
+    """``text`` as one inline code span whatever backticks it holds (CommonMark: a longer fence)."""
+    text = " ".join(str(text).split())
+    longest = max((len(m) for m in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}"
+
+
 def _ci(v) -> str:
     return f"{v[0]:.2f}–{v[1]:.2f}" if v and None not in v else "n/a"
 
@@ -89,15 +111,17 @@ def card_markdown(card: dict[str, Any]) -> str:
     """
     m = card["metrics"]
     lines = [
-        f"# Model card: {card['cohort']['target']} from {', '.join(card['model']['inputs'])}",
+        f"# Model card: {markdown_text(card['cohort']['target'])} from "
+        f"{', '.join(map(markdown_text, card['model']['inputs']))}",
         "",
         "## Model",
         f"- {card['model']['type']}, layers {card['model']['architecture']}",
-        f"- inputs: {', '.join(card['model']['inputs'])}",
+        f"- inputs: {', '.join(map(markdown_text, card['model']['inputs']))}",
         f"- scintiml {card['model']['scintiml_version']}",
         "",
         "## Cohort",
-        f"- {card['cohort']['name']}: {card['cohort']['n_patients']} patients, {card['cohort']['n_events']} events",
+        f"- {markdown_text(card['cohort']['name'])}: {card['cohort']['n_patients']} patients, "
+        f"{card['cohort']['n_events']} events",
         f"- split training/selection/testing: {card['split']['training']}/{card['split']['selection']}/"
         f"{card['split']['testing']}",
         f"- source: {card['cohort']['citation'] or 'user data'}",
@@ -106,7 +130,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         "## Acquisition protocol",
     ]
     protocol = card["acquisition_protocol"]
-    lines += [f"- {k}: {v}" for k, v in protocol.items()] or ["- not recorded (pass --protocol KEY=VALUE)"]
+    lines += ([f"- {markdown_text(k)}: {markdown_text(v)}" for k, v in protocol.items()]
+              or ["- not recorded (pass --protocol KEY=VALUE)"])
     lines += [
         "",
         "## Metrics on the testing instances (95 % CI)",
@@ -116,7 +141,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"({_ci(m['specificity_ci95'])}), accuracy {m['accuracy']:.2f} ({_ci(m['accuracy_ci95'])})",
     ]
     if card.get("rule"):
-        lines += ["", "## Clinical rule", f"- `{card['rule']}`"]
-    lines += ["", "## Intended use", card["intended_use"], "", "## Known limits"]
-    lines += [f"- {x}" for x in card["known_limits"]]
+        lines += ["", "## Clinical rule", f"- {_code(card['rule'])}"]
+    lines += ["", "## Intended use", markdown_text(card["intended_use"]), "", "## Known limits"]
+    lines += [f"- {markdown_text(x)}" for x in card["known_limits"]]
     return "\n".join(lines) + "\n"

@@ -248,6 +248,8 @@ def _json_text(obj: Any) -> str:
 
 def card_markdown(card: dict[str, Any]) -> str:
     """The model card (Mitchell et al. 2019) as Markdown: data, protocol, threshold rule, metrics with CIs."""
+    from ..bundle.card import markdown_text
+
     m = card.get("metrics", {})
 
     def fmt(v: Any, digits: int = 3) -> str:
@@ -266,9 +268,11 @@ def card_markdown(card: dict[str, Any]) -> str:
     sel = card.get("selection", {})
     lines = [
         "# Model card: planar lung-perfusion CNN for pulmonary-embolism triage", "",
-        f"- network: {card.get('model')}", f"- views: {', '.join(card.get('views', []))}",
-        f"- data: {card.get('data')}", f"- split training/selection/testing (by patient): {card.get('split')}",
-        f"- training protocol (the guard): {card.get('protocol')}", "",
+        # views, the data's description and the protocol's values (read from the DICOM files) are user text
+        f"- network: {card.get('model')}", f"- views: {', '.join(map(markdown_text, card.get('views', [])))}",
+        f"- data: {markdown_text(card.get('data'))}",
+        f"- split training/selection/testing (by patient): {card.get('split')}",
+        f"- training protocol (the guard): {markdown_text(card.get('protocol'))}", "",
         "## Threshold and calibration (fitted on the selection studies)",
         f"- threshold {num('threshold')}: {rule.get('rule')}; {rule.get('caught')} of {rule.get('positives')} "
         f"selection positives caught; promise shown: {rule.get('promise_shown')}",
