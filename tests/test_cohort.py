@@ -575,3 +575,19 @@ def test_control_characters_in_names_reach_the_terminal_as_escapes(tmp_path, cap
     assert run_cli(["describe", str(path), "--target", "outcome\x1b]0;title\x07"]) == 2
     out, err = capfd.readouterr()
     assert "\x1b" not in err and "\x07" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_stray_library_warning_is_one_warning_line(tmp_path, capfd):
+    # matplotlib's "Glyph 27 (\x1b) missing from font", raised while the report draws a column name holding an ESC,
+    # came out as Python shows warnings: file, line, source line and the raw control character
+    from conftest import run_cli
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=100)
+    frame = pd.DataFrame({"a\x1b[31m1": x, "outcome": (x + rng.normal(size=100) > 0).astype(int)})
+    frame.to_csv(tmp_path / "g.csv", index=False)
+    code = run_cli(["study", str(tmp_path / "g.csv"), "--target", "outcome", "--out", str(tmp_path / "st"),
+                    "--inputs", "all", "--selection", "split"])
+    err = capfd.readouterr().err
+    assert code == 0 and "\x1b" not in err and "UserWarning" not in err
+    assert any(line.startswith("warning: Glyph 27 (\\x1b) missing") for line in err.splitlines())

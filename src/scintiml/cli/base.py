@@ -160,8 +160,24 @@ class InterruptSaid(Exception):
     """A Ctrl-C whose outcome the command has already told the user (main exits 130 without its own line)."""
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python's warning display for the command line: one ``warning:`` line (a library's UserWarning in its own
+    words, any other with its kind named), not the file, line number and source line a developer reads, and no raw
+    control character (matplotlib's "Glyph 27 (\\x1b) missing from font" quoted an ESC from a column name)."""
+    text = str(message)
+    warn(text if category is UserWarning else f"{category.__name__}: {text}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning every user error into one line and Ctrl-C into exit 130."""
+    shown_before, warnings.showwarning = warnings.showwarning, _warning_line
+    try:
+        _main(argv)
+    finally:
+        warnings.showwarning = shown_before
+
+
+def _main(argv: list[str] | None) -> None:
     from ..io import interrupt_latch
 
     try:
