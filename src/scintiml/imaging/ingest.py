@@ -374,9 +374,22 @@ def _assemble(uid: str, items: list[tuple[Any, list[_Frame]]], views: Sequence[s
     if notes:
         md["ingest_notes"] = notes
     return PlanarStudy(views=out, pixel_spacing_mm=tuple(float(s) for s in spacing),
-                       patient_id=str(getattr(first, "PatientID", "")), study_instance_uid=uid,
+                       patient_id=_one_value(getattr(first, "PatientID", "")), study_instance_uid=uid,
                        series_instance_uid=str(getattr(first, "SeriesInstanceUID", "")), metadata=md,
                        source=str(items[0][1][0].path.parent if len(items) > 1 else items[0][1][0].path))
+
+
+def _one_value(value) -> str:
+    r"""A DICOM text value as one string: a PatientID holding DICOM's value delimiter (``MRN123\OLD456``: invalid
+    for LO, found in the wild) is read by pydicom as two values, whose Python list text reached the worklist.
+
+    >>> from pydicom.multival import MultiValue
+    >>> _one_value(MultiValue(str, ["MRN123", "OLD456"])), _one_value("P1")
+    ('MRN123\\OLD456', 'P1')
+    """
+    from pydicom.multival import MultiValue
+
+    return "\\".join(str(v) for v in value) if isinstance(value, MultiValue) else str(value)
 
 
 def _files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
