@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..io import atomic_file
+from ..io import atomic_file, safe_file_stem
 from .planar import ImagingError, PlanarStudy
 
 #: The views of a planar lung study, in reading order.
@@ -270,11 +270,15 @@ def write_nm_study(study: PlanarStudy, folder: str | Path, layout: str = "per_vi
     ...                  patient_id="P1")
     >>> [p.name for p in write_nm_study(st, tempfile.mkdtemp(), layout="dual_head")]
     ['P1_ANT-POST.dcm']
+    >>> st.patient_id = ".." + "9" * 300
+    >>> [len(p.name) for p in write_nm_study(st, tempfile.mkdtemp(), layout="dual_head")]
+    [133]
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in study.patient_id) or "study"
+    # a PatientID of 300 characters, or "..", made a name too long for the file system, or a hidden file
+    safe = safe_file_stem(study.patient_id, fallback="study")
     for ds in nm_datasets(study, layout, **names):
         views = [view_from_code(item.ViewCodeSequence[0].CodeValue) for item in ds.DetectorInformationSequence]
         path = folder / f"{safe}_{'-'.join(views)}.dcm"
