@@ -76,3 +76,13 @@ def test_the_calibration_fit_does_not_run_off_where_the_predictions_saturate():
     assert fit.intercept_se == pytest.approx(reference.bse[0], rel=1e-4)
     slope = sm.GLM(y, sm.add_constant(logit(p)), family=sm.families.Binomial()).fit()
     assert fit.slope == pytest.approx(slope.params[1], abs=1e-6)
+
+
+def test_the_bootstrap_interval_of_a_perfect_auc_is_the_exact_one_too():
+    # every stratified resample of separated data is separated: the percentile interval was [1, 1]
+    y = np.r_[np.zeros(3), np.ones(3)]
+    s = np.r_[0.1, 0.2, 0.3, 0.7, 0.8, 0.9]
+    boot, delong = auc_ci(y, s, method="bootstrap", random_state=0), auc_ci(y, s)
+    assert boot.ci == delong.ci and boot.ci[0] == pytest.approx(0.025 ** (1 / 3)) and boot.ci[1] == 1.0
+    with pytest.raises(ValueError, match="method must be"):
+        auc_ci(y, s, method="bootsrap")

@@ -93,7 +93,8 @@ def auc_ci(
     non-events) pairs all won, [0.025^(1/k), 1] at 95 % (conservative; pROC reports [1, 1]).
     ``bootstrap``: percentile interval of the AUC over stratified bootstrap
     resamples (positives and negatives resampled separately, as pROC's
-    ``ci.auc(method="bootstrap")``); the SE is the resamples' standard deviation.
+    ``ci.auc(method="bootstrap")``); the SE is the resamples' standard deviation. Under perfect separation every
+    resample is separated too, so both methods give the exact binomial interval there.
 
     Examples
     --------
@@ -116,29 +117,29 @@ def auc_ci(
     (nan, nan)
     """
     y, s = check_binary_scores(y_true, y_score)
+    if method not in ("delong", "bootstrap"):
+        raise ValueError(f"method must be 'delong' or 'bootstrap', got {method!r}")
     auc, v10, v01 = _midrank_components(y, s)
+    if auc in (0.0, 1.0) and min(len(v10), len(v01)) >= 2:
+        # Perfect separation: DeLong's variance is 0 and its interval [1, 1] (pROC's too) would claim certainty
+        # from a handful of patients, as would every bootstrap resample (each one separated too). Instead, the
+        # exact (Clopper-Pearson) interval of a proportion won in all of k = min(events, non-events) disjoint
+        # event/non-event pairs — independent Bernoulli trials of P(score of an event > score of a non-event) =
+        # AUC; using only k of the m*n pairs makes it conservative (wider than the data need).
+        k = min(len(v10), len(v01))
+        bound = float((0.5 - level / 2) ** (1.0 / k))
+        ci = (bound, 1.0) if auc == 1.0 else (0.0, 1.0 - bound)
+        return AUCResult(auc, 0.0, ci, "exact binomial (perfect separation)", level)
     if method == "delong":
         if min(len(v10), len(v01)) < 2:  # the variance of one patient's placement is undefined (pROC: NA)
             return AUCResult(auc, float("nan"), (float("nan"), float("nan")), "delong", level)
         se = float(np.sqrt(v10.var(ddof=1) / len(v10) + v01.var(ddof=1) / len(v01)))
-        if se == 0.0 and auc in (0.0, 1.0):
-            # Perfect separation: DeLong's variance is 0 and its interval [1, 1] (pROC's too) would claim
-            # certainty from a handful of patients. Instead, the exact (Clopper-Pearson) interval of a
-            # proportion won in all of k = min(events, non-events) disjoint event/non-event pairs — independent
-            # Bernoulli trials of P(score of an event > score of a non-event) = AUC; using only k of the m*n
-            # pairs makes it conservative (wider than the data need).
-            k = min(len(v10), len(v01))
-            bound = float((0.5 - level / 2) ** (1.0 / k))
-            ci = (bound, 1.0) if auc == 1.0 else (0.0, 1.0 - bound)
-            return AUCResult(auc, se, ci, "exact binomial (perfect separation)", level)
         z = stats.norm.ppf(0.5 + level / 2)
         return AUCResult(auc, se, (max(0.0, auc - z * se), min(1.0, auc + z * se)), "delong", level)
-    if method == "bootstrap":
-        values = bootstrap_aucs(y, s, n_bootstrap, random_state)
-        alpha = (1 - level) / 2
-        lo, hi = np.quantile(values, [alpha, 1 - alpha])
-        return AUCResult(auc, float(values.std(ddof=1)), (float(lo), float(hi)), "bootstrap", level)
-    raise ValueError(f"method must be 'delong' or 'bootstrap', got {method!r}")
+    values = bootstrap_aucs(y, s, n_bootstrap, random_state)
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(values, [alpha, 1 - alpha])
+    return AUCResult(auc, float(values.std(ddof=1)), (float(lo), float(hi)), "bootstrap", level)
 
 
 def bootstrap_aucs(y: np.ndarray, s: np.ndarray, n_bootstrap: int = 2000, random_state=None) -> np.ndarray:
