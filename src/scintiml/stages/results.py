@@ -153,6 +153,8 @@ def chance_verdict(results: dict[str, Any]) -> dict[str, Any]:
     --------
     >>> chance_verdict({"test": {"auc": 0.56, "auc_ci95": [0.41, 0.70]}})["verdict"]
     'not distinguishable from chance'
+    >>> "wrong way round" in chance_verdict({"test": {"auc": 0.11, "auc_ci95": [0.03, 0.18]}})["message"]
+    True
     >>> chance_verdict({"test": {"auc": 0.56, "auc_ci95": [0.41, 0.70]},
     ...                 "nested": {"auc": 0.71, "auc_ci95": [0.62, 0.80]}})["basis"]
     'nested cross-validation'
@@ -171,7 +173,10 @@ def chance_verdict(results: dict[str, Any]) -> dict[str, Any]:
                 "message": f"the {basis} AUC {auc:.3f} (95 % CI {ci[0]:.3f}-{ci[1]:.3f}) is above chance"}
     below = ci[1] < 0.5
     message = (f"no signal the patients can support: the {basis} AUC {auc:.3f} (95 % CI {ci[0]:.3f}-{ci[1]:.3f}) "
-               + ("lies wholly below 0.5, which resampling gives on pure noise" if below else
+               + (("lies wholly below 0.5, which resampling gives on pure noise" if basis != "testing part" else
+                   # one held-out part has no such bias: a ranking reversed beyond chance is a finding of its own
+                   "lies wholly below 0.5: the model ranks these testing patients the wrong way round — check "
+                   "that the outcome is coded the same way throughout (which value is the event)") if below else
                   "does not exclude chance (0.5)")
                + "; the inputs kept and the rule are what the procedure returns on these patients, not findings")
     return {"verdict": NO_SIGNAL, "basis": basis, "auc": auc, "auc_ci95": list(ci),
