@@ -43,9 +43,21 @@ def random_effects(estimates: Sequence[float], standard_errors: Sequence[float],
     >>> r = random_effects([0.5, 0.5], [0.1, 0.1])
     >>> r["tau2"], r["i2"], round(r["se"], 4)
     (0.0, 0.0, 0.0707)
+    >>> random_effects([0.5, 0.6], [0.0, 0.1])
+    Traceback (most recent call last):
+    ...
+    ValueError: random_effects needs finite estimates and standard errors above 0; leave out a site whose figure has no standard error (one with perfect separation, say) and say so
     """
     y = np.asarray(estimates, float)
-    v = np.asarray(standard_errors, float) ** 2
+    se = np.asarray(standard_errors, float)
+    # a NaN estimate or a standard error of 0 (DeLong's for a separated site) silently gave a pooled mean of NaN
+    if y.ndim != 1 or len(y) == 0 or se.shape != y.shape:
+        raise ValueError(f"random_effects needs one estimate and one standard error per site, got {y.shape} and "
+                         f"{se.shape}")
+    if not (np.isfinite(y).all() and np.isfinite(se).all() and (se > 0).all()):
+        raise ValueError("random_effects needs finite estimates and standard errors above 0; leave out a site "
+                         "whose figure has no standard error (one with perfect separation, say) and say so")
+    v = se ** 2
     k = len(y)
     w = 1 / v
     fixed = float(np.sum(w * y) / np.sum(w))
@@ -76,7 +88,10 @@ def pool_auc(aucs: Sequence[float], standard_errors: Sequence[float], level: flo
     >>> round(r["auc"], 3), r["i2"]
     (0.8, 0.0)
     """
-    auc = np.clip(np.asarray(aucs, float), 1e-6, 1 - 1e-6)
+    auc = np.asarray(aucs, float)
+    if ((auc <= 0) | (auc >= 1)).any():  # its logit-scale SE is infinite: the site would be weighted 0, unsaid
+        raise ValueError("an AUC of exactly 0 or 1 has no standard error on the logit scale and cannot be pooled; "
+                         "leave that site out and say so")
     se = np.asarray(standard_errors, float) / (auc * (1 - auc))
     pooled = random_effects(logit(auc), se, level)
     back = lambda pair: None if pair is None else [float(expit(pair[0])), float(expit(pair[1]))]  # noqa: E731

@@ -148,7 +148,7 @@ def internal_external_cv(
             # a site whose estimate has no finite, positive standard error (a small site separated perfectly:
             # AUC 1 with SE 0, or a calibration fit that diverged) cannot be weighted by 1/SE²; it is left out
             # of that summary and said so, rather than turning the pooled value into NaN
-            usable = [r for r in done if _weighable(r[key], r[f"{key}_se"])]
+            usable = [r for r in done if _weighable(r[key], r[f"{key}_se"]) and (key != "auc" or 0 < r[key] < 1)]
             left_out = [str(r["site"]) for r in done if r not in usable]
             if len(usable) >= 2:
                 summary[key] = pool([r[key] for r in usable], [r[f"{key}_se"] for r in usable])
