@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,15 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     >>> y = (rng.random(4000) < 1 / (1 + np.exp(-true_logit))).astype(int)
     >>> round(fit_temperature(3 * true_logit, y), 1)
     3.0
+
+    Scores that separate the outcomes leave no temperature to fit; the bound is returned, with a warning:
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     t = fit_temperature(np.r_[-np.ones(20), np.ones(20)], np.r_[np.zeros(20), np.ones(20)])
+    >>> round(t, 3), "separate the selection studies" in str(caught[0].message)
+    (0.05, True)
     """
     z = np.asarray(logits, dtype=float)
     y = np.asarray(labels, dtype=float)
@@ -35,6 +45,14 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
     result = minimize_scalar(loss, bounds=(-3.0, 3.0), method="bounded", options={"xatol": 1e-4})
+    if abs(abs(result.x) - 3.0) < 1e-2:
+        # the log loss falls all the way to the bound: with separated selection scores the best temperature is 0
+        # (every probability 0 or 1), and the bound's T is no estimate of the calibration new studies will need
+        warnings.warn(f"the temperature reached its search bound ({np.exp(result.x):.3g}): "
+                      + ("the network's scores separate the selection studies perfectly, so their calibration "
+                         "cannot be fitted and the probabilities are extreme" if result.x < 0 else
+                         "the network's scores carry almost no information on the selection studies")
+                      + " — train on more selection studies", UserWarning, stacklevel=2)
     return float(np.exp(result.x))
 
 
