@@ -31,6 +31,8 @@ def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
         "single-site data unless the cohort says otherwise: validate on your own site's patients before use",
         "inputs outside the training range are flagged (out_of_range); predictions there are extrapolation",
     ]
+    balanced = _balanced_probabilities(r)
+    limits += [balanced] if balanced else []
     limits += list(r.get("warnings", []))
     rule = (r.get("rule") or {}).get("text")
     if rule:
@@ -53,10 +55,39 @@ def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
         "rule": rule,
         "intended_use": (
             f"Research and decision support: estimate the probability of {r['dataset']['target']} = "
-            f"{r['dataset']['positive']} for patients like those of the training cohort. Not a diagnosis."
+            f"{r['dataset']['positive']} for patients like those of the training cohort (see the known limits for "
+            "what the probabilities are calibrated to). Not a diagnosis."
         ),
         "known_limits": limits,
     }
+
+
+def _balanced_probabilities(r: dict[str, Any]) -> str | None:
+    """A known limit of a network trained on the weighted squared error: its probabilities are those of a cohort
+    where events and non-events weigh the same (OpenNN's positives weight = negatives / positives), so at a
+    prevalence below one half they run high on average. Said with the testing part's figures, so that nobody reads
+    them as this cohort's risks (the study's own patients then get a validation verdict of "recalibrate").
+
+    Examples
+    --------
+    >>> r = {"network": {"loss": "weighted_squared_error"}, "dataset": {"target": "died", "positive": 1},
+    ...      "test": {"prevalence": 0.32, "calibration_intercept": -0.76}}
+    >>> _balanced_probabilities(r)[:60]
+    'probabilities of died = 1 are those of a cohort where events'
+    >>> _balanced_probabilities({**r, "network": {"loss": "cross_entropy"}}) is None
+    True
+    """
+    if (r.get("network") or {}).get("loss") != "weighted_squared_error":
+        return None
+    test = r.get("test") or {}
+    figures = ""
+    if test.get("calibration_intercept") is not None and test.get("prevalence") is not None:
+        figures = (f" (testing part: {100 * test['prevalence']:.0f} % events, calibration-in-the-large "
+                   f"{test['calibration_intercept']:+.2f}; 0 is calibrated, below 0 the risks run high)")
+    return (f"probabilities of {r['dataset']['target']} = {r['dataset']['positive']} are those of a cohort where "
+            "events and non-events weigh the same (the weighted squared error balances them), not risks at this "
+            f"cohort's prevalence{figures}: rank and threshold patients with them, and recalibrate on the "
+            "site's patients (scintiml recalibrate) before reading them as risks")
 
 
 def _missing_codes_lines(codes: dict[str, list[Any]] | None) -> list[str]:
