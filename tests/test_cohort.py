@@ -591,3 +591,27 @@ def test_a_stray_library_warning_is_one_warning_line(tmp_path, capfd):
     err = capfd.readouterr().err
     assert code == 0 and "\x1b" not in err and "UserWarning" not in err
     assert any(line.startswith("warning: Glyph 27 (\\x1b) missing") for line in err.splitlines())
+
+
+def test_a_censored_cell_in_a_decimal_comma_column_is_named_when_decimal_commas_were_asked_for(tmp_path):
+    # with --decimal-comma given, "<0,5" beside "5,82" was refused with "read it with --decimal-comma"
+    rows = ["id;crp;outcome"] + [f"{i};{2 + i % 7},{i % 10}{i % 3};{i % 2}" for i in range(40)]
+    rows[5] = "4;<0,5;0"
+    (tmp_path / "h.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(NumberFormatError, match=r"data row 5 holds '<0,5'.*limit of detection"):
+        load_cohort(tmp_path / "h.csv", target="outcome", id_column="id", decimal=",")
+    with pytest.raises(NumberFormatError, match="decimal comma.*--decimal-comma"):
+        load_cohort(tmp_path / "h.csv", target="outcome", id_column="id")
+
+
+def test_a_lone_thousands_dot_far_beyond_its_column_is_refused_not_read_as_thousands(tmp_path):
+    # "6.834" among ages "53,5".."79,2" read as 6834 without a word; "1.834" among CPK 100-900 is 1834
+    ages = [f"{50 + i % 30},{i % 10}" for i in range(40)]
+    ages[1] = "6.834"
+    (tmp_path / "a.csv").write_text("\n".join(["age;outcome"] + [f"{a};{i % 2}" for i, a in enumerate(ages)]))
+    with pytest.raises(NumberFormatError, match="mixes decimal points .*'6.834'"):
+        load_cohort(tmp_path / "a.csv", target="outcome", decimal=",")
+    cpk = [f"{100 + 20 * i},5" for i in range(40)]
+    cpk[1] = "1.834"
+    (tmp_path / "c.csv").write_text("\n".join(["cpk;outcome"] + [f"{c};{i % 2}" for i, c in enumerate(cpk)]))
+    assert load_cohort(tmp_path / "c.csv", target="outcome", decimal=",").X["cpk"].iloc[1] == 1834.0

@@ -352,9 +352,20 @@ def _clean_text_column(text: pd.Series, decimal: str, percent: bool) -> pd.Serie
         if (as_text.str.match(_THOUSANDS_DOTS.pattern) | as_text.str.match(_COMMA_NUMBER.pattern)).all():
             # thousands only on evidence: a decimal comma in the column, or a number with two dot groups;
             # "6.834" alone could be either, and "1.968" is as likely an H/M ratio written as %.3f
-            evidence = as_text.str.contains(",", regex=False).any() or as_text.str.count(r"\.").gt(1).any()
+            grouping = as_text.str.count(r"\.").gt(1) | (as_text.str.contains(".", regex=False)
+                                                         & as_text.str.contains(",", regex=False))
+            evidence = as_text.str.contains(",", regex=False).any() or grouping.any()
             if evidence:
-                return pd.to_numeric(text.map(_thousands_dots_to_number), errors="coerce")
+                values = pd.to_numeric(text.map(_thousands_dots_to_number), errors="coerce")
+                dotted = as_text.str.contains(".", regex=False)
+                rest = values.loc[as_text.index[~dotted]].abs()
+                if (not grouping.any() and len(rest) and rest.max() > 0
+                        and values.loc[as_text.index[dotted]].abs().min() > 10 * rest.max()):
+                    # the only evidence is decimal commas elsewhere, and every "6.834" read as 6834 lands more
+                    # than 10 x beyond the column's other values ("53,5", "59,1"): as likely 68,34 or 6,834
+                    # mistyped as a thousand, so left as text and refused by name (points mixed with commas)
+                    return text
+                return values
             return text  # ambiguous: refused by name (_number_format_problem) if it is an input
         if as_text.str.contains(",", regex=False).any():
             return text
@@ -858,7 +869,7 @@ def load_cohort(
         inputs = frame.drop(columns=[target])
 
     categories: dict[str, list[str]] = {}
-    X = _numeric_inputs(inputs, notes, categories)
+    X = _numeric_inputs(inputs, notes, categories, decimal=decimal)
     _check_finite(X)
 
     listed = [c for c in X.columns if ";" in str(c)]
@@ -1098,8 +1109,11 @@ def _as_float(column: pd.Series) -> pd.Series:
     return pd.to_numeric(column, errors="coerce").astype(float)
 
 
-def _number_format_problem(name: str, column: pd.Series) -> str | None:
-    """Why a text column of numbers was not read as numbers (decimal commas, percent signs), if that is why."""
+def _number_format_problem(name: str, column: pd.Series, decimal: str = ".") -> str | None:
+    """Why a text column of numbers was not read as numbers (decimal commas, percent signs), if that is why.
+
+    ``decimal`` is how the table was read: with decimal commas already asked for, a column of them that stayed
+    text did so for another reason (a "<0,5" cell), which :func:`_odd_cells_among_numbers` names."""
     present = column.dropna().astype(str).str.strip()
     if present.empty:
         return None
@@ -1119,7 +1133,7 @@ def _number_format_problem(name: str, column: pd.Series) -> str | None:
         return (f"input {name!r} mixes decimal points (e.g. {present[point].iloc[0]!r}) with decimal commas (e.g. "
                 f"{present[comma].iloc[0]!r}); write the column one way")
     decimal_commas = present.str.match(_DECIMAL_COMMA.pattern)
-    if decimal_commas.mean() >= 0.8:
+    if decimal_commas.mean() >= 0.8 and decimal != ",":
         example = present[decimal_commas].iloc[0]
         if present[decimal_commas].str.match(r"^[+-]?[1-9]\d{0,2},\d{3}$").all():
             # "6,749" in every such cell: 6749 with a thousands comma (a count) as likely as 6.749
@@ -1235,7 +1249,7 @@ def _level_spellings(column: pd.Series, folded: pd.Series) -> dict[str, str]:
 
 
 def _numeric_inputs(inputs: pd.DataFrame, notes: list[str],
-                    categories: dict[str, list[str]] | None = None) -> pd.DataFrame:
+                    categories: dict[str, list[str]] | None = None, decimal: str = ".") -> pd.DataFrame:
     """Every input as numbers: numbers as they are, few-level text categories one-hot encoded (their levels, the
     reference first, put in ``categories`` when given), free text refused."""
     dtypes = list(inputs.dtypes)
@@ -1283,7 +1297,11 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str],
                 raise NumberFormatError(problem)
             put(name, as_number.astype(float), name)
             continue
-        problem = _number_format_problem(name, column) or _odd_cells_among_numbers(name, column, as_number)
+        if decimal == ",":  # "5,82" is a number here; "<0,5" beside it is what kept the column text
+            as_number = pd.to_numeric(column.map(lambda v: _thousands_dots_to_number(v.strip()) if isinstance(v, str)
+                                                 and _COMMA_NUMBER.match(v.strip()) else v), errors="coerce")
+        problem = (_number_format_problem(name, column, decimal)
+                   or _odd_cells_among_numbers(name, column, as_number))
         if problem:
             raise NumberFormatError(problem)
         # levels differing only in case or surrounding spaces ("Low", "low ", "LOW") are one level, as the outcome's
