@@ -729,7 +729,8 @@ def load_cohort(
         Values that mean "not measured": ``{"chol": 0}`` for one column, ``{"*": [-9, 999]}`` or ``-9`` for every
         input (never the outcome or the id). Read as missing, counted in the notes and kept in
         :attr:`Cohort.missing_codes`. Without it a value that looks like such a code (0, -1, 9, 99, -9 …, far
-        from every other value of its column) is only warned of, in :attr:`Cohort.warnings`.
+        from every other value of its column, held by at least two patients) is only warned of, in
+        :attr:`Cohort.warnings`.
 
     Returns
     -------

@@ -317,8 +317,8 @@ def unused_codes(codes: MissingCodes, counts: Mapping[str, Mapping[str, int]]) -
 def suspected_codes(X: pd.DataFrame) -> list[str]:
     """A warning per numeric input holding a value that looks like a code for "not measured": 0, -1 or a run of
     9s or 8s (0 or negative at the low end, positive at the high end), at one end of the column and far from every other value (more than :data:`GAP_STEPS` of the
-    column's usual step between neighbouring distinct values), in a column with at least
-    :data:`MIN_OTHER_VALUES` other distinct values. Nothing is changed: only the user knows what 0 means.
+    column's usual step between neighbouring distinct values), held by at least two patients, in a column with at
+    least :data:`MIN_OTHER_VALUES` other distinct values. Nothing is changed: only the user knows what 0 means.
 
     Examples
     --------
