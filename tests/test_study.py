@@ -468,3 +468,14 @@ def test_the_model_card_keeps_user_text_inert(tmp_path):
     outside = text.replace(rule, "")
     assert "<script>" not in outside and not re.search(r"(?<!\\)\]\(javascript:", outside)  # "\](" is no link
     assert "&lt;script&gt;" in text  # said, not run
+
+
+def test_no_signal_is_the_first_thing_the_terminal_says(tmp_path, capfd):
+    # the README promises it first; it came sixth, after the figures it makes meaningless
+    rng = np.random.default_rng(1)
+    pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80), "y": rng.integers(0, 2, 80)}).to_csv(
+        tmp_path / "noise.csv", index=False)
+    assert run_cli(["study", str(tmp_path / "noise.csv"), "--target", "y", "--out", str(tmp_path / "out")]) == 0
+    err = capfd.readouterr().err.splitlines()
+    assert err[0].startswith("warning: no signal the patients can support")
+    assert sum(line.startswith("warning: no signal") for line in err) == 1  # said once

@@ -76,10 +76,17 @@ def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_i
         result = write_study(cohort, out, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=seed,
                              protocol=protocol, overwrite=overwrite, progress=progress, sites=sites,
                              selection=selection, n_jobs=jobs)
+    from ..stages.results import NO_SIGNAL
+
+    signal = result.results.get("signal") or {}
+    first = signal.get("message") if signal.get("verdict") == NO_SIGNAL else None
+    if first:  # no signal the patients can support: said before any figure is read, as the report does
+        warn(first)
     for line in headline(result.results):
         say(line)
     for line in result.results.get("warnings", []):  # leaks, weak selections, small parts: also in the report
-        warn(line)
+        if line != first:
+            warn(line)
     if result.results.get("internal_external"):
         auc = result.results["internal_external"]["summary"].get("auc")
         if auc and "auc" in auc:  # else a note: fewer than 2 sites with a usable AUC and SE
