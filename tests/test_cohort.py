@@ -615,3 +615,16 @@ def test_a_lone_thousands_dot_far_beyond_its_column_is_refused_not_read_as_thous
     cpk[1] = "1.834"
     (tmp_path / "c.csv").write_text("\n".join(["cpk;outcome"] + [f"{c};{i % 2}" for i, c in enumerate(cpk)]))
     assert load_cohort(tmp_path / "c.csv", target="outcome", decimal=",").X["cpk"].iloc[1] == 1834.0
+
+
+def test_missing_cells_count_as_one_value_when_repeated_rows_are_judged():
+    # missing cells became inf, and inf - inf = NaN != 0 counted each as a value of its own (and numpy warned on
+    # every heart-disease load)
+    import warnings
+
+    from scintiml.datasets import load_heart_disease
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        cohort = load_heart_disease()
+    assert cohort.X.isna().any().any() and cohort.X.shape == (920, 13)

@@ -982,8 +982,10 @@ def _repeated_rows(X: pd.DataFrame, y: np.ndarray, has_ids: bool) -> list[str]:
     # values per column in one sort of the whole matrix (missing as one value of its own): a per-column count
     # over 20,000 radiomic columns took seconds
     matrix = rows.to_numpy(dtype=float)
-    matrix = np.sort(np.where(np.isnan(matrix), np.inf, matrix), axis=0)
-    sizes = (np.diff(matrix, axis=0) != 0).sum(axis=0) + 1
+    matrix = np.sort(np.where(np.isnan(matrix), np.inf, matrix), axis=0)  # the inputs are finite by now
+    with np.errstate(invalid="ignore"):  # inf - inf: two missing cells, one value (NaN != 0 counted each one)
+        steps = np.diff(matrix, axis=0)
+    sizes = ((steps != 0) & ~np.isnan(steps)).sum(axis=0) + 1
     del matrix
     distinct = ~repeated.to_numpy()
     n_distinct = int(distinct.sum())
