@@ -2,7 +2,7 @@
 
 Tabular ANN study in the Neural Designer style, the "is deep learning
 warranted?" verdict, and outputs that fit the way nuclear-medicine results are
-read. See DESIGN.md and the README.
+read. See docs/design.md and the README.
 """
 
 from ._version import __version__

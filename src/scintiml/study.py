@@ -227,6 +227,17 @@ def _ungrouped_inputs_warning(cohort: Cohort, model_inputs: Sequence[str]) -> li
 DEMO_COHORTS = ("heart_failure", "spectf", "heart-disease", "mibg")
 
 
+def demo_cohort_name(name: str) -> str:
+    """A bundled cohort's name as :data:`DEMO_COHORTS` spells it, whichever of ``-`` and ``_`` it was given with
+    (``heart-failure`` and ``heart_disease`` were refused).
+
+    >>> demo_cohort_name("heart-failure"), demo_cohort_name("heart_disease"), demo_cohort_name("SPECTF")
+    ('heart_failure', 'heart-disease', 'spectf')
+    """
+    folded = str(name).strip().lower().replace("-", "_")
+    return next((known for known in DEMO_COHORTS if known.replace("-", "_") == folded), name)
+
+
 def demo_cohort(name: str = "heart_failure") -> Cohort:
     """A bundled cohort by name: ``heart_failure``, ``spectf`` or ``heart-disease`` (Cleveland, thallium
     scintigraphy as the imaging group: real records) or ``mibg`` (teaching).
@@ -240,6 +251,7 @@ def demo_cohort(name: str = "heart_failure") -> Cohort:
 
     loaders = {"heart_failure": datasets.load_heart_failure, "spectf": datasets.load_spectf,
                "heart-disease": lambda: datasets.load_heart_disease("cleveland"), "mibg": datasets.make_mibg_cohort}
+    name = demo_cohort_name(name)
     if name not in loaders:
         raise ScintimlError(f"--cohort must be one of {', '.join(DEMO_COHORTS)}, got {name!r}")
     return loaders[name]()

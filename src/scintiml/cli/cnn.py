@@ -78,7 +78,9 @@ def cnn_triage(
     model_dir: Path = typer.Argument(..., help="CNN model bundle."),
     data: Path = typer.Argument(..., help="Folder of NM DICOM studies to rank."),
     out: Path = typer.Option(..., "--out", help="Worklist CSV to write."),
-    summaries: Optional[Path] = typer.Option(None, "--summaries", help="Folder for summary PNG + Secondary Capture."),
+    summaries: Optional[Path] = typer.Option(
+        None, "--summaries", help="Folder for summary PNG + Secondary Capture (default: OUT's name + _summaries, "
+                                  "beside it)."),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ) -> None:
     """Rank studies by probability of PE; studies outside the training protocol are flagged, not scored."""
@@ -129,4 +131,5 @@ def cnn_drift(
                      f"{r.sensitivity:.2f} ({r.sensitivity_ci_low:.2f}-{r.sensitivity_ci_high:.2f})",
                      f"{r.specificity:.2f} ({r.specificity_ci_low:.2f}-{r.specificity_ci_high:.2f})",
                      "BROKEN" if r.breaks_promise else ("kept, specificity down" if r.specificity_drop else "kept"))
-    stdout.print(view)
+    # a log or a service's journal is no terminal, where rich would cut the table to 80 columns ("protoc…")
+    stdout.print(view, width=None if stdout.is_terminal else 160)

@@ -43,8 +43,8 @@ def validate(
     cal = p["calibration"]
     say(f"{p['n']} patients, {p['n_events']} events: AUC {p['auc']:.3f} ({p['auc_ci95'][0]:.3f}-{p['auc_ci95'][1]:.3f}); "
         f"calibration-in-the-large {cal['intercept']:+.2f} ({cal['intercept_ci95'][0]:+.2f} to "
-        f"{cal['intercept_ci95'][1]:+.2f}), slope {cal['slope']:.2f} ({cal['slope_ci95'][0]:.2f}-"
-        f"{cal['slope_ci95'][1]:.2f}); Brier {p['brier']:.3f}")
+        f"{cal['intercept_ci95'][1]:+.2f}), slope {cal['slope']:.2f} ({cal['slope_ci95'][0]:.2f} to "
+        f"{cal['slope_ci95'][1]:.2f}); Brier {p['brier']:.3f}")  # " to ": a negative slope read "-1.72--0.63"
     say(f"verdict: {v['verdict']}")
     for reason in v["reasons"]:
         say(f"  {reason}")

@@ -19,7 +19,8 @@ MAX_FWHM_MM = 100.0
 
 @app.command()
 def simulate(
-    out: Path = typer.Option(..., "--out", help="New folder: dicom/, masks/, truth/, labels.csv, clinical.csv."),
+    out: Path = typer.Option(..., "--out", help="New folder: dicom/, masks/, truth/, labels.csv, clinical.csv, "
+                                                "simulation.json (+ study.csv, groups.json with --study-table)."),
     n: int = typer.Option(20, "--n", help="Number of studies."),
     prevalence: float = typer.Option(0.4, "--prevalence", help="Fraction with pulmonary embolism."),
     counts: float = typer.Option(500_000, "--counts", help="Counts per view."),

@@ -182,8 +182,9 @@ def demo(
                                                "cross-validation (-1: every core); the result does not change."),
 ) -> None:
     """Run the study on a bundled cohort (real heart-failure records by default)."""
-    from ..study import DEMO_COHORTS, demo_cohort
+    from ..study import DEMO_COHORTS, demo_cohort, demo_cohort_name
 
+    cohort_name = demo_cohort_name(cohort_name)
     require(cohort_name in DEMO_COHORTS, f"--cohort must be one of {', '.join(DEMO_COHORTS)}, got {cohort_name!r}")
     ratios = _validated("60:20:20", "growing", None, seed, out, overwrite, jobs)
     _study(lambda: demo_cohort(cohort_name), out, overwrite, ratios, "growing", None, seed, {}, jobs=jobs)
