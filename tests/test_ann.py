@@ -238,3 +238,17 @@ def test_train_networks_refuses_ambiguous_batch():
     X = np.zeros((10, 2))
     with pytest.raises(ValueError, match="ambiguous"):
         train_networks(X, np.r_[np.zeros(5), np.ones(5)], (2,), n_networks=3, training_weights=np.ones((2, 10)))
+
+
+def test_an_input_constant_in_training_does_not_saturate_the_network():
+    # 0.1 in every training row: its float mean is one rounding step off, the old "standard deviation" 2.8e-17
+    # scaled a new patient's 0.3 to ~7e15 and every such patient got the same probability
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.normal(size=200), np.full(200, 0.1)])
+    y = (X[:, 0] + rng.normal(scale=0.5, size=200) > 0).astype(int)
+    model = ANNClassifier(hidden_layer_sizes=(2,), random_state=0).fit(X, y)
+    new = np.column_stack([np.linspace(-2, 2, 6), np.full(6, 0.3)])
+    same = np.column_stack([np.linspace(-2, 2, 6), np.full(6, 0.1)])
+    # the constant input is ignored: patients are ranked by the input the model learned, whatever the other holds
+    np.testing.assert_allclose(model.predict_proba(new)[:, 1], model.predict_proba(same)[:, 1], atol=1e-9)
+    assert np.ptp(model.predict_proba(new)[:, 1]) > 0.5
