@@ -165,3 +165,18 @@ def test_the_study_describes_inputs_with_their_missing_values_left_out_not_fille
         explored["correlation"]["inputs"].index("b")]
     assert r == pytest.approx(stats.pearsonr(a[ok], b[ok])[0])
     assert explored["correlation_with_outcome"]["a"] == pytest.approx(stats.pearsonr(a[ok], y[ok])[0])
+
+
+@pytest.mark.parametrize("low, high", [(1000, 1100), (1000, 1040), (20000, 20100), (0, 3)])
+def test_the_printed_rule_classifies_every_patient_as_the_evaluated_rule(low, high):
+    # a midpoint 1050.31 was printed "1050": a patient at 1050 met the printed rule and not the evaluated one
+    import re
+
+    rng = np.random.RandomState(0)
+    score = rng.randint(low, high + 1, 300).astype(float) + (0.25 if high < 10 else 0.0) * rng.randint(0, 4, 300)
+    y = (score + rng.normal(scale=(high - low) / 4, size=300) > (low + high) / 2).astype(int)
+    X = pd.DataFrame({"score": score})
+    rule = extract_rule(X, y, ["score"], max_conditions=1)
+    op, printed = re.fullmatch(r"score (<=|>=) (\S+)", rule.text).groups()
+    again = (score >= float(printed)) if op == ">=" else (score <= float(printed))
+    np.testing.assert_array_equal(again.astype(int), rule.predict(X))

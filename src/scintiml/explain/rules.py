@@ -44,17 +44,18 @@ class Condition:
 
 
 def _fmt(value: float) -> str:
-    """A threshold as a clinician reads it: 4 significant digits, but every digit of a large number (a platelet
-    count's threshold is ``263358``, not ``2.634e+05``).
+    """A threshold as a clinician reads it: the shortest decimal that is exactly the threshold the rule was
+    evaluated with (thresholds are chosen short: :func:`_candidates`), every digit of a large number (a platelet
+    count's ``263358``, not ``2.634e+05``), never a rounded value that reads a patient at it the other way.
 
     Examples
     --------
-    >>> _fmt(1.8149999), _fmt(32.5), _fmt(263358.5), _fmt(-12000.0), _fmt(0.000123)
-    ('1.815', '32.5', '263358', '-12000', '0.000123')
+    >>> _fmt(1.815), _fmt(32.5), _fmt(263358.0), _fmt(-12000.0), _fmt(0.000123), _fmt(1050.3), _fmt(2.5e-07)
+    ('1.815', '32.5', '263358', '-12000', '0.000123', '1050.3', '2.5e-07')
     """
-    if 1e4 <= abs(value) < 1e15:
-        return f"{value:.0f}"
-    return f"{value:.4g}"
+    if value != 0 and abs(value) < 1e-4:
+        return np.format_float_scientific(value, trim="-", exp_digits=2)
+    return np.format_float_positional(value, trim="-")
 
 
 @dataclass
@@ -111,13 +112,36 @@ class Rule:
 
 
 def _candidates(v: np.ndarray, max_thresholds: int) -> np.ndarray:
+    """Candidate cut-offs of one input: between each pair of neighbouring observed values (at most
+    ``max_thresholds``, at quantiles), each the shortest decimal strictly between its two neighbours.
+
+    The printed rule is the evaluated rule: a midpoint such as 1050.3125 printed to 4 digits as "1050" read a
+    patient at 1050 the other way round (5 of 300 patients of a 1000-1100 score classified differently).
+
+    Examples
+    --------
+    >>> _candidates(np.array([1050.0, 1051.0, 1090.0, 1200.0]), 10).tolist()
+    [1050.5, 1070.0, 1100.0]
+    """
     u = np.unique(v[np.isfinite(v)])
     if len(u) < 2:
         return u
     mids = (u[:-1] + u[1:]) / 2.0
     if len(mids) > max_thresholds:
         mids = np.unique(np.quantile(mids, np.linspace(0, 1, max_thresholds)))
-    return mids
+    upper = np.searchsorted(u, mids, side="right")  # u[upper - 1] <= t < u[upper]
+    readable = [_shortest_between(t, u[k - 1], u[k]) if 0 < k < len(u) and u[k - 1] < t else t
+                for t, k in zip(mids, upper)]
+    return np.unique(readable)
+
+
+def _shortest_between(t: float, low: float, high: float) -> float:
+    """The decimal of fewest significant digits, nearest ``t``, strictly between ``low`` and ``high``."""
+    for digits in range(1, 18):
+        d = float(f"{t:.{digits}g}")
+        if low < d < high:
+            return d
+    return float(t)
 
 
 def _masks(v: np.ndarray, thresholds: np.ndarray, op: str) -> np.ndarray:
