@@ -2,6 +2,7 @@
 reported as certainties."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -86,3 +87,18 @@ def test_the_bootstrap_interval_of_a_perfect_auc_is_the_exact_one_too():
     assert boot.ci == delong.ci and boot.ci[0] == pytest.approx(0.025 ** (1 / 3)) and boot.ci[1] == 1.0
     with pytest.raises(ValueError, match="method must be"):
         auc_ci(y, s, method="bootsrap")
+
+
+def test_a_perfect_nested_headline_gets_the_exact_interval_not_one_to_one():
+    # every outer fold's AUC 1: the corrected resampled-t interval had width 0, "1.000 (1.000-1.000)"
+    from sklearn.linear_model import LogisticRegression
+
+    from scintiml.nested import nested_cross_validation
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(150) < 0.4).astype(int)
+    X = pd.DataFrame({"sep": y * 2.0 + rng.uniform(0, 1, 150), "noise": rng.normal(size=150)})
+    result = nested_cross_validation(LogisticRegression(), X, y, random_state=0)
+    assert result.fold_aucs == [1.0] * 5 and result.auc == 1.0
+    pairs = min(int(y.sum()), int(len(y) - y.sum()))  # stratified folds: the rarer class's size in all
+    assert result.auc_ci95 == pytest.approx((0.025 ** (1 / pairs), 1.0))

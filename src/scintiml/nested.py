@@ -135,16 +135,34 @@ def nested_cross_validation(
         if progress is not None:
             progress(1)
     n_train, n_test = len(folds[-1][0]), len(folds[-1][1])
-    mean, _, ci = corrected_interval(np.array(aucs), n_train, n_test)
-    ci = (max(0.0, ci[0]), min(1.0, ci[1]))  # an AUC lies in [0, 1]; the t interval does not know it
+    # every event/non-event pair met in one repeat's testing folds: disjoint pairs, each ranked once
+    pairs = sum(min(int(t[test].sum()), int(len(test) - t[test].sum())) for _, test in folds[:n_splits])
+    mean, _, ci = _auc_interval(np.array(aucs), n_train, n_test, pairs)
     summary: dict[str, dict[str, Any]] = {}
     for name, values in base_aucs.items():
-        b_mean, _, b_ci = corrected_interval(np.array(values), n_train, n_test)
-        b_ci = (max(0.0, b_ci[0]), min(1.0, b_ci[1]))
+        b_mean, _, b_ci = _auc_interval(np.array(values), n_train, n_test, pairs)
         d_mean, _, d_ci = corrected_interval(np.array(aucs) - np.array(values), n_train, n_test)
         summary[name] = {"auc": b_mean, "auc_ci95": [float(b_ci[0]), float(b_ci[1])], "fold_aucs": values,
                          "network_minus_baseline": d_mean, "difference_ci95": [float(d_ci[0]), float(d_ci[1])]}
     return NestedCVResult(float(mean), (float(ci[0]), float(ci[1])), aucs, n_splits, n_repeats, chosen, summary)
+
+
+def _auc_interval(aucs: np.ndarray, n_train: int, n_test: int, pairs: int, level: float = 0.95):
+    """The corrected resampled-t interval of fold AUCs, within [0, 1]; where every fold's AUC is 1 (or 0) its
+    width is 0 — "1.000 (1.000-1.000)" claimed certainty from a few patients — and the interval is instead the
+    exact binomial one of ``pairs`` disjoint event/non-event pairs all ranked right (as
+    :func:`scintiml.evaluate.auc_ci` gives a testing part: conservative, [0.025^(1/k), 1] at 95 %).
+
+    Examples
+    --------
+    >>> _auc_interval(np.ones(10), 120, 30, pairs=60)[2][0] == 0.025 ** (1 / 60)
+    True
+    """
+    mean, se, ci = corrected_interval(aucs, n_train, n_test, level)
+    if len(aucs) and np.ptp(aucs) == 0 and aucs[0] in (0.0, 1.0) and pairs > 0:
+        bound = float((0.5 - level / 2) ** (1.0 / pairs))
+        return mean, se, ((bound, 1.0) if aucs[0] == 1.0 else (0.0, 1.0 - bound))
+    return mean, se, (max(0.0, ci[0]), min(1.0, ci[1]))  # an AUC lies in [0, 1]; the t interval does not know it
 
 
 def _outer_fold(estimator, baselines: dict[str, Any], X: pd.DataFrame, y: np.ndarray, t: np.ndarray,
