@@ -602,6 +602,13 @@ def test_a_censored_cell_in_a_decimal_comma_column_is_named_when_decimal_commas_
         load_cohort(tmp_path / "h.csv", target="outcome", id_column="id", decimal=",")
     with pytest.raises(NumberFormatError, match="decimal comma.*--decimal-comma"):
         load_cohort(tmp_path / "h.csv", target="outcome", id_column="id")
+    # predict, validate and recalibrate check a new table the same way
+    from scintiml.cohort import check_number_formats
+
+    table = read_table(tmp_path / "h.csv", decimal=",")
+    with pytest.raises(NumberFormatError, match=r"data row 5 holds '<0,5'"):
+        check_number_formats(table, ["crp"], decimal=",")
+    check_number_formats(pd.DataFrame({"grade": ["1", "2", "X"]}), ["grade=2", "grade=X"])  # a category's level
 
 
 def test_a_lone_thousands_dot_far_beyond_its_column_is_refused_not_read_as_thousands(tmp_path):

@@ -1112,6 +1112,19 @@ def _as_float(column: pd.Series) -> pd.Series:
     return pd.to_numeric(column, errors="coerce").astype(float)
 
 
+def _text_column_problem(name: str, column: pd.Series, as_number: pd.Series | None = None,
+                         decimal: str = ".") -> str | None:
+    """Why a text column that is mostly numbers cannot be read as numbers: its format
+    (:func:`_number_format_problem`) or a few odd cells (:func:`_odd_cells_among_numbers`), as the table was read
+    (``decimal``: with decimal commas, "5,82" is a number and "<0,5" beside it is what kept the column text)."""
+    if decimal == ",":
+        as_number = pd.to_numeric(column.map(lambda v: _thousands_dots_to_number(v.strip()) if isinstance(v, str)
+                                             and _COMMA_NUMBER.match(v.strip()) else v), errors="coerce")
+    elif as_number is None:
+        as_number = pd.to_numeric(column, errors="coerce")
+    return _number_format_problem(name, column, decimal) or _odd_cells_among_numbers(name, column, as_number)
+
+
 def _number_format_problem(name: str, column: pd.Series, decimal: str = ".") -> str | None:
     """Why a text column of numbers was not read as numbers (decimal commas, percent signs), if that is why.
 
@@ -1300,11 +1313,7 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str],
                 raise NumberFormatError(problem)
             put(name, as_number.astype(float), name)
             continue
-        if decimal == ",":  # "5,82" is a number here; "<0,5" beside it is what kept the column text
-            as_number = pd.to_numeric(column.map(lambda v: _thousands_dots_to_number(v.strip()) if isinstance(v, str)
-                                                 and _COMMA_NUMBER.match(v.strip()) else v), errors="coerce")
-        problem = (_number_format_problem(name, column, decimal)
-                   or _odd_cells_among_numbers(name, column, as_number))
+        problem = _text_column_problem(name, column, as_number, decimal)
         if problem:
             raise NumberFormatError(problem)
         # levels differing only in case or surrounding spaces ("Low", "low ", "LOW") are one level, as the outcome's
@@ -1406,10 +1415,11 @@ def _check_finite(X: pd.DataFrame) -> None:
         )
 
 
-def check_number_formats(frame: pd.DataFrame, inputs: Sequence[str]) -> None:
+def check_number_formats(frame: pd.DataFrame, inputs: Sequence[str], decimal: str = ".") -> None:
     """Refuse, by name, an input column that :func:`read_table` left as text because its numbers cannot be read
     one way (a decimal point beside decimal commas, an ambiguous thousands dot, percentages beside plain
-    numbers). ``inputs`` may hold one-hot names (``"grade=D"``): their source column is checked.
+    numbers, a few cells such as "<0,5" among numbers). ``inputs`` may hold one-hot names (``"grade=D"``): their
+    source column is checked. ``decimal`` is how the table was read, as for :func:`load_cohort`.
 
     Examples
     --------
@@ -1417,9 +1427,11 @@ def check_number_formats(frame: pd.DataFrame, inputs: Sequence[str]) -> None:
     Traceback (most recent call last):
     scintiml.errors.NumberFormatError: input 'cpk' holds '6.834' in a table read with decimal commas: ...
     """
+    numeric = {n for n in inputs if n in frame.columns}  # a one-hot name's source column is a category: its levels
     for name in dict.fromkeys(n if n in frame.columns else n.partition("=")[0] for n in inputs):
         if name in frame.columns and _is_text(frame[name]):
-            problem = _number_format_problem(name, frame[name])
+            problem = (_text_column_problem(name, frame[name], decimal=decimal) if name in numeric
+                       else _number_format_problem(name, frame[name], decimal))
             if problem:
                 raise NumberFormatError(problem)
 

@@ -81,7 +81,8 @@ def recalibrate(
     from ..bundle import load_bundle
     from ..cohort import check_number_formats
 
-    check_number_formats(table, load_bundle(model).inputs)  # what read_table could not read one way
+    # what read_table could not read one way
+    check_number_formats(table, load_bundle(model).inputs, "," if decimal_comma else ".")
     record = recalibrate_bundle(model, table, target, out, method=method, data_name=data.name,
                                 max_missing_share=max_missing, overwrite=overwrite)
     cb, ca = record["before"]["calibration"], record["after"]["calibration"]
