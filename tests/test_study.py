@@ -460,6 +460,7 @@ def test_the_model_card_keeps_user_text_inert(tmp_path):
     names = {"delta_lvef": "lvef\n## Injected <script>x</script>", "planar_washout": "wash `out` [a](javascript:b)"}
     cohort.X = cohort.X.rename(columns=names)
     study = run_study(cohort, inputs="all", readiness=False, protocol={"isotope": "I-123\n# forged"})
+    study.results["dataset"]["missing_codes"] = {names["delta_lvef"]: [-9.0]}  # the "read as missing" line
     text = card_markdown(model_card(study.results))
     assert not [line for line in text.splitlines() if line.lstrip("# ").startswith(("Injected", "forged"))]
     # the rule is one code span (its text is shown, never rendered, in CommonMark), whatever backticks it holds

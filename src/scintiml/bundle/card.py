@@ -94,8 +94,9 @@ def _missing_codes_lines(codes: dict[str, list[Any]] | None) -> list[str]:
     """The card's line naming the values read as "not measured" (none when the study named none)."""
     if not codes:
         return []
-    shown = "; ".join(f"{'every input' if column == '*' else column} = "
-                      + ", ".join(code_label(float(v)) if isinstance(v, (int, float)) else repr(v) for v in values)
+    shown = "; ".join(f"{'every input' if column == '*' else markdown_text(column)} = "
+                      + ", ".join(code_label(float(v)) if isinstance(v, (int, float)) else markdown_text(repr(v))
+                                  for v in values)
                       for column, values in codes.items())
     return [f"- read as missing (not measured), in training and in every prediction: {shown}"]
 
