@@ -37,6 +37,8 @@ def test_a_separated_site_has_no_slope_and_no_clean_bill_of_calibration():
     p = np.r_[rng.uniform(0.05, 0.45, 40), rng.uniform(0.55, 0.95, 25)]
     fit = calibration_fit(y, p)
     assert fit.separated and fit.to_dict()["separated"] is True
+    # no estimate, so no number: the slope Newton stopped at (271.9, CI ±2.5e7) was printed by validate
+    assert np.isnan(fit.slope) and fit.to_dict()["slope"] is None and fit.to_dict()["slope_ci95"] == [None, None]
     assert not calibration_fit(rng.binomial(1, p), p).separated
     perf = {"auc": 1.0, "auc_ci95": [0.86, 1.0], "calibration": fit.to_dict()}
     label, reasons = verdict(perf, development_auc=0.9)

@@ -30,6 +30,7 @@ def validate(
     """Apply a model to another site's patients: AUC, calibration, Brier, tests, decision curve (95 % CIs),
     what moved, and a verdict: transportable / recalibrate / retrain."""
     from ..external import write_validation
+    from ..external.metrics import slope_text
     from ..io import check_output_path
 
     require(0 < max_missing <= 1, f"--max-missing must be in (0, 1], got {max_missing}")
@@ -43,8 +44,7 @@ def validate(
     cal = p["calibration"]
     say(f"{p['n']} patients, {p['n_events']} events: AUC {p['auc']:.3f} ({p['auc_ci95'][0]:.3f}-{p['auc_ci95'][1]:.3f}); "
         f"calibration-in-the-large {cal['intercept']:+.2f} ({cal['intercept_ci95'][0]:+.2f} to "
-        f"{cal['intercept_ci95'][1]:+.2f}), slope {cal['slope']:.2f} ({cal['slope_ci95'][0]:.2f} to "
-        f"{cal['slope_ci95'][1]:.2f}); Brier {p['brier']:.3f}")  # " to ": a negative slope read "-1.72--0.63"
+        f"{cal['intercept_ci95'][1]:+.2f}), slope {slope_text(cal, interval=True)}; Brier {p['brier']:.3f}")
     say(f"verdict: {v['verdict']}")
     for reason in v["reasons"]:
         say(f"  {reason}")
@@ -71,6 +71,7 @@ def recalibrate(
     """Write a recalibrated version of a model bundle for a site (intercept or logistic recalibration)."""
     from ..cohort import read_table
     from ..external import RECALIBRATION_METHODS, recalibrate_bundle
+    from ..external.metrics import slope_text
     from ..io import check_output_path
 
     require(method in RECALIBRATION_METHODS, f"--method must be one of {', '.join(RECALIBRATION_METHODS)}, got {method!r}")
@@ -88,7 +89,8 @@ def recalibrate(
     cb, ca = record["before"]["calibration"], record["after"]["calibration"]
     say(f"{record['formula']} from {record['n']} patients ({record['n_events']} events)")
     say(f"on these patients: calibration-in-the-large {cb['intercept']:+.2f} -> {ca['intercept']:+.2f}, slope "
-        f"{cb['slope']:.2f} -> {ca['slope']:.2f}, Brier {record['before']['brier']:.3f} -> {record['after']['brier']:.3f}")
+        f"{slope_text(cb)} -> {slope_text(ca)}, Brier {record['before']['brier']:.3f} -> "
+        f"{record['after']['brier']:.3f}")
     warn("these figures are on the patients the recalibration was fitted on: validate the new bundle on others",
          label="note")
     say(f"new bundle: {out}")

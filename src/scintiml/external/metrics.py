@@ -22,7 +22,7 @@ from ..evaluate.calibration import EPS as _EPS, newton_logistic, separated as _s
 from ..evaluate import auc_ci, binary_classification_tests, brier_score, decision_curve, reliability_table, roc_curve
 from ..io import jsonable
 
-__all__ = ["CalibrationFit", "calibration_fit", "brier_ci", "external_performance"]
+__all__ = ["CalibrationFit", "calibration_fit", "slope_text", "brier_ci", "external_performance"]
 
 #: Predictions are clipped to [EPS, 1 - EPS] before the logit: the study's own constant (evaluate.calibration).
 EPS = _EPS
@@ -99,8 +99,25 @@ def calibration_fit(y, p, level: float = 0.95) -> CalibrationFit:
     # exist (it runs off to infinity as Newton iterates), so its value and interval are no estimate at all
     # (quasi-complete separation, ties at the boundary included, has no estimate either)
     separated = _separated(y, lp)
+    if separated:  # no estimate: NaN (null in JSON, "none" where printed), never the value Newton stopped at
+        nan = float("nan")
+        return CalibrationFit(float(a), se_a, (float(a - z * se_a), float(a + z * se_a)),
+                              nan, nan, (nan, nan), nan, True)
     return CalibrationFit(float(a), se_a, (float(a - z * se_a), float(a + z * se_a)),
-                          float(b), se_b, (float(b - z * se_b), float(b + z * se_b)), float(a2), separated)
+                          float(b), se_b, (float(b - z * se_b), float(b + z * se_b)), float(a2), False)
+
+
+def slope_text(cal: dict[str, Any], interval: bool = False) -> str:
+    """A calibration fit's slope as printed: ``0.93`` (with ``interval``: ``0.93 (0.66 to 1.21)``), or ``none
+    (separated)`` where it has no estimate.
+
+    >>> slope_text({"slope": 0.93, "slope_ci95": [0.66, 1.21]}, interval=True), slope_text({"slope": None})
+    ('0.93 (0.66 to 1.21)', 'none (separated)')
+    """
+    slope, ci = cal.get("slope"), cal.get("slope_ci95") or [None, None]
+    if slope is None or slope != slope:
+        return "none (separated)"
+    return f"{slope:.2f} ({ci[0]:.2f} to {ci[1]:.2f})" if interval and None not in ci else f"{slope:.2f}"
 
 
 def brier_ci(y, p, n_bootstrap: int = 1000, level: float = 0.95, random_state=0) -> tuple[float, tuple[float, float]]:

@@ -29,7 +29,7 @@ from ..bundle import card_markdown, load_bundle, write_bundle
 from ..bundle.tabular import KIND, WEIGHTS, spec_digest
 from ..errors import ScintimlError
 from ..io import check_output_path, jsonable
-from .metrics import calibration_fit, external_performance
+from .metrics import calibration_fit, external_performance, slope_text
 from .missing import MAX_MISSING_SHARE, prepare_inputs
 from .validate import bundle_medians, check_site_target, site_outcome
 
@@ -173,8 +173,8 @@ def _recalibration_markdown(records: list[dict[str, Any]]) -> str:
             f"- {r['date']}: {r['method']} recalibration on {r['data']} ({r['n']} patients, {r['n_events']} events): "
             f"{r['formula']}; threshold {r['threshold_before']:.3f} → {r['threshold_after']:.3f} (same patients "
             "classified as before)",
-            f"  - before: calibration-in-the-large {cb['intercept']:+.2f}, slope {cb['slope']:.2f}, Brier "
-            f"{r['before']['brier']:.3f}; after (same patients): {ca['intercept']:+.2f}, {ca['slope']:.2f}, "
+            f"  - before: calibration-in-the-large {cb['intercept']:+.2f}, slope {slope_text(cb)}, Brier "
+            f"{r['before']['brier']:.3f}; after (same patients): {ca['intercept']:+.2f}, {slope_text(ca)}, "
             f"{r['after']['brier']:.3f}",
         ]
     lines.append("- the figures after recalibration are measured on the patients it was fitted on; validate the "

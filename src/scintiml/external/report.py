@@ -17,6 +17,8 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure
 
+from .metrics import slope_text
+
 __all__ = ["write_validation_report", "write_validation"]
 
 BLUE, ORANGE, GREY, RED = "#1f5fa8", "#d9771e", "#7a7a7a", "#b22222"
@@ -37,7 +39,7 @@ def _calibration(v: dict[str, Any]) -> Figure:
     ax.errorbar(x, y, yerr=[lo, hi], fmt="o", color=BLUE, capsize=3, label="observed (95 % CI)")
     ax.plot([0, 1], [0, 1], ls="--", color=GREY, label="ideal")
     cal = perf["calibration"]
-    ax.set_title(f"calibration-in-the-large {cal['intercept']:+.2f}, slope {cal['slope']:.2f}")
+    ax.set_title(f"calibration-in-the-large {cal['intercept']:+.2f}, slope {slope_text(cal)}")
     ax.set_xlabel("predicted probability")
     ax.set_ylabel("observed event rate")
     ax.set_xlim(0, 1)

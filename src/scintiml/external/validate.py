@@ -245,7 +245,7 @@ def verdict(performance: Mapping[str, Any], development_auc: float | None,
                        "alone — validate on more patients")
     elif not b_lo <= 1 <= b_hi:
         what = "too extreme" if cal["slope"] < 1 else "too modest"
-        off.append(f"calibration slope {cal['slope']:.2f} (95 % CI {b_lo:.2f}-{b_hi:.2f}) excludes 1: predictions "
+        off.append(f"calibration slope {cal['slope']:.2f} (95 % CI {b_lo:.2f} to {b_hi:.2f}) excludes 1: predictions "
                    f"are {what}")
     kept = f"discrimination holds: AUC {performance['auc']:.3f} (95 % CI {lo:.3f}-{hi:.3f})"
     if development_auc is not None:
