@@ -394,6 +394,10 @@ def test_triage_job_ranks_a_folder_and_shows_the_unreadable_study_first(tmp_path
         ds = pydicom.dcmread(f)
         ds.PixelData = ds.PixelData[:10]
         ds.save_as(f)
+    for f in (scans / "dicom").glob("SIM4-00001_*.dcm"):  # an id a spreadsheet would run as a formula
+        ds = pydicom.dcmread(f)
+        ds.PatientID = "=A17"
+        ds.save_as(f)
     app, client = _client(tmp_path / "app")
     r = client.post("/triage", data={"model_dir": str(model_dir), "scans_dir": str(scans)},
                     headers={"HX-Request": "true"})
@@ -406,6 +410,10 @@ def test_triage_job_ranks_a_folder_and_shows_the_unreadable_study_first(tmp_path
     rows = re.findall(r"<tr[^>]*><td class=\"num\">(\d+)</td><td>([^<]+)</td>", html)
     assert rows[0] == ("1", "SIM4-00003") and len(rows) == 3
     assert "cannot be read:" in html and html.count("<img src=") == 2
+    # the page shows the id as read; the CSV a colleague opens in a spreadsheet holds it as text
+    assert "=A17" in {pid for _, pid in rows}
+    csv_text = next((tmp_path / "app").rglob("worklist.csv")).read_text()
+    assert "'=A17" in csv_text
     app.state.jobs.shutdown()
 
 

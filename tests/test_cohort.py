@@ -624,7 +624,7 @@ def test_a_lone_thousands_dot_far_beyond_its_column_is_refused_not_read_as_thous
     assert load_cohort(tmp_path / "c.csv", target="outcome", decimal=",").X["cpk"].iloc[1] == 1834.0
 
 
-def test_missing_cells_count_as_one_value_when_repeated_rows_are_judged():
+def test_missing_cells_in_the_repeated_row_check_raise_no_numpy_warning():
     # missing cells became inf, and inf - inf = NaN != 0 counted each as a value of its own (and numpy warned on
     # every heart-disease load)
     import warnings

@@ -162,7 +162,7 @@ def run_triage_job(model: Path, scans: Path, out: Path, progress: Callable[[str,
     scintiml.errors.ScintimlError: ...
     """
     from ..errors import ScintimlError
-    from ..io import atomic_dir
+    from ..io import atomic_dir, write_json
 
     if not (Path(model) / "bundle.json").is_file() and not (Path(model) / "config.json").is_file():
         raise ScintimlError(f"{str(model)!r} is not a CNN model bundle (made by `scintiml cnn train`)")
@@ -174,6 +174,8 @@ def run_triage_job(model: Path, scans: Path, out: Path, progress: Callable[[str,
     with _DRAWING, atomic_dir(out, overwrite=True) as tmp:
         table, skipped = triage_folder(model, scans, tmp / "worklist.csv", summaries=tmp / "summaries",
                                        progress=lambda k, n: progress("ranking studies", 1))
+        # the page shows the ids as read: worklist.csv is made safe for a spreadsheet ("'=A1"), this copy is not
+        write_json(tmp / "worklist.json", table.to_dict(orient="records"))
     priority = table["priority"].astype(str) if "priority" in table else []
     return {"n_studies": int(len(table)), "n_urgent": int(sum(p == "URGENT" for p in priority)),
             "n_not_triaged": int(sum(p == "not triaged" for p in priority)), "n_skipped": len(skipped)}

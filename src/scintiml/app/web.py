@@ -693,7 +693,9 @@ def _job_context(jobs: JobStore, job_id: str) -> dict[str, Any]:
         context["results"] = results
         context["summary_lines"] = summary_lines(results)
     elif status["state"] == "done" and status["kind"] == "triage":
-        table = pd.read_csv(output / "worklist.csv", dtype={"patient_id": str})
+        shown = output / "worklist.json"  # the ids as read (worklist.csv puts a ' before "=A1" for spreadsheets)
+        table = (pd.DataFrame(json.loads(shown.read_text(encoding="utf-8"))) if shown.is_file()
+                 else pd.read_csv(output / "worklist.csv", dtype={"patient_id": str}))
         if "summary_png" in table:
             table["summary_png"] = [Path(str(p)).name if isinstance(p, str) else "" for p in table["summary_png"]]
         context["worklist"] = table.to_dict(orient="records")

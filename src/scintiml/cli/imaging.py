@@ -113,9 +113,12 @@ def deid(
         if new_key and not published:
             key.unlink(missing_ok=True)
         if published and isinstance(exc, KeyboardInterrupt):  # "nothing was written" would be untrue here
-            from .base import InterruptSaid, console
+            from rich.text import Text
 
-            console.print(f"interrupted after {out_dir} was written in full; keep the key {key}", soft_wrap=True)
+            from .base import InterruptSaid, console, visible
+
+            console.print(Text(visible(f"interrupted after {out_dir} was written in full; keep the key {key}")),
+                          soft_wrap=True)  # a path is no markup: "[/]" in it crashed this very message
             raise InterruptSaid from None
         raise
     # a count per reason, never the input names: they often hold a patient's name or record number (the audit

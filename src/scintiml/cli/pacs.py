@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
-from .base import app, progress_bar, require, say, warn
+from .base import app, progress_bar, require, say, visible, warn
 
 
 class _ConsoleLog(logging.Handler):
@@ -57,8 +58,9 @@ def triage(
     with progress_bar() as bar:
         task = bar.add_task("triage", total=None)
         summary = triage_from_pacs(model_dir, config, out, overwrite=overwrite,
+                                   # a StudyInstanceUID from the PACS is not markup, nor a terminal command
                                    progress=lambda i, n, text: bar.update(task, completed=i, total=n,
-                                                                          description=text[:60]))
+                                                                          description=escape(visible(text[:60]))))
     say(f"{summary['triaged']} studies triaged ({summary['urgent']} URGENT), {summary['failed']} failed, "
         f"of {summary['matched']} matching; results stored to {summary['destination']}; worklist in {out}")
     if summary["failed"]:

@@ -254,7 +254,7 @@ def card_markdown(card: dict[str, Any]) -> str:
 
     def fmt(v: Any, digits: int = 3) -> str:
         # None is how JSON keeps an undefined number (a specificity with no negative study); text is refused
-        return "n/a" if v is None else f"{v:.{digits}f}"
+        return "n/a" if v is None or v != v else f"{v:.{digits}f}"  # NaN: a slope with no estimate
 
     def num(key: str, digits: int = 3) -> str:
         return fmt(m.get(key), digits)

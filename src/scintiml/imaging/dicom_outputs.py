@@ -39,7 +39,8 @@ def _quiet_person_names():
     """highdicom warns of a one-part PatientName ('DOE', valid DICOM) with the name itself in the message, which
     the CLI would print: a patient's name on a terminal or in a log. The name is copied as it is, unwarned."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"The string .* is unlikely to represent the intended person name",
+        warnings.filterwarnings("ignore",
+                                message=r"(?s)The string .* is unlikely to represent the intended person name",
                                 category=UserWarning)
         yield
 

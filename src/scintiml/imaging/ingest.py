@@ -374,7 +374,7 @@ def _assemble(uid: str, items: list[tuple[Any, list[_Frame]]], views: Sequence[s
     if notes:
         md["ingest_notes"] = notes
     return PlanarStudy(views=out, pixel_spacing_mm=tuple(float(s) for s in spacing),
-                       patient_id=_one_value(getattr(first, "PatientID", "")), study_instance_uid=uid,
+                       patient_id=_text(first, "PatientID"), study_instance_uid=uid,
                        series_instance_uid=str(getattr(first, "SeriesInstanceUID", "")), metadata=md,
                        source=str(items[0][1][0].path.parent if len(items) > 1 else items[0][1][0].path))
 
@@ -475,7 +475,7 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
 
 def _text(ds, keyword: str) -> str:
     try:
-        return str(getattr(ds, keyword, "") or "")
+        return _one_value(getattr(ds, keyword, "") or "")  # "MRN123\\OLD456" stays one text
     except Exception:  # noqa: BLE001 - a malformed element in a corrupt header reads as absent
         return ""
 

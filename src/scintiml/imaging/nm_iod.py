@@ -16,6 +16,7 @@ What a static planar lung perfusion study looks like when a camera stores it:
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from pathlib import Path
 from typing import Sequence
@@ -272,13 +273,16 @@ def write_nm_study(study: PlanarStudy, folder: str | Path, layout: str = "per_vi
     ['P1_ANT-POST.dcm']
     >>> st.patient_id = ".." + "9" * 300
     >>> [len(p.name) for p in write_nm_study(st, tempfile.mkdtemp(), layout="dual_head")]
-    [133]
+    [142]
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    # a PatientID of 300 characters, or "..", made a name too long for the file system, or a hidden file
+    # a PatientID of 300 characters, or "..", made a name too long for the file system, or a hidden file; where
+    # the id had to change, a digest of it keeps two ids apart ("Müller" and "Möller" both fold to "M_ller")
     safe = safe_file_stem(study.patient_id, fallback="study")
+    if safe != study.patient_id:
+        safe += "-" + hashlib.sha256(study.patient_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     for ds in nm_datasets(study, layout, **names):
         views = [view_from_code(item.ViewCodeSequence[0].CodeValue) for item in ds.DetectorInformationSequence]
         path = folder / f"{safe}_{'-'.join(views)}.dcm"
