@@ -108,8 +108,8 @@ def _order_trace(r: dict[str, Any]):
 
 
 def _network(r: dict[str, Any]):
-    sizes = r["architecture"]
     names = r["inputs"]["selected"]
+    sizes = [min(r["architecture"][0], MAX_ROWS), *r["architecture"][1:]]  # the first inputs, then "+ N more"
     fig, ax = _subplots(figsize=(7, max(3, 0.45 * max(sizes) + 1.5)))
     xs = np.linspace(0, 1, len(sizes))
     positions = []
@@ -125,12 +125,14 @@ def _network(r: dict[str, Any]):
         for j, (x, y) in enumerate(layer):
             ax.scatter([x], [y], s=260, color=color, zorder=3, edgecolor="white")
             if i == 0:
-                ax.text(x - 0.03, y, names[j], ha="right", va="center")
+                more = len(names) - sizes[0]
+                label = f"+ {more + 1} more inputs" if more > 0 and j == sizes[0] - 1 else names[j]
+                ax.text(x - 0.03, y, label, ha="right", va="center")
             if i == len(positions) - 1:
                 ax.text(x + 0.03, y, f"P({r['dataset']['target']})", ha="left", va="center")
     ax.set_xlim(-0.45, 1.3)
     ax.set_axis_off()
-    ax.set_title(f"Final network {sizes}: scaling → logistic perceptrons → probability")
+    ax.set_title(f"Final network {r['architecture']}: scaling → logistic perceptrons → probability")
     return fig
 
 
@@ -222,15 +224,22 @@ def _decision(r: dict[str, Any]):
     return fig
 
 
+#: Rows of the importance chart and input nodes of the network drawing: beyond them a figure of 500 inputs was
+#: 31 and 39 million pixels (past ~540 inputs the PDF left it out); results.json keeps every row.
+MAX_ROWS = 30
+
+
 def _importance(r: dict[str, Any]):
-    rows = r["importance"]
+    rows = r["importance"][:MAX_ROWS]  # the most important first
     fig, ax = _subplots(figsize=(5.5, 0.4 * len(rows) + 1.4))
     names = [x["group"] for x in rows][::-1]
     mean = [x["importance_mean"] for x in rows][::-1]
     sd = [x["importance_sd"] for x in rows][::-1]
     ax.barh(names, mean, xerr=sd, color=BLUE, capsize=3)
     ax.set_xlabel("drop in selection AUC when the input is shuffled (mean ± SD, 20 repeats)")
-    ax.set_title("Input importance")
+    more = len(r["importance"]) - len(rows)
+    ax.set_title("Input importance" + (f" (the {len(rows)} most important; {more} more in results.json)"
+                                       if more > 0 else ""))
     return fig
 
 
@@ -246,7 +255,8 @@ def _partial_dependence(r: dict[str, Any]):
         ax.set_ylabel("mean probability")
     for ax in axes.ravel()[n:]:
         ax.set_axis_off()
-    fig.suptitle("Partial dependence of the final network")
+    left = len(r["inputs"]["selected"]) - n
+    fig.suptitle("Partial dependence of the final network" + (f" ({n} most important inputs)" if left > 0 else ""))
     fig.tight_layout()
     return fig
 
