@@ -55,7 +55,10 @@ def headline(r: dict[str, Any]) -> list[str]:
     'demo: inputs a, b; network [2, 3, 1]; testing AUC 0.810 (0.700-0.900)'
     """
     t = r["test"]
-    lines = [f"{r['dataset']['name']}: inputs {', '.join(r['inputs']['selected'])}; network {r['architecture']}; "
+    kept = r["inputs"]["selected"]
+    # 500 inputs kept (--inputs all) made a first line of 500 names: the first ten and a count (results.json: all)
+    shown = ", ".join(kept) if len(kept) <= 12 else f"{', '.join(kept[:10])} and {len(kept) - 10} more"
+    lines = [f"{r['dataset']['name']}: inputs {shown}; network {r['architecture']}; "
              f"testing AUC {t['auc']:.3f} ({_fmt(t['auc_ci95']).replace('–', '-')})",
              f"rule: {r['rule']['text']}{not_a_finding(r)}"]
     d = r["dataset"]
