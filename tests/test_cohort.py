@@ -635,3 +635,12 @@ def test_missing_cells_in_the_repeated_row_check_raise_no_numpy_warning():
         warnings.simplefilter("error", RuntimeWarning)
         cohort = load_heart_disease()
     assert cohort.X.isna().any().any() and cohort.X.shape == (920, 13)
+
+
+def test_a_number_in_scientific_notation_in_a_decimal_comma_column_is_read(tmp_path):
+    # "1e1" beside "5,82" kept the whole column text: study crashed (IndexError), predict refused it
+    rows = ["x;z;outcome"] + [f"{2 + i % 7},{i % 10};{i};{i % 2}" for i in range(40)]
+    rows[3] = "1e1;2;0"
+    (tmp_path / "e.csv").write_text("\n".join(rows) + "\n")
+    cohort = load_cohort(tmp_path / "e.csv", target="outcome", decimal=",")
+    assert cohort.X["x"].iloc[2] == 10.0 and cohort.X["x"].iloc[0] == 2.0 and cohort.X["x"].dtype == float

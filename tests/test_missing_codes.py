@@ -244,3 +244,21 @@ def test_decimal_comma_codes_and_site_column_codes_on_the_cli(table, tmp_path, c
                     "--decimal-comma", "--missing", "hospital=north", "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code == 2 and "names the site column 'hospital'" in err and "Traceback" not in err
+
+
+def test_predict_reads_the_models_own_text_code_as_missing_not_as_an_odd_cell(tmp_path):
+    # "ND" named at training was refused by predict's number-format check ("name it so: --missing ..."), an option
+    # predict does not have: the model already holds the code
+    from scintiml.bundle.predict import predict_file
+    from scintiml.study import write_study
+
+    cohort = make_mibg_cohort(n_patients=200, random_state=0)
+    frame = cohort.X[["delta_lvef", "planar_washout"]].copy().astype(object)
+    frame.loc[[3, 17, 40], "planar_washout"] = "ND"
+    frame["outcome"] = cohort.y
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    trained = load_cohort(tmp_path / "train.csv", "outcome", missing_codes={"planar_washout": ["ND"]})
+    write_study(trained, tmp_path / "study", inputs="all", readiness=False, pdf=False)
+    frame.drop(columns="outcome").iloc[:50].to_csv(tmp_path / "new.csv", index=False)
+    run = predict_file(tmp_path / "study" / "model", tmp_path / "new.csv", tmp_path / "p.csv")
+    assert len(run.predictions) == 50 and run.predictions["imputed"].iloc[3] == "planar_washout"

@@ -375,7 +375,11 @@ def _clean_text_column(text: pd.Series, decimal: str, percent: bool) -> pd.Serie
     as_text = present.astype(str)
     # "61,5" beside "70": a whole number needs no comma (matching only "d,d" one-hot encoded such a column);
     # per cell, so that a cell a spreadsheet already stores as a number stays that number
-    if decimal == "," and strings.str.match(_COMMA_NUMBER.pattern).all():
+    # (a cell in scientific notation without a dot, "1e1", is a number in either reading: it stayed text, and
+    # made the whole column text, before)
+    if decimal == "," and (strings.str.match(_COMMA_NUMBER.pattern)
+                           | (~strings.str.contains(".", regex=False)
+                              & pd.to_numeric(strings, errors="coerce").notna())).all():
         return pd.to_numeric(text.map(_thousands_dots_to_number), errors="coerce")
     if percent and as_text.str.match(_PERCENT.pattern).all():
         digits = text.str.rstrip("%").str.strip()
@@ -1112,14 +1116,20 @@ def _as_float(column: pd.Series) -> pd.Series:
     return pd.to_numeric(column, errors="coerce").astype(float)
 
 
+def _comma_numbers(column: pd.Series) -> pd.Series:
+    """A text column of a decimal-comma table as numbers where a cell reads as one ("5,82" → 5.82, "1e1" → 10),
+    NaN where not ("<0,5")."""
+    return pd.to_numeric(column.map(lambda v: _thousands_dots_to_number(v.strip()) if isinstance(v, str)
+                                    and _COMMA_NUMBER.match(v.strip()) else v), errors="coerce")
+
+
 def _text_column_problem(name: str, column: pd.Series, as_number: pd.Series | None = None,
                          decimal: str = ".") -> str | None:
     """Why a text column that is mostly numbers cannot be read as numbers: its format
     (:func:`_number_format_problem`) or a few odd cells (:func:`_odd_cells_among_numbers`), as the table was read
     (``decimal``: with decimal commas, "5,82" is a number and "<0,5" beside it is what kept the column text)."""
     if decimal == ",":
-        as_number = pd.to_numeric(column.map(lambda v: _thousands_dots_to_number(v.strip()) if isinstance(v, str)
-                                             and _COMMA_NUMBER.match(v.strip()) else v), errors="coerce")
+        as_number = _comma_numbers(column)
     elif as_number is None:
         as_number = pd.to_numeric(column, errors="coerce")
     return _number_format_problem(name, column, decimal) or _odd_cells_among_numbers(name, column, as_number)
@@ -1206,6 +1216,8 @@ def _odd_cells_among_numbers(name: str, column: pd.Series, as_number: pd.Series)
     if filled.sum() == 0 or numeric.sum() < 0.8 * filled.sum() or as_number.nunique() < 3:
         return None
     odd = filled & ~numeric
+    if not odd.any():  # every filled cell a number: nothing odd to name
+        return None
     cells = column[odd].astype(str).str.strip()
     small_whole = bool(as_number.dropna().between(0, 12).all() and (as_number.dropna() % 1 == 0).all())
     if cells.str.match(_CENSORED.pattern).any():
@@ -1415,11 +1427,13 @@ def _check_finite(X: pd.DataFrame) -> None:
         )
 
 
-def check_number_formats(frame: pd.DataFrame, inputs: Sequence[str], decimal: str = ".") -> None:
+def check_number_formats(frame: pd.DataFrame, inputs: Sequence[str], decimal: str = ".",
+                         missing_codes: Mapping[str, Sequence[Any]] | None = None) -> None:
     """Refuse, by name, an input column that :func:`read_table` left as text because its numbers cannot be read
     one way (a decimal point beside decimal commas, an ambiguous thousands dot, percentages beside plain
     numbers, a few cells such as "<0,5" among numbers). ``inputs`` may hold one-hot names (``"grade=D"``): their
-    source column is checked. ``decimal`` is how the table was read, as for :func:`load_cohort`.
+    source column is checked. ``decimal`` is how the table was read, as for :func:`load_cohort`;
+    ``missing_codes`` the model's codes for "not measured" (a bundle's), which are no odd cells.
 
     Examples
     --------
@@ -1427,6 +1441,10 @@ def check_number_formats(frame: pd.DataFrame, inputs: Sequence[str], decimal: st
     Traceback (most recent call last):
     scintiml.errors.NumberFormatError: input 'cpk' holds '6.834' in a table read with decimal commas: ...
     """
+    if missing_codes:  # "ND" where the model reads it as not measured is no odd cell
+        from .missing_codes import apply_missing_codes
+
+        frame = apply_missing_codes(frame, dict(missing_codes), strict=False)[0]
     numeric = {n for n in inputs if n in frame.columns}  # a one-hot name's source column is a category: its levels
     for name in dict.fromkeys(n if n in frame.columns else n.partition("=")[0] for n in inputs):
         if name in frame.columns and _is_text(frame[name]):

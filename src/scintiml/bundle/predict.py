@@ -179,7 +179,8 @@ def predict_file(
                             "the output a .csv name (Excel opens it)")
     # read exactly as study read its data; the id column as text (leading zeros kept)
     frame = read_table(data, decimal=decimal, percent=percent, text_columns=(id_column,) if id_column else ())
-    check_number_formats(frame, bundle.inputs, decimal)  # what read_table could not read one way, refused by name
+    # what read_table could not read one way, refused by name (the model's own "not measured" codes are no fault)
+    check_number_formats(frame, bundle.inputs, decimal, bundle.missing_codes)
     frame = bundle.read_as_trained(frame, id_column)  # the training table's codes for "not measured" (drift too)
     warnings = bundle.check_protocol(protocol)
     if warnings and strict_protocol:

@@ -83,7 +83,8 @@ def recalibrate(
     from ..cohort import check_number_formats
 
     # what read_table could not read one way
-    check_number_formats(table, load_bundle(model).inputs, "," if decimal_comma else ".")
+    bundle = load_bundle(model)
+    check_number_formats(table, bundle.inputs, "," if decimal_comma else ".", bundle.missing_codes)
     record = recalibrate_bundle(model, table, target, out, method=method, data_name=data.name,
                                 max_missing_share=max_missing, overwrite=overwrite)
     cb, ca = record["before"]["calibration"], record["after"]["calibration"]

@@ -236,7 +236,7 @@ def write_validation(
                        if reference is not None else None)
     for table in (frame, reference_frame):  # what read_table could not read one way, refused by name
         if table is not None:
-            check_number_formats(table, bundle.inputs, decimal)
+            check_number_formats(table, bundle.inputs, decimal, bundle.missing_codes)
     result = validate_bundle(
         bundle, frame, target, protocol=protocol, reference=reference_frame, id_column=id_column,
         max_missing_share=MAX_MISSING_SHARE if max_missing_share is None else max_missing_share,
