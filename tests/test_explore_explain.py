@@ -180,3 +180,15 @@ def test_the_printed_rule_classifies_every_patient_as_the_evaluated_rule(low, hi
     op, printed = re.fullmatch(r"score (<=|>=) (\S+)", rule.text).groups()
     again = (score >= float(printed)) if op == ">=" else (score <= float(printed))
     np.testing.assert_array_equal(again.astype(int), rule.predict(X))
+
+
+def test_every_candidate_cut_off_lies_strictly_between_two_observed_values():
+    # an interpolated quantile of the midpoints could land on a patient's own value (2.35): that patient met
+    # both "<= 2.35" and ">= 2.35"
+    from scintiml.explain.rules import _candidates
+
+    rng = np.random.RandomState(1)
+    for _ in range(300):
+        v = np.round(rng.exponential(10, rng.randint(62, 200)), rng.randint(0, 3))
+        u, cut = np.unique(v), _candidates(v, 60)
+        assert not np.isin(cut, u).any() and cut.min() > u.min() and cut.max() < u.max() and len(cut) <= 60

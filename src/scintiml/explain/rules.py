@@ -3,9 +3,10 @@
 A rule such as ``delta_lvef <= -10 and planar_washout >= 30`` is what a
 clinician can apply at the bedside and check against the network. Thresholds
 and directions are searched exhaustively over a grid of candidate cut-offs
-(midpoints between observed values, at most ``max_thresholds`` quantiles per
-input), counting true and false positives for every pair of cut-offs at once
-with two matrix products.
+(between neighbouring observed values, at most ``max_thresholds`` per input,
+evenly spaced by rank, each the shortest decimal between its two neighbours),
+counting true and false positives for every pair of cut-offs at once with two
+matrix products.
 """
 
 from __future__ import annotations
@@ -128,11 +129,11 @@ def _candidates(v: np.ndarray, max_thresholds: int) -> np.ndarray:
         return u
     mids = (u[:-1] + u[1:]) / 2.0
     if len(mids) > max_thresholds:
-        mids = np.unique(np.quantile(mids, np.linspace(0, 1, max_thresholds)))
-    upper = np.searchsorted(u, mids, side="right")  # u[upper - 1] <= t < u[upper]
-    readable = [_shortest_between(t, u[k - 1], u[k]) if 0 < k < len(u) and u[k - 1] < t else t
-                for t, k in zip(mids, upper)]
-    return np.unique(readable)
+        # evenly spaced midpoints by rank (an interpolated quantile of the midpoints could land on a patient's
+        # own value, who then met both "<=" and ">=")
+        mids = mids[np.unique(np.round(np.linspace(0, len(mids) - 1, max_thresholds)).astype(int))]
+    upper = np.searchsorted(u, mids, side="right")  # u[upper - 1] < t < u[upper]: every midpoint lies between
+    return np.unique([_shortest_between(t, u[k - 1], u[k]) for t, k in zip(mids, upper)])
 
 
 def _shortest_between(t: float, low: float, high: float) -> float:
