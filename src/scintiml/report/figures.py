@@ -351,7 +351,8 @@ FIGURES: dict[str, tuple[Callable, str]] = {
     "gain_lift": (_gain, "Cumulative gain and lift."),
     "decision_curve": (_decision, "Net benefit over threshold probabilities (Vickers & Elkin 2006)."),
     "importance": (_importance, "Permutation importance of the selected inputs on the selection instances."),
-    "partial_dependence": (_partial_dependence, "How the predicted probability moves with each input (the 12 most important at most)."),
+    "partial_dependence": (_partial_dependence, "How the predicted probability moves with each input (the 12 most "
+                           "important at most)."),
     "baselines": (_baselines, "The network against standard models trained on all inputs, same split."),
     "readiness": (_readiness, "Clinical-only, imaging-only and combined models (paired cross-validation)."),
     "selection_frequency": (_selection_frequency, "How often each input was chosen when the whole input selection "
