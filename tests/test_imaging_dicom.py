@@ -283,3 +283,24 @@ def test_dciodvfy_finds_no_error_in_sc_and_sr(source, tmp_path):
     structured_report(source, 0.2, 0.4, "planar-pe-cnn", "2.1").save_as(tmp_path / "sr.dcm")
     for name in ("sc.dcm", "sc1.dcm", "sr.dcm"):
         assert _dciodvfy_errors(tmp_path / name) == [], name
+
+
+def test_header_values_highdicom_cannot_take_do_not_stop_the_results(source):
+    # PatientSex "female", a birth date "1961-07-04", StudyTime "25:61": highdicom raised, the study was
+    # "unexpected error ... Unable to convert '1961-07-04'" (the birth date in the log) and never triaged
+    source.metadata.update(PatientSex="female", PatientBirthDate="1961-07-04", StudyTime="25:61")
+    sc = secondary_capture(np.zeros((8, 8, 3), np.uint8), source)
+    sr = structured_report(source, 0.8, 0.4, "m", "1")
+    assert not sc.PatientSex and not sc.PatientBirthDate and sr.PatientID == source.patient_id
+
+
+def test_one_study_uid_holding_two_patients_is_refused_without_naming_them(tmp_path):
+    # one StudyInstanceUID, two PatientIDs: triaged as one study and filed under whichever came first
+    write_nm_study(_study("PAT-ONE"), tmp_path / "src", layout="per_view")
+    files = sorted((tmp_path / "src").glob("*.dcm"))
+    ds = pydicom.dcmread(files[1])
+    ds.PatientID = "PAT-TWO"
+    ds.save_as(files[1])
+    with pytest.raises(ImagingError, match="2 different PatientIDs") as caught:
+        read_study(tmp_path / "src")
+    assert "PAT-TWO" not in str(caught.value)

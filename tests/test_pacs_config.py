@@ -58,6 +58,11 @@ def test_secrets_come_from_the_environment_and_never_show_in_repr():
     ({"pacs": WEB, "listener": {"poll_s": float("nan")}}, "listener.poll_s must be >= 0.01"),
     ({"pacs": {"protocol": "dicomweb", "url": "http://"}}, "names no host"),
     ({"pacs": {"protocol": "dicomweb", "url": "http://[::1/dicom-web"}}, "is not a valid URL"),
+    # session 10: a token in the URL was printed on every log line; "²" passed str.isdigit() and crashed int();
+    # a date 999999 days back is before year 1 (OverflowError)
+    ({"pacs": {"protocol": "dicomweb", "url": "http://pacs/dicom-web?token=SECRET"}}, "without a query"),
+    ({"pacs": {"protocol": "dimse", "host": "pacs", "port": "²", "ae_title": "P"}}, "must be a whole number"),
+    ({"pacs": WEB, "query": {"days_back": 999999}}, "query.days_back must lie in 0..36500"),
 ])
 def test_bad_configuration_says_what_to_fix(raw, message):
     with pytest.raises(PacsConfigError, match=message):
@@ -175,3 +180,11 @@ def test_the_documented_example_configuration_is_valid(monkeypatch):
     assert (cfg.local_ae_title, cfg.local_port, cfg.quiet_time_s) == ("SCINTIML", 11112, 30.0)
     assert cfg.query.date_range() == "20260301-20260331" and cfg.query.description == "*PERF*"
     assert [cfg.retry.delay(k) for k in (1, 2, 3)] == [2.0, 4.0, 8.0]
+
+
+def test_a_yaml_error_never_quotes_the_line_that_holds_the_password(tmp_path):
+    (tmp_path / "pacs.yaml").write_text("pacs:\n  protocol: dicomweb\n  url: http://pacs/dicom-web\n  auth:\n"
+                                        "    username: u\n    password: hunter2: oops\n")
+    with pytest.raises(PacsConfigError, match="line 6") as caught:
+        load_config(tmp_path / "pacs.yaml")
+    assert "hunter2" not in str(caught.value)

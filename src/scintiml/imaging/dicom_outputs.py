@@ -23,8 +23,28 @@ TRIAGE_DISCLAIMER = "For triage — not a diagnosis"
 _SCHEME = "99SCINTIML"
 
 
+def _conformant(md: dict) -> dict:
+    """The patient/study header values highdicom can take; a non-conformant one (PatientSex 'U' or 'female',
+    PatientBirthDate '00000000' or '1961-07-04', StudyTime '25:61') is left empty instead of stopping triage
+    (the source study keeps it; the value is never quoted in a message: it may be PHI)."""
+    from pydicom.valuerep import DA, TM
+
+    out = dict(md)
+    if str(out.get("PatientSex", "")).upper() not in ("", "M", "F", "O"):
+        out["PatientSex"] = ""
+    elif out.get("PatientSex"):
+        out["PatientSex"] = str(out["PatientSex"]).upper()
+    for key, kind in (("PatientBirthDate", DA), ("StudyDate", DA), ("StudyTime", TM)):
+        if out.get(key):
+            try:
+                kind(str(out[key]))
+            except (ValueError, TypeError, OverflowError):
+                out[key] = ""
+    return out
+
+
 def _patient_study(study: PlanarStudy) -> dict:
-    md = study.metadata
+    md = _conformant(study.metadata)
     return dict(
         patient_id=study.patient_id or None, patient_name=md.get("PatientName") or None,
         patient_birth_date=md.get("PatientBirthDate") or None, patient_sex=md.get("PatientSex") or None,
@@ -63,19 +83,20 @@ def _evidence(study: PlanarStudy) -> list:
     from pydicom.dataset import Dataset
 
     out = []
+    md = _conformant(study.metadata)
     for src in _sources(study):
         ds = Dataset()
         ds.SOPClassUID, ds.SOPInstanceUID = src["sop_class_uid"], src["sop_instance_uid"]
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study.study_instance_uid, src["series_instance_uid"]
         ds.PatientID = study.patient_id
-        ds.PatientName = study.metadata.get("PatientName", "")
-        ds.PatientBirthDate = study.metadata.get("PatientBirthDate", "")
-        ds.PatientSex = study.metadata.get("PatientSex", "")
-        ds.StudyDate = study.metadata.get("StudyDate", "")
-        ds.StudyTime = study.metadata.get("StudyTime", "")
-        ds.StudyID = study.metadata.get("StudyID", "")
-        ds.AccessionNumber = study.metadata.get("AccessionNumber", "")
-        ds.ReferringPhysicianName = study.metadata.get("ReferringPhysicianName", "")
+        ds.PatientName = md.get("PatientName", "")
+        ds.PatientBirthDate = md.get("PatientBirthDate", "")
+        ds.PatientSex = md.get("PatientSex", "")
+        ds.StudyDate = md.get("StudyDate", "")
+        ds.StudyTime = md.get("StudyTime", "")
+        ds.StudyID = md.get("StudyID", "")
+        ds.AccessionNumber = md.get("AccessionNumber", "")
+        ds.ReferringPhysicianName = md.get("ReferringPhysicianName", "")
         out.append(ds)
     return out
 

@@ -319,6 +319,11 @@ def _assemble(uid: str, items: list[tuple[Any, list[_Frame]]], views: Sequence[s
               target_spacing_mm: float | None, target_shape: tuple[int, int] | None) -> PlanarStudy:
     first = items[0][0]
     name = f"study {uid or '(no StudyInstanceUID)'} (patient {getattr(first, 'PatientID', '') or '?'})"
+    patients = {_text(ds, "PatientID") for ds, _ in items}
+    if len(patients) > 1:  # one patient's views triaged, and filed, under another's id (counted, never named)
+        raise ImagingError(f"study {uid or '(no StudyInstanceUID)'}: its files hold {len(patients)} different "
+                           "PatientIDs under one StudyInstanceUID; a study is one patient's — ask the PACS "
+                           "administrator to correct the study")
     by_view: dict[str, list[_Frame]] = defaultdict(list)
     seen: set[tuple[str, int]] = set()
     for ds, frames in items:

@@ -161,8 +161,14 @@ def load_config(path: str | Path) -> PacsConfig:
         raise PacsConfigError(f"PACS configuration {str(path)!r} not found; write one from docs/pacs-example.yaml")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise PacsConfigError(f"{str(path)!r} is not readable YAML ({' '.join(str(exc).split())[:200]})") from exc
+    except yaml.MarkedYAMLError as exc:  # str(exc) quotes the offending line, which may hold the password
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise PacsConfigError(f"{str(path)!r} is not readable YAML ({exc.problem or exc.context}{where})") from None
+    except OSError as exc:
+        raise PacsConfigError(f"{str(path)!r} cannot be read ({exc.strerror or type(exc).__name__})") from None
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:  # no text of the file: it may hold the password
+        raise PacsConfigError(f"{str(path)!r} is not readable YAML ({type(exc).__name__})") from None
     except ValueError as exc:  # YAML reads 2026-02-30 as a date and fails on it
         raise PacsConfigError(f"{str(path)!r} holds a value YAML cannot read ({exc}); check the dates "
                               "(YYYY-MM-DD)") from exc
@@ -217,7 +223,7 @@ def parse_config(raw: Any, base: str | Path = ".", name: str = "the PACS configu
         limit=_int(query.get("limit", 1000), "query.limit", name, low=1),
     )
     if "days_back" in query:  # a rolling window, e.g. "the last 2 days" for a nightly run
-        days = _int(query["days_back"], "query.days_back", name, low=0)
+        days = _int(query["days_back"], "query.days_back", name, low=0, high=36500)  # 100 years: a date exists
         q = Query(q.modality, (_dt.date.today() - _dt.timedelta(days=days)).strftime("%Y%m%d"), q.date_to,
                   q.description, q.limit)
     if q.date_from and q.date_to and q.date_from > q.date_to:
@@ -268,6 +274,10 @@ def _endpoint(sec: Any, key: str, base: Path, name: str, env) -> PacsEndpoint:
         if "@" in str(url).split("/")[2]:
             raise PacsConfigError(f"{name}: {key}.url must not hold credentials (user:password@); put them under "
                                   f"{key}.auth, preferably as password_env")
+        if parts.query or parts.fragment:  # "?token=..." would be printed on every log line and in summary.json
+            raise PacsConfigError(f"{name}: {key}.url must be the DICOMweb base URL without a query or fragment "
+                                  f"(no ?… or #…): a token there would be written into every log line; put it "
+                                  f"under {key}.auth (token_env)")
         verify = sec.get("verify", True)
         if isinstance(verify, str):
             verify = str(_path(verify, base))
@@ -354,7 +364,9 @@ def _num(value: Any, key: str, name: str, low: float, high: float = MAX_SECONDS)
 
 
 def _int(value: Any, key: str, name: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) and not (isinstance(value, str) and value.isdigit()):
+    # str.isdigit() is true of "²": ASCII digits only
+    if isinstance(value, bool) or not isinstance(value, int) and not (isinstance(value, str) and value.isascii()
+                                                                       and value.isdigit()):
         raise PacsConfigError(f"{name}: {key} must be a whole number, got {value!r}")
     out = int(value)
     if out < low or (high is not None and out > high):

@@ -71,6 +71,9 @@ class DicomwebPacs:
             if status in (401, 403):
                 raise PacsConfigError(f"{self.describe()}: {what} refused (HTTP {status}); check the credentials "
                                       "in the configuration (auth.username / password_env / token_env)") from None
+            if status == 404 and what.startswith("retrieval of study"):  # the search found it: the url is right
+                raise PacsUnavailableError(f"{self.describe()}: {what}: the PACS does not hold it (HTTP 404) — "
+                                           "deleted or moved since the search?") from None
             if status is not None and 400 <= status < 500 and status not in (408, 429):
                 raise PacsConfigError(f"{self.describe()}: {what} failed with HTTP {status}; check the url in the "
                                       "configuration (it should end at the DICOMweb root, e.g. /dicom-web)") from None
@@ -90,10 +93,19 @@ class DicomwebPacs:
             filters["StudyDate"] = query.date_range()
         found = self._call("study search", self._web().search_for_studies, search_filters=filters,
                            fields=list(_STUDY_FIELDS), limit=query.limit)
+        if found is not None and not isinstance(found, list):
+            raise PacsUnavailableError(f"{self.describe()}: the study search answered with JSON that is not a list "
+                                       "of studies (QIDO-RS); check that the url is the DICOMweb base")
         rows = []
         for item in found or []:
-            ds = pydicom.Dataset.from_json(item)
-            rows.append({k: _text(ds.get(k, "")) for k in _STUDY_FIELDS})
+            try:  # an item that is not a DICOM JSON object (a number, bad tag keys) is no study
+                ds = pydicom.Dataset.from_json(item)
+                row = {k: _text(ds.get(k, "")) for k in _STUDY_FIELDS}
+            except Exception as exc:  # noqa: BLE001 - pydicom raises several kinds on foreign JSON
+                raise PacsUnavailableError(f"{self.describe()}: the study search answered with JSON that is not "
+                                           f"DICOM JSON ({type(exc).__name__}); check that the url is the "
+                                           "DICOMweb base") from None
+            rows.append(row)
         return rows
 
     def retrieve_study(self, study_uid: str, folder: str | Path) -> list[Path]:

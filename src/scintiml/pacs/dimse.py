@@ -224,6 +224,11 @@ def storage_scp(ae_title: str, port: int, handler, host: str = "0.0.0.0", tls: T
     ae.supported_contexts = StoragePresentationContexts
     ae.add_supported_context(Verification)
     ae.require_called_aet = False  # PACSes differ in what they call us; the port is what identifies us
+    # A TCP connect that never sends an A-ASSOCIATE-RQ (a port scan, a load balancer's health check) holds an
+    # association slot until the ARTIM timer (acse_timeout, 30 s by default) fires: 10 of them locked every
+    # sender out. Shorter ARTIM, more slots.
+    ae.acse_timeout = 5
+    ae.maximum_associations = 50
     return ae.start_server((host, port), block=False, evt_handlers=[(evt.EVT_C_STORE, handler)],
                            ssl_context=tls.context(server=True) if tls else None)
 

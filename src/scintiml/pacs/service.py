@@ -124,6 +124,9 @@ def triage_from_pacs(model_dir: str | Path, config: PacsConfig, out: str | Path,
     studies = [s for s in found if matches_description(config.query.description, s.get("StudyDescription", ""))]
     log.info("%d studies found on %s, %d match the description pattern", len(found), source.describe(),
              len(studies))
+    if len(found) >= config.query.limit:  # the PACS stopped at the limit before the description was applied
+        log.warning("the study search stopped at query.limit (%d studies): more may match and were not looked "
+                    "at; narrow the dates (query.date_from / days_back) or raise query.limit", config.query.limit)
     rows: list[dict[str, Any]] = []
     with atomic_dir(out, overwrite=overwrite) as tmp, tempfile.TemporaryDirectory(prefix="scintiml-pacs-") as work:
         for i, info in enumerate(studies, start=1):
@@ -206,8 +209,10 @@ class Listener:
         try:
             data = event.encoded_dataset()
             ds = event.dataset
-            study_uid = str(ds.StudyInstanceUID)
+            study_uid = str(ds.StudyInstanceUID).strip()
             sop_uid = str(event.request.AffectedSOPInstanceUID)
+            if not study_uid:  # an empty StudyInstanceUID files nothing: every sender's would share one study
+                raise ValueError("empty StudyInstanceUID")
         except Exception as exc:  # an instance we cannot even file under a study: keep it, refuse it
             self._keep_unidentified(event, exc)
             return 0xC210  # "cannot understand": the sender logs it and keeps its copy
