@@ -188,3 +188,16 @@ def test_a_yaml_error_never_quotes_the_line_that_holds_the_password(tmp_path):
     with pytest.raises(PacsConfigError, match="line 6") as caught:
         load_config(tmp_path / "pacs.yaml")
     assert "hunter2" not in str(caught.value)
+
+
+def test_a_view_arriving_after_its_study_failed_joins_the_views_kept(tmp_path):
+    # the late view alone failed again, and the five views kept in failed/ were deleted
+    q = StudyQueue(tmp_path)
+    for i in range(5):
+        q.add_instance("1.2.5", f"1.2.5.{i}", b"view")
+    assert q.fail("1.2.5", "view(s) LPO missing", RetryPolicy(attempts=1, backoff_s=1), final=True) == "failed"
+    assert q.counts()["failed"] == 1 and not q.is_done("1.2.5")
+    q.add_instance("1.2.5", "1.2.5.5", b"LPO")
+    assert len(q.files("1.2.5")) == 6 and q.counts()["failed"] == 0
+    q.complete("1.2.5", {"study_instance_uid": "1.2.5"}, q.files("1.2.5"))
+    assert q.is_done("1.2.5")

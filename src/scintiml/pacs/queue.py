@@ -85,11 +85,22 @@ class StudyQueue:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ receiving
+    def is_done(self, study_uid: str) -> bool:
+        """Whether the study has been triaged (its worklist row is in done/)."""
+        return (self.done / f"{safe_name(study_uid)}.json").exists()
+
     def add_instance(self, study_uid: str, sop_uid: str, data: bytes) -> Path:
-        """Store one received instance (atomically) and re-arm its study: new data, fresh attempts."""
+        """Store one received instance (atomically) and re-arm its study: new data, fresh attempts. A study that
+        failed before gets its kept instances back, so a view arriving late joins the others (alone, it failed
+        again and the five earlier views kept in failed/ were deleted)."""
         with self._lock:
             folder = self.incoming / safe_name(study_uid)
             folder.mkdir(parents=True, exist_ok=True)
+            earlier = self.failed / safe_name(study_uid)
+            if earlier.is_dir():
+                for kept in earlier.glob("*.dcm"):
+                    os.replace(kept, folder / kept.name)
+                shutil.rmtree(earlier, ignore_errors=True)
             path = folder / f"{safe_name(sop_uid)}.dcm"
             tmp = folder / f".{path.name}.part"
             tmp.write_bytes(data)

@@ -216,6 +216,13 @@ class Listener:
         except Exception as exc:  # an instance we cannot even file under a study: keep it, refuse it
             self._keep_unidentified(event, exc)
             return 0xC210  # "cannot understand": the sender logs it and keeps its copy
+        if str(getattr(ds, "Modality", "")).strip().upper() != "NM" and self.queue.is_done(study_uid):
+            # our own Secondary Capture and report, routed back by a "forward every new instance" rule, had
+            # restarted the triaged study from them alone: it failed ("no NM instance") and its URGENT row left
+            # the worklist
+            log.info("instance %s of the triaged study %s is not NM (the results sent back?): not queued", sop_uid,
+                     study_uid)
+            return 0x0000
         try:
             self.queue.add_instance(study_uid, sop_uid, data)
         except OSError as exc:
