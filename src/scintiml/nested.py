@@ -28,6 +28,7 @@ from sklearn.utils import check_random_state
 
 from ._jobs import in_order
 from .errors import ScintimlError
+from .evaluate.roc import separation_interval
 from .readiness import corrected_interval
 
 INTERVAL = "corrected resampled t (Nadeau & Bengio 2003)"
@@ -163,9 +164,9 @@ def _auc_interval(aucs: np.ndarray, n_train: int, n_test: int, pairs: int, level
     mean, se, ci = corrected_interval(aucs, n_train, n_test, level)
     if pairs <= 0 or not len(aucs):
         return mean, se, (max(0.0, ci[0]), min(1.0, ci[1]))  # an AUC lies in [0, 1]; the t interval does not know it
-    bound = float((0.5 - level / 2) ** (1.0 / pairs))
     if np.ptp(aucs) == 0 and aucs[0] in (0.0, 1.0):
-        return mean, se, ((bound, 1.0) if aucs[0] == 1.0 else (0.0, 1.0 - bound))
+        return mean, se, separation_interval(float(aucs[0]), pairs, level)
+    bound = separation_interval(1.0, pairs, level)[0]
     # a near-perfect result is no surer than a perfect one: folds of 1, 1, 1, 1, 0.98 gave (0.979, 1) where all 1
     # gives (0.940, 1)
     return mean, se, (max(0.0, min(ci[0], bound)), min(1.0, max(ci[1], 1.0 - bound)))

@@ -126,9 +126,7 @@ def auc_ci(
         # exact (Clopper-Pearson) interval of a proportion won in all of k = min(events, non-events) disjoint
         # event/non-event pairs — independent Bernoulli trials of P(score of an event > score of a non-event) =
         # AUC; using only k of the m*n pairs makes it conservative (wider than the data need).
-        k = min(len(v10), len(v01))
-        bound = float((0.5 - level / 2) ** (1.0 / k))
-        ci = (bound, 1.0) if auc == 1.0 else (0.0, 1.0 - bound)
+        ci = separation_interval(auc, min(len(v10), len(v01)), level)
         return AUCResult(auc, 0.0, ci, "exact binomial (perfect separation)", level)
     if method == "delong":
         if min(len(v10), len(v01)) < 2:  # the variance of one patient's placement is undefined (pROC: NA)
@@ -140,6 +138,17 @@ def auc_ci(
     alpha = (1 - level) / 2
     lo, hi = np.quantile(values, [alpha, 1 - alpha])
     return AUCResult(auc, float(values.std(ddof=1)), (float(lo), float(hi)), "bootstrap", level)
+
+
+def separation_interval(auc: float, pairs: int, level: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) interval of an AUC of 1 (or 0) won (or lost) in all of ``pairs`` disjoint
+    event/non-event pairs: ``[((1 - level) / 2) ** (1 / pairs), 1]`` (mirrored for 0).
+
+    >>> [round(x, 4) for x in separation_interval(1.0, 3) + separation_interval(0.0, 3)]
+    [0.2924, 1.0, 0.0, 0.7076]
+    """
+    bound = float((0.5 - level / 2) ** (1.0 / pairs))
+    return (bound, 1.0) if auc == 1.0 else (0.0, 1.0 - bound)
 
 
 def bootstrap_aucs(y: np.ndarray, s: np.ndarray, n_bootstrap: int = 2000, random_state=None) -> np.ndarray:

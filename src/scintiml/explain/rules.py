@@ -114,7 +114,7 @@ class Rule:
 
 def _candidates(v: np.ndarray, max_thresholds: int) -> np.ndarray:
     """Candidate cut-offs of one input: between each pair of neighbouring observed values (at most
-    ``max_thresholds``, at quantiles), each the shortest decimal strictly between its two neighbours.
+    ``max_thresholds``, evenly spaced by rank), each the shortest decimal strictly between its two neighbours.
 
     The printed rule is the evaluated rule: a midpoint such as 1050.3125 printed to 4 digits as "1050" read a
     patient at 1050 the other way round (5 of 300 patients of a 1000-1100 score classified differently).

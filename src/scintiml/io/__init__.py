@@ -12,4 +12,5 @@ from .jsonable import jsonable, write_json
 from .spreadsheet import formula_safe, spreadsheet_safe
 
 __all__ = ["atomic_dir", "atomic_file", "check_output_path", "OutputExistsError", "jsonable", "write_json",
-           "safe_file_stem", "spreadsheet_safe", "formula_safe", "interrupt_latch", "raise_if_interrupted", "resolve_path"]
+           "safe_file_stem", "spreadsheet_safe", "formula_safe", "interrupt_latch", "raise_if_interrupted",
+           "resolve_path"]
