@@ -384,17 +384,18 @@ def _assemble(uid: str, items: list[tuple[Any, list[_Frame]]], views: Sequence[s
                        source=str(items[0][1][0].path.parent if len(items) > 1 else items[0][1][0].path))
 
 
-def _one_value(value) -> str:
+def dicom_text(value) -> str:
     r"""A DICOM text value as one string: a PatientID holding DICOM's value delimiter (``MRN123\OLD456``: invalid
-    for LO, found in the wild) is read by pydicom as two values, whose Python list text reached the worklist.
+    for LO, found in the wild) is read by pydicom as two values, whose Python list text reached the worklist. The
+    PACS clients read their query answers with it too.
 
     >>> from pydicom.multival import MultiValue
-    >>> _one_value(MultiValue(str, ["MRN123", "OLD456"])), _one_value("P1")
-    ('MRN123\\OLD456', 'P1')
+    >>> dicom_text(MultiValue(str, ["MRN123", "OLD456"])), dicom_text(["A", "B"]), dicom_text("P1")
+    ('MRN123\\OLD456', 'A\\B', 'P1')
     """
     from pydicom.multival import MultiValue
 
-    return "\\".join(str(v) for v in value) if isinstance(value, MultiValue) else str(value)
+    return "\\".join(str(v) for v in value) if isinstance(value, (list, tuple, MultiValue)) else str(value)
 
 
 def _files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
@@ -480,7 +481,7 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
 
 def _text(ds, keyword: str) -> str:
     try:
-        return _one_value(getattr(ds, keyword, "") or "")  # "MRN123\\OLD456" stays one text
+        return dicom_text(getattr(ds, keyword, "") or "")  # "MRN123\\OLD456" stays one text
     except Exception:  # noqa: BLE001 - a malformed element in a corrupt header reads as absent
         return ""
 

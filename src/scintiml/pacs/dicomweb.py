@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from ..imaging.ingest import dicom_text as _text
 from .config import PacsEndpoint, Query
 from .errors import PacsConfigError, PacsUnavailableError
 from .queue import safe_name
@@ -132,9 +133,3 @@ class DicomwebPacs:
             reasons = sorted({str(getattr(f, "FailureReason", "?")) for f in failed})
             raise PacsUnavailableError(f"{self.describe()}: the PACS rejected {len(failed)} result instance(s) "
                                        f"(failure reason {', '.join(reasons)})")
-
-
-def _text(value) -> str:
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return str(value)

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
+from ..imaging.ingest import dicom_text as _text
 from .config import PacsEndpoint, Query, Tls
 from .errors import PacsUnavailableError
 from .queue import safe_name
@@ -248,9 +249,3 @@ def _writer(folder: Path, written: list[Path]):
         return 0x0000
 
     return handle
-
-
-def _text(value) -> str:
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return str(value)
