@@ -92,19 +92,19 @@ def calibration_fit(y, p, level: float = 0.95) -> CalibrationFit:
     lp = logit(np.clip(np.asarray(p, float), EPS, 1 - EPS))
     ones = np.ones((len(y), 1))
     (a,), cov_a = newton_logistic(y, ones, lp)
-    (a2, b), cov_b = newton_logistic(y, np.column_stack([np.ones(len(y)), lp]), np.zeros(len(y)))
     z = stats.norm.ppf(0.5 + level / 2)
-    se_a, se_b = float(np.sqrt(cov_a[0, 0])), float(np.sqrt(cov_b[1, 1]))
+    se_a = float(np.sqrt(cov_a[0, 0]))
+    in_the_large = (float(a), se_a, (float(a - z * se_a), float(a + z * se_a)))
     # every event's score above every non-event's (or below): the slope's maximum-likelihood estimate does not
     # exist (it runs off to infinity as Newton iterates), so its value and interval are no estimate at all
-    # (quasi-complete separation, ties at the boundary included, has no estimate either)
-    separated = _separated(y, lp)
-    if separated:  # no estimate: NaN (null in JSON, "none" where printed), never the value Newton stopped at
+    # (quasi-complete separation, ties at the boundary included, has no estimate either); judged before the
+    # slope is fitted, which on such data would only iterate to its cap
+    if _separated(y, lp):  # no estimate: NaN (null in JSON, "none" where printed), never where Newton stopped
         nan = float("nan")
-        return CalibrationFit(float(a), se_a, (float(a - z * se_a), float(a + z * se_a)),
-                              nan, nan, (nan, nan), nan, True)
-    return CalibrationFit(float(a), se_a, (float(a - z * se_a), float(a + z * se_a)),
-                          float(b), se_b, (float(b - z * se_b), float(b + z * se_b)), float(a2), False)
+        return CalibrationFit(*in_the_large, nan, nan, (nan, nan), nan, True)
+    (a2, b), cov_b = newton_logistic(y, np.column_stack([np.ones(len(y)), lp]), np.zeros(len(y)))
+    se_b = float(np.sqrt(cov_b[1, 1]))
+    return CalibrationFit(*in_the_large, float(b), se_b, (float(b - z * se_b), float(b + z * se_b)), float(a2), False)
 
 
 def slope_text(cal: dict[str, Any], interval: bool = False) -> str:
