@@ -313,6 +313,17 @@ def test_saliency_is_per_view_and_drawn_as_outlines(small, tiny_model):
     assert changed < 0.02
 
 
+def test_summary_image_size_follows_its_dpi(small):
+    # drawn straight into Agg's buffer (no PNG round trip; checked pixel for pixel against savefig when changed):
+    # dpi must still set its size (3 columns x 3 in wide; 2 rows x 3 in + 1.7 in high) and it stays RGB uint8
+    _, _, cases = small
+    study = PlanarStudy(views=cases[0].views, pixel_spacing_mm=(3.2, 3.2), patient_id="P0")
+    for dpi in (50, 100):
+        rgb = summary_image(study, list(VIEWS), 0.9, 0.3, None, dpi=dpi)
+        assert rgb.shape == (round(7.7 * dpi), 9 * dpi, 3) and rgb.dtype == np.uint8
+        assert (rgb[..., 0] > 200).any() and (rgb < 30).all(axis=2).mean() > 0.3  # black display, drawn text
+
+
 def test_drift_table_is_numeric_with_paired_delong(tiny_model, tmp_path):
     table = drift_table(tiny_model, n_cases=12, random_state=99,
                         protocols={"reference": {}, "half counts": {"counts_per_view": 250_000}})
