@@ -556,3 +556,33 @@ def test_a_password_protected_or_old_workbook_is_named_as_such(tmp_path):
     (tmp_path / "locked.xlsx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)  # an OLE container
     with pytest.raises(CohortFileError, match="is an old .xls workbook or one protected by a password"):
         read_table(tmp_path / "locked.xlsx")
+
+
+def test_merged_cells_of_a_workbook_are_read_as_the_sheet_shows_them(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    rng = np.random.default_rng(0)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "patients"
+    notes = book.create_sheet("notes", 0)  # the first sheet is the one read: its merges are the ones that count
+    notes.merge_cells("A2:A30")
+    book.active = 1
+    book.move_sheet("patients", offset=-1)
+    sheet.append(["site", "age", "lvef", "outcome"])
+    for i in range(40):
+        sheet.append(["north" if i == 0 else ("south" if i == 25 else None), int(rng.integers(40, 80)),
+                      float(rng.normal(50, 10)), i % 2])
+    sheet.merge_cells("A2:A26")  # the site written once, merged down its 25 patients' rows
+    sheet.merge_cells("A27:A41")
+    sheet["B42"] = None
+    book.save(tmp_path / "merged.xlsx")
+    frame = read_table(tmp_path / "merged.xlsx")
+    assert frame["site"].tolist() == ["north"] * 25 + ["south"] * 15  # not 'north' once and 38 blanks
+    assert frame.attrs["merged_cells"] == ["A2:A26", "A27:A41"]
+    cohort = load_cohort(tmp_path / "merged.xlsx", "outcome")
+    assert any("2 merged cell range(s) of the workbook (A2:A26, A27:A41)" in n for n in cohort.notes)
+    # a merged header cell is not filled: its second column stays nameless and is refused as such
+    sheet.merge_cells("B1:C1")
+    book.save(tmp_path / "header.xlsx")
+    with pytest.raises(ColumnNameError, match="column 3 of .* has values but no name"):
+        read_table(tmp_path / "header.xlsx")

@@ -514,6 +514,7 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
                                           "open it in Excel and save it as .xlsx without a password, or export the "
                                           "table as CSV")
             raw = pd.read_excel(path, header=None, dtype=object)
+            raw, merged = _fill_merged_cells(raw, path)
             sheets = pd.ExcelFile(path).sheet_names
             if raw.empty:
                 raise CohortFileError(f"{str(path)!r} holds no table on its first sheet; put the table on the first "
@@ -524,6 +525,8 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
             if len(sheets) > 1:  # only the first is read: said where a column is not found
                 frame.attrs["sheets"] = [str(n) for n in sheets]
             frame.attrs["workbook"] = True  # an empty column may be formulas never computed: said where it matters
+            if merged:
+                frame.attrs["merged_cells"] = merged
         elif suffix in {".parquet", ".pq"}:
             frame = pd.read_parquet(path)
             named = [n for n in frame.index.names if n is not None]
@@ -559,7 +562,7 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
         ) from exc
     if isinstance(text_columns, str):  # one name, not its letters
         text_columns = (text_columns,)
-    kept = {k: frame.attrs[k] for k in ("sheets", "workbook") if k in frame.attrs}
+    kept = {k: frame.attrs[k] for k in ("sheets", "workbook", "merged_cells") if k in frame.attrs}
     cleaned = _clean_frame(frame, decimal=decimal, percent=percent, text_columns=tuple(text_columns))
     cleaned.attrs.update(kept)
     # a spreadsheet's blank row (",,,,") is no patient: left out and counted, never predicted or studied
@@ -569,6 +572,66 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
         cleaned = cleaned.loc[~empty].reset_index(drop=True)
         cleaned.attrs = {**attrs, "empty_rows": int(empty.sum())}
     return cleaned
+
+
+_MERGE_REF = re.compile(r'<(?:\w+:)?mergeCell\b[^>]*\bref="([A-Z]{1,3}[0-9]+:[A-Z]{1,3}[0-9]+)"')
+
+
+def _first_sheet_merges(path: Path) -> list[str]:
+    """The merged cell ranges (``"A5:A9"``) of a workbook's first sheet, read from its XML: pandas (through
+    openpyxl's read-only mode) gives a merged range's value to its first cell only, and the read-only mode does
+    not list the ranges. A workbook whose parts cannot be found this way has none listed (it was read already)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as book:
+            workbook = book.read("xl/workbook.xml").decode("utf-8", "replace")
+            first = re.search(r'<(?:\w+:)?sheet\b[^>]*\br:id="([^"]+)"', workbook)
+            rels = book.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+            target = None
+            for rel in re.findall(r"<(?:\w+:)?Relationship\b[^>]*>", rels):
+                if first and re.search(r'\bId="%s"' % re.escape(first.group(1)), rel):
+                    target = re.search(r'\bTarget="([^"]+)"', rel)
+            if target is None:
+                return []
+            name = target.group(1)
+            name = name.lstrip("/") if name.startswith("/") else "xl/" + name
+            return _MERGE_REF.findall(book.read(name).decode("utf-8", "replace"))
+    except (KeyError, OSError, zipfile.BadZipFile, ValueError):
+        return []
+
+
+def _fill_merged_cells(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Give every cell of a merged range below the header row the value the workbook shows across it (the
+    range's first cell), as a reader of the sheet sees it — a site or group name merged down its patients' rows
+    would otherwise be read as missing in all rows but the first. Ranges touching the header row are left as
+    they are (a merged header cell is refused as a blank or repeated name). Returns the table and the ranges
+    filled, in the workbook's notation.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame([["site", "age"], ["A", 60], [None, 61]], dtype=object)
+    >>> import unittest.mock as mock
+    >>> with mock.patch(f"{__name__}._first_sheet_merges", return_value=["A2:A3"]):
+    ...     filled, ranges = _fill_merged_cells(raw, Path("t.xlsx"))
+    >>> list(filled[0]), ranges
+    (['site', 'A', 'A'], ['A2:A3'])
+    """
+    from openpyxl.utils.cell import range_boundaries
+
+    filled: list[str] = []
+    raw = raw.copy()
+    for ref in _first_sheet_merges(path):
+        try:
+            c0, r0, c1, r1 = range_boundaries(ref)
+        except ValueError:
+            continue
+        # pandas keeps the sheet's leading empty rows and columns: row r, column c of the sheet is raw[r-1, c-1]
+        if r0 < 2 or r0 > len(raw) or c0 > raw.shape[1]:
+            continue
+        raw.iloc[r0 - 1:r1, c0 - 1:c1] = raw.iat[r0 - 1, c0 - 1]
+        filled.append(ref)
+    return raw, filled
 
 
 def _blank_cell(value: Any) -> bool:
@@ -765,6 +828,11 @@ def load_cohort(
     notes: list[str] = []
     if frame.attrs.get("empty_rows"):
         notes.append(f"left out {frame.attrs['empty_rows']} empty row(s) (every cell blank)")
+    merged = frame.attrs.get("merged_cells")
+    if merged:
+        notes.append(f"read {len(merged)} merged cell range(s) of the workbook ({', '.join(merged[:5])}"
+                     f"{', ...' if len(merged) > 5 else ''}) as their value in every row they cover, as the sheet "
+                     "shows them")
     markers = frame.attrs.get("missing_markers", {})
     if markers:
         notes.append("read as missing: " + "; ".join(
