@@ -151,10 +151,43 @@ def test_wilson_matches_statsmodels(k, n):
     assert ours[0] == pytest.approx(lo, abs=1e-12) and ours[1] == pytest.approx(hi, abs=1e-12)
 
 
-def test_likelihood_ratio_with_zero_cell_is_finite():
+def test_likelihood_ratio_interval_holds_the_ratio_when_a_cell_is_zero():
+    # no non-event called positive: LR+ is infinite; the Haldane-corrected counts give the lower end only
     value, (lo, hi) = likelihood_ratio_interval(10, 0, 2, 20, positive=True)
-    assert value == np.inf
-    assert np.isfinite(lo) and np.isfinite(hi) and lo < hi
+    assert value == np.inf and hi == np.inf
+    sens, spec = 10.5 / 13, 20.5 / 21  # TP 10, FP 0, FN 2, TN 20, each + 0.5
+    se = np.sqrt(1 / 10.5 - 1 / 13 + 1 / 0.5 - 1 / 21)
+    assert lo == pytest.approx(sens / (1 - spec) * np.exp(-1.959963984540054 * se))
+    # no event missed: LR- is 0, and so is its interval's lower end (it was 0.007-1.399 around a printed 0.000)
+    value, (lo, hi) = likelihood_ratio_interval(5, 8, 0, 47, positive=False)
+    assert value == 0 and lo == 0 and 0 < hi < np.inf
+
+
+@pytest.mark.parametrize("counts", [(25, 0, 0, 35), (5, 0, 8, 47), (8, 2, 5, 15)])
+def test_count_statistic_intervals_propagate_jeffreys_distributions_and_hold_their_value(counts):
+    # a perfectly classified testing part had "balanced accuracy 1.000 (1.000-1.000)": a percentile bootstrap
+    # of patients never moves a proportion at 1. The reference: sensitivity and specificity drawn from
+    # Beta(x + 1/2, n - x + 1/2) by scipy, 200,000 times
+    from scipy import stats
+
+    tp, fn, fp, tn = counts
+    y = np.r_[np.ones(tp + fn), np.zeros(fp + tn)].astype(int)
+    s = np.r_[np.full(tp, 0.9), np.full(fn, 0.1), np.full(fp, 0.9), np.full(tn, 0.1)]
+    _, t = binary_classification_tests(y, s, 0.5, n_bootstrap=20000, random_state=0)
+    rng = np.random.default_rng(1)
+    sens = stats.beta.rvs(tp + 0.5, fn + 0.5, size=200000, random_state=rng)
+    spec = stats.beta.rvs(tn + 0.5, fp + 0.5, size=200000, random_state=rng)
+    reference = {"balanced_accuracy": (sens + spec) / 2, "youden_j": sens + spec - 1}
+    for name, draws in reference.items():
+        lo, hi = np.quantile(draws, [0.025, 0.975])
+        value = t[name].value
+        assert t[name].ci[0] == pytest.approx(min(lo, value), abs=0.01)
+        assert t[name].ci[1] == pytest.approx(max(hi, value), abs=0.01)
+    for name in ("balanced_accuracy", "youden_j", "f1", "mcc"):
+        lo, hi = t[name].ci
+        assert lo <= t[name].value <= hi
+        if min(counts) == 0:  # a proportion at 1 is no certainty: the interval has width
+            assert lo < t[name].value - 0.03
 
 
 def test_calibration_matches_statsmodels():

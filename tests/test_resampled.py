@@ -150,6 +150,9 @@ def test_nested_cv_matches_a_hand_loop_and_the_corrected_interval():
     assert res.auc_ci95[0] == pytest.approx(ci[0], abs=2e-3) and res.auc_ci95[1] == pytest.approx(ci[1], abs=2e-3)
     diff = np.array(res.fold_aucs) - np.array(res.baselines["lr"]["fold_aucs"])
     assert res.baselines["lr"]["network_minus_baseline"] == pytest.approx(diff.mean())
+    summary = res.to_dict()  # what the report prints: the method that gave this interval, and "repeated 2 times"
+    assert summary["interval"] == "corrected resampled t (Nadeau & Bengio 2003)"
+    assert "4-fold stratified cross-validation, repeated 2 times" in summary["what"]
 
 
 def test_same_seed_same_result(small_mibg):

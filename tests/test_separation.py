@@ -104,3 +104,7 @@ def test_a_perfect_nested_headline_gets_the_exact_interval_not_one_to_one():
     assert result.fold_aucs == [1.0] * 5 and result.auc == 1.0
     pairs = min(int(y.sum()), int(len(y) - y.sum()))  # stratified folds: the rarer class's size in all
     assert result.auc_ci95 == pytest.approx((0.025 ** (1 / pairs), 1.0))
+    # and says so: the report printed this interval as "corrected resampled t (Nadeau & Bengio 2003)"
+    summary = result.to_dict()
+    assert summary["interval"].startswith("exact binomial") and "repeated" not in summary["what"]
+    assert summary["baselines"] == {}

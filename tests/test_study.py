@@ -63,6 +63,8 @@ def test_bundle_round_trip(mibg_study, tmp_path):
     card = json.loads((path / "card.json").read_text())
     assert card["metrics"]["auc"] == mibg_study.results["test"]["auc"]
     assert "Known limits" in (path / "card.md").read_text()
+    assert card["metrics"]["auc_ci_method"] == mibg_study.results["test"]["auc_ci_method"]
+    assert "AUC interval: DeLong" in (path / "card.md").read_text()
     # the weights load without pickle
     with np.load(path / "weights.npz", allow_pickle=False) as npz:
         assert "coef_0" in npz.files
@@ -499,3 +501,49 @@ def test_a_wide_study_draws_figures_of_bounded_size(tmp_path):
     for name in ("importance", "network", "partial_dependence"):
         width, height = Image.open(tmp_path / "figures" / f"{name}.png").size
         assert width * height < 6e6, (name, width, height)
+
+
+def test_the_model_card_carries_the_nested_headline_it_tells_people_to_quote(mibg_study):
+    # the card gave only the one split's testing AUC (0.967 on 5 events) while the report's headline was 0.840
+    from scintiml.bundle.card import card_markdown, model_card
+
+    r = json.loads(json.dumps(mibg_study.results))
+    r["nested"] = {"auc": 0.744, "auc_ci95": [0.61, 0.87], "n_splits": 5, "n_repeats": 1, "what": "whole pipeline",
+                   "interval": "corrected resampled t (Nadeau & Bengio 2003)", "baselines": {
+                       "logistic_regression": {"auc": 0.75, "network_minus_baseline": -0.006,
+                                               "difference_ci95": [-0.1, 0.09]},
+                       "random_forest": {"auc": 0.731, "network_minus_baseline": 0.013,
+                                         "difference_ci95": [-0.05, 0.08]}}}
+    card = model_card(r)
+    assert card["headline"]["auc"] == 0.744 and card["headline"]["best_baseline"]["name"] == "logistic_regression"
+    text = card_markdown(card)
+    assert "## Headline: nested cross-validation (the figure to quote; 95 % CI)" in text
+    assert "- AUC 0.744 (0.61–0.87): whole pipeline (corrected resampled t (Nadeau &amp; Bengio 2003))" in text
+    assert "logistic regression 0.750; network − baseline -0.006 (-0.100 to +0.090)" in text
+    assert "the nested cross-validation headline, over all patients, is the figure to quote" in text
+    assert text.index("Headline") < text.index("Metrics on the testing instances (one split")
+    del r["nested"]  # a study run without it: no headline section, the old limit sentence
+    assert "Headline" not in card_markdown(model_card(r)) and model_card(r)["headline"] is None
+
+
+def test_a_range_with_a_negative_end_is_written_with_to():
+    from scintiml.report.writer import _fmt
+
+    assert _fmt([-0.217, 0.149]) == "-0.217 to 0.149" and _fmt([0.2, 0.9], 2) == "0.20–0.90"
+
+
+def test_an_infinite_likelihood_ratio_and_a_bandless_roc_are_said_as_such(mibg_study):
+    # a perfectly separated testing part: LR+ printed "n/a" beside the interval 2.649-634.602 (now "∞" and
+    # "x–∞"), and the ROC legend promised a "95 % confidence band" that had no width
+    from scintiml.report.figures import FIGURES
+    from scintiml.report.writer import render_html
+
+    r = json.loads(json.dumps(mibg_study.results))
+    r["test"]["lr_positive"], r["test"]["lr_positive_ci95"] = None, [4.5, None]
+    html = render_html(r, {name: "" for name in FIGURES})
+    assert "∞ (no non-event called positive)</td><td class=\"num\">4.500–∞" in html
+    band = r["test"]["roc"]["band"]
+    band["lower"] = band["upper"] = [1.0] * len(band["upper"])
+    fig = FIGURES["roc"][0](r)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "no bootstrap band: every resample is separated" in labels and "95 % confidence band" not in labels

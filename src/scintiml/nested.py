@@ -32,6 +32,10 @@ from .evaluate.roc import separation_interval
 from .readiness import corrected_interval
 
 INTERVAL = "corrected resampled t (Nadeau & Bengio 2003)"
+#: The interval where every fold's AUC is 1 (or 0): the t interval has width 0 there.
+SEPARATED_INTERVAL = "exact binomial (every fold perfectly separated)"
+#: The t interval reaching down to that bound, which is wider than its own for folds all near 1.
+WIDENED_INTERVAL = INTERVAL + ", widened to the exact binomial bound of perfect separation"
 
 
 @dataclass
@@ -45,14 +49,16 @@ class NestedCVResult:
     n_repeats: int
     selected_inputs: list[list[str]]
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    interval: str = INTERVAL
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary, with a line saying which figure this is."""
         counts = pd.Series([name for fold in self.selected_inputs for name in fold]).value_counts()
+        repeats = f", repeated {self.n_repeats} times" if self.n_repeats > 1 else ""
         return {
-            "what": "whole pipeline (selection included) refitted in each outer fold of repeated stratified "
-                    "K-fold cross-validation over all patients; mean of the fold AUCs",
-            "auc": self.auc, "auc_ci95": list(self.auc_ci95), "interval": INTERVAL,
+            "what": f"whole pipeline (selection included) refitted in each outer fold of {self.n_splits}-fold "
+                    f"stratified cross-validation{repeats} over all patients; mean of the fold AUCs",
+            "auc": self.auc, "auc_ci95": list(self.auc_ci95), "interval": self.interval,
             "fold_aucs": list(self.fold_aucs), "n_splits": self.n_splits, "n_repeats": self.n_repeats,
             "n_inputs_per_fold": [len(s) for s in self.selected_inputs],
             "inputs_per_fold": self.selected_inputs,
@@ -138,38 +144,46 @@ def nested_cross_validation(
     n_train, n_test = len(folds[-1][0]), len(folds[-1][1])
     # every event/non-event pair met in one repeat's testing folds: disjoint pairs, each ranked once
     pairs = sum(min(int(t[test].sum()), int(len(test) - t[test].sum())) for _, test in folds[:n_splits])
-    mean, _, ci = _auc_interval(np.array(aucs), n_train, n_test, pairs)
+    mean, _, ci, method = _auc_interval(np.array(aucs), n_train, n_test, pairs)
     summary: dict[str, dict[str, Any]] = {}
     for name, values in base_aucs.items():
-        b_mean, _, b_ci = _auc_interval(np.array(values), n_train, n_test, pairs)
+        b_mean, _, b_ci, b_method = _auc_interval(np.array(values), n_train, n_test, pairs)
         d_mean, _, d_ci = corrected_interval(np.array(aucs) - np.array(values), n_train, n_test)
-        summary[name] = {"auc": b_mean, "auc_ci95": [float(b_ci[0]), float(b_ci[1])], "fold_aucs": values,
-                         "network_minus_baseline": d_mean, "difference_ci95": [float(d_ci[0]), float(d_ci[1])]}
-    return NestedCVResult(float(mean), (float(ci[0]), float(ci[1])), aucs, n_splits, n_repeats, chosen, summary)
+        summary[name] = {"auc": b_mean, "auc_ci95": [float(b_ci[0]), float(b_ci[1])], "interval": b_method,
+                         "fold_aucs": values, "network_minus_baseline": d_mean,
+                         "difference_ci95": [float(d_ci[0]), float(d_ci[1])]}
+    return NestedCVResult(float(mean), (float(ci[0]), float(ci[1])), aucs, n_splits, n_repeats, chosen, summary,
+                          method)
 
 
 def _auc_interval(aucs: np.ndarray, n_train: int, n_test: int, pairs: int, level: float = 0.95):
     """The corrected resampled-t interval of fold AUCs, within [0, 1]; where every fold's AUC is 1 (or 0) its
     width is 0 — "1.000 (1.000-1.000)" claimed certainty from a few patients — and the interval is instead the
     exact binomial one of ``pairs`` disjoint event/non-event pairs all ranked right (as
-    :func:`scintiml.evaluate.auc_ci` gives a testing part: conservative, [0.025^(1/k), 1] at 95 %).
+    :func:`scintiml.evaluate.auc_ci` gives a testing part: conservative, [0.025^(1/k), 1] at 95 %). Returns the
+    mean, its standard error, the interval and the name of the method that gave it (:data:`INTERVAL`,
+    :data:`SEPARATED_INTERVAL` or :data:`WIDENED_INTERVAL`), which the report prints beside it.
 
     Examples
     --------
     >>> _auc_interval(np.ones(10), 120, 30, pairs=60)[2][0] == 0.025 ** (1 / 60)
     True
-    >>> _auc_interval(np.r_[np.ones(9), 0.98], 120, 30, pairs=60)[2][0] == 0.025 ** (1 / 60)  # not narrower
-    True
+    >>> mean, se, ci, method = _auc_interval(np.r_[np.ones(9), 0.98], 120, 30, pairs=60)
+    >>> ci[0] == 0.025 ** (1 / 60), method == WIDENED_INTERVAL  # not narrower than all 1s
+    (True, True)
     """
     mean, se, ci = corrected_interval(aucs, n_train, n_test, level)
     if pairs <= 0 or not len(aucs):
-        return mean, se, (max(0.0, ci[0]), min(1.0, ci[1]))  # an AUC lies in [0, 1]; the t interval does not know it
+        # an AUC lies in [0, 1]; the t interval does not know it
+        return mean, se, (max(0.0, ci[0]), min(1.0, ci[1])), INTERVAL
     if np.ptp(aucs) == 0 and aucs[0] in (0.0, 1.0):
-        return mean, se, separation_interval(float(aucs[0]), pairs, level)
+        return mean, se, separation_interval(float(aucs[0]), pairs, level), SEPARATED_INTERVAL
     bound = separation_interval(1.0, pairs, level)[0]
     # a near-perfect result is no surer than a perfect one: folds of 1, 1, 1, 1, 0.98 gave (0.979, 1) where all 1
     # gives (0.940, 1)
-    return mean, se, (max(0.0, min(ci[0], bound)), min(1.0, max(ci[1], 1.0 - bound)))
+    lo, hi = max(0.0, min(ci[0], bound)), min(1.0, max(ci[1], 1.0 - bound))
+    widened = lo < max(0.0, ci[0]) or hi > min(1.0, ci[1])
+    return mean, se, (lo, hi), WIDENED_INTERVAL if widened else INTERVAL
 
 
 def _outer_fold(estimator, baselines: dict[str, Any], X: pd.DataFrame, y: np.ndarray, t: np.ndarray,

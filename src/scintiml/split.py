@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 from sklearn.utils import check_random_state
 
 from .cohort import Cohort
-from .errors import SplitError
+from .errors import SplitError, TargetClassesError
 
 #: A part with fewer events than this gets a warning: its metrics are fragile.
 MIN_EVENTS_PER_PART = 5
@@ -73,9 +74,28 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
     return tuple(v / total for v in values)  # type: ignore[return-value]
 
 
+def _outcome(y) -> np.ndarray:
+    """The outcome as int 0/1, or a clear error (a third class, or 1/2 coding, would be dropped or miscounted)."""
+    values = np.asarray(y)
+    if values.ndim != 1:
+        raise TargetClassesError(f"the outcome must hold one value per patient (1-D), got shape {values.shape}; "
+                                 "pass a single column")
+    # pd.unique does not sort, so a mix such as [0, 1, None] is reported rather than raising a TypeError
+    found = pd.unique(pd.Series(values, dtype=object)).tolist()
+    if not set(found) <= {0, 1}:  # True and False hash and compare as 1 and 0
+        try:
+            found = sorted(found)
+        except TypeError:  # text beside numbers
+            pass
+        shown = repr(found[:5]) + (" ..." if len(found) > 5 else "")
+        raise TargetClassesError(f"the outcome must be coded 0/1, got values {shown}; code the event as 1 and the "
+                                 "non-event as 0")
+    return values.astype(int)
+
+
 def split_cohort(
     cohort: Cohort | np.ndarray,
-    ratios: Sequence[float] = (0.6, 0.2, 0.2),
+    ratios: Sequence[float] | str = (0.6, 0.2, 0.2),
     random_state: int | np.random.RandomState | None = None,
 ) -> Split:
     """Split patients into training, selection and testing parts, stratified by outcome.
@@ -89,14 +109,23 @@ def split_cohort(
     ----------
     cohort : Cohort or array of 0/1
         The cohort (or its outcome vector).
-    ratios : three floats
-        Fractions for training, selection, testing (normalised to sum to 1).
-        A zero selection or testing fraction gives an empty part.
+    ratios : three floats, or str
+        Fractions for training, selection, testing (normalised to sum to 1), or the same as text such as
+        ``"60:20:20"`` (read by :func:`parse_ratios`). A zero selection or testing fraction gives an empty part.
     random_state : int, RandomState or None
 
     Returns
     -------
     Split
+
+    Raises
+    ------
+    TargetClassesError
+        The outcome is not coded 0/1 (1 = event): a third class, 1/2 coding, text or missing values.
+    SplitError
+        ``ratios`` not three finite non-negative numbers (or unreadable text), an empty training part, an
+        outcome class without patients or without a patient in the training part, or a ``random_state`` that
+        cannot seed numpy.
 
     Examples
     --------
@@ -106,14 +135,26 @@ def split_cohort(
     >>> {k: v["events"] for k, v in s.counts(y).items()}
     {'training': 15, 'selection': 5, 'testing': 5}
     """
-    y = np.asarray(cohort.y if isinstance(cohort, Cohort) else cohort).astype(int)
-    ratios = np.asarray(ratios, dtype=float)
-    if ratios.shape != (3,) or np.any(ratios < 0) or ratios.sum() <= 0:
-        raise SplitError(f"ratios must be three non-negative numbers, got {list(ratios)}")
+    y = _outcome(cohort.y if isinstance(cohort, Cohort) else cohort)
+    given = ratios
+    if isinstance(ratios, str):
+        ratios = parse_ratios(ratios)
+    try:
+        ratios = np.asarray(ratios, dtype=float)
+    except (TypeError, ValueError):
+        ratios = np.full(0, np.nan)  # unreadable: refused below with the others
+    if (ratios.shape != (3,) or not np.all(np.isfinite(ratios)) or np.any(ratios < 0)
+            or not np.isfinite(ratios.sum()) or ratios.sum() <= 0):
+        raise SplitError(f"ratios must be three non-negative numbers (finite, not all 0), got {given!r}; use e.g. "
+                         "(0.6, 0.2, 0.2) or '60:20:20'")
     ratios = ratios / ratios.sum()
     if ratios[0] == 0:
         raise SplitError("the training part cannot be empty")
-    rng = check_random_state(random_state)
+    try:
+        rng = check_random_state(random_state)
+    except ValueError:
+        raise SplitError(f"random_state must be a whole number from 0 to 2**32 - 1, a numpy RandomState or None, got "
+                         f"{random_state!r}") from None
     parts: list[list[int]] = [[], [], []]
     for label in (0, 1):
         members = np.flatnonzero(y == label)

@@ -7,6 +7,7 @@ import html
 import re
 from typing import Any
 
+from ..evaluate.roc import ci_method_label
 from ..missing_codes import code_label
 from ..stages.results import not_a_finding
 
@@ -25,9 +26,11 @@ def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
     """
     r = study_results
     test = r["test"]
+    nested = r.get("nested") or {}
     limits = [
-        f"tested on {r['split']['testing']} patients ({test['n_events']} events) from one cohort: the confidence "
-        "intervals are the honest size of what is known",
+        f"tested on {r['split']['testing']} patients ({test['n_events']} events) of one split of one cohort"
+        + (": the nested cross-validation headline, over all patients, is the figure to quote" if nested.get("auc")
+           is not None else ": the confidence intervals are the honest size of what is known"),
         "single-site data unless the cohort says otherwise: validate on your own site's patients before use",
         "inputs outside the training range are flagged (out_of_range); predictions there are extrapolation",
     ]
@@ -37,8 +40,16 @@ def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
     rule = (r.get("rule") or {}).get("text")
     if rule:
         rule += not_a_finding(r)
-    metrics = ("auc", "auc_ci95", "threshold", "sensitivity", "sensitivity_ci95", "specificity", "specificity_ci95",
-               "accuracy", "accuracy_ci95")
+    metrics = ("auc", "auc_ci95", "auc_ci_method", "threshold", "sensitivity", "sensitivity_ci95", "specificity",
+               "specificity_ci95", "accuracy", "accuracy_ci95")
+    headline = None
+    if nested.get("auc") is not None:  # the figure the report says to quote: it belongs on the card too
+        best = max((nested.get("baselines") or {}).items(), key=lambda kv: kv[1].get("auc") or 0, default=None)
+        headline = {"auc": nested["auc"], "auc_ci95": nested.get("auc_ci95"), "what": nested.get("what"),
+                    "interval": nested.get("interval"),
+                    "best_baseline": ({"name": best[0], "auc": best[1].get("auc"),
+                                       "network_minus_baseline": best[1].get("network_minus_baseline"),
+                                       "difference_ci95": best[1].get("difference_ci95")} if best else None)}
     return {
         "model": {
             "type": "feed-forward neural network (scintiml ANNClassifier)",
@@ -51,7 +62,8 @@ def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
                    "missing_codes": r["dataset"].get("missing_codes") or {}},
         "acquisition_protocol": r.get("protocol", {}),
         "split": {k: r["split"][k] for k in ("training", "selection", "testing")},
-        "metrics": {k: test[k] for k in metrics},
+        "headline": headline,
+        "metrics": {k: test.get(k) for k in metrics},
         "rule": rule,
         "intended_use": (
             f"Research and decision support: estimate the probability of {r['dataset']['target']} = "
@@ -164,9 +176,21 @@ def card_markdown(card: dict[str, Any]) -> str:
     protocol = card["acquisition_protocol"]
     lines += ([f"- {markdown_text(k)}: {markdown_text(v)}" for k, v in protocol.items()]
               or ["- not recorded (pass --protocol KEY=VALUE)"])
+    head = card.get("headline")
+    if head:
+        lines += ["", "## Headline: nested cross-validation (the figure to quote; 95 % CI)",
+                  f"- AUC {head['auc']:.3f} ({_ci(head['auc_ci95'])}): {markdown_text(head.get('what') or '')}"
+                  + (f" ({markdown_text(head['interval'])})" if head.get("interval") else "")]
+        best = head.get("best_baseline")
+        if best and best.get("auc") is not None:
+            lo, hi = best["difference_ci95"]
+            lines.append(f"- best baseline on the same folds: {markdown_text(best['name'].replace('_', ' '))} "
+                         f"{best['auc']:.3f}; network − baseline {best['network_minus_baseline']:+.3f} "
+                         f"({lo:+.3f} to {hi:+.3f})")
+    method = f"; AUC interval: {markdown_text(ci_method_label(m['auc_ci_method']))}" if m.get("auc_ci_method") else ""
     lines += [
         "",
-        "## Metrics on the testing instances (95 % CI)",
+        f"## Metrics on the testing instances (one split; 95 % CI{method})",
         f"- AUC {m['auc']:.3f} ({_ci(m['auc_ci95'])})",
         f"- threshold {m['threshold']:.3f} (chosen on the selection instances)",
         f"- sensitivity {m['sensitivity']:.2f} ({_ci(m['sensitivity_ci95'])}), specificity {m['specificity']:.2f} "

@@ -50,7 +50,7 @@ def load_spectf() -> Cohort:
     """
     frame = _read("spectf.csv")
     cohort = load_cohort(
-        frame, target="OVERALL_DIAGNOSIS", positive=1, groups={"imaging": "F*"}, name="SPECTF (cardiac SPECT)"
+        frame, target="OVERALL_DIAGNOSIS", groups={"imaging": "F*"}, name="SPECTF (cardiac SPECT)"
     )
     n = cohort.n_patients
     cohort.predefined_split = {
@@ -80,7 +80,7 @@ def load_heart_failure(include_time: bool = False) -> Cohort:
     frame = _read("heart_failure.csv")
     exclude = [] if include_time else ["time"]
     cohort = load_cohort(
-        frame, target="DEATH_EVENT", positive=1, exclude=exclude, name="Heart failure (clinical records)"
+        frame, target="DEATH_EVENT", exclude=exclude, name="Heart failure (clinical records)"
     )
     cohort.groups = {"clinical": cohort.inputs}
     if not include_time:
@@ -191,7 +191,7 @@ def load_heart_disease(site: str | Sequence[str] | None = None) -> Cohort:
                                  f" ({', '.join(site)})" if site is not None else " (four sites)")
     # Switzerland alone has only 8 patients without disease: accepted (the loader documents it) rather
     # than refused by the study's usual minimum of 10, and said so in the notes.
-    cohort = load_cohort(frame, target="disease", positive=1, id_column="patient", exclude=["site", "num"],
+    cohort = load_cohort(frame, target="disease", id_column="patient", exclude=["site", "num"],
                          name=name, min_events=5)
     cohort.notes[cohort.notes.index("excluded on request: site, num")] = (
         "excluded 'num' (the graded outcome, disease = num > 0) and 'site' (the hospital; use it for "

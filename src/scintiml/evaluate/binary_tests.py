@@ -9,10 +9,16 @@ With the confusion matrix ``TP, FN, FP, TN`` (positive = ``score >= threshold``)
 * LR+ = sens/(1−spec), LR− = (1−sens)/spec, with the **log method**
   (Simel, Samsa & Matchar 1991): ``SE(ln LR+) = sqrt(1/TP − 1/(TP+FN) + 1/FP − 1/(FP+TN))``,
   ``SE(ln LR−) = sqrt(1/FN − 1/(TP+FN) + 1/TN − 1/(FP+TN))``; when a cell is
-  zero, 0.5 is added to every cell for the interval (Haldane correction).
+  zero, 0.5 is added to every cell for the interval (Haldane correction), and the interval is extended to hold
+  the ratio itself (0 when no event is missed, infinite when no non-event is called positive).
 * balanced accuracy = (sens+spec)/2; Youden's J = sens+spec−1; F1 = 2TP/(2TP+FP+FN);
-  MCC = (TP·TN − FP·FN)/sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)) (Matthews 1975) —
-  intervals by the stratified bootstrap percentile method (threshold fixed).
+  MCC = (TP·TN − FP·FN)/sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)) (Matthews 1975) — intervals by propagating the
+  Jeffreys distributions of sensitivity and specificity, Beta(TP+½, FN+½) and Beta(TN+½, FP+½) (Brown, Cai &
+  DasGupta 2001, Stat Sci 16:101), through the statistic at the testing part's own numbers of events and
+  non-events (a stratified parametric bootstrap, threshold fixed). A percentile bootstrap of patients cannot
+  move a proportion at 0 or 1 — every resample of 5 events all called positive is again 5 of 5 — and had given
+  "balanced accuracy 1.000 (1.000–1.000)" on a perfectly classified testing part. As Brown et al. do for the
+  Jeffreys interval at 0 of n and n of n, an interval is extended to hold the statistic's own value.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ def likelihood_ratio_interval(
     value = lr(a, b, c, d)
     if np.isnan(value):  # 0/0: no ratio, so no interval either
         return float("nan"), (float("nan"), float("nan"))
+    raw = value
     if min(a, b, c, d) == 0:
         a, b, c, d = a + 0.5, b + 0.5, c + 0.5, d + 0.5
     point = lr(a, b, c, d)
@@ -68,7 +75,9 @@ def likelihood_ratio_interval(
         se = np.sqrt(1 / a - 1 / (a + c) + 1 / b - 1 / (b + d))
     else:
         se = np.sqrt(1 / c - 1 / (a + c) + 1 / d - 1 / (b + d))
-    return float(value), (float(point * np.exp(-z * se)), float(point * np.exp(z * se)))
+    # the corrected counts give the interval; it must still hold the ratio of the counts as they are (a negative
+    # LR of 0 had the interval 0.007-1.399, an infinite positive one 2.6-635)
+    return float(raw), (float(min(point * np.exp(-z * se), raw)), float(max(point * np.exp(z * se), raw)))
 
 
 def _derived(tp, fn, fp, tn):
@@ -142,17 +151,19 @@ def binary_classification_tests(
     out["lr_negative"] = Statistic(lr_neg[0], lr_neg[1])
 
     point = _derived(np.float64(tp), np.float64(fn), np.float64(fp), np.float64(tn))
-    # Stratified bootstrap at the fixed threshold: resample positives and negatives separately.
+    # Stratified at the fixed threshold: the events and non-events keep their numbers; sensitivity and
+    # specificity are drawn from their Jeffreys distributions (see the module's docstring for why not a
+    # percentile bootstrap of patients)
     rng = check_random_state(random_state)
-    pos_called = score[y == 1] >= threshold
-    neg_called = score[y == 0] >= threshold
-    m, k = len(pos_called), len(neg_called)
-    tp_b = pos_called[rng.randint(0, m, size=(n_bootstrap, m))].sum(axis=1).astype(float)
-    fp_b = neg_called[rng.randint(0, k, size=(n_bootstrap, k))].sum(axis=1).astype(float)
-    boot = _derived(tp_b, m - tp_b, fp_b, k - fp_b)
+    m, k = tp + fn, fp + tn
+    sens_b = rng.beta(tp + 0.5, fn + 0.5, size=n_bootstrap)
+    spec_b = rng.beta(tn + 0.5, fp + 0.5, size=n_bootstrap)
+    boot = _derived(m * sens_b, m * (1 - sens_b), k * (1 - spec_b), k * spec_b)
     alpha = (1 - level) / 2
     for name, value in point.items():
         finite = boot[name][np.isfinite(boot[name])]
         ci = tuple(np.quantile(finite, [alpha, 1 - alpha])) if finite.size else (np.nan, np.nan)
+        if np.isfinite(value) and finite.size:  # at 0 of n or n of n the draws lie on one side of the value
+            ci = (min(ci[0], value), max(ci[1], value))
         out[name] = Statistic(float(value), (float(ci[0]), float(ci[1])))
     return cm, out

@@ -140,6 +140,15 @@ def auc_ci(
     return AUCResult(auc, float(values.std(ddof=1)), (float(lo), float(hi)), "bootstrap", level)
 
 
+def ci_method_label(method: str | None) -> str:
+    """How an AUC interval's method is named where people read it (the report, the model card).
+
+    >>> ci_method_label("delong"), ci_method_label("exact binomial (perfect separation)")
+    ('DeLong', 'exact binomial (perfect separation)')
+    """
+    return {"delong": "DeLong", "bootstrap": "bootstrap percentile"}.get(method or "", method or "n/a")
+
+
 def separation_interval(auc: float, pairs: int, level: float = 0.95) -> tuple[float, float]:
     """The exact (Clopper-Pearson) interval of an AUC of 1 (or 0) won (or lost) in all of ``pairs`` disjoint
     event/non-event pairs: ``[((1 - level) / 2) ** (1 / pairs), 1]`` (mirrored for 0).

@@ -8,15 +8,24 @@ import numpy as np
 import pandas as pd
 from sklearn.inspection import partial_dependence
 
+from ..explore.describe import check_frame, input_names
+
 
 def partial_dependence_curves(model, X: pd.DataFrame, n_points: int = 25,
                               percentiles: tuple[float, float] = (0.05, 0.95),
-                              columns: list[str] | None = None) -> dict[str, Any]:
+                              columns: str | list[str] | None = None) -> dict[str, Any]:
     """Mean predicted probability over the rows of ``X`` as one input sweeps its 5th–95th percentiles.
 
     Uses :func:`sklearn.inspection.partial_dependence` (``method="brute"``) on an evenly spaced grid of
     ``n_points`` values per input; for a binary classifier that is the mean probability of the positive class.
-    ``columns``: the inputs to sweep (default every column of ``X``).
+    ``columns``: the inputs to sweep (default every column of ``X``; one name alone is taken as a list of one).
+
+    Raises
+    ------
+    TypeError
+        ``X`` is not a DataFrame (a numpy array has no input names to report the curves by).
+    ValueError
+        ``columns`` names a column ``X`` does not have.
 
     Examples
     --------
@@ -28,8 +37,9 @@ def partial_dependence_curves(model, X: pd.DataFrame, n_points: int = 25,
     >>> curves["a"]["mean_probability"][0] < curves["a"]["mean_probability"][-1]
     True
     """
+    X = check_frame(X)
     out = {}
-    for col in (X.columns if columns is None else columns):
+    for col in (X.columns if columns is None else input_names(columns, X, "columns")):
         grid = np.linspace(*np.quantile(X[col], list(percentiles)), n_points)
         pd_result = partial_dependence(model, X, [col], custom_values={col: grid}, kind="average", method="brute",
                                        response_method="predict_proba")

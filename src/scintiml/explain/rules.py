@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..evaluate.binary_tests import wilson_interval
+from ..explore.describe import check_frame, check_outcome, input_names
 
 
 @dataclass
@@ -91,8 +92,19 @@ class Rule:
         return (parts.all(axis=0) if self.join == "and" else parts.any(axis=0)).astype(int)
 
     def evaluate(self, X: pd.DataFrame, y: np.ndarray) -> dict:
-        """Sensitivity and specificity (with Wilson 95 % CIs) on other patients."""
-        y = np.asarray(y).astype(int)
+        """Sensitivity and specificity (with Wilson 95 % CIs) on other patients.
+
+        One outcome class is allowed: the figure of the absent class is then None (its interval NaN).
+
+        Raises
+        ------
+        TypeError
+            ``X`` is not a DataFrame.
+        TargetClassesError
+            ``y`` not coded 0/1 (1 = event), or of another length than ``X``.
+        """
+        X = check_frame(X)
+        y = check_outcome(y, len(X))
         called = self.predict(X)
         tp, fn = int(((called == 1) & (y == 1)).sum()), int(((called == 0) & (y == 1)).sum())
         tn, fp = int(((called == 0) & (y == 0)).sum()), int(((called == 1) & (y == 0)).sum())
@@ -159,7 +171,7 @@ def _score(tp, fp, n_pos, n_neg, min_sensitivity):
 def extract_rule(
     X: pd.DataFrame,
     y: np.ndarray,
-    inputs: list[str],
+    inputs: str | list[str],
     max_conditions: int = 2,
     min_sensitivity: float | None = None,
     max_thresholds: int = 60,
@@ -170,7 +182,17 @@ def extract_rule(
     Maximises Youden's J (or, with ``min_sensitivity``, the specificity among
     rules reaching that sensitivity). A rule with more conditions is preferred
     only if it beats the best simpler rule by more than ``simplicity`` in the
-    criterion. Missing values never satisfy a condition.
+    criterion. Missing values never satisfy a condition. ``inputs``: column names of ``X`` (one name alone is
+    taken as a list of one).
+
+    Raises
+    ------
+    TypeError
+        ``X`` is not a DataFrame.
+    TargetClassesError
+        ``y`` not coded 0/1 (1 = event), of another length than ``X``, or of one class only.
+    ValueError
+        ``inputs`` is empty or names a column ``X`` does not have, or no rule reaches ``min_sensitivity``.
 
     Examples
     --------
@@ -178,11 +200,15 @@ def extract_rule(
     >>> X = pd.DataFrame({"a": [1, 2, 3, 4, 5, 6], "b": [0, 0, 1, 1, 0, 1]})
     >>> extract_rule(X, np.array([0, 0, 0, 1, 1, 1]), ["a"], max_conditions=1).text
     'a >= 3.5'
+    >>> extract_rule(X, np.array([0, 0, 0, 1, 1, 1]), "a", max_conditions=1).text
+    'a >= 3.5'
     """
-    y = np.asarray(y).astype(int)
+    X = check_frame(X)
+    y = check_outcome(y, len(X), both_classes="rule extraction")
+    inputs = input_names(inputs, X)
+    if not inputs:
+        raise ValueError("inputs is empty; name at least one column of X for the rule")
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("rule extraction needs both events and non-events")
     pos, neg = (y == 1).astype(float), (y == 0).astype(float)
     grids = {c: _candidates(X[c].to_numpy(float), max_thresholds) for c in inputs}
     best_by_size: dict[int, tuple] = {}

@@ -142,8 +142,13 @@ def _roc(r: dict[str, Any]):
     fig, ax = _subplots(figsize=(4.6, 4.4))
     if "band" in curve:
         band = curve["band"]
-        ax.fill_between(band["fpr"], band["lower"], band["upper"], color=BLUE, alpha=0.18, lw=0,
-                        label="95 % confidence band")
+        if np.allclose(np.asarray(band["upper"], float), np.asarray(band["lower"], float)):
+            # every bootstrap resample of a perfectly separated testing part is separated too: the band has no
+            # width, which is no certainty (the AUC's own interval is the exact binomial one)
+            ax.plot([], [], color="none", label="no bootstrap band: every resample is separated")
+        else:
+            ax.fill_between(band["fpr"], band["lower"], band["upper"], color=BLUE, alpha=0.18, lw=0,
+                            label="95 % confidence band")
     ax.plot(curve["fpr"], curve["tpr"], color=BLUE, lw=2,
             label=f"network: AUC {t['auc']:.3f} ({_ci_text(t['auc_ci95'])})")
     ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1)
@@ -333,7 +338,8 @@ def _nested(r: dict[str, Any]):
     ax.set_yticks(y, names)
     ax.axvline(0.5, ls="--", color=GREY)
     ax.set_xlabel("AUC (95 % CI)")
-    ax.set_title(f"Whole pipeline, {n['n_splits']}-fold nested CV x {n['n_repeats']}, same folds")
+    times = f" x {n['n_repeats']}" if n["n_repeats"] > 1 else ""
+    ax.set_title(f"Whole pipeline, {n['n_splits']}-fold nested CV{times}, same folds")
     ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.4, -0.25), ncol=2)
     fig.tight_layout()
     return fig

@@ -14,6 +14,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader
 
 from ..stages.results import NO_SIGNAL, not_a_finding
+from ..evaluate.roc import ci_method_label
 from .figures import FIGURES, draw_all, figure_style
 
 
@@ -23,7 +24,9 @@ def _fmt(value, digits=3):
     if isinstance(value, (list, tuple)) and len(value) == 2:
         if None in value:
             return "n/a"
-        return f"{value[0]:.{digits}f}–{value[1]:.{digits}f}"
+        # "-0.217–0.149" reads as a subtraction: a range with a negative end is written with "to"
+        sep = " to " if min(value) < 0 else "–"
+        return f"{value[0]:.{digits}f}{sep}{value[1]:.{digits}f}"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
@@ -169,6 +172,7 @@ def render_html(results: dict[str, Any], images: dict[str, str]) -> str:
     # autoescape on: column names and notes come from the user's spreadsheet
     env = Environment(loader=PackageLoader("scintiml.report", "templates"), autoescape=True)
     env.filters["fmt"] = _fmt
+    env.filters["ci_method"] = ci_method_label
     return env.get_template("report.html.j2").render(
         r=results, images=images, captions={k: v[1] for k, v in FIGURES.items()}, tests=TESTS,
         summary=summary_lines(results),
