@@ -894,3 +894,14 @@ def test_a_header_window_left_unrecorded_neither_trains_nor_flags_a_study():
     assert not any("energy window" in p for p in guard.check(study, counts=counts[0]))
     study.metadata["energy_windows_kev"] = [[130.0, 160.0]]  # a real other window is still named
     assert any("energy window" in p for p in guard.check(study, counts=counts[0]))
+
+
+def test_importing_the_cnn_leaves_pythons_warning_printer_in_place():
+    # MONAI swaps warnings.showwarning for its own handler on import, for the whole process (a notebook's warnings)
+    import subprocess
+    import sys
+
+    code = ("import warnings; shown = warnings.showwarning; import scintiml.cnn; "
+            "print(warnings.showwarning is shown)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "True", out.stderr

@@ -358,3 +358,20 @@ def test_stability_section_reports_each_resampled_rule_and_the_modal_form():
     assert st["modal_rule_form"] == "delta_lvef <= and planar_washout >="
     assert st["modal_rule_form_share"] == sum(
         ("delta_lvef <=" in r and "planar_washout >=" in r and " and " in r) for r in st["rules"]) / 4
+
+
+def test_nested_cv_refuses_mismatched_or_malformed_arguments_and_takes_a_numpy_table():
+    from scintiml.errors import ScintimlError
+
+    cohort = load_heart_failure()
+    X, y = cohort.X[["ejection_fraction", "serum_creatinine"]], cohort.y
+    # 5 outcomes fewer than rows: the folds were drawn on y and the last rows of X never used, without a word
+    with pytest.raises(ScintimlError, match="X has 299 patients but y has 294 outcome"):
+        nested_cross_validation(LogisticRegression(), X, y[:-5], random_state=0)
+    with pytest.raises(ScintimlError, match="n_splits must be a whole number of at least 2; got '3'"):
+        nested_cross_validation(LogisticRegression(), X, y, n_splits="3")
+    with pytest.raises(ScintimlError, match="random_state must be a whole number"):
+        nested_cross_validation(LogisticRegression(), X, y, random_state="a")
+    as_frame = nested_cross_validation(LogisticRegression(), X, y, n_splits=3, random_state=0)
+    as_array = nested_cross_validation(LogisticRegression(), X.to_numpy(), y, n_splits=3, random_state=0)
+    assert as_array.fold_aucs == as_frame.fold_aucs

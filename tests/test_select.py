@@ -155,3 +155,25 @@ def test_backward_pass_drops_near_copies_first(extravasation):
     chosen = InputSelector(method="pruning", random_state=2).fit(X, y, selection=sel).selected_inputs_
     for members in extravasation.truth["families"].values():
         assert len(set(members) & set(chosen)) <= 1, chosen
+
+
+@pytest.mark.parametrize("method", ["growing", "pruning", "genetic"])
+def test_max_inputs_holds_for_every_method(mibg, method):
+    # pruning ignored max_inputs: asked for 1 input, a study kept 3 without a word
+    X, y = _non_testing(mibg, columns=["delta_lvef", "planar_washout", "age", "smoker"])
+    free = InputSelector(method=method, cv=3, random_state=0).fit(X, y)
+    capped = InputSelector(method=method, cv=3, max_inputs=1, random_state=0).fit(X, y)
+    assert len(free.selected_inputs_) >= 2 and len(capped.selected_inputs_) == 1
+    assert capped.selected_inputs_[0] in {"delta_lvef", "planar_washout"}
+
+
+@pytest.mark.parametrize("selector", [InputSelector(cv=3, random_state=0), OrderSelector(random_state=0)])
+def test_selection_outcomes_coded_otherwise_than_training_are_refused(mibg, selector):
+    # "yes"/"no" for training, 0/1 for the selection part: every selection patient read as a non-event, and the
+    # selectors judged candidates on that (selected ['delta_lvef'] alone; OrderSelector's AUCs all NaN)
+    X, y = mibg.X[["delta_lvef", "planar_washout"]], mibg.y
+    words = np.where(y == 1, "yes", "no")
+    with pytest.raises(ValueError, match=r"selection targets hold classes \['0', '1'\] absent from training"):
+        selector.fit(X[:150], words[:150], selection=(X[150:], y[150:]))
+    with pytest.raises(ValueError, match="the selection part has 250 rows of inputs but 249 outcomes"):
+        selector.fit(X[:150], y[:150], selection=(X[150:], y[151:]))

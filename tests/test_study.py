@@ -12,6 +12,7 @@ import pytest
 from scintiml.bundle import load_bundle, save_bundle
 from conftest import run_cli
 from scintiml.datasets import make_mibg_cohort
+from scintiml.errors import ScintimlError
 from scintiml.report import write_report
 from scintiml.study import run_study
 
@@ -547,3 +548,39 @@ def test_an_infinite_likelihood_ratio_and_a_bandless_roc_are_said_as_such(mibg_s
     fig = FIGURES["roc"][0](r)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "no bootstrap band: every resample is separated" in labels and "95 % confidence band" not in labels
+
+
+def test_notebook_arguments_get_a_specific_error_before_any_work():
+    # a DataFrame or a path where a Cohort is needed failed deep in the split (IndexError, "invalid literal")
+    from scintiml.errors import SplitError
+
+    cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    frame = cohort.X.assign(outcome=cohort.y)
+    cases = [({"cohort": frame}, "run_study needs a Cohort, got DataFrame; read the table first with "
+                                 "scintiml.load_cohort"),
+             ({"cohort": cohort, "random_state": "a"}, "--seed must be a whole number"),
+             ({"cohort": cohort, "random_state": 1.5}, "--seed must be a whole number"),
+             ({"cohort": cohort, "max_inputs": "3"}, "--max-inputs must be a whole number of at least 1, got '3'"),
+             ({"cohort": cohort, "protocol": ["a=b"]}, "protocol must be a mapping of KEY to VALUE"),
+             ({"cohort": cohort, "split": (1, 2, 3)}, "split must be a scintiml Split")]
+    for kwargs, message in cases:
+        with pytest.raises(ScintimlError, match=re.escape(message)):
+            run_study(**kwargs, inputs="all", readiness=False)
+    with pytest.raises(SplitError, match="cannot read split '60:x:20'"):
+        run_study(cohort, ratios="60:x:20", inputs="all", readiness=False)
+    # the command line's form of the ratios is read as it is there
+    assert run_study(cohort, ratios="60:20:20", inputs="all", readiness=False).results["split"]["testing"] == 40
+
+
+def test_reprs_say_what_a_result_is_in_one_line(mibg_study):
+    # a notebook cell ending in a result printed 87,000 characters (StudyResult), 28,000 (BinaryEvaluation)
+    text = repr(mibg_study)
+    test = mibg_study.results["test"]
+    assert len(text) < 300 and f"testing AUC {test['auc']:.3f}" in text and str(mibg_study.selected_inputs) in text
+    cohort = mibg_study.cohort
+    assert repr(cohort) == (f"Cohort({cohort.name!r}: {len(cohort.y)} patients, {int(cohort.y.sum())} with "
+                            f"{cohort.target} = {cohort.positive}, {cohort.X.shape[1]} inputs)")
+    from scintiml.evaluate import evaluate_binary
+
+    ev = evaluate_binary(np.r_[np.ones(10), np.zeros(20)], np.linspace(0, 1, 30), threshold=0.5)
+    assert len(repr(ev)) < 200 and repr(ev).startswith(f"BinaryEvaluation(n=30, events=10, AUC {ev.auc.auc:.3f}")

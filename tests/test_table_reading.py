@@ -586,3 +586,15 @@ def test_merged_cells_of_a_workbook_are_read_as_the_sheet_shows_them(tmp_path):
     book.save(tmp_path / "header.xlsx")
     with pytest.raises(ColumnNameError, match="column 3 of .* has values but no name"):
         read_table(tmp_path / "header.xlsx")
+
+
+def test_a_notebook_frame_indexed_by_the_id_and_a_source_that_is_no_table():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"pid": [f"P{i}" for i in range(60)], "age": rng.normal(60, 9, 60),
+                          "outcome": np.r_[np.ones(20), np.zeros(40)].astype(int)})
+    flat = load_cohort(frame, "outcome", id_column="pid")
+    indexed = load_cohort(frame.set_index("pid"), "outcome", id_column="pid")  # was "id column 'pid' not found"
+    assert list(indexed.ids) == list(flat.ids) and list(indexed.X.columns) == ["age"]
+    with pytest.raises(CohortFileError, match="load_cohort reads a table file's path or a pandas DataFrame, got "
+                                              "ndarray"):
+        load_cohort(frame.to_numpy(), "outcome")

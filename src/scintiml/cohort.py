@@ -61,7 +61,7 @@ MIN_ABS_VALUE = 1e-100
 MIN_EVENTS = 10
 
 
-@dataclass
+@dataclass(repr=False)
 class Cohort:
     """A validated cohort.
 
@@ -122,6 +122,13 @@ class Cohort:
     missing_codes: dict[str, list[Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     categories: dict[str, list[str]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # a notebook shows the repr of a cell's last value: the dataclass one printed every patient (9,000+
+        # characters); this says what the cohort is
+        events = int(np.sum(self.y))
+        return (f"Cohort({self.name!r}: {len(self.y)} patients, {events} with {self.target} = {self.positive}, "
+                f"{self.X.shape[1]} inputs)")
 
     @property
     def n_patients(self) -> int:
@@ -814,7 +821,15 @@ def load_cohort(
     target = column_name(target)
     id_column = column_name(id_column) if id_column is not None else None
     exclude = [column_name(c) for c in ([exclude] if isinstance(exclude, str) else exclude)]
+    if not isinstance(source, (str, Path, pd.DataFrame)):
+        raise CohortFileError(f"load_cohort reads a table file's path or a pandas DataFrame, got "
+                              f"{type(source).__name__}; make a DataFrame with named columns first "
+                              "(pandas.DataFrame(values, columns=[...]))")
     if isinstance(source, pd.DataFrame):
+        if (id_column is not None and id_column not in source.columns
+                and id_column in [str(n) for n in source.index.names if n is not None]):
+            # df.set_index("pid"): the id named is the index, a column of the table as a notebook holds it
+            source = source.reset_index()
         columns = _check_header(list(source.columns), Path("the DataFrame"))
         frame = source.copy()
         frame.columns = columns

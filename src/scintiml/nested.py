@@ -116,7 +116,24 @@ def nested_cross_validation(
     >>> len(res.fold_aucs), 0.5 < res.auc < 1
     (3, True)
     """
+    if not isinstance(X, pd.DataFrame):  # a notebook's numpy array: columns by position, named as sklearn does
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ScintimlError(f"X must be a table of patients x inputs (2-D); got {X.ndim} dimension(s)")
+        X = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
     y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(X):
+        # folds are drawn on y: extra rows of X were never used, without a word
+        raise ScintimlError(f"X has {len(X)} patients but y has {len(y) if y.ndim else 1} outcome(s); give one "
+                            "outcome per row of X")
+    for name, value, least in (("n_splits", n_splits, 2), ("n_repeats", n_repeats, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ScintimlError(f"{name} must be a whole number of at least {least}; got {value!r}")
+    try:
+        rng = check_random_state(random_state)
+    except (TypeError, ValueError):
+        raise ScintimlError(f"random_state must be a whole number, a numpy RandomState or None; got "
+                            f"{random_state!r}") from None
     classes = np.unique(y)
     if len(classes) != 2:
         raise ScintimlError(f"nested cross-validation needs a binary outcome, got classes {classes.tolist()}")
@@ -125,7 +142,6 @@ def nested_cross_validation(
     if smallest < n_splits:
         raise ScintimlError(f"{n_splits}-fold nested cross-validation needs at least {n_splits} patients of each "
                             f"outcome; the rarer has {smallest}. Use fewer folds.")
-    rng = check_random_state(random_state)
     splitter = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats,
                                        random_state=int(rng.randint(0, 2**31 - 1)))
     baselines = baselines or {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,7 @@ __all__ = ["run_study", "write_study", "StudyResult", "predefined_split", "valid
            "DEMO_COHORTS", "INPUT_METHODS", "SCHEMA_VERSION", "Progress"]
 
 
-@dataclass
+@dataclass(repr=False)
 class StudyResult:
     """What a study produced: JSON-able ``results``, the objects a bundle needs, and every stage's output
     (``stages``) for rerunning one stage by hand.
@@ -50,6 +50,19 @@ class StudyResult:
     medians: dict[str, float] = field(default_factory=dict)
     training_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     stages: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # the dataclass repr printed every stage's output (87,000 characters at a notebook cell's end)
+        r = self.results
+        test = r.get("test") or {}
+        text = f"StudyResult(inputs {self.selected_inputs}, network {r.get('architecture')}"
+        ci = test.get("auc_ci95") or [None, None]
+        if test.get("auc") is not None and None not in ci:
+            text += f", testing AUC {test['auc']:.3f} ({ci[0]:.3f}-{ci[1]:.3f})"
+        nested = r.get("nested") or {}
+        if nested.get("auc") is not None and None not in (nested.get("auc_ci95") or [None]):
+            text += f", nested AUC {nested['auc']:.3f} ({nested['auc_ci95'][0]:.3f}-{nested['auc_ci95'][1]:.3f})"
+        return text + "; .results holds everything)"
 
 
 def run_study(
@@ -116,6 +129,11 @@ def run_study(
     >>> 0.5 < result.results["test"]["auc"] <= 1
     True
     """
+    _check_library_arguments(cohort, protocol, split)
+    if isinstance(ratios, str):  # "60:20:20", as the command line takes it
+        from .split import parse_ratios
+
+        ratios = parse_ratios(ratios)
     validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs,
                            random_state if seed is None else seed, selection, n_jobs)
     seed = resolve_seed(random_state if seed is None else seed)
@@ -257,6 +275,21 @@ def demo_cohort(name: str = "heart_failure") -> Cohort:
     return loaders[name]()
 
 
+def _check_library_arguments(cohort: Any, protocol: Any, split: Any) -> None:
+    """What a notebook passes that the command line never does: a DataFrame or a path where a :class:`Cohort` is
+    needed (it failed deep in the split with an IndexError), a protocol that is not a mapping, a split that is no
+    :class:`Split`."""
+    if not isinstance(cohort, Cohort):
+        raise ScintimlError(f"run_study needs a Cohort, got {type(cohort).__name__}; read the table first with "
+                            "scintiml.load_cohort(table_or_path, target=..., id_column=...)")
+    if protocol is not None and not isinstance(protocol, Mapping):
+        raise ScintimlError(f"protocol must be a mapping of KEY to VALUE (e.g. {{'collimator': 'LEHR'}}); got "
+                            f"{type(protocol).__name__}")
+    if split is not None and not isinstance(split, Split):
+        raise ScintimlError(f"split must be a scintiml Split (scintiml.split_cohort or "
+                            f"scintiml.split.predefined_split); got {type(split).__name__}")
+
+
 def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max_inputs: int | None = None,
                            random_state: Any = 0, selection: str = "stable", n_jobs: int | None = None) -> None:
     """Refuse impossible study options before any work (one :class:`ScintimlError` saying how to fix it).
@@ -274,15 +307,28 @@ def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max
         raise ScintimlError(f"--inputs must be one of {', '.join(INPUT_METHODS)}, got {inputs!r}")
     if selection not in SELECTION_MODES:
         raise ScintimlError(f"--selection must be one of {', '.join(SELECTION_MODES)}, got {selection!r}")
-    if max_inputs is not None and max_inputs < 1:
-        raise ScintimlError(f"--max-inputs must be at least 1, got {max_inputs}")
+    if max_inputs is not None and (isinstance(max_inputs, bool) or not isinstance(max_inputs, (int, np.integer))
+                                   or max_inputs < 1):
+        raise ScintimlError(f"--max-inputs must be a whole number of at least 1, got {max_inputs!r}")
+    if not (random_state is None or isinstance(random_state, np.random.RandomState)
+            or (isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool))):
+        raise ScintimlError(f"--seed must be a whole number (or, in Python, a numpy RandomState or None), got "
+                            f"{random_state!r}")
     if isinstance(random_state, (int, np.integer)) and random_state < 0:
         raise ScintimlError(f"--seed must be 0 or more, got {random_state}")
     if isinstance(random_state, (int, np.integer)) and random_state > 2**32 - 1:  # numpy's seeds are 32-bit
         raise ScintimlError(f"--seed must be at most {2**32 - 1}, got {random_state}")
     if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1):
         raise ScintimlError(f"--jobs must be a number of processes (1 or more) or -1 for every core, got {n_jobs!r}")
-    r = np.asarray(ratios, dtype=float)
+    if isinstance(ratios, str):  # "60:20:20", as the command line takes it
+        from .split import parse_ratios
+
+        ratios = parse_ratios(ratios)
+    try:
+        r = np.asarray(ratios, dtype=float)
+    except (TypeError, ValueError):
+        raise SplitError(f"a split has three numbers (training, selection, testing), got {ratios!r}; use e.g. "
+                         "(0.6, 0.2, 0.2)") from None
     if r.shape != (3,):
         raise SplitError(f"a split has three parts (training, selection, testing), got {r.tolist()}; use e.g. "
                          "60:20:20")
@@ -332,6 +378,10 @@ def write_study(
     from .io import atomic_dir, check_output_path, write_json
     from .report import write_report
 
+    _check_library_arguments(cohort, protocol, split)
+    if not isinstance(out, (str, Path)):
+        raise ScintimlError(f"out must be the path of the output folder (a str or pathlib.Path); got "
+                            f"{type(out).__name__}")
     validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs, random_state, selection,
                            n_jobs)
     check_output_path(out, overwrite=overwrite, kind="folder")

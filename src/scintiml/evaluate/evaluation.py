@@ -26,7 +26,7 @@ MIN_TESTING_EVENTS = 10
 MAX_CI_WIDTH = 0.3
 
 
-@dataclass
+@dataclass(repr=False)
 class BinaryEvaluation:
     """Everything the testing instances say about a model, and what they cannot support."""
 
@@ -45,6 +45,13 @@ class BinaryEvaluation:
     gain: dict[str, list[float]]
     decision: dict[str, list[float]]
     warnings: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # the dataclass repr printed the whole ROC, gain and decision curves (28,000 characters)
+        sens, spec = self.tests["sensitivity"].value, self.tests["specificity"].value
+        return (f"BinaryEvaluation(n={self.n}, events={self.n_events}, AUC {self.auc.auc:.3f} "
+                f"({self.auc.ci[0]:.3f}-{self.auc.ci[1]:.3f}), threshold {self.threshold:.3g}: sensitivity "
+                f"{sens:.2f}, specificity {spec:.2f}; .to_dict() holds everything)")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (NaN and inf become None)."""

@@ -74,7 +74,16 @@ def prepare_data(selector, X, y, selection, rng: np.random.RandomState, seed: in
             X, X_sel, t, t_sel = train_test_split(X, t, test_size=0.25, stratify=t, random_state=rng)
         else:
             X_sel = validate_data(selector, selection[0], reset=False, dtype=np.float64)
-            t_sel = (np.asarray(selection[1]) == classes[1]).astype(float)
+            y_sel = np.asarray(selection[1])
+            if len(y_sel) != len(X_sel):
+                raise ValueError(f"the selection part has {len(X_sel)} rows of inputs but {len(y_sel)} outcomes")
+            # labels coded otherwise than y's (0/1 against "yes"/"no") would all read as non-events: every
+            # candidate judged on the wrong outcome, without a word (ANNClassifier.fit refuses them the same way)
+            unknown = set(np.unique(y_sel).tolist()) - set(np.asarray(classes).tolist())
+            if unknown:
+                raise ValueError(f"selection targets hold classes {sorted(map(str, unknown))} absent from training "
+                                 f"({[str(c) for c in classes]}); code both parts' outcomes the same way")
+            t_sel = (y_sel == classes[1]).astype(float)
         data = CandidateData.build(X, t, X_sel, t_sel, scaling, seed=seed)
     else:
         data = CandidateData.cross_validated(X, t, int(cv), int(getattr(selector, "n_repeats", 1)), scaling,
