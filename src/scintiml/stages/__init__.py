@@ -13,6 +13,10 @@
     results   = assemble_results(data, explored, inputs, order, fitted, testing, explained, readiness, seed)
 
 so a user can rerun or replace one stage (say, a fixed input list instead of input selection) and keep the rest.
+
+The two select stages default to ``selection="split"`` (the published single-split workflow, fast), while
+:func:`scintiml.run_study` defaults to ``"stable"``: to rerun a stage as the study ran it, pass the study's own
+``selection`` (``results["selection"]["mode"]``) and ``random_state`` (``results["seed"]``).
 """
 
 from .base import INPUT_METHODS, RESAMPLED_MODES, SELECTION_MODES, Progress, StageClock, StudyData, resolve_seed
