@@ -173,6 +173,11 @@ def test_the_results_page_shows_the_study_auc_and_offers_the_downloads(finished)
     assert "<html" in client.get(f"/jobs/{job_id}/report.html").text[:500].lower()
     listing = client.get("/jobs").text
     assert f'href="/jobs/{job_id}"' in listing and f"{results['test']['auc']:.3f}" in listing
+    # which patients were tested: one row per patient, the parts' sizes those of results.json
+    assert 'id="download-split"' in html
+    split = pd.read_csv(io.BytesIO(client.get(f"/jobs/{job_id}/download/split.csv").content))
+    assert split["part"].value_counts().to_dict() == {k: results["split"][k] for k in ("training", "selection",
+                                                                                        "testing")}
 
 
 def test_the_bundle_zip_holds_the_model_that_predicts_like_the_study(finished, tmp_path):
@@ -240,10 +245,10 @@ def test_unknown_jobs_are_404(finished, path):
     assert client.get(path).status_code == 404
 
 
-def test_only_the_three_downloads_are_served(finished):
+def test_only_the_listed_downloads_are_served(finished):
     app, client, job_id, *_ = finished
     r = client.get(f"/jobs/{job_id}/download/request.json")
-    assert r.status_code == 404 and "report.pdf, results.json, model.zip" in r.text
+    assert r.status_code == 404 and "report.pdf, results.json, split.csv, model.zip" in r.text
 
 
 def test_a_token_is_required_when_one_is_set(tmp_path):

@@ -128,6 +128,12 @@ def test_cli_study_and_predict(tmp_path, capsys):
     for name in ("results.json", "report.html", "report.pdf", "model/bundle.json", "model/weights.npz", "model/card.md"):
         assert (out / name).exists(), name
     assert json.loads((out / "results.json").read_text())["protocol"] == {"collimator": "LEHR"}
+    # which part each patient was in, by the table's ids, in the table's order; the parts as results.json counts them
+    split = pd.read_csv(out / "split.csv", dtype={"id": str})
+    assert list(split["id"]) == [str(i) for i in cohort.ids]
+    counts = json.loads((out / "results.json").read_text())["split"]
+    assert split["part"].value_counts().to_dict() == {k: counts[k] for k in ("training", "selection", "testing")}
+    assert not (out / "model" / "split.csv").exists()  # the bundle holds no patient-level data
     # a non-empty output folder is refused, and left as it was
     before = sorted(p.name for p in out.iterdir())
     code, captured = _cli(["study", str(data), "--target", "outcome", "--id", "pid", "--out", str(out)], capsys)

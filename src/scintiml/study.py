@@ -372,7 +372,7 @@ def write_study(
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "study"
     >>> _ = write_study(cohort, out, inputs="all", readiness=False, pdf=False)
     >>> sorted(p.name for p in out.iterdir())
-    ['figures', 'model', 'report.html', 'results.json']
+    ['figures', 'model', 'report.html', 'results.json', 'split.csv']
     """
     from .bundle import save_bundle
     from .io import atomic_dir, check_output_path, write_json
@@ -394,4 +394,28 @@ def write_study(
         write_json(tmp / "results.json", result.results)
         write_report(result.results, tmp, pdf=pdf)
         save_bundle(result, tmp / "model")
+        split_table(result).to_csv(tmp / "split.csv", index=False)
     return result
+
+
+def split_table(result: StudyResult) -> pd.DataFrame:
+    """Which part each patient was in (``id``, ``part``), in the table's order: the record that lets the testing
+    patients be checked, or the study rebuilt (:func:`scintiml.split.predefined_split`). Patients are assigned
+    by their row's position (seeded), so a table re-exported in another row order is split otherwise. Kept out of
+    the model bundle, which holds no patient-level data; ids are written spreadsheet-safe.
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    >>> table = split_table(run_study(cohort, inputs="all", readiness=False))
+    >>> table["part"].value_counts().to_dict()
+    {'training': 120, 'selection': 40, 'testing': 40}
+    """
+    from .io import spreadsheet_safe
+
+    part = np.empty(len(result.cohort.y), dtype=object)
+    for name in ("training", "selection", "testing"):
+        part[getattr(result.split, name)] = name
+    ids = pd.Series(result.cohort.ids)
+    return spreadsheet_safe(pd.DataFrame({"id": ids.astype(str) if ids.dtype == object else ids, "part": part}))

@@ -181,7 +181,7 @@ def _triage_runner(folder: Path, request: dict[str, Any], progress) -> dict[str,
 
 
 #: What each kind of job offers for download (besides a study's model.zip).
-DOWNLOADS = {"study": ("report.pdf", "results.json"), "validate": ("report.pdf", "validation.json", "predictions.csv"),
+DOWNLOADS = {"study": ("report.pdf", "results.json", "split.csv"), "validate": ("report.pdf", "validation.json", "predictions.csv"),
              "triage": ("worklist.csv",)}
 
 
@@ -686,6 +686,7 @@ def _job_context(jobs: JobStore, job_id: str) -> dict[str, Any]:
     context: dict[str, Any] = {"job": status, "job_request": jobs.request(job_id), "summary_lines": []}
     output = jobs.folder(job_id) / "output"
     context["has_pdf"] = (output / "report.pdf").is_file()
+    context["has_split"] = (output / "split.csv").is_file()  # studies written before 0.6.1 have none
     if status["state"] == "done" and status["kind"] == "study":
         from ..report.writer import summary_lines
 
