@@ -749,3 +749,22 @@ def test_uploads_never_run_are_forgotten_after_a_day_when_the_app_starts(tmp_pat
     app, client = _client(tmp_path)
     assert not old.exists() and (fresh / "data.csv").exists()
     app.state.jobs.shutdown()
+
+
+def test_the_app_without_python_multipart_names_the_extra_in_one_line(tmp_path, monkeypatch, capsys):
+    # FastAPI printed its own lines and raised a RuntimeError: a traceback, exit 1
+    import sys
+
+    from conftest import run_cli
+
+    monkeypatch.setitem(sys.modules, "python_multipart", None)
+    monkeypatch.setitem(sys.modules, "multipart", None)
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = run_cli(["app", "--folder", str(tmp_path / "app"), "--port", str(port), "--no-browser"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("error:") == 1 and "pip install 'scintiml[app]'" in err, err
+    assert "Traceback" not in err

@@ -905,3 +905,24 @@ def test_importing_the_cnn_leaves_pythons_warning_printer_in_place():
             "print(warnings.showwarning is shown)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "True", out.stderr
+
+
+def test_a_full_disk_while_writing_the_cnn_weights_is_the_file_systems_refusal(tiny_model, tmp_path, monkeypatch):
+    # safetensors raises its own SafetensorError on a failed write: `cnn train` ended in a traceback
+    import errno
+
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    from scintiml.cli.base import os_error_line
+    from scintiml.cnn import save_cnn
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    with pytest.raises(OSError) as caught:
+        save_cnn(tiny_model, tmp_path / "cnn")
+    assert caught.value.errno == errno.ENOSPC
+    assert "the disk is full" in os_error_line(caught.value)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written

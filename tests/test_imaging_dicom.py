@@ -304,3 +304,18 @@ def test_one_study_uid_holding_two_patients_is_refused_without_naming_them(tmp_p
     with pytest.raises(ImagingError, match="2 different PatientIDs") as caught:
         read_study(tmp_path / "src")
     assert "PAT-TWO" not in str(caught.value)
+
+
+def test_a_missing_pydicom_is_named_not_every_file_called_corrupt(tmp_path, monkeypatch):
+    # without pydicom, `radiomics` said "no readable NM DICOM study ...: corrupt DICOM (ModuleNotFoundError ...)"
+    import sys
+
+    from scintiml.cli.base import missing_package_line
+    from scintiml.imaging.nm_iod import write_nm_study
+
+    write_nm_study(PlanarStudy(views={"ANT": np.ones((8, 8)), "POST": np.ones((8, 8))}, pixel_spacing_mm=(3.0, 3.0),
+                               patient_id="P1"), tmp_path, layout="per_view")
+    monkeypatch.setitem(sys.modules, "pydicom", None)
+    with pytest.raises(ImportError) as caught:
+        read_studies(tmp_path)
+    assert missing_package_line(caught.value).endswith("pip install 'scintiml[imaging]'")

@@ -22,8 +22,8 @@ def _start(args, cwd):
                             text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
-def _interrupt_when(proc, ready, timeout=120.0):
-    """Send SIGINT as soon as ``ready()`` holds; fail when the command ends first."""
+def _interrupt_when(proc, ready, timeout=120.0, signum=signal.SIGINT):
+    """Send SIGINT (or ``signum``) as soon as ``ready()`` holds; fail when the command ends first."""
     start = time.monotonic()
     while not ready():
         if proc.poll() is not None:
@@ -33,7 +33,7 @@ def _interrupt_when(proc, ready, timeout=120.0):
             proc.kill()
             pytest.fail("the command never reached the point to interrupt")
         time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     return proc.returncode, [line for line in err.splitlines() if line.strip()]
 
@@ -66,6 +66,17 @@ def test_sigint_during_study(tmp_path, cohort_csv, moment):
     assert code == 130
     assert len(lines) == 1 and lines[0].startswith("interrupted"), lines
     assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort.csv"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_clean_up_as_ctrl_c_does(tmp_path, cohort_csv, signum):
+    # their default action ended the process on the spot: the temporary output folder was left beside --out
+    out = tmp_path / "study"
+    proc = _start(["study", str(cohort_csv), "--target", "outcome", "--inputs", "all", "--out", str(out)], tmp_path)
+    code, lines = _interrupt_when(proc, lambda: bool(_temp_siblings(tmp_path, "study")), signum=signum)
+    assert code == 128 + signum
+    assert lines == [f"stopped by {signal.Signals(signum).name}: nothing was written"], lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort.csv"]
 
 
@@ -164,3 +175,54 @@ def test_predict_refuses_an_output_named_as_another_format(small_frame, tmp_path
     with pytest.raises(ScintimlError, match="predictions are written as CSV, but .* names a .xlsx file"):
         predict_file(model, tmp_path / "new.csv", tmp_path / "p.xlsx")
     assert not (tmp_path / "p.xlsx").exists()
+
+
+def test_a_file_output_that_appears_while_writing_is_not_replaced(tmp_path):
+    # two `predict --out p.csv` at once both passed the check at their start; the later rename silently dropped
+    # the earlier's 50 predictions while both said "written"
+    from scintiml.io import OutputExistsError, atomic_file
+
+    target = tmp_path / "p.csv"
+    with pytest.raises(OutputExistsError, match="appeared while this run was writing it"):
+        with atomic_file(target) as tmp:
+            tmp.write_text("mine\n")
+            target.write_text("the other run's\n")
+    assert target.read_text() == "the other run's\n" and sorted(p.name for p in tmp_path.iterdir()) == ["p.csv"]
+    with atomic_file(target, overwrite=True) as tmp:  # asked for: replaced
+        tmp.write_text("mine\n")
+    assert target.read_text() == "mine\n"
+
+
+def test_machine_errors_are_one_line_with_the_cause_and_the_users_path():
+    # pydicom re-raises a full disk as OSError(its traceback text), the errno only in the cause; a temp path
+    # (.study.tmp-x1y2) was named instead of the output's
+    import errno
+
+    from scintiml.cli.base import missing_package_line, os_error_line
+
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", "out/.study.tmp-k3j2/x.dcm")
+        except OSError as original:
+            raise OSError("With tag (7FE0,0010) got exception: ... Traceback (most recent call last): ...") from original
+    except OSError as wrapped:
+        line = os_error_line(wrapped)
+    assert line == ("No space left on device (out/study/x.dcm); the disk is full: free some space or write the output "
+                    "elsewhere")
+    assert "Traceback" not in line
+    assert missing_package_line(ModuleNotFoundError("No module named 'torch'", name="torch")).endswith(
+        "pip install 'scintiml[cnn]'")
+    assert missing_package_line(ModuleNotFoundError("No module named 'weasyprint'", name="weasyprint")).endswith(
+        "pip install --force-reinstall scintiml")
+
+
+def test_an_output_that_cannot_be_shown_in_the_terminal_encoding_is_escaped_not_a_crash(tmp_path):
+    # PYTHONIOENCODING=ascii (or a latin-1 console): the first em dash or accented value crashed the command with
+    # a traceback after its output was written
+    rows = ["age,y"] + [f"{i},{'décès' if i % 2 else 'vivant'}" for i in range(30)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run([*CLI, "describe", str(tmp_path / "t.csv"), "--target", "y", "--positive", "décès"],
+                          env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert b"events (y = 'd\\xe9c\\xe8s')" in done.stdout

@@ -559,6 +559,8 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
         raise CohortFileError(
             f"{str(path)!r} is not UTF-8 text (byte {exc.start}); save it again as 'CSV UTF-8'"
         ) from exc
+    except MemoryError:  # pyarrow's ArrowMemoryError too: the machine's refusal, not a corrupt file
+        raise
     except Exception as exc:  # any parser failure is the file's fault, say so
         if suffix in {".xlsx", ".xlsm", ".xls"}:  # openpyxl's and xlrd's words ("specify an engine") mean nothing here
             raise CohortFileError(f"{str(path)!r} is not a workbook Excel can have written (a renamed or damaged "

@@ -103,6 +103,14 @@ def serve(workdir: str | Path, host: str = "127.0.0.1", port: int = 8765, open_b
     _check_port_free(host, int(port))
     import uvicorn
 
+    try:  # FastAPI only says (in a RuntimeError, after printing its own lines) that forms need python-multipart
+        import python_multipart  # noqa: F401
+    except ImportError:
+        try:
+            import multipart  # noqa: F401  (its older name)
+        except ImportError:
+            raise ModuleNotFoundError("No module named 'python_multipart' (the app's forms need it)",
+                                      name="python_multipart") from None
     from .web import AppConfig, create_app
 
     if not is_local(host) and not token:

@@ -1,13 +1,14 @@
 """What every command shares: the Typer apps, the console, one-line messages, and the error/interrupt policy.
 
 Every failure the user can fix prints one ``error: ...`` line and exits with status 2; Ctrl-C prints one line and
-exits with status 130 (the shell's convention for SIGINT). Outputs are written through :mod:`scintiml.io`, so an
+exits with status 130 (the shell's convention for SIGINT), SIGTERM and SIGHUP likewise with 143 and 129. Outputs are written through :mod:`scintiml.io`, so an
 error or an interrupt leaves nothing half-written behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 import warnings
 from typing import Iterable, Iterator, List
@@ -156,6 +157,77 @@ def _root(
     """scintiml: a nuclear-medicine department's first machine-learning study."""
 
 
+#: Which extra brings a missing module (the top-level name ``ImportError.name`` gives).
+EXTRA_OF_MODULE = {
+    "torch": "cnn", "monai": "cnn", "safetensors": "cnn", "onnx": "cnn", "onnxruntime": "cnn",
+    "pydicom": "imaging", "highdicom": "imaging", "SimpleITK": "imaging", "radiomics": "imaging",
+    "fastapi": "app", "uvicorn": "app", "multipart": "app", "python_multipart": "app", "starlette": "app",
+    "pynetdicom": "pacs", "dicomweb_client": "pacs", "openpyxl": "excel", "pyarrow": "parquet",
+}
+
+
+def missing_package_line(exc: ImportError) -> str:
+    """What to install for a missing module: its extra where one brings it, else scintiml itself again.
+
+    >>> missing_package_line(ModuleNotFoundError("No module named 'fastapi'", name="fastapi"))
+    "a required package is missing (No module named 'fastapi'); install it with: pip install 'scintiml[app]'"
+    """
+    root = (exc.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(root)
+    fix = f"pip install 'scintiml[{extra}]'" if extra else "pip install --force-reinstall scintiml"
+    return f"a required package is missing ({exc}); install it with: {fix}"
+
+
+def _machine_error(exc: OSError) -> OSError:
+    """The OSError that says what the machine refused: pydicom re-raises one whose message is its own traceback
+    text (no ``strerror``), with the original as its cause."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # a cycle of causes is possible in principle: never loop on it
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return exc
+
+
+def _public_path(name: object) -> str:
+    """A path as the user named it: an atomic output's temporary sibling (``out/.study.tmp-x1y2/figures/a.png``)
+    is shown under the name it was to be published as (``out/study/figures/a.png``)."""
+    import re
+
+    return re.sub(r"(^|/)\.([^/]+?)\.tmp-[^/]+", r"\1\2", str(name))
+
+
+#: What to do about the OS errors a run meets most (errno name -> advice).
+_OS_ADVICE = {
+    "ENOSPC": "the disk is full: free some space or write the output elsewhere",
+    "EDQUOT": "the disk quota is used up: free some space or write the output elsewhere",
+    "EROFS": "the file system is read-only: write the output elsewhere",
+    "EACCES": "check that you may read the inputs and write there",
+    "EPERM": "check that you may read the inputs and write there",
+    "EFBIG": "the file is larger than this machine lets a program write (ulimit -f)",
+    "EMFILE": "too many files open: raise the limit (ulimit -n) or close other programs",
+    "ENFILE": "too many files open on this machine: close other programs",
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for a refusal of the file system: what it said, where, and what to do.
+
+    >>> import errno
+    >>> os_error_line(OSError(errno.ENOSPC, "No space left on device", "out/.study.tmp-ab12/figures/roc.png"))
+    'No space left on device (out/study/figures/roc.png); the disk is full: free some space or write the output elsewhere'
+    """
+    import errno
+
+    exc = _machine_error(exc)
+    where = f" ({_public_path(exc.filename)})" if getattr(exc, "filename", None) else ""
+    advice = _OS_ADVICE.get(errno.errorcode.get(exc.errno or -1, ""), "check the path and that you may read and "
+                                                                          "write there")
+    return f"{exc.strerror or exc}{where}; {advice}"
+
+
 class InterruptSaid(Exception):
     """A Ctrl-C whose outcome the command has already told the user (main exits 130 without its own line)."""
 
@@ -171,14 +243,27 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning every user error into one line and Ctrl-C into exit 130."""
     shown_before, warnings.showwarning = warnings.showwarning, _warning_line
+    # a terminal or pipe that cannot show every character (PYTHONIOENCODING=ascii, a latin-1 console) crashed the
+    # command on the first em dash or accented column name, after its output was written: escape instead
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            if (getattr(stream, "encoding", "") or "").lower().replace("-", "") not in ("utf8", "utf16", "utf32"):
+                stream.reconfigure(errors="backslashreplace")
     try:
         _main(argv)
     finally:
         warnings.showwarning = shown_before
 
 
+def _interrupt_status() -> int:
+    """The shell's status for a run stopped by a signal: 128 + its number (130 for Ctrl-C, 143 for SIGTERM)."""
+    from ..io import stopped_by
+
+    return 128 + (stopped_by() or signal.SIGINT)
+
+
 def _main(argv: list[str] | None) -> None:
-    from ..io import interrupt_latch
+    from ..io import interrupt_latch, stopped_by
 
     try:
         # Typer turns Ctrl-C into Exit(130) and, outside standalone mode, *returns* an Exit's code: pass it on.
@@ -194,17 +279,23 @@ def _main(argv: list[str] | None) -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except InterruptSaid:
-        sys.exit(130)
+        sys.exit(_interrupt_status())
     except (typer.Abort, KeyboardInterrupt):
-        console.print("interrupted: nothing was written", soft_wrap=True)
-        sys.exit(130)
+        signum = stopped_by()
+        if signum is None or signum == signal.SIGINT:
+            console.print("interrupted: nothing was written", soft_wrap=True)
+        else:
+            console.print(f"stopped by {signal.Signals(signum).name}: nothing was written", soft_wrap=True)
+        sys.exit(_interrupt_status())
     except OSError as exc:  # the file system refused (permissions, full disk, read-only mount): one line too
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        error_line(f"{exc.strerror or exc}{where}; check the path and that you may write there")
+        error_line(os_error_line(exc))
         sys.exit(2)
     except ImportError as exc:
-        error_line(f"a required package is missing ({exc}); install scintiml with its extras: "
-                   "pip install 'scintiml[imaging,cnn]'")
+        error_line(missing_package_line(exc))
+        sys.exit(2)
+    except MemoryError:  # the machine's (or a ulimit's) refusal, not the table's fault: one line, nothing written
+        error_line("not enough memory for this run (the machine, or a limit set on it, refused more); use fewer "
+                   "patients or inputs (--exclude), or a machine with more memory")
         sys.exit(2)
     except Exception as exc:
         # Usage errors (unknown option, missing argument) from click carry format_message(): one line too.

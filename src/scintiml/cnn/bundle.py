@@ -11,6 +11,8 @@ card that does not render, weights of the wrong shape, and NaN/inf weights.
 
 from __future__ import annotations
 
+import errno
+
 import math
 from pathlib import Path
 from typing import Any
@@ -66,9 +68,24 @@ def save_cnn(model: CNNModel, path: str | Path, overwrite: bool = False) -> Path
     state = {k: v.detach().cpu().contiguous() for k, v in model.network.state_dict().items()}
     templates = {"templates": torch.as_tensor(np.ascontiguousarray(model.guard.templates))}
     spec = {**model.spec, "protocol": model.guard.to_spec()}
+    def tensors(data):
+        def write(p):
+            from safetensors import SafetensorError
+
+            try:
+                save_file(data, str(p))
+            except SafetensorError as exc:
+                # safetensors reports a failed write (full disk, file size limit) as its own error type, which
+                # reached the terminal as a traceback: it is the file system's refusal, said as such
+                said = str(exc)
+                code = (errno.ENOSPC if "No space left" in said else errno.EFBIG if "too large" in said
+                        else errno.EIO)
+                raise OSError(code, f"the weights could not be written ({' '.join(said.split())})", str(p)) from exc
+        return write
+
     writers = {
-        "weights.safetensors": lambda p: save_file(state, str(p)),
-        "orientation.safetensors": lambda p: save_file(templates, str(p)),
+        "weights.safetensors": tensors(state),
+        "orientation.safetensors": tensors(templates),
         "training_report.json": _json_text(model.report),
     }
     return write_bundle(path, KIND, spec, writers, card=model.card, card_markdown=card_markdown(model.card),

@@ -456,7 +456,11 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
         except ImagingError as exc:
             skipped.append(_skipped_file(path, str(exc), ds))
             continue
+        except MemoryError:  # the machine's lack, not the file's
+            raise
         except Exception as exc:  # noqa: BLE001 - a corrupt file (fuzzed bytes) must be skipped, not end the run
+            if isinstance(exc, ImportError) and (exc.name or "").split(".")[0] == "pydicom":
+                raise  # pydicom not installed: every file would be called "corrupt DICOM"; the CLI names the extra
             skipped.append(_skipped_file(path, f"corrupt DICOM ({type(exc).__name__}: {exc})", ds))
             continue
         uid = str(getattr(ds, "StudyInstanceUID", "")) or f"file:{path}"  # no UID: the file is its own study

@@ -6,11 +6,11 @@
 * :func:`spreadsheet_safe` — CSV text that a spreadsheet cannot run as a formula.
 """
 
-from .atomic import (OutputExistsError, atomic_dir, atomic_file, check_output_path, interrupt_latch,
-                     raise_if_interrupted, resolve_path, safe_file_stem)
+from .atomic import (OutputExistsError, Terminated, atomic_dir, atomic_file, check_output_path, interrupt_latch,
+                     raise_if_interrupted, resolve_path, safe_file_stem, stopped_by)
 from .jsonable import jsonable, write_json
 from .spreadsheet import formula_safe, spreadsheet_safe
 
 __all__ = ["atomic_dir", "atomic_file", "check_output_path", "OutputExistsError", "jsonable", "write_json",
            "safe_file_stem", "spreadsheet_safe", "formula_safe", "interrupt_latch", "raise_if_interrupted",
-           "resolve_path"]
+           "resolve_path", "stopped_by", "Terminated"]

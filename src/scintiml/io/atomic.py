@@ -27,14 +27,31 @@ from typing import Iterator
 from ..errors import OutputDirectoryError
 
 __all__ = ["OutputExistsError", "atomic_dir", "atomic_file", "check_output_path", "safe_file_stem", "interrupt_latch",
-           "raise_if_interrupted"]
+           "raise_if_interrupted", "stopped_by", "Terminated"]
 
 _INTERRUPTED = threading.Event()
+#: The signal that stopped the last latched block (SIGINT, SIGTERM or SIGHUP), for the command line's exit status.
+_LAST_SIGNAL: list[int] = []
+#: Besides Ctrl-C: a service manager's or ``kill``'s SIGTERM and a closed terminal's SIGHUP, whose default action
+#: ended the process on the spot — temporary folders (a de-identified copy of every file, ``deid``'s new key)
+#: were left behind, where Ctrl-C cleaned up.
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled as Ctrl-C is (everything unwinds, nothing half-written is left)."""
+
+
+def stopped_by() -> int | None:
+    """The signal number that stopped the last latched block, or None (see :func:`interrupt_latch`)."""
+    return _LAST_SIGNAL[-1] if _LAST_SIGNAL else None
 
 
 @contextlib.contextmanager
 def interrupt_latch() -> Iterator[None]:
-    """Within the block, Ctrl-C (SIGINT) raises ``KeyboardInterrupt`` as usual *and* is remembered.
+    """Within the block, Ctrl-C (SIGINT) raises ``KeyboardInterrupt`` as usual *and* is remembered; SIGTERM and
+    SIGHUP (where their action is the default, which ends the process at once) raise :class:`Terminated`, a
+    ``KeyboardInterrupt``, so that they clean up as Ctrl-C does; :func:`stopped_by` says which signal it was.
 
     Every atomic output checks the latch before it publishes (:func:`raise_if_interrupted`), so an interrupt
     that Python swallowed (see the module docstring) still stops the output. A process that ignores SIGINT
@@ -47,25 +64,34 @@ def interrupt_latch() -> Iterator[None]:
     ...     raise_if_interrupted()  # no Ctrl-C yet: nothing happens
     """
     _INTERRUPTED.clear()
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not \
-            signal.default_int_handler:
+    _LAST_SIGNAL.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # a signal handled elsewhere (ignored in a background job, caught by a server) keeps its handler
+    handled = [signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler else []
+    handled += [sig for sig in _STOP_SIGNALS if signal.getsignal(sig) is signal.SIG_DFL]
+    if not handled:
         yield
         return
 
     def remember(signum, frame):
         _INTERRUPTED.set()
-        raise KeyboardInterrupt
+        _LAST_SIGNAL.append(signum)
+        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signal.Signals(signum).name)
 
     def quiet(unraisable):
         if not (isinstance(unraisable.exc_value, KeyboardInterrupt) and _INTERRUPTED.is_set()):
             previous_hook(unraisable)
 
-    previous, previous_hook = signal.signal(signal.SIGINT, remember), sys.unraisablehook
+    previous = {sig: signal.signal(sig, remember) for sig in handled}
+    previous_hook = sys.unraisablehook
     sys.unraisablehook = quiet
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         sys.unraisablehook = previous_hook
         _INTERRUPTED.clear()
 
@@ -273,11 +299,33 @@ def atomic_file(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
             raise OutputDirectoryError(f"{str(target)!r} is a folder; give a file name for this output")
         os.chmod(tmp, 0o644 & ~_umask())
         raise_if_interrupted()
-        os.replace(tmp, target)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            _publish_new(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _publish_new(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` to ``target`` unless ``target`` exists by now: two runs given one ``--out`` both passed the
+    check at their start, and the later ``os.replace`` silently dropped the earlier's output (50 predictions lost,
+    both runs saying "written"). A hard link fails where the name exists, atomically; where the file system has
+    none (FAT, some network shares), the existence check just before the rename is the fallback."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise OutputExistsError(f"{str(target)!r} appeared while this run was writing it (another run with the "
+                                "same output?); choose another path or pass --overwrite") from None
+    except OSError:  # no hard links here
+        if target.exists() or target.is_symlink():
+            raise OutputExistsError(f"{str(target)!r} appeared while this run was writing it (another run with the "
+                                    "same output?); choose another path or pass --overwrite") from None
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
 
 
 def _umask() -> int:

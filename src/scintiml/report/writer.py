@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -224,5 +225,15 @@ def write_report(results: dict[str, Any], out_dir: str | Path, pdf: bool = True)
     (out / "report.html").write_text(html, encoding="utf-8")
     paths = {"html": out / "report.html"}
     if pdf:
+        try:
+            from weasyprint import HTML  # noqa: F401  (the import is what fails where pango is missing)
+        except (ImportError, OSError) as exc:
+            # WeasyPrint needs the pango library (OSError "cannot load library 'libpango-1.0-0'" where it is
+            # missing, common outside Linux): the whole study had run and then nothing was written, not even the
+            # HTML report. The PDF is only the HTML printed: left out, and said why
+            warnings.warn(f"report.pdf not written: the PDF writer cannot start here ({exc}); report.html holds the "
+                          "same report (print it from a browser), or install the pango library for WeasyPrint",
+                          UserWarning, stacklevel=2)
+            return paths
         paths["pdf"] = html_to_pdf(html, out / "report.pdf")
     return paths
