@@ -429,3 +429,214 @@ def test_cli_deid_counts_skipped_files_without_naming_them(tmp_path, capsys):
     assert code == 0 and "1 file(s) written" in text and "2 skipped" in text
     assert "2 file(s): not DICOM (no DICM header)" in text
     assert "QUIXOTE" not in text and "MRN99887766" not in text and "notes" not in text
+
+
+# ------------------------------------------------------------------- environment failures: disk full, permissions
+def _two_patients(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    write_nm_dicom(_study("P1"), src / "a.dcm")
+    write_nm_dicom(_study("P2"), src / "b.dcm")
+    return src
+
+
+def _disk_fills_after(monkeypatch, budget, code):
+    """Every file pydicom opens for writing shares ``budget`` bytes; past it a write fails with ``code``, as a
+    full disk (or a size limit, a read-only remount ...) does, and pydicom wraps it as it does a real one."""
+    import builtins
+    import errno
+    import os
+
+    left = [budget]
+
+    class Filling:
+        def __init__(self, path, mode):
+            self._fh = builtins.open(path, mode)
+            self.name = self._fh.name
+
+        def write(self, data):
+            if len(data) > left[0]:
+                raise OSError(code, os.strerror(code))
+            left[0] -= len(data)
+            return self._fh.write(data)
+
+        def seek(self, *args):
+            return self._fh.seek(*args)
+
+        def tell(self):
+            return self._fh.tell()
+
+        def close(self):
+            self._fh.close()
+
+    def opener(path, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wxa"):
+            return Filling(path, mode)
+        return builtins.open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom.filebase, "open", opener, raising=False)
+    return errno
+
+
+@pytest.mark.parametrize("code", ["ENOSPC", "EFBIG", "EDQUOT", "EROFS", "EIO"])
+def test_a_write_the_disk_refuses_ends_the_run_and_publishes_nothing(tmp_path, monkeypatch, code):
+    """Audit: a disk that filled up mid-run gave "12 written; 3 skipped — cannot be rewritten (OSError)", exit 0,
+    and a published folder with empty patient folders; a size limit on every file blamed the input."""
+    import errno
+    import os
+
+    src = _two_patients(tmp_path)
+    key = new_key(tmp_path / "k")
+    first = deidentify_folder(src, tmp_path / "scratch", key).written[0]
+    budget = os.path.getsize(first) + 16  # the first output fits, the second does not: the disk fills mid-run
+    for path in sorted((tmp_path / "scratch").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (tmp_path / "scratch").rmdir()
+    _disk_fills_after(monkeypatch, budget, getattr(errno, code))
+    with pytest.raises(DeidError) as info:
+        deidentify_folder(src, tmp_path / "out", key)
+    message = str(info.value)
+    assert message.startswith(f"cannot write to the output folder {str(tmp_path / 'out')!r} "
+                              f"({os.strerror(getattr(errno, code))}); nothing was published")
+    assert "\n" not in message and "give the folder that holds the DICOM files" not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "k"]  # no output, no temporary folder
+
+
+def test_a_write_error_wrapped_by_pydicom_is_found_behind_the_wrapping(tmp_path, monkeypatch):
+    """pydicom re-raises an error inside an element as ``type(exc)(message)``: an OSError without errno."""
+    import errno
+
+    src = _two_patients(tmp_path)
+    key = new_key(tmp_path / "k")
+
+    def save_as(self, *args, **kwargs):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as exc:
+            raise OSError("With tag (7FE0,0010) got exception: [Errno 28] No space left on device\nTraceback") from exc
+
+    monkeypatch.setattr(pydicom.Dataset, "save_as", save_as)
+    with pytest.raises(DeidError, match=r"\(No space left on device\); nothing was published"):
+        deidentify_folder(src, tmp_path / "out", key)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dataset_pydicom_cannot_encode_is_still_skipped_without_an_empty_patient_folder(tmp_path, monkeypatch):
+    import warnings
+
+    src = _two_patients(tmp_path)
+    key = new_key(tmp_path / "k")
+    original, calls = pydicom.Dataset.save_as, []
+
+    def save_as(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the second patient's file: Rows beyond US, a real pydicom encoding error
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.Rows = 70000
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom.Dataset, "save_as", save_as)
+    report = deidentify_folder(src, tmp_path / "out", key)
+    assert len(report.written) == 1
+    assert [s["reason"] for s in report.skipped] == ["cannot be rewritten after de-identification (OSError)"]
+    patients = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+    assert len(patients) == 1 and len(list(patients[0].iterdir())) == 1  # no empty ANON-... folder
+
+
+def test_cli_deid_on_a_full_disk_says_so_exits_2_and_takes_its_new_key_back(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from conftest import run_cli
+
+    src = _two_patients(tmp_path)
+    _disk_fills_after(monkeypatch, 0, errno.ENOSPC)
+    code = run_cli(["deid", str(src), str(tmp_path / "out"), "--key", str(tmp_path / "k"), "--new-key"])
+    said = capsys.readouterr()
+    errors = [line for line in (said.out + said.err).splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1
+    assert "cannot write to the output folder" in errors[0] and "No space left on device" in errors[0]
+    assert "written" not in said.out and "skipped" not in said.out + said.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no output, and the new key taken back
+
+
+def test_a_key_that_cannot_be_written_leaves_no_key_file(tmp_path, monkeypatch, capsys):
+    """Audit: --new-key on a full disk left an empty key file; the next --new-key said it exists, using it said
+    it is too short."""
+    import errno
+    import os
+
+    from conftest import run_cli
+
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(DeidError, match=r"cannot write the key file .*No space left on device.*no key was written"):
+        new_key(tmp_path / "k")
+    assert list(tmp_path.iterdir()) == []  # neither the key nor its temporary file
+    src = _two_patients(tmp_path)
+    code = run_cli(["deid", str(src), str(tmp_path / "out"), "--key", str(tmp_path / "k"), "--new-key"])
+    said = capsys.readouterr()
+    assert code == 2 and "no key was written" in said.out + said.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+    monkeypatch.undo()  # the disk has room again: the same command now works
+    code = run_cli(["deid", str(src), str(tmp_path / "out"), "--key", str(tmp_path / "k"), "--new-key"])
+    assert code == 0 and len((tmp_path / "k").read_text().strip()) == 64
+
+
+def test_cli_deid_never_takes_back_a_key_it_did_not_make(tmp_path, capsys):
+    from conftest import run_cli
+
+    src = _two_patients(tmp_path)
+    (tmp_path / "k").write_text("x" * 64 + "\n")
+    code = run_cli(["deid", str(src), str(tmp_path / "out"), "--key", str(tmp_path / "k"), "--new-key"])
+    said = capsys.readouterr()
+    assert code == 2 and "exists" in said.out + said.err
+    assert (tmp_path / "k").read_text() == "x" * 64 + "\n"  # the department's key is still there
+
+
+def test_an_unreadable_input_is_named_unreadable_not_corrupt(tmp_path, monkeypatch, capsys):
+    """Audit: permission denied on an input read as "not DICOM or corrupt (PermissionError)". Root reads a mode
+    000 file, so the reader is made to refuse."""
+    from conftest import run_cli
+
+    src = tmp_path / "in"
+    src.mkdir()
+    write_nm_dicom(_study("P1"), src / "a.dcm")
+    write_nm_dicom(_study("P2"), src / "QUIXOTE_locked.dcm")
+    real = pydicom.dcmread
+
+    def dcmread(path, *args, **kwargs):
+        if "locked" in str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom, "dcmread", dcmread)
+    report = deidentify_folder(src, tmp_path / "out", new_key(tmp_path / "k"))
+    assert len(report.written) == 1
+    assert [s["reason"] for s in report.skipped] == ["unreadable: permission denied; give read access to it and run "
+                                                     "again"]
+    code = run_cli(["deid", str(src), str(tmp_path / "out2"), "--key", str(tmp_path / "k")])
+    said = capsys.readouterr()
+    text = said.out + said.err
+    assert code == 0 and "1 file(s): unreadable: permission denied" in text
+    assert "corrupt" not in text and "QUIXOTE" not in text
+
+
+def test_a_key_path_below_a_file_says_it_is_a_file(tmp_path, capsys):
+    """Audit: ``--key file/key`` with ``file`` a regular file said "folder 'file' does not exist"."""
+    from conftest import run_cli
+
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(DeidError, match=r"'.*file' is a file, not a folder"):
+        new_key(tmp_path / "file" / "key")
+    with pytest.raises(DeidError, match=r"'.*file' is a file, not a folder"):
+        new_key(tmp_path / "file" / "sub" / "key")
+    src = _two_patients(tmp_path)
+    for extra in (["--new-key"], []):
+        code = run_cli(["deid", str(src), str(tmp_path / "out"), "--key", str(tmp_path / "file" / "key"), *extra])
+        said = capsys.readouterr()
+        assert code == 2 and "is a file, not a folder" in said.out + said.err
+        assert "does not exist" not in said.out + said.err
+    assert (tmp_path / "file").read_text() == "mine" and not (tmp_path / "out").exists()

@@ -95,9 +95,11 @@ def deid(
 
     # before the key is made: a refused run leaves nothing behind
     deid_module.check_folders(in_dir, out_dir, key, new_key=new_key)
-    if new_key:
-        deid_module.new_key(key)
+    made_key = False  # only a key this run made is ever taken back: "the key exists" must not remove the user's
     try:
+        if new_key:
+            deid_module.new_key(key)
+            made_key = True
         with progress_bar() as bar:
             task = bar.add_task("de-identifying", total=None)
             report = deid_module.deidentify_folder(
@@ -110,7 +112,7 @@ def deid(
         # land after the folder is in place: then the key is the only way to link those pseudonyms again)
         published = out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()) or \
             (out_dir.is_dir() and any(out_dir.iterdir()))
-        if new_key and not published:
+        if made_key and not published:
             key.unlink(missing_ok=True)
         if published and isinstance(exc, KeyboardInterrupt):  # "nothing was written" would be untrue here
             from rich.text import Text

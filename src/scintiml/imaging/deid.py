@@ -23,20 +23,24 @@ What it does, per file (inputs are never modified; the output folder is publishe
   7050 codes of the profile and every option used) and ``LongitudinalTemporalInformationModified`` are written;
 * output names come from pseudonyms only (``<patient pseudonym>/<new SOP Instance UID>.dcm``): input file and
   folder names, which often hold a name or a record number, never reach the output;
-* files that are not DICOM, truncated, without SOP Instance UID or Transfer Syntax UID, flagged
-  ``BurnedInAnnotation = YES``, or repeating an earlier file's SOP Instance UID are skipped and reported;
+* files that are not DICOM, truncated, unreadable, without SOP Instance UID or Transfer Syntax UID, flagged
+  ``BurnedInAnnotation = YES``, or repeating an earlier file's SOP Instance UID are skipped and reported; a write
+  the disk refuses (full, quota, size limit, read-only) ends the run with nothing published;
 * the audit CSV names each input by a keyed hash of its path (never the path itself) and lists every change
   (never an old value).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import hashlib
 import hmac
 import os
 import re
 import secrets
+import tempfile
 import unicodedata
 import warnings
 from collections import Counter
@@ -94,8 +98,87 @@ class DeidError(ScintimlError):
     """A de-identification request that cannot be carried out safely."""
 
 
+#: What to do when the operating system refuses a write, by errno (the rest: :data:`_WRITE_ADVICE_OTHER`).
+_WRITE_ADVICE = {
+    errno.ENOSPC: "free space on that disk or use a folder on another",
+    errno.EDQUOT: "free space within your disk quota or use a folder on another disk",
+    errno.EFBIG: "raise the file size limit (ulimit -f) or use a folder on a file system that takes larger files",
+    errno.EROFS: "use a folder on a disk that is not read-only",
+    errno.EACCES: "use a folder you may write to",
+    errno.EPERM: "use a folder you may write to",
+    errno.EIO: "check that disk (it reported an input/output error) or use a folder on another",
+}
+_WRITE_ADVICE_OTHER = "check that disk or use a folder on another"
+#: errno of a hard link refused because the file system has none (FAT, exFAT, some network shares).
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
+
+
+def _os_error(exc: BaseException | None) -> OSError | None:
+    """The operating system's error behind ``exc``: the first ``OSError`` with an errno along its causes.
+
+    pydicom hides it: an error inside an element is raised again as ``type(exc)(message)`` (an ``OSError`` without
+    errno) from the original, and a number that cannot be packed becomes a bare ``OSError`` too — that one is the
+    dataset's fault, not the disk's. Only an errno says the operating system refused.
+
+    Examples
+    --------
+    >>> try:
+    ...     try:
+    ...         raise OSError(errno.ENOSPC, "No space left on device")
+    ...     except OSError as inner:
+    ...         raise OSError("With tag (7FE0,0010) got exception: ...") from inner
+    ... except OSError as outer:
+    ...     _os_error(outer).errno == errno.ENOSPC
+    True
+    >>> _os_error(OSError("required argument is not an integer")) is None
+    True
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _write_error(what: str, failure: OSError, outcome: str) -> DeidError:
+    """One sentence for a write the operating system refused: what, why (its reason, never a file name taken
+    from the input), what was left, and what to do."""
+    reason = os.strerror(failure.errno) if failure.errno is not None else str(failure)
+    return DeidError(f"cannot write {what} ({reason}); {outcome} — "
+                     f"{_WRITE_ADVICE.get(failure.errno, _WRITE_ADVICE_OTHER)}, and run again")
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing folder above ``path`` when it is a file instead (``notes.txt/dept.key``), else None.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp()); _ = (root / "notes.txt").write_text("x")
+    >>> _file_in_the_way(root / "notes.txt" / "sub" / "dept.key") == root / "notes.txt"
+    True
+    >>> _file_in_the_way(root / "new" / "dept.key") is None
+    True
+    """
+    for parent in path.parents:
+        if parent.exists():  # False for anything below a file (NotADirectoryError): go on up to the file
+            return None if parent.is_dir() else parent
+    return None
+
+
 def new_key(path: str | Path) -> Path:
     """Write a new random 256-bit key (hex) to ``path``; refuses to overwrite an existing key.
+
+    The key is written to a hidden temporary file beside ``path``, flushed to the disk, and only then given its
+    name: a full disk, a size limit or an interrupt leaves no key file at all — an empty or half-written one would
+    read as "the key exists" to the next ``--new-key`` and as "too short" to every run that uses it.
+
+    Raises
+    ------
+    DeidError
+        ``path`` exists, its folder does not exist or is a file, or the operating system refused the write.
 
     Examples
     --------
@@ -103,15 +186,50 @@ def new_key(path: str | Path) -> Path:
     >>> key = new_key(pathlib.Path(tempfile.mkdtemp()) / "dept.key")
     >>> len(key.read_text().strip())
     64
+    >>> sorted(p.name for p in key.parent.iterdir())  # no temporary file left beside it
+    ['dept.key']
     """
     path = Path(path)
+    exists = DeidError(f"key file {str(path)!r} exists; a department keeps one key — reuse it")
     if path.exists() or path.is_symlink():
-        raise DeidError(f"key file {str(path)!r} exists; a department keeps one key — reuse it")
+        raise exists
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        raise DeidError(f"cannot create the key file {str(path)!r}: {str(blocker)!r} is a file, not a folder; give "
+                        "a key path inside a folder")
     if not path.parent.is_dir():
         raise DeidError(f"cannot create the key file {str(path)!r}: folder {str(path.parent)!r} does not exist")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_hex(32) + "\n")
+    tmp: Path | None = None
+    try:
+        # mkstemp makes the file 0600: the key is never readable by others, not even briefly
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+        tmp = Path(name)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # unlike a rename, a link never replaces a key another run made meanwhile
+        except FileExistsError:
+            raise exists from None
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+            if path.exists() or path.is_symlink():  # a file system without hard links: look once more, rename
+                raise exists from None
+            os.replace(tmp, path)
+        with contextlib.suppress(OSError):  # the new name on the disk too (best effort: not every system can)
+            folder = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+    except OSError as exc:
+        raise _write_error(f"the key file {str(path)!r}", _os_error(exc) or exc, "no key was written") from exc
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
     return path
 
 
@@ -119,6 +237,10 @@ def _read_key(path: str | Path) -> bytes:
     from ..io.atomic import is_regular_readable
 
     path = Path(path)
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        raise DeidError(f"key file {str(path)!r} not found: {str(blocker)!r} is a file, not a folder; give the path "
+                        "of the key file")
     if not path.exists():
         raise DeidError(
             f"key file {str(path)!r} not found; create one once with `scintiml deid IN OUT --key {path} --new-key` "
@@ -612,6 +734,16 @@ def deidentify_folder(
     (columns ``source, output, attribute, action, new_value``; inputs named by a keyed hash of their path).
     The folder appears only when everything is written (atomic publish); on any error nothing is left.
 
+    An input that cannot be de-identified (not DICOM, corrupt, unreadable, a dataset pydicom cannot encode ...)
+    is skipped and reported in :attr:`DeidReport.skipped`; a write the operating system refuses (full disk, quota,
+    file size limit, read-only or failing disk) ends the run instead: every later file would fail too.
+
+    Raises
+    ------
+    DeidError
+        The folders or the key are refused, no file could be de-identified, or the output could not be written
+        (the message names the output folder and the operating system's reason; nothing is published).
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -660,7 +792,14 @@ def deidentify_folder(
                 skip("not DICOM (no DICM header)")
                 continue
             except Exception as exc:  # noqa: BLE001 - a hostile file may break the parser in any way; skip it
-                skip(f"not DICOM or corrupt ({type(exc).__name__})")
+                refused = _os_error(exc)
+                if refused is not None and refused.errno in (errno.EACCES, errno.EPERM):
+                    # the file may be a perfectly good DICOM file: "corrupt" would send the user looking for damage
+                    skip("unreadable: permission denied; give read access to it and run again")
+                elif refused is not None and refused.errno == errno.EIO:
+                    skip("unreadable: input/output error while reading; check the disk or share it lies on")
+                else:
+                    skip(f"not DICOM or corrupt ({type(exc).__name__})")
                 continue
             problem = _problem(ds, path)
             if problem:
@@ -673,7 +812,7 @@ def deidentify_folder(
                 continue
             seen[original_uid] = source
             file_audit: list[dict] = []
-            relative: Path | None = None
+            unrewritable = "cannot be rewritten after de-identification ({})"
             try:
                 deidentify_dataset(ds, pseudo, retain_dates, keep_protocol, file_audit, source=source,
                                    retain_device=retain_device,
@@ -681,17 +820,28 @@ def deidentify_folder(
                                    retain_institution=retain_institution, clean_descriptors=clean_descriptors,
                                    keep_unknown=keep_unknown)
                 relative = Path(str(ds.PatientID)) / f"{ds.SOPInstanceUID}.dcm"
-                target = tmp / relative
-                if target.exists():  # two different inputs mapped to one output: never overwrite
-                    report.collisions += 1
-                    skip("UID collision: its new SOPInstanceUID equals an earlier file's; not written")
-                    continue
+            except Exception as exc:  # noqa: BLE001 - one corrupt file is reported, never the end of the run
+                skip(unrewritable.format(type(exc).__name__))
+                continue
+            target = tmp / relative
+            if target.exists():  # two different inputs mapped to one output: never overwrite
+                report.collisions += 1
+                skip("UID collision: its new SOPInstanceUID equals an earlier file's; not written")
+                continue
+            try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 ds.save_as(target, enforce_file_format=True)
-            except Exception as exc:  # noqa: BLE001 - one corrupt file is reported, never the end of the run
-                skip(f"cannot be rewritten after de-identification ({type(exc).__name__})")
-                if relative is not None:
-                    (tmp / relative).unlink(missing_ok=True)
+            except Exception as exc:  # noqa: BLE001 - sorted below: the disk's fault ends the run, the file's not
+                refused = _os_error(exc)
+                if refused is not None:
+                    # the output side refused (full disk, size limit, read-only ...): every later file would fail
+                    # too, and a result with files missing must not be published as if they were not DICOM
+                    raise _write_error(f"to the output folder {str(out_dir)!r}", refused,
+                                       "nothing was published") from exc
+                skip(unrewritable.format(type(exc).__name__))
+                target.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # a patient folder left empty is no result (rmdir: only if empty)
+                    target.parent.rmdir()
                 continue
             for row in file_audit:
                 row["output"] = str(relative)
@@ -705,15 +855,19 @@ def deidentify_folder(
             raise DeidError(f"no DICOM file below {str(in_dir)!r} could be de-identified ({why}); nothing written "
                             "— give the folder that holds the DICOM files")
         report.changes = len(audit)
-        with open(tmp / AUDIT_NAME, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=["source", "output", "attribute", "action", "new_value"])
-            writer.writeheader()
-            writer.writerow({"source": "", "output": "", "attribute": "profile", "action": PROFILE_SOURCE,
-                             "new_value": ""})
-            # file names and replacement values are the department's text: no spreadsheet formula among them
-            writer.writerows({k: formula_safe(v) for k, v in row.items()} for row in audit)
-            for s in report.skipped:
-                writer.writerow({"source": formula_safe(s["source"]), "output": "", "attribute": "",
-                                 "action": "skipped", "new_value": s["reason"]})
+        try:
+            with open(tmp / AUDIT_NAME, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, fieldnames=["source", "output", "attribute", "action", "new_value"])
+                writer.writeheader()
+                writer.writerow({"source": "", "output": "", "attribute": "profile", "action": PROFILE_SOURCE,
+                                 "new_value": ""})
+                # file names and replacement values are the department's text: no spreadsheet formula among them
+                writer.writerows({k: formula_safe(v) for k, v in row.items()} for row in audit)
+                for s in report.skipped:
+                    writer.writerow({"source": formula_safe(s["source"]), "output": "", "attribute": "",
+                                     "action": "skipped", "new_value": s["reason"]})
+        except OSError as exc:
+            raise _write_error(f"to the output folder {str(out_dir)!r}", _os_error(exc) or exc,
+                               "nothing was published") from exc
     return report
 
