@@ -161,7 +161,7 @@ def test_cli_study_and_predict(tmp_path, capsys):
         (["--target", "outcome", "--split", "60:x:20"], "cannot read split"),
         (["--target", "outcome", "--protocol", "collimator"], "KEY=VALUE"),
         (["--target", "outcome", "--split", "80:20:0"], "must not be empty"),
-        (["--target", "outcome", "--max-inputs", "0"], "--max-inputs must be at least 1"),
+        (["--target", "outcome", "--max-inputs", "0"], "--max-inputs must be a whole number of at least 1"),
         (["--target", "outcome", "--seed", "-1"], "--seed must be 0 or more"),
         (["--target", "outcome", "--jobs", "0"], "--jobs must be a number of processes"),
         (["--target", "outcome", "--split", "0:50:50"], "the training part must not be empty"),

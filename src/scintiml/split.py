@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 from sklearn.utils import check_random_state
 
 from .cohort import Cohort
-from .errors import SplitError, TargetClassesError
+from .errors import SplitError
+from .explore.describe import check_outcome
 
 #: A part with fewer events than this gets a warning: its metrics are fragile.
 MIN_EVENTS_PER_PART = 5
@@ -74,25 +74,6 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
     return tuple(v / total for v in values)  # type: ignore[return-value]
 
 
-def _outcome(y) -> np.ndarray:
-    """The outcome as int 0/1, or a clear error (a third class, or 1/2 coding, would be dropped or miscounted)."""
-    values = np.asarray(y)
-    if values.ndim != 1:
-        raise TargetClassesError(f"the outcome must hold one value per patient (1-D), got shape {values.shape}; "
-                                 "pass a single column")
-    # pd.unique does not sort, so a mix such as [0, 1, None] is reported rather than raising a TypeError
-    found = pd.unique(pd.Series(values, dtype=object)).tolist()
-    if not set(found) <= {0, 1}:  # True and False hash and compare as 1 and 0
-        try:
-            found = sorted(found)
-        except TypeError:  # text beside numbers
-            pass
-        shown = repr(found[:5]) + (" ..." if len(found) > 5 else "")
-        raise TargetClassesError(f"the outcome must be coded 0/1, got values {shown}; code the event as 1 and the "
-                                 "non-event as 0")
-    return values.astype(int)
-
-
 def split_cohort(
     cohort: Cohort | np.ndarray,
     ratios: Sequence[float] | str = (0.6, 0.2, 0.2),
@@ -122,6 +103,8 @@ def split_cohort(
     ------
     TargetClassesError
         The outcome is not coded 0/1 (1 = event): a third class, 1/2 coding, text or missing values.
+    ValueError
+        The outcome is not one value per patient (1-D).
     SplitError
         ``ratios`` not three finite non-negative numbers (or unreadable text), an empty training part, an
         outcome class without patients or without a patient in the training part, or a ``random_state`` that
@@ -135,7 +118,7 @@ def split_cohort(
     >>> {k: v["events"] for k, v in s.counts(y).items()}
     {'training': 15, 'selection': 5, 'testing': 5}
     """
-    y = _outcome(cohort.y if isinstance(cohort, Cohort) else cohort)
+    y = check_outcome(cohort.y if isinstance(cohort, Cohort) else cohort)  # a third class or 1/2 coding: refused
     given = ratios
     if isinstance(ratios, str):
         ratios = parse_ratios(ratios)

@@ -100,8 +100,10 @@ class Rule:
         ------
         TypeError
             ``X`` is not a DataFrame.
+        ValueError
+            ``y`` of another length than ``X``.
         TargetClassesError
-            ``y`` not coded 0/1 (1 = event), or of another length than ``X``.
+            ``y`` not coded 0/1 (1 = event).
         """
         X = check_frame(X)
         y = check_outcome(y, len(X))
@@ -190,9 +192,10 @@ def extract_rule(
     TypeError
         ``X`` is not a DataFrame.
     TargetClassesError
-        ``y`` not coded 0/1 (1 = event), of another length than ``X``, or of one class only.
+        ``y`` not coded 0/1 (1 = event), or of one class only.
     ValueError
-        ``inputs`` is empty or names a column ``X`` does not have, or no rule reaches ``min_sensitivity``.
+        ``y`` of another length than ``X``, ``inputs`` empty or naming a column ``X`` does not have, or no rule
+        reaching ``min_sensitivity``.
 
     Examples
     --------

@@ -24,10 +24,10 @@ def check_frame(X: Any) -> pd.DataFrame:
     Examples
     --------
     >>> import numpy as np
-    >>> check_frame(np.zeros((2, 2)))
+    >>> check_frame(np.zeros((2, 2)))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    TypeError: X must be a pandas DataFrame with one named column per input, got ndarray; wrap it, e.g. pd.DataFrame(X, columns=names)
+    TypeError: X must be a pandas DataFrame with one named column per input, got ndarray; wrap it, e.g. ...
     """
     if not isinstance(X, pd.DataFrame):
         raise TypeError(f"X must be a pandas DataFrame with one named column per input, got {type(X).__name__}; wrap "
@@ -50,25 +50,25 @@ def check_outcome(y: ArrayLike, n_rows: int | None = None, both_classes: str | N
 
     Raises
     ------
+    ValueError
+        ``y`` not 1-D, or of another length than ``X``.
     TargetClassesError
-        ``y`` not 1-D, of another length than ``X``, coded other than 0/1 (1/2, text, missing values), or of one
-        class where ``both_classes`` is given.
+        ``y`` coded other than 0/1 (1/2, text, missing values), or of one class where ``both_classes`` is given.
 
     Examples
     --------
     >>> check_outcome([True, False, True])
     array([1, 0, 1])
-    >>> check_outcome([1, 2, 2])
+    >>> check_outcome([1, 2, 2])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    scintiml.errors.TargetClassesError: y must be coded 0/1, got values [1, 2]; code the event as 1 and the non-event as 0
+    scintiml.errors.TargetClassesError: y must be coded 0/1, got values [1, 2]; code the event as 1 and the ...
     """
     values = np.asarray(y)
     if values.ndim != 1:
-        raise TargetClassesError(f"y must hold one outcome per patient (1-D), got shape {values.shape}; pass a single "
-                                 "column")
+        raise ValueError(f"y must hold one outcome per patient (1-D), got shape {values.shape}; pass a single column")
     if n_rows is not None and len(values) != n_rows:
-        raise TargetClassesError(f"X has {n_rows} rows but y has {len(values)} values; pass one outcome per row of X")
+        raise ValueError(f"X has {n_rows} rows but y has {len(values)} values; pass one outcome per row of X")
     # pd.unique, not np.unique: it does not sort, so a mix such as [0, 1, None] is reported rather than a TypeError
     found = pd.unique(pd.Series(values, dtype=object)).tolist()
     if not set(found) <= {0, 1}:  # True and False hash and compare as 1 and 0
@@ -76,9 +76,8 @@ def check_outcome(y: ArrayLike, n_rows: int | None = None, both_classes: str | N
                                  "non-event as 0")
     out = values.astype(int)
     if both_classes is not None and len(set(found)) < 2:
-        raise TargetClassesError(
-            f"y holds only one class ({'events' if len(out) and out[0] == 1 else 'non-events'}); {both_classes} needs "
-            "both events and non-events")
+        held = "only events" if len(out) and out[0] == 1 else "only non-events" if len(out) else "no patient"
+        raise TargetClassesError(f"y holds {held}; {both_classes} needs both events and non-events")
     return out
 
 
@@ -134,8 +133,10 @@ def describe_inputs(X: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
     ------
     TypeError
         ``X`` is not a DataFrame.
+    ValueError
+        ``y`` of another length than ``X``.
     TargetClassesError
-        ``y`` not coded 0/1 (1 = event), or of another length than ``X``.
+        ``y`` not coded 0/1 (1 = event).
 
     Examples
     --------
@@ -170,8 +171,10 @@ def univariate_tests(X: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
     ------
     TypeError
         ``X`` is not a DataFrame.
+    ValueError
+        ``y`` of another length than ``X``.
     TargetClassesError
-        ``y`` not coded 0/1 (1 = event), of another length than ``X``, or of one class only.
+        ``y`` not coded 0/1 (1 = event), or of one class only.
     """
     X = check_frame(X)
     y = check_outcome(y, len(X), both_classes="a univariate AUC")

@@ -33,9 +33,10 @@ def correlation_with_outcome(X: pd.DataFrame, y: np.ndarray, method: str = "pear
     ------
     TypeError
         ``X`` is not a DataFrame.
+    ValueError
+        ``y`` of another length than ``X``.
     TargetClassesError
-        ``y`` not coded 0/1 (1 = event), of another length than ``X``, or of one class only (a correlation with a
-        constant is undefined).
+        ``y`` not coded 0/1 (1 = event), or of one class only (a correlation with a constant is undefined).
 
     Examples
     --------
@@ -65,8 +66,10 @@ def redundancy_groups(
     ------
     TypeError
         ``X`` is not a DataFrame.
+    ValueError
+        ``y`` (where given) of another length than ``X``.
     TargetClassesError
-        ``y`` (where given) not coded 0/1 (1 = event), of another length than ``X``, or of one class only.
+        ``y`` (where given) not coded 0/1 (1 = event), or of one class only.
     """
     X = check_frame(X)
     if y is not None:  # before the clustering: a bad outcome is reported before any work is done
