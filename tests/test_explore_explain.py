@@ -192,3 +192,21 @@ def test_every_candidate_cut_off_lies_strictly_between_two_observed_values():
         v = np.round(rng.exponential(10, rng.randint(62, 200)), rng.randint(0, 3))
         u, cut = np.unique(v), _candidates(v, 60)
         assert not np.isin(cut, u).any() and cut.min() > u.min() and cut.max() < u.max() and len(cut) <= 60
+
+
+def test_a_rule_on_a_text_columns_levels_reads_as_the_level_not_as_an_indicator_threshold():
+    # "grade=low <= 0.5 and grade=mid <= 0.5" was how a study on a text column stated its rule
+    from scintiml.cohort import load_cohort
+    from scintiml.explain import extract_rule
+
+    rng = np.random.default_rng(0)
+    grade = rng.choice(["high", "low", "mid"], 300)
+    y = (rng.random(300) < np.where(grade == "high", 0.7, 0.15)).astype(int)
+    cohort = load_cohort(pd.DataFrame({"grade": grade, "age": rng.normal(60, 9, 300), "y": y}), "y")
+    rule = extract_rule(cohort.X, cohort.y, ["grade=low", "grade=mid"], categories=cohort.categories)
+    assert all(c.level is not None for c in rule.conditions)
+    assert rule.text in ("grade is not low and grade is not mid", "grade is not mid and grade is not low")
+    # the same rule read through the table: exactly the patients of grade "high"
+    assert (rule.predict(cohort.X) == (grade == "high")).all()
+    plain = extract_rule(cohort.X, cohort.y, ["grade=low", "grade=mid"])  # no categories: as before
+    assert "grade=low <= 0.5" in plain.text

@@ -36,12 +36,23 @@ class Condition:
     input: str
     op: str  # "<=" or ">="
     value: float
+    #: ``(column, level)`` when the input is the one-hot indicator of a text column's level ("grade=low"): the
+    #: condition then reads ``grade is low`` / ``grade is not low``, not ``grade=low >= 0.5``
+    level: tuple[str, str] | None = None
 
     def holds(self, X: pd.DataFrame) -> np.ndarray:
         v = X[self.input].to_numpy(dtype=float)
         return v <= self.value if self.op == "<=" else v >= self.value
 
     def text(self) -> str:
+        """The condition as a clinician reads it.
+
+        >>> Condition("grade=low", "<=", 0.5, level=("grade", "low")).text(), Condition("a", "<=", 0.5).text()
+        ('grade is not low', 'a <= 0.5')
+        """
+        if self.level is not None and 0 < self.value < 1:  # an indicator (0/1) cut between its two values
+            column, level = self.level
+            return f"{column} is {level}" if self.op == ">=" else f"{column} is not {level}"
         return f"{self.input} {self.op} {_fmt(self.value)}"
 
 
@@ -178,6 +189,7 @@ def extract_rule(
     min_sensitivity: float | None = None,
     max_thresholds: int = 60,
     simplicity: float = 0.02,
+    categories: dict[str, list[str]] | None = None,
 ) -> Rule:
     """Find the best AND/OR threshold rule on up to ``max_conditions`` of ``inputs``.
 
@@ -185,7 +197,8 @@ def extract_rule(
     rules reaching that sensitivity). A rule with more conditions is preferred
     only if it beats the best simpler rule by more than ``simplicity`` in the
     criterion. Missing values never satisfy a condition. ``inputs``: column names of ``X`` (one name alone is
-    taken as a list of one).
+    taken as a list of one). ``categories`` (a text column's levels, ``Cohort.categories``) makes a condition on a
+    one-hot input read ``grade is low`` / ``grade is not low``.
 
     Raises
     ------
@@ -264,4 +277,8 @@ def extract_rule(
     score, conds, join, sens, spec = chosen
     if not np.isfinite(score):
         raise ValueError(f"no rule on {inputs} reaches sensitivity {min_sensitivity}")
+    # one-hot inputs of a text column (categories: column -> its levels, as Cohort.categories holds them)
+    levels = {f"{column}={level}": (column, str(level)) for column, found in (categories or {}).items()
+              for level in found}
+    conds = [Condition(c.input, c.op, c.value, levels.get(c.input)) for c in conds]
     return Rule(conds, join, float(sens), float(spec), len(y))

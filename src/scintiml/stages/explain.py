@@ -68,7 +68,8 @@ def explain_stage(
     # whose x was never measured, so a missing value meets no condition (the training median filled in for the
     # network would put the threshold at the median and count every unmeasured patient on one side)
     raw = data.raw
-    rule = extract_rule(raw.iloc[rows], data.y[rows], rule_inputs, max_conditions=min(2, len(rule_inputs)))
+    rule = extract_rule(raw.iloc[rows], data.y[rows], rule_inputs, max_conditions=min(2, len(rule_inputs)),
+                        categories=getattr(data.cohort, "categories", None))
     raw_testing = raw.iloc[data.split.testing]
     rule.evaluate(raw_testing, testing[1])
     rule_section = rule.to_dict()
