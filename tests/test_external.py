@@ -419,6 +419,11 @@ def test_cli_validate_and_recalibrate(cleveland_bundle, tmp_path, capsys):
     assert len(predictions) == 123 and (predictions["imputed"] != "").sum() == v["n_imputed_patients"]
     html = (out / "report.html").read_text()
     assert "Verdict: " + v["verdict"] in html and "Site-membership model" in html
+    # an infinite LR+ (no non-event called positive) printed "n/a" for the ratio and its interval both
+    from scintiml.external.report import _render_html
+
+    v["performance"]["tests"]["lr_positive"] = {"value": None, "ci95": [3.04, None]}
+    assert "∞ (no non-event called positive)</td>\n<td class=\"num\">3.040–∞" in _render_html(v, {})
     assert {p.name for p in (out / "figures").iterdir()} >= {"calibration.png", "decision_curve.png", "roc.png"}
     from pypdf import PdfReader
 

@@ -549,6 +549,8 @@ def test_an_infinite_likelihood_ratio_and_a_bandless_roc_are_said_as_such(mibg_s
     r["test"]["lr_positive"], r["test"]["lr_positive_ci95"] = None, [4.5, None]
     html = render_html(r, {name: "" for name in FIGURES})
     assert "∞ (no non-event called positive)</td><td class=\"num\">4.500–∞" in html
+    r["test"]["lr_negative"], r["test"]["lr_negative_ci95"] = None, [2.0, None]  # every non-event called positive
+    assert "∞ (no non-event called negative)</td><td class=\"num\">2.000–∞" in render_html(r, {n: "" for n in FIGURES})
     band = r["test"]["roc"]["band"]
     band["lower"] = band["upper"] = [1.0] * len(band["upper"])
     fig = FIGURES["roc"][0](r)

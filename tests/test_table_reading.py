@@ -598,3 +598,43 @@ def test_a_notebook_frame_indexed_by_the_id_and_a_source_that_is_no_table():
     with pytest.raises(CohortFileError, match="load_cohort reads a table file's path or a pandas DataFrame, got "
                                               "ndarray"):
         load_cohort(frame.to_numpy(), "outcome")
+
+
+def test_merged_cells_leave_a_blank_spacer_row_blank_and_are_found_under_any_namespace_prefix(tmp_path):
+    # a site merged down over a blank spacer row filled the spacer, which became a patient without an outcome
+    # and refused the table; a workbook naming the relationships namespace rel: (valid XML) was not filled at all
+    import zipfile
+
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["site", "age", "outcome"])
+    for i in range(24):
+        sheet.append(["north" if i == 0 else None, 50 + i, i % 2])
+    sheet.append([None, None, None])  # a spacer row inside the merged block
+    for i in range(24):
+        sheet.append(["south" if i == 0 else None, 30 + i, i % 2])
+    sheet.merge_cells("A2:A26")
+    sheet.merge_cells("A27:A50")
+    book.save(tmp_path / "spacer.xlsx")
+    cohort = load_cohort(tmp_path / "spacer.xlsx", "outcome")
+    assert cohort.n_patients == 48 and any("left out 1 empty row" in n for n in cohort.notes)
+    frame = read_table(tmp_path / "spacer.xlsx")
+    assert frame["site"].tolist() == ["north"] * 24 + ["south"] * 24
+    with zipfile.ZipFile(tmp_path / "spacer.xlsx") as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(b"xmlns:r=", b"xmlns:rel=").replace(b" r:id=",
+                                                                                                    b" rel:id=")
+    parts["xl/worksheets/sheet1.xml"] = parts["xl/worksheets/sheet1.xml"].replace(b'ref="A2:A26"', b"ref='A2:A26'")
+    with zipfile.ZipFile(tmp_path / "prefixed.xlsx", "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    assert read_table(tmp_path / "prefixed.xlsx")["site"].tolist() == ["north"] * 24 + ["south"] * 24
+
+
+def test_a_frame_indexed_by_hospital_and_id_keeps_the_hospital_out_of_the_inputs():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"hospital": ["a", "b"] * 30, "pid": [f"P{i}" for i in range(60)],
+                          "age": rng.normal(60, 9, 60), "outcome": np.r_[np.ones(20), np.zeros(40)].astype(int)})
+    cohort = load_cohort(frame.set_index(["hospital", "pid"]), "outcome", id_column="pid")
+    assert list(cohort.X.columns) == ["age"] and cohort.ids[0] == "P0"

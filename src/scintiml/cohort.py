@@ -583,7 +583,7 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
     return cleaned
 
 
-_MERGE_REF = re.compile(r'<(?:\w+:)?mergeCell\b[^>]*\bref="([A-Z]{1,3}[0-9]+:[A-Z]{1,3}[0-9]+)"')
+_MERGE_REF = re.compile(r"""<(?:[\w.-]+:)?mergeCell\b[^>]*\bref=["']([A-Z]{1,3}[0-9]+:[A-Z]{1,3}[0-9]+)["']""")
 
 
 def _first_sheet_merges(path: Path) -> list[str]:
@@ -595,12 +595,13 @@ def _first_sheet_merges(path: Path) -> list[str]:
     try:
         with zipfile.ZipFile(path) as book:
             workbook = book.read("xl/workbook.xml").decode("utf-8", "replace")
-            first = re.search(r'<(?:\w+:)?sheet\b[^>]*\br:id="([^"]+)"', workbook)
+            # the relationship id under whatever prefix the writer gave its namespace (r:id, rel:id), either quote
+            first = re.search(r"""<(?:[\w.-]+:)?sheet\s[^>]*?[\w.-]+:id=["']([^"']+)["']""", workbook)
             rels = book.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
             target = None
-            for rel in re.findall(r"<(?:\w+:)?Relationship\b[^>]*>", rels):
-                if first and re.search(r'\bId="%s"' % re.escape(first.group(1)), rel):
-                    target = re.search(r'\bTarget="([^"]+)"', rel)
+            for rel in re.findall(r"<(?:[\w.-]+:)?Relationship\b[^>]*>", rels):
+                if first and re.search(r"""\bId=["']%s["']""" % re.escape(first.group(1)), rel):
+                    target = re.search(r"""\bTarget=["']([^"']+)["']""", rel)
             if target is None:
                 return []
             name = target.group(1)
@@ -629,6 +630,9 @@ def _fill_merged_cells(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, lis
     from openpyxl.utils.cell import range_boundaries
 
     filled: list[str] = []
+    # a blank spacer row inside a merged block (or below the last patient) stays blank: filled, it became a
+    # patient without an outcome and refused the table
+    blank = raw.isna().to_numpy().all(axis=1)
     raw = raw.copy()
     for ref in _first_sheet_merges(path):
         try:
@@ -638,7 +642,8 @@ def _fill_merged_cells(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, lis
         # pandas keeps the sheet's leading empty rows and columns: row r, column c of the sheet is raw[r-1, c-1]
         if r0 < 2 or r0 > len(raw) or c0 > raw.shape[1]:
             continue
-        raw.iloc[r0 - 1:r1, c0 - 1:c1] = raw.iat[r0 - 1, c0 - 1]
+        rows = [r for r in range(r0 - 1, min(r1, len(raw))) if not blank[r]]
+        raw.iloc[rows, c0 - 1:c1] = raw.iat[r0 - 1, c0 - 1]
         filled.append(ref)
     return raw, filled
 
@@ -830,8 +835,9 @@ def load_cohort(
     if isinstance(source, pd.DataFrame):
         if (id_column is not None and id_column not in source.columns
                 and id_column in [str(n) for n in source.index.names if n is not None]):
-            # df.set_index("pid"): the id named is the index, a column of the table as a notebook holds it
-            source = source.reset_index()
+            # df.set_index("pid"): the id named is the index, a column of the table as a notebook holds it (only
+            # that level: another level of a MultiIndex, a hospital, would become an input unasked)
+            source = source.reset_index(level=id_column)
         columns = _check_header(list(source.columns), Path("the DataFrame"))
         frame = source.copy()
         frame.columns = columns

@@ -400,7 +400,8 @@ def write_study(
 
 def split_table(result: StudyResult) -> pd.DataFrame:
     """Which part each patient was in (``id``, ``part``), in the table's order: the record that lets the testing
-    patients be checked, or the study rebuilt (:func:`scintiml.split.predefined_split`). Patients are assigned
+    patients be checked, or the study rerun on the same parts (``run_study(..., split=Split(training, selection,
+    testing))`` with the rows of each part). Patients are assigned
     by their row's position (seeded), so a table re-exported in another row order is split otherwise. Kept out of
     the model bundle, which holds no patient-level data; ids are written spreadsheet-safe.
 

@@ -121,7 +121,10 @@ def _render_html(v: dict[str, Any], images: dict[str, str]) -> str:
     """The report page from a validation result dict and base64 PNGs (name → data)."""
     env = Environment(loader=PackageLoader("scintiml.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
+    from ..report.writer import ratio_cells
+
     env.filters["fmt"] = _fmt
+    env.globals["ratio_cells"] = lambda key, value, ci: ratio_cells(key, value, ci, _fmt)
     return env.get_template("validate.html.j2").render(v=v, images=images)
 
 

@@ -351,7 +351,8 @@ FIGURES: dict[str, tuple[Callable, str]] = {
     "selection_trace": (_selection_trace, "Training and selection error of each candidate subset."),
     "order_selection": (_order_trace, "Selection error of each network size; the smallest good one is kept."),
     "network": (_network, "The final network, as in the published figures."),
-    "roc": (_roc, "ROC curve on the testing instances with its 95 % bootstrap band."),
+    "roc": (_roc, "ROC curve on the testing instances with its 95 % bootstrap band (none where every resample "
+                  "separates the outcomes: the legend says so)."),
     "confusion_matrix": (_confusion, "Confusion matrix at the threshold chosen on the selection instances."),
     "calibration": (_calibration, "Calibration: observed event rate against predicted probability."),
     "gain_lift": (_gain, "Cumulative gain and lift."),

@@ -33,6 +33,23 @@ def _fmt(value, digits=3):
     return str(value)
 
 
+def ratio_cells(key: str, value, ci, fmt=None) -> tuple[str, str]:
+    """A likelihood ratio and its interval as table cells: an infinite ratio is JSON's ``null`` with the interval
+    ``[lower, null]`` (no non-event called positive, for LR+; none called negative, for LR−), shown as ``∞``
+    beside ``lower–∞`` — not "n/a" twice.
+
+    >>> ratio_cells("lr_positive", None, [3.04, None])
+    ('∞ (no non-event called positive)', '3.040–∞')
+    >>> ratio_cells("lr_negative", 0.25, [0.1, 0.6])
+    ('0.250', '0.100–0.600')
+    """
+    fmt = fmt or _fmt
+    if key in ("lr_positive", "lr_negative") and value is None and ci and ci[0] is not None and ci[1] is None:
+        why = "no non-event called positive" if key == "lr_positive" else "no non-event called negative"
+        return f"∞ ({why})", f"{ci[0]:.3f}–∞"
+    return fmt(value), fmt(ci)
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
@@ -174,6 +191,7 @@ def render_html(results: dict[str, Any], images: dict[str, str]) -> str:
     env = Environment(loader=PackageLoader("scintiml.report", "templates"), autoescape=True)
     env.filters["fmt"] = _fmt
     env.filters["ci_method"] = ci_method_label
+    env.globals["ratio_cells"] = ratio_cells
     return env.get_template("report.html.j2").render(
         r=results, images=images, captions={k: v[1] for k, v in FIGURES.items()}, tests=TESTS,
         summary=summary_lines(results),
