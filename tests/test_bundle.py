@@ -404,3 +404,28 @@ def test_a_listed_file_larger_than_any_bundle_is_refused_before_it_is_hashed(bun
 def test_a_bundle_reached_through_a_linked_folder_still_loads(pristine, tmp_path):
     (tmp_path / "link").symlink_to(pristine)  # the folder may be a link (a shared drive); only its files may not
     assert load_bundle(tmp_path / "link").inputs == load_bundle(pristine).inputs
+
+
+def test_notebook_predictions_keep_the_callers_index_and_say_what_the_command_line_says(study, pristine):
+    # on a filtered frame `old["p"] = bundle.predict(old)["probability"]` put 16 of 52 probabilities on other
+    # patients (the result was numbered 0..n-1); the unit and range warnings of `scintiml predict` were not raised
+    import warnings
+
+    bundle = load_bundle(pristine)
+    X = study.cohort.X
+    older = X[X["age"] > X["age"].median()].copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a batch from the training population: nothing to say
+        older["p"] = bundle.predict(older[bundle.inputs])["probability"]
+    expected = study.model.predict_proba(older[bundle.inputs])[:, 1]
+    assert older["p"].notna().all() and np.abs(older["p"].to_numpy() - expected).max() == 0
+    shifted = older[bundle.inputs].copy()
+    shifted["planar_washout"] = shifted["planar_washout"] / 100  # a fraction where training had percent
+    with pytest.warns(UserWarning, match="planar_washout"):
+        result = bundle.predict(shifted)
+    assert list(result.index) == list(older.index) and result.attrs["warnings"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bundle.predict(shifted, warn=False)  # the command line and the app print the lines themselves
+    with pytest.raises(BundleError, match="pandas DataFrame"):
+        bundle.predict(shifted["age"])

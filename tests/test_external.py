@@ -640,3 +640,21 @@ def test_an_id_column_named_like_an_output_column_is_refused_not_a_traceback(cle
     frame.to_csv(tmp_path / "site.csv", index=False)
     run = predict_file(path, tmp_path / "site.csv", tmp_path / "p.csv", id_column="pid")
     assert list(run.predictions.columns[:2]) == ["pid", "probability"] and len(run.predictions) == len(frame)
+
+
+def test_calibration_fit_and_brier_ci_refuse_what_external_performance_refuses():
+    # 1/2 coding gave an intercept of 71.6 (SE 0) and a slope of 132264; one class ±1e21 intervals; probabilities
+    # in percent "separated"; unequal lengths an IndexError
+    from scintiml.external.metrics import brier_ci, calibration_fit
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.05, 0.95, 200)
+    y = (rng.random(200) < p).astype(int)
+    for bad_y, bad_p, phrase in ((y + 1, p, "must be 0/1"), (np.zeros(200), p, "calibration fit"),
+                                 (y, p * 100, "outside"), (y[:-1], p, "length")):
+        with pytest.raises(ValueError, match=phrase):
+            calibration_fit(bad_y, bad_p)
+    with pytest.raises(ValueError, match="must be 0/1"):
+        brier_ci(y + 1, p)
+    value, _ = brier_ci(np.zeros(200), p)  # one class: the Brier score is still defined
+    assert value == pytest.approx(np.mean(p ** 2))

@@ -427,7 +427,7 @@ def create_app(config: AppConfig) -> FastAPI:
             id_column = str(form.get("id_column") or "").strip() or None
             _, frame, name = await _save_upload(form.get("file"), folder, limit, config.max_upload_mb, keep_id=True,
                                                 id_column=id_column)
-            table = bundle.predict(frame, id_column=id_column)
+            table = bundle.predict(frame, id_column=id_column, warn=False)
             with atomic_file(folder / "predictions.csv") as tmp:
                 spreadsheet_safe(table).to_csv(tmp, index=False)
         except ScintimlError as exc:
@@ -438,7 +438,8 @@ def create_app(config: AppConfig) -> FastAPI:
             raise
         n_out = int((table["out_of_range"] != "").sum())
         return page(request, "_predictions.html", table=table, run_id=run_id, n_out=n_out, inputs=bundle.inputs,
-                    ranges=bundle.spec["training_ranges"], id_column=id_column, filename=name)
+                    ranges=bundle.spec["training_ranges"], id_column=id_column, filename=name,
+                    batch_warnings=table.attrs.get("warnings", []))
 
     @app.get("/predictions/{run_id}/predictions.csv")
     def prediction_file(run_id: str):

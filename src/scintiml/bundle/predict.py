@@ -138,6 +138,36 @@ class PredictionRun:
 NOT_CSV = {".xlsx", ".xlsm", ".xls", ".ods", ".parquet", ".pq", ".json", ".html", ".pdf", ".dcm"}
 
 
+def batch_warnings(bundle, frame: pd.DataFrame, predictions: pd.DataFrame, id_column: str | None = None) -> list[str]:
+    """What a reader of these predictions must know about the batch (one line each): an input missing for every
+    patient, levels the model never saw, an input in another unit, patients with none of the inputs, repeated ids,
+    inputs outside the training range. ``frame`` as the bundle read it; ``predictions`` from
+    :meth:`Bundle.predict`. The command line, the web app and :meth:`Bundle.predict` (as Python warnings) say the
+    same lines."""
+    lines = []
+    for name in bundle.inputs:
+        if name in frame.columns and len(frame) and frame[name].isna().all():
+            lines.append(f"input {name!r} is missing for every patient of this table: each was given the "
+                         "training median, so these predictions do not use it — check the column")
+    lines += unseen_level_lines(predictions.attrs.get("unseen_levels", {}))
+    lines += scale_mismatch_lines(bundle, frame)
+    no_input = int((predictions["imputed"] == ";".join(bundle.inputs)).sum()) if bundle.inputs else 0
+    if no_input:
+        lines.append(f"{no_input} patient(s) have none of the model's inputs: each was given the training "
+                     "medians, so their prediction says nothing about them (see the imputed column)")
+    if id_column is not None:
+        ids = frame[id_column].dropna()
+        repeated = ids[ids.duplicated()].unique()
+        if len(repeated):
+            lines.append(f"id column {id_column!r} repeats {len(repeated)} id(s), e.g. "
+                         f"{[str(v) for v in repeated[:3]]}: each row is predicted, but check the table holds "
+                         "each patient once")
+    n_out = int((predictions["out_of_range"] != "").sum())
+    if n_out:
+        lines.append(f"{n_out} patient(s) have inputs outside the training range (see out_of_range)")
+    return lines
+
+
 def predict_file(
     model: str | Path,
     data: str | Path,
@@ -185,29 +215,10 @@ def predict_file(
     warnings = bundle.check_protocol(protocol)
     if warnings and strict_protocol:
         raise ScintimlError("; ".join(warnings))
-    predictions = bundle.predict(frame, id_column=id_column)
-    for name in bundle.inputs:
-        if name in frame.columns and len(frame) and frame[name].isna().all():
-            warnings.append(f"input {name!r} is missing for every patient of this table: each was given the "
-                            "training median, so these predictions do not use it — check the column")
-    warnings += unseen_level_lines(predictions.attrs.get("unseen_levels", {}))
-    warnings += scale_mismatch_lines(bundle, frame)
+    predictions = bundle.predict(frame, id_column=id_column, warn=False)
     if frame.attrs.get("empty_rows"):
         warnings.append(f"left out {frame.attrs['empty_rows']} empty row(s) of the table (every cell blank)")
-    no_input = int((predictions["imputed"] == ";".join(bundle.inputs)).sum()) if bundle.inputs else 0
-    if no_input:
-        warnings.append(f"{no_input} patient(s) have none of the model's inputs: each was given the training "
-                        "medians, so their prediction says nothing about them (see the imputed column)")
-    if id_column is not None:
-        ids = frame[id_column].dropna()
-        repeated = ids[ids.duplicated()].unique()
-        if len(repeated):
-            warnings.append(f"id column {id_column!r} repeats {len(repeated)} id(s), e.g. "
-                            f"{[str(v) for v in repeated[:3]]}: each row is predicted, but check the table holds "
-                            "each patient once")
-    n_out = int((predictions["out_of_range"] != "").sum())
-    if n_out:
-        warnings.append(f"{n_out} patient(s) have inputs outside the training range (see out_of_range)")
+    warnings += predictions.attrs["warnings"]
     from ..external import batch_drift  # imported here: scintiml.external itself reads bundles
 
     drift, drift_lines = batch_drift(bundle, frame)

@@ -225,11 +225,18 @@ class Bundle:
                               "arithmetic overflows on their values); the bundle is corrupt or the values absurd")
         return p
 
-    def predict(self, frame: pd.DataFrame, id_column: str | None = None) -> pd.DataFrame:
-        """Probability, class at the bundle's threshold, out-of-range and imputed inputs, per patient; a value
-        the training table meant as "not measured" (:attr:`missing_codes`) is read as missing here too."""
+    def predict(self, frame: pd.DataFrame, id_column: str | None = None, warn: bool = True) -> pd.DataFrame:
+        """Probability, class at the bundle's threshold, out-of-range and imputed inputs, per patient, on the
+        caller's index; a value the training table meant as "not measured" (:attr:`missing_codes`) is read as
+        missing here too. What the batch's reader must know (levels the model never saw, an input in another
+        unit, inputs outside the training range …) is in ``attrs["warnings"]`` and, with ``warn``, raised as
+        ``UserWarning``s — the lines ``scintiml predict`` prints (a notebook saw none of them)."""
         from ..cohort import model_inputs
 
+        if not isinstance(frame, pd.DataFrame):
+            raise BundleError(f"predict takes the new patients as a pandas DataFrame with the model's input columns, "
+                              f"got {type(frame).__name__}")
+        caller_index = frame.index
         if id_column is not None and id_column not in frame.columns:
             raise BundleError(f"id column {id_column!r} not found in the data")
         check_id_name(id_column, PREDICTION_COLUMNS)
@@ -262,10 +269,20 @@ class Bundle:
             "above_threshold": p >= self.threshold,
             "out_of_range": names(outside),
             "imputed": names(imputed),
-        })
+        }, index=caller_index if len(caller_index) == len(p) else None)
+        # on the caller's index: `old["p"] = bundle.predict(old)["probability"]` on a filtered frame had put 16 of 52
+        # probabilities on other patients (rows 0..n-1 aligned by label), the rest NaN
         if id_column is not None:
             out.insert(0, id_column, frame[id_column].to_numpy())
         out.attrs["unseen_levels"] = X.attrs.get("unseen_levels", {})
+        from .predict import batch_warnings
+
+        out.attrs["warnings"] = batch_warnings(self, frame, out, id_column)
+        if warn:
+            import warnings
+
+            for line in out.attrs["warnings"]:
+                warnings.warn(line, UserWarning, stacklevel=2)
         return out
 
 

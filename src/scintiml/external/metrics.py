@@ -18,7 +18,7 @@ from scipy import stats
 from scipy.special import expit, logit
 from sklearn.utils import check_random_state
 
-from ..evaluate.calibration import EPS as _EPS, newton_logistic, separated as _separated
+from ..evaluate.calibration import EPS as _EPS, _check_outcome_scores, newton_logistic, separated as _separated
 from ..evaluate import auc_ci, binary_classification_tests, brier_score, decision_curve, reliability_table, roc_curve
 from ..io import jsonable
 
@@ -88,8 +88,11 @@ def calibration_fit(y, p, level: float = 0.95) -> CalibrationFit:
     >>> round(fit.slope, 2), fit.slope_ci[1] < 1
     (0.5, True)
     """
-    y = np.asarray(y, float)
-    lp = logit(np.clip(np.asarray(p, float), EPS, 1 - EPS))
+    # 1/2 coding gave an intercept of 71.6 with SE 0, one class intervals of ±1e21, percent probabilities
+    # "separated": refused as the other evaluate functions refuse them
+    y, p = _check_outcome_scores(y, p, "p", both_classes="a calibration fit", probabilities=True)
+    y = y.astype(float)
+    lp = logit(np.clip(p, EPS, 1 - EPS))
     ones = np.ones((len(y), 1))
     (a,), cov_a = newton_logistic(y, ones, lp)
     z = stats.norm.ppf(0.5 + level / 2)
@@ -131,8 +134,8 @@ def brier_ci(y, p, n_bootstrap: int = 1000, level: float = 0.95, random_state=0)
     >>> value, lo, hi
     (0.25, 0.25, 0.25)
     """
-    y = np.asarray(y, float)
-    p = np.asarray(p, float)
+    y, p = _check_outcome_scores(y, p, "p", probabilities=True)  # lengths, 0/1, NaN and percent refused
+    y = y.astype(float)
     rng = check_random_state(random_state)
     idx = rng.randint(0, len(y), size=(n_bootstrap, len(y)))
     values = np.mean((p[idx] - y[idx]) ** 2, axis=1)

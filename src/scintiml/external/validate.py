@@ -424,7 +424,8 @@ def validate_bundle(
     label, reasons = verdict(performance, development["auc"], max_auc_drop)
     if mismatches:
         reasons.append("acquisition protocol differs: " + "; ".join(mismatches))
-    predictions = pd.DataFrame(dict(zip(VALIDATION_COLUMNS, (p, p >= bundle.threshold, y, imputed.to_numpy()))))
+    predictions = pd.DataFrame(dict(zip(VALIDATION_COLUMNS, (p, p >= bundle.threshold, y, imputed.to_numpy()))),
+                               index=frame.index if len(frame.index) == len(p) else None)  # the caller's patients
     if id_column is not None:
         predictions.insert(0, id_column, frame[id_column].to_numpy())
     return ValidationResult(

@@ -258,7 +258,8 @@ def atomic_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """
     target = check_output_path(target, overwrite=overwrite, kind="folder")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    with _signals_held():  # a signal between making the folder and knowing its name would orphan it
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield tmp
         # mkdtemp makes 0700 folders (the study folder, its model/ and figures/): colleagues on a shared department
@@ -290,9 +291,10 @@ def atomic_file(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """
     target = check_output_path(target, overwrite=overwrite, kind="file")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
+    with _signals_held():
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+        os.close(fd)
+        tmp = Path(name)
     try:
         yield tmp
         if target.exists() and target.is_dir():
@@ -326,6 +328,22 @@ def _publish_new(tmp: Path, target: Path) -> None:
         os.replace(tmp, target)
         return
     tmp.unlink()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP for the few instructions between creating a temporary output and naming it:
+    one landing there (a test that signalled as soon as the folder appeared hit it) left the folder behind, since
+    the cleanup knows only a named one. A held signal is delivered, and handled as usual, when the block ends."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, *_STOP_SIGNALS}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _umask() -> int:
