@@ -319,3 +319,28 @@ def test_a_missing_pydicom_is_named_not_every_file_called_corrupt(tmp_path, monk
     with pytest.raises(ImportError) as caught:
         read_studies(tmp_path)
     assert missing_package_line(caught.value).endswith("pip install 'scintiml[imaging]'")
+
+
+def test_views_that_disagree_are_put_on_one_grid_and_the_note_says_what_was_lost(tmp_path):
+    # a POST at 3 x 6 mm beside an ANT at 3 x 3 mm was kept as it was (only the first spacing was compared) and the
+    # study said 3 mm; a 16 x 16 view cropped to 8 x 8 lost 75 % of its counts with the note "resampled"
+    import pydicom
+
+    from scintiml.imaging.nm_iod import write_nm_study
+
+    write_nm_study(PlanarStudy(views={"ANT": np.full((8, 8), 5.0), "POST": np.full((16, 16), 5.0)},
+                               pixel_spacing_mm=(3.0, 3.0), patient_id="P1"), tmp_path / "crop", layout="per_view")
+    studies, _ = read_studies(tmp_path / "crop")
+    assert studies[0].views["POST"].shape == (8, 8)
+    assert any("POST" in n and "75 % of its counts" in n for n in studies[0].metadata["ingest_notes"])
+    write_nm_study(PlanarStudy(views={"ANT": np.full((8, 8), 5.0), "POST": np.full((8, 8), 5.0)},
+                               pixel_spacing_mm=(3.0, 3.0), patient_id="P2"), tmp_path / "aniso", layout="per_view")
+    for path in (tmp_path / "aniso").rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        if "POST" in str(getattr(ds, "SeriesDescription", "")) + str(getattr(ds, "ImageID", "")) or \
+                ds.DetectorInformationSequence[0].ViewCodeSequence[0].CodeMeaning.upper().startswith("POST"):
+            ds.PixelSpacing = [3.0, 6.0]
+            ds.save_as(path)
+    studies, _ = read_studies(tmp_path / "aniso")
+    assert studies[0].pixel_spacing_mm == (3.0, 3.0)
+    assert any(n.startswith("POST: resampled from 8x8 at 3 x 6 mm") for n in studies[0].metadata["ingest_notes"])

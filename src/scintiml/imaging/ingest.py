@@ -363,11 +363,18 @@ def _assemble(uid: str, items: list[tuple[Any, list[_Frame]]], views: Sequence[s
         target, shape = float(ref.spacing[0]), ref.pixels.shape
     out = {}
     for v, f in frames.items():
-        if target is not None and (f.spacing[0] != target or f.pixels.shape != shape):
+        # both spacings compared: a view at 3 x 6 mm beside 3 x 3 mm ones was kept as it was, and the study said 3 mm
+        if target is not None and (tuple(map(float, f.spacing)) != (target, target) or f.pixels.shape != shape):
             if not np.all(np.isfinite(f.spacing)):
                 raise ImagingError(f"{name}: view {v} has no PixelSpacing; cannot resample it to {target} mm")
             out[v] = resample(f.pixels, f.spacing, target, shape)
-            notes.append(f"{v}: resampled from {f.pixels.shape[0]}x{f.pixels.shape[1]} at {f.spacing[0]:g} mm")
+            note = (f"{v}: resampled from {f.pixels.shape[0]}x{f.pixels.shape[1]} at "
+                    f"{' x '.join(f'{float(s):g}' for s in dict.fromkeys(f.spacing))} mm")
+            total = float(np.sum(f.pixels))
+            kept = float(np.sum(out[v])) / total if total > 0 else 1.0
+            if kept < 0.99:  # a larger field of view cropped to the study's: say how much of the view is gone
+                note += f"; {100 * (1 - kept):.0f} % of its counts lay outside the study's field of view and were cut"
+            notes.append(note)
         else:
             out[v] = f.pixels
     spacing = (target, target) if target is not None else frames[order[0]].spacing
