@@ -658,3 +658,21 @@ def test_calibration_fit_and_brier_ci_refuse_what_external_performance_refuses()
         brier_ci(y + 1, p)
     value, _ = brier_ci(np.zeros(200), p)  # one class: the Brier score is still defined
     assert value == pytest.approx(np.mean(p ** 2))
+
+
+def test_validation_arguments_that_switched_a_guard_off_are_refused(cleveland_bundle):
+    # max_missing_share NaN switched the missing-input guard off; level 95 gave intervals of None; a threshold
+    # of 1.5 called every patient "no event"
+    from scintiml.errors import ScintimlError
+    from scintiml.external import random_effects, validate_bundle
+    from scintiml.external.metrics import external_performance
+
+    path, bundle = cleveland_bundle
+    with pytest.raises(ScintimlError, match="max_missing_share must be a share from 0 to 1, got nan"):
+        validate_bundle(bundle, heart_disease_frame("hungarian"), "disease", max_missing_share=float("nan"))
+    with pytest.raises(ValueError, match="level must be a share strictly between 0 and 1"):
+        random_effects([0.7, 0.8], [0.05, 0.06], level=95)
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.05, 0.95, 100)
+    with pytest.raises(ValueError, match="threshold must be a probability strictly between 0 and 1, got 1.5"):
+        external_performance((rng.random(100) < p).astype(int), p, threshold=1.5)

@@ -48,6 +48,8 @@ def random_effects(estimates: Sequence[float], standard_errors: Sequence[float],
     ...
     ValueError: random_effects needs finite estimates and standard errors above 0; leave out a site whose figure has no standard error (one with perfect separation, say) and say so
     """
+    if not (isinstance(level, (int, float, np.number)) and 0 < float(level) < 1):  # 95 gave intervals of None
+        raise ValueError(f"level must be a share strictly between 0 and 1 (0.95 for 95 %), got {level!r}")
     y = np.asarray(estimates, float)
     se = np.asarray(standard_errors, float)
     # a NaN estimate or a standard error of 0 (DeLong's for a separated site) silently gave a pooled mean of NaN

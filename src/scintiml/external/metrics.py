@@ -178,6 +178,9 @@ def external_performance(y, p, threshold: float, random_state=0) -> dict[str, An
     """
     y = np.asarray(y, int)
     p = np.asarray(p, float)
+    if not (isinstance(threshold, (int, float, np.number)) and 0 < float(threshold) < 1):
+        # a threshold of 1.5 or NaN called every patient "no event" without a word
+        raise ValueError(f"threshold must be a probability strictly between 0 and 1, got {threshold!r}")
     rng = check_random_state(random_state)
     auc = auc_ci(y, p)
     calibration = calibration_fit(y, p)

@@ -371,6 +371,9 @@ def validate_bundle(
     >>> result.verdict in ("transportable", "recalibrate", "retrain"), result.performance["n"]
     (True, 294)
     """
+    if not (isinstance(max_missing_share, (int, float, np.number)) and 0 <= float(max_missing_share) <= 1):
+        # NaN switched the guard off (every comparison with NaN is false)
+        raise ScintimlError(f"max_missing_share must be a share from 0 to 1, got {max_missing_share!r}")
     target = column_name(target)  # as the header is read: trimmed, NFC
     id_column = column_name(id_column) if id_column is not None else None
     frame, y = check_site_table(bundle, frame, target, id_column)
