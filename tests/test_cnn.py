@@ -926,3 +926,98 @@ def test_a_full_disk_while_writing_the_cnn_weights_is_the_file_systems_refusal(t
     assert caught.value.errno == errno.ENOSPC
     assert "the disk is full" in os_error_line(caught.value)
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+_TINY = dict(width=4, epochs=1, max_steps=2, seed=3)
+
+
+@pytest.mark.parametrize("labels, ids, words", [
+    (slice(0, 22), None, "counts hold 24 studies but labels hold 22 values"),
+    (np.r_[0, 1], None, "counts hold 24 studies but labels hold 26 values"),
+    (None, [f"P{i}" for i in range(23)], "counts hold 24 studies but ids hold 23 patient ids"),
+])
+def test_labels_or_ids_of_another_length_than_counts_are_refused_naming_both_counts(small, labels, ids, words):
+    # 22 labels for 24 studies trained on the first 22 (a label missing in the middle shifts every later one),
+    # 26 gave an IndexError and 23 ids "array is not broadcastable"
+    from scintiml.imaging import ImagingError
+
+    X, y, _ = small
+    y = y[labels] if isinstance(labels, slice) else y if labels is None else np.r_[y, labels]
+    with pytest.raises(ImagingError, match=words):
+        train_cnn(X, y, VIEWS, ids=ids, **_TINY)
+
+
+def test_non_finite_or_negative_counts_are_refused_by_study_index_in_training_and_prediction(small, tiny_model):
+    # NaN counts gave NaN probabilities without a word, and a TypeError about a state_dict in training
+    from scintiml.imaging import ImagingError
+
+    X, y, _ = small
+    bad = X.astype(float)
+    bad[3, 0, 5, 5], bad[9, 2, 0, 0], bad[5, 1, 7, 7] = np.nan, np.inf, -1.0
+    said = "studies at index 3, 9 hold NaN or infinite values and the study at index 5 holds negative values"
+    with pytest.raises(ImagingError, match=said):
+        train_cnn(bad, y, VIEWS, **_TINY)
+    with pytest.raises(ImagingError, match=said):
+        tiny_model.predict_proba(bad)
+    with pytest.raises(ImagingError, match="the study at index 0 holds negative values"):
+        tiny_model.predict_proba(bad[5:6])
+    assert np.isfinite(tiny_model.predict_proba(X[:2])).all()  # valid counts are still scored
+
+
+@pytest.mark.parametrize("views, words", [
+    (["ANT", "ANT"], "'ANT' is named more than once"),  # trained, then its bundle was refused by load_cnn
+    ("AP", "got the single text 'AP'"),  # read as the views ['A', 'P']
+    (["ANT", " "], "are not all names"),
+])
+def test_views_a_bundle_could_not_be_read_back_with_are_refused_before_training(small, views, words):
+    from scintiml.imaging import ImagingError
+
+    X, y, _ = small
+    with pytest.raises(ImagingError, match=words):
+        train_cnn(X[:, :len(views)], y, views, **_TINY)
+
+
+@pytest.mark.parametrize("labels, words", [
+    (lambda y: np.where(y == 1, "yes", "no"), r"got \['no', 'yes'\] for the studies at index 0, 1, 2, 3, 4 and "
+                                              r"19 more"),
+    (lambda y: np.where(y == 1, 0.8, 0.3), r"got \[0.3, 0.8\]"),  # read as 0: "no patient has outcome class 1"
+    (lambda y: np.r_[y[:4], np.nan, y[5:]], r"got \[nan\] for the study at index 4;"),
+])
+def test_labels_other_than_0_1_are_refused_naming_the_values(small, labels, words):
+    from scintiml.errors import TargetClassesError
+
+    X, y, _ = small
+    with pytest.raises(TargetClassesError, match=words):
+        train_cnn(X, labels(y), VIEWS, **_TINY)
+
+
+def test_boolean_labels_train_the_same_model_as_0_1(small, tiny_model):
+    X, y, _ = small
+    model = train_cnn(X, y.astype(bool), VIEWS, **_TINY)
+    np.testing.assert_array_equal(model.predict_proba(X), tiny_model.predict_proba(X))
+    assert model.card["data"] == "24 studies, 13 with PE"
+
+
+@pytest.mark.parametrize("width", [0, -4, 2.5, True, 257])
+def test_a_width_outside_what_load_cnn_reads_is_refused_before_training(small, width):
+    from scintiml.errors import ScintimlError
+
+    X, y, _ = small
+    with pytest.raises(ScintimlError, match=f"width must be a whole number from 1 to 256.*got {width}$"):
+        train_cnn(X, y, VIEWS, **{**_TINY, "width": width})
+
+
+def test_a_study_with_negative_or_undefined_pixels_is_not_triaged_and_the_rest_are_ranked(small, tiny_model):
+    # predict_proba now refuses such counts: without the guard naming them, one study stopped the whole worklist
+    X, _, _ = small
+    studies = [PlanarStudy(views=dict(zip(VIEWS, x.astype(float))), patient_id=f"P{i}") for i, x in enumerate(X[:4])]
+    studies[1].views["ANT"] = studies[1].views["ANT"].copy()
+    studies[1].views["ANT"][5, 5] = -40.0  # signed pixel data read as counts
+    studies[3].views["POST"] = studies[3].views["POST"].copy()
+    studies[3].views["POST"][7, 7] = np.nan
+    table, _ = worklist(tiny_model, studies)
+    by_id = table.set_index("patient_id")
+    assert (by_id.loc[["P1", "P3"], "priority"] == "not triaged").all()
+    assert "negative pixel values (down to -40)" in by_id.loc["P1", "protocol_check"]
+    assert "NaN or infinite" in by_id.loc["P3", "protocol_check"]
+    assert by_id.loc[["P0", "P2"], "probability"].notna().all()

@@ -95,6 +95,13 @@ class ProtocolGuard:
         counts = np.asarray(counts)
         if list(counts.shape[1:]) != self.matrix:
             return [f"matrix {counts.shape[1]} x {counts.shape[2]}, trained on {self.matrix[0]} x {self.matrix[1]}"]
+        # counts are never negative or undefined (signed pixel data, a negative RescaleIntercept): such a study is
+        # listed as not triaged with the reason, where the network would refuse it and stop the whole worklist
+        values = counts.astype(float, copy=False)
+        if not np.isfinite(values).all():
+            return ["pixel values that are not numbers (NaN or infinite)"]
+        if (values < 0).any():
+            return [f"negative pixel values (down to {values.min():g}): not counts"]
         problems = []
         totals = counts.reshape(len(counts), -1).sum(axis=1)
         low, high = self.counts_per_view

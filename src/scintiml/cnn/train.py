@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 from torch import nn
 
 from .._version import __version__
+from ..errors import ScintimlError, TargetClassesError
 from ..evaluate import calibration_intercept_slope, evaluate_binary
 from ..imaging.planar import ImagingError
 from ..split import Split, split_cohort
@@ -131,10 +132,18 @@ class CNNModel:
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
     def predict_proba(self, counts: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Calibrated probability of pulmonary embolism for each study ``(n, views, 128, 128)`` of counts."""
+        """Calibrated probability of pulmonary embolism for each study ``(n, views, 128, 128)`` of counts.
+
+        Raises
+        ------
+        ImagingError
+            Counts of another shape, or studies holding NaN, infinite or negative values (named by index).
+        """
         counts = np.asarray(counts)
         if counts.ndim != 4 or counts.shape[1] != len(self.views) or tuple(counts.shape[2:]) != MATRIX:
             raise ImagingError(f"counts must be (n, {len(self.views)} views, 128, 128); got {counts.shape}")
+        # a NaN pixel gave a NaN probability and a negative one was clamped to 0 without a word: refused by name
+        _check_count_values(counts)
         # expit, not 1 / (1 + exp(-z)): the same numbers, without numpy's overflow warning for a large logit
         return expit(self.logits(counts, batch_size) / self.temperature)
 
@@ -188,6 +197,123 @@ def patient_split(labels: np.ndarray, ids: Sequence[str] | None, random_state: i
 
 def _state(network: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in network.state_dict().items()}
+
+
+#: How many offending studies or values an error names (the rest are counted): one line, not thousands.
+_NAMED = 5
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to 80 characters, so that a long argument keeps the error to one readable line."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _at(indices: Sequence[int]) -> str:
+    """``"the study at index 3"`` / ``"the studies at index 3, 7, ... and 4 more"`` (indices of counts, from 0)."""
+    shown = ", ".join(str(int(i)) for i in indices[:_NAMED])
+    more = f" and {len(indices) - _NAMED} more" if len(indices) > _NAMED else ""
+    return f"the stud{'y' if len(indices) == 1 else 'ies'} at index {shown}{more}"
+
+
+def _check_views(views: Any) -> list[str]:
+    """The views as a list of names, refused by the rule :func:`scintiml.cnn.bundle.load_cnn` applies to a bundle's
+    views, so that a training never writes a bundle that cannot be read back.
+
+    Raises
+    ------
+    ImagingError
+        A single string (``"AP"`` is not the views ``["A", "P"]``), not a sequence, fewer than 1 or more than
+        ``MAX_VIEWS`` views, a name that is not non-empty text of at most ``MAX_VIEW_NAME`` characters, or a name
+        given twice.
+    """
+    from .bundle import MAX_VIEW_NAME, MAX_VIEWS  # bundle imports this module: imported when used, not at the top
+
+    if isinstance(views, (str, bytes)):
+        raise ImagingError(f"views must be a list of view names, got the single text {_short(views)}; pass a list "
+                           f"(e.g. [{_short(views)}] for one view, or ['ANT', 'POST'] for two)")
+    try:
+        names = list(views)
+    except TypeError:
+        raise ImagingError(f"views must be a list of view names, got {type(views).__name__}; pass e.g. "
+                           "['ANT', 'POST'], one name per view of counts' second axis") from None
+    if not 1 <= len(names) <= MAX_VIEWS:
+        raise ImagingError(f"views must be 1 to {MAX_VIEWS} different names, got {len(names)}; name each view of "
+                           "counts' second axis once")
+    if not all(isinstance(v, str) and v.strip() and len(v) <= MAX_VIEW_NAME for v in names):
+        raise ImagingError(f"views {_short(names)} are not all names (non-empty text of at most {MAX_VIEW_NAME} "
+                           "characters); name each view of counts' second axis, e.g. 'ANT'")
+    repeated = sorted({v for v in names if names.count(v) > 1})
+    if repeated:
+        raise ImagingError(f"views must be 1 to {MAX_VIEWS} different names, but {', '.join(map(repr, repeated))} "
+                           f"{'is' if len(repeated) == 1 else 'are'} named more than once in {_short(names)}; name "
+                           "each view of counts' second axis once")
+    return names
+
+
+def _check_labels(labels: np.ndarray) -> np.ndarray:
+    """Labels as int 0/1: 0/1 numbers or booleans only, anything else refused by value and study.
+
+    ``astype(int)`` read 0.3 as 0, raised ``int()``'s own error for "yes", and turned NaN into
+    -9223372036854775808; as the tabular side does (:func:`scintiml.explore.describe.check_outcome`), the
+    values that are not 0/1 are named instead.
+
+    Raises
+    ------
+    TargetClassesError
+        Labels that are not one value per study (1-D) or hold anything other than 0/1 and True/False.
+    """
+    if labels.ndim != 1:
+        raise TargetClassesError(f"labels must hold one 0/1 value per study (1-D), got shape {labels.shape}; pass "
+                                 "a single column")
+    if labels.dtype.kind in "biuf":
+        bad = np.flatnonzero(~np.isin(labels, (0, 1)))  # NaN is in neither: refused too
+    else:  # text, or a mix (object): compared one by one, as "1" == 1 is False and must stay refused
+        bad = np.asarray([i for i, v in enumerate(labels.tolist())
+                          if not (isinstance(v, (bool, int, float, np.number)) and v in (0, 1))], dtype=int)
+    if len(bad):
+        found = list({repr(v): v for v in labels[bad].tolist()}.values())  # distinct; repr keeps NaNs as one
+        try:
+            found = sorted(found)
+        except TypeError:  # text beside numbers
+            pass
+        values = repr(found[:_NAMED])[:-1] + (", ...]" if len(found) > _NAMED else "]")
+        raise TargetClassesError(f"labels must be 0/1 (1 = pulmonary embolism; True/False also accepted), got "
+                                 f"{values} for {_at(bad)}; code PE as 1 and no PE as 0, and leave out studies "
+                                 "without a label together with their counts")
+    return labels.astype(int)
+
+
+def _check_count_values(counts: np.ndarray, block: int = 256) -> None:
+    """Counts must be finite and non-negative: refused by study index otherwise.
+
+    Checked ``block`` studies at a time, so that the check never holds a boolean copy of a whole data set.
+
+    Raises
+    ------
+    ImagingError
+        Counts that are not numbers, or studies holding NaN, infinite or negative values.
+    """
+    if counts.dtype.kind not in "biuf":
+        raise ImagingError(f"counts must be numbers (photon counts), got an array of {counts.dtype}; convert them "
+                           "with np.asarray(counts, dtype=float)")
+    if counts.dtype.kind in "bu":  # no NaN, no negative
+        return
+    non_finite, negative = [], []
+    for start in range(0, len(counts), block):
+        # reshaped a block at a time: a mirrored (negative-stride) array is copied by reshape, a block not the whole
+        part = counts[start:start + block].reshape(min(block, len(counts) - start), -1)
+        if part.dtype.kind == "f":
+            non_finite.extend(start + np.flatnonzero(~np.isfinite(part).all(axis=1)))
+        negative.extend(start + np.flatnonzero((part < 0).any(axis=1)))
+    said = []
+    if non_finite:
+        said.append(f"{_at(non_finite)} hold{'s' if len(non_finite) == 1 else ''} NaN or infinite values")
+    if negative:
+        said.append(f"{_at(negative)} hold{'s' if len(negative) == 1 else ''} negative values")
+    if said:
+        raise ImagingError(f"counts must be finite and non-negative (photon counts), but {' and '.join(said)}; "
+                           "correct those studies or leave them out")
 
 
 def train_cnn(
@@ -274,6 +400,19 @@ def train_cnn(
         With ``model.report``: the split, the history, the selection analysis (temperature, threshold, its
         sensitivity and specificity with CIs) and the testing analysis.
 
+    Raises
+    ------
+    ImagingError
+        Views that a bundle could not be read back with (a single string, a name given twice, more than 16), counts
+        of the wrong shape or holding NaN, infinite or negative values, labels or ids of another length than
+        counts, or a selection part without both outcomes.
+    TargetClassesError
+        Labels other than 0/1 (True/False accepted), named by value and study index.
+    ScintimlError
+        A width that is not a whole number from 1 to 256.
+    ValueError
+        An unknown architecture, ``epochs < 1``, ``batch_size < 2`` or ``smoothing`` outside (0, 1].
+
     Examples
     --------
     >>> from scintiml.datasets.perfusion import simulate_perfusion_scans
@@ -282,17 +421,41 @@ def train_cnn(
     >>> model = train_cnn(X, y, ["ANT", "POST", "RAO", "LAO", "RPO", "LPO"], width=4, epochs=1, max_steps=1)
     >>> model.report["split"]
     {'training': 10, 'selection': 6, 'testing': 4}
+    >>> train_cnn(X, y[:18], ["ANT", "POST", "RAO", "LAO", "RPO", "LPO"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    scintiml.imaging.planar.ImagingError: counts hold 20 studies but labels hold 18 values; pass one label per ...
     """
+    from .bundle import MAX_WIDTH  # bundle imports this module: imported when used, not at the top
+
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
     if epochs < 1 or batch_size < 2 or not 0 < smoothing <= 1:
         raise ValueError("epochs >= 1, batch_size >= 2 and 0 < smoothing <= 1 are required")
+    # the range load_cnn reads back: width 0 was a torch RuntimeError deep inside the first convolution
+    if isinstance(width, (bool, np.bool_)) or not isinstance(width, (int, np.integer)) or not 1 <= width <= MAX_WIDTH:
+        raise ScintimlError(f"width must be a whole number from 1 to {MAX_WIDTH} (the encoder's first-stage "
+                            f"filters; 8 by default), got {_short(width)}")
+    width = int(width)
+    views = _check_views(views)
     counts = np.asarray(counts)
-    labels = np.asarray(labels).astype(int)
     if counts.ndim != 4 or counts.shape[1] != len(views):
         raise ImagingError(f"counts must be (n, {len(views)} views, H, W); got shape {counts.shape}")
     if tuple(counts.shape[2:]) != MATRIX:
         raise ImagingError(f"views must be 128 x 128 pixels (resample them first); got {counts.shape[2:]}")
+    labels = np.asarray(labels)
+    # lengths first: a label missing in the middle shifted every later one, and the surplus studies were dropped
+    if labels.ndim == 1 and len(labels) != len(counts):  # another shape is refused as such just below
+        raise ImagingError(f"counts hold {len(counts)} studies but labels hold {len(labels)} value"
+                           f"{'' if len(labels) == 1 else 's'}; pass one label per study, in the order of counts")
+    if ids is not None:
+        ids = list(ids)  # positions, as the split's indices are (a pandas Series would be read by its index)
+        if len(ids) != len(counts):
+            raise ImagingError(f"counts hold {len(counts)} studies but ids hold {len(ids)} patient id"
+                               f"{'' if len(ids) == 1 else 's'}; pass one patient id per study, in the order of "
+                               "counts")
+    labels = _check_labels(labels)
+    _check_count_values(counts)
     min_epochs = (3 * epochs) // 4 if min_epochs is None else min_epochs
     rng = check_random_state(seed)
     torch.manual_seed(seed)
