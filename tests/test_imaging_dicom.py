@@ -23,7 +23,10 @@ needs_dciodvfy = pytest.mark.skipif(DCIODVFY is None, reason="dciodvfy (Debian p
 def _study(pid="PAT-1", shape=(32, 32), seed=0):
     rng = np.random.RandomState(seed)
     views = {v: rng.poisson(20, shape).astype(float) + (np.arange(shape[1]) >= shape[1] // 2) * 30 for v in VIEWS6}
-    return PlanarStudy(views=views, pixel_spacing_mm=(12.5, 12.5), patient_id=pid,
+    # a fixed study UID: the writers no longer store a generated one in the caller's study, and these tests
+    # compare the study across calls
+    uid = pydicom.uid.generate_uid(entropy_srcs=[pid, str(seed)])
+    return PlanarStudy(views=views, pixel_spacing_mm=(12.5, 12.5), patient_id=pid, study_instance_uid=uid,
                        metadata={"PatientName": "Doe^Jane", "PatientBirthDate": "19600101", "PatientSex": "F",
                                  "AccessionNumber": "ACC123", "StudyID": "77", "StudyDate": "20240310",
                                  "StudyTime": "101500", "ReferringPhysicianName": "House^Greg",

@@ -236,3 +236,67 @@ def test_cli_simulate_refuses_non_finite_and_absurd_physics(tmp_path, capsys, op
     code = run_cli(["simulate", "--out", str(tmp_path / "sim"), "--n", "1", *option])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error:") and "must lie in" in err and not (tmp_path / "sim").exists()
+
+
+# ----------------------------------------------------------------------------- the simulator checks its arguments
+@pytest.mark.parametrize("kwargs, phrase", [
+    ({"collimator_fwhm_mm": float("nan")}, r"collimator_fwhm_mm must lie in \(0, 100\], got nan"),
+    ({"collimator_fwhm_mm": 1e9}, r"collimator_fwhm_mm must lie in \(0, 100\]"),  # ran > 300 s, then out of memory
+    ({"collimator_fwhm_mm": 0}, r"collimator_fwhm_mm must lie in \(0, 100\]"),
+    ({"collimator_slope": float("nan")}, r"collimator_slope must lie in \[0, 1\], got nan"),
+    ({"collimator_slope": -0.01}, r"collimator_slope must lie in \[0, 1\]"),
+    ({"collimator_slope": 1e9}, r"collimator_slope must lie in \[0, 1\]"),
+    ({"counts_per_view": float("nan")}, r"counts_per_view must lie in \(0, 1e\+09\], got nan"),
+    ({"counts_per_view": float("inf")}, r"counts_per_view must lie in \(0, 1e\+09\], got inf"),
+    ({"counts_per_view": 1e30}, r"counts_per_view must lie in \(0, 1e\+09\]"),  # numpy: "lam value too large"
+    ({"counts_per_view": "500000"}, r"counts_per_view must lie in"),
+    ({"scatter_fraction": float("nan")}, r"scatter_fraction must lie in \[0, 1\)"),
+    ({"scatter_fraction": 1.0}, r"scatter_fraction must lie in \[0, 1\)"),
+    ({"prevalence": float("nan")}, "prevalence and mimic_share must lie in"),
+    ({"views": ()}, "views is empty; give at least one of ANT"),
+    ({"views": "ANT"}, "views must be a sequence of view names"),
+    ({"views": ("ANT", "POST", "ANT")}, "view.s. ANT given more than once"),
+    ({"n_jobs": 0}, "n_jobs must be None or a non-zero whole number"),
+    ({"n_jobs": 1.5}, "n_jobs must be None or a non-zero whole number"),
+    ({"n_cases": -1}, "n_cases must be a whole number of cases, at least 0"),
+    ({"n_cases": 2.5}, "n_cases must be a whole number of cases, at least 0"),
+    ({"pe_mix": (0.2, float("nan"), 0.3, 0.5)}, "pe_mix needs 4 non-negative finite weights"),
+])
+def test_simulator_refuses_arguments_out_of_range_by_name(kwargs, phrase):
+    from scintiml.errors import ScintimlError
+
+    args = {"n_cases": 1, "views": ("ANT",), "random_state": 0, **kwargs}
+    with pytest.raises(ScintimlError, match=phrase):
+        simulate_perfusion_scans(**args)
+
+
+def test_simulator_takes_its_bounds_and_the_cli_uses_the_same_ones(tmp_path, capsys, monkeypatch):
+    from conftest import run_cli
+
+    from scintiml.datasets.perfusion import simulate as sim
+
+    assert (sim.MAX_COUNTS, sim.MAX_FWHM_MM, sim.MAX_COLLIMATOR_SLOPE) == (1e9, 100.0, 1.0)
+    (at_bounds,) = simulate_perfusion_scans(1, views=("ANT",), random_state=0, counts_per_view=sim.MAX_COUNTS,
+                                            collimator_fwhm_mm=sim.MAX_FWHM_MM, collimator_slope=1.0, n_jobs=-1)
+    assert abs(at_bounds.views["ANT"].sum() - 1e9) < 5 * np.sqrt(1e9)
+    # one source of the limits: lowered in the simulator module, the command refuses what it took before
+    monkeypatch.setattr(sim, "MAX_FWHM_MM", 5.0)
+    assert run_cli(["simulate", "--out", str(tmp_path / "sim"), "--n", "1", "--collimator-fwhm", "7"]) == 2
+    err = capsys.readouterr().err
+    assert "--collimator-fwhm in (0, 5] mm" in err and not (tmp_path / "sim").exists()
+    with pytest.raises(ValueError, match=r"collimator_fwhm_mm must lie in \(0, 5\]"):
+        simulate_perfusion_scans(1, views=("ANT",), collimator_fwhm_mm=7.0)
+
+
+def test_stack_defaults_to_the_cases_own_views_and_names_a_missing_one():
+    from scintiml.errors import ScintimlError
+
+    (two,) = simulate_perfusion_scans(1, views=("POST", "ANT"), random_state=3)
+    stacked = two.stack()  # was KeyError 'RAO': the default asked for the six standard views
+    assert stacked.shape == (2, 128, 128)
+    np.testing.assert_array_equal(stacked[0], two.views["POST"])
+    np.testing.assert_array_equal(stacked[1], two.views["ANT"])
+    with pytest.raises(ScintimlError, match=r"view\(s\) RAO were not simulated; it has POST, ANT"):
+        two.stack(("ANT", "RAO"))
+    (six,) = simulate_perfusion_scans(1, random_state=3)
+    np.testing.assert_array_equal(six.stack(), six.stack(VIEWS))  # the default protocol stacks as before

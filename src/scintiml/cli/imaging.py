@@ -12,10 +12,6 @@ from rich.console import Console
 from ..errors import ScintimlError
 from .base import app, cnn_app, parse_protocol as _parse_protocol, progress_bar, require, require_seed
 
-#: Bounds of the simulator's physics options (finite, and far beyond any real acquisition).
-MAX_COUNTS = 1e9
-MAX_FWHM_MM = 100.0
-
 
 @app.command()
 def simulate(
@@ -37,6 +33,8 @@ def simulate(
     """Simulate planar 99mTc-MAA lung perfusion studies as NM DICOM with a clinical context (teaching data)."""
 
     from ..datasets.perfusion import write_simulated_cohort
+    # the simulator's own bounds (one source): finite, and far beyond any real acquisition
+    from ..datasets.perfusion.simulate import MAX_COUNTS, MAX_FWHM_MM
     from ..io import check_output_path
     from .base import say
 

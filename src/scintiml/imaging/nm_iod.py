@@ -79,14 +79,50 @@ def view_from_code(value: str, scheme: str = "SCT") -> str | None:
     return None
 
 
-def _dataset(study: PlanarStudy, frames: np.ndarray, views: Sequence[str], *, series_uid: str, series_number: int,
-             instance_number: int, patient_name: str, patient_birth_date: str, study_date: str | None):
+def _stored_counts(view: str, image) -> np.ndarray:
+    """One view as the 16-bit counts the file stores: rounded to the nearest integer, checked by the view's name.
+
+    Rounded, not truncated: ``astype`` cut a view of 0.9 everywhere (``resample`` gives fractions) to all 0 while
+    ``CountsAccumulated`` still said how many counts there were."""
+    arr = np.asarray(image)
+    if arr.dtype.kind not in "biuf":
+        raise ImagingError(f"view {view} holds {arr.dtype} values, not counts; give it as a 2-D numeric array")
+    if arr.ndim != 2 or arr.size == 0:
+        raise ImagingError(f"view {view} is an array of shape {arr.shape}, not a 2-D image of counts; an NM view is "
+                           "one non-empty rows x columns image")
+    bad = int(np.count_nonzero(~np.isfinite(arr)))
+    if bad:
+        raise ImagingError(f"view {view} has {bad} NaN or infinite pixel(s); counts must be finite numbers — replace "
+                           "them (e.g. with 0) before writing NM files")
+    counts = np.rint(arr.astype(float))
+    if counts.min() < 0 or counts.max() > 65535:
+        raise ImagingError(f"view {view} has counts from {arr.min():g} to {arr.max():g}; NM pixels are 16-bit counts "
+                           "in 0..65535 — scale or clip the view before writing it")
+    return counts.astype(np.uint16)
+
+
+def _check_spacing(study: PlanarStudy) -> None:
+    """Refuse a pixel spacing that :func:`scintiml.imaging.ingest.read_study` would refuse in the file written."""
+    from .ingest import SPACING_RANGE_MM  # ingest imports this module: imported here, not at the top
+
+    low, high = SPACING_RANGE_MM
+    spacing = tuple(np.asarray(study.pixel_spacing_mm, dtype=float).ravel())
+    if len(spacing) != 2 or not np.all(np.isfinite(spacing)):
+        raise ImagingError(f"the study's pixel spacing is {study.pixel_spacing_mm!r}, not known; set "
+                           "pixel_spacing_mm to the camera's pixel size in mm before writing NM files (readers "
+                           "need it to put the views on one grid)")
+    if not all(low <= s <= high for s in spacing):
+        raise ImagingError(f"pixel spacing {spacing[0]:g} x {spacing[1]:g} mm cannot be written: PixelSpacing must "
+                           f"lie in {low:g}-{high:g} mm for the file to be read back; give the pixel size in mm")
+
+
+def _dataset(study: PlanarStudy, frames: np.ndarray, views: Sequence[str], *, study_uid: str, series_uid: str,
+             series_number: int, instance_number: int, patient_name: str, patient_birth_date: str,
+             study_date: str | None):
     import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, NuclearMedicineImageStorage, generate_uid
 
-    if frames.size and (frames.max() > 65535 or frames.min() < 0):
-        raise ImagingError("counts must lie in 0..65535 to be stored as 16-bit NM pixels")
     md = study.metadata
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = NuclearMedicineImageStorage
@@ -100,7 +136,7 @@ def _dataset(study: PlanarStudy, frames: np.ndarray, views: Sequence[str], *, se
     now = datetime.now()
     ds.SOPClassUID = NuclearMedicineImageStorage
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = study.study_instance_uid
+    ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = series_uid
     ds.Modality = "NM"
     ds.PatientID = study.patient_id
@@ -129,10 +165,11 @@ def _dataset(study: PlanarStudy, frames: np.ndarray, views: Sequence[str], *, se
     ds.PatientOrientation = list(shared.pop()) if len(shared) == 1 else ""
     # NM Image module
     ds.ImageType = ["ORIGINAL", "PRIMARY", "STATIC", "EMISSION"]
-    ds.CountsAccumulated = int(round(float(frames.sum())))
+    # the counts the file holds (frames are the stored integers): the header must not contradict the pixels
+    ds.CountsAccumulated = int(frames.sum(dtype=np.int64))
     duration_ms = float(md.get("frame_duration_ms", 0) or 0)
     if not duration_ms and md.get("count_rate_cps"):
-        duration_ms = 1000.0 * float(frames[0].sum()) / float(md["count_rate_cps"])
+        duration_ms = 1000.0 * float(frames[0].sum(dtype=np.int64)) / float(md["count_rate_cps"])
     ds.ActualFrameDuration = int(round(duration_ms))
     ds.AcquisitionTerminationCondition = md.get("termination", "CNTS")
     ds.SamplesPerPixel = 1
@@ -191,7 +228,7 @@ def _dataset(study: PlanarStudy, frames: np.ndarray, views: Sequence[str], *, se
     ds.AcquisitionDate = ds.StudyDate
     if "acquisition_time" in md:
         ds.AcquisitionTime = md["acquisition_time"]
-    ds.PixelData = frames.astype(np.uint16).tobytes()
+    ds.PixelData = frames.astype("<u2").tobytes()
     return ds
 
 
@@ -213,6 +250,15 @@ def nm_datasets(study: PlanarStudy, layout: str = "per_view", *, patient_name: s
     Returns
     -------
     list of pydicom.Dataset
+        Pixels are the views' counts rounded to the nearest integer (16-bit, 0..65535); ``CountsAccumulated`` is
+        the sum of the stored pixels. Where ``study.study_instance_uid`` is empty, every dataset gets one newly
+        generated StudyInstanceUID; ``study`` itself is not changed.
+
+    Raises
+    ------
+    ImagingError
+        An unknown layout or view name, no views, a pixel spacing that is unknown or outside what a reader takes,
+        a view that is not a 2-D image of finite counts in 0..65535, or views of different sizes in one file.
 
     Examples
     --------
@@ -224,17 +270,28 @@ def nm_datasets(study: PlanarStudy, layout: str = "per_view", *, patient_name: s
     ['ORIGINAL', 'PRIMARY', 'STATIC', 'EMISSION']
     >>> [ds.PatientOrientation for ds in nm_datasets(st)]
     [['L', 'F'], ['R', 'F']]
+    >>> ds = nm_datasets(PlanarStudy(views={"ANT": np.full((8, 8), 0.9)}, pixel_spacing_mm=3.0))[0]
+    >>> int(ds.pixel_array.min()), int(ds.CountsAccumulated)
+    (1, 64)
     """
     from pydicom.uid import generate_uid
 
     if layout not in ("per_view", "dual_head", "multiframe"):
         raise ImagingError(f"unknown layout {layout!r}; choose per_view, dual_head or multiframe")
+    if not study.views:
+        raise ImagingError(f"{study.source or 'the study'} has no views; add at least one view before writing NM "
+                           "files")
     unknown = [v for v in study.views if v not in VIEW_ORIENTATION]
     if unknown:
         raise ImagingError(f"view(s) {unknown} have no standard code; name views {', '.join(STANDARD_VIEWS)}")
+    _check_spacing(study)
+    # checked (and rounded) before anything is built, each by its view's name; the views may have been replaced
+    # since the study was made, so PlanarStudy's own checks are not relied on
+    stored = {v: _stored_counts(v, image) for v, image in study.views.items()}
     entropy = study.metadata.get("uid_entropy")
-    if not study.study_instance_uid:
-        study.study_instance_uid = generate_uid(entropy_srcs=[entropy, "study"]) if entropy else generate_uid()
+    # generated here, not written into the caller's study: every dataset of this call shares it
+    study_uid = study.study_instance_uid or (generate_uid(entropy_srcs=[entropy, "study"]) if entropy
+                                             else generate_uid())
     views = list(study.views)
     if layout == "per_view":
         groups = [[v] for v in views]
@@ -250,18 +307,26 @@ def nm_datasets(study: PlanarStudy, layout: str = "per_view", *, patient_name: s
         groups += [[v] for v in left]
     series_uid = study.series_instance_uid or (generate_uid(entropy_srcs=[entropy, "series"]) if entropy
                                                else generate_uid())
+    for group in groups:
+        shapes = {v: stored[v].shape for v in group}
+        if len(set(shapes.values())) > 1:
+            sizes = ", ".join(f"{v} {r}x{c}" for v, (r, c) in shapes.items())
+            raise ImagingError(f"views {sizes} differ in size and cannot be frames of one {layout} file; resample "
+                               "them to one matrix (scintiml.imaging.resample) or write layout='per_view'")
     out = []
     for number, group in enumerate(groups, start=1):
-        frames = np.stack([np.asarray(study.views[v], dtype=float) for v in group])
-        out.append(_dataset(study, frames, group, series_uid=series_uid, series_number=1, instance_number=number,
-                            patient_name=patient_name, patient_birth_date=patient_birth_date, study_date=study_date))
+        frames = np.stack([stored[v] for v in group])
+        out.append(_dataset(study, frames, group, study_uid=study_uid, series_uid=series_uid, series_number=1,
+                            instance_number=number, patient_name=patient_name, patient_birth_date=patient_birth_date,
+                            study_date=study_date))
     return out
 
 
 def write_nm_study(study: PlanarStudy, folder: str | Path, layout: str = "per_view", **names) -> list[Path]:
     """Write a planar study as NM Image files in ``folder`` (atomically, one file at a time).
 
-    File names are ``<PatientID>_<views>.dcm``. See :func:`nm_datasets` for ``layout``.
+    File names are ``<PatientID>_<views>.dcm``. See :func:`nm_datasets` for ``layout``, how counts are stored and
+    what is refused (before any file is written); ``study`` is not changed.
 
     Examples
     --------
@@ -275,6 +340,7 @@ def write_nm_study(study: PlanarStudy, folder: str | Path, layout: str = "per_vi
     >>> [len(p.name) for p in write_nm_study(st, tempfile.mkdtemp(), layout="dual_head")]
     [142]
     """
+    datasets = nm_datasets(study, layout, **names)  # first: a refused study leaves no folder behind
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -283,7 +349,7 @@ def write_nm_study(study: PlanarStudy, folder: str | Path, layout: str = "per_vi
     safe = safe_file_stem(study.patient_id, fallback="study")
     if safe != study.patient_id:
         safe += "-" + hashlib.sha256(study.patient_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    for ds in nm_datasets(study, layout, **names):
+    for ds in datasets:
         views = [view_from_code(item.ViewCodeSequence[0].CodeValue) for item in ds.DetectorInformationSequence]
         path = folder / f"{safe}_{'-'.join(views)}.dcm"
         with atomic_file(path) as tmp:

@@ -16,6 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,37 @@ _TOKENS = {"ANT": "ANT", "AP": "ANT", "POST": "POST", "PA": "POST", "RAO": "RAO"
 
 @dataclass
 class PlanarStudy:
-    """Views of one planar study and the metadata a model needs."""
+    """Views of one planar study and the metadata a model needs.
+
+    Parameters
+    ----------
+    views : mapping of str to 2-D array
+        View name (``"ANT"``, ``"POST"``, ...) to its image of counts. Each image is converted with
+        :func:`numpy.asarray` (an array is kept as it is, not copied) and must be a non-empty 2-D array of numbers;
+        the study keeps its own dict, so the caller's mapping is never changed. A study may hold no view yet (the
+        DICOM writers refuse to write one).
+    pixel_spacing_mm : (float, float) or float
+        Row and column spacing in mm, both positive and finite, or both NaN where the spacing is unknown (the
+        default). A single number means square pixels: ``3.2`` is read as ``(3.2, 3.2)``. Stored as a tuple of
+        two floats.
+    patient_id, study_instance_uid, series_instance_uid, source : str
+    metadata : dict
+
+    Raises
+    ------
+    ImagingError
+        Where the views or the pixel spacing are not of that form.
+
+    Examples
+    --------
+    >>> st = PlanarStudy(views={"ANT": [[1, 2], [3, 4]]}, pixel_spacing_mm=3.2)
+    >>> st.pixel_spacing_mm, st.counts_per_view
+    ((3.2, 3.2), {'ANT': 10.0})
+    >>> PlanarStudy(views={"ANT": np.ones(8)})
+    Traceback (most recent call last):
+    ...
+    scintiml.imaging.planar.ImagingError: study: view 'ANT' is a 1-D array of shape (8,); a view is one 2-D image...
+    """
 
     views: dict[str, np.ndarray]
     pixel_spacing_mm: tuple[float, float] = (np.nan, np.nan)
@@ -49,6 +80,32 @@ class PlanarStudy:
     series_instance_uid: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+
+    def __post_init__(self) -> None:
+        name = self.source or "study"
+        if not isinstance(self.views, Mapping):
+            raise ImagingError(f"{name}: views must be a mapping of view name to 2-D image (e.g. "
+                               f"{{'ANT': array}}), got {type(self.views).__name__}")
+        views = {}
+        for view, image in self.views.items():
+            if not isinstance(view, str):
+                raise ImagingError(f"{name}: view name {view!r} is not a string; name views 'ANT', 'POST', ...")
+            try:
+                arr = np.asarray(image)
+            except (TypeError, ValueError) as exc:  # ragged nested lists, objects numpy cannot hold
+                raise ImagingError(f"{name}: view {view!r} is not an array of counts ({exc}); give a 2-D numeric "
+                                   "array") from None
+            if arr.dtype.kind not in "biuf":
+                raise ImagingError(f"{name}: view {view!r} holds {arr.dtype} values, not numbers; give its counts "
+                                   "as a 2-D numeric array")
+            if arr.ndim != 2:
+                raise ImagingError(f"{name}: view {view!r} is a {arr.ndim}-D array of shape {arr.shape}; a view is "
+                                   "one 2-D image of counts (rows x columns)")
+            if arr.size == 0:
+                raise ImagingError(f"{name}: view {view!r} has no pixels (shape {arr.shape}); give its image of counts")
+            views[view] = arr
+        self.views = views
+        self.pixel_spacing_mm = _spacing(self.pixel_spacing_mm, name)
 
     @property
     def counts_per_view(self) -> dict[str, float]:
@@ -59,6 +116,27 @@ class PlanarStudy:
         if missing:
             raise ImagingError(f"{self.source or 'study'}: view(s) {missing} missing; it has {list(self.views)}")
         return np.stack([self.views[v] for v in views])
+
+
+def _spacing(value, name: str) -> tuple[float, float]:
+    """``pixel_spacing_mm`` as two floats: a scalar is square pixels; both NaN is "unknown"."""
+    bad = (f"{name}: pixel_spacing_mm {value!r} is not a pixel spacing; give two positive numbers in mm "
+           "(row, column), one number for square pixels, or leave it out where it is unknown")
+    if value is None or isinstance(value, (str, bytes, bool, np.bool_)):  # float() would take "3" and None (NaN)
+        raise ImagingError(bad)
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ImagingError(bad) from None
+    if arr.ndim == 0:
+        arr = np.array([arr, arr])
+    if arr.shape != (2,):
+        raise ImagingError(bad)
+    if np.all(np.isnan(arr)):
+        return (float(arr[0]), float(arr[1]))  # unknown: readers resample only where they know it
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ImagingError(bad)
+    return (float(arr[0]), float(arr[1]))
 
 
 def views_in_text(text: str) -> list[str]:
@@ -161,7 +239,9 @@ def read_png_study(image_paths: list[str | Path], sidecar: str | Path | None = N
             raise ImagingError(f"{p}: cannot tell the view; name it in the sidecar or in the file name (e.g. _ANT)")
         views[view] = arr
     md = info.get("metadata", {})
-    spacing = tuple(md.get("pixel_spacing_mm", (np.nan, np.nan)))
+    # passed as given: PlanarStudy reads a single number as square pixels and refuses, naming the sidecar, what
+    # is no spacing (tuple() of a number raised a bare TypeError)
+    spacing = md.get("pixel_spacing_mm", (np.nan, np.nan))
     return PlanarStudy(views=views, pixel_spacing_mm=spacing, patient_id=str(info.get("patient_id", "")),
                        study_instance_uid=str(info.get("study_instance_uid", "")), metadata=md,
                        source=str(sidecar or image_paths[0]))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -10,6 +11,7 @@ import numpy as np
 from scipy import ndimage
 from sklearn.utils import check_random_state
 
+from ...errors import ScintimlError
 from .clinical import clinical_context
 from .lesions import MIMICS, PE_MIX, PE_PATTERNS, emboli, mimic
 from .phantom import Anatomy, build_anatomy, draw_shape, grid_points
@@ -22,6 +24,13 @@ VIEW_ANGLES = {"ANT": 0.0, "POST": 180.0, "RAO": -45.0, "LAO": 45.0, "RPO": -135
                "RLAT": -90.0, "LLAT": 90.0}
 PIXEL_MM = BIN_MM / 2
 VISIBLE_CONTRAST = 0.2
+#: Bounds of the physics options (finite, and far beyond any real acquisition); the ``simulate`` command uses the
+#: same ones. A planar view holds 1e5-1e6 counts; a collimator resolves 5-15 mm at the face and loses 0.02-0.1 mm
+#: per mm of distance. Past them the Poisson draw fails ("lam value too large") or the blur kernel grows without
+#: end (a 1e9 mm FWHM ran for minutes, then out of memory).
+MAX_COUNTS = 1e9
+MAX_FWHM_MM = 100.0
+MAX_COLLIMATOR_SLOPE = 1.0
 
 
 @dataclass
@@ -40,8 +49,31 @@ class PerfusionCase:
     anatomy: Anatomy | None = None  # kept with keep_anatomy=True (3-D masks for checks)
     reference: dict | None = None  # keep_anatomy=True: view -> expected counts without the defects
 
-    def stack(self, views=VIEWS) -> np.ndarray:
-        """The views as one (n_views, 128, 128) array."""
+    def stack(self, views: Sequence[str] | None = None) -> np.ndarray:
+        """The views as one (n_views, 128, 128) array.
+
+        Parameters
+        ----------
+        views : sequence of str, optional
+            Which views, in this order; by default the case's own views, in the order they were simulated.
+
+        Raises
+        ------
+        ScintimlError
+            Where a view asked for was not simulated for this case.
+
+        Examples
+        --------
+        >>> (case,) = simulate_perfusion_scans(1, views=("ANT", "POST"), random_state=0)
+        >>> case.stack().shape, case.stack(["POST"]).shape
+        ((2, 128, 128), (1, 128, 128))
+        """
+        views = list(self.views) if views is None else list(views)
+        missing = [v for v in views if v not in self.views]
+        if missing:
+            raise ScintimlError(f"case {self.case_id}: view(s) {', '.join(map(str, missing))} were not simulated; "
+                                f"it has {', '.join(self.views)} — pass views= from those, or simulate with "
+                                "those views")
         return np.stack([self.views[v] for v in views])
 
 
@@ -146,6 +178,17 @@ def _one_case(case_id, patient_seed, noise_seed, positive, prevalence, mimic_sha
     )
 
 
+def _within(value, low: float, high: float, *, low_open: bool = False) -> bool:
+    """Whether ``value`` is a real number in [low, high] (or (low, high]); False for NaN, text or None."""
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        return False
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return False
+    return (low < x if low_open else low <= x) and x <= high  # NaN fails every comparison
+
+
 def simulate_perfusion_scans(
     n_cases: int = 20,
     prevalence: float = 0.4,
@@ -166,17 +209,18 @@ def simulate_perfusion_scans(
     Parameters
     ----------
     n_cases : int
+        At least 0.
     prevalence : float
         Share of cases with pulmonary embolism.
     counts_per_view : float
-        Total counts per view (clinical: 0.5-1 million).
+        Total counts per view (clinical: 0.5-1 million), in (0, ``MAX_COUNTS``].
     collimator_fwhm_mm, collimator_slope : float
         Resolution at the collimator face and its growth per mm of distance (LEHR ≈ 7 mm + 0.04/mm; a
-        general-purpose collimator ≈ 9 mm + 0.06/mm).
+        general-purpose collimator ≈ 9 mm + 0.06/mm); in (0, ``MAX_FWHM_MM``] and [0, ``MAX_COLLIMATOR_SLOPE``].
     scatter_fraction : float
         Share of counts in the broad scatter component.
     views : sequence of str
-        From ANT, POST, RAO, LAO, RPO, LPO, RLAT, LLAT.
+        At least one of ANT, POST, RAO, LAO, RPO, LPO, RLAT, LLAT, each once.
     random_state : int, RandomState or None
         The same value gives the same patients under any acquisition protocol (separate patient and noise
         streams per case).
@@ -190,11 +234,17 @@ def simulate_perfusion_scans(
         Keep the 3-D anatomy, each defect's 3-D points and the expected image without the defects (for
         checks; memory-hungry and slower).
     n_jobs : int, optional
-        Processes (joblib); the cases are the same for any value.
+        Processes (joblib: a negative value counts back from the number of CPUs, -1 = all; 0 is refused); the
+        cases are the same for any value.
 
     Returns
     -------
     list of PerfusionCase
+
+    Raises
+    ------
+    ScintimlError
+        An argument out of its range (the message names it), before any case is simulated.
 
     Examples
     --------
@@ -204,19 +254,42 @@ def simulate_perfusion_scans(
     >>> sorted(cases[0].clinical)[:3]
     ['age', 'd_dimer_ng_ml', 'female']
     """
-    master = check_random_state(random_state)
-    unknown = set(views) - set(ALL_VIEWS)
+    # every argument is checked before the first case: NaN passed the old "<= 0" tests (a NaN resolution gave
+    # unblurred views), and huge values failed deep in numpy or ran out of memory
+    if isinstance(n_cases, bool) or not isinstance(n_cases, numbers.Integral) or n_cases < 0:
+        raise ScintimlError(f"n_cases must be a whole number of cases, at least 0, got {n_cases!r}")
+    if isinstance(views, (str, bytes)):
+        raise ScintimlError(f"views must be a sequence of view names such as ('ANT', 'POST'), got the string "
+                            f"{views!r}")
+    views = tuple(views)
+    if not views:
+        raise ScintimlError(f"views is empty; give at least one of {', '.join(ALL_VIEWS)}")
+    unknown = [v for v in views if not isinstance(v, str) or v not in ALL_VIEWS]
     if unknown:
-        raise ValueError(f"unknown view(s) {sorted(unknown)}; choose from {ALL_VIEWS}")
-    if not 0 <= prevalence <= 1 or not 0 <= mimic_share <= 1:
-        raise ValueError(f"prevalence and mimic_share must lie in [0, 1], got {prevalence} and {mimic_share}")
-    if counts_per_view <= 0 or collimator_fwhm_mm <= 0 or collimator_slope < 0 or not 0 <= scatter_fraction < 1:
-        raise ValueError("counts_per_view and collimator_fwhm_mm must be > 0, collimator_slope >= 0, "
-                         "scatter_fraction in [0, 1)")
-    pe_mix = np.asarray(pe_mix, float)
-    if pe_mix.shape != (4,) or np.any(pe_mix < 0) or pe_mix.sum() <= 0:
-        raise ValueError("pe_mix needs 4 non-negative weights (subsegmental, segmental, lobar, multiple)")
+        raise ScintimlError(f"unknown view(s) {unknown}; choose from {ALL_VIEWS}")
+    twice = [v for v in dict.fromkeys(views) if views.count(v) > 1]
+    if twice:
+        raise ScintimlError(f"view(s) {', '.join(twice)} given more than once; name each view once")
+    if not _within(prevalence, 0, 1) or not _within(mimic_share, 0, 1):
+        raise ScintimlError(f"prevalence and mimic_share must lie in [0, 1], got {prevalence} and {mimic_share}")
+    for name, value, low, high, low_open in (
+            ("counts_per_view", counts_per_view, 0, MAX_COUNTS, True),
+            ("collimator_fwhm_mm", collimator_fwhm_mm, 0, MAX_FWHM_MM, True),
+            ("collimator_slope", collimator_slope, 0, MAX_COLLIMATOR_SLOPE, False)):
+        if not _within(value, low, high, low_open=low_open):
+            raise ScintimlError(f"{name} must lie in {'(' if low_open else '['}{low:g}, {high:g}], got {value!r}")
+    if not _within(scatter_fraction, 0, 1) or scatter_fraction == 1:
+        raise ScintimlError(f"scatter_fraction must lie in [0, 1), got {scatter_fraction!r}")
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0):
+        raise ScintimlError(f"n_jobs must be None or a non-zero whole number (-1: every CPU), got {n_jobs!r}")
+    try:
+        pe_mix = np.asarray(pe_mix, float)
+    except (TypeError, ValueError):
+        pe_mix = np.full(0, np.nan)  # refused just below, by the same message
+    if pe_mix.shape != (4,) or not np.all(np.isfinite(pe_mix)) or np.any(pe_mix < 0) or pe_mix.sum() <= 0:
+        raise ScintimlError("pe_mix needs 4 non-negative finite weights (subsegmental, segmental, lobar, multiple)")
     pe_mix = pe_mix / pe_mix.sum()
+    master = check_random_state(random_state)
     draws = []
     for i in range(n_cases):
         # Two streams per case: the patient (anatomy, defects, clinical) and the acquisition noise, so the
