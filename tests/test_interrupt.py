@@ -226,3 +226,39 @@ def test_an_output_that_cannot_be_shown_in_the_terminal_encoding_is_escaped_not_
                           env=env, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr[-500:]
     assert b"events (y = 'd\\xe9c\\xe8s')" in done.stdout
+
+
+def _closed_pipe():
+    """A pipe whose reader has gone (``| head -1`` after its line): every write to it fails with EPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    return write_end
+
+
+def test_a_reader_that_stops_reading_does_not_stop_the_run(tmp_path):
+    # the first result line meets a closed pipe; the work after it must still be done, and the status be the run's
+    marker = tmp_path / "written"
+    code = ("from scintiml.cli.base import say\n"
+            "say('first result line'); say('second')\n"
+            f"open({str(marker)!r}, 'w').write('done')\n")
+    write_end = _closed_pipe()
+    try:
+        run = subprocess.run([sys.executable, "-c", code], stdout=write_end, stderr=subprocess.PIPE, text=True,
+                             timeout=120)
+    finally:
+        os.close(write_end)
+    assert run.returncode == 0, run.stderr
+    assert marker.read_text() == "done"
+    assert "BrokenPipe" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_describe_into_a_closed_pipe_ends_with_its_own_status(cohort_csv, tmp_path):
+    path = cohort_csv
+    write_end = _closed_pipe()
+    try:
+        run = subprocess.run([*CLI, "describe", str(path), "--target", "outcome"], stdout=write_end,
+                             stderr=subprocess.PIPE, text=True, timeout=120, cwd=tmp_path)
+    finally:
+        os.close(write_end)
+    assert run.returncode == 0, run.stderr  # rich's default was a silent SystemExit(1)
+    assert "Traceback" not in run.stderr and "error:" not in run.stderr

@@ -1,8 +1,9 @@
 """What every command shares: the Typer apps, the console, one-line messages, and the error/interrupt policy.
 
 Every failure the user can fix prints one ``error: ...`` line and exits with status 2; Ctrl-C prints one line and
-exits with status 130 (the shell's convention for SIGINT), SIGTERM and SIGHUP likewise with 143 and 129. Outputs are written through :mod:`scintiml.io`, so an
-error or an interrupt leaves nothing half-written behind.
+exits with status 130 (the shell's convention for SIGINT), SIGTERM and SIGHUP likewise with 143 and 129. Outputs are
+written through :mod:`scintiml.io`, so an error or an interrupt leaves nothing half-written behind. A closed stdout
+(``| head -1``) drops the remaining result lines and the run goes on to its own end and status.
 """
 
 from __future__ import annotations
@@ -25,9 +26,29 @@ cnn_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                       help="Entry-level CNN on planar perfusion scans (extra: cnn).")
 app.add_typer(cnn_app, name="cnn")
 
+
+
+class _ResultConsole(Console):
+    """stdout for results: a reader that stops reading (``scintiml study ... | head -1``) does not stop the run.
+
+    rich's default raises ``SystemExit(1)`` at the first line printed after the pipe closed: a study whose first
+    result line went to ``head`` was cut off silently with status 1, and a line printed before the work (a note)
+    would have thrown the whole run away. Here the rest of the lines are dropped (stdout goes to the null device,
+    as Python's note on SIGPIPE advises) and the run ends with its own status, its outputs written."""
+
+    def on_broken_pipe(self) -> None:
+        import os
+
+        self.quiet = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit would otherwise fail on the pipe
+            os.close(devnull)
+
+
 # stderr for progress, warnings and errors; stdout (``out``) for results a script may capture.
 console = Console(stderr=True, highlight=False, emoji=False)
-out = Console(highlight=False, emoji=False)
+out = _ResultConsole(highlight=False, emoji=False)
 
 
 def visible(text: str, keep: str = "") -> str:
