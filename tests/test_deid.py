@@ -640,3 +640,39 @@ def test_a_key_path_below_a_file_says_it_is_a_file(tmp_path, capsys):
         assert code == 2 and "is a file, not a folder" in said.out + said.err
         assert "does not exist" not in said.out + said.err
     assert (tmp_path / "file").read_text() == "mine" and not (tmp_path / "out").exists()
+
+
+def _refuse_listing(monkeypatch, folder_name):
+    """A subfolder the process may not list (as ``chmod 000`` would for a non-root user; CI runs as root, which
+    reads everything, so the refusal is made by the listing call itself)."""
+    import errno
+    import os
+
+    listing = os.scandir
+
+    def scandir(path="."):
+        if os.path.basename(os.fspath(path)) == folder_name:
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_a_subfolder_that_cannot_be_listed_is_reported_not_passed_over(tmp_path, monkeypatch):
+    from scintiml.imaging import read_studies
+
+    src = tmp_path / "in"
+    (src / "locked").mkdir(parents=True)
+    write_nm_dicom(_study("P1"), src / "good.dcm")
+    write_nm_dicom(_study("P2"), src / "locked" / "hidden.dcm")
+    _refuse_listing(monkeypatch, "locked")
+    report = deidentify_folder(src, tmp_path / "out", new_key(tmp_path / "k"))
+    assert len(report.written) == 1
+    (folder,) = report.skipped  # Path.rglob passed over it: a complete-looking run that never saw P2
+    assert folder["file"].startswith("locked") and "folder cannot be read (Permission denied)" in folder["reason"]
+    audit = list(csv.DictReader(open(tmp_path / "out" / "deid_audit.csv")))
+    (row,) = [r for r in audit if r["action"] == "skipped"]
+    assert row["source"].startswith("src-") and "not de-identified" in row["new_value"]
+    studies, skipped = read_studies(src)
+    assert [s.patient_id for s in studies] == ["P1"]
+    assert len(skipped) == 1 and "folder cannot be read" in skipped[0]["reason"] and "locked" in skipped[0]["file"]

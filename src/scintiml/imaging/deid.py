@@ -760,6 +760,7 @@ def deidentify_folder(
 
     from ..io import atomic_dir, formula_safe
     from ..io.atomic import is_regular_readable
+    from ..io.walk import files_below
 
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     check_folders(in_dir, out_dir, key_file)
@@ -768,8 +769,13 @@ def deidentify_folder(
     report = DeidReport()
     audit: list[dict] = []
     seen: dict[str, str] = {}
-    files = [p for p in sorted(src.rglob("*")) if not p.is_dir()]
+    files, unreadable = files_below(src)
+    files = [p for p in files if not p.is_dir()]
     with atomic_dir(out_dir) as tmp:
+        for folder, why in unreadable:  # its files were never seen: the audit must say so, not report a full run
+            report.skipped.append({"file": f"{folder.relative_to(src)}{os.sep}", "source": pseudo.source(
+                str(folder.relative_to(src))), "reason": f"folder cannot be read ({why}): the files in it were not "
+                "de-identified; give read access to it and run again"})
         for done, path in enumerate(files, start=1):
             rel = str(path.relative_to(src))
             source = pseudo.source(rel)

@@ -18,6 +18,7 @@ Study Instance UID and patient ID, never as a traceback.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -405,13 +406,19 @@ def dicom_text(value) -> str:
     return "\\".join(str(v) for v in value) if isinstance(value, (list, tuple, MultiValue)) else str(value)
 
 
-def _files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+def _files(paths: str | Path | Iterable[str | Path]) -> tuple[list[Path], list[dict[str, str]]]:
+    """The files to read, and a skipped entry for each subfolder that could not be listed (its studies unread)."""
+    from ..io.walk import files_below
+
     if isinstance(paths, (str, Path)):
         root = Path(paths)
         if root.is_dir():
-            return [p for p in sorted(root.rglob("*")) if p.is_file() and not p.name.startswith(".")]
-        return [root]
-    return [Path(p) for p in paths]
+            files, unreadable = files_below(root)
+            skipped = [{"file": f"{folder}{os.sep}", "reason": f"folder cannot be read ({why}): the files in it were "
+                        "not read; give read access to it and run again"} for folder, why in unreadable]
+            return [p for p in files if p.is_file() and not p.name.startswith(".")], skipped
+        return [root], []
+    return [Path(p) for p in paths], []
 
 
 def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] | None = None,
@@ -453,8 +460,8 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
     (1, ['ANT', 'POST'], [])
     """
     groups: dict[str, list[tuple[Any, list[_Frame]]]] = {}
-    skipped: list[dict[str, str]] = []
-    for path in _files(paths):
+    files, skipped = _files(paths)
+    for path in files:
         ds = None
         try:
             ds = _parse_dicom(path)
