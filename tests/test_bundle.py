@@ -429,3 +429,23 @@ def test_notebook_predictions_keep_the_callers_index_and_say_what_the_command_li
         bundle.predict(shifted, warn=False)  # the command line and the app print the lines themselves
     with pytest.raises(BundleError, match="pandas DataFrame"):
         bundle.predict(shifted["age"])
+
+
+def test_complex_inputs_are_refused_not_cut_to_their_real_part(study, bundle_dir):
+    # astype(float) kept 3 of 3+4j with only a ComplexWarning, in training and in prediction alike
+    import pandas as pd
+
+    from scintiml.cohort import load_cohort
+    from scintiml.errors import NonNumericInputError
+
+    cohort = make_mibg_cohort(n_patients=40, random_state=1)
+    frame = cohort.X[["delta_lvef", "planar_washout", "age"]].copy()
+    frame["outcome"] = np.asarray(cohort.y)
+    waves = frame.assign(planar_washout=frame["planar_washout"] + 4j)
+    with pytest.raises(NonNumericInputError, match=r"\['planar_washout'\] hold complex numbers"):
+        load_cohort(waves, target="outcome")
+    bundle = load_bundle(bundle_dir)
+    plain = bundle.predict(frame.drop(columns="outcome"), warn=False)
+    assert isinstance(plain, pd.DataFrame) and len(plain) == 40  # the same patients, real-valued: accepted
+    with pytest.raises(BundleError, match="'planar_washout' holds complex numbers"):
+        bundle.predict(waves.drop(columns="outcome"), warn=False)

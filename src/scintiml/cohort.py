@@ -1201,7 +1201,11 @@ def _resolve_positive(classes: list[Any], positive: Any, target: str) -> tuple[A
 
 
 def _as_float(column: pd.Series) -> pd.Series:
-    """Numbers or booleans (nullable included) as float, missing as NaN."""
+    """Numbers or booleans (nullable included) as float, missing as NaN; complex numbers refused."""
+    if pd.api.types.is_complex_dtype(column):  # astype(float) would keep the real part with only a warning
+        raise NonNumericInputError(f"input column {column.name!r} holds complex numbers; an input is one real number "
+                                   "per patient — put the quantity meant (e.g. its magnitude) in a column of real "
+                                   "numbers")
     if pd.api.types.is_bool_dtype(column):
         return column.astype(object).where(column.notna(), np.nan).astype(float)
     return pd.to_numeric(column, errors="coerce").astype(float)
@@ -1372,6 +1376,12 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str],
     """Every input as numbers: numbers as they are, few-level text categories one-hot encoded (their levels, the
     reference first, put in ``categories`` when given), free text refused."""
     dtypes = list(inputs.dtypes)
+    complex_columns = [name for name in inputs.columns if pd.api.types.is_complex_dtype(inputs[name])]
+    if complex_columns:  # astype(float) kept the real part with only a ComplexWarning: 3+4j became 3
+        raise NonNumericInputError(
+            f"input column(s) {complex_columns} hold complex numbers; an input is one real number per patient — "
+            "put the quantity meant in a column of real numbers (e.g. np.abs(df[col]) for the magnitude), or drop "
+            "them with exclude=[...] (CLI: --exclude)")
     if dtypes and all(pd.api.types.is_numeric_dtype(d) and not pd.api.types.is_bool_dtype(d) for d in dtypes):
         # every input a number already (the usual radiomics export): one conversion, not one per column
         numbers = inputs.astype(float)
