@@ -262,3 +262,29 @@ def test_describe_into_a_closed_pipe_ends_with_its_own_status(cohort_csv, tmp_pa
         os.close(write_end)
     assert run.returncode == 0, run.stderr  # rich's default was a silent SystemExit(1)
     assert "Traceback" not in run.stderr and "error:" not in run.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("kind", ["folder", "file"])
+def test_a_signal_landing_as_the_temporary_output_is_made_leaves_nothing(tmp_path, monkeypatch, kind, signum):
+    # the signal arrives the moment the temporary exists, before the code that made it has named it: with
+    # mkdtemp/mkstemp (and a signal mask that released the signal before the cleanup's try) it was left behind
+    from scintiml.io import atomic_dir, atomic_file, interrupt_latch
+
+    making = os.mkdir if kind == "folder" else os.open
+
+    def make_then_signal(path, *args, **kwargs):
+        made = making(path, *args, **kwargs)
+        if ".tmp-" in os.fspath(path):
+            os.kill(os.getpid(), signum)
+        return made
+
+    monkeypatch.setattr(os, "mkdir" if kind == "folder" else "open", make_then_signal)
+    writer = atomic_dir if kind == "folder" else atomic_file
+    body_ran = []
+    with pytest.raises(KeyboardInterrupt):  # Terminated is a KeyboardInterrupt too: it unwinds the same way
+        with interrupt_latch():
+            with writer(tmp_path / "out") as tmp:
+                body_ran.append(tmp)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import stat
@@ -258,9 +259,14 @@ def atomic_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """
     target = check_output_path(target, overwrite=overwrite, kind="folder")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _signals_held():  # a signal between making the folder and knowing its name would orphan it
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp = _temp_sibling(target)  # named before it exists: a signal at any moment after finds it to remove
     try:
+        while True:
+            try:
+                os.mkdir(tmp, 0o700)  # as mkdtemp makes it
+                break
+            except FileExistsError:  # another run's temporary of this name (1 in 2**48): never touch it
+                tmp = _temp_sibling(target)
         yield tmp
         # mkdtemp makes 0700 folders (the study folder, its model/ and figures/): colleagues on a shared department
         # drive could not open the report; give every folder the mode a plain mkdir would have
@@ -291,11 +297,14 @@ def atomic_file(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """
     target = check_output_path(target, overwrite=overwrite, kind="file")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _signals_held():
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
-        os.close(fd)
-        tmp = Path(name)
+    tmp = _temp_sibling(target)
     try:
+        while True:
+            try:
+                os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # as mkstemp makes it
+                break
+            except FileExistsError:
+                tmp = _temp_sibling(target)
         yield tmp
         if target.exists() and target.is_dir():
             raise OutputDirectoryError(f"{str(target)!r} is a folder; give a file name for this output")
@@ -330,20 +339,14 @@ def _publish_new(tmp: Path, target: Path) -> None:
     tmp.unlink()
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold Ctrl-C, SIGTERM and SIGHUP for the few instructions between creating a temporary output and naming it:
-    one landing there (a test that signalled as soon as the folder appeared hit it) left the folder behind, since
-    the cleanup knows only a named one. A held signal is delivered, and handled as usual, when the block ends."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, *_STOP_SIGNALS}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+def _temp_sibling(target: Path) -> Path:
+    """A fresh temporary name beside ``target`` (``.NAME.tmp-<12 hex>``), not yet created.
+
+    The name is chosen before anything exists, and the caller creates it inside the ``try`` that removes it: with
+    ``mkdtemp``/``mkstemp`` a Ctrl-C or SIGTERM landing between the creation and the assignment of its name left the
+    temporary behind (a signal mask did not close that window: it holds only the calling thread's signals, and
+    numpy's and torch's threads take them)."""
+    return target.parent / f".{target.name}.tmp-{secrets.token_hex(6)}"
 
 
 def _umask() -> int:
