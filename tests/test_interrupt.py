@@ -288,3 +288,28 @@ def test_a_signal_landing_as_the_temporary_output_is_made_leaves_nothing(tmp_pat
                 body_ran.append(tmp)
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_ctrl_c_during_the_imports_is_the_usual_line_not_a_traceback(monkeypatch, capsys):
+    # the imports take 2-3 s of CPU (more on a busy machine): a Ctrl-C then was a Python traceback of importlib
+    import importlib
+
+    import scintiml.cli as cli
+
+    monkeypatch.delitem(cli.__dict__, "app", raising=False)  # as in a fresh process: nothing loaded yet
+
+    def interrupted(name, package=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib, "import_module", interrupted)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 130
+    assert capsys.readouterr().err == "interrupted: nothing was written\n"
+
+
+def test_importing_the_package_and_its_command_line_loads_no_numerical_library():
+    code = ("import sys, scintiml, scintiml.cli\n"
+            "print(sorted(m for m in ('numpy', 'pandas', 'sklearn', 'typer', 'rich') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "[]", run.stdout + run.stderr

@@ -6,23 +6,26 @@ read. See docs/design.md and the README.
 """
 
 from ._version import __version__
-from .cohort import Cohort, impute_median, load_cohort
-from .errors import ScintimlError
-from .split import Split, split_cohort
 
 __all__ = [
     "Cohort", "load_cohort", "impute_median", "Split", "split_cohort", "ScintimlError", "ANNClassifier",
     "__version__",
 ]
 
+# Imported when first used, not with the package: the command line starts with `import scintiml`, and a Ctrl-C
+# during numpy's and pandas' imports was a Python traceback instead of the command's one line.
+_HOME = {"Cohort": "cohort", "load_cohort": "cohort", "impute_median": "cohort", "ScintimlError": "errors",
+         "Split": "split", "split_cohort": "split", "ANNClassifier": "ann", "run_study": "study",
+         "StudyResult": "study"}
 
-def __getattr__(name):  # lazy: importing the network is not needed to read a cohort
-    if name == "ANNClassifier":
-        from .ann import ANNClassifier
 
-        return ANNClassifier
-    if name in {"run_study", "StudyResult"}:
-        from . import study
+def __getattr__(name):
+    if name in _HOME:
+        from importlib import import_module
 
-        return getattr(study, name)
+        return getattr(import_module(f".{_HOME[name]}", __name__), name)
     raise AttributeError(f"module 'scintiml' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_HOME})
