@@ -175,9 +175,11 @@ def write_validation_report(v: dict[str, Any], out_dir: str | Path, pdf: bool = 
     (out / "report.html").write_text(html, encoding="utf-8")
     written["html"] = out / "report.html"
     if pdf:
-        from ..report.writer import html_to_pdf
+        from ..report.writer import pdf_beside_html
 
-        written["pdf"] = html_to_pdf(html, out / "report.pdf")
+        printed = pdf_beside_html(html, out / "report.pdf")  # no pango here: the HTML report, and a warning
+        if printed is not None:
+            written["pdf"] = printed
     return written
 
 

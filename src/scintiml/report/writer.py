@@ -243,15 +243,23 @@ def write_report(results: dict[str, Any], out_dir: str | Path, pdf: bool = True)
     (out / "report.html").write_text(html, encoding="utf-8")
     paths = {"html": out / "report.html"}
     if pdf:
-        try:
-            from weasyprint import HTML  # noqa: F401  (the import is what fails where pango is missing)
-        except (ImportError, OSError) as exc:
-            # WeasyPrint needs the pango library (OSError "cannot load library 'libpango-1.0-0'" where it is
-            # missing, common outside Linux): the whole study had run and then nothing was written, not even the
-            # HTML report. The PDF is only the HTML printed: left out, and said why
-            warnings.warn(f"report.pdf not written: the PDF writer cannot start here ({exc}); report.html holds the "
-                          "same report (print it from a browser), or install the pango library for WeasyPrint",
-                          UserWarning, stacklevel=2)
-            return paths
-        paths["pdf"] = html_to_pdf(html, out / "report.pdf")
+        printed = pdf_beside_html(html, out / "report.pdf")
+        if printed is not None:
+            paths["pdf"] = printed
     return paths
+
+
+def pdf_beside_html(html: str, target: Path) -> Path | None:
+    """:func:`html_to_pdf`, or ``None`` with a warning where the PDF writer cannot start on this machine.
+
+    WeasyPrint needs the pango library (OSError "cannot load library 'libpango-1.0-0'" where it is missing, common
+    outside Linux): the whole study (or validation) had run and then nothing was written, not even the HTML report.
+    The PDF is only the HTML printed: it is left out, and the warning says why. Used by both reports."""
+    try:
+        from weasyprint import HTML  # noqa: F401  (the import is what fails where pango is missing)
+    except (ImportError, OSError) as exc:
+        warnings.warn(f"{target.name} not written: the PDF writer cannot start here ({exc}); report.html holds the "
+                      "same report (print it from a browser), or install the pango library for WeasyPrint",
+                      UserWarning, stacklevel=3)
+        return None
+    return html_to_pdf(html, target)
