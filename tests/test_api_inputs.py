@@ -393,3 +393,34 @@ def test_split_cohort_refuses_unreadable_ratio_text():
 def test_split_cohort_refuses_a_seed_numpy_cannot_use(seed):
     with pytest.raises(SplitError, match="random_state must be a whole number from 0 to 2\\*\\*32 - 1"):
         split_cohort(np.array([0, 1] * 50), random_state=seed)
+
+
+class _PathLike:
+    """Any os.PathLike other than str and pathlib.Path (pytest's py.path, a project's own path type)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __fspath__(self):
+        return self.path
+
+
+def test_path_like_objects_are_taken_wherever_a_path_is(tmp_path):
+    import os
+
+    from scintiml.cohort import load_cohort
+    from scintiml.errors import ScintimlError
+    from scintiml.study import write_study
+
+    assert isinstance(_PathLike("x"), os.PathLike)
+    cohort = make_mibg_cohort(n_patients=60, random_state=0)
+    frame = cohort.X[["delta_lvef", "age"]].copy()
+    frame["outcome"] = np.asarray(cohort.y)
+    frame.to_csv(tmp_path / "c.csv", index=False)
+    read = load_cohort(_PathLike(tmp_path / "c.csv"), target="outcome")
+    assert read.X.shape == (60, 2) and int(read.y.sum()) == int(frame["outcome"].sum())
+    # the out check passes a path-like; the study then stops at the next argument, a max_inputs of 0
+    with pytest.raises(ScintimlError) as refused:
+        write_study(read, _PathLike(tmp_path / "out"), max_inputs=0)
+    assert "out must be" not in str(refused.value) and "max-inputs" in str(refused.value).replace("_", "-")
+    assert not (tmp_path / "out").exists()

@@ -20,6 +20,7 @@ import difflib
 import fnmatch
 import io
 import json
+import os
 import re
 import shlex
 import unicodedata
@@ -828,7 +829,7 @@ def load_cohort(
     target = column_name(target)
     id_column = column_name(id_column) if id_column is not None else None
     exclude = [column_name(c) for c in ([exclude] if isinstance(exclude, str) else exclude)]
-    if not isinstance(source, (str, Path, pd.DataFrame)):
+    if not isinstance(source, (str, os.PathLike, pd.DataFrame)):
         raise CohortFileError(f"load_cohort reads a table file's path or a pandas DataFrame, got "
                               f"{type(source).__name__}; make a DataFrame with named columns first "
                               "(pandas.DataFrame(values, columns=[...]))")
@@ -1677,7 +1678,7 @@ def resolve_groups(
     """Turn a groups specification (dict, JSON/YAML file) into name → input columns."""
     if groups is None:
         return {}
-    if isinstance(groups, (str, Path)):
+    if isinstance(groups, (str, os.PathLike)):
         path = Path(groups)
         if not path.exists():
             raise GroupsError(f"groups file {str(path)!r} does not exist")

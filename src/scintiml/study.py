@@ -8,6 +8,7 @@ bundles are written from it; they never recompute, and the study never draws.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -379,7 +380,7 @@ def write_study(
     from .report import write_report
 
     _check_library_arguments(cohort, protocol, split)
-    if not isinstance(out, (str, Path)):
+    if not isinstance(out, (str, os.PathLike)):
         raise ScintimlError(f"out must be the path of the output folder (a str or pathlib.Path); got "
                             f"{type(out).__name__}")
     validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs, random_state, selection,

@@ -410,7 +410,7 @@ def _files(paths: str | Path | Iterable[str | Path]) -> tuple[list[Path], list[d
     """The files to read, and a skipped entry for each subfolder that could not be listed (its studies unread)."""
     from ..io.walk import files_below
 
-    if isinstance(paths, (str, Path)):
+    if isinstance(paths, (str, os.PathLike)):
         root = Path(paths)
         if root.is_dir():
             files, unreadable = files_below(root)

@@ -10,6 +10,7 @@ dependency (``pip install 'scintiml[imaging]'``).
 from __future__ import annotations
 
 import logging
+import os
 import zipfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -38,7 +39,7 @@ def _extractor(settings: dict[str, Any] | str | Path | None, classes: Iterable[s
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     # pykwalify (pyradiomics' YAML schema check) logs each finding before it raises; the error below says it once
     logging.getLogger("pykwalify").setLevel(logging.CRITICAL)
-    if isinstance(settings, (str, Path)):
+    if isinstance(settings, (str, os.PathLike)):
         try:
             extractor = featureextractor.RadiomicsFeatureExtractor(str(settings))
         except Exception as exc:  # pyradiomics validates the YAML with its own exception types
@@ -220,7 +221,7 @@ def features_from_folders(
     if not masks.is_dir():
         raise ImagingError(f"mask folder {str(masks)!r} does not exist or is not a folder; give --masks FOLDER "
                            "of <PatientID>.npz files")
-    if isinstance(settings, (str, Path)) and not Path(settings).is_file():
+    if isinstance(settings, (str, os.PathLike)) and not Path(settings).is_file():
         raise ImagingError(f"settings file {str(settings)!r} does not exist")
     studies, skipped = scan_folder(images)
     if not studies:
