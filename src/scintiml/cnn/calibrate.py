@@ -9,7 +9,28 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import expit
 
+from ..errors import ScintimlError
 from ..evaluate import wilson_interval
+from ..explore.describe import check_outcome
+
+
+def _check_scored(values: np.ndarray, labels: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` (logits or scores) as floats and ``labels`` as int 0/1, one per study, or a clear error.
+
+    Without this, a NaN logit made every log loss NaN and the bounded search returned an arbitrary temperature
+    (0.49) without a word, and labels coded 1/2 were fitted as if 1 were the event.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or len(values) == 0:
+        raise ScintimlError(f"{what} must hold one number per study (1-D, not empty), got shape {values.shape}")
+    if len(labels) != len(values):
+        raise ScintimlError(f"{what} and labels differ in length ({len(values)} and {len(labels)}); pass one label "
+                            "per study")
+    missing = np.flatnonzero(np.isnan(values))
+    if len(missing):
+        raise ScintimlError(f"{what} holds {len(missing)} NaN value(s) (first at study {missing[0]}); every study "
+                            "needs a score — check the network's outputs (a diverged training gives NaN)")
+    return values, check_outcome(labels)
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -17,6 +38,13 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
     One number, fitted on the selection studies: it rescales over- or under-confident logits without
     changing their order (the AUC is unchanged).
+
+    Raises
+    ------
+    ScintimlError
+        ``logits`` empty, NaN, or of another length than ``labels``.
+    TargetClassesError
+        ``labels`` not coded 0/1 (1 = event).
 
     Examples
     --------
@@ -37,8 +65,8 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     >>> round(t, 3), "separate the selection studies" in str(caught[0].message)
     (0.05, True)
     """
-    z = np.asarray(logits, dtype=float)
-    y = np.asarray(labels, dtype=float)
+    z, y = _check_scored(logits, np.asarray(labels), "logits")
+    y = y.astype(float)
 
     def loss(log_t: float) -> float:
         p = np.clip(expit(z / np.exp(log_t)), 1e-12, 1 - 1e-12)
@@ -82,6 +110,14 @@ def threshold_for_sensitivity_bound(labels: np.ndarray, scores: np.ndarray, targ
         ``positives``, ``caught``, ``sensitivity``, ``sensitivity_ci95`` (two-sided), ``sensitivity_lower_bound``
         (one-sided ``level``), ``specificity``, ``specificity_ci95`` (on these studies), ``promise_shown``.
 
+    Raises
+    ------
+    ScintimlError
+        ``scores`` empty, NaN, or of another length than ``labels``; ``labels`` without a positive; ``level``
+        outside (0.5, 1).
+    TargetClassesError
+        ``labels`` not coded 0/1 (1 = event).
+
     Examples
     --------
     >>> y = np.r_[np.zeros(200), np.ones(200)]
@@ -95,15 +131,15 @@ def threshold_for_sensitivity_bound(labels: np.ndarray, scores: np.ndarray, targ
     >>> threshold_for_sensitivity_bound(y, s, level=0.975)[1]["caught"]
     197
     """
-    y = np.asarray(labels).astype(int)
-    s = np.asarray(scores, dtype=float)
+    s, y = _check_scored(scores, np.asarray(labels), "scores")
     pos = np.sort(s[y == 1])[::-1]
     n_pos, n_neg = len(pos), int((y == 0).sum())
     if n_pos == 0:
-        raise ValueError("no positive study to set a sensitivity threshold on")
+        raise ScintimlError("no positive study to set a sensitivity threshold on; the selection studies need "
+                            "studies with the event (label 1)")
     caught = n_pos
     if not 0.5 < level < 1:
-        raise ValueError(f"level is the one-sided confidence of the lower bound, between 0.5 and 1; got {level}")
+        raise ScintimlError(f"level is the one-sided confidence of the lower bound, between 0.5 and 1; got {level}")
     two_sided = 2 * level - 1  # a one-sided lower bound at `level` is the lower end of this two-sided interval
     for k in range(1, n_pos + 1):  # catch the k highest-scoring positives
         if wilson_interval(k, n_pos, two_sided)[0] >= target:

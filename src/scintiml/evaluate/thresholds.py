@@ -67,6 +67,9 @@ def threshold_for_specificity(y_true, y_score, specificity: float) -> float:
 def choose_threshold(y_true, y_score, rule: str | float = "youden") -> float:
     """A threshold from a rule: ``"youden"``, ``"sensitivity>=0.95"``, ``"specificity>=0.9"`` or a number.
 
+    A target may be written as a percentage: ``"sensitivity>=95%"`` (or ``"sensitivity>=95"``, any value above 1)
+    is 0.95, and ``"sensitivity>=1%"`` is 0.01.
+
     Apply it to scores of *other* patients (the selection set chooses, the
     testing set is judged): choosing on the testing set flatters every metric.
     """
@@ -77,8 +80,15 @@ def choose_threshold(y_true, y_score, rule: str | float = "youden") -> float:
         return youden_threshold(y_true, y_score)
     for name, fn in (("sensitivity>=", threshold_for_sensitivity), ("specificity>=", threshold_for_specificity)):
         if rule.startswith(name):
-            value = float(rule[len(name):].rstrip("%"))
-            return fn(y_true, y_score, value / 100 if value > 1 else value)
+            text = rule[len(name):]
+            try:
+                value = float(text.rstrip("%"))
+            except ValueError:
+                raise ValueError(f"threshold rule {rule!r}: {text!r} is not a number; write e.g. '{name}0.95' or "
+                                 f"'{name}95%'") from None
+            # a percent sign always means percent ("sensitivity>=1%" is 0.01, not 1.0); without one, a value above 1
+            # is read as a percentage ("sensitivity>=95")
+            return fn(y_true, y_score, value / 100 if text.endswith("%") or value > 1 else value)
     raise ValueError(
         f"threshold rule {rule!r} not understood; use 'youden', 'sensitivity>=0.95', 'specificity>=0.9' or a number"
     )

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..ann import ANNClassifier
 from ..evaluate import auc_ci
+from ..explore.describe import input_names
 
 
 def best_pair(
@@ -23,7 +24,13 @@ def best_pair(
     """Best pair of ``candidates``: a small network per pair, chosen on the selection AUC, reported on testing.
 
     Every pair is trained on the training part only; the winner is chosen on the selection part, so
-    its testing AUC (with DeLong CI) is an honest estimate. ``None`` with fewer than two candidates.
+    its testing AUC (with DeLong CI) is an honest estimate. ``None`` with fewer than two different candidates
+    (one name alone is taken as a list of one, a repeated name counts once).
+
+    Raises
+    ------
+    ValueError
+        ``candidates`` names a column the training inputs do not have.
 
     Examples
     --------
@@ -36,9 +43,11 @@ def best_pair(
     >>> best_pair(["age", "delta_lvef", "planar_washout"], *parts)["inputs"]
     ['delta_lvef', 'planar_washout']
     """
+    (X_tr, y_tr), (X_se, y_se), (X_te, y_te) = training, selection, testing
+    # a single name was paired letter by letter (KeyError ['a', 'g'] for "age"), a repeated one with itself
+    candidates = list(dict.fromkeys(input_names(candidates, X_tr, "candidates")))
     if len(candidates) < 2:
         return None
-    (X_tr, y_tr), (X_se, y_se), (X_te, y_te) = training, selection, testing
     best = None
     for pair in itertools.combinations(candidates, 2):
         cols = list(pair)

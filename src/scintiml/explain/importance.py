@@ -28,7 +28,8 @@ def permutation_importance_grouped(
     scikit-learn's ``permutation_importance`` with the AUC as score.
 
     Returns a DataFrame: ``group, importance_mean, importance_sd, baseline``,
-    by importance descending.
+    by importance descending. ``importance_sd`` is the sample SD over the repeats (``ddof=1``); scikit-learn's
+    ``importances_std`` divides by ``n_repeats`` (``ddof=0``) and is smaller by ``sqrt((n_repeats - 1) / n_repeats)``.
 
     Examples
     --------

@@ -19,13 +19,15 @@ def partial_dependence_curves(model, X: pd.DataFrame, n_points: int = 25,
     Uses :func:`sklearn.inspection.partial_dependence` (``method="brute"``) on an evenly spaced grid of
     ``n_points`` values per input; for a binary classifier that is the mean probability of the positive class.
     ``columns``: the inputs to sweep (default every column of ``X``; one name alone is taken as a list of one).
+    Missing values are left out of the percentiles (the curve still averages over every row of ``X``); where the
+    two percentiles coincide (a rare 0/1 input) the grid spans the observed minimum to maximum instead.
 
     Raises
     ------
     TypeError
         ``X`` is not a DataFrame (a numpy array has no input names to report the curves by).
     ValueError
-        ``columns`` names a column ``X`` does not have.
+        ``columns`` names a column ``X`` does not have, or a column without any observed value.
 
     Examples
     --------
@@ -40,7 +42,16 @@ def partial_dependence_curves(model, X: pd.DataFrame, n_points: int = 25,
     X = check_frame(X)
     out = {}
     for col in (X.columns if columns is None else input_names(columns, X, "columns")):
-        grid = np.linspace(*np.quantile(X[col], list(percentiles)), n_points)
+        observed = X[col].to_numpy(dtype=float)
+        observed = observed[~np.isnan(observed)]  # np.quantile of a column with one NaN is NaN: a grid of NaNs
+        if len(observed) == 0:
+            raise ValueError(f"input {col!r} has no observed value in X; leave it out of columns (or impute it)")
+        low, high = np.quantile(observed, list(percentiles))
+        if low == high:
+            # a rare 0/1 input (or one value in 90 % of patients): the percentiles coincide and the sweep would be
+            # one value repeated, a flat curve read as "no effect"; sweep the observed range instead
+            low, high = observed.min(), observed.max()
+        grid = np.linspace(low, high, n_points)
         pd_result = partial_dependence(model, X, [col], custom_values={col: grid}, kind="average", method="brute",
                                        response_method="predict_proba")
         out[col] = {"grid": grid.tolist(), "mean_probability": [float(v) for v in pd_result["average"][0]]}

@@ -207,8 +207,8 @@ def extract_rule(
     TargetClassesError
         ``y`` not coded 0/1 (1 = event), or of one class only.
     ValueError
-        ``y`` of another length than ``X``, ``inputs`` empty or naming a column ``X`` does not have, or no rule
-        reaching ``min_sensitivity``.
+        ``y`` of another length than ``X``, ``inputs`` empty, naming a column ``X`` does not have or none with a
+        measured value, or no rule reaching ``min_sensitivity``.
 
     Examples
     --------
@@ -227,13 +227,18 @@ def extract_rule(
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
     pos, neg = (y == 1).astype(float), (y == 0).astype(float)
     grids = {c: _candidates(X[c].to_numpy(float), max_thresholds) for c in inputs}
+    # an input that no patient has measured gives no cut-off (np.argmax of its empty scores raised): a condition on
+    # it would hold for nobody, so it adds nothing to an OR and empties an AND — it is left out of the search
+    measured = [c for c in inputs if len(grids[c])]
+    if not measured:
+        raise ValueError(f"inputs {inputs} have no measured value in X; choose inputs that some patients have")
     best_by_size: dict[int, tuple] = {}
 
     def consider(size, score, conds, join, sens, spec):
         if size not in best_by_size or score > best_by_size[size][0]:
             best_by_size[size] = (score, conds, join, sens, spec)
 
-    for c in inputs:
+    for c in measured:
         v = X[c].to_numpy(float)
         for op in ("<=", ">="):
             m = _masks(v, grids[c], op).astype(float)
@@ -241,7 +246,7 @@ def extract_rule(
             i = int(np.argmax(score))
             consider(1, score[i], [Condition(c, op, float(grids[c][i]))], "and", sens[i], spec[i])
     if max_conditions >= 2:
-        for a, b in itertools.combinations(inputs, 2):
+        for a, b in itertools.combinations(measured, 2):
             va, vb = X[a].to_numpy(float), X[b].to_numpy(float)
             for opa, opb in itertools.product(("<=", ">="), repeat=2):
                 ma, mb = _masks(va, grids[a], opa).astype(float), _masks(vb, grids[b], opb).astype(float)
@@ -255,8 +260,8 @@ def extract_rule(
                     i, j = np.unravel_index(int(np.argmax(score)), score.shape)
                     consider(2, score[i, j], [Condition(a, opa, float(grids[a][i])), Condition(b, opb, float(grids[b][j]))],
                              join, sens[i, j], spec[i, j])
-    if max_conditions >= 3 and len(inputs) >= 3:
-        for trio in itertools.combinations(inputs, 3):
+    if max_conditions >= 3 and len(measured) >= 3:
+        for trio in itertools.combinations(measured, 3):
             small = {c: _candidates(X[c].to_numpy(float), 15) for c in trio}
             for ops in itertools.product(("<=", ">="), repeat=3):
                 ms = [_masks(X[c].to_numpy(float), small[c], op).astype(float) for c, op in zip(trio, ops)]

@@ -165,7 +165,7 @@ def univariate_tests(X: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
     ``direction`` (``"higher"`` / ``"lower"`` values with the event), with its
     interval ``auc_oriented_ci_low/high``.
     Sorted by ``auc_oriented``, best first. Missing values are left out per input; an input whose measured
-    patients are all of one class is left out of the table.
+    patients are all of one class (or that no patient has) is left out of the table.
 
     Raises
     ------
@@ -182,7 +182,7 @@ def univariate_tests(X: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
     for col in X.columns:
         ok = X[col].notna().to_numpy()
         v, t = X[col].to_numpy()[ok], y[ok]
-        if t.min() == t.max():
+        if len(t) == 0 or t.min() == t.max():  # never measured (an empty min raised), or measured in one class only
             continue
         res = auc_ci(t, v)
         u = stats.mannwhitneyu(v[t == 1], v[t == 0], alternative="two-sided")
