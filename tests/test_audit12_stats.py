@@ -292,3 +292,12 @@ def test_best_pair_takes_one_name_as_one_candidate():
     assert best_pair(["age", "age"], *parts) is None
     with pytest.raises(ValueError, match="not columns of X"):
         best_pair(["age", "weight"], *parts)
+
+
+def test_specificity_one_is_refused_in_words_where_a_non_event_scores_infinity():
+    from scintiml.evaluate.thresholds import threshold_for_specificity
+
+    y = np.array([0, 0, 1, 1])
+    assert threshold_for_specificity(y, np.array([0.1, 0.4, 0.35, 0.8]), 1.0) == 0.8  # by hand: 0.8 > both 0s
+    with pytest.raises(ValueError, match=r"1 patient\(s\) without the event score \+inf"):
+        threshold_for_specificity(y, np.array([0.1, np.inf, 0.35, 0.8]), 1.0)

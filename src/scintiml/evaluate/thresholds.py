@@ -61,6 +61,9 @@ def threshold_for_specificity(y_true, y_score, specificity: float) -> float:
     t = _candidates(s)
     _, spec = _rates(y, s, t)
     ok = np.flatnonzero(spec >= specificity - 1e-12)
+    if not len(ok):  # only where a non-event scores +inf: no threshold calls it negative (an IndexError before)
+        raise ValueError(f"no threshold reaches specificity {specificity:g}: {int(np.sum(s[y == 0] == np.inf))} "
+                         "patient(s) without the event score +inf, and a score >= every threshold is positive")
     return float(t[ok[0]])
 
 
