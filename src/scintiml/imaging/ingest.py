@@ -75,15 +75,69 @@ def _parse_dicom(path: str | Path):
 
     try:
         return pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, EOFError, ValueError, TypeError) as exc:
+    except InvalidDicomError as exc:
+        ds = _headerless(path)  # a file written without the 128-byte preamble and "DICM" (older PACS, raw exports)
+        if ds is not None:
+            return ds
         raise ImagingError(f"{path}: not a readable DICOM file ({exc})") from exc
+    except (OSError, EOFError, ValueError, TypeError) as exc:
+        raise ImagingError(f"{path}: not a readable DICOM file ({exc})") from exc
+
+
+def _headerless(path: str | Path):
+    """A DICOM data set stored without preamble and "DICM" prefix, or ``None`` where the file is none.
+
+    Such files are valid DICOM streams (PS3.5 7), found in older archives and raw exports; pydicom reads them only
+    when forced. Forced only where the file starts with a group 0002 or 0008 element tag (how every such data set
+    begins), so other files keep their "not a readable DICOM file" reason instead of becoming garbage data sets."""
+    import pydicom
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    try:
+        with open(path, "rb") as fh:
+            start = fh.read(4)
+        if start[:2] not in (b"\x02\x00", b"\x08\x00"):
+            return None
+        ds = pydicom.dcmread(path, force=True)
+        if not _text(ds, "SOPClassUID") and not _text(ds, "Modality"):
+            return None
+    except Exception:  # noqa: BLE001 - not a data set after all: the caller gives the original reason
+        return None
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" not in meta:
+        # no file meta: the pixel decoders need the transfer syntax the data set was found to be encoded in
+        implicit, little = ds.original_encoding
+        meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                                  ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    return ds
+
+
+#: SOP classes whose pixels are NM counts: NM Image Storage and its retired predecessor.
+NM_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.20", "1.2.840.10008.5.1.4.1.1.5")
+_MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
 
 
 def _check_nm(ds, path: Path) -> None:
     modality = getattr(ds, "Modality", None)
+    if modality is None and _text(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID") == _MEDIA_DIRECTORY:
+        raise ImagingError(f"{path}: a DICOMDIR (the index of a DICOM medium), not an image; the images it lists "
+                           "are read from their own files")
     if modality != "NM":
         raise ImagingError(f"{path}: modality is {modality!r}, not NM; only planar nuclear-medicine images are read")
+    sop_class = _text(ds, "SOPClassUID").strip()
+    if sop_class and sop_class not in NM_SOP_CLASSES:
+        # a Secondary Capture (a screenshot, an annotated page) or an SR filed under modality NM: its pixels are
+        # no acquisition's counts, and beside the original it made the view "ambiguous"
+        from pydicom.uid import UID
+
+        name = UID(sop_class).name if UID(sop_class).is_valid else sop_class[:64]
+        raise ImagingError(f"{path}: SOP class {name}, not NM Image Storage: not an acquired NM image (modality "
+                           "NM notwithstanding); export the original acquisition")
     if "PixelData" not in ds:
+        for keyword in ("FloatPixelData", "DoubleFloatPixelData"):
+            if keyword in ds:  # not an NM Image's encoding (PS3.3 C.8.4.7): a converted or processed image
+                raise ImagingError(f"{path}: pixels stored as {keyword}, not the integer Pixel Data in which an NM "
+                                   "image holds counts; export the original acquisition")
         raise ImagingError(f"{path}: no pixel data (Pixel Data attribute missing)")
 
 
@@ -178,15 +232,25 @@ def _frames(ds, path: Path) -> list[_Frame]:
             raise ImagingError(f"{path}: the pixel data holds {found} frame(s) of {_text(ds, 'Rows')} x "
                                f"{_text(ds, 'Columns')} at BitsAllocated {_text(ds, 'BitsAllocated')}, but "
                                f"NumberOfFrames says {declared}; the header does not describe the pixel data")
+    if _text(ds, "PixelRepresentation") == "1" and pixels.size and pixels.min() < 0:
+        # counts are never negative: stored values above 2**(BitsStored-1) of an image wrongly marked signed were
+        # sign-extended (4000 in 12 bits read as -96), a silently different image
+        raise ImagingError(f"{path}: {int(np.count_nonzero(pixels < 0))} pixel(s) are negative as stored "
+                           f"(PixelRepresentation 1, BitsStored {_text(ds, 'BitsStored')}); counts cannot be "
+                           "negative, so the header does not describe the pixel data")
     pixels = _rescaled(ds, pixels, path)
     if pixels.ndim == 2:
         pixels = pixels[None]
     n = pixels.shape[0]
+    keep, window_note = _photopeak_frames(ds, path, n)
     detectors = list(getattr(ds, "DetectorInformationSequence", []))
     vector = [int(v) for v in _as_list(getattr(ds, "DetectorVector", None))]
     if len(vector) != n:
         # a single-frame file often carries DetectorVector = 1 (or none): frame i is detector i
         vector = vector[:n] if len(vector) > n else list(range(1, n + 1))
+    if len(keep) < n:  # only the photopeak window's frames are views; indices stay the file's frame numbers
+        vector = [vector[i] for i in keep]
+        n = len(keep)
     names: list[str | None] = []
     for i in range(n):
         d = vector[i] - 1
@@ -209,7 +273,92 @@ def _frames(ds, path: Path) -> list[_Frame]:
     if len({VIEW_ORIENTATION.get(v) for v in names}) > 1:
         orientation = ()  # one value cannot describe frames of different views: nothing to check
     uid = str(getattr(ds, "SOPInstanceUID", ""))
-    return [_Frame(names[i], pixels[i], spacing, path, i, uid, orientation) for i in range(n)]
+    frames = [_Frame(names[i], pixels[k], spacing, path, k, uid, orientation) for i, k in enumerate(keep)]
+    if window_note:
+        frames[0].notes.append(window_note)
+    return frames
+
+
+#: The photopeak (keV) of the radionuclides recognised by code (SCT, and SRT of older files) or by name.
+_TC99M_CODES = ("72454006", "C-163A8")  # SCT as pydicom.sr.codedict has it, SRT of older files
+_TC99M_PEAK_KEV = 140.5
+
+
+def _window_text(item, number: int) -> str:
+    name = _text(item, "EnergyWindowName").strip() or f"window {number}"
+    for r in getattr(item, "EnergyWindowRangeSequence", [])[:1]:
+        try:
+            return f"{name} ({float(r.EnergyWindowLowerLimit):g}-{float(r.EnergyWindowUpperLimit):g} keV)"
+        except (AttributeError, TypeError, ValueError):
+            pass
+    return name
+
+
+def _off_peak(item, peak: float | None) -> bool:
+    """Whether an Energy Window Information item is a scatter window: named so, or (the radionuclide being known)
+    a range that leaves out its photopeak."""
+    import re
+
+    if re.search(r"(?<![A-Z])SC(?![A-Z])|SCAT|COMPTON", _text(item, "EnergyWindowName").upper()):
+        return True
+    for r in getattr(item, "EnergyWindowRangeSequence", [])[:1]:
+        try:
+            low, high = float(r.EnergyWindowLowerLimit), float(r.EnergyWindowUpperLimit)
+        except (AttributeError, TypeError, ValueError):
+            return False
+        # only a plausible keV range is judged (a range in eV, or 0-0, says nothing about the window)
+        return peak is not None and 0 < low < high <= 1000 and not low <= peak <= high
+    return False
+
+
+def _tc99m(ds) -> bool:
+    import re
+
+    for rad in getattr(ds, "RadiopharmaceuticalInformationSequence", []):
+        for code in getattr(rad, "RadionuclideCodeSequence", []):
+            if _text(code, "CodeValue").strip() in _TC99M_CODES:
+                return True
+        if re.search(r"99M\s*-?\s*TC|TC\s*-?\s*99M", _text(rad, "Radiopharmaceutical").upper()):
+            return True
+    return False
+
+
+def _photopeak_frames(ds, path: Path, n: int) -> tuple[list[int], str]:
+    """The frames to read as views (all of them, unless the file holds more than one energy window) and a note.
+
+    A camera that records a scatter window beside the photopeak (for scatter correction, or a dual-window
+    acquisition) stores a frame per detector and window (Frame Increment Pointer: Energy Window Vector). Only the
+    photopeak frames are the view's counts: a scatter frame read as the view is a silently different image, and
+    both read together made the view "ambiguous". A file of scatter frames only, or of two windows of which none
+    can be told to be the scatter one, is refused by name."""
+    windows = list(getattr(ds, "EnergyWindowInformationSequence", []))
+    try:
+        vector = [int(v) for v in _as_list(getattr(ds, "EnergyWindowVector", None))]
+    except (TypeError, ValueError):
+        vector = []
+    if len(vector) != n:
+        if len(windows) != 1:
+            return list(range(n)), ""  # which frame is of which window is not said: read as before
+        vector = [1] * n  # one window: every frame is of it
+    peak = _TC99M_PEAK_KEV if _tc99m(ds) else None
+    off = {w for w in set(vector) if 1 <= w <= len(windows) and _off_peak(windows[w - 1], peak)}
+    keep = [i for i in range(n) if vector[i] not in off]
+
+    def described(numbers) -> str:
+        return ", ".join(_window_text(windows[w - 1], w) if 1 <= w <= len(windows) else f"window {w} (not "
+                         "described)" for w in sorted(numbers))
+
+    if not keep:
+        raise ImagingError(f"{path}: its frames are of the energy window {described(off)}, a scatter window, not "
+                           "the photopeak; the view's counts are in the photopeak window's image — export that one")
+    kept = {vector[i] for i in keep}
+    if len(kept) > 1:
+        raise ImagingError(f"{path}: frames of {len(kept)} energy windows ({described(kept)}) and none of them "
+                           "is named a scatter window, so which holds the view's counts cannot be told; export the "
+                           "photopeak window alone")
+    note = f"{path.name}: frames of the scatter window {described(off)} not read (not the view's counts)" \
+        if off else ""
+    return keep, note
 
 
 def _rescaled(ds, pixels: np.ndarray, path: Path) -> np.ndarray:
