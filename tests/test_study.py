@@ -613,3 +613,25 @@ def test_a_machine_without_the_pdf_library_still_gets_the_html_report(mibg_study
     monkeypatch.setitem(sys.modules, "weasyprint", None)  # not installed at all: the same
     with pytest.warns(UserWarning, match="report.pdf not written"):
         assert sorted(write_report(mibg_study.results, tmp_path / "again")) == ["html"]
+
+
+def test_a_study_beyond_the_measured_sizes_says_so_first_and_logs_its_stages(tmp_path, capfd, monkeypatch):
+    # 50,000 x 10 printed nothing for 8 minutes over a pipe (no bar where stderr is no terminal): it looked hung.
+    # The measured bound is lowered here so that a small study stands in for a large one.
+    import scintiml.study as study_module
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(rng.normal(size=(80, 3)), columns=["a", "b", "c"])
+    frame["y"] = (frame["a"] + rng.normal(size=80) > 0).astype(int)
+    frame.to_csv(tmp_path / "c.csv", index=False)
+    args = ["study", str(tmp_path / "c.csv"), "--target", "y", "--inputs", "all", "--selection", "split"]
+    assert run_cli([*args, "--out", str(tmp_path / "within")]) == 0
+    err = capfd.readouterr().err.splitlines()
+    assert not [line for line in err if line.startswith("stage:") or "larger than the largest measured" in line]
+    monkeypatch.setattr(study_module, "MEASURED_INPUTS", 2)
+    assert run_cli([*args, "--out", str(tmp_path / "beyond")]) == 0
+    err = capfd.readouterr().err.splitlines()
+    assert err[0].startswith("warning: this cohort (80 patients x 3 inputs) is larger than the largest measured")
+    stages = [line.split(" (after")[0] for line in err if line.startswith("stage:")]
+    assert stages[:4] == ["stage: split", "stage: explore", "stage: input selection", "stage: order selection"]
+    assert stages[-1] == "stage: report"

@@ -9,6 +9,7 @@ bundles are written from it; they never recompute, and the study never draws.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -140,6 +141,9 @@ def run_study(
     seed = resolve_seed(random_state if seed is None else seed)
     if sites is not None:
         _check_sites(cohort, sites)  # before any work: an hour of study, then "no site could be validated"
+    beyond = size_warning(cohort.n_patients, cohort.n_inputs)
+    if beyond:  # said before the work, not in results: a long silent run reads as a hung one
+        warnings.warn(beyond, UserWarning, stacklevel=2)
     clock = StageClock(progress)
     with clock("split"):
         data = split_stage(cohort, ratios, random_state=seed, split=split)
@@ -289,6 +293,29 @@ def _check_library_arguments(cohort: Any, protocol: Any, split: Any) -> None:
     if split is not None and not isinstance(split, Split):
         raise ScintimlError(f"split must be a scintiml Split (scintiml.split_cohort or "
                             f"scintiml.split.predefined_split); got {type(split).__name__}")
+
+
+#: The largest study shape measured (benchmarks/README.md: 3,000 patients x 400 inputs, 2-5 min on 2 cores).
+MEASURED_PATIENTS, MEASURED_INPUTS = 3000, 400
+
+
+def size_warning(n_patients: int, n_inputs: int) -> str | None:
+    """What to expect of a cohort larger than any measured study, or ``None`` within the measured sizes.
+
+    Figures are measurements of scintiml 0.6.1 on a 2-core machine (benchmarks/README.md, docs/robustness.md),
+    not a prediction: a run beyond them had printed nothing for 8 minutes and looked hung.
+
+    >>> size_warning(300, 84) is None
+    True
+    >>> print(size_warning(40, 2000)[:60])
+    this cohort (40 patients x 2,000 inputs) is larger than the
+    """
+    if n_patients <= MEASURED_PATIENTS and n_inputs <= MEASURED_INPUTS:
+        return None
+    return (f"this cohort ({n_patients:,} patients x {n_inputs:,} inputs) is larger than the largest measured study "
+            f"({MEASURED_PATIENTS:,} x {MEASURED_INPUTS}: 2-5 minutes on 2 cores); expect a long run (measured on 2 "
+            "cores: 40 x 2,000 took 2.5 minutes, 300 x 5,000 more than 15, 50,000 x 10 more than 8) — leave out the "
+            "inputs you do not need (--exclude), use every core (--jobs -1), or try --selection split first")
 
 
 def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max_inputs: int | None = None,

@@ -45,16 +45,29 @@ def describe(
 
 
 @contextmanager
-def _progress_bar() -> Iterator:
-    """A rich progress bar on stderr; yields the ``progress(stage, n_networks)`` callback the study takes."""
+def _progress_bar(stage_lines: bool = False) -> Iterator:
+    """A rich progress bar on stderr; yields the ``progress(stage, n_networks)`` callback the study takes.
+
+    Where stderr is no terminal (a log, a pipe) there is no bar; with ``stage_lines`` (a study larger than any
+    measured) each stage is then said on a line of its own with the time so far, so that a log of a long run does
+    not look like a hung one."""
+    import time
+
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+
+    from .base import console
 
     with progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
                       TimeElapsedColumn(), transient=False) as bar:
         task = bar.add_task("study", total=None, detail="")
         counts: dict[str, int] = {}
+        start = time.monotonic()
+        say_stages = stage_lines and not console.is_terminal
 
         def progress(stage: str, n: int) -> None:
+            if say_stages and stage not in counts:
+                minutes, seconds = divmod(int(time.monotonic() - start), 60)
+                warn(f"{stage} (after {minutes}:{seconds:02d})", label="stage")
             counts[stage] = counts.get(stage, 0) + n
             bar.update(task, description=stage, detail=f"{counts[stage]} networks trained" if counts[stage] else "")
 
@@ -71,8 +84,10 @@ def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_i
     from ..report import headline
     from ..study import write_study
 
+    from ..study import size_warning
+
     cohort = cohort_loader()
-    with _progress_bar() as progress:
+    with _progress_bar(stage_lines=size_warning(cohort.n_patients, cohort.n_inputs) is not None) as progress:
         result = write_study(cohort, out, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=seed,
                              protocol=protocol, overwrite=overwrite, progress=progress, sites=sites,
                              selection=selection, n_jobs=jobs)
