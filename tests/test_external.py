@@ -699,3 +699,28 @@ def test_a_machine_without_the_pdf_library_still_gets_the_validation_report(clev
         written = write_validation_report({**result.to_dict(), "model": "cleveland", "data": "hungarian"}, tmp_path)
     assert "pdf" not in written and written["html"].stat().st_size > 5_000
     assert not (tmp_path / "report.pdf").exists()
+
+
+def test_a_model_whose_study_found_no_signal_is_never_called_transportable(tmp_path):
+    # validated on its own training patients, a model of noise scored AUC 0.727 and "transportable"
+    import numpy as np
+    import pandas as pd
+
+    from scintiml.cohort import load_cohort
+    from scintiml.external import validate_bundle
+    from scintiml.stages.results import NO_SIGNAL
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80), "y": rng.integers(0, 2, 80)})
+    from scintiml.bundle import load_bundle, save_bundle
+    from scintiml.study import run_study
+
+    study = run_study(load_cohort(frame, target="y"), selection="split", readiness=False, random_state=0)
+    assert study.results["signal"]["verdict"] == NO_SIGNAL  # the premise: the study itself said so
+    bundle = load_bundle(save_bundle(study, tmp_path / "model"))
+    assert bundle.card["signal"]["verdict"] == NO_SIGNAL
+    result = validate_bundle(bundle, frame, "y")
+    assert result.verdict == "retrain"
+    assert result.reasons[0].startswith("the study that made this model found no signal")
+    bundle.card.pop("signal")  # a card written before it carried the verdict: read from its known limits
+    assert validate_bundle(bundle, frame, "y").verdict == "retrain"

@@ -63,6 +63,9 @@ def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
         "acquisition_protocol": r.get("protocol", {}),
         "split": {k: r["split"][k] for k in ("training", "selection", "testing")},
         "headline": headline,
+        # whether the study told its AUC from chance: validate will not call a model of noise transportable
+        "signal": {k: (r.get("signal") or {}).get(k) for k in ("verdict", "basis", "auc", "auc_ci95")}
+        if r.get("signal") else None,
         "metrics": {k: test.get(k) for k in metrics},
         "rule": rule,
         "intended_use": (

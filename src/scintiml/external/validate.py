@@ -36,7 +36,7 @@ MAX_AUC_DROP = 0.05
 VALIDATION_COLUMNS = ("probability", "above_threshold", "outcome", "imputed")
 VERDICT_RULE = (
     "retrain if the AUC's 95 % CI lies wholly below the development AUC minus {drop:.2f} or does not exclude "
-    "0.5; otherwise recalibrate if the 95 % CI of calibration-in-the-large excludes 0 or that of the calibration "
+    "0.5, or if the study that made the model found no signal the patients could support; otherwise recalibrate if the 95 % CI of calibration-in-the-large excludes 0 or that of the calibration "
     "slope excludes 1; otherwise transportable"
 )
 
@@ -203,10 +203,17 @@ def bundle_medians(bundle) -> dict[str, float]:
 
 
 def _development(bundle) -> dict[str, Any]:
-    metrics = (bundle.card or {}).get("metrics", {})
-    cohort = (bundle.card or {}).get("cohort", {})
+    from ..stages.results import NO_SIGNAL, NO_SIGNAL_MESSAGE
+
+    card = bundle.card or {}
+    metrics = card.get("metrics", {})
+    cohort = card.get("cohort", {})
+    signal = card.get("signal")
+    if signal is None:  # a card written before it carried the verdict: its known limits hold the study's message
+        said = [line for line in card.get("known_limits", []) if str(line).startswith(NO_SIGNAL_MESSAGE)]
+        signal = {"verdict": NO_SIGNAL, "message": said[0]} if said else None
     return {"auc": metrics.get("auc"), "auc_ci95": metrics.get("auc_ci95"), "cohort": cohort.get("name"),
-            "n_patients": cohort.get("n_patients"), "protocol": bundle.spec.get("protocol", {})}
+            "n_patients": cohort.get("n_patients"), "protocol": bundle.spec.get("protocol", {}), "signal": signal}
 
 
 def verdict(performance: Mapping[str, Any], development_auc: float | None,
@@ -425,6 +432,16 @@ def validate_bundle(
         notes.append("no --protocol given for this site: the acquisition protocols were not compared")
     development = _development(bundle)
     label, reasons = verdict(performance, development["auc"], max_auc_drop)
+    from ..stages.results import NO_SIGNAL
+
+    if (development["signal"] or {}).get("verdict") == NO_SIGNAL:
+        # a model of noise: an AUC here is chance, or these patients trained it (a model's own training patients
+        # gave "transportable", AUC 0.727, where its study had said no signal) — never a transportable model
+        label = "retrain"
+        reasons.insert(0, "the study that made this model found no signal the patients could support (its model card "
+                          "says so): whatever its AUC here, it is not a model to transport — if these patients "
+                          "include those it was trained on, that explains a good AUC; validate on patients it has "
+                          "not seen, or retrain on more patients")
     if mismatches:
         reasons.append("acquisition protocol differs: " + "; ".join(mismatches))
     predictions = pd.DataFrame(dict(zip(VALIDATION_COLUMNS, (p, p >= bundle.threshold, y, imputed.to_numpy()))),

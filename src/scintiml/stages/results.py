@@ -106,6 +106,8 @@ def assemble_results(
 
 #: ``results["signal"]["verdict"]`` when the study's AUC interval reaches 0.5.
 NO_SIGNAL = "not distinguishable from chance"
+#: How that verdict's message begins (in results["warnings"], the report and the model card's known limits).
+NO_SIGNAL_MESSAGE = "no signal the patients can support"
 
 
 def not_a_finding(results: dict[str, Any]) -> str:
@@ -172,7 +174,7 @@ def chance_verdict(results: dict[str, Any]) -> dict[str, Any]:
         return {"verdict": "above chance", "basis": basis, "auc": auc, "auc_ci95": list(ci),
                 "message": f"the {basis} AUC {auc:.3f} (95 % CI {ci[0]:.3f}-{ci[1]:.3f}) is above chance"}
     below = ci[1] < 0.5
-    message = (f"no signal the patients can support: the {basis} AUC {auc:.3f} (95 % CI {ci[0]:.3f}-{ci[1]:.3f}) "
+    message = (f"{NO_SIGNAL_MESSAGE}: the {basis} AUC {auc:.3f} (95 % CI {ci[0]:.3f}-{ci[1]:.3f}) "
                + (("lies wholly below 0.5, which resampling gives on pure noise" if basis != "testing part" else
                    # one held-out part has no such bias: a ranking reversed beyond chance is a finding of its own
                    "lies wholly below 0.5: the model ranks these testing patients the wrong way round — check "
