@@ -61,8 +61,25 @@ def _heatmap(r: dict[str, Any]):
     else:
         ax.set_xticks([]), ax.set_yticks([])
     fig.colorbar(im, ax=ax, shrink=0.7, label="Pearson r")
-    ax.set_title("Correlation between inputs")
+    ax.set_title(_heatmap_title(corr))
     return fig
+
+
+def _heatmap_title(corr: dict[str, Any]) -> str:
+    """The heat map's title: it says when a wide table's matrix holds only some inputs (results written
+    before the cap have no ``n_inputs``: every input was stored).
+
+    Examples
+    --------
+    >>> _heatmap_title({"inputs": ["a", "b"], "matrix": [[1, 0], [0, 1]]})
+    'Correlation between inputs'
+    >>> _heatmap_title({"inputs": ["a"] * 100, "n_inputs": 2000})
+    'Correlation between the 100 inputs most associated with the outcome (of 2,000)'
+    """
+    shown, total = len(corr["inputs"]), corr.get("n_inputs", len(corr["inputs"]))
+    if total <= shown:
+        return "Correlation between inputs"
+    return f"Correlation between the {shown:,} inputs most associated with the outcome (of {total:,})"
 
 
 def _selection_trace(r: dict[str, Any]):
@@ -347,7 +364,8 @@ def _nested(r: dict[str, Any]):
 
 #: name -> (drawing function, caption, needs)
 FIGURES: dict[str, tuple[Callable, str]] = {
-    "correlation_heatmap": (_heatmap, "Correlation heat map of all inputs (Pearson)."),
+    "correlation_heatmap": (_heatmap, "Correlation heat map of the inputs (Pearson); on a wide table, of those most "
+                            "associated with the outcome (univariate AUC), as the title says."),
     "selection_trace": (_selection_trace, "Training and selection error of each candidate subset."),
     "order_selection": (_order_trace, "Selection error of each network size; the smallest good one is kept."),
     "network": (_network, "The final network, as in the published figures."),
