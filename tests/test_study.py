@@ -510,6 +510,26 @@ def test_a_wide_study_draws_figures_of_bounded_size(tmp_path):
         assert width * height < 6e6, (name, width, height)
 
 
+def test_long_input_names_are_shortened_in_the_figures_not_in_the_results(tmp_path):
+    # 300-character names: an importance figure 5,444 pixels wide and a heat map of 4,853 x 4,690
+    from PIL import Image
+
+    from scintiml.cohort import load_cohort
+
+    rng = np.random.default_rng(0)
+    names = [f"lesion_{i}_" + "radiomic_feature_" * 17 + f"view_{i}" for i in range(3)]
+    frame = pd.DataFrame(rng.normal(size=(80, 3)), columns=names)
+    frame["y"] = (frame[names[0]] + rng.normal(size=80) > 0).astype(int)
+    study = run_study(load_cohort(frame, target="y"), selection="split", inputs="all", readiness=False)
+    assert {x["group"] for x in study.results["importance"]} == set(names)  # results keep every name whole
+    write_report(study.results, tmp_path, pdf=False)
+    for name in ("importance", "correlation_heatmap", "network", "partial_dependence"):
+        path = tmp_path / "figures" / f"{name}.png"
+        if path.exists():
+            width, _ = Image.open(path).size
+            assert width < 2600, (name, width)
+
+
 def test_the_model_card_carries_the_nested_headline_it_tells_people_to_quote(mibg_study):
     # the card gave only the one split's testing AUC (0.967 on 5 events) while the report's headline was 0.840
     from scintiml.bundle.card import card_markdown, model_card

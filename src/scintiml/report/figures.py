@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import matplotlib
 import numpy as np
@@ -56,8 +56,9 @@ def _heatmap(r: dict[str, Any]):
     fig, ax = _subplots(figsize=(size + 1, size))
     im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1)
     if len(names) <= 50:
-        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=max(4, 9 - len(names) // 8))
-        ax.set_yticks(range(len(names)), names, fontsize=max(4, 9 - len(names) // 8))
+        labels = short_labels(names)
+        ax.set_xticks(range(len(names)), labels, rotation=90, fontsize=max(4, 9 - len(names) // 8))
+        ax.set_yticks(range(len(names)), labels, fontsize=max(4, 9 - len(names) // 8))
     else:
         ax.set_xticks([]), ax.set_yticks([])
     fig.colorbar(im, ax=ax, shrink=0.7, label="Pearson r")
@@ -143,7 +144,7 @@ def _network(r: dict[str, Any]):
             ax.scatter([x], [y], s=260, color=color, zorder=3, edgecolor="white")
             if i == 0:
                 more = len(names) - sizes[0]
-                label = f"+ {more + 1} more inputs" if more > 0 and j == sizes[0] - 1 else names[j]
+                label = f"+ {more + 1} more inputs" if more > 0 and j == sizes[0] - 1 else short_labels(names)[j]
                 ax.text(x - 0.03, y, label, ha="right", va="center")
             if i == len(positions) - 1:
                 ax.text(x + 0.03, y, f"P({r['dataset']['target']})", ha="left", va="center")
@@ -249,12 +250,33 @@ def _decision(r: dict[str, Any]):
 #: Rows of the importance chart and input nodes of the network drawing: beyond them a figure of 500 inputs was
 #: 31 and 39 million pixels (past ~540 inputs the PDF left it out); results.json keeps every row.
 MAX_ROWS = 30
+#: The longest input name drawn whole: 300-character names made the importance figure 5,444 pixels wide and the
+#: heat map 4,853 x 4,690 (the report and results.json keep every name whole).
+MAX_LABEL = 40
+
+
+def short_labels(names: Sequence[str], width: int = MAX_LABEL) -> list[str]:
+    """Input names as figure labels: a name longer than ``width`` keeps its start and end around an ellipsis
+    (``lesion_..._ANT`` names differ at either end); names that still coincide get their position.
+
+    >>> short_labels(["age", "x" * 30 + "_left_" + "y" * 30, "x" * 30 + "_right_" + "y" * 30], width=20)
+    ['age', 'xxxxxxxxxxxxx…yyyyyy #2', 'xxxxxxxxxxxxx…yyyyyy #3']
+    """
+    head = width * 2 // 3
+    tail = width - head - 1
+    out = [str(n) if len(str(n)) <= width else f"{str(n)[:head]}…{str(n)[-tail:]}" for n in names]
+    seen: dict[str, int] = {}
+    for label in out:
+        seen[label] = seen.get(label, 0) + 1
+    # a bar chart merges equal category labels into one bar: every label must stay distinct
+    return [label if seen[label] == 1 or label == str(name) else f"{label} #{i + 1}"
+            for i, (label, name) in enumerate(zip(out, names))]
 
 
 def _importance(r: dict[str, Any]):
     rows = r["importance"][:MAX_ROWS]  # the most important first
     fig, ax = _subplots(figsize=(5.5, 0.4 * len(rows) + 1.4))
-    names = [x["group"] for x in rows][::-1]
+    names = short_labels([x["group"] for x in rows])[::-1]
     mean = [x["importance_mean"] for x in rows][::-1]
     sd = [x["importance_sd"] for x in rows][::-1]
     ax.barh(names, mean, xerr=sd, color=BLUE, capsize=3)
@@ -271,7 +293,7 @@ def _partial_dependence(r: dict[str, Any]):
     cols = min(3, n)
     rows = int(np.ceil(n / cols))
     fig, axes = _subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    for ax, (name, d) in zip(axes.ravel(), pd_.items()):
+    for ax, (name, d) in zip(axes.ravel(), zip(short_labels(list(pd_)), pd_.values())):
         ax.plot(d["grid"], d["mean_probability"], color=BLUE, lw=2)
         ax.set_xlabel(name)
         ax.set_ylabel("mean probability")
@@ -332,7 +354,7 @@ def _selection_frequency(r: dict[str, Any]):
     ax.barh(y, freq, color=colors)
     ax.errorbar(freq, y, xerr=[lo, hi], fmt="none", ecolor=GREY, capsize=2, lw=1)
     ax.axvline(st["threshold"], ls="--", color=GREY)
-    ax.set_yticks(y, [f["input"] for f in rows])
+    ax.set_yticks(y, short_labels([f["input"] for f in rows]))
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"share of {len(st['runs'])} resampled selections that kept the input (Wilson 95 % CI)")
     together = (f"all stable inputs together in {100 * st['contains_share']:.0f} %" if "contains_share" in st
