@@ -982,7 +982,7 @@ def load_cohort(
         notes.append(f"dropped input(s) with no value at all: {', '.join(empty)}" + _formula_hint(frame))
     X = X.drop(columns=constant + empty)
     if X.shape[1] == 0:
-        raise NonNumericInputError("no usable input column is left; the table needs at least one numeric input")
+        raise NonNumericInputError(_no_input_left(inputs, constant, empty, exclude, target, id_column, frame))
 
     missing = {c: int(n) for c, n in X.isna().sum().items() if n > 0}
     if missing:
@@ -1005,6 +1005,43 @@ def load_cohort(
         missing_codes=codes, warnings=duplicate_rows + code_warnings + suspected_codes(X) + _numeric_id_inputs(X),
         categories=categories_of(categories, X.columns),
     )
+
+
+def _list_names(names: Sequence[str], limit: int = 5) -> str:
+    return ", ".join(map(str, names[:limit])) + (" …" if len(names) > limit else "")
+
+
+def _no_input_left(inputs: pd.DataFrame, constant: list[str], empty: list[str], exclude: Sequence[str],
+                   target: str, id_column: str | None, frame: pd.DataFrame) -> str:
+    """Why no input column is left, and what to do: none besides the outcome and the id (or all excluded), all
+    constant, all empty, or each one of the two.
+
+    Examples
+    --------
+    >>> _no_input_left(pd.DataFrame({"a": [1.0], "b": [1.0]}), ["a", "b"], [], [], "y", None, pd.DataFrame())[:60]
+    'all 2 input columns are constant (a, b): a constant cannot t'
+    """
+    kept = f"the target {target!r}" + (f" and the id {id_column!r}" if id_column is not None else "")
+    if inputs.shape[1] == 0:
+        if exclude:
+            return (f"no input column is left: every column besides {kept} is excluded on request "
+                    f"({_list_names(list(exclude))}); leave at least one input out of exclude")
+        return (f"the table has no input column: it holds only {kept}; add the columns measured for each "
+                "patient (the inputs)" + _sheets_hint(frame))
+    n = len(constant) + len(empty)
+    tell = ("a constant cannot tell patients apart; the study needs at least one input whose value differs "
+            "between patients — check the export (one value filled down every row?) or add inputs that vary")
+    fill = "fill in the inputs measured for each patient" + _formula_hint(frame)
+    if not empty:
+        which = (f"all {n} input columns are constant ({_list_names(constant)})" if n > 1 else
+                 f"the only input column, {constant[0]!r}, is constant (the same value for every patient)")
+        return f"{which}: {tell}"
+    if not constant:
+        which = (f"all {n} input columns hold no value at all ({_list_names(empty)})" if n > 1 else
+                 f"the only input column, {empty[0]!r}, holds no value at all")
+        return f"{which}: {fill}"
+    return (f"no usable input column is left: {len(constant)} input(s) are constant ({_list_names(constant)}) and "
+            f"{len(empty)} hold no value at all ({_list_names(empty)}); {tell}, and {fill}")
 
 
 #: Warn of repeated rows when chance explains this few at most: the probability of seeing as many repeats as the
@@ -1339,8 +1376,17 @@ def _odd_cells_among_numbers(name: str, column: pd.Series, as_number: pd.Series)
     return f"input {name!r} holds numbers except in {int(odd.sum())} cell(s) ({shown}{more}): {fix}"
 
 
-#: Text that is a date: 2021-03-04 (with a time or not), 04.03.2021, 3/4/21.
-_DATE_TEXT = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?|\d{1,2}[./-]\d{1,2}[./-]\d{2,4})$")
+#: A clock time after a date: " 14:05", "T14:05:09.5", " 2:05 PM", "T14:05:09Z", " 14:05+01:00".
+_TIME_PART = r"(\s+|T)\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(\s?[AaPp]\.?[Mm]\.?)?(Z|[+-]\d{2}:?\d{2})?"
+#: Text that is a date: 2021-03-04, 04.03.2021, 3/4/21 — each with a time of day or not (03/11/2024 14:05).
+_DATE_TEXT = re.compile(rf"^(\d{{4}}-\d{{1,2}}-\d{{1,2}}|\d{{1,2}}[./-]\d{{1,2}}[./-]\d{{2,4}})({_TIME_PART})?$")
+#: Text that is a time of day only: 14:05, 08:30:00, 2:05 pm (hours and minutes checked in :func:`holds_times`).
+_TIME_TEXT = re.compile(r"^(\d{1,2}):(\d{2})(:\d{2}(\.\d+)?)?(\s?[AaPp]\.?[Mm]\.?)?$")
+#: A clock time anywhere in a cell, or a date in a form :data:`_DATE_TEXT` leaves out (3 Nov 2024, Nov-03-2024):
+#: such a column is never told to be a patient id.
+_MONTH = r"(?i:jan|feb|m[aä]r|apr|ma[iy]|jun|jul|aug|sep|o[ck]t|nov|de[cz])[A-Za-z]*\.?"
+_TEMPORAL_HINT = re.compile(rf"\d{{1,2}}:[0-5]\d|\b\d{{1,4}}[./ -]?{_MONTH}[./ -]?\d{{1,4}}\b"
+                            rf"|{_MONTH}[ -]\d{{1,2}},?[ -]\d{{2,4}}\b")
 
 
 def holds_dates(column: pd.Series) -> bool:
@@ -1360,6 +1406,43 @@ def holds_dates(column: pd.Series) -> bool:
     if cells.map(lambda v: isinstance(v, (_dt.date, _dt.time, pd.Timestamp))).mean() >= 0.8:
         return True
     return bool(cells.astype(str).str.strip().str.match(_DATE_TEXT.pattern).mean() >= 0.8)
+
+
+def _text_cells(column: pd.Series) -> pd.Series:
+    """The filled cells of a text column as stripped strings (numbers, booleans and non-text columns left out)."""
+    if not _is_text(column) and column.dtype != object:
+        return pd.Series([], dtype=str)
+    cells = column.dropna()
+    cells = cells[cells.map(lambda v: isinstance(v, str))]
+    return cells.str.strip()
+
+
+def holds_times(column: pd.Series) -> bool:
+    """Text cells that are nearly all times of day (at least 80 % of the filled cells): 14:05, 08:30:00, 2:05 pm.
+
+    Hours above 23 (12 with am/pm) or minutes above 59 are no clock time ("1:80" is a titre, "30:15" a duration).
+
+    Examples
+    --------
+    >>> holds_times(pd.Series(["14:05", "08:30:00", "23:59", None]))
+    True
+    >>> holds_times(pd.Series(["1:80", "1:160", "1:40"]))
+    False
+    """
+    cells = _text_cells(column)
+    if len(cells) == 0:
+        return False
+    parts = cells.str.extract(_TIME_TEXT.pattern)
+    hours, minutes = pd.to_numeric(parts[0], errors="coerce"), pd.to_numeric(parts[1], errors="coerce")
+    meridiem = parts[4].notna()
+    clock = (minutes <= 59) & (hours <= 23) & (~meridiem | hours.between(1, 12))
+    return bool(clock.mean() >= 0.8)
+
+
+def _looks_temporal(column: pd.Series) -> bool:
+    """Cells that hold a date or a time in any form (a clock time, a month's name): never a patient id."""
+    cells = _text_cells(column)
+    return len(cells) > 0 and bool(cells.str.contains(_TEMPORAL_HINT.pattern).mean() >= 0.8)
 
 
 def _level_spellings(column: pd.Series, folded: pd.Series) -> dict[str, str]:
@@ -1435,6 +1518,9 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str],
         folded = column.astype(str).str.strip().str.casefold().where(column.notna())
         spellings = _level_spellings(column, folded)
         levels = sorted(spellings.values())
+        if len(levels) == 1:  # one level only: a constant, dropped as such (not a one-hot input of no column)
+            put(name, pd.Series(0.0, index=column.index).where(column.notna()), name)
+            continue
         if len(levels) <= MAX_CATEGORY_LEVELS and len(levels) < max(2, 0.5 * column.notna().sum()):
             # One-hot with the first level as reference, so the columns stay independent.
             for level in levels[1:]:
@@ -1454,10 +1540,24 @@ def _numeric_inputs(inputs: pd.DataFrame, notes: list[str],
                 categories[name] = levels
         else:
             free_text.append(name)
+    times = [c for c in free_text if holds_times(inputs[c])]
+    if times:
+        examples = ", ".join(repr(_shorten(str(v))) for v in inputs[times[0]].dropna().unique()[:2])
+        raise NonNumericInputError(
+            f"input column(s) {times} hold times of day (e.g. {examples}), which the model cannot read as text; "
+            "put the time in a column of numbers (e.g. minutes since midnight: 14:05 as 845, or hours as 14.08), "
+            "or drop them with exclude=[...] (CLI: --exclude)")
     if free_text:
-        id_like = [c for c in free_text if inputs[c].notna().all() and inputs[c].is_unique]
+        # a date or time is never a patient id, however unique (scan date-times are): the hint would mislead
+        temporal = [c for c in free_text if _looks_temporal(inputs[c])]
+        id_like = [c for c in free_text
+                   if c not in temporal and inputs[c].notna().all() and inputs[c].is_unique]
         hint = (
             f"; {id_like} look like patient ids: pass one as id_column=... (CLI: --id)" if id_like else ""
+        ) + (
+            f"; {temporal} look like dates or times in a form not read as such: a date is not an input — drop "
+            "them, or put what matters in a column of numbers (e.g. the days from diagnosis to the scan)"
+            if temporal else ""
         )
         # each column's count and two of its values: "hospital (30 values, e.g. 'H00', 'H01')" tells a site
         # column or a coded diagnosis from a comment field at a glance

@@ -148,19 +148,54 @@ def select_inputs_stage(
                     f"{len(stable)} inputs were chosen in at least {share} of the resampled selections, more than "
                     f"max_inputs = {max_inputs}: kept the {len(selected)} chosen most often, left out "
                     f"{', '.join(stability['capped'])}")
-            if sorted(selected) != sorted(selector.selected_inputs_) and not stability["fallback_input"]:
+            differ = selections_differ(selector.selected_inputs_, selected, stability)
+            if differ is not None and not stability["fallback_input"]:
                 data.warnings.append(
                     f"one cross-validated selection (one-SE rule) kept {', '.join(selector.selected_inputs_)}, the "
-                    f"resampled selections {', '.join(selected)}: see how often each input was chosen")
+                    f"resampled selections {', '.join(selected)}{differ}: see how often each input was chosen")
         else:
             for key in ("kept_inputs", "fallback_input", "capped"):  # the study keeps the CV pick in this mode
                 stability.pop(key)
-            if sorted(stable) != sorted(selected):
+            differ = selections_differ(selected, stable, stability)
+            if differ is not None:
                 data.warnings.append(
                     f"the inputs kept by cross-validation ({', '.join(selected)}) differ from those chosen in at "
-                    f"least {share} of the {n_runs} resampled selections ({', '.join(stable) or 'none'}): see "
-                    "how often each input was chosen")
+                    f"least {share} of the {n_runs} resampled selections ({', '.join(stable) or 'none'}){differ}: "
+                    "see how often each input was chosen")
     return InputSelection(selected, info)
+
+
+def selections_differ(first: Sequence[str], second: Sequence[str], stability: dict[str, Any]) -> str | None:
+    """``None`` when two selections keep the same near-copy families (``stability["frequencies"]``), else ``""``
+    or, where some of the inputs kept by one are near-copies of those kept by the other, a note naming them.
+
+    Near-copies (|r| >= the family threshold, exact copies among them) are one family to the resampled
+    selections: which copy a selection keeps is chance, not a disagreement.
+
+    Examples
+    --------
+    >>> stability = {"family_threshold": 0.9, "frequencies": [{"input": "dup2", "family": 0},
+    ...              {"input": "dup3", "family": 0}, {"input": "age", "family": 1}]}
+    >>> selections_differ(["dup2"], ["dup3"], stability) is None
+    True
+    >>> selections_differ(["dup2", "age"], ["dup3"], stability)
+    ' (near-copies, |r| >= 0.9, counted as one family: dup2 and dup3)'
+    >>> selections_differ(["age"], ["dup3"], stability)
+    ''
+    """
+    family = {row["input"]: row["family"] for row in stability.get("frequencies", [])}
+
+    def families(names: Sequence[str]) -> set:
+        return {family.get(name, name) for name in names}
+
+    if families(first) == families(second):
+        return None
+    copies = [f"{a} and {b}" for a in first for b in second
+              if a != b and family.get(a, a) == family.get(b, b)]
+    if not copies:
+        return ""
+    return (f" (near-copies, |r| >= {stability.get('family_threshold', 0.9):g}, counted as one family: "
+            f"{'; '.join(copies)})")
 
 
 def stability_section(data: StudyData, method: str = "growing", max_inputs: int | None = None,
