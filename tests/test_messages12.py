@@ -175,3 +175,19 @@ def test_study_with_copies_warns_no_disagreement():
     assert set(chosen.selected) <= {f"dup{i}" for i in range(4)}
     assert set(chosen.info["cv_selected"]) <= {f"dup{i}" for i in range(4)}
     assert not any("one cross-validated selection" in w for w in data.warnings), data.warnings
+
+
+def test_a_model_input_spelt_otherwise_in_the_header_is_named():
+    # predict on a header saying BIG where the model has big: "the data lack ['big']", with BIG in plain sight
+    import pandas as pd
+    import pytest
+
+    from scintiml.cohort import model_inputs
+    from scintiml.errors import TargetColumnError
+
+    with pytest.raises(TargetColumnError, match="the table has 'BIG' where the model has 'big' "
+                                                r"\(names are matched exactly"):
+        model_inputs(pd.DataFrame({"BIG": [1.0, 2.0], "age": [3.0, 4.0]}), ["big", "age"])
+    with pytest.raises(TargetColumnError) as refused:  # a column the model reads itself is not offered instead
+        model_inputs(pd.DataFrame({"age": [3.0, 4.0]}), ["age", "age2"])
+    assert "the table has" not in str(refused.value)

@@ -1698,8 +1698,23 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
             continue
         missing.append(name)
     if missing:
+        # a header spelt otherwise ("BIG" for the model's "big", "Age " is trimmed already): names are matched
+        # exactly, so say which column is there — else the user hunts for a column they can see
+        used = {column_name(n.partition("=")[0]) for n in inputs}  # a column the model reads is no misspelling
+        spare = [str(c) for c in frame.columns if c not in used]
+        present = {c.casefold(): c for c in spare}
+        close = {}
+        for name in missing:
+            source = name.partition("=")[0]
+            match = present.get(source.casefold()) or next(iter(difflib.get_close_matches(source, spare, n=1,
+                                                                                          cutoff=0.8)), None)
+            if match is not None:
+                close[source] = match
+        hint = ("; the table has " + ", ".join(f"{found!r} where the model has {want!r}" for want, found in
+                                               close.items())
+                + " (names are matched exactly: rename the column)") if close else ""
         raise TargetColumnError(f"the data lack the model's input column(s) {missing}; the model needs {list(inputs)}"
-                                + _sheets_hint(frame))
+                                + hint + _sheets_hint(frame))
     if textual:
         hints = [h for h in (_number_format_problem(name, frame[column_name(name)]) for name in textual) if h]
         raise NonNumericInputError(f"input column(s) {textual} hold non-numeric values; fix or remove those cells"
