@@ -313,3 +313,13 @@ def test_importing_the_package_and_its_command_line_loads_no_numerical_library()
             "print(sorted(m for m in ('numpy', 'pandas', 'sklearn', 'typer', 'rich') if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and run.stdout.strip() == "[]", run.stdout + run.stderr
+
+
+def test_the_package_gives_its_submodules_and_the_cli_its_typer_app_by_name():
+    # the lazy package import had lost `scintiml.cohort.read_table` after `import scintiml`, and importing the
+    # app command's module first made `scintiml.cli.app` that module rather than the Typer app
+    code = ("import scintiml, scintiml.cli.webapp\n"
+            "from scintiml.cli import app\n"
+            "print(scintiml.cohort.read_table.__name__, scintiml.errors.ScintimlError.__name__, type(app).__name__)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.split() == ["read_table", "ScintimlError", "Typer"], run.stderr

@@ -20,10 +20,13 @@ _HOME = {"Cohort": "cohort", "load_cohort": "cohort", "impute_median": "cohort",
 
 
 def __getattr__(name):
-    if name in _HOME:
-        from importlib import import_module
+    from importlib import import_module
+    from importlib.util import find_spec
 
+    if name in _HOME:
         return getattr(import_module(f".{_HOME[name]}", __name__), name)
+    if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
+        return import_module(f".{name}", __name__)  # `scintiml.cohort.read_table` after `import scintiml`
     raise AttributeError(f"module 'scintiml' has no attribute {name!r}")
 
 

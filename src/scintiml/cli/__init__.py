@@ -21,11 +21,11 @@ def _load():
     from importlib import import_module
 
     # by name, not `from . import app`: that form asks this package for the attribute first, i.e. __getattr__
-    for group in ("cnn", "imaging", "tabular", "app", "pacs", "external"):
+    for group in ("cnn", "imaging", "tabular", "webapp", "pacs", "external"):
         import_module(f".{group}", __name__)
     from .base import app
 
-    globals()["app"] = app  # `scintiml.cli.app` is the Typer app, not the module of the `app` command
+    globals()["app"] = app
     return app
 
 

@@ -106,7 +106,8 @@ def _headerless(path: str | Path):
     meta = getattr(ds, "file_meta", None)
     if meta is not None and "TransferSyntaxUID" not in meta:
         # no file meta: the pixel decoders need the transfer syntax the data set was found to be encoded in
-        implicit, little = ds.original_encoding
+        # pydicom 3 says how it found the data set encoded; 2.4 (allowed by the imaging extra) has the two flags
+        implicit, little = getattr(ds, "original_encoding", None) or (ds.is_implicit_VR, ds.is_little_endian)
         meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
                                   ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
     return ds
