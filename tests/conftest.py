@@ -19,6 +19,20 @@ def small_frame():
     })
 
 
+@pytest.fixture
+def no_pango(monkeypatch):
+    """A machine without pango: importing WeasyPrint's HTML raises the OSError it raises there."""
+    import types
+
+    def missing(name):
+        raise OSError("cannot load library 'libpango-1.0-0': error 0x7e")
+
+    broken = types.ModuleType("weasyprint")
+    broken.__getattr__ = missing
+    monkeypatch.setitem(sys.modules, "weasyprint", broken)
+    return broken
+
+
 def run_cli(args):
     """Run ``scintiml ARGS`` in-process; returns the exit status (0 when main() returns)."""
     from scintiml.cli import main

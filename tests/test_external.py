@@ -678,23 +678,14 @@ def test_validation_arguments_that_switched_a_guard_off_are_refused(cleveland_bu
         external_performance((rng.random(100) < p).astype(int), p, threshold=1.5)
 
 
-def test_a_machine_without_the_pdf_library_still_gets_the_validation_report(cleveland_bundle, tmp_path, monkeypatch):
+def test_a_machine_without_the_pdf_library_still_gets_the_validation_report(cleveland_bundle, tmp_path, no_pango):
     # the study's report had this guard; validate (PDF by default) lost the whole run to pango's OSError
-    import sys
-    import types
-
     from scintiml.external import validate_bundle
     from scintiml.external.report import write_validation_report
 
     path, bundle = cleveland_bundle
     result = validate_bundle(bundle, heart_disease_frame("hungarian"), "disease")
 
-    def no_pango(name):
-        raise OSError("cannot load library 'libpango-1.0-0': error 0x7e")
-
-    broken = types.ModuleType("weasyprint")
-    broken.__getattr__ = no_pango
-    monkeypatch.setitem(sys.modules, "weasyprint", broken)
     with pytest.warns(UserWarning, match="report.pdf not written: the PDF writer cannot start here .*libpango"):
         written = write_validation_report({**result.to_dict(), "model": "cleveland", "data": "hungarian"}, tmp_path)
     assert "pdf" not in written and written["html"].stat().st_size > 5_000

@@ -769,8 +769,7 @@ def deidentify_folder(
     report = DeidReport()
     audit: list[dict] = []
     seen: dict[str, str] = {}
-    files, unreadable = files_below(src)
-    files = [p for p in files if not p.is_dir()]
+    files, unreadable = files_below(src)  # no folder among the files (a link to one is not followed)
     with atomic_dir(out_dir) as tmp:
         for folder, why in unreadable:  # its files were never seen: the audit must say so, not report a full run
             report.skipped.append({"file": f"{folder.relative_to(src)}{os.sep}", "source": pseudo.source(

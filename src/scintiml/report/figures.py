@@ -127,6 +127,7 @@ def _order_trace(r: dict[str, Any]):
 
 def _network(r: dict[str, Any]):
     names = r["inputs"]["selected"]
+    labels = short_labels(names)
     sizes = [min(r["architecture"][0], MAX_ROWS), *r["architecture"][1:]]  # the first inputs, then "+ N more"
     fig, ax = _subplots(figsize=(7, max(3, 0.45 * max(sizes) + 1.5)))
     xs = np.linspace(0, 1, len(sizes))
@@ -144,7 +145,7 @@ def _network(r: dict[str, Any]):
             ax.scatter([x], [y], s=260, color=color, zorder=3, edgecolor="white")
             if i == 0:
                 more = len(names) - sizes[0]
-                label = f"+ {more + 1} more inputs" if more > 0 and j == sizes[0] - 1 else short_labels(names)[j]
+                label = f"+ {more + 1} more inputs" if more > 0 and j == sizes[0] - 1 else labels[j]
                 ax.text(x - 0.03, y, label, ha="right", va="center")
             if i == len(positions) - 1:
                 ax.text(x + 0.03, y, f"P({r['dataset']['target']})", ha="left", va="center")
