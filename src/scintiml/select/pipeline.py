@@ -17,6 +17,10 @@ from .inputs import InputSelector
 from .order import OrderSelector
 from .stability import StabilitySelector, resampled_selector, stable_support
 
+#: Random starts of the study's final network (the best training loss is kept). The study's fit stage and this
+#: pipeline share it, so that the nested headline evaluates the very network the study delivers.
+FINAL_RESTARTS = 5
+
 
 class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
     """Median imputation → input selection → order selection → the network, fitted in one call.
@@ -44,8 +48,9 @@ class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
     max_inputs : int, optional
     max_neurons, max_layers : int, default 8, 2
         Architectures tried by :class:`OrderSelector`.
-    n_restarts : int, default 3
-        Random starts of the final network.
+    n_restarts : int, default 5
+        Random starts of the final network, as in the study's own final fit
+        (:data:`FINAL_RESTARTS`).
     random_state : int, RandomState or None
 
     Attributes
@@ -81,7 +86,7 @@ class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def __init__(self, method="growing", stability=True, n_pairs=10, cv=5, max_inputs=None, max_neurons=8,
-                 max_layers=2, n_restarts=3, random_state=None):
+                 max_layers=2, n_restarts=FINAL_RESTARTS, random_state=None):
         self.method = method
         self.stability = stability
         self.n_pairs = n_pairs

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..ann import ANNClassifier
 from ..evaluate import youden_threshold
+from ..select.pipeline import FINAL_RESTARTS
 from .base import StudyData
 
 
@@ -38,11 +39,15 @@ def fit_stage(
     data: StudyData,
     inputs: Sequence[str],
     hidden_layer_sizes: Sequence[int],
-    n_restarts: int = 5,
+    n_restarts: int = FINAL_RESTARTS,
     random_state: int | None = 0,
 ) -> FittedModel:
-    """Train :class:`~scintiml.ann.ANNClassifier` on the training part (early stopping on the selection part)
-    and choose the Youden-optimal threshold on the selection part; it is applied unchanged to testing.
+    """Train :class:`~scintiml.ann.ANNClassifier` on the training part and choose the Youden-optimal threshold on
+    the selection part; it is applied unchanged to testing.
+
+    The network is trained to convergence of its regularised loss (the norm penalty is what keeps it smooth); the
+    selection part's error is recorded at every iteration for the report's loss curves, not used to stop early.
+    The start of lowest training loss among ``n_restarts`` is kept.
 
     Examples
     --------
