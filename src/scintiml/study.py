@@ -302,8 +302,10 @@ MEASURED_PATIENTS, MEASURED_INPUTS = 3000, 400
 def size_warning(n_patients: int, n_inputs: int) -> str | None:
     """What to expect of a cohort larger than any measured study, or ``None`` within the measured sizes.
 
-    Figures are measurements of scintiml 0.6.1 on a 2-core machine (benchmarks/README.md, docs/robustness.md),
-    not a prediction: a run beyond them had printed nothing for 8 minutes and looked hung.
+    Figures are measurements on a 2-core machine, not a prediction: 3,000 x 400 took 170-180 s (110 s with
+    ``--jobs 2``) with scintiml 0.4.0 (benchmarks/README.md, 2026-11-26); 50,000 x 10 and 300 x 5,000 ran past 8
+    and 15 minutes with scintiml 0.6.1 (docs/robustness.md, session 12) — the first had printed nothing for 8
+    minutes and looked hung.
 
     >>> size_warning(300, 84) is None
     True
@@ -313,9 +315,9 @@ def size_warning(n_patients: int, n_inputs: int) -> str | None:
     if n_patients <= MEASURED_PATIENTS and n_inputs <= MEASURED_INPUTS:
         return None
     return (f"this cohort ({n_patients:,} patients x {n_inputs:,} inputs) is larger than the largest measured study "
-            f"({MEASURED_PATIENTS:,} x {MEASURED_INPUTS}: 2-5 minutes on 2 cores); expect a long run (measured on 2 "
-            "cores: 40 x 2,000 took 2.5 minutes, 300 x 5,000 more than 15, 50,000 x 10 more than 8) — leave out the "
-            "inputs you do not need (--exclude), use every core (--jobs -1), or try --selection split first")
+            f"({MEASURED_PATIENTS:,} x {MEASURED_INPUTS}: about 3 minutes on 2 cores); expect a long run (measured on "
+            "2 cores: 300 x 5,000 more than 15 minutes, 50,000 x 10 more than 8) — leave out the inputs you do not "
+            "need (--exclude), use every core (--jobs -1), or try --selection split first")
 
 
 def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max_inputs: int | None = None,

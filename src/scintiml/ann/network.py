@@ -64,9 +64,12 @@ def _slices(sizes: tuple[int, ...]) -> tuple[tuple[slice, slice, tuple[int, int]
 
 
 def logistic(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """1 / (1 + exp(-z)) computed as 0.5 + 0.5 tanh(z / 2): the same function, but numpy's
-    vectorised tanh is about 3x faster than scipy's expit on these arrays (measured: 1.4 vs
-    4.4 ms for 1536 x 240 x 3 values), and activations are most of the training time."""
+    """1 / (1 + exp(-z)) computed as 0.5 + 0.5 tanh(z / 2): the same function.
+
+    Against scipy's expit, both written into a preallocated 1536 x 240 x 3 array (timeit, the minimum of 60
+    alternated rounds, two runs; 2026-11-27, numpy 2.4.6, scipy 1.17.1, the shared 2-core AMD EPYC machine, AVX2):
+    float32 (the batches of model selection) 3.4-4.4 ms against 4.6 ms; float64 16-21 ms against 7.3 ms — faster
+    only in float32, and there by 1.05-1.3x."""
     out = np.multiply(z, 0.5, out=out)
     np.tanh(out, out=out)
     out *= 0.5

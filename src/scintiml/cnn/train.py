@@ -54,10 +54,10 @@ def full_float32(device: torch.device):
 def deterministic_algorithms(device: torch.device, on: bool = True):
     """Deterministic cuDNN convolutions and torch kernels while training on a GPU; the settings are put back.
 
-    Without it two trainings of one seed on one H100 ended with unseen specificities 0.84 and 0.78 at their
-    worklist thresholds (benchmarks/bench_cnn.py, 2026-11-26): some of cuDNN's convolution algorithms (the
-    backward ones above all) add partial sums in an order that changes from run to run. The settings are
-    process-wide: two trainings in threads of one process share them.
+    Without it four trainings of seed 0 on one H100 ended with unseen specificities 0.841, 0.837, 0.781 and 0.691
+    at their worklist thresholds (benchmarks/bench_cnn.py, 2026-11-26; docs/cnn.md): some of cuDNN's convolution
+    algorithms (the backward ones above all) add partial sums in an order that changes from run to run. The
+    settings are process-wide: two trainings in threads of one process share them.
     """
     if not on or device.type != "cuda":
         yield

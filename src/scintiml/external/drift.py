@@ -17,8 +17,10 @@ needs a larger difference to be reported: against 200 training patients and 3 to
 about 1.3-1.5 training SDs in a batch of 5, 0.45-0.5 in a batch of 48 and 0.35-0.4 in a batch of 100; smaller moves
 are not reported, however real. An input whose share beyond the training range or of missing values rises sharply
 is reported on the same terms. The mean's test takes the batch mean as normal: for batches of fewer than about 10
-patients with strongly skewed inputs (creatinine kinase, creatinine) the false-alarm rate can exceed 5 % (about 8 %
-for batches of 2-5 drawn from the heart-failure table).
+patients with strongly skewed inputs (creatinine kinase, creatinine) the false-alarm rate can exceed 5 %: with the
+heart-failure table (299 x 11) as the training patients, batches of 2, 3, 4 and 5 of its patients had an input
+reported shifted in 9.5, 8.7, 6.0 and 4.8 % (400 batches per size drawn without replacement, numpy seed 0,
+:func:`batch_drift`; measured 2026-11-27).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The verdict rule (stated in every result, so a reader can check it):
 
 * **retrain** — discrimination is lost: the upper end of the AUC's 95 % CI is below the development AUC minus
   ``max_auc_drop`` (0.05), or its lower end does not exceed 0.5 (no better than chance can be ruled out).
-  Recalibration cannot repair a ranking.
+  Recalibration cannot repair a ranking. Also retrain, whatever the AUC here, when the study that made the model
+  found no signal the patients could support (its signal verdict "not distinguishable from chance").
 * **recalibrate** — discrimination holds but calibration does not: the 95 % CI of calibration-in-the-large
   excludes 0, or that of the calibration slope excludes 1 (Van Calster et al. 2016; Steyerberg 2019, ch. 20,
   updating by intercept or by logistic recalibration).

@@ -59,8 +59,11 @@ class InputSelector(SelectorMixin, BaseEstimator):
     ``growing``
         Inputs are ranked by |correlation| with the outcome. At each step the
         next ``batch_size`` ranked inputs are each tried on top of the current
-        subset and the one with the lowest selection loss is added if it lowers
-        the loss; inputs of a batch that lowers nothing are dropped. Stops after
+        subset and the one with the lowest selection loss is added (the first
+        always; later ones only if they lower the current subset's loss by more
+        than the margin: one standard error of the paired per-patient
+        difference with the default ``tolerance="1se"``, a float × the current
+        loss otherwise); else the whole batch is dropped. Stops after
         ``max_selection_failures`` dropped inputs or at ``max_inputs``
         (default 15). The one-SE rule then picks the smallest subset on this path.
     ``pruning``
