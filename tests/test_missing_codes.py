@@ -2,6 +2,7 @@
 warned of, and ordinary zeros left alone."""
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -262,3 +263,29 @@ def test_predict_reads_the_models_own_text_code_as_missing_not_as_an_odd_cell(tm
     frame.drop(columns="outcome").iloc[:50].to_csv(tmp_path / "new.csv", index=False)
     run = predict_file(tmp_path / "study" / "model", tmp_path / "new.csv", tmp_path / "p.csv")
     assert len(run.predictions) == 50 and run.predictions["imputed"].iloc[3] == "planar_washout"
+
+
+def test_a_tie_between_two_codes_names_the_first_in_column_order_whatever_the_hash_seed():
+    # three inputs with a 0, three with a 999 — more than MAX_SUSPECT_LINES, so one line names the commonest code;
+    # on a tie it used to be whichever string a set yielded first, which changes with PYTHONHASHSEED
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, pandas as pd\n"
+        "from scintiml.missing_codes import suspected_codes\n"
+        "rng = np.random.RandomState(0)\n"
+        "cols = {}\n"
+        "for j in range(3):\n"
+        "    v = rng.randint(200, 400, 60).astype(float); v[:3] = 0; cols[f'zero{j}'] = v\n"
+        "for j in range(3):\n"
+        "    v = rng.randint(10, 50, 60).astype(float); v[:3] = 999; cols[f'nine{j}'] = v\n"
+        "print(suspected_codes(pd.DataFrame(cols))[0])\n"
+    )
+    said = set()
+    for seed in ("0", "1", "2", "3", "4", "5"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        said.add(out.stdout.strip())
+    assert len(said) == 1, said
+    assert "most often 0)" in said.pop()

@@ -360,7 +360,9 @@ def suspected_codes(X: pd.DataFrame) -> list[str]:
                          "if it is a measurement, nothing needs doing")
     if len(lines) > MAX_SUSPECT_LINES:  # a wide radiomics table: one line, not one per feature
         shown = ", ".join(repr(line.split("'")[1]) for line in lines[:5])
-        common = max(set(codes_seen), key=codes_seen.count)
+        # ties go to the code met first in the table's column order: a set's order follows the per-process
+        # string hash, which made the same table name a different code from one run to the next
+        common = max(dict.fromkeys(codes_seen), key=codes_seen.count)
         return [f"{len(lines)} inputs hold a value that looks like a code for 'not measured' ({shown} …; most often "
                 f"{common}), e.g. {lines[0]}; if {common} means 'not measured' in every input, read it as missing "
                 f"for all of them (CLI: --missing {common})"]
