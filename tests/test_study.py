@@ -35,8 +35,9 @@ def test_study_finds_the_true_inputs_and_states_the_rule(mibg_study):
 def test_results_schema(mibg_study):
     r = mibg_study.results
     for key in ("schema_version", "scintiml_version", "dataset", "split", "inputs", "architecture", "selection",
-                "test", "rule", "baselines", "readiness", "timings", "warnings"):
+                "test", "rule", "baselines", "readiness", "timings", "environment", "warnings"):
         assert key in r
+    assert r["environment"]["numpy"] == np.__version__ and r["environment"]["blas"]
     for key in ("n_patients", "n_inputs", "target", "positive", "n_events"):
         assert key in r["dataset"]
     for key in ("auc", "auc_ci95", "threshold", "sensitivity", "sensitivity_ci95", "specificity",
@@ -261,6 +262,18 @@ def test_cli_never_writes_into_or_over_an_input(mibg_study, tmp_path, capsys):
                            "--overwrite"], capsys)
     assert code == 2 and "is a file; give a folder path" in captured.err
     assert (tmp_path / "afile.txt").read_text() == "mine"
+
+
+def test_the_environment_records_the_blas_thread_count_in_force():
+    # on large tables the thread count alone changes the last bits of the products: results.json must say it
+    from threadpoolctl import threadpool_limits
+
+    from scintiml.stages.results import environment_section
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert {lib["threads"] for lib in environment_section()["blas"]} == {1}
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert {lib["threads"] for lib in environment_section()["blas"]} == {2}
 
 
 def test_stages_rerun_by_hand_give_the_same_study(mibg_study):

@@ -12,9 +12,38 @@ from .fit import FittedModel
 from .select import InputSelection, OrderSelection
 from .testing import TestingAnalysis
 
-SCHEMA_VERSION = "1.4"  # 1.4: explore.correlation holds at most 100 inputs (n_inputs, shown); 1.3:
-#                         dataset.missing_codes; 1.2: signal, rule on measured values,
+SCHEMA_VERSION = "1.5"  # 1.5: environment; 1.4: explore.correlation holds at most 100 inputs (n_inputs,
+#                         shown); 1.3: dataset.missing_codes; 1.2: signal, rule on measured values,
 #                         rule.test.patients_missing_a_rule_input
+
+
+def environment_section() -> dict[str, Any]:
+    """What computed the study besides scintiml: Python, the numerical libraries and the BLAS with its thread
+    count. Same table, same seed and the same environment give the same study to the last bit; on large tables
+    the BLAS thread count alone changes the last bits of the products (docs/results.md), so it is recorded.
+
+    Examples
+    --------
+    >>> env = environment_section()
+    >>> sorted(env)
+    ['blas', 'machine', 'numpy', 'pandas', 'python', 'scikit_learn', 'scipy', 'system']
+    >>> sorted(env["blas"][0]) if env["blas"] else ['library', 'threads', 'version']
+    ['library', 'threads', 'version']
+    """
+    import platform
+
+    import numpy
+    import pandas
+    import scipy
+    import sklearn
+    from threadpoolctl import threadpool_info
+
+    blas = [{"library": info.get("internal_api"), "version": info.get("version"), "threads": info.get("num_threads")}
+            for info in threadpool_info() if info.get("user_api") == "blas"]
+    blas.sort(key=lambda lib: (str(lib["library"]), str(lib["version"])))
+    return {"python": platform.python_version(), "numpy": numpy.__version__, "scipy": scipy.__version__,
+            "scikit_learn": sklearn.__version__, "pandas": pandas.__version__, "machine": platform.machine(),
+            "system": platform.system(), "blas": blas}
 
 
 def dataset_section(data: StudyData) -> dict[str, Any]:
@@ -96,6 +125,7 @@ def assemble_results(
         **explained,
         "readiness": readiness,
         "timings": dict(timings or {}),
+        "environment": environment_section(),
         "warnings": warnings,
         **(extra or {}),
     }
