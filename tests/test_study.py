@@ -292,9 +292,9 @@ def test_stages_rerun_by_hand_give_the_same_study(mibg_study):
     explained = explain_stage(data, fitted, explored.univariate_fit, random_state=0)
     readiness = readiness_stage(cohort, random_state=0)
     results = assemble_results(data, explored, chosen, order, fitted, testing, explained, readiness, 0)
-    # readiness agrees in its verdict; its AUCs differ in the 4th decimal between runs of the same seed
+    # everything but the clock is the same, readiness's cross-validated AUCs included
     assert results["readiness"]["verdict"] == mibg_study.results["readiness"]["verdict"]
-    skip = {"timings", "readiness"}
+    skip = {"timings"}
     expected = {k: v for k, v in mibg_study.results.items() if k not in skip}
     assert {k: v for k, v in results.items() if k not in skip} == expected
     # replace one stage: a fixed input list, the rest unchanged
