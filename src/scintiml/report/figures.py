@@ -43,6 +43,25 @@ def figure_style() -> Iterator[None]:
         yield
 
 
+def _luminance(rgb: Sequence[float]) -> float:
+    """WCAG 2.1 relative luminance of an sRGB colour given as three fractions in [0, 1]."""
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def text_colour_on(rgb: Sequence[float]) -> str:
+    """Black or white, whichever contrasts more with the background colour ``rgb`` (fractions in [0, 1]): the
+    number written on a heat-map cell must be readable whatever shade the cell took (WCAG 2.1 contrast ratio).
+
+    Examples
+    --------
+    >>> text_colour_on((1.0, 1.0, 1.0)), text_colour_on((0.03, 0.19, 0.42)), text_colour_on((0.5, 0.73, 0.85))
+    ('black', 'white', 'black')
+    """
+    lum = _luminance(rgb)
+    return "black" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "white"
+
+
 def _subplots(*args, figsize=None, **kwargs):
     """``plt.subplots`` without pyplot: a standalone Figure (no global figure list, no backend switch)."""
     fig = Figure(figsize=figsize)
@@ -55,10 +74,15 @@ def _heatmap(r: dict[str, Any]):
     size = min(11, 3 + 0.16 * len(names))
     fig, ax = _subplots(figsize=(size + 1, size))
     im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1)
+    if len(names) <= 12:  # r = -1 and r = +1 print as the same grey: write the values where they fit
+        for (i, j), v in np.ndenumerate(m):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                        color=text_colour_on(im.cmap(im.norm(v))))
     if len(names) <= 50:
         labels = short_labels(names)
-        ax.set_xticks(range(len(names)), labels, rotation=90, fontsize=max(4, 9 - len(names) // 8))
-        ax.set_yticks(range(len(names)), labels, fontsize=max(4, 9 - len(names) // 8))
+        ax.set_xticks(range(len(names)), labels, rotation=90, fontsize=max(6, 9 - len(names) // 8))
+        ax.set_yticks(range(len(names)), labels, fontsize=max(6, 9 - len(names) // 8))
     else:
         ax.set_xticks([]), ax.set_yticks([])
     fig.colorbar(im, ax=ax, shrink=0.7, label="Pearson r")
@@ -94,9 +118,10 @@ def _selection_trace(r: dict[str, Any]):
     train = np.array([h["training_loss"] for h in history])
     acc = np.array([h["accepted"] for h in history])
     x = np.arange(1, len(history) + 1)
-    ax.plot(x, train, color=GREY, lw=1, label="training error")
+    ax.plot(x, train, color=GREY, lw=1, ls="--", label="training error")  # told apart by style, not colour alone
     ax.plot(x, loss, color=BLUE, lw=1, label="selection error")
-    ax.scatter(x[acc], loss[acc], color=ORANGE, zorder=3, s=22, label="accepted")
+    ax.scatter(x[acc], loss[acc], color=ORANGE, marker="D", edgecolors="black", linewidths=0.5, zorder=3, s=24,
+               label="accepted")
     ax.set_xlabel("candidate subset (in the order tried)")
     ax.set_ylabel("weighted squared error")
     if r["selection"].get("mode") == "stable":  # the trace is the one CV selection, shown beside the stable set
@@ -186,10 +211,9 @@ def _confusion(r: dict[str, Any]):
     cm = r["test"]["confusion_matrix"]
     m = np.array([[cm["tp"], cm["fn"]], [cm["fp"], cm["tn"]]])
     fig, ax = _subplots(figsize=(3.8, 3.4))
-    ax.imshow(m, cmap="Blues")
-    for (i, j), v in np.ndenumerate(m):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=14,
-                color="white" if v > m.max() / 2 else "black")
+    im = ax.imshow(m, cmap="Blues")
+    for (i, j), v in np.ndenumerate(m):  # the text colour from the cell's own shade (the scale starts at m.min())
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=14, color=text_colour_on(im.cmap(im.norm(v))))
     ax.set_xticks([0, 1], ["predicted event", "predicted no event"])
     ax.set_yticks([0, 1], ["event", "no event"])
     ax.set_title("Confusion matrix (testing)")
@@ -237,8 +261,8 @@ def _decision(r: dict[str, Any]):
     d = r["test"]["decision_curve"]
     fig, ax = _subplots(figsize=(5.2, 3.6))
     ax.plot(d["threshold"], d["model"], color=BLUE, lw=2, label="network")
-    ax.plot(d["threshold"], d["treat_all"], color=ORANGE, lw=1, label="treat all")
-    ax.plot(d["threshold"], d["treat_none"], color=GREY, lw=1, label="treat none")
+    ax.plot(d["threshold"], d["treat_all"], color=ORANGE, lw=1.2, ls="-.", label="treat all")
+    ax.plot(d["threshold"], d["treat_none"], color=GREY, lw=1.2, ls=":", label="treat none")
     prev = r["test"]["prevalence"]
     ax.set_ylim(-0.05, max(0.05, prev * 1.1))
     ax.set_xlabel("threshold probability")
