@@ -317,8 +317,10 @@ def _partial_dependence(r: dict[str, Any]):
     n = len(pd_)
     cols = min(3, n)
     rows = int(np.ceil(n / cols))
-    fig, axes = _subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    for ax, (name, d) in zip(axes.ravel(), zip(short_labels(list(pd_)), pd_.values())):
+    # at most 7.2 in wide, the report's text width (182 mm): a wider figure is shrunk to it and its 9 pt labels
+    # printed below 7 pt
+    fig, axes = _subplots(rows, cols, figsize=(2.4 * cols, 2.2 * rows), squeeze=False)
+    for ax, (name, d) in zip(axes.ravel(), zip(short_labels(list(pd_), width=26), pd_.values())):  # 2.4 in each
         ax.plot(d["grid"], d["mean_probability"], color=BLUE, lw=2)
         ax.set_xlabel(name)
         ax.set_ylabel("mean probability")
