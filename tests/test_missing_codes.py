@@ -289,3 +289,14 @@ def test_a_tie_between_two_codes_names_the_first_in_column_order_whatever_the_ha
         said.add(out.stdout.strip())
     assert len(said) == 1, said
     assert "most often 0)" in said.pop()
+
+
+def test_the_one_line_summary_names_inputs_whose_names_hold_an_apostrophe():
+    rng = np.random.RandomState(0)
+    cols = {}
+    for j in range(6):
+        v = rng.randint(200, 400, 60).astype(float)
+        v[:3] = 0
+        cols[f"doctor's score {j}"] = v
+    (line,) = suspected_codes(pd.DataFrame(cols))
+    assert "(\"doctor's score 0\", \"doctor's score 1\"" in line, line

@@ -331,6 +331,7 @@ def suspected_codes(X: pd.DataFrame) -> list[str]:
     """
     lines = []
     codes_seen: list[str] = []
+    names_seen: list[str] = []
     for name in X.columns:
         values = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=float)
         values = values[np.isfinite(values)]
@@ -354,12 +355,13 @@ def suspected_codes(X: pd.DataFrame) -> list[str]:
             web = "; ".join(f"{name}={label}" for label in labels)
             python = labels[0] if len(codes) == 1 else f"[{', '.join(labels)}]"
             codes_seen.append(labels[0])
+            names_seen.append(name)
             lines.append(f"input {name!r}: {sum(counts)} patient(s) have {have}, and no other value is {side} "
                          f"{_label(nearest)} — if that means 'not measured', read it as missing (CLI: {cli}; web app: "
                          f"{web} under 'values meaning not measured'; Python: missing_codes={{{name!r}: {python}}}); "
                          "if it is a measurement, nothing needs doing")
     if len(lines) > MAX_SUSPECT_LINES:  # a wide radiomics table: one line, not one per feature
-        shown = ", ".join(repr(line.split("'")[1]) for line in lines[:5])
+        shown = ", ".join(repr(name) for name in names_seen[:5])  # a name may hold an apostrophe
         # ties go to the code met first in the table's column order: a set's order follows the per-process
         # string hash, which made the same table name a different code from one run to the next
         common = max(dict.fromkeys(codes_seen), key=codes_seen.count)

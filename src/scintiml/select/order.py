@@ -39,11 +39,12 @@ class OrderSelector(BaseEstimator):
     n_repeats : int, default 1
     trials : int, default 1
         Restarts per architecture and fold. One: the folds already average
-        over starts. Measured 2026-11-27 (defaults otherwise, seeds 0-2, the
-        teaching cohort of 300 patients on delta_lvef and planar_washout and
-        heart failure on ejection_fraction and serum_creatinine, shared 2-core
-        machine): 2 restarts chose the same architecture in 5 of 6 fits (heart
-        failure, seed 2: (1,) against (2,)) in 1.8-2.4 times the time.
+        over starts. Measured 2026-11-27 (defaults otherwise, selector seeds
+        0-2; the teaching cohort, cohort seed 0, 300 patients, on delta_lvef
+        and planar_washout, and heart failure on ejection_fraction and
+        serum_creatinine; shared 2-core machine): 2 restarts chose the same
+        architecture as 1 in 5 of 6 fits (heart failure, seed 2: one restart
+        chose (2,), two chose (1,)) in 1.8-3.0 times the time.
     tolerance : "1se" or float, default "1se"
         Margin within which a smaller network counts as good as the best (see
         :class:`InputSelector`).

@@ -18,7 +18,8 @@ from .order import OrderSelector
 from .stability import StabilitySelector, resampled_selector, stable_support
 
 #: Random starts of the study's final network (the best training loss is kept). The study's fit stage and this
-#: pipeline share it, so that the nested headline evaluates the very network the study delivers.
+#: pipeline share it, so that the nested headline refits the study's procedure with the study's settings (each
+#: outer fold's final network is trained on all its training patients; the study's on its training part).
 FINAL_RESTARTS = 5
 
 
