@@ -66,8 +66,9 @@ def _decision(v: dict[str, Any]) -> Figure:
     fig = Figure(figsize=(5.2, 3.6))
     ax = fig.subplots()
     ax.plot(d["threshold"], d["model"], color=BLUE, lw=2, label="model")
-    ax.plot(d["threshold"], d["treat_all"], color=ORANGE, lw=1, label="treat all")
-    ax.plot(d["threshold"], d["treat_none"], color=GREY, lw=1, label="treat none")
+    # told apart by line style, not colour alone (orange and grey print alike in greyscale)
+    ax.plot(d["threshold"], d["treat_all"], color=ORANGE, lw=1, ls="-.", label="treat all")
+    ax.plot(d["threshold"], d["treat_none"], color=GREY, lw=1, ls=":", label="treat none")
     prevalence = v["performance"]["observed_rate"]
     ax.set_ylim(min(-0.05, -0.1 * prevalence), max(0.05, prevalence * 1.05))
     ax.set_xlabel("threshold probability")
@@ -84,11 +85,17 @@ def _shift(v: dict[str, Any]) -> Figure | None:
     ax = fig.subplots()
     names = [r["input"] for r in rows][::-1]
     smd = [r["smd"] for r in rows][::-1]
-    # red where the input is reported shifted (|SMD| >= 0.1 and beyond this batch's sampling noise), as the table
-    ax.barh(names, smd, color=[RED if r.get("shifted") else BLUE for r in rows][::-1])
+    # red and hatched where the input is reported shifted (|SMD| >= 0.1 and beyond this batch's sampling noise), as
+    # the table: red and blue print as the same grey, the hatching tells them apart
+    shifted = [bool(r.get("shifted")) for r in rows][::-1]
+    bars = ax.barh(names, smd, color=[RED if flag else BLUE for flag in shifted])
+    for bar, flag in zip(bars, shifted):
+        if flag:
+            bar.set_hatch("//")
+            bar.set_edgecolor("black")
     for edge in (-0.1, 0.1):
         ax.axvline(edge, ls="--", color=GREY, lw=1)
-    ax.set_xlabel("standardised mean difference, new site vs training (red: reported shifted)")
+    ax.set_xlabel("standardised mean difference, new site vs training (hatched red: reported shifted)")
     return fig
 
 
@@ -117,15 +124,71 @@ def _fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
+def _num(value, digits: int = 3, sign: bool = False) -> str:
+    """A number for a sentence, "not estimable" where the result holds ``null`` (or NaN)."""
+    if value is None or value != value:
+        return "not estimable"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def _net_benefits(d: dict[str, Any]) -> str:
+    """The decision curve's net benefit of the model and of treating all at thresholds near 0.1, 0.2 and 0.3."""
+    grid = np.asarray(d["threshold"], float)
+    parts = []
+    for x in (0.1, 0.2, 0.3):
+        i = int(np.argmin(np.abs(grid - x)))
+        parts.append(f"at {grid[i]:.2f}, model {_num(d['model'][i])} against treat all {_num(d['treat_all'][i])}")
+    return "; ".join(parts)
+
+
+def figure_alts(v: dict[str, Any]) -> dict[str, str]:
+    """A one-sentence text alternative per figure of the validation report, with the numbers the figure shows.
+
+    Examples
+    --------
+    >>> v = {"performance": {"n": 120, "auc": 0.8123, "auc_ci95": [0.73, 0.89], "brier": 0.17,
+    ...      "calibration": {"intercept": 0.31, "slope": None},
+    ...      "decision_curve": {"threshold": [0.1, 0.2, 0.3], "model": [0.2, 0.1, 0.05], "treat_all": [0.1, 0, -0.1]}},
+    ...      "shift": [{"input": "age", "smd": 0.42, "shifted": True}, {"input": "sex", "smd": -0.02}]}
+    >>> alts = figure_alts(v)
+    >>> alts["roc"]
+    'ROC curve of the model on the 120 patients of this site: AUC 0.812 (95 % CI 0.730 to 0.890).'
+    >>> print(alts["input_shift"])  # doctest: +NORMALIZE_WHITESPACE
+    Bar chart of the standardised mean difference of each input, this site against the training patients:
+    age +0.42 (shifted, hatched), sex -0.02; dashed lines at -0.1 and +0.1.
+    """
+    perf = v["performance"]
+    cal = perf.get("calibration") or {}
+    ci = perf.get("auc_ci95")
+    alts = {
+        "calibration": (f"Calibration plot of the observed event rate against the predicted probability at this site: "
+                        f"calibration-in-the-large {_num(cal.get('intercept'), 2, sign=True)}, calibration slope "
+                        f"{_num(cal.get('slope'), 2)}, Brier score {_num(perf.get('brier'))}."),
+        "roc": (f"ROC curve of the model on the {perf.get('n')} patients of this site: AUC {_num(perf.get('auc'))}"
+                + (f" (95 % CI {_fmt(ci)})." if ci and None not in ci else ".")),
+        "decision_curve": "Decision curve of the net benefit over threshold probabilities at this site"
+                          + (f": {_net_benefits(perf['decision_curve'])}; treat none is 0 throughout."
+                             if perf.get("decision_curve") else "."),
+    }
+    rows = [r for r in (v.get("shift") or []) if r.get("smd") is not None and np.isfinite(r["smd"])]
+    if rows:
+        bars = ", ".join(f"{r['input']} {r['smd']:+.2f}" + (" (shifted, hatched)" if r.get("shifted") else "")
+                         for r in rows)
+        alts["input_shift"] = ("Bar chart of the standardised mean difference of each input, this site against the "
+                               f"training patients: {bars}; dashed lines at -0.1 and +0.1.")
+    return alts
+
+
 def _render_html(v: dict[str, Any], images: dict[str, str]) -> str:
     """The report page from a validation result dict and base64 PNGs (name → data)."""
     env = Environment(loader=PackageLoader("scintiml.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
-    from ..report.writer import ratio_cells
+    from ..report.writer import TESTS, ratio_cells
 
     env.filters["fmt"] = _fmt
     env.globals["ratio_cells"] = lambda key, value, ci: ratio_cells(key, value, ci, _fmt)
-    return env.get_template("validate.html.j2").render(v=v, images=images)
+    return env.get_template("validate.html.j2").render(v=v, images=images, alts=figure_alts(v),
+                                                       test_labels=dict(TESTS))
 
 
 def write_validation_report(v: dict[str, Any], out_dir: str | Path, pdf: bool = True) -> dict[str, Path]:

@@ -12,11 +12,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from jinja2 import Environment, PackageLoader
 
 from ..stages.results import NO_SIGNAL, not_a_finding
 from ..evaluate.roc import ci_method_label
-from .figures import FIGURES, draw_all, figure_style
+from .figures import FIGURES, MAX_ROWS, draw_all, figure_style
 
 
 def _fmt(value, digits=3):
@@ -175,6 +176,219 @@ def summary_lines(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _num(value, digits: int = 3, missing: str = "not estimable") -> str:
+    """A number for a sentence: ``missing`` where results.json holds ``null`` (or NaN), never "n/a"."""
+    if value is None or value != value:
+        return missing
+    return f"{value:.{digits}f}"
+
+
+def _auc_text(auc, ci) -> str:
+    """``AUC 0.750 (95 % CI 0.607–0.892)``; the interval is left out where it is undefined."""
+    text = f"AUC {_num(auc)}"
+    return text + (f" (95 % CI {_fmt(ci)})" if ci and None not in ci else "")
+
+
+def _at(grid, values, x):
+    """The value at the grid point nearest ``x`` and that point (grids of results.json are ascending lists)."""
+    i = int(np.argmin(np.abs(np.asarray(grid, float) - x)))
+    return values[i], grid[i]
+
+
+def _shown(items: list[str], limit: int, total: int | None = None) -> str:
+    """The first ``limit`` items joined by commas, and how many more there are."""
+    total = len(items) if total is None else total
+    text = ", ".join(items[:limit])
+    return text + (f" and {total - limit} more (in results.json)" if total > limit else "")
+
+
+def calibration_sentence(t: dict[str, Any]) -> str:
+    """The calibration figure's numbers as text: Brier score, calibration slope and intercept (``null`` where the
+    fit has no estimate, e.g. a separated testing part: "not estimable").
+
+    Examples
+    --------
+    >>> calibration_sentence({"brier": 0.19184, "calibration_slope": 0.8297, "calibration_intercept": -0.7624})
+    'Brier score 0.192, calibration slope 0.83, calibration intercept -0.76'
+    >>> calibration_sentence({"brier": 0.05, "calibration_slope": None, "calibration_intercept": None})
+    'Brier score 0.050, calibration slope not estimable, calibration intercept not estimable'
+    """
+    return (f"Brier score {_num(t.get('brier'))}, calibration slope {_num(t.get('calibration_slope'), 2)}, "
+            f"calibration intercept {_num(t.get('calibration_intercept'), 2)}")
+
+
+def importance_sentence(r: dict[str, Any], limit: int = MAX_ROWS) -> str:
+    """The permutation importance values the importance figure draws, as text (most important first).
+
+    Examples
+    --------
+    >>> importance_sentence({"importance": [{"group": "washout", "importance_mean": 0.181, "importance_sd": 0.052},
+    ...                                     {"group": "age", "importance_mean": 0.04, "importance_sd": 0.025}]})
+    'washout 0.181 (SD 0.052), age 0.040 (SD 0.025)'
+    """
+    rows = r.get("importance") or []
+    return _shown([f"{x['group']} {_num(x['importance_mean'])} (SD {_num(x['importance_sd'])})" for x in rows],
+                  limit) or "no input"
+
+
+def _alt_heatmap(r):
+    corr = r["explore"]["correlation"]
+    names, m = corr["inputs"], np.asarray(corr["matrix"], float)
+    total = corr.get("n_inputs", len(names))
+    text = f"Heat map of the Pearson correlations between {len(names)} inputs" + (
+        f" (the {len(names)} most associated with the outcome, of {total})" if total > len(names) else "")
+    if len(names) > 1:
+        off = np.where(np.eye(len(names), dtype=bool) | ~np.isfinite(m), 0.0, m)
+        i, j = np.unravel_index(int(np.argmax(np.abs(off))), off.shape)
+        text += f"; the strongest pair is {names[i]} and {names[j]}, r = {off[i, j]:.2f}"
+    return text + "."
+
+
+def _alt_selection_trace(r):
+    history = r["selection"].get("history") or []
+    if not history:
+        return "Input selection trace: no input selection was run, all inputs were kept."
+    best = min(history, key=lambda h: h["selection_loss"])
+    return (f"Line chart of the training and selection error of the {len(history)} candidate input subsets tried, "
+            f"in order; the lowest selection error, {best['selection_loss']:.3f}, is that of "
+            f"{', '.join(best['inputs'])}.")
+
+
+def _alt_selection_frequency(r):
+    st = r["selection"]["stability"]
+    rows = [f for f in st["frequencies"] if f["n_selected"] > 0] or st["frequencies"][:5]
+    shown = _shown([f"{f['input']} {f['frequency']:.2f}" for f in rows], 15)
+    return (f"Bar chart of the share of {len(st.get('runs') or [])} resampled selections that kept each input: "
+            f"{shown}; threshold {st['threshold']:.2f}, inputs at or above it: "
+            f"{', '.join(st.get('stable_inputs') or []) or 'none'}.")
+
+
+def _alt_order(r):
+    rows = r["order_selection"]["history"]
+    chosen = next((h for h in rows if h.get("chosen")), None)
+    sizes = _shown([f"{h['hidden_layer_sizes']} {h['selection_loss']:.3f}" for h in rows], 12)
+    return (f"Selection error of each network size (hidden neurons): {sizes}"
+            + (f"; the size {chosen['hidden_layer_sizes']} is kept." if chosen else "."))
+
+
+def _alt_network(r):
+    target = r["dataset"].get("target", "the outcome")
+    return (f"Diagram of the final network {r['architecture']}: the inputs {_shown(r['inputs']['selected'], 12)} "
+            f"are scaled, pass through logistic perceptrons and give the probability of {target}.")
+
+
+def _alt_nested(r):
+    n = r["nested"]
+    rows = [f"network {_num(n['auc'])} ({_fmt(n.get('auc_ci95'))})"] + [
+        f"{k.replace('_', ' ')} {_num(b['auc'])} ({_fmt(b.get('auc_ci95'))})" for k, b in n["baselines"].items()]
+    return (f"Nested cross-validation AUC (95 % CI) on the same folds: {'; '.join(rows)}; the network's single "
+            f"testing split gave {_num(r['test']['auc'])}.")
+
+
+def _alt_roc(r):
+    t = r["test"]
+    return (f"ROC curve of the network on the {t['n']} testing patients: {_auc_text(t['auc'], t.get('auc_ci95'))}; "
+            f"at the threshold {_num(t['threshold'])}, sensitivity {_num(t['sensitivity'], 2)} and specificity "
+            f"{_num(t['specificity'], 2)}.")
+
+
+def _alt_confusion(r):
+    t = r["test"]
+    cm = t["confusion_matrix"]
+    return (f"Confusion matrix on the testing patients at the threshold {_num(t['threshold'])}: {cm['tp']} true "
+            f"positives, {cm['fn']} false negatives, {cm['fp']} false positives and {cm['tn']} true negatives.")
+
+
+def _alt_calibration(r):
+    t = r["test"]
+    return (f"Calibration plot of the observed event rate against the predicted probability on the testing "
+            f"patients: {calibration_sentence(t)}.")
+
+
+def _alt_gain(r):
+    g = r["test"]["gain"]
+    gain, at = _at(g["fraction"], g["gain"], 0.2)
+    lift, _ = _at(g["fraction"], g["lift"], 0.2)
+    return (f"Cumulative gain and lift charts: the {100 * at:.0f} % of testing patients with the highest "
+            f"probability hold {100 * gain:.0f} % of the events (lift {_num(lift, 2)}).")
+
+
+def _alt_decision(r):
+    d = r["test"]["decision_curve"]
+    parts = []
+    for x in (0.1, 0.2, 0.3):
+        model, at = _at(d["threshold"], d["model"], x)
+        treat_all, _ = _at(d["threshold"], d["treat_all"], x)
+        parts.append(f"at {at:.2f}, network {_num(model)} against treat all {_num(treat_all)}")
+    return (f"Decision curve of the net benefit over threshold probabilities on the testing patients: "
+            f"{'; '.join(parts)}; treat none is 0 throughout.")
+
+
+def _alt_baselines(r):
+    rows = [f"network ({len(r['inputs']['selected'])} inputs) {_num(r['test']['auc'])} ({_fmt(r['test']['auc_ci95'])})"]
+    rows += [f"{k.replace('_', ' ')} ({b['n_inputs']} inputs) {_num(b['auc'])} ({_fmt(b['auc_ci95'])})"
+             for k, b in r["baselines"].items()]
+    return f"Testing AUC with 95 % CI, same split: {'; '.join(rows)}."
+
+
+def _alt_importance(r):
+    return (f"Bar chart of the permutation importance of the selected inputs (drop in selection AUC when the input is "
+            f"shuffled, mean and SD of 20 repeats): {importance_sentence(r)}.")
+
+
+def _alt_partial_dependence(r):
+    rows = [f"{name} {_num(d['mean_probability'][0], 2)} to {_num(d['mean_probability'][-1], 2)}"
+            for name, d in r["partial_dependence"].items()]
+    return (f"Partial dependence of the network's mean predicted probability on each input, from the low to the "
+            f"high end of the input's plotted range: {'; '.join(rows)}.")
+
+
+def _alt_readiness(r):
+    rd = r["readiness"]
+    aucs = [f"{n} {_num(rd['auc'][n]['mean'])} ({_fmt(rd['auc'][n]['ci95'])})"
+            for n in ("clinical", "imaging", "combined")]
+    lc = rd["learning_curve"]
+    curve = (f"; learning curve from {lc['n_training'][0]} to {lc['n_training'][-1]} training patients, AUC "
+             f"{_num(lc['auc'][0])} to {_num(lc['auc'][-1])}" if lc.get("n_training") else "")
+    return (f"Cross-validated AUC (95 % CI) of the clinical-only, imaging-only and combined models: {'; '.join(aucs)}"
+            f"{curve}; verdict {rd['verdict'].replace('_', ' ')}.")
+
+
+_ALTS = {
+    "correlation_heatmap": _alt_heatmap, "selection_trace": _alt_selection_trace,
+    "selection_frequency": _alt_selection_frequency, "order_selection": _alt_order, "network": _alt_network,
+    "nested": _alt_nested, "roc": _alt_roc, "confusion_matrix": _alt_confusion, "calibration": _alt_calibration,
+    "gain_lift": _alt_gain, "decision_curve": _alt_decision, "baselines": _alt_baselines,
+    "importance": _alt_importance, "partial_dependence": _alt_partial_dependence, "readiness": _alt_readiness,
+}
+
+
+def figure_alts(r: dict[str, Any]) -> dict[str, str]:
+    """A one-sentence text alternative per figure (the ``alt`` of its image), with the numbers the figure shows.
+
+    A figure that does not apply to these results (no readiness, no nested cross-validation) or whose results lack a
+    field (an older results.json) falls back to its caption: the report is still written.
+
+    Examples
+    --------
+    >>> from scintiml.datasets import make_mibg_cohort
+    >>> from scintiml.study import run_study
+    >>> cohort = make_mibg_cohort(n_patients=200, random_state=0).subset(["delta_lvef", "planar_washout"])
+    >>> alts = figure_alts(run_study(cohort, inputs="all", readiness=False).results)
+    >>> alts["roc"].startswith("ROC curve of the network on the 40 testing patients: AUC 0.8")
+    True
+    >>> alts["readiness"] == FIGURES["readiness"][1]  # not assessed: no figure, its caption stands in
+    True
+    """
+    alts = {}
+    for name, (_, caption) in FIGURES.items():
+        try:
+            alts[name] = _ALTS[name](r) if name in _ALTS else caption
+        except (KeyError, TypeError, IndexError, ValueError, AttributeError):
+            alts[name] = caption
+    return alts
+
+
 def render_html(results: dict[str, Any], images: dict[str, str]) -> str:
     """The report page: ``results`` through the Jinja template, figures embedded as base64 PNG.
 
@@ -194,12 +408,15 @@ def render_html(results: dict[str, Any], images: dict[str, str]) -> str:
     env.globals["ratio_cells"] = ratio_cells
     return env.get_template("report.html.j2").render(
         r=results, images=images, captions={k: v[1] for k, v in FIGURES.items()}, tests=TESTS,
-        summary=summary_lines(results),
+        summary=summary_lines(results), alts=figure_alts(results),
+        calibration_text=calibration_sentence(results.get("test") or {}), importance_text=importance_sentence(results),
     )
 
 
 def html_to_pdf(html: str, target: str | Path) -> Path:
-    """Print an HTML page to PDF with WeasyPrint (A4, the page's own print CSS); nothing is fetched.
+    """Print an HTML page to PDF with WeasyPrint (A4, the page's own print CSS); nothing is fetched. The PDF is
+    tagged where WeasyPrint can tag it (:func:`pdf_options`): a screen reader finds the headings, the tables' header
+    cells and each figure's ``alt`` text.
 
     Examples
     --------
@@ -208,13 +425,27 @@ def html_to_pdf(html: str, target: str | Path) -> Path:
     >>> pdf.read_bytes()[:5]
     b'%PDF-'
     """
+    import weasyprint
     from weasyprint import HTML
     from weasyprint.urls import URLFetcher
 
     # every image is embedded as a data: URL; a report never fetches anything, so no other scheme is allowed
     fetcher = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
-    HTML(string=html, url_fetcher=fetcher).write_pdf(target)
+    HTML(string=html, url_fetcher=fetcher).write_pdf(target, **pdf_options(weasyprint))
     return Path(target)
+
+
+def pdf_options(weasyprint) -> dict[str, Any]:
+    """``write_pdf`` options: a tagged PDF (headings, tables, figures with their ``alt`` text in a structure tree a
+    screen reader follows) where this WeasyPrint can write one (its ``pdf_tags`` option), nothing otherwise.
+
+    Examples
+    --------
+    >>> import types
+    >>> pdf_options(types.SimpleNamespace(DEFAULT_OPTIONS={"pdf_tags": False})), pdf_options(types.SimpleNamespace())
+    ({'pdf_tags': True}, {})
+    """
+    return {"pdf_tags": True} if "pdf_tags" in (getattr(weasyprint, "DEFAULT_OPTIONS", None) or {}) else {}
 
 
 def write_report(results: dict[str, Any], out_dir: str | Path, pdf: bool = True) -> dict[str, Path]:
