@@ -124,23 +124,6 @@ def _fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
-def _num(value, digits: int = 3, sign: bool = False) -> str:
-    """A number for a sentence, "not estimable" where the result holds ``null`` (or NaN)."""
-    if value is None or value != value:
-        return "not estimable"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
-
-
-def _net_benefits(d: dict[str, Any]) -> str:
-    """The decision curve's net benefit of the model and of treating all at thresholds near 0.1, 0.2 and 0.3."""
-    grid = np.asarray(d["threshold"], float)
-    parts = []
-    for x in (0.1, 0.2, 0.3):
-        i = int(np.argmin(np.abs(grid - x)))
-        parts.append(f"at {grid[i]:.2f}, model {_num(d['model'][i])} against treat all {_num(d['treat_all'][i])}")
-    return "; ".join(parts)
-
-
 def figure_alts(v: dict[str, Any]) -> dict[str, str]:
     """A one-sentence text alternative per figure of the validation report, with the numbers the figure shows.
 
@@ -157,17 +140,21 @@ def figure_alts(v: dict[str, Any]) -> dict[str, str]:
     Bar chart of the standardised mean difference of each input, this site against the training patients:
     age +0.42 (shifted, hatched), sex -0.02; dashed lines at -0.1 and +0.1.
     """
+    from ..report.writer import net_benefit_sentence, number_text
+
     perf = v["performance"]
     cal = perf.get("calibration") or {}
     ci = perf.get("auc_ci95")
     alts = {
         "calibration": (f"Calibration plot of the observed event rate against the predicted probability at this site: "
-                        f"calibration-in-the-large {_num(cal.get('intercept'), 2, sign=True)}, calibration slope "
-                        f"{_num(cal.get('slope'), 2)}, Brier score {_num(perf.get('brier'))}."),
-        "roc": (f"ROC curve of the model on the {perf.get('n')} patients of this site: AUC {_num(perf.get('auc'))}"
+                        f"calibration-in-the-large {number_text(cal.get('intercept'), 2, sign=True)}, "
+                        f"calibration slope "
+                        f"{number_text(cal.get('slope'), 2)}, Brier score {number_text(perf.get('brier'))}."),
+        "roc": (f"ROC curve of the model on the {perf.get('n')} patients of this site: "
+                f"AUC {number_text(perf.get('auc'))}"
                 + (f" (95 % CI {_fmt(ci)})." if ci and None not in ci else ".")),
         "decision_curve": "Decision curve of the net benefit over threshold probabilities at this site"
-                          + (f": {_net_benefits(perf['decision_curve'])}; treat none is 0 throughout."
+                          + (f": {net_benefit_sentence(perf['decision_curve'], 'model')}; treat none is 0 throughout."
                              if perf.get("decision_curve") else "."),
     }
     rows = [r for r in (v.get("shift") or []) if r.get("smd") is not None and np.isfinite(r["smd"])]

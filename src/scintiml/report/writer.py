@@ -176,16 +176,21 @@ def summary_lines(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _num(value, digits: int = 3, missing: str = "not estimable") -> str:
-    """A number for a sentence: ``missing`` where results.json holds ``null`` (or NaN), never "n/a"."""
+def number_text(value, digits: int = 3, sign: bool = False) -> str:
+    """A number for a sentence: "not estimable" where results.json holds ``null`` (or NaN), never "n/a"; ``sign``
+    writes "+" before a positive value. (Also the validation report's.)
+
+    >>> number_text(0.19184), number_text(-0.7624, 2, sign=True), number_text(None)
+    ('0.192', '-0.76', 'not estimable')
+    """
     if value is None or value != value:
-        return missing
-    return f"{value:.{digits}f}"
+        return "not estimable"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
 def _auc_text(auc, ci) -> str:
     """``AUC 0.750 (95 % CI 0.607–0.892)``; the interval is left out where it is undefined."""
-    text = f"AUC {_num(auc)}"
+    text = f"AUC {number_text(auc)}"
     return text + (f" (95 % CI {_fmt(ci)})" if ci and None not in ci else "")
 
 
@@ -213,8 +218,9 @@ def calibration_sentence(t: dict[str, Any]) -> str:
     >>> calibration_sentence({"brier": 0.05, "calibration_slope": None, "calibration_intercept": None})
     'Brier score 0.050, calibration slope not estimable, calibration intercept not estimable'
     """
-    return (f"Brier score {_num(t.get('brier'))}, calibration slope {_num(t.get('calibration_slope'), 2)}, "
-            f"calibration intercept {_num(t.get('calibration_intercept'), 2)}")
+    return (f"Brier score {number_text(t.get('brier'))}, "
+            f"calibration slope {number_text(t.get('calibration_slope'), 2)}, "
+            f"calibration intercept {number_text(t.get('calibration_intercept'), 2)}")
 
 
 def importance_sentence(r: dict[str, Any], limit: int = MAX_ROWS) -> str:
@@ -227,7 +233,8 @@ def importance_sentence(r: dict[str, Any], limit: int = MAX_ROWS) -> str:
     'washout 0.181 (SD 0.052), age 0.040 (SD 0.025)'
     """
     rows = r.get("importance") or []
-    return _shown([f"{x['group']} {_num(x['importance_mean'])} (SD {_num(x['importance_sd'])})" for x in rows],
+    return _shown([f"{x['group']} {number_text(x['importance_mean'])} (SD {number_text(x['importance_sd'])})"
+                   for x in rows],
                   limit) or "no input"
 
 
@@ -279,23 +286,23 @@ def _alt_network(r):
 
 def _alt_nested(r):
     n = r["nested"]
-    rows = [f"network {_num(n['auc'])} ({_fmt(n.get('auc_ci95'))})"] + [
-        f"{k.replace('_', ' ')} {_num(b['auc'])} ({_fmt(b.get('auc_ci95'))})" for k, b in n["baselines"].items()]
+    rows = [f"network {number_text(n['auc'])} ({_fmt(n.get('auc_ci95'))})"] + [
+        f"{k.replace('_', ' ')} {number_text(b['auc'])} ({_fmt(b.get('auc_ci95'))})" for k, b in n["baselines"].items()]
     return (f"Nested cross-validation AUC (95 % CI) on the same folds: {'; '.join(rows)}; the network's single "
-            f"testing split gave {_num(r['test']['auc'])}.")
+            f"testing split gave {number_text(r['test']['auc'])}.")
 
 
 def _alt_roc(r):
     t = r["test"]
     return (f"ROC curve of the network on the {t['n']} testing patients: {_auc_text(t['auc'], t.get('auc_ci95'))}; "
-            f"at the threshold {_num(t['threshold'])}, sensitivity {_num(t['sensitivity'], 2)} and specificity "
-            f"{_num(t['specificity'], 2)}.")
+            f"at the threshold {number_text(t['threshold'])}, sensitivity {number_text(t['sensitivity'], 2)} and "
+            f"specificity {number_text(t['specificity'], 2)}.")
 
 
 def _alt_confusion(r):
     t = r["test"]
     cm = t["confusion_matrix"]
-    return (f"Confusion matrix on the testing patients at the threshold {_num(t['threshold'])}: {cm['tp']} true "
+    return (f"Confusion matrix on the testing patients at the threshold {number_text(t['threshold'])}: {cm['tp']} true "
             f"positives, {cm['fn']} false negatives, {cm['fp']} false positives and {cm['tn']} true negatives.")
 
 
@@ -310,23 +317,34 @@ def _alt_gain(r):
     gain, at = _at(g["fraction"], g["gain"], 0.2)
     lift, _ = _at(g["fraction"], g["lift"], 0.2)
     return (f"Cumulative gain and lift charts: the {100 * at:.0f} % of testing patients with the highest "
-            f"probability hold {100 * gain:.0f} % of the events (lift {_num(lift, 2)}).")
+            f"probability hold {100 * gain:.0f} % of the events (lift {number_text(lift, 2)}).")
 
 
-def _alt_decision(r):
-    d = r["test"]["decision_curve"]
+def net_benefit_sentence(d: dict[str, Any], label: str) -> str:
+    """A decision curve's net benefit of the model (called ``label``) and of treating all, at the thresholds of
+    its grid nearest 0.1, 0.2 and 0.3 (also the validation report's).
+
+    >>> net_benefit_sentence({"threshold": [0.1, 0.2, 0.3], "model": [0.2, 0.1, 0.05], "treat_all": [0.1, 0, -0.1]},
+    ...                      "model").split("; ")[0]
+    'at 0.10, model 0.200 against treat all 0.100'
+    """
     parts = []
     for x in (0.1, 0.2, 0.3):
         model, at = _at(d["threshold"], d["model"], x)
         treat_all, _ = _at(d["threshold"], d["treat_all"], x)
-        parts.append(f"at {at:.2f}, network {_num(model)} against treat all {_num(treat_all)}")
+        parts.append(f"at {at:.2f}, {label} {number_text(model)} against treat all {number_text(treat_all)}")
+    return "; ".join(parts)
+
+
+def _alt_decision(r):
     return (f"Decision curve of the net benefit over threshold probabilities on the testing patients: "
-            f"{'; '.join(parts)}; treat none is 0 throughout.")
+            f"{net_benefit_sentence(r['test']['decision_curve'], 'network')}; treat none is 0 throughout.")
 
 
 def _alt_baselines(r):
-    rows = [f"network ({len(r['inputs']['selected'])} inputs) {_num(r['test']['auc'])} ({_fmt(r['test']['auc_ci95'])})"]
-    rows += [f"{k.replace('_', ' ')} ({b['n_inputs']} inputs) {_num(b['auc'])} ({_fmt(b['auc_ci95'])})"
+    rows = [f"network ({len(r['inputs']['selected'])} inputs) {number_text(r['test']['auc'])} "
+            f"({_fmt(r['test']['auc_ci95'])})"]
+    rows += [f"{k.replace('_', ' ')} ({b['n_inputs']} inputs) {number_text(b['auc'])} ({_fmt(b['auc_ci95'])})"
              for k, b in r["baselines"].items()]
     return f"Testing AUC with 95 % CI, same split: {'; '.join(rows)}."
 
@@ -337,7 +355,7 @@ def _alt_importance(r):
 
 
 def _alt_partial_dependence(r):
-    rows = [f"{name} {_num(d['mean_probability'][0], 2)} to {_num(d['mean_probability'][-1], 2)}"
+    rows = [f"{name} {number_text(d['mean_probability'][0], 2)} to {number_text(d['mean_probability'][-1], 2)}"
             for name, d in r["partial_dependence"].items()]
     return (f"Partial dependence of the network's mean predicted probability on each input, from the low to the "
             f"high end of the input's plotted range: {'; '.join(rows)}.")
@@ -345,11 +363,11 @@ def _alt_partial_dependence(r):
 
 def _alt_readiness(r):
     rd = r["readiness"]
-    aucs = [f"{n} {_num(rd['auc'][n]['mean'])} ({_fmt(rd['auc'][n]['ci95'])})"
+    aucs = [f"{n} {number_text(rd['auc'][n]['mean'])} ({_fmt(rd['auc'][n]['ci95'])})"
             for n in ("clinical", "imaging", "combined")]
     lc = rd["learning_curve"]
     curve = (f"; learning curve from {lc['n_training'][0]} to {lc['n_training'][-1]} training patients, AUC "
-             f"{_num(lc['auc'][0])} to {_num(lc['auc'][-1])}" if lc.get("n_training") else "")
+             f"{number_text(lc['auc'][0])} to {number_text(lc['auc'][-1])}" if lc.get("n_training") else "")
     return (f"Cross-validated AUC (95 % CI) of the clinical-only, imaging-only and combined models: {'; '.join(aucs)}"
             f"{curve}; verdict {rd['verdict'].replace('_', ' ')}.")
 
