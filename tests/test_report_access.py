@@ -201,11 +201,11 @@ def test_every_table_has_a_caption_a_header_row_and_row_headers(study, validatio
 
 
 def _luminance(colour: str) -> float:
-    colour = colour.lstrip("#")
-    colour = "".join(c * 2 for c in colour) if len(colour) == 3 else colour
-    rgb = [int(colour[i:i + 2], 16) / 255 for i in (0, 2, 4)]
-    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
-    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    from matplotlib.colors import to_rgb
+
+    from scintiml.report.figures import _luminance as relative_luminance  # the WCAG formula the figures use
+
+    return relative_luminance(to_rgb(colour))
 
 
 def test_the_footer_is_readable_and_names_the_study(study, validation):
