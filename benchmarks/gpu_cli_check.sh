@@ -1,14 +1,15 @@
 #!/bin/bash
-# One device check (run through the device tool, carrying .devwheels/ with the wheels the machine lacks and this
-# script): the CNN tests and the CLI path (simulate -> cnn train -> cnn triage) on a CUDA machine. Writes to $OUT.
+# One device check (run through the device tool, carrying .whl/ with the wheels the machine lacks: monai, pydicom,
+# highdicom, pyjpegls, pynetdicom): the CNN tests and the CLI path (simulate -> cnn train -> cnn triage) on a CUDA
+# machine. Writes to $OUT.
 set -u
 cd "$(dirname "$0")/.."  # the repository root
-export PYTHONPATH=$PWD/src OMP_NUM_THREADS=4
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl 2>&1 | tail -3
+export PYTHONPATH=$PWD/src:/tmp/site OMP_NUM_THREADS=4
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $OUT/gpu.txt
-python3 -m pip install -q --no-index --find-links .devwheels monai pydicom highdicom pytest hypothesis typer rich jinja2 pyyaml joblib pynetdicom 2>&1 | tail -3
 python3 - <<'PY' | tee $OUT/versions.txt
 import importlib
-for m in ["torch","monai","numpy","scipy","pandas","sklearn","matplotlib","pydicom","highdicom","onnx","onnxruntime","safetensors","SimpleITK","radiomics","weasyprint","typer","rich"]:
+for m in ["torch","monai","numpy","scipy","pandas","sklearn","matplotlib","pydicom","highdicom","onnx","onnxruntime","safetensors","SimpleITK","radiomics","weasyprint","typer","rich","threadpoolctl"]:
     try:
         mod = importlib.import_module(m); print(m, getattr(mod, "__version__", "?"))
     except Exception as e:
