@@ -37,20 +37,18 @@ HF_CSV = Path(str(files("scintiml.datasets").joinpath("data", "heart_failure.csv
 SHOTS = os.environ.get("SCINTIML_SCREENSHOTS")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The app (two study workers) served by uvicorn in a thread: ``(base url, app, workdir)``."""
     workdir = tmp_path_factory.mktemp("app")
     app = create_app(AppConfig(workdir=workdir, workers=2))
-    port = _free_port()
+    # The test binds the port and hands uvicorn the bound socket: a port probed free and released could be taken by
+    # another parallel test worker before the server bound it.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not srv.started and time.monotonic() < deadline:
@@ -59,6 +57,7 @@ def server(tmp_path_factory):
     yield f"http://127.0.0.1:{port}", app, workdir
     srv.should_exit = True
     thread.join(timeout=10)
+    sock.close()
     app.state.jobs.shutdown(wait=False)
 
 

@@ -63,12 +63,29 @@ class Orthanc:
         self.config = folder / "orthanc.json"
         self.config.write_text(json.dumps(config))
         self.proc = None
+        self._started = False
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self) -> None:
+        # The ports were probed free and released, so under parallel test workers another process can take one before
+        # Orthanc binds it. On a first start Orthanc then exits at once: try again on fresh ports (a restart keeps its
+        # ports, since the tests restart it to see clients reconnect to the same address).
+        for attempt in range(3):
+            try:
+                return self._start_once()
+            except RuntimeError:
+                if self._started or attempt == 2 or self.proc is None or self.proc.poll() is None:
+                    raise
+                self.proc = None
+                self.http_port, self.dicom_port = _free_port(), _free_port()
+                config = json.loads(self.config.read_text())
+                config.update(HttpPort=self.http_port, DicomPort=self.dicom_port)
+                self.config.write_text(json.dumps(config))
+
+    def _start_once(self) -> None:
         self.proc = subprocess.Popen([ORTHANC, str(self.config)], stdout=subprocess.DEVNULL,
                                      stderr=open(self.folder / "orthanc.log", "ab"))
         deadline = time.monotonic() + 30
@@ -76,6 +93,7 @@ class Orthanc:
             try:
                 self.get("/system")
                 with socket.create_connection(("127.0.0.1", self.dicom_port), timeout=1):
+                    self._started = True
                     return
             except Exception:
                 if self.proc.poll() is not None:
