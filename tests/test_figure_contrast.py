@@ -51,3 +51,32 @@ def test_decision_curve_references_differ_in_line_style():
     fig = _decision({"test": {"decision_curve": d, "prevalence": 0.3}})
     styles = {line.get_label(): line.get_linestyle() for line in fig.axes[0].lines}
     assert len({styles["network"], styles["treat all"], styles["treat none"]}) == 3, styles
+
+
+def _printed_smallest_font(fig) -> float:
+    """The smallest text on the figure in points as report.pdf prints it: the figure (cropped to its drawn
+    content, as the report saves it) is shrunk to the page's 182 mm text width and 200 mm image height."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig.get_tightbbox(canvas.get_renderer())
+    scale = min(1.0, (182 / 25.4) / box.width, (200 / 25.4) / box.height)
+    return scale * min(t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip())
+
+
+def test_wide_tables_figures_print_their_labels_at_6_pt_or_more():
+    # before 0.7.1 a 50-input heat map was drawn 12 in wide and printed its labels at 4 pt (30 inputs: 5 pt)
+    from scintiml.report.figures import _importance, figure_style
+
+    rng = np.random.RandomState(0)
+    with figure_style():
+        for n in (8, 30, 50):
+            names = [f"original_glcm_feature_{i:02d}_wavelet_LHL" for i in range(n)]
+            fig = _heatmap({"explore": {"correlation": {"inputs": names,
+                                                         "matrix": np.corrcoef(rng.normal(size=(n, 3 * n)))}}})
+            assert _printed_smallest_font(fig) >= 6, n
+        rows = [{"group": f"original_glszm_SmallAreaLowGrayLevelEmphasis_{i}", "importance_mean": 1 / (i + 1),
+                 "importance_sd": 0.01} for i in range(30)]
+        assert _printed_smallest_font(_importance({"importance": rows})) >= 6
