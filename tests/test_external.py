@@ -715,3 +715,28 @@ def test_a_model_whose_study_found_no_signal_is_never_called_transportable(tmp_p
     assert result.reasons[0].startswith("the study that made this model found no signal")
     bundle.card.pop("signal")  # a card written before it carried the verdict: read from its known limits
     assert validate_bundle(bundle, frame, "y").verdict == "retrain"
+
+
+def test_site_stage_refits_the_studys_network_with_its_restarts():
+    # each left-out site is judged on the network the study would hand over: the best of FINAL_RESTARTS starts
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    from scintiml.ann import ANNClassifier
+    from scintiml.external import internal_external_cv, site_stage
+    from scintiml.select.pipeline import FINAL_RESTARTS
+
+    frame = heart_disease_frame(["cleveland", "hungarian", "va"])
+    inputs = ["age", "sex", "cp", "thalach", "oldpeak"]
+    out = site_stage(frame[inputs], frame["disease"], frame["site"].to_numpy(), inputs, (3,), random_state=0)
+
+    def per_site(n_restarts):
+        net = make_pipeline(SimpleImputer(strategy="median"), ANNClassifier(hidden_layer_sizes=(3,),
+                                                                            n_restarts=n_restarts))
+        cv = internal_external_cv(frame[inputs], frame["disease"], frame["site"].to_numpy(), estimator=net,
+                                  random_state=0)
+        return [s["auc"] for s in cv["per_site"]]
+
+    assert out["n_restarts"] == FINAL_RESTARTS > 1
+    assert [s["auc"] for s in out["per_site"]] == per_site(FINAL_RESTARTS)
+    assert [s["auc"] for s in out["per_site"]] != per_site(1)

@@ -199,7 +199,8 @@ def site_stage(X: pd.DataFrame, y, sites, inputs: Sequence[str], hidden_layer_si
     """The study's internal-external cross-validation: its network refit with each site left out.
 
     The inputs and hidden layers are those the study chose on all sites (selection is not repeated per site,
-    which flatters the result a little); median imputation is refit on the development sites each time.
+    which flatters the result a little); median imputation is refit on the development sites each time, and each
+    network is the best of the study's ``FINAL_RESTARTS`` starts, as in its fit stage.
 
     Examples
     --------
@@ -212,12 +213,15 @@ def site_stage(X: pd.DataFrame, y, sites, inputs: Sequence[str], hidden_layer_si
     (3, ['a'])
     """
     from ..ann import ANNClassifier
+    from ..select.pipeline import FINAL_RESTARTS
 
+    # The study's own fitting settings: a left-out site judges the network the study would hand over.
     estimator = make_pipeline(SimpleImputer(strategy="median"),
-                              ANNClassifier(hidden_layer_sizes=tuple(hidden_layer_sizes)))
+                              ANNClassifier(hidden_layer_sizes=tuple(hidden_layer_sizes), n_restarts=FINAL_RESTARTS))
     out = internal_external_cv(X[list(inputs)], y, sites, estimator=estimator, random_state=random_state)
     out["inputs"] = list(inputs)
     out["hidden_layer_sizes"] = list(hidden_layer_sizes)
+    out["n_restarts"] = FINAL_RESTARTS
     out["note"] = ("inputs and hidden layers as the study chose them on all sites; each left-out site's network is "
                    "refit on the other sites (the selection is not repeated per site, which flatters a little)")
     return out
