@@ -507,7 +507,7 @@ def test_outputs_never_land_on_inputs(cleveland_bundle, tmp_path):
     with pytest.raises(ScintimlError, match="is \\(or holds\\) the input"):
         write_validation(path, tmp_path / "va.csv", "disease", tmp_path, overwrite=True)
     assert (tmp_path / "va.csv").exists() and sorted(p.name for p in path.iterdir()) == [
-        "bundle.json", "card.json", "card.md", "weights.npz"]
+        ".scintiml-output", "bundle.json", "card.json", "card.md", "weights.npz"]
 
 
 def test_validation_keeps_patient_ids_as_written(cleveland_bundle, tmp_path):

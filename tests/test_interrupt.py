@@ -323,3 +323,36 @@ def test_the_package_gives_its_submodules_and_the_cli_its_typer_app_by_name():
             "print(scintiml.cohort.read_table.__name__, scintiml.errors.ScintimlError.__name__, type(app).__name__)")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.stdout.split() == ["read_table", "ScintimlError", "Typer"], run.stderr
+
+
+def test_overwrite_replaces_only_a_folder_scintiml_wrote(tmp_path):
+    # --overwrite onto a folder holding the user's own files deleted them (``--out ~/Desktop --overwrite``, or the
+    # summaries folder beside a worklist that the user never named)
+    from scintiml.errors import OutputDirectoryError
+    from scintiml.io.atomic import OUTPUT_MARKER, atomic_dir
+
+    mine = tmp_path / "desktop"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    (mine / "sub" / "scan.dcm").write_bytes(b"x")
+    with pytest.raises(OutputDirectoryError, match=r"holds files scintiml did not write \('notes.txt', 'sub', "
+                                                   r"'sub/scan.dcm'\).*nothing was changed"):
+        with atomic_dir(mine, overwrite=True) as tmp:
+            (tmp / "results.json").write_text("{}")
+    assert sorted(str(p.relative_to(mine)) for p in mine.rglob("*")) == ["notes.txt", "sub", "sub/scan.dcm"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["desktop"]  # no temporary folder left
+
+    ours = tmp_path / "study"
+    with atomic_dir(ours) as tmp:
+        (tmp / "a.txt").write_text("first")
+    (ours / "a.txt").write_text("edited")  # scintiml's own output, changed or not, may be replaced
+    with atomic_dir(ours, overwrite=True) as tmp:
+        (tmp / "b.txt").write_text("second")
+    assert sorted(p.name for p in ours.iterdir()) == [OUTPUT_MARKER, "b.txt"]
+
+    old = tmp_path / "old"  # written before the marker existed: replaced when the rerun holds all its names
+    old.mkdir()
+    (old / "results.json").write_text("{}")
+    with atomic_dir(old, overwrite=True) as tmp:
+        (tmp / "results.json").write_text('{"new": 1}')
+    assert (old / "results.json").read_text() == '{"new": 1}'

@@ -770,7 +770,8 @@ def deidentify_folder(
     audit: list[dict] = []
     seen: dict[str, str] = {}
     files, unreadable = files_below(src)  # no folder among the files (a link to one is not followed)
-    with atomic_dir(out_dir) as tmp:
+    # no marker file: the folder goes to a PACS or a colleague whole, as DICOM files only, and is never overwritten
+    with atomic_dir(out_dir, mark=False) as tmp:
         for folder, why in unreadable:  # its files were never seen: the audit must say so, not report a full run
             report.skipped.append({"file": f"{folder.relative_to(src)}{os.sep}", "source": pseudo.source(
                 str(folder.relative_to(src))), "reason": f"folder cannot be read ({why}): the files in it were not "

@@ -27,8 +27,8 @@ from typing import Iterator
 
 from ..errors import OutputDirectoryError
 
-__all__ = ["OutputExistsError", "atomic_dir", "atomic_file", "check_output_path", "safe_file_stem", "interrupt_latch",
-           "raise_if_interrupted", "stopped_by", "Terminated"]
+__all__ = ["OUTPUT_MARKER", "OutputExistsError", "atomic_dir", "atomic_file", "check_output_path", "safe_file_stem",
+           "interrupt_latch", "raise_if_interrupted", "stopped_by", "Terminated"]
 
 _INTERRUPTED = threading.Event()
 #: The signal that stopped the last latched block (SIGINT, SIGTERM or SIGHUP), for the command line's exit status.
@@ -109,6 +109,26 @@ def raise_if_interrupted() -> None:
 
 class OutputExistsError(OutputDirectoryError):
     """The output path exists and ``overwrite`` was not asked for."""
+
+
+#: Written into every output folder: ``--overwrite`` replaces only a folder that holds it (or, for folders written
+#: before scintiml 0.7.1, one whose every entry the new output also holds). Without it, ``--out ~/Desktop
+#: --overwrite`` — or a summaries folder the user never named, beside a worklist — would delete the user's files.
+OUTPUT_MARKER = ".scintiml-output"
+
+
+def _foreign_entries(old: Path, new: Path) -> list[str]:
+    """Entries of the existing folder ``old`` that replacing it with ``new`` would lose and that scintiml did not
+    write: none when ``old`` carries :data:`OUTPUT_MARKER`; else every path in ``old`` that ``new`` lacks (an
+    output of an earlier version has the same names as its rerun)."""
+    if (old / OUTPUT_MARKER).is_file():
+        return []
+    ours = {Path(root).relative_to(new) / name for root, dirs, files in os.walk(new) for name in (*dirs, *files)}
+    lost = []
+    for root, dirs, files in os.walk(old):  # links are listed, not followed
+        lost += [str(Path(root).relative_to(old) / name) for name in (*dirs, *files)
+                 if Path(root).relative_to(old) / name not in ours]
+    return sorted(lost)
 
 
 def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = (),
@@ -196,6 +216,12 @@ def safe_file_stem(text: str, fallback: str = "unnamed") -> str:
     return stem or fallback
 
 
+def _version() -> str:
+    from .._version import __version__
+
+    return __version__
+
+
 def _can_create_in(folder: Path) -> bool:
     """Whether a file can really be made in ``folder``: ``os.access`` says yes to root even on /proc or a
     read-only mount, so make (and remove) a temporary sibling."""
@@ -231,7 +257,7 @@ def _replace(tmp: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
+def atomic_dir(target: str | Path, overwrite: bool = False, *, mark: bool = True) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; on success it becomes ``target``.
 
     Parameters
@@ -239,7 +265,11 @@ def atomic_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     target : path
         The folder to publish.
     overwrite : bool
-        Replace an existing ``target`` (only once the new one is complete).
+        Replace an existing ``target`` (only once the new one is complete), provided scintiml wrote it: a folder
+        without :data:`OUTPUT_MARKER` that holds anything the new output does not is refused, nothing deleted.
+    mark : bool
+        Write :data:`OUTPUT_MARKER` into the output (off where the folder is handed to another program whole,
+        such as a de-identified DICOM folder, and is never overwritten).
 
     Examples
     --------
@@ -248,7 +278,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     >>> with atomic_dir(out) as tmp:
     ...     _ = (tmp / "a.txt").write_text("done")
     >>> sorted(p.name for p in out.iterdir())
-    ['a.txt']
+    ['.scintiml-output', 'a.txt']
     >>> try:
     ...     with atomic_dir(out.with_name("failed")) as tmp:
     ...         raise RuntimeError("boom")
@@ -275,6 +305,13 @@ def atomic_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
                 os.chmod(folder, 0o777 & ~_umask())
         if (target.is_symlink() or (target.exists() and not _empty_dir(target))) and not overwrite:  # appeared meanwhile
             raise OutputExistsError(f"{str(target)!r} already exists; choose another path or pass --overwrite")
+        if mark:
+            (tmp / OUTPUT_MARKER).write_text(f"written by scintiml {_version()}; --overwrite may replace this folder\n")
+        if target.is_dir() and not target.is_symlink() and (lost := _foreign_entries(target, tmp)):
+            shown = ", ".join(repr(name) for name in lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
+            raise OutputDirectoryError(
+                f"{str(target)!r} holds files scintiml did not write ({shown}); --overwrite replaces only a folder "
+                "scintiml wrote — move those files out or choose another output path (nothing was changed)")
         raise_if_interrupted()
         _replace(tmp, target)
     except BaseException:
