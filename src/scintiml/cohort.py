@@ -528,8 +528,12 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
                 raise CohortFileError(f"{str(path)!r} holds no table on its first sheet; put the table on the first "
                                       "sheet, with the column names in the first row"
                                       + _sheet_list_hint([str(n) for n in sheets]))
+            raw, errors = _with_error_cells(raw, path)
             frame = _without_nameless_columns(raw.iloc[1:].reset_index(drop=True), list(raw.iloc[0]), path)
             frame = frame.infer_objects()
+            if errors:
+                frame.attrs["error_cells"] = {"sheet": str(sheets[0]), "file": path.name, "cells": {
+                    column_name(raw.iat[0, c]): cells for c, cells in errors.items()}}
             if len(sheets) > 1:  # only the first is read: said where a column is not found
                 frame.attrs["sheets"] = [str(n) for n in sheets]
             frame.attrs["workbook"] = True  # an empty column may be formulas never computed: said where it matters
@@ -572,25 +576,52 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
         ) from exc
     if isinstance(text_columns, str):  # one name, not its letters
         text_columns = (text_columns,)
-    kept = {k: frame.attrs[k] for k in ("sheets", "workbook", "merged_cells") if k in frame.attrs}
+    kept = {k: frame.attrs[k] for k in ("sheets", "workbook", "merged_cells", "error_cells") if k in frame.attrs}
+    # A spreadsheet's blank row (",,,,") is no patient: left out and counted, never predicted or studied. Left out
+    # before the cells are read: counted after, its empty cells were reported as missing values of every column
+    # ("read as missing: age ('(empty)' x2)") and its NaN made an integer outcome float ("event = 1.0").
+    blank = _blank_rows(frame)
+    n_blank = int(blank.sum()) if blank.any() and not blank.all() else 0
+    if n_blank:
+        frame = frame.loc[~blank].reset_index(drop=True)
     cleaned = _clean_frame(frame, decimal=decimal, percent=percent, text_columns=tuple(text_columns))
     cleaned.attrs.update(kept)
-    # a spreadsheet's blank row (",,,,") is no patient: left out and counted, never predicted or studied
+    # a row of missing markers only ("NA,?,-"), missing once read: no patient either
     empty = cleaned.isna().all(axis=1).to_numpy()
     if empty.any() and not empty.all():
         attrs = dict(cleaned.attrs)
         cleaned = cleaned.loc[~empty].reset_index(drop=True)
-        cleaned.attrs = {**attrs, "empty_rows": int(empty.sum())}
+        cleaned.attrs = attrs
+        n_blank += int(empty.sum())
+    if n_blank:
+        cleaned.attrs["empty_rows"] = n_blank
     return cleaned
+
+
+def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose every cell is empty (None, NaN or only spaces), as a boolean mask.
+
+    Only rows with a blank first cell are checked cell by cell: blank rows are rare, and a wide radiomics table
+    must not pay a per-cell pass for them.
+
+    Examples
+    --------
+    >>> _blank_rows(pd.DataFrame({"a": ["1", "", " "], "b": ["2", "", "x"]})).tolist()
+    [False, True, False]
+    """
+    blank = np.zeros(len(frame), dtype=bool)
+    if frame.shape[1] == 0 or len(frame) == 0:
+        return blank
+    for i in np.flatnonzero(frame.iloc[:, 0].map(_blank_cell).to_numpy(dtype=bool)):
+        blank[i] = all(_blank_cell(v) for v in frame.iloc[i])
+    return blank
 
 
 _MERGE_REF = re.compile(r"""<(?:[\w.-]+:)?mergeCell\b[^>]*\bref=["']([A-Z]{1,3}[0-9]+:[A-Z]{1,3}[0-9]+)["']""")
 
 
-def _first_sheet_merges(path: Path) -> list[str]:
-    """The merged cell ranges (``"A5:A9"``) of a workbook's first sheet, read from its XML: pandas (through
-    openpyxl's read-only mode) gives a merged range's value to its first cell only, and the read-only mode does
-    not list the ranges. A workbook whose parts cannot be found this way has none listed (it was read already)."""
+def _first_sheet_xml(path: Path) -> str | None:
+    """The XML of a workbook's first sheet (the one pandas reads), or None when its parts cannot be found this way."""
     import zipfile
 
     try:
@@ -604,12 +635,43 @@ def _first_sheet_merges(path: Path) -> list[str]:
                 if first and re.search(r"""\bId=["']%s["']""" % re.escape(first.group(1)), rel):
                     target = re.search(r"""\bTarget=["']([^"']+)["']""", rel)
             if target is None:
-                return []
+                return None
             name = target.group(1)
             name = name.lstrip("/") if name.startswith("/") else "xl/" + name
-            return _MERGE_REF.findall(book.read(name).decode("utf-8", "replace"))
+            return book.read(name).decode("utf-8", "replace")
     except (KeyError, OSError, zipfile.BadZipFile, ValueError):
+        return None
+
+
+def _first_sheet_merges(path: Path) -> list[str]:
+    """The merged cell ranges (``"A5:A9"``) of a workbook's first sheet, read from its XML: pandas (through
+    openpyxl's read-only mode) gives a merged range's value to its first cell only, and the read-only mode does
+    not list the ranges. A workbook whose parts cannot be found this way has none listed (it was read already)."""
+    xml = _first_sheet_xml(path)
+    return _MERGE_REF.findall(xml) if xml else []
+
+
+#: The opening tag of a cell the workbook stores as an Excel error (``t="e"``), with the cell's reference.
+_ERROR_CELL = re.compile(r"""<(?:[\w.-]+:)?c\b(?=[^>]*\bt=["']e["'])[^>]*\br=["']([A-Z]{1,3}[0-9]+)["'][^>]*>""")
+_CELL_VALUE = re.compile(r"<(?:[\w.-]+:)?v>([^<]*)</(?:[\w.-]+:)?v>")
+_CELL_END = re.compile(r"</(?:[\w.-]+:)?c>")
+
+
+def _first_sheet_errors(path: Path) -> list[tuple[str, str]]:
+    """The cells of a workbook's first sheet that hold an Excel error (``#DIV/0!``, ``#VALUE!`` ...), as
+    ``(reference, error)``: pandas reads them as empty cells, so a broken formula would be imputed like a value
+    never measured, where the same table saved as CSV holds the error's text and is refused."""
+    xml = _first_sheet_xml(path)
+    if not xml or not re.search(r"""\bt=["']e["']""", xml):  # the common case: no error cell, no cell-by-cell scan
         return []
+    found = []
+    for tag in _ERROR_CELL.finditer(xml):
+        value = None
+        if not tag.group(0).endswith("/>"):  # <c r="B3" t="e"><f>1/0</f><v>#DIV/0!</v></c>
+            close = _CELL_END.search(xml, tag.end())
+            value = _CELL_VALUE.search(xml, tag.end(), close.start() if close else len(xml))
+        found.append((tag.group(1), value.group(1) if value else "#ERROR"))
+    return found
 
 
 def _fill_merged_cells(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[str]]:
@@ -647,6 +709,58 @@ def _fill_merged_cells(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, lis
         raw.iloc[rows, c0 - 1:c1] = raw.iat[r0 - 1, c0 - 1]
         filled.append(ref)
     return raw, filled
+
+
+def _with_error_cells(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, dict[int, list[tuple[str, str]]]]:
+    """The sheet with each Excel error cell holding its error's text (``#DIV/0!``), as the same table saved as CSV
+    holds it, and those cells by column position: ``{1: [("B3", "#DIV/0!")]}``. ``#N/A`` is read as missing, as in
+    a CSV (it is one of :data:`MISSING_MARKERS`: Excel's NA() means "not available"), so it is not listed."""
+    from openpyxl.utils.cell import coordinate_from_string, column_index_from_string
+
+    errors: dict[int, list[tuple[str, str]]] = {}
+    cells = _first_sheet_errors(path)
+    if not cells:
+        return raw, errors
+    raw = raw.copy()
+    for ref, value in cells:
+        letters, row = coordinate_from_string(ref)
+        # pandas keeps the sheet's leading empty rows and columns: row r, column c of the sheet is raw[r-1, c-1]
+        r, c = row - 1, column_index_from_string(letters) - 1
+        if r >= len(raw) or c >= raw.shape[1]:
+            continue
+        raw.iat[r, c] = value
+        if r > 0 and value.strip() not in MISSING_MARKERS:  # the header row's cells are refused as names
+            errors.setdefault(c, []).append((ref, value))
+    return raw, errors
+
+
+def _refuse_error_cells(attrs: Mapping[str, Any], columns: Sequence[str]) -> None:
+    """Refuse Excel error cells (``#DIV/0!`` ...) in the ``columns`` a study or a model reads, naming the sheet, the
+    cells and the errors (``attrs["error_cells"]`` of a table from :func:`read_table`). Columns left out (``exclude``)
+    may hold them, as a CSV's may hold any text there.
+
+    Examples
+    --------
+    >>> attrs = {"error_cells": {"sheet": "data", "file": "t.xlsx", "cells": {"age": [("A3", "#DIV/0!")]}}}
+    >>> _refuse_error_cells(attrs, ["age"])
+    Traceback (most recent call last):
+    scintiml.errors.NonNumericInputError: 't.xlsx', sheet 'data': column 'age' holds Excel error(s) in cell A3 ...
+    """
+    found = attrs.get("error_cells")
+    if not found:
+        return
+    wanted = set(columns)
+    bad = [(name, cells) for name, cells in found["cells"].items() if name in wanted]
+    if not bad:
+        return
+    shown = "; ".join(
+        f"column {name!r} holds Excel error(s) in cell{'s' if len(cells) > 1 else ''} "
+        + ", ".join(f"{ref} ({value})" for ref, value in cells[:5]) + (" …" if len(cells) > 5 else "")
+        for name, cells in bad[:5])
+    raise NonNumericInputError(
+        f"{found['file']!r}, sheet {found['sheet']!r}: {shown} — a formula that failed, not a value; fix the "
+        "formula in Excel (or clear the cell if the value was not measured: an empty cell is read as missing), "
+        "save the workbook and read it again")
 
 
 def _blank_cell(value: Any) -> bool:
@@ -740,28 +854,32 @@ def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
     except csv.Error:  # the delimiter leaves one giant field: e.g. a comma-separated file named .tsv
         raise CohortFileError(f"{str(path)!r}: split on {delimiter!r} the header row is one field of over 128 kB; "
                               "is the file separated by another character (a .tsv must be tab-separated)?") from None
-    names = _check_header(first, path)
+    # Blank-named columns (a trailing delimiter, or several: "a,b,,") are judged once the rows are read: dropped when
+    # they hold nothing, as a workbook's are; checking the header first had refused two of them as "blank cells in
+    # the first row" and told the user to delete title rows there were none of.
+    named = [column_name(n) for n in first]
+    blank = [i for i, name in enumerate(named) if name == ""]
+    _check_header([n for i, n in enumerate(first) if i not in set(blank)], path)
     frame = pd.read_csv(source, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
                         encoding="utf-8-sig", skipinitialspace=False, header=0)
     if not isinstance(frame.index, pd.RangeIndex):  # pandas made the first column an index: rows too long
         raise CohortFileError(
             f"{str(path)!r}: the rows have more fields than the header has names; fix the header row"
         )
-    if len(frame.columns) != len(names):
+    if len(frame.columns) != len(named):
         raise CohortFileError(
-            f"{str(path)!r}: the header has {len(names)} names but the rows {len(frame.columns)} fields"
+            f"{str(path)!r}: the header has {len(named)} names but the rows {len(frame.columns)} fields"
         )
+    empty = [i for i in blank if (frame.iloc[:, i].str.strip() == "").all()]
+    keep = [i for i in range(len(named)) if i not in set(empty)]
+    frame = frame.iloc[:, keep]
+    # what is left with a blank name holds values: two or more such cells are a title row above the header
+    names = _check_header([first[i] for i in keep], path)
     frame.columns = names
-    # a trailing delimiter makes a nameless, empty last column: drop it; a nameless column with values is refused
-    for i, name in enumerate(list(frame.columns)):
+    for i, name in zip(keep, names):
         if name == "":
-            if (frame.iloc[:, i].str.strip() == "").all():
-                frame = frame.drop(columns=[""])
-            else:
-                raise ColumnNameError(
-                    f"column {i + 1} of {str(path)!r} has values but no name in the header row; give it a name"
-                )
-            break
+            raise ColumnNameError(f"column {i + 1} of {str(path)!r} has values but no name in the header row; give it "
+                                  "a name")
     return frame
 
 
@@ -850,6 +968,7 @@ def load_cohort(
                            text_columns=(id_column,) if id_column is not None else ())
         default_name = Path(source).stem
     notes: list[str] = []
+    table_attrs = dict(frame.attrs)  # the reading's findings, before any step makes a new frame
     if frame.attrs.get("empty_rows"):
         notes.append(f"left out {frame.attrs['empty_rows']} empty row(s) (every cell blank)")
     merged = frame.attrs.get("merged_cells")
@@ -894,6 +1013,7 @@ def load_cohort(
     if exclude:
         frame = frame.drop(columns=list(exclude))
         notes.append(f"excluded on request: {', '.join(exclude)}")
+    _refuse_error_cells(table_attrs, list(frame.columns))
 
     if target not in frame.columns:
         close = difflib.get_close_matches(target, list(frame.columns), n=3, cutoff=0.5)
@@ -1187,6 +1307,42 @@ def _exact_copies(X: pd.DataFrame) -> dict[str, str]:
 #: Two-value codings whose event is known without asking: (event, non-event), compared after trimming
 #: spaces and folding case. Any other coding needs an explicit ``positive``.
 EVENT_CODINGS = (("1", "0"), ("true", "false"), ("yes", "no"))
+
+
+def coding_word(value: Any) -> str | None:
+    """The word of :data:`EVENT_CODINGS` an outcome value reads as, or None: numbers 1/0 (``1.0``, ``"1"`` too),
+    booleans and ``true``/``false`` text, ``yes``/``no`` text, any case and surrounding spaces.
+
+    Examples
+    --------
+    >>> [coding_word(v) for v in (1.0, " Yes", True, "FALSE", "0", "y", 2)]
+    ['1', 'yes', 'true', 'false', '0', None, None]
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return "1" if value == 1 else "0" if value == 0 else None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        try:
+            number = float(text)
+        except ValueError:
+            return text if any(text in pair for pair in EVENT_CODINGS) else None
+        return "1" if number == 1 else "0" if number == 0 else None
+    return None
+
+
+def event_coding(values: Sequence[Any]) -> tuple[str, str] | None:
+    """The coding of :data:`EVENT_CODINGS` (``("yes", "no")`` ...) that ``values`` hold both words of and nothing
+    else, or None: the codings whose event :func:`load_cohort` knows without ``positive``.
+
+    Examples
+    --------
+    >>> event_coding(["No", "Yes ", "yes"]), event_coding([0.0, 1.0]), event_coding(["y", "n"])
+    (('yes', 'no'), ('1', '0'), None)
+    """
+    words = {coding_word(v) for v in values}
+    return next((pair for pair in EVENT_CODINGS if words == set(pair)), None)
 
 
 def _outcome_classes(outcome: pd.Series) -> tuple[pd.Series, list[Any], bool]:
@@ -1643,6 +1799,7 @@ def check_number_formats(frame: pd.DataFrame, inputs: Sequence[str], decimal: st
     Traceback (most recent call last):
     scintiml.errors.NumberFormatError: input 'cpk' holds '6.834' in a table read with decimal commas: ...
     """
+    _model_error_cells(frame, inputs)  # a failed formula is named as such, never as an odd number format
     if missing_codes:  # "ND" where the model reads it as not measured is no odd cell
         from .missing_codes import apply_missing_codes
 
@@ -1654,6 +1811,12 @@ def check_number_formats(frame: pd.DataFrame, inputs: Sequence[str], decimal: st
                        else _number_format_problem(name, frame[name], decimal))
             if problem:
                 raise NumberFormatError(problem)
+
+
+def _model_error_cells(frame: pd.DataFrame, inputs: Sequence[str]) -> None:
+    """Refuse Excel error cells in the columns a model reads (a one-hot input's source column too)."""
+    _refuse_error_cells(frame.attrs, [column_name(n) for n in inputs]
+                        + [column_name(n.partition("=")[0]) for n in inputs])
 
 
 def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
@@ -1672,6 +1835,7 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
     [[61.0, 0.0, 1.0], [70.0, 1.0, 0.0]]
     """
     columns = _check_header(list(frame.columns), Path("the data"))
+    _model_error_cells(frame, inputs)
     sheets = frame.attrs.get("sheets")
     frame = _clean_frame(frame.set_axis(columns, axis=1))
     if sheets:
@@ -1679,20 +1843,36 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
     out: dict[str, pd.Series] = {}
     missing, textual = [], []
     categories = categories or {}
+    folded = {column_name(c) for c in categories}
     for name in inputs:
         key = column_name(name)  # a bundle's names as the header is read (one written before NFC reading)
+        source, sep, level = name.partition("=")
+        source = column_name(source)
+        if key in frame.columns and sep and source in frame.columns and (not categories or source in folded):
+            # Both the categorical column ("grade") and a column named like its one-hot input ("grade=mid", left
+            # from an earlier export) are there. The literal column used to win without a word, so a stale or
+            # hand-edited copy decided the prediction. Refused unless the two agree exactly (missing where the
+            # other is missing): then nothing depends on which is read, and a table exported with both is fine.
+            rebuilt = _indicator(frame[source], level, fold=source in folded)
+            rebuilt[frame[source].isna()] = np.nan
+            literal = _as_float(frame[key])
+            if not (literal.isna().equals(rebuilt.isna()) and (literal == rebuilt)[rebuilt.notna()].all()):
+                rows = np.flatnonzero(~((literal == rebuilt) | (literal.isna() & rebuilt.isna())).to_numpy())
+                raise ColumnNameError(
+                    f"the table has both the categorical column {source!r} and a column {key!r}, the model's one-hot "
+                    f"input made from it, and they disagree (data row {', '.join(str(r + 1) for r in rows[:5])}"
+                    f"{' …' if len(rows) > 5 else ''}); remove the column {key!r} (the model rebuilds it from "
+                    f"{source!r}) or correct {source!r}")
         if key in frame.columns:
             values = _as_float(frame[key])
             if (values.isna() & frame[key].notna()).any():
                 textual.append(name)
             out[name] = values
             continue
-        source, sep, level = name.partition("=")
-        source = column_name(source)
         if sep and source in frame.columns:
             column = frame[source]
             # levels ignore case where the bundle says how training read them (it records its categories)
-            encoded = _indicator(column, level, fold=source in {column_name(c) for c in categories})
+            encoded = _indicator(column, level, fold=source in folded)
             encoded[column.isna()] = np.nan
             out[name] = encoded
             continue

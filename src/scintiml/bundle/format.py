@@ -254,26 +254,54 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+class _BadNumber(ValueError):
+    """A number or constant that no bundle of ours holds, raised from inside the JSON parser (its hooks)."""
+
+
+#: Digits of the longest integer read from a bundle: Python refuses to convert past 4,300 digits, in words naming
+#: neither the value nor the file ("Exceeds the limit (4300 digits) ..."); shorter ones beyond a float's range are
+#: read, and refused as "not a number" where the spec needs one.
+MAX_INT_DIGITS = 4000
+
+
 def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not allowed in a bundle")
+    raise _BadNumber(f"it holds the constant {name}, which is no number a bundle holds (thresholds, scales and "
+                     "weights are finite)")
+
+
+def _bounded_int(text: str) -> int:
+    """A JSON integer, refused by its length (naming its first digits) before Python converts it."""
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise _BadNumber(f"it holds a {digits}-digit integer ({text[:20]}…), beyond any number a bundle holds")
+    return int(text)
 
 
 def _finite_float(text: str) -> float:
     """A JSON number as a float; 1e400 would parse to infinity, which no bundle of ours holds."""
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError(f"{text[:40]} is beyond a float's range, not allowed in a bundle")
+        raise _BadNumber(f"{text[:40]} is beyond a float's range")
     return value
 
 
 def _load_json(path: Path, what: str) -> Any:
-    """A bundle's JSON file, parsed; one :class:`BundleError` when too large, not JSON, or nested too deeply."""
+    """A bundle's JSON file, parsed; one :class:`BundleError` when too large, empty, not JSON, nested too deeply, or
+    holding a number no bundle holds (NaN, Infinity, an integer of hundreds of digits), which is named."""
     if path.stat().st_size > MAX_SPEC_BYTES:
         raise BundleError(f"{what} is larger than {MAX_SPEC_BYTES} bytes; not a scintiml bundle")
     try:
-        value = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant,
-                           parse_float=_finite_float)
-    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError; so are NaN and huge ints
+        text = path.read_text(encoding="utf-8")
+        if not text.strip():  # "Expecting value: line 1 column 1 (char 0)" said nothing of an empty file
+            raise BundleError(f"{what} is empty (a copy or a write that did not finish?); use an intact copy of "
+                              "the bundle")
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
+    except _BadNumber as exc:
+        raise BundleError(f"{what} is not valid JSON for a bundle: {exc}; the bundle is corrupt or was edited — use "
+                          "an intact copy") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        if isinstance(exc, BundleError):
+            raise
         raise BundleError(f"{what} is not valid JSON ({exc}); the bundle is corrupt") from None
     except RecursionError:  # json recurses per level: [[[[...]]]] exhausts the stack before it is rejected
         raise BundleError(f"{what} is nested too deeply to be a scintiml bundle; the bundle is corrupt") from None

@@ -100,7 +100,7 @@ def save_bundle(study, path: str | Path, overwrite: bool = False) -> Path:
     >>> study = run_study(cohort, inputs="all", readiness=False)
     >>> folder = save_bundle(study, pathlib.Path(tempfile.mkdtemp()) / "model")
     >>> sorted(p.name for p in folder.iterdir())
-    ['bundle.json', 'card.json', 'card.md', 'weights.npz']
+    ['.scintiml-output', 'bundle.json', 'card.json', 'card.md', 'weights.npz']
     >>> load_bundle(folder).inputs
     ['delta_lvef', 'planar_washout']
     """
@@ -361,6 +361,18 @@ def _check_summary(summary: Any) -> None:
                 _number(value, f"{where}: quantile {level}")
 
 
+def _class_number(value: Any) -> int | None:
+    """A class label as the network codes it: 0 or 1 (an int or a whole float, never a boolean); None otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value not in (0, 1):
+        return None
+    return int(value)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal outcome values, a boolean never equal to a number (``True == 1`` in Python)."""
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
 def _check_spec(spec: dict[str, Any]) -> tuple[list[str], list[int]]:
     """Inputs and architecture, after checking every field of the spec a prediction, drift check or
     recalibration uses: its type, its shape, its finiteness and its agreement with the architecture."""
@@ -391,10 +403,16 @@ def _check_spec(spec: dict[str, Any]) -> tuple[list[str], list[int]]:
     if not isinstance(scaler.get("method"), str) or scaler["method"] not in SCALINGS:
         raise BundleError(f"the bundle's scaling method {_short(scaler.get('method'))} is not one of "
                           f"{', '.join(SCALINGS)}; the bundle is corrupt")
-    _finite_array(scaler.get("offset"), "scaling offset", (len(inputs),))
-    if np.any(_finite_array(scaler.get("scale"), "scaling scale", (len(inputs),)) < MIN_SCALE):
+    offset = _finite_array(scaler.get("offset"), "scaling offset", (len(inputs),))
+    scale = _finite_array(scaler.get("scale"), "scaling scale", (len(inputs),))
+    if np.any(scale < MIN_SCALE):
         raise BundleError(f"the bundle's scaling layer has a scale below {MIN_SCALE:.0e} (or <= 0); the bundle is "
                           "corrupt")
+    # the offsets and scales are what is applied, whatever the method says; "none" fits offset 0 and scale 1, so
+    # other numbers under that name mean the spec was edited by hand (its method and numbers disagree)
+    if scaler["method"] == "none" and (np.any(offset != 0) or np.any(scale != 1)):
+        raise BundleError("the bundle's scaling method is 'none' but its offsets and scales are not 0 and 1; the "
+                          "method and the numbers disagree — the bundle is corrupt")
     ranges = _mapping(spec, "training_ranges", "training_ranges")
     for c in inputs:
         if c not in ranges:
@@ -413,9 +431,26 @@ def _check_spec(spec: dict[str, Any]) -> tuple[list[str], list[int]]:
         raise BundleError(f"the bundle's positive outcome {_short(spec.get('positive'))} is not a value; corrupt")
     if "target" in spec and not isinstance(spec["target"], str):
         raise BundleError(f"the bundle's target {_short(spec['target'])} is not a column name; the bundle is corrupt")
+    # The network's classes are the outcome coded 0/1 (1 the event: ANNClassifier reads classes_[1] as the event),
+    # whatever the table held; positive and outcome_values are the table's own values, [non-event, event]. So
+    # positive is no member of classes ("yes" for [0, 1]) but must be outcome_values[1]: an edit making them
+    # disagree ("positive": 7, or outcome_values [1, 0] with positive 1) labelled predictions 7, or the event the
+    # non-event, without a word.
+    if [_class_number(v) for v in classes] != [0, 1]:
+        raise BundleError(f"the bundle's classes are {_short(classes)}, not [0, 1] (the outcome as the network codes "
+                          "it, 1 the event); the bundle is corrupt")
     values = spec.get("outcome_values")  # optional (0.4.1 on): [non-event, event] of the training table
     if values is not None and not (isinstance(values, list) and len(values) == 2 and all(_plain(v) for v in values)):
         raise BundleError("the bundle's outcome_values are not two outcome values; the bundle is corrupt")
+    if values is not None:
+        positive = spec["positive"]
+        if _same_value(values[0], values[1]):
+            raise BundleError(f"the bundle's outcome_values {_short(values)} are one value twice; the bundle is "
+                              "corrupt")
+        if not _same_value(values[1], positive):
+            raise BundleError(f"the bundle's positive outcome {_short(positive)} is not the event of its "
+                              f"outcome_values {_short(values)} ([non-event, event]); the two disagree — the bundle "
+                              "is corrupt")
     bad = [k for k, v in _mapping(spec, "protocol", "protocol").items() if v is not None and not _plain(v)]
     if bad:
         raise BundleError(f"the bundle's protocol value of {bad[0]!r} is not a plain value; the bundle is corrupt")

@@ -97,6 +97,14 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any, training_value
                  ) -> np.ndarray:
     """The outcome column as 0/1 with the bundle's event coding; a clear error when it cannot be.
 
+    The rule is the one the study reads a target by (:data:`scintiml.cohort.EVENT_CODINGS`): 1/0, true/false and
+    yes/no (any case, spaces trimmed; booleans and 1.0/0.0 too) are codings whose event is known without asking —
+    1, true or yes. So when the model was trained on one of them with that event, a site coded in any of them is
+    read by it, both ways: a 0/1 model validates on TRUE/FALSE or yes/no, a yes/no model on true/false or 1/0.
+    Any other coding (y/n, 1/2, PE/no PE, or a model whose event was 0 or "no") must match the training one exactly
+    (numbers as numbers, text ignoring case and spaces), since the study itself needed ``--positive`` to read it
+    and nothing here can say which value is the event: recode the site's outcome as the training table had it.
+
     Examples
     --------
     >>> import pandas as pd
@@ -104,7 +112,11 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any, training_value
     [1, 0, 1]
     >>> site_outcome(pd.DataFrame({"cad": [1.0, 0.0, 1.0]}), "cad", 1).tolist()
     [1, 0, 1]
+    >>> site_outcome(pd.DataFrame({"cad": [True, False, True]}), "cad", "yes", ["no", "yes"]).tolist()
+    [1, 0, 1]
     """
+    from ..cohort import EVENT_CODINGS, coding_word, event_coding
+
     if target not in frame.columns:
         raise TargetColumnError(f"outcome column {target!r} not found; columns are {list(frame.columns)}")
     if len(frame) == 0:
@@ -113,6 +125,11 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any, training_value
     if outcome.isna().any():
         raise TargetClassesError(f"outcome {target!r} is missing for {int(outcome.isna().sum())} patient(s); "
                                  "validation needs every outcome — remove those rows")
+    trained = event_coding(training_values) if training_values and len(training_values) == 2 else None
+    if trained is not None and coding_word(positive) == trained[0]:
+        site = event_coding(list(pd.unique(outcome)))
+        if site is not None:  # 1/0, true/false or yes/no here too, each with its known event
+            return (outcome.map(coding_word) == site[0]).to_numpy(int)
     numeric = pd.to_numeric(outcome, errors="coerce")
     try:
         event = float(positive)
@@ -131,9 +148,13 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any, training_value
         else:
             known = {str(v).strip().lower() for v in training_values}
         if not values <= known:
+            families = (" (a 1/0, true/false or yes/no coding is read as any other of them: "
+                        f"{' / '.join('/'.join(pair) for pair in EVENT_CODINGS)})"
+                        if trained is not None and coding_word(positive) == trained[0] else "")
             raise TargetClassesError(
                 f"outcome {target!r} holds {_shown(values)} at this site, but the model was trained on "
-                f"{_shown(training_values)} (event = {positive!r}); recode this site's outcome the same way")
+                f"{_shown(training_values)} (event = {positive!r}); recode this site's outcome the same way"
+                + families)
     if not is_event.any():
         if training_values is not None and len(training_values) == 2 and values <= known:
             # the coding is the training one: the site simply had no event, nothing to recode
