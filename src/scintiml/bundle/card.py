@@ -3,7 +3,6 @@ what the model is, what it was trained and tested on, how well it does (with 95 
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
@@ -118,14 +117,22 @@ def _missing_codes_lines(codes: dict[str, list[Any]] | None) -> list[str]:
 
 def markdown_text(text: Any) -> str:
     r"""User text (a column name, a level, a protocol value, the cohort's name) as one line of inert Markdown: line
-    breaks become spaces, HTML is escaped, and so are the characters that start a link, a heading, a table cell or
-    a code span or emphasis (an underscore is kept: ``planar_washout`` stays readable in the file).
+    breaks become spaces, and the characters that start a link, a heading, a table cell, a code span, emphasis,
+    an HTML tag or a character reference are backslash-escaped (an underscore is kept: ``planar_washout`` stays
+    readable in the file).
+
+    Backslashes, not HTML entities: card.md is read as a text file as often as it is rendered, and ``&amp;`` or
+    ``&lt;`` there read as noise ("Nadeau &amp; Bengio"); an ``&`` is escaped only where it would start a reference.
 
     >>> markdown_text("a\n## b <img src=x> [c](javascript:d) `e` f|g")
-    'a \\#\\# b &lt;img src=x&gt; \\[c\\](javascript:d) \\`e\\` f\\|g'
+    'a \\#\\# b \\<img src=x\\> \\[c\\](javascript:d) \\`e\\` f\\|g'
+    >>> markdown_text("Nadeau & Bengio; &amp; &#60;")
+    'Nadeau & Bengio; \\&amp; &\\#60;'
     """
-    text = html.escape(" ".join(str(text).split()), quote=False)
-    return re.sub(r"([\\`\[\]#|*])", r"\\\1", text)  # no link, heading, table cell, code span or emphasis
+    text = " ".join(str(text).split())
+    # no link, heading, table cell, code span, emphasis or HTML tag (CommonMark: any ASCII punctuation may be escaped)
+    text = re.sub(r"([\\`\[\]#|*<>])", r"\\\1", text)
+    return re.sub(r"&(?=#?[0-9A-Za-z]+;)", r"\\&", text)  # "&amp;" would render as "&": kept as typed
 
 
 def _code(text: Any) -> str:

@@ -9,6 +9,7 @@ written through :mod:`scintiml.io`, so an error or an interrupt leaves nothing h
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import sys
 import warnings
@@ -70,8 +71,9 @@ def say(text: str) -> None:
 
 
 def warn(text: str, label: str = "warning") -> None:
-    """One ``warning:`` (or other label) line on stderr, user text printed literally."""
-    console.print(Text.assemble((f"{label}:", "yellow"), " ", visible(text)), soft_wrap=True)
+    """One ``warning:`` (or other label) line on stderr, user text printed literally, options as the command
+    line spells them (:func:`cli_phrasing`)."""
+    console.print(Text.assemble((f"{label}:", "yellow"), " ", visible(cli_phrasing(text))), soft_wrap=True)
 
 
 def warn_each(items: Iterable[dict], label: str = "skipped") -> None:
@@ -107,8 +109,53 @@ def progress_bar(*columns, transient: bool = True):
     return Progress(*columns, console=console, transient=transient, disable=not console.is_terminal)
 
 
+#: The value a command-line option takes, where the library's message names only the option.
+_OPTION_ARGUMENT = {"--exclude": "COLUMN", "--id": "COLUMN"}
+
+
+def cli_phrasing(text: str) -> str:
+    """A library message as the command line says it: the option to type first, the Python argument after it.
+
+    The library's messages serve both (``exclude=[...] (CLI: --exclude)``); a user at the command line read the
+    Python form first and had to translate it.
+
+    >>> cli_phrasing("drop them with exclude=[...] (CLI: --exclude), or pass one as id_column=... (CLI: --id)")
+    'drop them with --exclude COLUMN (Python: exclude=[...]), or pass one as --id COLUMN (Python: id_column=...)'
+    >>> cli_phrasing("read it with decimal=',' (CLI: --decimal-comma)")
+    "read it with --decimal-comma (Python: decimal=',')"
+    >>> cli_phrasing("name it so (CLI: --missing odd=n.d.)")  # no Python form before it: the option alone
+    'name it so (--missing odd=n.d.)'
+    """
+    def swap(match: re.Match) -> str:
+        option = match.group(2)
+        shown = f"{option} {_OPTION_ARGUMENT[option]}" if option in _OPTION_ARGUMENT else option
+        return f"{shown} (Python: {match.group(1)})"
+
+    # a keyword argument (exclude=[...], id_column=..., decimal=',', percent=True) followed by its option
+    text = re.sub(r"\b([a-z_]+=(?:\[\.\.\.\]|\.\.\.|'[^' ]*'|True|False)) \(CLI: (--[a-z][a-z-]*)\)",
+                  swap, str(text))
+    return re.sub(r"\(CLI: (--[^)]*)\)", r"(\1)", text)  # on the command line every option is the CLI's
+
+
 def error_line(text: str) -> None:
-    console.print(Text.assemble(("error:", "bold red"), " ", visible(" ".join(str(text).split()))), soft_wrap=True)
+    text = cli_phrasing(" ".join(str(text).split()))
+    console.print(Text.assemble(("error:", "bold red"), " ", visible(text)), soft_wrap=True)
+
+
+def print_table(table) -> None:
+    """A rich table on stdout, whole: where stdout is no terminal (a log, a pipe, a service's journal) rich would
+    squeeze it to 80 columns and cut its cells ("protoc…"); there it gets the width it needs."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    # Console.print(width=...) is capped at the console's own width (80 off a terminal): widen the console itself
+    needed = out.measure(table, options=out.options.update_width(10_000)).maximum
+    width = out.width
+    try:
+        out.width = max(width, needed)
+        out.print(table)
+    finally:
+        out.width = width
 
 
 def parse_protocol(items: List[str]) -> dict[str, str]:
@@ -319,6 +366,12 @@ def _main(argv: list[str] | None) -> None:
                    "patients or inputs (--exclude), or a machine with more memory")
         sys.exit(2)
     except Exception as exc:
+        # `scintiml` or `scintiml cnn` alone: click >= 8.2 (and the click typer carries, typer._click) raise this;
+        # matched by name, as it is one class or the other depending on the typer installed. Its help is printed as
+        # click prints it (stderr, status 2): flattened into the one error line below it was unreadable.
+        if any(kind.__name__ == "NoArgsIsHelpError" for kind in type(exc).__mro__) and hasattr(exc, "show"):
+            exc.show()
+            sys.exit(exc.exit_code)
         # Usage errors (unknown option, missing argument) from click carry format_message(): one line too.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             error_line(exc.format_message())

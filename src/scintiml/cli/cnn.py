@@ -117,7 +117,7 @@ def cnn_drift(
         task = bar.add_task("protocols", total=None)
         table = write_drift_table(model_dir, out, n_cases=n, random_state=seed, overwrite=overwrite,
                                   progress=lambda k, total: bar.update(task, completed=k, total=total))
-    from .base import out as stdout
+    from .base import print_table
 
     view = Table(title=f"protocol drift ({n} simulated studies each, seed {seed})")
     for col in ("protocol", "AUC (95 % CI)", "DeLong p", "cal. intercept", "cal. slope", "sensitivity",
@@ -131,5 +131,4 @@ def cnn_drift(
                      f"{r.sensitivity:.2f} ({r.sensitivity_ci_low:.2f}-{r.sensitivity_ci_high:.2f})",
                      f"{r.specificity:.2f} ({r.specificity_ci_low:.2f}-{r.specificity_ci_high:.2f})",
                      "BROKEN" if r.breaks_promise else ("kept, specificity down" if r.specificity_drop else "kept"))
-    # a log or a service's journal is no terminal, where rich would cut the table to 80 columns ("protoc…")
-    stdout.print(view, width=None if stdout.is_terminal else 160)
+    print_table(view)  # whole off a terminal too, where rich cut it to 80 columns ("protoc…")

@@ -137,7 +137,9 @@ def radiomics(
     masks: Path = typer.Option(..., "--masks", help="Folder of <PatientID>.npz masks with keys VIEW__ROI."),
     out: Path = typer.Option(..., "--out", help="Features CSV (one row per study, view, ROI)."),
     settings: Optional[Path] = typer.Option(None, "--settings", help="pyradiomics YAML settings file."),
-    wide: bool = typer.Option(False, "--wide", help="One row per patient (ready for scintiml study)."),
+    wide: bool = typer.Option(False, "--wide", help="One row per patient (patient_id, then VIEW_ROI_FEATURE "
+                                                   "columns); it holds no outcome: join one (e.g. labels.csv) on "
+                                                   "patient_id before scintiml study."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:
     """2-D radiomic features per view and ROI through pyradiomics."""

@@ -95,7 +95,8 @@ def radiomic_features(
 
 
 def wide_table(features: pd.DataFrame) -> pd.DataFrame:
-    """One row per patient: columns ``<view>_<roi>_<feature>`` (ready for ``scintiml study``).
+    """One row per patient: ``patient_id`` and columns ``<view>_<roi>_<feature>``, no outcome (join the labels on
+    ``patient_id`` before ``scintiml study``).
 
     Two studies of one patient are refused, never averaged into one row: a study table needs one row per
     patient, so choose the study to keep (or use the long table, where each study has its own rows).
