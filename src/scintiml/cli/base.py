@@ -109,6 +109,9 @@ def progress_bar(*columns, transient: bool = True):
     return Progress(*columns, console=console, transient=transient, disable=not console.is_terminal)
 
 
+#: ``--overwrite`` on a folder output (scintiml.io.atomic.OUTPUT_MARKER says which folders scintiml wrote).
+OVERWRITE_HELP = "Replace an output folder scintiml wrote (a folder holding other files is refused)."
+
 #: The value a command-line option takes, where the library's message names only the option.
 _OPTION_ARGUMENT = {"--exclude": "COLUMN", "--id": "COLUMN"}
 

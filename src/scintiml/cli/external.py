@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .base import app, parse_protocol, require, say, warn
+from .base import OVERWRITE_HELP, app, parse_protocol, require, say, warn
 
 
 @app.command()
@@ -22,7 +22,7 @@ def validate(
                                              help="The development patients' file: enables the site-membership model."),
     max_missing: float = typer.Option(0.3, "--max-missing", help="Largest share missing per input that is imputed."),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also write report.pdf."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     decimal_comma: bool = typer.Option(False, "--decimal-comma",
                                        help="Read 3,5 as 3.5 (numbers with a decimal comma)."),
     percent: bool = typer.Option(False, "--percent", help="Read 45% as 45."),

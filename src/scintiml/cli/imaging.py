@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from ..errors import ScintimlError
-from .base import app, cnn_app, parse_protocol as _parse_protocol, progress_bar, require, require_seed
+from .base import OVERWRITE_HELP, app, cnn_app, parse_protocol as _parse_protocol, progress_bar, require, require_seed
 
 
 @app.command()
@@ -27,7 +27,7 @@ def simulate(
     study_table: bool = typer.Option(False, "--study-table",
                                      help="Also write study.csv (radiomics + clinical + pe) and groups.json."),
     jobs: int = typer.Option(1, "--jobs", help="Processes that simulate and write studies (same output)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Simulate planar 99mTc-MAA lung perfusion studies as NM DICOM with a clinical context (teaching data)."""

@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from .base import app, progress_bar, require, say, visible, warn
+from .base import OVERWRITE_HELP, app, progress_bar, require, say, visible, warn
 
 
 class _ConsoleLog(logging.Handler):
@@ -40,7 +40,7 @@ def triage(
     pacs: Path = typer.Option(..., "--pacs", help="PACS configuration YAML (see docs/pacs.md)."),
     out: Optional[Path] = typer.Option(None, "--out", help="New folder for the worklist (CSV, JSON, HTML) and "
                                        "failed/ (default: scintiml-triage-DATE-TIME)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     verbose: bool = typer.Option(False, "--verbose", help="Log every network step."),
 ) -> None:
     """Find lung-perfusion NM studies on the PACS, triage them, store SC + SR back into each study."""

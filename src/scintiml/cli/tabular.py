@@ -9,7 +9,7 @@ from typing import Iterator, List, Optional
 
 import typer
 
-from .base import app, parse_protocol, progress_bar, require, say, warn
+from .base import OVERWRITE_HELP, app, parse_protocol, progress_bar, require, say, warn
 
 SEED_HELP = "Random seed (split and every random start); same seed, same study."
 
@@ -160,7 +160,7 @@ def study(
                                        "network by 5-fold cross-validation (default); cv: inputs too by one 5-fold "
                                        "cross-validated selection; split: on the one selection part, as the "
                                        "published workflow."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     jobs: int = typer.Option(1, "--jobs", help="Processes for the resampled selections and the nested "
                                                "cross-validation (-1: every core); the result does not change."),
     decimal_comma: bool = typer.Option(False, "--decimal-comma",
@@ -204,7 +204,7 @@ def demo(
     out: Path = typer.Option(Path("scintiml-demo"), "--out", help="Output folder."),
     cohort_name: str = typer.Option("heart_failure", "--cohort",
                                     help="heart_failure, spectf, heart-disease (thallium) or mibg (teaching)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     jobs: int = typer.Option(1, "--jobs", help="Processes for the resampled selections and the nested "
                                                "cross-validation (-1: every core); the result does not change."),
