@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .base import cnn_app, progress_bar, require, require_seed, say, warn, warn_each, warnings_as_lines
+from .base import OVERWRITE_HELP, cnn_app, progress_bar, require, require_seed, say, warn, warn_each, warnings_as_lines
 
 ARCHITECTURES = ("alexnet", "monai-densenet")
 
@@ -29,7 +29,7 @@ def cnn_train(
                                "may end it after 3/4 of them)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps (quick runs)."),
     seed: int = typer.Option(0, "--seed"),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Train the per-view CNN (50:30:20 split by patient, early stopping, temperature scaling, a threshold whose
     sensitivity's one-sided 95 % lower bound reaches 0.95 on the selection studies)."""
@@ -81,7 +81,8 @@ def cnn_triage(
     summaries: Optional[Path] = typer.Option(
         None, "--summaries", help="Folder for summary PNG + Secondary Capture (default: OUT's name + _summaries, "
                                   "beside it)."),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the worklist and its summaries folder (a "
+                                   "summaries folder holding files scintiml did not write is refused)."),
 ) -> None:
     """Rank studies by probability of PE; studies outside the training protocol are flagged, not scored."""
 
@@ -103,7 +104,7 @@ def cnn_drift(
     n: int = typer.Option(200, "--n", help="Simulated studies per protocol."),
     seed: int = typer.Option(12345, "--seed", help="Simulator seed (use one the model never saw)."),
     out: Optional[Path] = typer.Option(None, "--out", help="CSV to write the table to."),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
 ) -> None:
     """The model on the same simulated patients under other protocols: AUC, calibration, sensitivity and
     specificity at the fixed threshold, DeLong against the reference protocol; broken promises flagged."""
