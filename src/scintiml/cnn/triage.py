@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +18,8 @@ from .transforms import counts_to_input
 
 #: Priority of a study the model must not score (outside the training protocol): read it as if urgent.
 NOT_TRIAGED = "not triaged"
+#: The protocol check of a study without PatientID (not scored: its result could be attached to no patient).
+NO_PATIENT_ID = "no PatientID: the result could be attached to no patient; fix the PatientID at the modality or PACS"
 
 
 def worklist(model: CNNModel, studies: Sequence[PlanarStudy]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -24,7 +27,10 @@ def worklist(model: CNNModel, studies: Sequence[PlanarStudy]) -> tuple[pd.DataFr
 
     A study outside the training protocol (see :class:`~scintiml.cnn.guard.ProtocolGuard`) is not scored: its
     ``protocol_check`` says why, its priority is ``"not triaged"``, and it is listed first — unknown risk is not
-    low risk. The others follow by probability, highest first.
+    low risk. So is a study without PatientID (``protocol_check`` starting ``"no PatientID"``, with a warning): a
+    priority nobody can attach to a patient is worse than none. The others follow by probability, highest first.
+    A scored study's ``protocol_check`` is ``"ok"``, followed by what the bundle records but the study does not
+    (``"ok; pixel spacing not recorded in the study, not checked"``): scored all the same, but not silently.
 
     Returns
     -------
@@ -46,13 +52,23 @@ def worklist(model: CNNModel, studies: Sequence[PlanarStudy]) -> tuple[pd.DataFr
     >>> table.loc[0, "priority"], table.loc[0, "protocol_check"]
     ('not triaged', 'mirrored (left-right flipped) views')
     """
-    checks, stacks = [], []
-    for study in studies:
+    checks, stacks, ok = [], [], []
+    for i, study in enumerate(studies):
         problems = model.guard.check(study)
         stack = study.stack(model.views) if not any("missing" in p for p in problems) else None
-        checks.append("; ".join(problems) if problems else "ok")
+        if not str(study.patient_id or "").strip():
+            # a result nobody can attach to a patient (its summary filed as "unnamed", a Secondary Capture with an
+            # empty PatientID) is not given a priority: it is listed first, for a person to find its patient
+            problems = [NO_PATIENT_ID] + problems
+            warnings.warn(f"the study in {str(study.source or study.study_instance_uid or 'the input')!r} has no "
+                          "PatientID: not triaged (a result must name its patient); fix the PatientID at the "
+                          "modality or PACS and send the study again", UserWarning, stacklevel=2)
+        # items the bundle records but the study does not: said, not a reason to refuse (many archives drop them)
+        unchecked = model.guard.unchecked(study)
+        if not problems:
+            ok.append(i)
+        checks.append("; ".join(problems or ["ok"]) + "".join(f"; {n}" for n in unchecked))
         stacks.append(stack)
-    ok = [i for i, c in enumerate(checks) if c == "ok"]
     p = np.full(len(studies), np.nan)
     if ok:
         p[ok] = model.predict_proba(np.stack([stacks[i] for i in ok]))

@@ -334,7 +334,9 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
                 continue
             study = studies[order[row["study_row"]]]
             complete = all(v in study.views for v in model.views)
-            maps = grad_cam(model, study.stack(model.views)[None])[0] if row["protocol_check"] == "ok" else None
+            # saliency for every scored study: "ok; pixel spacing not recorded ..." is scored too
+            scored = pd.notna(row["probability"])
+            maps = grad_cam(model, study.stack(model.views)[None])[0] if scored else None
             rgb = summary_image(study, model.views if complete else list(study.views),
                                 float(row["probability"]), model.threshold, maps, rank=int(row["rank"]),
                                 protocol_check=row["protocol_check"])
@@ -347,6 +349,8 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
             Image.fromarray(rgb).save(tmp / f"{name}.png")
             png_paths.append(str(summaries / f"{name}.png"))
             try:
+                if not str(study.patient_id or "").strip():  # a DICOM result nobody could file to a patient
+                    raise ImagingError("the study has no PatientID")
                 sc = secondary_capture(rgb, study, views_shown=model.views, series_instance_uid=series_uid,
                                        instance_number=int(row["rank"]))
             except ImagingError as exc:  # one study's DICOM result, not the worklist of all the others

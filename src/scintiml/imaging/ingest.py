@@ -6,11 +6,12 @@ Cameras and PACS store a planar lung study in several ways, and all of them are 
 * one file per dual-head acquisition (ANT with POST, ...), a frame per head;
 * one multi-frame file per study (some workstations' export).
 
-Files are grouped by ``StudyInstanceUID``. A frame's view comes, in this order, from the View Code Sequence of
-its detector (``DetectorVector`` may hold one value or many; SNOMED CT codes of CID 26, or any code whose value
-or meaning names the view), then from ``SeriesDescription`` / ``ImageComments`` patterns (``"LUNG PERF RAO"``,
-``"RIGHT ANTERIOR OBLIQUE"``; for a multi-frame file a list such as ``"ANT POST RAO LAO RPO LPO"`` naming the
-views in frame order). ``PatientOrientation``, when given, is checked against the view: a mirrored image is
+Files are grouped by ``StudyInstanceUID`` (files without one are refused, one entry per patient). A frame's view
+comes, in this order, from the View Code Sequence of its detector (``DetectorVector`` may hold one value or many;
+SNOMED CT codes of CID 26, or any code whose value or meaning names the view), then from ``SeriesDescription`` /
+``ImageComments`` patterns (``"LUNG PERF RAO"``, ``"RIGHT ANTERIOR OBLIQUE"``; for a multi-frame file a list such as
+``"ANT POST RAO LAO RPO LPO"`` naming the views in frame order, which fills only the frames without a code and must
+agree with the coded ones). ``PatientOrientation``, when given, is checked against the view: a mirrored image is
 flipped back, an orientation that fits neither is an error. Views of other matrix sizes are resampled by their
 physical pixel spacing (counts preserved). A study whose view is missing or given twice is reported with its
 Study Instance UID and patient ID, never as a traceback.
@@ -116,6 +117,8 @@ def _headerless(path: str | Path):
 #: SOP classes whose pixels are NM counts: NM Image Storage and its retired predecessor.
 NM_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.20", "1.2.840.10008.5.1.4.1.1.5")
 _MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
+#: Group key prefix of the files without StudyInstanceUID (no UID holds a colon): one group per PatientID.
+_NO_STUDY_UID = "no-study-uid:"
 
 
 def _check_nm(ds, path: Path) -> None:
@@ -208,6 +211,39 @@ def _pixel_spacing(ds, path: Path) -> tuple[float, float]:
     return (spacing[0], spacing[0]) if len(spacing) == 1 else spacing[:2]
 
 
+def _check_bits_stored(ds, path: Path, n_values: int) -> None:
+    """Refuse uncompressed pixel data whose stored values do not fit in ``BitsStored`` bits.
+
+    pydicom keeps only the low ``BitsStored`` bits of each value: 16-bit counts under BitsStored 8 lost their high
+    bits, so a hot pixel of 300 was read as 44 (cold), a silently different image. Values in the bits above
+    ``BitsStored`` are therefore a header that does not describe the data, as a negative count in signed data is.
+    Compressed data is left to its decoder (the raw bytes are no values), as is a layout read here no way
+    (``BitsAllocated`` other than 8, 16 or 32)."""
+    bits_allocated, bits_stored = _text(ds, "BitsAllocated").strip(), _text(ds, "BitsStored").strip()
+    if not (bits_allocated in ("8", "16", "32") and bits_stored.isdigit()) or not 0 < int(bits_stored) < int(
+            bits_allocated):
+        return
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    raw = ds.get("PixelData")
+    if syntax is None or syntax.is_compressed or not isinstance(raw, (bytes, bytearray)):
+        return
+    signed = _text(ds, "PixelRepresentation") == "1"
+    dtype = np.dtype(f"{'i' if signed else 'u'}{int(bits_allocated) // 8}").newbyteorder(
+        "<" if syntax.is_little_endian else ">")
+    if len(raw) < n_values * dtype.itemsize:
+        return  # fewer bytes than values: the decoder said so already
+    values = np.frombuffer(raw, dtype=dtype, count=n_values)
+    bits = int(bits_stored)
+    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2 ** bits - 1)
+    outside = (values < low) | (values > high)
+    if outside.any():
+        raise ImagingError(
+            f"{path}: {int(np.count_nonzero(outside))} pixel(s) hold stored values beyond {bits} bits (up to "
+            f"{int(values.max())}, while BitsStored {bits} allows {low}-{high}); the header (BitsStored {bits}) does "
+            "not describe the pixel data, and reading it would cut the high bits (a hot pixel read as a cold one) — "
+            "check the export settings of the camera")
+
+
 def _frames(ds, path: Path) -> list[_Frame]:
     rows, columns = _text(ds, "Rows"), _text(ds, "Columns")
     if rows.isdigit() and columns.isdigit() and max(int(rows), int(columns)) > MAX_MATRIX:
@@ -239,6 +275,7 @@ def _frames(ds, path: Path) -> list[_Frame]:
         raise ImagingError(f"{path}: {int(np.count_nonzero(pixels < 0))} pixel(s) are negative as stored "
                            f"(PixelRepresentation 1, BitsStored {_text(ds, 'BitsStored')}); counts cannot be "
                            "negative, so the header does not describe the pixel data")
+    _check_bits_stored(ds, path, pixels.size)  # after: a signed file's negative values are the clearer reason
     pixels = _rescaled(ds, pixels, path)
     if pixels.ndim == 2:
         pixels = pixels[None]
@@ -265,10 +302,20 @@ def _frames(ds, path: Path) -> list[_Frame]:
         if n == 1:
             names = [next((view_from_text(t) for t in texts if view_from_text(t)), None)]
         else:
-            for t in texts:
+            for keyword, t in zip(("ImageComments", "SeriesDescription", "ProtocolName"), texts):
                 listed = views_in_text(t)
                 if len(listed) == n:
-                    names = listed
+                    # the codes stay: a text only fills the frames that have none. Replacing every name by the text
+                    # swapped views where the text lists them in another order than the frames are stored
+                    for i, (coded, said) in enumerate(zip(names, listed)):
+                        if coded is not None and coded != said:
+                            raise ImagingError(
+                                f"{path}: frame {i + 1} is coded {coded} in its View Code Sequence, but {keyword} "
+                                f"{t.strip()[:64]!r} lists {said} there, and frame(s) "
+                                f"{', '.join(str(k + 1) for k, v in enumerate(names) if v is None)} have no code; "
+                                "which view those frames are cannot be told — give every frame its View Code "
+                                "Sequence, or correct the description")
+                    names = [coded if coded is not None else said for coded, said in zip(names, listed)]
                     break
     orientation = tuple(str(v).upper() for v in _as_list(getattr(ds, "PatientOrientation", None)))
     if len({VIEW_ORIENTATION.get(v) for v in names}) > 1:
@@ -466,6 +513,16 @@ def _metadata(ds) -> dict[str, Any]:
     return md
 
 
+def _same_frame(a: _Frame, b: _Frame) -> bool:
+    """Whether two frames under one SOP Instance UID are copies: the same view and the same pixels."""
+    return a.view == b.view and a.pixels.shape == b.pixels.shape and bool(np.array_equal(a.pixels, b.pixels))
+
+
+def _frame_text(f: _Frame) -> str:
+    """A frame's view and frame number, for a message naming two frames."""
+    return f"({f.view or 'view unknown'}, frame {f.index + 1})"
+
+
 def _assemble(uid: str, items: list[tuple[Any, list[_Frame]]], views: Sequence[str] | None,
               target_spacing_mm: float | None, target_shape: tuple[int, int] | None) -> PlanarStudy:
     first = items[0][0]
@@ -476,12 +533,22 @@ def _assemble(uid: str, items: list[tuple[Any, list[_Frame]]], views: Sequence[s
                            "PatientIDs under one StudyInstanceUID; a study is one patient's — ask the PACS "
                            "administrator to correct the study")
     by_view: dict[str, list[_Frame]] = defaultdict(list)
-    seen: set[tuple[str, int]] = set()
+    seen: dict[tuple[str, int], _Frame] = {}
     for ds, frames in items:
         for f in frames:
-            if (f.sop_instance_uid, f.index) in seen and f.sop_instance_uid:
-                continue  # the same instance twice (a copied file) is one frame, not an ambiguity
-            seen.add((f.sop_instance_uid, f.index))
+            earlier = seen.get((f.sop_instance_uid, f.index)) if f.sop_instance_uid else None
+            if earlier is not None:
+                if _same_frame(earlier, f):
+                    continue  # the same instance twice (a copied file) is one frame, not an ambiguity
+                # a UID names one image: two different images under it (a re-export that kept the UID, an exporter
+                # that gives every view one UID) cannot be told apart, and keeping the first dropped the others
+                # silently (five of six views "missing", or a mirrored re-export read in place of the original)
+                raise ImagingError(
+                    f"{name}: SOP Instance UID {f.sop_instance_uid} is ambiguous — given to different images "
+                    f"({earlier.path.name} {_frame_text(earlier)}; {f.path.name} {_frame_text(f)}); one UID names "
+                    "one image, so which is the study's cannot be told — ask the PACS administrator to correct the "
+                    "UIDs (or remove the wrong file) and send the study again")
+            seen[(f.sop_instance_uid, f.index)] = f
             if f.view is None:
                 raise ImagingError(
                     f"{name}: cannot tell the view of frame {f.index + 1} in {f.path.name}: no View Code Sequence "
@@ -627,13 +694,29 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
                 raise  # pydicom not installed: every file would be called "corrupt DICOM"; the CLI names the extra
             skipped.append(_skipped_file(path, f"corrupt DICOM ({type(exc).__name__}: {exc})", ds))
             continue
-        uid = str(getattr(ds, "StudyInstanceUID", "")) or f"file:{path}"  # no UID: the file is its own study
+        # A file without StudyInstanceUID (Type 1) names no study. Read as a study of its own, one six-view study
+        # became six rows, each "view(s) ... missing"; grouped by patient (or by series), two acquisitions of one
+        # patient could be put together as one study, and its result could not be filed in the PACS anyway (no UID
+        # to file it under). So such files are refused, one worklist row per patient saying why, as the PACS
+        # listener refuses such instances: a PACS user fixes the tag and sends the study again.
+        uid = _text(ds, "StudyInstanceUID").strip() or f"{_NO_STUDY_UID}{_text(ds, 'PatientID')}"
         groups.setdefault(uid, []).append((ds, frames))
     studies = []
     for uid, items in groups.items():
+        paths = [fs[0].path for _, fs in items]
+        source = str(paths[0] if len(paths) == 1 else Path(os.path.commonpath(paths)))
+        if uid.startswith(_NO_STUDY_UID):
+            pid = uid.removeprefix(_NO_STUDY_UID)
+            names = sorted(p.name for p in paths)
+            listed = ", ".join(names[:6]) + (f", ... ({len(names) - 6} more)" if len(names) > 6 else "")
+            skipped.append({"file": source, "study_instance_uid": "", "patient_id": pid, "source": source,
+                            "reason": f"no StudyInstanceUID: {len(items)} NM file(s) of patient {pid or '?'} "
+                                      f"({listed}) have no Study Instance UID (0020,000D), so which of them make up "
+                                      "one study cannot be told and none is read; fix the tag at the modality or "
+                                      "PACS and send the study again"})
+            continue
         try:
-            studies.append(_assemble(uid if not uid.startswith("file:") else "", items, views, target_spacing_mm,
-                                     target_shape))
+            studies.append(_assemble(uid, items, views, target_spacing_mm, target_shape))
         except ImagingError as exc:
             reason = str(exc)
         except Exception as exc:  # noqa: BLE001 - attributes missing or malformed in a corrupt file
@@ -641,7 +724,7 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
         else:
             continue
         first = items[0][0]
-        skipped.append({"file": uid, "reason": reason, "study_instance_uid": "" if uid.startswith("file:") else uid,
+        skipped.append({"file": uid, "reason": reason, "study_instance_uid": uid,
                         "patient_id": _text(first, "PatientID"),
                         "source": str(items[0][1][0].path if len(items) == 1 else items[0][1][0].path.parent)})
     return studies, skipped
@@ -669,8 +752,9 @@ def unread_studies(skipped: Sequence[dict[str, str]], read: Iterable[str] = ()) 
     A worklist must not lose a study because its files could not be read: such a study has to be read by a
     person, so a caller lists it (``study_instance_uid``, ``patient_id``, ``source``, ``reason``) instead of
     dropping it. Files of other modalities and files that are no DICOM at all name no study and are left out;
-    an NM file without a Study Instance UID is a study of its own. ``read`` holds the Study Instance UIDs that
-    were read (a study of which some files were read is listed by its reader, with what is missing).
+    the NM files without a Study Instance UID are one entry per PatientID (:func:`read_studies` refuses them so).
+    ``read`` holds the Study Instance UIDs that were read (a study of which some files were read is listed by its
+    reader, with what is missing).
 
     Examples
     --------
@@ -694,7 +778,7 @@ def unread_studies(skipped: Sequence[dict[str, str]], read: Iterable[str] = ()) 
         uid = s["study_instance_uid"]
         if uid and uid in done:
             continue
-        key = uid or f"file:{s['source']}"
+        key = uid or f"{_NO_STUDY_UID}{s['patient_id']}"  # as read_studies: files without UID, one entry a patient
         out.setdefault(key, {"study_instance_uid": uid, "patient_id": s["patient_id"], "source": s["source"]})
         general = s["reason"].removeprefix(f"{s['file']}: ")
         reasons.setdefault(key, {}).setdefault(general, []).append(s["reason"])

@@ -212,10 +212,25 @@ def read_nm_dicom(path: str | Path) -> PlanarStudy:
     return read_study([path])
 
 
+#: Pillow image modes whose pixel values can be counts: 8-bit, 16-bit and 32-bit integer grey, 32-bit float grey.
+PNG_COUNT_MODES = ("L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+_NOT_COUNT_MODES = {
+    "P": "palette indices", "PA": "palette indices with alpha", "RGB": "colour", "RGBA": "colour with alpha",
+    "RGBX": "colour", "CMYK": "colour", "YCbCr": "colour", "LAB": "colour", "HSV": "colour",
+    "LA": "grey with an alpha channel", "La": "grey with an alpha channel", "1": "black and white, 1 bit a pixel",
+}
+#: The smallest image read as a view (rows and columns). Gamma cameras acquire planar views at 64 x 64 or more
+#: (32 x 32 at the least); a smaller image is an icon or a placeholder (a 1 x 1 PNG read as a view). The bound is
+#: kept low so down-sampled views still read: the protocol guard flags any matrix the model was not trained on.
+MIN_PNG_MATRIX = 8
+
+
 def read_png_study(image_paths: list[str | Path], sidecar: str | Path | None = None) -> PlanarStudy:
     """PNG/TIFF views plus an optional sidecar JSON (``{"views": {"ANT": "a.png"}, "metadata": {...}}``).
 
-    The view of each image comes from the sidecar, else from its file name (``..._ANT.png``).
+    The view of each image comes from the sidecar, else from its file name (``..._ANT.png``). Each image must be
+    greyscale counts (Pillow modes :data:`PNG_COUNT_MODES`; a palette, colour or alpha image is refused, its values
+    being no counts) of at least :data:`MIN_PNG_MATRIX` pixels a side.
     """
     from PIL import Image
 
@@ -229,14 +244,25 @@ def read_png_study(image_paths: list[str | Path], sidecar: str | Path | None = N
     views = {}
     for p in map(Path, image_paths):
         try:
-            arr = np.asarray(Image.open(p), dtype=float)
+            with Image.open(p) as img:
+                mode = img.mode
+                arr = np.asarray(img, dtype=float) if mode in PNG_COUNT_MODES else None
         except Exception as exc:
             raise ImagingError(f"{p}: not a readable image ({exc})") from exc
-        if arr.ndim == 3:
-            arr = arr[..., :3].mean(axis=2)
+        if arr is None:
+            # a palette image's values are indices into its colour table, a colour one's are a rendering (its
+            # channels averaged are no counts either): read as counts, either is a silently different image
+            why = _NOT_COUNT_MODES.get(mode, "not a greyscale image")
+            raise ImagingError(f"{p}: image mode {mode} ({why}): its pixel values are not counts; export the view "
+                               "as a single-channel greyscale PNG or TIFF (mode L, I;16 or I, 16-bit for counts "
+                               "above 255) holding the counts, not a coloured picture of it")
         view = by_file.get(p.name) or view_from_text(p.stem)
         if view is None:
             raise ImagingError(f"{p}: cannot tell the view; name it in the sidecar or in the file name (e.g. _ANT)")
+        if min(arr.shape) < MIN_PNG_MATRIX:
+            raise ImagingError(f"{p}: a {arr.shape[0]} x {arr.shape[1]} image is smaller than a planar view can be "
+                               f"(at least {MIN_PNG_MATRIX} x {MIN_PNG_MATRIX}); export the view at its acquired "
+                               "matrix, not an icon or thumbnail of it")
         views[view] = arr
     md = info.get("metadata", {})
     # passed as given: PlanarStudy reads a single number as square pixels and refuses, naming the sidecar, what

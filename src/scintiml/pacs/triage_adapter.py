@@ -145,6 +145,8 @@ def triage_study(model, version: str, files: Sequence[str | Path]) -> TriageResu
     probability = float(row["probability"])
     check = str(row.get("protocol_check", "ok"))
     if probability != probability:  # NaN: the model's protocol guard refused to score this study
+        if check.startswith("no PatientID"):  # not a protocol matter: the result could be filed to no patient
+            raise StudyRefusedError(f"not triaged: {check}")
         raise StudyRefusedError(f"not triaged: outside the model's training protocol ({check})")
     threshold = float(model.threshold)
     priority = "URGENT" if probability >= threshold else "routine"
