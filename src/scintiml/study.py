@@ -402,7 +402,7 @@ def write_study(
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "study"
     >>> _ = write_study(cohort, out, inputs="all", readiness=False, pdf=False)
     >>> sorted(p.name for p in out.iterdir())
-    ['figures', 'model', 'report.html', 'results.json', 'split.csv']
+    ['.scintiml-output', 'figures', 'model', 'report.html', 'results.json', 'split.csv']
     """
     from .bundle import save_bundle
     from .io import atomic_dir, check_output_path, write_json

@@ -72,7 +72,7 @@ def run_study_job(cohort: Cohort, out: Path, options: dict[str, Any],
     >>> opts = {"inputs": "all", "selection": "split", "seed": 0, "readiness": False, "pdf": False}
     >>> r = run_study_job(cohort, out, opts, lambda s, n: None)
     >>> sorted(p.name for p in out.iterdir())
-    ['figures', 'model', 'report.html', 'results.json', 'split.csv']
+    ['.scintiml-output', 'figures', 'model', 'report.html', 'results.json', 'split.csv']
     """
     from ..study import write_study
 

@@ -95,8 +95,6 @@ def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_i
     from ..study import size_warning
 
     cohort = cohort_loader()
-    for note in cohort.notes:  # what reading the table did (a dropped input, cells read as missing) — on stderr, so
-        warn(note, label="note")  # that stdout's first line stays the study's summary
     stage_lines = stage_lines or size_warning(cohort.n_patients, cohort.n_inputs) is not None
     with _progress_bar(stage_lines=stage_lines) as progress:
         result = write_study(cohort, out, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=seed,
@@ -115,6 +113,8 @@ def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_i
     for line in result.results.get("warnings", []):  # leaks, weak selections, small parts: also in the report
         if line != first:
             warn(line)
+    for note in cohort.notes:  # what reading the table did (a dropped input, cells read as missing), after the
+        warn(note, label="note")  # study's own lines: an error or an interrupt stays the one line said
     if result.results.get("internal_external"):
         auc = result.results["internal_external"]["summary"].get("auc")
         if auc and "auc" in auc:  # else a note: fewer than 2 sites with a usable AUC and SE

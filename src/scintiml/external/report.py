@@ -273,7 +273,7 @@ def write_validation(
     >>> heart_disease_frame("hungarian").to_csv(folder / "hungarian.csv", index=False)
     >>> v = write_validation(model, folder / "hungarian.csv", "disease", folder / "validation", pdf=False)
     >>> sorted(p.name for p in (folder / "validation").iterdir())
-    ['figures', 'predictions.csv', 'report.html', 'validation.json']
+    ['.scintiml-output', 'figures', 'predictions.csv', 'report.html', 'validation.json']
     """
     from .._version import __version__
     from ..bundle import load_bundle

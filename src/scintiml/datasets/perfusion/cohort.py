@@ -138,7 +138,7 @@ def write_simulated_cohort(
     >>> folder = pathlib.Path(tempfile.mkdtemp()) / "sim"
     >>> summary = write_simulated_cohort(folder, 2, views=("ANT", "POST"), random_state=1)
     >>> summary["studies"], sorted(p.name for p in folder.iterdir())
-    (2, ['clinical.csv', 'dicom', 'labels.csv', 'masks', 'simulation.json', 'truth'])
+    (2, ['.scintiml-output', 'clinical.csv', 'dicom', 'labels.csv', 'masks', 'simulation.json', 'truth'])
     """
     import pandas as pd
 
