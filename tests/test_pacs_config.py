@@ -201,3 +201,38 @@ def test_a_view_arriving_after_its_study_failed_joins_the_views_kept(tmp_path):
     assert len(q.files("1.2.5")) == 6 and q.counts()["failed"] == 0
     q.complete("1.2.5", {"study_instance_uid": "1.2.5"}, q.files("1.2.5"))
     assert q.is_done("1.2.5")
+
+
+def test_overwrite_of_a_folder_scintiml_did_not_write_is_refused_before_anything_is_stored(tmp_path, monkeypatch):
+    # atomic_dir refuses such a folder at the end; by then every study's results had been stored on the PACS
+    import types
+
+    import scintiml.pacs.service as service
+    from scintiml.errors import OutputDirectoryError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "my_notes.txt").write_text("mine")
+    calls = []
+
+    class Pacs:
+        def describe(self):
+            return "fake"
+
+        def find_studies(self, query):
+            calls.append("find")
+            return [{"StudyInstanceUID": "1.2.3", "PatientID": "P1", "StudyDescription": "NM LUNG PERF"}]
+
+        def retrieve_study(self, uid, folder):
+            return []
+
+        def store(self, objects):
+            calls.append("store")
+
+    monkeypatch.setattr(service, "load_model", lambda d: (None, "v"))
+    monkeypatch.setattr(service, "connect", lambda endpoint, config: Pacs())
+    monkeypatch.setattr(service, "triage_study", lambda m, v, f: types.SimpleNamespace())
+    cfg = parse_config({"pacs": WEB})
+    with pytest.raises(OutputDirectoryError, match="holds files scintiml did not write .*'my_notes.txt'"):
+        service.triage_from_pacs("model", cfg, out, overwrite=True, sleep=lambda s: None)
+    assert calls == [] and sorted(p.name for p in out.iterdir()) == ["my_notes.txt"]

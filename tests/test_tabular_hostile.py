@@ -187,3 +187,27 @@ def test_the_study_command_prints_what_reading_the_table_did(tmp_path, capsys):
     notes = [line for line in captured.err.splitlines() if line.startswith("note:")]
     assert any("bmi" in line for line in notes), captured.err
     assert not any("bmi" in line for line in captured.out.splitlines()[:1])  # stdout's first line: the summary
+
+
+def test_an_excel_error_in_the_header_row_is_no_column_name(tmp_path):
+    # the error's text was written into the header: a column named '#DIV/0!' was studied
+    import re
+    import zipfile
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["age", "placeholder", "event"])
+    for i in range(40):
+        sheet.append([50 + i, i * 0.5, i % 2])
+    book.save(tmp_path / "h.xlsx")
+    with zipfile.ZipFile(tmp_path / "h.xlsx") as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    name = next(n for n in parts if n.startswith("xl/worksheets/") and n.endswith(".xml"))
+    parts[name] = re.sub(rb'<c r="B1"[^>]*>.*?</c>', b'<c r="B1" t="e"><f>1/0</f><v>#DIV/0!</v></c>', parts[name])
+    with zipfile.ZipFile(tmp_path / "h.xlsx", "w") as z:
+        for n, data in parts.items():
+            z.writestr(n, data)
+    with pytest.raises(ColumnNameError, match="no name"):
+        load_cohort(tmp_path / "h.xlsx", "event")

@@ -726,10 +726,12 @@ def _with_error_cells(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, dict
         letters, row = coordinate_from_string(ref)
         # pandas keeps the sheet's leading empty rows and columns: row r, column c of the sheet is raw[r-1, c-1]
         r, c = row - 1, column_index_from_string(letters) - 1
-        if r >= len(raw) or c >= raw.shape[1]:
+        # the header row's error stays an empty name (refused as "values but no name"): written in, "#DIV/0!" would
+        # pass as a column's name and be studied
+        if r >= len(raw) or c >= raw.shape[1] or r == 0:
             continue
         raw.iat[r, c] = value
-        if r > 0 and value.strip() not in MISSING_MARKERS:  # the header row's cells are refused as names
+        if value.strip() not in MISSING_MARKERS:
             errors.setdefault(c, []).append((ref, value))
     return raw, errors
 

@@ -27,8 +27,8 @@ from typing import Iterator
 
 from ..errors import OutputDirectoryError
 
-__all__ = ["OUTPUT_MARKER", "OutputExistsError", "atomic_dir", "atomic_file", "check_output_path", "safe_file_stem",
-           "interrupt_latch", "raise_if_interrupted", "stopped_by", "Terminated"]
+__all__ = ["OUTPUT_MARKER", "OutputExistsError", "atomic_dir", "atomic_file", "check_output_path", "check_replaceable",
+           "safe_file_stem", "interrupt_latch", "raise_if_interrupted", "stopped_by", "Terminated"]
 
 _INTERRUPTED = threading.Event()
 #: The signal that stopped the last latched block (SIGINT, SIGTERM or SIGHUP), for the command line's exit status.
@@ -214,6 +214,31 @@ def safe_file_stem(text: str, fallback: str = "unnamed") -> str:
 
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", str(text)).lstrip(".")[:120]
     return stem or fallback
+
+
+def check_replaceable(target: str | Path) -> None:
+    """Refuse, before any work, an existing non-empty folder ``target`` without :data:`OUTPUT_MARKER`: for a command
+    whose work has effects outside the folder (results stored on a PACS), :func:`atomic_dir`'s check at the end
+    would come after them. Folders written before scintiml 0.7.1 carry no marker and are refused too.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "notes.txt").write_text("mine")
+    >>> check_replaceable(folder)
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.OutputDirectoryError: ... holds files scintiml did not write ...
+    """
+    target = Path(target)
+    if target.is_dir() and not target.is_symlink() and not _empty_dir(target) \
+            and not (target / OUTPUT_MARKER).is_file():
+        shown = ", ".join(repr(p.name) for p in sorted(target.iterdir())[:3])
+        raise OutputDirectoryError(
+            f"{str(target)!r} holds files scintiml did not write ({shown}; or it was written before scintiml 0.7.1); "
+            "--overwrite replaces only a folder scintiml wrote — move those files out or choose another output path "
+            "(nothing was changed)")
 
 
 def _version() -> str:

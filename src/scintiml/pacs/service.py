@@ -114,9 +114,11 @@ def triage_from_pacs(model_dir: str | Path, config: PacsConfig, out: str | Path,
     dict
         ``found``, ``matched``, ``triaged``, ``urgent``, ``failed`` counts and the ``out`` path.
     """
-    from ..io import check_output_path
+    from ..io.atomic import check_output_path, check_replaceable
 
     out = check_output_path(out, overwrite=overwrite)
+    if overwrite:  # results go to the PACS during the run: a folder that will be refused must be refused first
+        check_replaceable(out)
     model, version = load_model(model_dir)
     source = connect(config.source, config)
     destination = connect(config.destination, config)
