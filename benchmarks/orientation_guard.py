@@ -99,8 +99,7 @@ def dev_minima(guard: ProtocolGuard, studies: np.ndarray) -> None:
     ev = [orientation_evidence(x, guard.templates) for x in studies]
     up = np.stack([e["upside_down"] for e in ev])
     mirror = np.stack([e["mirror"] for e in ev])
-    cons = np.stack([mirror_consensus(e)[0] for e in ev])
-    rel = np.stack([mirror_consensus(e)[1] for e in ev])
+    cons, rel = (np.stack(part) for part in zip(*(mirror_consensus(e) for e in ev)))
     print("view | upside-down margin min | mirror margin min | relative mirror min | consensus min (relative < 0)"
           " | consensus when mirrored: max")
     for v, name in enumerate(VIEWS):

@@ -199,17 +199,8 @@ def orientation_score(counts: np.ndarray, templates: np.ndarray) -> float:
     >>> orientation_score(np.zeros((1, 8, 8)), t)  # a blank view tells nothing (the counts check flags it)
     0.0
     """
-    from .transforms import preprocess
-
-    x = preprocess(np.asarray(counts, dtype=np.float32), binning=counts.shape[-1] // templates.shape[-1])
-    score = 0.0
-    for view, template in zip(x, templates):
-        t = (template - template.mean()).ravel()
-        a, b = view.ravel(), view[:, ::-1].ravel()
-        if np.ptp(a) == 0 or np.ptp(t) == 0:  # a correlation with a constant is undefined: no vote either way
-            continue
-        score += float(np.corrcoef(a, t)[0, 1] - np.corrcoef(b, t)[0, 1])
-    return score
+    evidence = orientation_evidence(counts, templates)  # the per-view margins; a constant view or template: no vote
+    return float(evidence["mirror"][evidence["valid"]].sum())
 
 
 # --- Per-view orientation -------------------------------------------------------------------------------------------

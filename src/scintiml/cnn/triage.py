@@ -22,6 +22,11 @@ NOT_TRIAGED = "not triaged"
 NO_PATIENT_ID = "no PatientID: the result could be attached to no patient; fix the PatientID at the modality or PACS"
 
 
+def has_patient_id(study: PlanarStudy) -> bool:
+    """Whether a result of the study can be attached to a patient (a PatientID that is not blank)."""
+    return bool(str(study.patient_id or "").strip())
+
+
 def worklist(model: CNNModel, studies: Sequence[PlanarStudy]) -> tuple[pd.DataFrame, np.ndarray]:
     """Studies ranked for reading, with a priority from the bundle's threshold and the protocol check.
 
@@ -56,7 +61,7 @@ def worklist(model: CNNModel, studies: Sequence[PlanarStudy]) -> tuple[pd.DataFr
     for i, study in enumerate(studies):
         problems = model.guard.check(study)
         stack = study.stack(model.views) if not any("missing" in p for p in problems) else None
-        if not str(study.patient_id or "").strip():
+        if not has_patient_id(study):
             # a result nobody can attach to a patient (its summary filed as "unnamed", a Secondary Capture with an
             # empty PatientID) is not given a priority: it is listed first, for a person to find its patient
             problems = [NO_PATIENT_ID] + problems

@@ -293,7 +293,7 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
     from .display import summary_image
     from .glyphs import undrawable_note
     from .saliency import grad_cam
-    from .triage import with_unread, worklist
+    from .triage import has_patient_id, with_unread, worklist
 
     out = check_output_path(out, overwrite=overwrite, inputs=(data, model_dir))
     summaries = Path(summaries) if summaries is not None else out.with_name(out.stem + "_summaries")
@@ -349,7 +349,7 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
             Image.fromarray(rgb).save(tmp / f"{name}.png")
             png_paths.append(str(summaries / f"{name}.png"))
             try:
-                if not str(study.patient_id or "").strip():  # a DICOM result nobody could file to a patient
+                if not has_patient_id(study):  # a DICOM result nobody could file to a patient
                     raise ImagingError("the study has no PatientID")
                 sc = secondary_capture(rgb, study, views_shown=model.views, series_instance_uid=series_uid,
                                        instance_number=int(row["rank"]))

@@ -126,7 +126,8 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any, training_value
         raise TargetClassesError(f"outcome {target!r} is missing for {int(outcome.isna().sum())} patient(s); "
                                  "validation needs every outcome — remove those rows")
     trained = event_coding(training_values) if training_values and len(training_values) == 2 else None
-    if trained is not None and coding_word(positive) == trained[0]:
+    known_event = trained is not None and coding_word(positive) == trained[0]  # trained on 1/0, true/false or yes/no
+    if known_event:
         site = event_coding(list(pd.unique(outcome)))
         if site is not None:  # 1/0, true/false or yes/no here too, each with its known event
             return (outcome.map(coding_word) == site[0]).to_numpy(int)
@@ -150,7 +151,7 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any, training_value
         if not values <= known:
             families = (" (a 1/0, true/false or yes/no coding is read as any other of them: "
                         f"{' / '.join('/'.join(pair) for pair in EVENT_CODINGS)})"
-                        if trained is not None and coding_word(positive) == trained[0] else "")
+                        if known_event else "")
             raise TargetClassesError(
                 f"outcome {target!r} holds {_shown(values)} at this site, but the model was trained on "
                 f"{_shown(training_values)} (event = {positive!r}); recode this site's outcome the same way"

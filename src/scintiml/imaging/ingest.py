@@ -703,11 +703,11 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
         groups.setdefault(uid, []).append((ds, frames))
     studies = []
     for uid, items in groups.items():
-        paths = [fs[0].path for _, fs in items]
-        source = str(paths[0] if len(paths) == 1 else Path(os.path.commonpath(paths)))
         if uid.startswith(_NO_STUDY_UID):
+            group_paths = [fs[0].path for _, fs in items]
+            source = str(group_paths[0] if len(group_paths) == 1 else Path(os.path.commonpath(group_paths)))
             pid = uid.removeprefix(_NO_STUDY_UID)
-            names = sorted(p.name for p in paths)
+            names = sorted(p.name for p in group_paths)
             listed = ", ".join(names[:6]) + (f", ... ({len(names) - 6} more)" if len(names) > 6 else "")
             skipped.append({"file": source, "study_instance_uid": "", "patient_id": pid, "source": source,
                             "reason": f"no StudyInstanceUID: {len(items)} NM file(s) of patient {pid or '?'} "
