@@ -521,21 +521,19 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
                     raise CohortFileError(f"{str(path)!r} is an old .xls workbook or one protected by a password; "
                                           "open it in Excel and save it as .xlsx without a password, or export the "
                                           "table as CSV")
-            raw = pd.read_excel(path, header=None, dtype=object)
-            raw, merged = _fill_merged_cells(raw, path)
-            sheets = pd.ExcelFile(path).sheet_names
+            raw, sheet, sheets = _first_visible_sheet(path)
+            raw, merged = _fill_merged_cells(raw, path, sheet)
             if raw.empty:
                 raise CohortFileError(f"{str(path)!r} holds no table on its first sheet; put the table on the first "
-                                      "sheet, with the column names in the first row"
-                                      + _sheet_list_hint([str(n) for n in sheets]))
-            raw, errors = _with_error_cells(raw, path)
+                                      "sheet, with the column names in the first row" + _sheet_list_hint(sheets))
+            raw, errors = _with_error_cells(raw, path, sheet)
             frame = _without_nameless_columns(raw.iloc[1:].reset_index(drop=True), list(raw.iloc[0]), path)
             frame = frame.infer_objects()
             if errors:
-                frame.attrs["error_cells"] = {"sheet": str(sheets[0]), "file": path.name, "cells": {
+                frame.attrs["error_cells"] = {"sheet": sheet, "file": path.name, "cells": {
                     column_name(raw.iat[0, c]): cells for c, cells in errors.items()}}
             if len(sheets) > 1:  # only the first is read: said where a column is not found
-                frame.attrs["sheets"] = [str(n) for n in sheets]
+                frame.attrs["sheets"] = sheets
             frame.attrs["workbook"] = True  # an empty column may be formulas never computed: said where it matters
             if merged:
                 frame.attrs["merged_cells"] = merged
@@ -620,19 +618,60 @@ def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
 _MERGE_REF = re.compile(r"""<(?:[\w.-]+:)?mergeCell\b[^>]*\bref=["']([A-Z]{1,3}[0-9]+:[A-Z]{1,3}[0-9]+)["']""")
 
 
-def _first_sheet_xml(path: Path) -> str | None:
-    """The XML of a workbook's first sheet (the one pandas reads), or None when its parts cannot be found this way."""
+def _first_visible_sheet(path: Path) -> tuple[pd.DataFrame, str, list[str]]:
+    """The cells of a workbook's first visible worksheet (no header row taken), its name, and the names of the
+    visible worksheets in the workbook's order (so the one read first).
+
+    Excel opens on the visible sheets' tabs; pandas reads the first worksheet of the file, hidden or not: a hidden
+    lookup sheet (or a hidden old copy of the table) was read in place of the table the user sees, silently where
+    its columns were the table's, and the hint said "put the table on the first sheet" where it already was. A chart
+    sheet holds no cells: pandas skips it, and so it is here. A workbook that shows no worksheet is read only where
+    it has one (hidden behind a chart); of several hidden ones, which is the table cannot be told, and it is said."""
+    with pd.ExcelFile(path) as excel:
+        worksheets = getattr(excel.book, "worksheets", None)
+        if worksheets is None:  # not openpyxl's workbook: its first sheet, as pandas reads it
+            names = [str(n) for n in excel.sheet_names]
+            return pd.read_excel(excel, sheet_name=0, header=None, dtype=object), names[0] if names else "", names
+        visible = [str(ws.title) for ws in worksheets if getattr(ws, "sheet_state", "visible") == "visible"]
+        if not visible and len(worksheets) == 1:
+            # a chart shown, its one table hidden behind it: no other table can be meant, so that one is read
+            visible = [str(worksheets[0].title)]
+        if not visible:
+            charts = [str(c.title) for c in getattr(excel.book, "chartsheets", [])]
+            if not worksheets:
+                raise CohortFileError(
+                    f"{str(path)!r} holds chart sheets only ({', '.join(map(repr, charts[:4]))}), no worksheet "
+                    "with a table; save the table the charts were made from as .xlsx or CSV and give that file")
+            hidden = [str(ws.title) for ws in worksheets]
+            raise CohortFileError(
+                f"{str(path)!r} shows no worksheet: its worksheet(s) {', '.join(map(repr, hidden[:4]))}"
+                f"{' …' if len(hidden) > 4 else ''} are hidden; unhide the one that holds the table (in Excel: "
+                "right-click a sheet tab > Unhide), save the workbook and read it again, or export the table as CSV")
+        return pd.read_excel(excel, sheet_name=visible[0], header=None, dtype=object), visible[0], visible
+
+
+def _sheet_xml(path: Path, sheet: str | None = None) -> str | None:
+    """The XML of the workbook's sheet named ``sheet`` (its first sheet when ``None``), or None when its parts
+    cannot be found this way. Looked up by name: the sheet read is the first visible worksheet, which need not be
+    the workbook's first sheet (a chart sheet or a hidden sheet before it), and the merged ranges and error cells
+    of a sheet not read were applied to the one read."""
+    import html
     import zipfile
 
     try:
         with zipfile.ZipFile(path) as book:
             workbook = book.read("xl/workbook.xml").decode("utf-8", "replace")
-            # the relationship id under whatever prefix the writer gave its namespace (r:id, rel:id), either quote
-            first = re.search(r"""<(?:[\w.-]+:)?sheet\s[^>]*?[\w.-]+:id=["']([^"']+)["']""", workbook)
+            rid = None
+            for tag in re.finditer(r"<(?:[\w.-]+:)?sheet\s[^>]*>", workbook):
+                named = re.search(r"""\sname=(["'])(.*?)\1""", tag.group(0))  # XML-escaped: "R&amp;D"
+                if sheet is None or (named is not None and html.unescape(named.group(2)) == sheet):
+                    # the relationship id under whatever prefix the writer gave its namespace (r:id, rel:id)
+                    rid = re.search(r"""[\w.-]+:id=["']([^"']+)["']""", tag.group(0))
+                    break
             rels = book.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
             target = None
             for rel in re.findall(r"<(?:[\w.-]+:)?Relationship\b[^>]*>", rels):
-                if first and re.search(r"""\bId=["']%s["']""" % re.escape(first.group(1)), rel):
+                if rid and re.search(r"""\bId=["']%s["']""" % re.escape(rid.group(1)), rel):
                     target = re.search(r"""\bTarget=["']([^"']+)["']""", rel)
             if target is None:
                 return None
@@ -643,11 +682,12 @@ def _first_sheet_xml(path: Path) -> str | None:
         return None
 
 
-def _first_sheet_merges(path: Path) -> list[str]:
-    """The merged cell ranges (``"A5:A9"``) of a workbook's first sheet, read from its XML: pandas (through
-    openpyxl's read-only mode) gives a merged range's value to its first cell only, and the read-only mode does
-    not list the ranges. A workbook whose parts cannot be found this way has none listed (it was read already)."""
-    xml = _first_sheet_xml(path)
+def _sheet_merges(path: Path, sheet: str | None = None) -> list[str]:
+    """The merged cell ranges (``"A5:A9"``) of a workbook's sheet (see :func:`_sheet_xml`), read from its XML:
+    pandas (through openpyxl's read-only mode) gives a merged range's value to its first cell only, and the
+    read-only mode does not list the ranges. A workbook whose parts cannot be found this way has none listed (it
+    was read already)."""
+    xml = _sheet_xml(path, sheet)
     return _MERGE_REF.findall(xml) if xml else []
 
 
@@ -657,11 +697,11 @@ _CELL_VALUE = re.compile(r"<(?:[\w.-]+:)?v>([^<]*)</(?:[\w.-]+:)?v>")
 _CELL_END = re.compile(r"</(?:[\w.-]+:)?c>")
 
 
-def _first_sheet_errors(path: Path) -> list[tuple[str, str]]:
-    """The cells of a workbook's first sheet that hold an Excel error (``#DIV/0!``, ``#VALUE!`` ...), as
-    ``(reference, error)``: pandas reads them as empty cells, so a broken formula would be imputed like a value
-    never measured, where the same table saved as CSV holds the error's text and is refused."""
-    xml = _first_sheet_xml(path)
+def _sheet_errors(path: Path, sheet: str | None = None) -> list[tuple[str, str]]:
+    """The cells of a workbook's sheet (see :func:`_sheet_xml`) that hold an Excel error (``#DIV/0!``, ``#VALUE!``
+    ...), as ``(reference, error)``: pandas reads them as empty cells, so a broken formula would be imputed like a
+    value never measured, where the same table saved as CSV holds the error's text and is refused."""
+    xml = _sheet_xml(path, sheet)
     if not xml or not re.search(r"""\bt=["']e["']""", xml):  # the common case: no error cell, no cell-by-cell scan
         return []
     found = []
@@ -674,7 +714,7 @@ def _first_sheet_errors(path: Path) -> list[tuple[str, str]]:
     return found
 
 
-def _fill_merged_cells(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[str]]:
+def _fill_merged_cells(raw: pd.DataFrame, path: Path, sheet: str | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Give every cell of a merged range below the header row the value the workbook shows across it (the
     range's first cell), as a reader of the sheet sees it — a site or group name merged down its patients' rows
     would otherwise be read as missing in all rows but the first. Ranges touching the header row are left as
@@ -685,7 +725,7 @@ def _fill_merged_cells(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, lis
     --------
     >>> raw = pd.DataFrame([["site", "age"], ["A", 60], [None, 61]], dtype=object)
     >>> import unittest.mock as mock
-    >>> with mock.patch(f"{__name__}._first_sheet_merges", return_value=["A2:A3"]):
+    >>> with mock.patch(f"{__name__}._sheet_merges", return_value=["A2:A3"]):
     ...     filled, ranges = _fill_merged_cells(raw, Path("t.xlsx"))
     >>> list(filled[0]), ranges
     (['site', 'A', 'A'], ['A2:A3'])
@@ -697,7 +737,7 @@ def _fill_merged_cells(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, lis
     # patient without an outcome and refused the table
     blank = raw.isna().to_numpy().all(axis=1)
     raw = raw.copy()
-    for ref in _first_sheet_merges(path):
+    for ref in _sheet_merges(path, sheet):
         try:
             c0, r0, c1, r1 = range_boundaries(ref)
         except ValueError:
@@ -711,14 +751,15 @@ def _fill_merged_cells(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, lis
     return raw, filled
 
 
-def _with_error_cells(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, dict[int, list[tuple[str, str]]]]:
+def _with_error_cells(raw: pd.DataFrame, path: Path,
+                      sheet: str | None = None) -> tuple[pd.DataFrame, dict[int, list[tuple[str, str]]]]:
     """The sheet with each Excel error cell holding its error's text (``#DIV/0!``), as the same table saved as CSV
     holds it, and those cells by column position: ``{1: [("B3", "#DIV/0!")]}``. ``#N/A`` is read as missing, as in
     a CSV (it is one of :data:`MISSING_MARKERS`: Excel's NA() means "not available"), so it is not listed."""
     from openpyxl.utils.cell import coordinate_from_string, column_index_from_string
 
     errors: dict[int, list[tuple[str, str]]] = {}
-    cells = _first_sheet_errors(path)
+    cells = _sheet_errors(path, sheet)
     if not cells:
         return raw, errors
     raw = raw.copy()

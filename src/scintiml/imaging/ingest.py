@@ -47,6 +47,13 @@ class _Frame:
     sop_instance_uid: str
     orientation: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
+    #: The file as messages name it: its path below the folder the user gave (``series2/IM0001.dcm``), so that two
+    #: files of one name in different subfolders can be told apart (see :func:`_shown`).
+    shown: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.shown or self.path.name
 
 
 def _as_list(value) -> list:
@@ -211,40 +218,96 @@ def _pixel_spacing(ds, path: Path) -> tuple[float, float]:
     return (spacing[0], spacing[0]) if len(spacing) == 1 else spacing[:2]
 
 
-def _check_bits_stored(ds, path: Path, n_values: int) -> None:
-    """Refuse uncompressed pixel data whose stored values do not fit in ``BitsStored`` bits.
+def _native(ds) -> bool:
+    """Whether the pixel data is stored uncompressed (native), so that its bytes are the stored values."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    return syntax is not None and not syntax.is_compressed and isinstance(ds.get("PixelData"), (bytes, bytearray))
+
+
+def _check_high_bit(ds, path: Path) -> None:
+    """Refuse uncompressed pixel data whose ``HighBit`` is not ``BitsStored - 1``.
+
+    DICOM keeps the stored value in the low ``BitsStored`` bits of each cell (HighBit = BitsStored - 1), and pydicom
+    reads it there whatever HighBit says. A file with HighBit 15 for 12 stored bits (the values left-aligned, as
+    ACR-NEMA allowed) was read 16 times too high, or with its high bits cut; where the values really lie cannot be
+    told from the header, so the file is refused by the tag rather than read one way or the other."""
+    bits_stored, high_bit = _text(ds, "BitsStored").strip(), _text(ds, "HighBit").strip()
+    if not (bits_stored.isdigit() and high_bit.isdigit()) or int(high_bit) == int(bits_stored) - 1 or not _native(ds):
+        return
+    want = int(bits_stored) - 1
+    raise ImagingError(
+        f"{path}: HighBit {high_bit} with BitsStored {bits_stored}: DICOM stores the values in the low bits "
+        f"(HighBit {want}), so which bits hold the counts cannot be told; export the image again from the camera "
+        f"(or, if its values are in the low {bits_stored} bits, correct HighBit to {want})")
+
+
+def _overlay_bits(ds, bits_stored: int, bits_allocated: int) -> int:
+    """The bits above ``BitsStored`` that hold an overlay embedded in the pixel cells, as a mask.
+
+    Older files may store an overlay (a region outline, text) in the unused high bits of the pixel cells: Overlay
+    Bit Position (60xx,0102) names the bit, Overlay Bits Allocated (60xx,0100) equals Bits Allocated and there is no
+    Overlay Data (60xx,3000). Those bits are no part of the values (retired from DICOM, but legal in old files).
+
+    >>> from pydicom import Dataset
+    >>> ds = Dataset()
+    >>> ds.add_new(0x60000100, "US", 16); ds.add_new(0x60000102, "US", 12)
+    >>> _overlay_bits(ds, 12, 16), _overlay_bits(ds, 16, 16)
+    (4096, 0)
+    """
+    mask = 0
+    for group in range(0x6000, 0x6020, 2):
+        position, allocated = ds.get((group, 0x0102)), ds.get((group, 0x0100))
+        if position is None or allocated is None or (group, 0x3000) in ds:
+            continue
+        try:
+            bit, cells = int(position.value), int(allocated.value)
+        except (TypeError, ValueError):
+            continue
+        if cells == bits_allocated and bits_stored <= bit < bits_allocated:
+            mask |= 1 << bit
+    return mask
+
+
+def _check_bits_stored(ds, path: Path, pixels: np.ndarray) -> np.ndarray:
+    """Refuse uncompressed pixel data whose stored values do not fit in ``BitsStored`` bits; return the pixels.
 
     pydicom keeps only the low ``BitsStored`` bits of each value: 16-bit counts under BitsStored 8 lost their high
     bits, so a hot pixel of 300 was read as 44 (cold), a silently different image. Values in the bits above
-    ``BitsStored`` are therefore a header that does not describe the data, as a negative count in signed data is.
+    ``BitsStored`` are therefore a header that does not describe the data, as a negative count in signed data is —
+    unless those bits are a declared embedded overlay (:func:`_overlay_bits`): they are cleared, and the pixels
+    returned are the values without them (whatever the pydicom version does with them).
     Compressed data is left to its decoder (the raw bytes are no values), as is a layout read here no way
     (``BitsAllocated`` other than 8, 16 or 32)."""
     bits_allocated, bits_stored = _text(ds, "BitsAllocated").strip(), _text(ds, "BitsStored").strip()
     if not (bits_allocated in ("8", "16", "32") and bits_stored.isdigit()) or not 0 < int(bits_stored) < int(
             bits_allocated):
-        return
-    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        return pixels
+    if not _native(ds):
+        return pixels
     raw = ds.get("PixelData")
-    if syntax is None or syntax.is_compressed or not isinstance(raw, (bytes, bytearray)):
-        return
     signed = _text(ds, "PixelRepresentation") == "1"
-    dtype = np.dtype(f"{'i' if signed else 'u'}{int(bits_allocated) // 8}").newbyteorder(
-        "<" if syntax.is_little_endian else ">")
-    if len(raw) < n_values * dtype.itemsize:
-        return  # fewer bytes than values: the decoder said so already
-    values = np.frombuffer(raw, dtype=dtype, count=n_values)
+    size = int(bits_allocated) // 8
+    if len(raw) < pixels.size * size:
+        return pixels  # fewer bytes than values: the decoder said so already
+    order = "<" if ds.file_meta.TransferSyntaxUID.is_little_endian else ">"
+    cells = np.frombuffer(raw, dtype=np.dtype(f"u{size}").newbyteorder(order), count=pixels.size).astype(f"u{size}")
     bits = int(bits_stored)
+    overlay = _overlay_bits(ds, bits, int(bits_allocated))
+    if overlay:
+        cells = cells & np.array(~overlay & (2 ** int(bits_allocated) - 1), dtype=cells.dtype)
+    values = cells.view(f"i{size}") if signed else cells
     low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2 ** bits - 1)
     outside = (values < low) | (values > high)
     if outside.any():
         raise ImagingError(
             f"{path}: {int(np.count_nonzero(outside))} pixel(s) hold stored values beyond {bits} bits (up to "
             f"{int(values.max())}, while BitsStored {bits} allows {low}-{high}); the header (BitsStored {bits}) does "
-            "not describe the pixel data, and reading it would cut the high bits (a hot pixel read as a cold one) — "
-            "check the export settings of the camera")
+            "not describe the pixel data, and reading it would cut the high bits (a hot pixel read as a cold one); "
+            "no overlay is declared in those bits (OverlayBitPosition) — check the export settings of the camera")
+    return values.reshape(pixels.shape).astype(float) if overlay else pixels
 
 
-def _frames(ds, path: Path) -> list[_Frame]:
+def _frames(ds, path: Path, shown: str = "") -> list[_Frame]:
     rows, columns = _text(ds, "Rows"), _text(ds, "Columns")
     if rows.isdigit() and columns.isdigit() and max(int(rows), int(columns)) > MAX_MATRIX:
         raise ImagingError(f"{path}: a {rows} x {columns} matrix is larger than a planar NM view can be "
@@ -255,6 +318,7 @@ def _frames(ds, path: Path) -> list[_Frame]:
             raise ImagingError(f"{path}: {keyword} missing; not a complete DICOM image (every image carries one, "
                                "and the outputs must reference it)")
     _check_counts_image(ds, path)
+    _check_high_bit(ds, path)  # before decoding: the header's reason, not values read from the wrong bits
     spacing = _pixel_spacing(ds, path)
     try:
         with warnings.catch_warnings():  # pydicom warns of a frame-count mismatch; it is named just below
@@ -275,12 +339,12 @@ def _frames(ds, path: Path) -> list[_Frame]:
         raise ImagingError(f"{path}: {int(np.count_nonzero(pixels < 0))} pixel(s) are negative as stored "
                            f"(PixelRepresentation 1, BitsStored {_text(ds, 'BitsStored')}); counts cannot be "
                            "negative, so the header does not describe the pixel data")
-    _check_bits_stored(ds, path, pixels.size)  # after: a signed file's negative values are the clearer reason
+    pixels = _check_bits_stored(ds, path, pixels)  # after: a signed file's negative values are the clearer reason
     pixels = _rescaled(ds, pixels, path)
     if pixels.ndim == 2:
         pixels = pixels[None]
     n = pixels.shape[0]
-    keep, window_note = _photopeak_frames(ds, path, n)
+    keep, window_note = _photopeak_frames(ds, path, n, shown or path.name)
     detectors = list(getattr(ds, "DetectorInformationSequence", []))
     vector = [int(v) for v in _as_list(getattr(ds, "DetectorVector", None))]
     if len(vector) != n:
@@ -321,7 +385,8 @@ def _frames(ds, path: Path) -> list[_Frame]:
     if len({VIEW_ORIENTATION.get(v) for v in names}) > 1:
         orientation = ()  # one value cannot describe frames of different views: nothing to check
     uid = str(getattr(ds, "SOPInstanceUID", ""))
-    frames = [_Frame(names[i], pixels[k], spacing, path, k, uid, orientation) for i, k in enumerate(keep)]
+    frames = [_Frame(names[i], pixels[k], spacing, path, k, uid, orientation, shown=shown)
+              for i, k in enumerate(keep)]
     if window_note:
         frames[0].notes.append(window_note)
     return frames
@@ -371,7 +436,7 @@ def _tc99m(ds) -> bool:
     return False
 
 
-def _photopeak_frames(ds, path: Path, n: int) -> tuple[list[int], str]:
+def _photopeak_frames(ds, path: Path, n: int, shown: str) -> tuple[list[int], str]:
     """The frames to read as views (all of them, unless the file holds more than one energy window) and a note.
 
     A camera that records a scatter window beside the photopeak (for scatter correction, or a dual-window
@@ -404,7 +469,7 @@ def _photopeak_frames(ds, path: Path, n: int) -> tuple[list[int], str]:
         raise ImagingError(f"{path}: frames of {len(kept)} energy windows ({described(kept)}) and none of them "
                            "is named a scatter window, so which holds the view's counts cannot be told; export the "
                            "photopeak window alone")
-    note = f"{path.name}: frames of the scatter window {described(off)} not read (not the view's counts)" \
+    note = f"{shown}: frames of the scatter window {described(off)} not read (not the view's counts)" \
         if off else ""
     return keep, note
 
@@ -451,7 +516,7 @@ def _orient(frame: _Frame, study: str) -> None:
         return
     if row[:1] != want_row[:1] or col[:1] not in (want_col[:1],):
         raise ImagingError(
-            f"{study}: view {frame.view} in {frame.path.name} has PatientOrientation {row}\\{col}, which fits "
+            f"{study}: view {frame.view} in {frame.label} has PatientOrientation {row}\\{col}, which fits "
             f"neither a {frame.view} view ({want_row}\\{want_col}) nor its mirror image; check the view label")
 
 
@@ -545,20 +610,20 @@ def _assemble(uid: str, items: list[tuple[Any, list[_Frame]]], views: Sequence[s
                 # silently (five of six views "missing", or a mirrored re-export read in place of the original)
                 raise ImagingError(
                     f"{name}: SOP Instance UID {f.sop_instance_uid} is ambiguous — given to different images "
-                    f"({earlier.path.name} {_frame_text(earlier)}; {f.path.name} {_frame_text(f)}); one UID names "
+                    f"({earlier.label} {_frame_text(earlier)}; {f.label} {_frame_text(f)}); one UID names "
                     "one image, so which is the study's cannot be told — ask the PACS administrator to correct the "
                     "UIDs (or remove the wrong file) and send the study again")
             seen[(f.sop_instance_uid, f.index)] = f
             if f.view is None:
                 raise ImagingError(
-                    f"{name}: cannot tell the view of frame {f.index + 1} in {f.path.name}: no View Code Sequence "
+                    f"{name}: cannot tell the view of frame {f.index + 1} in {f.label}: no View Code Sequence "
                     "and no view named in SeriesDescription/ImageComments (e.g. 'LUNG PERF RAO')")
             by_view[f.view].append(f)
     twice = {v: fs for v, fs in by_view.items() if len(fs) > 1}
     if twice:
         v, fs = next(iter(twice.items()))
         raise ImagingError(f"{name}: view {v} is ambiguous — given {len(fs)} times "
-                           f"({', '.join(sorted({f.path.name for f in fs}))}); keep one file per view")
+                           f"({', '.join(sorted({f.label for f in fs}))}); keep one file per view")
     if views:
         missing = [v for v in views if v not in by_view]
         if missing:
@@ -623,6 +688,35 @@ def dicom_text(value) -> str:
     return "\\".join(str(v) for v in value) if isinstance(value, (list, tuple, MultiValue)) else str(value)
 
 
+def _root(paths: str | Path | Iterable[str | Path], files: Sequence[Path]) -> Path | None:
+    """The folder the files are named relative to in messages: the folder given, a given file's folder, or the
+    folder that holds all the files of a list (``None`` where they share none, e.g. relative and absolute paths)."""
+    if isinstance(paths, (str, os.PathLike)):
+        root = Path(paths)
+        return root if root.is_dir() else root.parent
+    try:
+        return Path(os.path.commonpath([p.parent for p in files])) if files else None
+    except ValueError:
+        return None
+
+
+def _shown(path: Path, root: Path | None) -> str:
+    """``path`` as a message names it: relative to ``root`` (``series2/IM0001.dcm``), else in full.
+
+    A camera or PACS export names the files of each series alike (``series1/IM0001.dcm``, ``series2/IM0001.dcm``):
+    the bare file name said "IM0001.dcm; IM0001.dcm" of two different files, which left the user no way to find them.
+
+    >>> _shown(Path("/in/series2/IM0001.dcm"), Path("/in")), _shown(Path("/other/a.dcm"), Path("/in"))
+    ('series2/IM0001.dcm', '/other/a.dcm')
+    """
+    if root is not None:
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            pass
+    return str(path)
+
+
 def _files(paths: str | Path | Iterable[str | Path]) -> tuple[list[Path], list[dict[str, str]]]:
     """The files to read, and a skipped entry for each subfolder that could not be listed (its studies unread)."""
     from ..io.walk import files_below
@@ -678,12 +772,13 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
     """
     groups: dict[str, list[tuple[Any, list[_Frame]]]] = {}
     files, skipped = _files(paths)
+    root = _root(paths, files)
     for path in files:
         ds = None
         try:
             ds = _parse_dicom(path)
             _check_nm(ds, path)
-            frames = _frames(ds, path)
+            frames = _frames(ds, path, _shown(path, root))
         except ImagingError as exc:
             skipped.append(_skipped_file(path, str(exc), ds))
             continue
@@ -707,7 +802,7 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
             group_paths = [fs[0].path for _, fs in items]
             source = str(group_paths[0] if len(group_paths) == 1 else Path(os.path.commonpath(group_paths)))
             pid = uid.removeprefix(_NO_STUDY_UID)
-            names = sorted(p.name for p in group_paths)
+            names = sorted(_shown(p, root) for p in group_paths)
             listed = ", ".join(names[:6]) + (f", ... ({len(names) - 6} more)" if len(names) > 6 else "")
             skipped.append({"file": source, "study_instance_uid": "", "patient_id": pid, "source": source,
                             "reason": f"no StudyInstanceUID: {len(items)} NM file(s) of patient {pid or '?'} "
