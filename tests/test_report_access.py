@@ -275,3 +275,16 @@ def test_the_pdfs_are_tagged_for_screen_readers(study, validation):
         assert any(alt.startswith("ROC curve of the") and "AUC 0." in alt for alt in alts), alts
         for page in reader.pages:  # a loose page says which study it belongs to
             assert name in " ".join(page.extract_text().split())
+
+
+def test_not_assessed_readiness_says_how_to_give_groups_in_every_way_the_report_is_made(study):
+    # the demo's report told its reader to use --groups, which `scintiml demo` does not take
+    from scintiml.report.writer import render_html
+
+    r = json.loads(json.dumps(study[0]))
+    r["readiness"] = None
+    text = " ".join(_page(render_html(r, images={})).text.split())
+    assert "Not assessed: the cohort has no imaging and clinical input groups." in text
+    ways = ("scintiml study TABLE --groups FILE", "the app's new-study page", "scintiml demo --cohort heart-disease")
+    for way in ways:
+        assert way in text, way

@@ -335,8 +335,9 @@ def atomic_dir(target: str | Path, overwrite: bool = False, *, mark: bool = True
         if target.is_dir() and not target.is_symlink() and (lost := _foreign_entries(target, tmp)):
             shown = ", ".join(repr(name) for name in lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
             raise OutputDirectoryError(
-                f"{str(target)!r} holds files scintiml did not write ({shown}); --overwrite replaces only a folder "
-                "scintiml wrote — move those files out or choose another output path (nothing was changed)")
+                f"{str(target)!r} holds files scintiml did not write ({shown}; or an output of scintiml before 0.7.1 "
+                "with files this run does not write again); --overwrite replaces only a folder scintiml wrote — move "
+                "those files out or choose another output path (nothing was changed)")
         raise_if_interrupted()
         _replace(tmp, target)
     except BaseException:

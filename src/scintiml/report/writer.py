@@ -94,7 +94,7 @@ def headline(r: dict[str, Any]) -> list[str]:
         lines.append(f"deep learning: {r['readiness']['message']}")
     else:  # said, not left silent: the report says the same in its section 5
         lines.append("deep learning: not assessed — the cohort has no imaging and clinical input groups "
-                     "(give them with --groups FILE)")
+                     "(give them with --groups FILE)")  # the CLI's demo says its own (cli/tabular.py)
     return lines
 
 
