@@ -717,26 +717,37 @@ def test_a_model_whose_study_found_no_signal_is_never_called_transportable(tmp_p
     assert validate_bundle(bundle, frame, "y").verdict == "retrain"
 
 
-def test_site_stage_refits_the_studys_network_with_its_restarts():
-    # each left-out site is judged on the network the study would hand over: the best of FINAL_RESTARTS starts
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-
-    from scintiml.ann import ANNClassifier
+def test_site_stage_refits_the_whole_pipeline_so_a_left_out_sites_outcomes_choose_nothing():
+    # until 0.7.1 each left-out site was validated on the inputs and hidden layers chosen on all sites, its own
+    # outcomes included: permuting one site's outcomes changed the network "developed on the other sites"
     from scintiml.external import internal_external_cv, site_stage
+    from scintiml.select import SelectedNetworkClassifier
     from scintiml.select.pipeline import FINAL_RESTARTS
 
-    frame = heart_disease_frame(["cleveland", "hungarian", "va"])
-    inputs = ["age", "sex", "cp", "thalach", "oldpeak"]
-    out = site_stage(frame[inputs], frame["disease"], frame["site"].to_numpy(), inputs, (3,), random_state=0)
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame({c: rng.normal(size=180) for c in ("a", "b", "n1", "n2", "n3")})
+    sites = np.repeat(["s1", "s2", "s3"], 60)
+    logit = 1.2 * X["a"] + np.where(sites == "s3", 2.5 * X["n1"], 0.0)  # n1 carries the signal at s3 only
+    y = rng.binomial(1, 1 / (1 + np.exp(-logit)))
+    permuted = y.copy()
+    s3 = np.flatnonzero(sites == "s3")
+    permuted[s3] = y[np.random.RandomState(1).permutation(s3)]
 
-    def per_site(n_restarts):
-        net = make_pipeline(SimpleImputer(strategy="median"), ANNClassifier(hidden_layer_sizes=(3,),
-                                                                            n_restarts=n_restarts))
-        cv = internal_external_cv(frame[inputs], frame["disease"], frame["site"].to_numpy(), estimator=net,
-                                  random_state=0)
-        return [s["auc"] for s in cv["per_site"]]
+    def rows(outcome, **kw):
+        out = site_stage(X, outcome, sites, method="growing", stability=False, cv="split", random_state=0, **kw)
+        return out, {r["site"]: r for r in out["per_site"]}
 
-    assert out["n_restarts"] == FINAL_RESTARTS > 1
-    assert [s["auc"] for s in out["per_site"]] == per_site(FINAL_RESTARTS)
-    assert [s["auc"] for s in out["per_site"]] != per_site(1)
+    out, first = rows(y)
+    _, again = rows(permuted)
+    assert (again["s3"]["inputs"], again["s3"]["hidden_layer_sizes"]) == (first["s3"]["inputs"],
+                                                                            first["s3"]["hidden_layer_sizes"])
+    assert again["s3"]["auc"] != first["s3"]["auc"]  # the permutation did reach s3's own validation
+    assert out["inputs"] == [c for c in X.columns if any(c in r["inputs"] for r in first.values())]
+    assert out["hidden_layer_sizes"] is None and out["n_restarts"] == FINAL_RESTARTS > 1
+
+    def per_site(n_restarts):  # each site's network is the best of the study's starts, not of one
+        model = SelectedNetworkClassifier(method="growing", stability=False, cv="split", n_restarts=n_restarts)
+        return [r["auc"] for r in internal_external_cv(X, y, sites, estimator=model, random_state=0)["per_site"]]
+
+    assert [first[s]["auc"] for s in ("s1", "s2", "s3")] == per_site(FINAL_RESTARTS)
+    assert [first[s]["auc"] for s in ("s1", "s2", "s3")] != per_site(1)

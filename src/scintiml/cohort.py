@@ -2116,14 +2116,17 @@ def impute_median(X: pd.DataFrame, fit_rows: np.ndarray) -> tuple[pd.DataFrame, 
     -------
     X_filled : DataFrame
     medians : dict
-        The value used for each column that had missing values.
+        The value used for each column that had missing values. A column with no value at all among
+        ``fit_rows`` is filled with 0.0 (as scikit-learn's ``SimpleImputer(keep_empty_features=True)``, which the
+        nested pipeline uses): never with a median of the other rows, which would carry the selection and testing
+        patients' values into the training inputs, the scaling layer and the bundle.
     """
     medians = X.iloc[np.asarray(fit_rows)].median(numeric_only=True)
     needs = [c for c in X.columns if X[c].isna().any()]
     filled = X.copy()
     used: dict[str, float] = {}
     for c in needs:
-        value = float(medians[c]) if np.isfinite(medians[c]) else float(X[c].median())
+        value = float(medians[c]) if np.isfinite(medians[c]) else 0.0
         filled[c] = filled[c].fillna(value)
         used[c] = value
     return filled, used

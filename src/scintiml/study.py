@@ -22,6 +22,7 @@ from .cohort import Cohort
 from .errors import ScintimlError
 from .split import Split, predefined_split
 from .stages.nested import nested_stage
+from .stages.select import CV_FOLDS
 from .stages import (INPUT_METHODS, RESAMPLED_MODES, SCHEMA_VERSION, SELECTION_MODES, Progress, StageClock,
                      assemble_results, explain_stage, explore_stage, fit_stage, readiness_applies, readiness_stage,
                      resolve_seed, select_inputs_stage, select_order_stage, split_stage, test_stage)
@@ -111,8 +112,9 @@ def run_study(
     seed : int, optional
         Older name of ``random_state`` (kept so existing scripts run).
     sites : array, optional
-        The site of each patient: adds internal-external cross-validation (each site left out in turn, random-
-        effects summary) as ``results["internal_external"]`` (:func:`scintiml.external.site_stage`).
+        The site of each patient: adds internal-external cross-validation (each site left out in turn, the whole
+        pipeline — selection included — refit on the other sites, random-effects summary) as
+        ``results["internal_external"]`` (:func:`scintiml.external.site_stage`).
     n_jobs : int, optional
         Processes for the resampled selections and the nested cross-validation's outer folds (joblib; ``-1``:
         every core). The result does not depend on it, only the wall time.
@@ -174,8 +176,11 @@ def run_study(
         from .external import site_stage
 
         with clock("internal_external"):
-            extra["internal_external"] = site_stage(cohort.X, cohort.y, sites, fitted.inputs,
-                                                    order.hidden_layer_sizes, random_state=seed)
+            # the study's selection repeated on the development sites for each left-out site (with --selection
+            # split by the pipeline's one-SE rule on one split, as the site stage's note says)
+            extra["internal_external"] = site_stage(
+                cohort.X, cohort.y, sites, method=inputs, max_inputs=max_inputs, stability=selection == "stable",
+                cv="split" if selection == "split" else CV_FOLDS, random_state=seed)
         site_warnings = _site_warnings(extra["internal_external"])
     results = assemble_results(data, explored, chosen, order, fitted, testing, explained, readiness_result, seed,
                                protocol=protocol, timings=clock.timings, extra={**(extra or {}), **nested})
@@ -185,7 +190,9 @@ def run_study(
         results["warnings"] += site_warnings
     stages = {"data": data, "explored": explored, "inputs": chosen, "order": order, "fitted": fitted,
               "testing": testing}
-    return StudyResult(results=results, model=fitted.model, cohort=cohort, split=data.split,
+    # the cohort as the study used it: one-hot levels no training patient has are gone (split_stage), so the
+    # bundle's categories are the levels training saw
+    return StudyResult(results=results, model=fitted.model, cohort=data.cohort, split=data.split,
                        selected_inputs=fitted.inputs, medians=data.medians,
                        training_ranges=fitted.training_ranges, stages=stages)
 

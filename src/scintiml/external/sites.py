@@ -127,6 +127,9 @@ def internal_external_cv(
             continue
         model = clone(estimator).fit(X[~test], y[~test])
         p = model.predict_proba(X[test])[:, 1]
+        if hasattr(model, "selected_inputs_"):  # a pipeline that selects: what the development sites chose
+            row["inputs"] = list(model.selected_inputs_)
+            row["hidden_layer_sizes"] = list(getattr(model, "hidden_layer_sizes_", ()))
         auc = auc_ci(y[test], p)
         cal = calibration_fit(y[test], p)
         brier, brier_interval = brier_ci(y[test], p, random_state=rng)
@@ -194,13 +197,17 @@ def read_sites(source, column: str) -> np.ndarray:
     return sites.astype(str).to_numpy()
 
 
-def site_stage(X: pd.DataFrame, y, sites, inputs: Sequence[str], hidden_layer_sizes: Sequence[int],
-               random_state=0) -> dict[str, Any]:
-    """The study's internal-external cross-validation: its network refit with each site left out.
+def site_stage(X: pd.DataFrame, y, sites, method: str = "growing", max_inputs: int | None = None,
+               stability: bool = True, cv: int | str = 5, random_state=0) -> dict[str, Any]:
+    """The study's internal-external cross-validation: its whole pipeline refit with each site left out.
 
-    The inputs and hidden layers are those the study chose on all sites (selection is not repeated per site,
-    which flatters the result a little); median imputation is refit on the development sites each time, and each
-    network is the best of the study's ``FINAL_RESTARTS`` starts, as in its fit stage.
+    For every left-out site, :class:`~scintiml.select.SelectedNetworkClassifier` — median imputation, input
+    selection (``method``, ``max_inputs``, ``stability``), order selection (``cv``) and the best of the study's
+    ``FINAL_RESTARTS`` starts — is fitted on the other sites alone and validated on it, as internal-external
+    cross-validation repeats the whole modelling process (Steyerberg & Harrell 2016). Until 0.7.1 the inputs and
+    hidden layers were those the study chose on all sites, so the left-out site's own outcomes had helped choose
+    the network it was validated on. Each site's row names the inputs and hidden layers its development sites
+    chose; ``inputs`` lists every input chosen for some site.
 
     Examples
     --------
@@ -208,20 +215,22 @@ def site_stage(X: pd.DataFrame, y, sites, inputs: Sequence[str], hidden_layer_si
     >>> rng = np.random.RandomState(0)
     >>> X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
     >>> y = (X["a"] + rng.normal(size=300) > 0).astype(int)
-    >>> out = site_stage(X, y, np.repeat(["s1", "s2", "s3"], 100), ["a"], (2,))
-    >>> out["summary"]["k"], out["inputs"]
-    (3, ['a'])
+    >>> out = site_stage(X[["a"]], y, np.repeat(["s1", "s2", "s3"], 100), method="all", cv=3)
+    >>> out["summary"]["k"], out["inputs"], [row["inputs"] for row in out["per_site"]]
+    (3, ['a'], [['a'], ['a'], ['a']])
     """
-    from ..ann import ANNClassifier
-    from ..select.pipeline import FINAL_RESTARTS
+    from ..select.pipeline import FINAL_RESTARTS, SelectedNetworkClassifier
 
-    # The study's own fitting settings: a left-out site judges the network the study would hand over.
-    estimator = make_pipeline(SimpleImputer(strategy="median"),
-                              ANNClassifier(hidden_layer_sizes=tuple(hidden_layer_sizes), n_restarts=FINAL_RESTARTS))
-    out = internal_external_cv(X[list(inputs)], y, sites, estimator=estimator, random_state=random_state)
-    out["inputs"] = list(inputs)
-    out["hidden_layer_sizes"] = list(hidden_layer_sizes)
+    estimator = SelectedNetworkClassifier(method=method, stability=stability, cv=cv, max_inputs=max_inputs,
+                                          random_state=random_state)
+    out = internal_external_cv(X, y, sites, estimator=estimator, random_state=random_state)
+    chosen = {name for row in out["per_site"] for name in row.get("inputs", [])}
+    out["inputs"] = [name for name in X.columns if name in chosen]
+    out["hidden_layer_sizes"] = None  # since results.json 1.7 each site's own, in its row
     out["n_restarts"] = FINAL_RESTARTS
-    out["note"] = ("inputs and hidden layers as the study chose them on all sites; each left-out site's network is "
-                   "refit on the other sites (the selection is not repeated per site, which flatters a little)")
+    out["note"] = ("the whole pipeline — imputation, input and order selection, the network — refit on the other "
+                   "sites for each left-out site (the inputs and hidden layers each chose are in its row)")
+    if cv == "split":  # SelectedNetworkClassifier's own split settings, not the study's (SPLIT_TOLERANCE, 3 trials)
+        out["note"] += ("; each site's selections were judged on one split of its development patients with the "
+                        "one-SE rule, not the study's 3 % tolerance")
     return out

@@ -112,17 +112,26 @@ class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
         seeds = rng.randint(0, 2**31 - 1, size=3)
         self.imputer_ = SimpleImputer(strategy="median", keep_empty_features=True).fit(X)
         Xi = self.imputer_.transform(X)
+        # an input constant on these patients (a one-hot level only held-out patients have) carries nothing and
+        # would only change the random draws of every candidate: it is left out before any selection
+        varying = np.flatnonzero(np.ptp(Xi, axis=0) > 0) if len(Xi) else np.arange(X.shape[1])
+        if not len(varying):
+            varying = np.arange(X.shape[1])
         if self.method == "all":
             self.input_selector_ = None
-            self.support_ = np.ones(X.shape[1], dtype=bool)
+            self.support_ = np.zeros(X.shape[1], dtype=bool)
+            self.support_[varying] = True
         elif self.stability:
             self.input_selector_ = StabilitySelector(resampled_selector(self.method, self.max_inputs),
-                                                     n_pairs=self.n_pairs, random_state=int(seeds[0])).fit(Xi, y)
-            self.support_ = stable_support(self.input_selector_, self.max_inputs)
+                                                     n_pairs=self.n_pairs, random_state=int(seeds[0])).fit(
+                                                         Xi[:, varying], y)
+            self.support_ = np.zeros(X.shape[1], dtype=bool)
+            self.support_[varying[stable_support(self.input_selector_, self.max_inputs)]] = True
         else:
             self.input_selector_ = InputSelector(method=self.method, cv=self.cv, max_inputs=self.max_inputs,
-                                                 random_state=int(seeds[0])).fit(Xi, y)
-            self.support_ = self.input_selector_.support_
+                                                 random_state=int(seeds[0])).fit(Xi[:, varying], y)
+            self.support_ = np.zeros(X.shape[1], dtype=bool)
+            self.support_[varying[self.input_selector_.support_]] = True
         names = getattr(self, "feature_names_in_", None)
         names = list(names) if names is not None else [f"x{i}" for i in range(X.shape[1])]
         self.selected_inputs_ = [names[j] for j in np.flatnonzero(self.support_)]
