@@ -86,10 +86,41 @@ def save_cnn(model: CNNModel, path: str | Path, overwrite: bool = False) -> Path
     writers = {
         "weights.safetensors": tensors(state),
         "orientation.safetensors": tensors(templates),
-        "training_report.json": _json_text(model.report),
+        "training_report.json": _json_text(shareable_report(model.report)),
     }
     return write_bundle(path, KIND, spec, writers, card=model.card, card_markdown=card_markdown(model.card),
                         overwrite=overwrite)
+
+
+def shareable_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The training report as the bundle holds it: nothing in it names a patient.
+
+    A bundle travels (to another site, a vendor, a model repository) where the patients' records may not. The
+    testing patients' ids beside their probabilities, the skipped studies (named by PatientID and file path) and
+    the labels file's examples stay on the terminal and in memory (``model.report``); the bundle keeps the
+    testing labels and probabilities without ids, the number of studies skipped, and the notes with every quoted
+    name or path replaced by ``'…'``, as the tabular bundle keeps no patient-level data.
+
+    Examples
+    --------
+    >>> shareable_report({"test_probabilities": {"ids": ["P7"], "labels": [1], "probability": [0.9]},
+    ...                   "skipped": [{"file": "PatientID 'P3' (/data/p3.dcm)", "reason": "blank"}],
+    ...                   "notes": ["1 patient_id(s) of the labels file name no complete study in '/data' (e.g. "
+    ...                             "'P9'); not used"]})  # doctest: +NORMALIZE_WHITESPACE
+    {'test_probabilities': {'labels': [1], 'probability': [0.9]}, 'notes': ["1 patient_id(s) of the labels file
+    name no complete study in '…' (e.g. '…'); not used"], 'n_skipped': 1}
+    """
+    import re
+
+    shared = {k: v for k, v in report.items() if k != "skipped"}
+    probabilities = shared.get("test_probabilities")
+    if isinstance(probabilities, dict):
+        shared["test_probabilities"] = {k: v for k, v in probabilities.items() if k != "ids"}
+    if isinstance(shared.get("notes"), list):
+        shared["notes"] = [re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", str(note)) for note in shared["notes"]]
+    if "skipped" in report:
+        shared["n_skipped"] = len(report["skipped"]) if isinstance(report["skipped"], list) else report["skipped"]
+    return shared
 
 
 def load_cnn(path: str | Path, device: str | torch.device = "cpu") -> CNNModel:

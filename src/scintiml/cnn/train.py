@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -16,7 +17,7 @@ from sklearn.utils import check_random_state
 from torch import nn
 
 from .._version import __version__
-from ..errors import ScintimlError, TargetClassesError
+from ..errors import ScintimlError, SplitError, TargetClassesError
 from ..evaluate import calibration_intercept_slope, evaluate_binary
 from ..imaging.planar import ImagingError
 from ..split import Split, split_cohort
@@ -195,6 +196,133 @@ def patient_split(labels: np.ndarray, ids: Sequence[str] | None, random_state: i
                    (by_patient.training, by_patient.selection, by_patient.testing)))
 
 
+def exact_copies(counts: np.ndarray) -> list[list[int]]:
+    """Groups of studies whose counts are identical in every view (indices, each group sorted, two or more).
+
+    Two acquisitions never give the same Poisson counts, so identical studies are one acquisition stored twice:
+    exported again under a new Study Instance UID, or filed under a second PatientID (a merged record, another
+    pseudonym). Studies are grouped by their counts per view, and those sharing them compared pixel by pixel.
+
+    Examples
+    --------
+    >>> x = np.arange(24.0).reshape(4, 1, 2, 3); x[3] = x[1]
+    >>> exact_copies(x)
+    [[1, 3]]
+    """
+    counts = np.asarray(counts)
+    by_totals: dict[bytes, list[int]] = {}
+    for i in range(len(counts)):
+        # one study at a time, never a copy of the whole data set; the totals only pick the candidates
+        totals = np.asarray(counts[i], dtype=np.float64).reshape(len(counts[i]), -1).sum(axis=1)
+        by_totals.setdefault(totals.tobytes(), []).append(i)
+    groups = []
+    for members in by_totals.values():
+        while len(members) > 1:  # equal totals are not yet a copy: compared pixel by pixel
+            same = [j for j in members if np.array_equal(counts[j], counts[members[0]])]
+            if len(same) > 1:
+                groups.append(same)
+            members = [j for j in members if j not in same]
+    return sorted(groups)
+
+
+def _with_copies_merged(ids: Sequence[str] | None, copies: list[list[int]], n: int) -> list[str] | None:
+    """Patient ids with the patients of each group of copies made one (transitively); ``ids`` itself when there is
+    no copy (so a cohort without copies is split exactly as before)."""
+    if not copies:
+        return None if ids is None else list(ids)
+    keys = [str(i) for i in ids] if ids is not None else [str(i) for i in range(n)]
+    root = {k: k for k in keys}
+
+    def find(k: str) -> str:
+        while root[k] != k:
+            root[k] = root[root[k]]
+            k = root[k]
+        return k
+
+    for group in copies:
+        first = find(keys[group[0]])
+        for j in group[1:]:
+            other = find(keys[j])
+            if other != first:
+                first, other = min(first, other), max(first, other)  # the smaller id names the group: no order
+                root[other] = first
+    return [find(k) for k in keys]
+
+
+def training_split(counts: np.ndarray, labels: np.ndarray, ids: Sequence[str] | None, random_state: int,
+                   ratios: Sequence[float] = CNN_SPLIT) -> Split:
+    """:func:`train_cnn`'s split when none is given: :func:`patient_split` by patient, with exact copies of a study
+    (:func:`exact_copies`) counted as one patient's, with a warning.
+
+    A study filed under two PatientIDs was split as two patients: one copy trained on, the other tested (and its
+    testing AUC flattered by a study the network had seen). Without copies the split is :func:`patient_split`'s.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> y = np.array([0, 1] * 10)
+    >>> x = np.random.default_rng(0).poisson(5.0, (20, 1, 4, 4)).astype(float)
+    >>> x[19] = x[1]  # study 1 filed again as another patient's
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     s = training_split(x, y, None, 0)
+    >>> len({part for part, idx in enumerate((s.training, s.selection, s.testing)) if {1, 19} & set(idx)})
+    1
+    """
+    copies = exact_copies(counts)
+    if copies:
+        n_copies = sum(len(g) - 1 for g in copies)
+        warnings.warn(f"{n_copies} stud{'y is an exact copy' if n_copies == 1 else 'ies are exact copies'} of "
+                      f"another (the same counts in every view; e.g. {_at(copies[0])}): each copy is kept in its "
+                      "original's part of the split, so that no study is trained on and tested as another "
+                      "patient's; remove the copies", UserWarning, stacklevel=3)
+    return patient_split(labels, _with_copies_merged(ids, copies, len(counts)), random_state, ratios)
+
+
+def _check_split(split: Split, n: int, ids: Sequence[str] | None, counts: np.ndarray) -> Split:
+    """An explicit split as integer positions of counts, refused where it lets a study or a patient reach two parts.
+
+    Raises
+    ------
+    SplitError
+        Positions that are not whole numbers from 0 to ``n - 1``, a study in two parts, a patient (``ids``) with
+        studies in two parts, or exact copies of one study (:func:`exact_copies`) in two parts.
+    """
+    names = ("training", "selection", "testing")
+    parts = []
+    for name, part in zip(names, (split.training, split.selection, split.testing)):
+        idx = np.asarray(part)
+        if idx.size == 0:
+            idx = idx.astype(int)
+        if idx.ndim != 1 or idx.dtype.kind not in "iu" or (idx.size and (idx.min() < 0 or idx.max() >= n)):
+            raise SplitError(f"the split's {name} part must hold positions of studies in counts (whole numbers from "
+                             f"0 to {n - 1}), got {_short(part)}")
+        parts.append(idx)
+    owner = np.full(n, -1)
+    for k, idx in enumerate(parts):
+        twice = np.unique(idx[(owner[idx] >= 0) & (owner[idx] != k)])
+        if len(twice):
+            raise SplitError(f"the split puts {_at(twice)} in both the {names[owner[twice[0]]]} and the {names[k]} "
+                             "part, so it would be both fitted on and judged on; give each study one part")
+        owner[idx] = k
+
+    def straddling(keys: Sequence[str], what: str) -> None:
+        seen: dict[str, tuple[int, int]] = {}
+        for i in np.flatnonzero(owner >= 0):
+            first = seen.setdefault(keys[i], (int(i), int(owner[i])))
+            if first[1] != owner[i]:
+                raise SplitError(f"the split puts {what} in two parts (the studies at index {first[0]} and {i}: "
+                                 f"{names[first[1]]} and {names[owner[i]]}), so a patient would be both fitted on and "
+                                 "judged on; keep a patient's studies in one part (scintiml.cnn.patient_split)")
+
+    if ids is not None:
+        straddling([str(i) for i in ids], "one patient's studies")
+    copies = exact_copies(counts)
+    if copies:
+        straddling(_with_copies_merged(None, copies, n), "exact copies of one study (the same counts in every view)")
+    return Split(*parts)
+
+
 def _state(network: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in network.state_dict().items()}
 
@@ -355,7 +483,9 @@ def train_cnn(
     ids : sequence of str, optional
         Patient ids: the split keeps each patient's studies together (default: one patient per study).
     split : Split, optional
-        Explicit training/selection/testing indices (default: :func:`patient_split`, 50:30:20 by patient).
+        Explicit training/selection/testing positions of studies in ``counts``, refused where a study, a patient of
+        ``ids`` or copies of one study fall in two parts (default: :func:`training_split`, 50:30:20 by patient,
+        exact copies of a study kept in one part).
     architecture : {"alexnet", "monai-densenet"}
     width : int
         First-stage filters of the encoder.
@@ -410,6 +540,8 @@ def train_cnn(
         Labels other than 0/1 (True/False accepted), named by value and study index.
     ScintimlError
         A width that is not a whole number from 1 to 256.
+    SplitError
+        An explicit ``split`` whose parts share a study, a patient of ``ids``, or exact copies of one study.
     ValueError
         An unknown architecture, ``epochs < 1``, ``batch_size < 2`` or ``smoothing`` outside (0, 1].
 
@@ -460,7 +592,10 @@ def train_cnn(
     rng = check_random_state(seed)
     torch.manual_seed(seed)
     device = torch.device(device) if device is not None else default_device()
-    split = split or patient_split(labels, ids, seed)
+    # the default split keeps a patient's studies, and copies of one study, in one part; an explicit one is checked
+    # for the same (a by-study split with patient ids, or overlapping parts, was used without a word)
+    split = training_split(counts, labels, ids, seed) if split is None else _check_split(split, len(counts), ids,
+                                                                                         counts)
     tr, se, te = split.training, split.selection, split.testing
     if len(se) == 0 or not 0 < labels[se].sum() < len(se):
         raise ImagingError("the selection part needs positive and negative studies; give more studies")

@@ -15,7 +15,7 @@ from ..errors import ScintimlError
 from ..imaging.planar import ImagingError
 from ..io import atomic_dir, atomic_file, check_output_path, safe_file_stem, spreadsheet_safe
 from .guard import valid_energy_window
-from .train import CNNModel, train_cnn
+from .train import CNNModel, _check_split, train_cnn, training_split
 
 #: The six views of a planar lung perfusion study.
 DEFAULT_VIEWS = ("ANT", "POST", "RAO", "LAO", "RPO", "LPO")
@@ -224,9 +224,12 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
                       **train_kwargs: Any) -> tuple[CNNModel, list[dict[str, str]]]:
     """Read labelled studies, train (:func:`~scintiml.cnn.train_cnn`), write the bundle to ``out``.
 
-    ``epochs`` may be at most :data:`MAX_EPOCHS`. Returns the model and the skipped files. The bundle holds the
-    training report (``training_report.json``), with the skipped files (``"skipped"``) and the notes on the labels
-    file (``"notes"``: repeated rows, rows naming no study).
+    ``epochs`` may be at most :data:`MAX_EPOCHS`. The split (:func:`~scintiml.cnn.train.training_split`, by PatientID)
+    is made before the training, so that the protocol guard's spacing, collimators and energy windows come from the
+    training part's studies alone. Returns the model and the skipped files. ``model.report`` holds the skipped
+    files (``"skipped"``) and the notes on the labels file (``"notes"``: repeated rows, rows naming no study); the
+    bundle's ``training_report.json`` holds their number and the notes without names
+    (:func:`~scintiml.cnn.bundle.shareable_report`: a bundle travels).
     """
     from .train import MATRIX
 
@@ -260,8 +263,18 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
     if "split" not in train_kwargs:  # an explicit split is the caller's to size
         _check_split_size([s.patient_id for s in kept], labels_kept, skipped)
     studies, y, counts = kept, labels_kept, np.stack(stacks)
-    model = train_cnn(counts, np.asarray(y), list(views), ids=[s.patient_id for s in studies],
-                      protocol=training_protocol(studies), progress=progress,
+    ids = [s.patient_id for s in studies]
+    # the split is made here, as train_cnn would make it (same function, same seed), so that the protocol guard's
+    # spacing, collimators and energy windows are the training studies' only: read from every study, a collimator
+    # or spacing seen only in testing or selection patients was accepted at triage, though never trained on
+    split = train_kwargs.pop("split", None)
+    if split is None:
+        # train_cnn's default seed, passed on to it: the split and the training read one seed
+        split = training_split(counts, np.asarray(y), ids, train_kwargs.setdefault("seed", 0))
+    else:  # refused here as train_cnn would refuse it, before its training part is read
+        split = _check_split(split, len(counts), ids, counts)
+    protocol = training_protocol([studies[int(i)] for i in np.asarray(split.training)])
+    model = train_cnn(counts, np.asarray(y), list(views), ids=ids, split=split, protocol=protocol, progress=progress,
                       data_description=f"{len(y)} studies ({int(np.sum(y))} with PE) from {Path(data).name}",
                       **train_kwargs)
     # what was left out, recorded with the model: the terminal's lines are gone once the run is over
