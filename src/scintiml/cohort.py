@@ -1159,7 +1159,8 @@ def load_cohort(
             f"{copy!r} of {original!r}" for copy, original in copies.items())
             + " — the selection may keep either of a pair; drop the copies with exclude=[...] (CLI: --exclude)")
 
-    resolved_groups = resolve_groups(groups, list(X.columns))
+    dropped = {**{c: "constant" for c in constant}, **{c: "empty" for c in empty}}
+    resolved_groups = resolve_groups(groups, list(X.columns), dropped=dropped)
     duplicate_rows = _repeated_rows(X, y, id_column is not None)
     return Cohort(
         X=X.reset_index(drop=True), y=y, ids=np.asarray(ids), target=target, positive=_jsonable(positive),
@@ -2011,9 +2012,13 @@ def _unseen_levels(frame: pd.DataFrame, X: pd.DataFrame, categories: Mapping[str
 
 
 def resolve_groups(
-    groups: Mapping[str, Sequence[str] | str] | str | Path | None, inputs: Sequence[str]
+    groups: Mapping[str, Sequence[str] | str] | str | Path | None, inputs: Sequence[str],
+    dropped: Mapping[str, str] | None = None,
 ) -> dict[str, list[str]]:
-    """Turn a groups specification (dict, JSON/YAML file) into name → input columns."""
+    """Turn a groups specification (dict, JSON/YAML file) into name → input columns.
+
+    ``dropped`` (input → why: ``"constant"``, ``"empty"``) names the columns dropped on loading, so that a group
+    naming one says so instead of "matches no input"."""
     if groups is None:
         return {}
     if isinstance(groups, (str, os.PathLike)):
@@ -2057,6 +2062,15 @@ def resolve_groups(
             # an exact column name first: "SUV[max]" or "washout [%]" are names, not glob character classes
             matched = [pattern] if pattern in inputs else [c for c in inputs if fnmatch.fnmatchcase(c, str(pattern))]
             if not matched:
+                gone = [c for c in (dropped or {}) if c == pattern or fnmatch.fnmatchcase(c, str(pattern))]
+                if gone:
+                    why = {"constant": "constant (the same value for every patient)", "empty": "with no value at all"}
+                    raise GroupsError(
+                        f"group {group!r}: {pattern!r} names only input(s) dropped on loading as "
+                        + "; ".join(f"{why.get(dropped[c], dropped[c])}: {c}" for c in gone)
+                        + " — they cannot tell patients apart; remove them from the group"
+                        + (" (it has no other input)" if len(patterns) == 1 else "")
+                    )
                 raise GroupsError(
                     f"group {group!r}: {pattern!r} matches no input; inputs are {list(inputs)}"
                 )

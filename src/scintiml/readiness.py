@@ -127,7 +127,12 @@ def assess_readiness(
         ``verdict``: ``"supported"`` when the whole 95 % interval of the gain is
         above 0 and its mean reaches ``min_gain``; ``"not_supported"`` when the
         interval lies below ``min_gain``; ``"inconclusive"`` otherwise, with an
-        estimate of the cohort size that would settle it.
+        estimate of the cohort size that would settle it. Where ``learner``'s
+        gain is the same number in every fold (the lasso used no imaging input
+        anywhere: its interval would have no width), the gain and its interval
+        are a ridge-penalised refit's on the same folds, as the reasons say.
+        Imaging alone at AUC >= 0.95 adds a caution to check the imaging inputs
+        for outcome information.
     """
     for group in (imaging, clinical):
         if group not in cohort.groups or not cohort.groups[group]:
@@ -149,8 +154,7 @@ def assess_readiness(
     importance = {imaging: [], clinical: []}
     n = len(y)
     for train, test in cv.split(X, y):
-        X_tr = X.iloc[train].fillna(X.iloc[train].median())
-        X_te = X.iloc[test].fillna(X.iloc[train].median())
+        X_tr, X_te = _impute_median(X.iloc[train], X.iloc[test])
         for name, cols in columns.items():
             model = clone(learner).fit(X_tr[cols], y[train])
             p = model.predict_proba(X_te[cols])[:, 1]
@@ -183,8 +187,33 @@ def assess_readiness(
         f"inputs costs {np.mean(importance[clinical]):.3f}",
     ]
     needed = None
+    if np.ptp(diffs) < 1e-9 and len(diffs) > 1:
+        # The lasso used no imaging input in any fold (or the same ones to the same effect): the gain is the same
+        # number in every fold and its interval has no width — a degenerate estimate, not certainty. With few
+        # events the penalty zeroes a real imaging effect as readily as noise (12-18 events: an imaging effect as
+        # large as the clinical one read as "adds nothing measurable"). The gain and its interval are then a
+        # ridge-penalised refit's on the same folds, which uses every input and so cannot be degenerate.
+        ridge = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, solver="liblinear", random_state=0))
+        refit = {"clinical": [], "combined": []}
+        for train, test in cv.split(X, y):
+            X_tr, X_te = _impute_median(X.iloc[train], X.iloc[test])
+            for name in refit:
+                model = clone(ridge).fit(X_tr[columns[name]], y[train])
+                refit[name].append(roc_auc_score(y[test], model.predict_proba(X_te[columns[name]])[:, 1]))
+        lasso_gain = gain
+        diffs = np.asarray(refit["combined"]) - np.asarray(refit["clinical"])
+        gain, gain_se, gain_ci = _corrected_interval(diffs, n_train, n_test)
+        reasons[1] = (f"adding the imaging inputs changes the AUC by {gain:+.3f} (95 % CI {gain_ci[0]:+.3f} to "
+                      f"{gain_ci[1]:+.3f}; a ridge-penalised refit on the same folds: the lasso used no imaging input "
+                      f"in any fold, its gain {lasso_gain:+.3f} in all {len(diffs)} folds, an interval of no width)")
     half = (gain_ci[1] - gain_ci[0]) / 2
-    if gain_ci[0] > 0 and gain >= min_gain:
+    if np.ptp(diffs) < 1e-9 and len(diffs) > 1:
+        verdict = "inconclusive"
+        message = (f"Inconclusive: adding the imaging inputs changed the AUC by exactly {gain:+.3f} in every fold, "
+                   "so its interval has no width and measures nothing; more events are needed to answer the question.")
+        reasons.append("the gain is identical in every fold, so the corrected interval has zero width; no verdict "
+                       "is drawn from it")
+    elif gain_ci[0] > 0 and gain >= min_gain:
         verdict = "supported"
         message = "Imaging adds signal over the clinical inputs: a CNN project on these images is supported."
     elif gain_ci[1] < min_gain:
@@ -229,6 +258,11 @@ def assess_readiness(
             message = (f"{lead} The learning curve has flattened, so the gain itself is unlikely to grow; about "
                        f"{needed - n} more patients (about {needed} in all) would narrow the interval enough to "
                        "confirm it.")
+    if auc_summary["imaging"]["mean"] >= 0.95:  # a scan is rarely this good alone: an input may hold the outcome
+        caution = (f"imaging alone reaches AUC {auc_summary['imaging']['mean']:.3f}: check the imaging inputs for "
+                   "outcome information (measured after the outcome, or derived from it) before trusting this verdict")
+        reasons.append(caution)
+        message = f"{message} Caution: {caution}."
     reasons.append(
         "the learning curve is still rising: more patients would likely improve the models"
         if rising else "the learning curve has flattened: more patients would narrow the intervals but would "
@@ -277,6 +311,14 @@ def patients_to_settle(gain: float, half_width: float, n: int, min_gain: float =
     return int(min(max(needed, n + 1), max_factor * n)), float(round(margin, 6))
 
 
+def _impute_median(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fill gaps with the training rows' median; an input with no measured value among the training rows (a sparse
+    imaging input: its median is NaN) is filled with 0 on both sides, a constant the model cannot use, instead of
+    reaching the learner as NaN ("Input X contains NaN")."""
+    medians = train.median().fillna(0.0)
+    return train.fillna(medians), test.fillna(medians)
+
+
 def _learning_curve(X: pd.DataFrame, y: np.ndarray, learner, rng, fractions=(0.2, 0.4, 0.6, 0.8, 1.0)):
     """Mean held-out AUC against the number of training patients (5-fold, subsampled training folds)."""
     sizes, means = [], []
@@ -288,8 +330,7 @@ def _learning_curve(X: pd.DataFrame, y: np.ndarray, learner, rng, fractions=(0.2
             sub = rng.choice(train, size=min(k, len(train)), replace=False)
             if y[sub].min() == y[sub].max():
                 continue
-            X_tr = X.iloc[sub].fillna(X.iloc[sub].median())
-            X_te = X.iloc[test].fillna(X.iloc[sub].median())
+            X_tr, X_te = _impute_median(X.iloc[sub], X.iloc[test])
             model = clone(learner).fit(X_tr, y[sub])
             scores.append(roc_auc_score(y[test], model.predict_proba(X_te)[:, 1]))
         sizes.append(int(round(f * len(folds[0][0]))))
