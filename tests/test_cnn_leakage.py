@@ -220,3 +220,25 @@ def test_train_from_folder_reads_the_guards_protocol_from_training_patients_only
     parts = _parts(split, seen["ids"])
     assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
     assert sum(len(p) for p in (split.training, split.selection, split.testing)) == 16
+
+
+def test_a_study_named_twice_in_one_part_is_refused(cohort):
+    # a testing part of [8, 8, 8, 9] was accepted: the study counted three times, its intervals too narrow
+    X, y, ids = cohort
+    split = Split(np.arange(8, 20), np.arange(0, 8), np.array([20, 20, 21, 22, 23]))
+    with pytest.raises(SplitError, match=r"testing part names the study at index 20 more than once"):
+        train_cnn(X, y, VIEWS, ids=ids, split=split, width=4, epochs=1, max_steps=1)
+
+
+def test_copies_are_found_by_their_bytes_whatever_their_totals_and_never_loop_on_nan():
+    # studies stopped at a preset count share every view's total: compared pair by pair it was quadratic; a
+    # study holding NaN never equalled itself and the loop never ended
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(4.0, (400, 2, 8, 8)).astype(float)
+    counts[:, :, 0, 0] += 1000 - counts.sum(axis=(2, 3))  # every view's total exactly 1000
+    counts[399], counts[7] = counts[3], counts[5]
+    counts[10, 0, 1, 1] = counts[11, 0, 1, 1] = np.nan
+    counts[11] = counts[10]
+    assert exact_copies(counts) == [[3, 399], [5, 7], [10, 11]]
+    with pytest.warns(UserWarning, match=r"3 studies are exact copies .* PatientID\(s\) 'P3', 'P399'"):
+        training_split(counts, np.arange(400) % 2, [f"P{i}" for i in range(400)], 0)

@@ -2064,10 +2064,15 @@ def resolve_groups(
             if not matched:
                 gone = [c for c in (dropped or {}) if c == pattern or fnmatch.fnmatchcase(c, str(pattern))]
                 if gone:
-                    why = {"constant": "constant (the same value for every patient)", "empty": "with no value at all"}
+                    why = {"constant": "as constant (the same value for every patient)", "empty": "as empty (no value "
+                           "at all)"}
+                    by_reason = {reason: [c for c in gone if dropped[c] == reason] for reason in dict.fromkeys(
+                        dropped[c] for c in gone)}
                     raise GroupsError(
-                        f"group {group!r}: {pattern!r} names only input(s) dropped on loading as "
-                        + "; ".join(f"{why.get(dropped[c], dropped[c])}: {c}" for c in gone)
+                        f"group {group!r}: {pattern!r} names only input(s) dropped on loading "
+                        + "; ".join(f"{why.get(reason, reason)}: " + ", ".join(names[:6])
+                                    + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+                                    for reason, names in by_reason.items())
                         + " — they cannot tell patients apart; remove them from the group"
                         + (" (it has no other input)" if len(patterns) == 1 else "")
                     )

@@ -187,6 +187,7 @@ def assess_readiness(
         f"inputs costs {np.mean(importance[clinical]):.3f}",
     ]
     needed = None
+    gain_model = "the learner"
     if np.ptp(diffs) < 1e-9 and len(diffs) > 1:
         # The lasso used no imaging input in any fold (or the same ones to the same effect): the gain is the same
         # number in every fold and its interval has no width — a degenerate estimate, not certainty. With few
@@ -200,12 +201,15 @@ def assess_readiness(
             for name in refit:
                 model = clone(ridge).fit(X_tr[columns[name]], y[train])
                 refit[name].append(roc_auc_score(y[test], model.predict_proba(X_te[columns[name]])[:, 1]))
-        lasso_gain = gain
+        learner_gain = gain
         diffs = np.asarray(refit["combined"]) - np.asarray(refit["clinical"])
         gain, gain_se, gain_ci = _corrected_interval(diffs, n_train, n_test)
+        refit_auc = {name: float(np.mean(values)) for name, values in refit.items()}
+        gain_model = (f"ridge-penalised logistic regression refit on the same folds (clinical AUC "
+                      f"{refit_auc['clinical']:.3f}, both {refit_auc['combined']:.3f}): the learner's own gain was "
+                      f"{learner_gain:+.3f} in all {len(diffs)} folds, an interval of no width")
         reasons[1] = (f"adding the imaging inputs changes the AUC by {gain:+.3f} (95 % CI {gain_ci[0]:+.3f} to "
-                      f"{gain_ci[1]:+.3f}; a ridge-penalised refit on the same folds: the lasso used no imaging input "
-                      f"in any fold, its gain {lasso_gain:+.3f} in all {len(diffs)} folds, an interval of no width)")
+                      f"{gain_ci[1]:+.3f}; a {gain_model})")
     half = (gain_ci[1] - gain_ci[0]) / 2
     if np.ptp(diffs) < 1e-9 and len(diffs) > 1:
         verdict = "inconclusive"
@@ -270,7 +274,7 @@ def assess_readiness(
     )
     return ReadinessResult(
         verdict=verdict, message=message, reasons=reasons, auc=auc_summary,
-        gain={"mean": gain, "se": gain_se, "ci95": list(gain_ci), "min_gain": min_gain,
+        gain={"mean": gain, "se": gain_se, "ci95": list(gain_ci), "min_gain": min_gain, "model": gain_model,
               "per_fold": diffs.tolist()},
         group_importance={k: float(np.mean(v)) for k, v in importance.items()},
         learning_curve=curve, more_patients_likely_help=bool(rising), patients_needed=needed,

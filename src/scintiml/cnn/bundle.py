@@ -97,7 +97,8 @@ def shareable_report(report: dict[str, Any]) -> dict[str, Any]:
 
     A bundle travels (to another site, a vendor, a model repository) where the patients' records may not. The
     testing patients' ids beside their probabilities, the skipped studies (named by PatientID and file path) and
-    the labels file's examples stay on the terminal and in memory (``model.report``); the bundle keeps the
+    the labels file's examples stay in memory (``model.report``; ``cnn train`` prints the skipped studies and the
+    notes); the bundle keeps the
     testing labels and probabilities without ids, the number of studies skipped, and the notes with every quoted
     name or path replaced by ``'…'``, as the tabular bundle keeps no patient-level data.
 
@@ -117,7 +118,8 @@ def shareable_report(report: dict[str, Any]) -> dict[str, Any]:
     if isinstance(probabilities, dict):
         shared["test_probabilities"] = {k: v for k, v in probabilities.items() if k != "ids"}
     if isinstance(shared.get("notes"), list):
-        shared["notes"] = [re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", str(note)) for note in shared["notes"]]
+        quoted = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")  # as repr() quotes, escapes included
+        shared["notes"] = [quoted.sub("'…'", str(note)) for note in shared["notes"]]
     if "skipped" in report:
         shared["n_skipped"] = len(report["skipped"]) if isinstance(report["skipped"], list) else report["skipped"]
     return shared

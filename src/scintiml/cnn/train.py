@@ -209,19 +209,24 @@ def exact_copies(counts: np.ndarray) -> list[list[int]]:
     >>> exact_copies(x)
     [[1, 3]]
     """
+    import hashlib
+
     counts = np.asarray(counts)
-    by_totals: dict[bytes, list[int]] = {}
+    by_digest: dict[bytes, list[int]] = {}
     for i in range(len(counts)):
-        # one study at a time, never a copy of the whole data set; the totals only pick the candidates
-        totals = np.asarray(counts[i], dtype=np.float64).reshape(len(counts[i]), -1).sum(axis=1)
-        by_totals.setdefault(totals.tobytes(), []).append(i)
+        # one study at a time, never a copy of the whole data set. A digest of the bytes, not the per-view totals:
+        # acquisitions stopped at a preset count share their totals, and comparing all of them pair by pair took
+        # minutes on a few thousand studies
+        digest = hashlib.blake2b(np.ascontiguousarray(counts[i]).tobytes(), digest_size=16).digest()
+        by_digest.setdefault(digest, []).append(i)
     groups = []
-    for members in by_totals.values():
-        while len(members) > 1:  # equal totals are not yet a copy: compared pixel by pixel
-            same = [j for j in members if np.array_equal(counts[j], counts[members[0]])]
+    for members in by_digest.values():
+        while len(members) > 1:  # one digest is not yet a copy: confirmed value by value
+            first = members[0]
+            same = [first] + [j for j in members[1:] if np.array_equal(counts[j], counts[first], equal_nan=True)]
             if len(same) > 1:
                 groups.append(same)
-            members = [j for j in members if j not in same]
+            members = [j for j in members if j not in same]  # the first always leaves: no loop on NaN
     return sorted(groups)
 
 
@@ -273,10 +278,17 @@ def training_split(counts: np.ndarray, labels: np.ndarray, ids: Sequence[str] | 
     if copies:
         n_copies = sum(len(g) - 1 for g in copies)
         warnings.warn(f"{n_copies} stud{'y is an exact copy' if n_copies == 1 else 'ies are exact copies'} of "
-                      f"another (the same counts in every view; e.g. {_at(copies[0])}): each copy is kept in its "
-                      "original's part of the split, so that no study is trained on and tested as another "
-                      "patient's; remove the copies", UserWarning, stacklevel=3)
+                      f"another (the same counts in every view; e.g. {_copies_named(copies[0], ids)}): each copy is "
+                      "kept in its original's part of the split, so that no study is trained on and tested as "
+                      "another patient's; remove the copies", UserWarning, stacklevel=3)
     return patient_split(labels, _with_copies_merged(ids, copies, len(counts)), random_state, ratios)
+
+
+def _copies_named(group: Sequence[int], ids: Sequence[str] | None) -> str:
+    """A group of copies as a user can find them: by PatientID where the studies have one, else by index."""
+    if ids is None:
+        return _at(group)
+    return f"{_at(group)}, PatientID(s) {', '.join(repr(str(ids[i])) for i in group[:_NAMED])}"
 
 
 def _check_split(split: Split, n: int, ids: Sequence[str] | None, counts: np.ndarray) -> Split:
@@ -297,6 +309,10 @@ def _check_split(split: Split, n: int, ids: Sequence[str] | None, counts: np.nda
         if idx.ndim != 1 or idx.dtype.kind not in "iu" or (idx.size and (idx.min() < 0 or idx.max() >= n)):
             raise SplitError(f"the split's {name} part must hold positions of studies in counts (whole numbers from "
                              f"0 to {n - 1}), got {_short(part)}")
+        if len(np.unique(idx)) != len(idx):  # a study twice in testing counted twice: intervals too narrow
+            values, times = np.unique(idx, return_counts=True)
+            raise SplitError(f"the split's {name} part names {_at(values[times > 1])} more than once; give each study "
+                             "once")
         parts.append(idx)
     owner = np.full(n, -1)
     for k, idx in enumerate(parts):
@@ -312,13 +328,15 @@ def _check_split(split: Split, n: int, ids: Sequence[str] | None, counts: np.nda
             first = seen.setdefault(keys[i], (int(i), int(owner[i])))
             if first[1] != owner[i]:
                 raise SplitError(f"the split puts {what} in two parts (the studies at index {first[0]} and {i}: "
-                                 f"{names[first[1]]} and {names[owner[i]]}), so a patient would be both fitted on and "
-                                 "judged on; keep a patient's studies in one part (scintiml.cnn.patient_split)")
+                                 f"{names[first[1]]} and {names[owner[i]]}), so {judged} would be both fitted on and "
+                                 f"judged on; {advice}")
 
     if ids is not None:
+        judged, advice = "a patient", "keep a patient's studies in one part (scintiml.cnn.patient_split)"
         straddling([str(i) for i in ids], "one patient's studies")
     copies = exact_copies(counts)
     if copies:
+        judged, advice = "one acquisition", "remove the copies, or split with scintiml.cnn.train.training_split"
         straddling(_with_copies_merged(None, copies, n), "exact copies of one study (the same counts in every view)")
     return Split(*parts)
 
