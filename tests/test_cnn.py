@@ -862,9 +862,21 @@ def test_cnn_train_names_skipped_studies_by_patient_and_notes_label_rows(tmp_pat
     labels.write_text("patient_id,pe\n" + "".join(f"{i},{v}\n" for i, v in rows))  # ids[7] has no label
     before = labels.read_bytes()
     model_dir = tmp_path / "m"
+    split_csv = tmp_path / "split.csv"
     assert _cli(["cnn", "train", str(sim), "--labels", str(labels), "--out", str(model_dir),
-                 "--epochs", "1", "--max-steps", "1"]) == 0
+                 "--epochs", "1", "--max-steps", "1", "--split-csv", str(split_csv)]) == 0
     err = capsys.readouterr().err
+    # the parts, by patient, beside the bundle and not in it: the six trained studies, each in one part
+    parts = pd.read_csv(split_csv, dtype=str)
+    assert list(parts.columns) == ["patient_id", "study_instance_uid", "part"]
+    assert sorted(parts["patient_id"]) == sorted(set(ids[1:7])) and set(parts["part"]) <= {"training", "selection",
+                                                                                           "testing"}
+    assert parts.groupby("patient_id")["part"].nunique().max() == 1
+    before_csv = split_csv.read_bytes()  # an existing file is refused before any training, and left as it was
+    assert _cli(["cnn", "train", str(sim), "--labels", str(labels), "--out", str(tmp_path / "m2"),
+                 "--split-csv", str(split_csv)]) == 2
+    assert "already exists" in capsys.readouterr().err and not (tmp_path / "m2").exists()
+    assert split_csv.read_bytes() == before_csv
     assert re.search(rf"skipped: PatientID '{ids[0]}' \(\S*{ids[0]}_\S*\.dcm and 5 more file\(s\)\): matrix 256 x 256",
                      err), err
     assert f"skipped: PatientID '{ids[7]}' (" in err and "no label: its PatientID is not in the labels file" in err

@@ -29,6 +29,9 @@ def cnn_train(
                                "may end it after 3/4 of them)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps (quick runs)."),
     seed: int = typer.Option(0, "--seed"),
+    split_csv: Optional[Path] = typer.Option(None, "--split-csv", help="Also write which part (training, selection, "
+                                             "testing) each study fell in, by PatientID, to this CSV; kept out of the "
+                                             "bundle, which names no patient."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Train the per-view CNN (50:30:20 split by patient, early stopping, temperature scaling, a threshold whose
@@ -40,6 +43,11 @@ def cnn_train(
     require(max_steps is None or max_steps >= 1, f"--max-steps must be at least 1, got {max_steps}")
     require(architecture in ARCHITECTURES, f"--architecture must be one of {', '.join(ARCHITECTURES)}")
     from ..cnn.workflow import MAX_EPOCHS, train_from_folder
+    from ..io import check_output_path
+
+    if split_csv is not None:  # refused before the training, not after it
+        split_csv = check_output_path(split_csv, overwrite=overwrite, inputs=(data, out), kind="file")
+        require(split_csv.resolve() != out.resolve(), "--split-csv must name a file outside the --out bundle")
 
     # early stopping waits for 3/4 of the epochs: a mistyped huge number would train until killed
     require(epochs <= MAX_EPOCHS, f"--epochs must be at most {MAX_EPOCHS}, got {epochs}; the default is 60")
@@ -55,6 +63,8 @@ def cnn_train(
             model, skipped = train_from_folder(data, out, labels=labels, views=view_list, overwrite=overwrite,
                                                progress=show, architecture=architecture, epochs=epochs,
                                                max_steps=max_steps, seed=seed)
+    if split_csv is not None:
+        _write_split_csv(model.report.get("parts", []), split_csv, overwrite)
     warn_each(skipped)
     for note in model.report.get("notes", []):  # accepted, worth a word: repeated label rows, labels of no study
         warn(note, label="note")
@@ -71,6 +81,17 @@ def cnn_train(
     if not model.spec["threshold_rule"]["promise_shown"]:
         warn(f"the selection studies held {model.spec['threshold_rule']['positives']} positives: too few to show "
              "sensitivity >= 0.95 at its one-sided 95 % lower confidence bound (52 needed); train on more studies")
+
+
+def _write_split_csv(parts: list[dict], path: Path, overwrite: bool) -> None:
+    """Each study's part of the split, by PatientID and Study Instance UID (spreadsheet-safe cells), atomically."""
+    import pandas as pd
+
+    from ..io import atomic_file, spreadsheet_safe
+
+    table = spreadsheet_safe(pd.DataFrame(parts, columns=["patient_id", "study_instance_uid", "part"]))
+    with atomic_file(path, overwrite=overwrite) as tmp:
+        table.to_csv(tmp, index=False)
 
 
 @cnn_app.command("triage")

@@ -98,7 +98,8 @@ def shareable_report(report: dict[str, Any]) -> dict[str, Any]:
     A bundle travels (to another site, a vendor, a model repository) where the patients' records may not. The
     testing patients' ids beside their probabilities, the skipped studies (named by PatientID and file path) and
     the labels file's examples stay in memory (``model.report``; ``cnn train`` prints the skipped studies and the
-    notes); the bundle keeps the
+    notes, and ``--split-csv`` writes each study's part), as does each study's part (``"parts"``); the bundle
+    keeps the
     testing labels and probabilities without ids, the number of studies skipped, and the notes with every quoted
     name or path replaced by ``'…'``, as the tabular bundle keeps no patient-level data.
 
@@ -113,7 +114,7 @@ def shareable_report(report: dict[str, Any]) -> dict[str, Any]:
     """
     import re
 
-    shared = {k: v for k, v in report.items() if k != "skipped"}
+    shared = {k: v for k, v in report.items() if k not in ("skipped", "parts")}
     probabilities = shared.get("test_probabilities")
     if isinstance(probabilities, dict):
         shared["test_probabilities"] = {k: v for k, v in probabilities.items() if k != "ids"}

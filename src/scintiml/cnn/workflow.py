@@ -277,6 +277,12 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
     model = train_cnn(counts, np.asarray(y), list(views), ids=ids, split=split, protocol=protocol, progress=progress,
                       data_description=f"{len(y)} studies ({int(np.sum(y))} with PE) from {Path(data).name}",
                       **train_kwargs)
+    # which part each study fell in, for the caller (cnn train --split-csv): never into the bundle, it names patients
+    model.report["parts"] = [{"patient_id": str(studies[int(i)].patient_id),
+                              "study_instance_uid": str(studies[int(i)].study_instance_uid), "part": name}
+                             for name, part in zip(("training", "selection", "testing"),
+                                                   (split.training, split.selection, split.testing))
+                             for i in np.asarray(part)]
     # what was left out, recorded with the model: the terminal's lines are gone once the run is over
     # (studies without a label are counted, not named: they are patients outside the study, and a bundle travels)
     unlabelled = sum(str(e.get("reason", "")).startswith("no label") for e in skipped)
