@@ -8,6 +8,7 @@ import copy
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from scintiml.cohort import load_cohort, read_table
@@ -227,3 +228,30 @@ def test_a_view_given_twice_and_files_without_study_uid_name_each_file(tmp_path)
     # before: "(IM0001.dcm, IM0001.dcm) have no Study Instance UID"
     _, skipped = read_studies(tmp_path / "no_uid")
     assert f"({one}, {two}) have no Study Instance UID" in skipped[0]["reason"]
+
+
+def test_a_categorical_column_whose_name_holds_an_equals_sign_is_read_back_by_the_bundle(tmp_path):
+    # "EF<=35" with levels yes/no gives the input "EF<=35=yes"; predict split it at the first "=" and looked for a
+    # column "EF<", refusing the very table the model was trained on
+    import warnings
+
+    from scintiml.bundle import load_bundle, save_bundle
+    from scintiml.cohort import load_cohort
+    from scintiml.external import validate_bundle
+    from scintiml.external.missing import absent_inputs
+    from scintiml.study import run_study
+
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"age": rng.normal(60, 5, 120), "EF<=35": rng.choice(["yes", "no"], 120)})
+    frame["event"] = rng.binomial(1, 1 / (1 + np.exp(-(2 * (frame["EF<=35"] == "yes") - 1))))
+    cohort = load_cohort(frame, "event")
+    assert cohort.inputs == ["age", "EF<=35=yes"] and cohort.categories == {"EF<=35": ["no", "yes"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study = run_study(cohort, inputs="all", selection="split", readiness=False, random_state=0)
+        bundle = load_bundle(save_bundle(study, tmp_path / "model"))
+        predicted = bundle.predict(frame.drop(columns="event"))["probability"]
+        assert validate_bundle(bundle, frame, "event").verdict in {"transportable", "recalibrate", "retrain"}
+    expected = study.model.predict_proba(study.stages["data"].X[bundle.inputs].to_numpy())[:, 1]
+    np.testing.assert_allclose(predicted, expected)
+    assert absent_inputs(frame, bundle.inputs) == []

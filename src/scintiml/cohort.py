@@ -26,7 +26,7 @@ import shlex
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -1849,7 +1849,8 @@ def check_number_formats(frame: pd.DataFrame, inputs: Sequence[str], decimal: st
 
         frame = apply_missing_codes(frame, dict(missing_codes), strict=False)[0]
     numeric = {n for n in inputs if n in frame.columns}  # a one-hot name's source column is a category: its levels
-    for name in dict.fromkeys(n if n in frame.columns else n.partition("=")[0] for n in inputs):
+    for name in dict.fromkeys(n if n in frame.columns else (one_hot_source(n, frame.columns) or n.partition("=")[0])
+                              for n in inputs):
         if name in frame.columns and _is_text(frame[name]):
             problem = (_text_column_problem(name, frame[name], decimal=decimal) if name in numeric
                        else _number_format_problem(name, frame[name], decimal))
@@ -1860,7 +1861,31 @@ def check_number_formats(frame: pd.DataFrame, inputs: Sequence[str], decimal: st
 def _model_error_cells(frame: pd.DataFrame, inputs: Sequence[str]) -> None:
     """Refuse Excel error cells in the columns a model reads (a one-hot input's source column too)."""
     _refuse_error_cells(frame.attrs, [column_name(n) for n in inputs]
-                        + [column_name(n.partition("=")[0]) for n in inputs])
+                        + [column_name(one_hot_source(n, frame.columns) or n.partition("=")[0]) for n in inputs])
+
+
+def one_hot_source(name: str, columns: Iterable[Any]) -> str | None:
+    """The column of ``columns`` that the one-hot input ``name`` is made from: the longest ``c`` with ``name``
+    starting ``c=`` (``None`` where there is none). A column whose own name holds ``=`` (``EF<=35`` with levels
+    yes/no gives the input ``EF<=35=yes``) was split at its first ``=``, so the model looked for a column ``EF<``.
+
+    >>> [one_hot_source(name, ["age", "EF<=35", "grade"]) for name in ("EF<=35=yes", "grade=mid", "age")]
+    ['EF<=35', 'grade', None]
+    """
+    found = [str(c) for c in columns if name.startswith(f"{c}=")]
+    return max(found, key=len) if found else None
+
+
+def _one_hot_parts(name: str, categories: Mapping[str, Sequence[str]],
+                   columns: Iterable[Any] = ()) -> tuple[str, str, str]:
+    """``name`` as ``(source, "=", level)``: split after the longest recorded categorical column (or, without a
+    record, column of the table) it starts with; else at the first ``=``, as before.
+
+    >>> _one_hot_parts("stage=T=b", {"stage=T": ["a", "b"]}), _one_hot_parts("grade=mid", {})
+    (('stage=T', '=', 'b'), ('grade', '=', 'mid'))
+    """
+    source = one_hot_source(name, categories) or one_hot_source(name, columns)
+    return (source, "=", name[len(source) + 1:]) if source is not None else name.partition("=")
 
 
 def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
@@ -1890,7 +1915,7 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
     folded = {column_name(c) for c in categories}
     for name in inputs:
         key = column_name(name)  # a bundle's names as the header is read (one written before NFC reading)
-        source, sep, level = name.partition("=")
+        source, sep, level = _one_hot_parts(name, categories, frame.columns)
         source = column_name(source)
         if key in frame.columns and sep and source in frame.columns and (not categories or source in folded):
             # Both the categorical column ("grade") and a column named like its one-hot input ("grade=mid", left
@@ -1924,7 +1949,7 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
     if missing:
         # a header spelt otherwise ("BIG" for the model's "big", "Age " is trimmed already): names are matched
         # exactly, so say which column is there — else the user hunts for a column they can see
-        used = {column_name(n.partition("=")[0]) for n in inputs}  # a column the model reads is no misspelling
+        used = {column_name(one_hot_source(n, frame.columns) or n.partition("=")[0]) for n in inputs}  # read: no typo
         spare = [str(c) for c in frame.columns if c not in used]
         present = {c.casefold(): c for c in spare}
         close = {}

@@ -286,9 +286,9 @@ def with_encoded_inputs(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFr
     >>> with_encoded_inputs(pd.DataFrame({"grade": ["A", "D", None]}), ["grade=D"])["grade=D"].tolist()
     [0.0, 1.0, nan]
     """
-    from ..cohort import model_inputs
+    from ..cohort import model_inputs, one_hot_source
 
-    names = [n for n in inputs if n not in frame.columns and "=" in n and n.partition("=")[0] in frame.columns]
+    names = [n for n in inputs if n not in frame.columns and one_hot_source(n, frame.columns) is not None]
     if not names:
         return frame
     try:

@@ -36,7 +36,9 @@ def absent_inputs(frame: pd.DataFrame, inputs: Sequence[str]) -> list[str]:
     >>> absent_inputs(pd.DataFrame({"age": [60], "sex": ["M"]}), ["age", "sex=M", "dose"])
     ['dose']
     """
-    return [c for c in inputs if c not in frame.columns and c.partition("=")[0] not in frame.columns]
+    from ..cohort import one_hot_source
+
+    return [c for c in inputs if c not in frame.columns and one_hot_source(c, frame.columns) is None]
 
 
 def prepare_inputs(
