@@ -1849,8 +1849,7 @@ def check_number_formats(frame: pd.DataFrame, inputs: Sequence[str], decimal: st
 
         frame = apply_missing_codes(frame, dict(missing_codes), strict=False)[0]
     numeric = {n for n in inputs if n in frame.columns}  # a one-hot name's source column is a category: its levels
-    for name in dict.fromkeys(n if n in frame.columns else (one_hot_source(n, frame.columns) or n.partition("=")[0])
-                              for n in inputs):
+    for name in dict.fromkeys(n if n in frame.columns else input_source(n, frame.columns) for n in inputs):
         if name in frame.columns and _is_text(frame[name]):
             problem = (_text_column_problem(name, frame[name], decimal=decimal) if name in numeric
                        else _number_format_problem(name, frame[name], decimal))
@@ -1861,7 +1860,7 @@ def check_number_formats(frame: pd.DataFrame, inputs: Sequence[str], decimal: st
 def _model_error_cells(frame: pd.DataFrame, inputs: Sequence[str]) -> None:
     """Refuse Excel error cells in the columns a model reads (a one-hot input's source column too)."""
     _refuse_error_cells(frame.attrs, [column_name(n) for n in inputs]
-                        + [column_name(one_hot_source(n, frame.columns) or n.partition("=")[0]) for n in inputs])
+                        + [column_name(input_source(n, frame.columns)) for n in inputs])
 
 
 def one_hot_source(name: str, columns: Iterable[Any]) -> str | None:
@@ -1874,6 +1873,16 @@ def one_hot_source(name: str, columns: Iterable[Any]) -> str | None:
     """
     found = [str(c) for c in columns if name.startswith(f"{c}=")]
     return max(found, key=len) if found else None
+
+
+def input_source(name: str, columns: Iterable[Any]) -> str:
+    """The column a model input ``name`` comes from: its one-hot source among ``columns``
+    (:func:`one_hot_source`), else the text before its first ``=`` (``name`` itself when it has none).
+
+    >>> input_source("EF<=35=yes", ["EF<=35"]), input_source("grade=mid", []), input_source("age", [])
+    ('EF<=35', 'grade', 'age')
+    """
+    return one_hot_source(name, columns) or name.partition("=")[0]
 
 
 def _one_hot_parts(name: str, categories: Mapping[str, Sequence[str]],
@@ -1949,7 +1958,7 @@ def model_inputs(frame: pd.DataFrame, inputs: Sequence[str],
     if missing:
         # a header spelt otherwise ("BIG" for the model's "big", "Age " is trimmed already): names are matched
         # exactly, so say which column is there — else the user hunts for a column they can see
-        used = {column_name(one_hot_source(n, frame.columns) or n.partition("=")[0]) for n in inputs}  # read: no typo
+        used = {column_name(input_source(n, frame.columns)) for n in inputs}  # read: no typo
         spare = [str(c) for c in frame.columns if c not in used]
         present = {c.casefold(): c for c in spare}
         close = {}

@@ -30,7 +30,7 @@ import pandas as pd
 from ..ann import ANNClassifier, ScalingLayer
 from ..ann.network import ACTIVATIONS
 from ..ann.scaling import SCALINGS
-from ..cohort import categories_of, one_hot_source
+from ..cohort import categories_of, input_source
 from ..errors import BundleError, ScintimlError
 from ..io import jsonable
 from .card import card_markdown, model_card
@@ -208,8 +208,8 @@ class Bundle:
             return frame
         from ..missing_codes import ALL, apply_missing_codes
 
-        used = set(self.inputs) | {one_hot_source(c, [*self.categories, *frame.columns]) or c.partition("=")[0]
-                                   for c in self.inputs if "=" in c} \
+        used = set(self.inputs) | {input_source(c, [*self.categories, *frame.columns]) for c in self.inputs
+                                   if "=" in c} \
             | set(self.spec.get("training_summary") or {})
         used -= {self.spec.get("target"), id_column}
         wanted = {c: v for c, v in codes.items() if c == ALL or (c in used and c in frame.columns)}

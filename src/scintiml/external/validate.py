@@ -303,10 +303,9 @@ def check_site_target(bundle, frame: pd.DataFrame, target: str) -> None:
     ...
     scintiml.errors.TargetColumnError: --target 'sex' is one of the model's inputs, not an outcome; the model predicts 'disease' — give the column holding it
     """
-    from ..cohort import one_hot_source
+    from ..cohort import input_source
 
-    sources = {(one_hot_source(c, frame.columns) or c.partition("=")[0]) if "=" in c and c not in frame.columns
-               else c for c in bundle.inputs}
+    sources = {input_source(c, frame.columns) if c not in frame.columns else c for c in bundle.inputs}
     trained = bundle.spec.get("target")
     if target in sources:
         raise TargetColumnError(f"--target {target!r} is one of the model's inputs, not an outcome; the model "

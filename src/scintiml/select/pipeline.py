@@ -119,19 +119,18 @@ class SelectedNetworkClassifier(ClassifierMixin, BaseEstimator):
             varying = np.arange(X.shape[1])
         if self.method == "all":
             self.input_selector_ = None
-            self.support_ = np.zeros(X.shape[1], dtype=bool)
-            self.support_[varying] = True
+            chosen = np.ones(len(varying), dtype=bool)
         elif self.stability:
             self.input_selector_ = StabilitySelector(resampled_selector(self.method, self.max_inputs),
                                                      n_pairs=self.n_pairs, random_state=int(seeds[0])).fit(
                                                          Xi[:, varying], y)
-            self.support_ = np.zeros(X.shape[1], dtype=bool)
-            self.support_[varying[stable_support(self.input_selector_, self.max_inputs)]] = True
+            chosen = stable_support(self.input_selector_, self.max_inputs)
         else:
             self.input_selector_ = InputSelector(method=self.method, cv=self.cv, max_inputs=self.max_inputs,
                                                  random_state=int(seeds[0])).fit(Xi[:, varying], y)
-            self.support_ = np.zeros(X.shape[1], dtype=bool)
-            self.support_[varying[self.input_selector_.support_]] = True
+            chosen = self.input_selector_.support_
+        self.support_ = np.zeros(X.shape[1], dtype=bool)  # the choice among the varying inputs, over all of X
+        self.support_[varying[chosen]] = True
         names = getattr(self, "feature_names_in_", None)
         names = list(names) if names is not None else [f"x{i}" for i in range(X.shape[1])]
         self.selected_inputs_ = [names[j] for j in np.flatnonzero(self.support_)]
