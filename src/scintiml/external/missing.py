@@ -89,16 +89,16 @@ def prepare_inputs(
     scintiml.external.missing.MissingInputError: input 'age' is missing for 40 % of the patients ...
     """
     from ..cohort import model_inputs
+    from ..errors import TargetColumnError
 
-    absent = absent_inputs(frame, inputs)
-    if absent:
-        raise MissingInputError(
-            f"the data lack the model's input column(s) {absent}; the model needs {list(inputs)} — add the "
-            "column(s), or retrain a model without them"
-        )
     # read as the study read its data: one-hot inputs rebuilt from their column, TRUE/FALSE as 1/0; its errors
     # (text, infinite or huge values, no rows) already say what to fix
-    X = model_inputs(frame, list(inputs), categories=categories)  # an unseen level: missing, so imputed
+    try:
+        X = model_inputs(frame, list(inputs), categories=categories)  # an unseen level: missing, so imputed
+    except TargetColumnError as exc:  # its one such error: an input column it cannot find
+        # its message names a column spelt otherwise ("'Ejection_Fraction' where the model has
+        # 'ejection_fraction'"), as predict says it; the message made here only said the input was missing
+        raise MissingInputError(f"{exc} — add the column(s), or retrain a model without them") from None
     missing = X.isna()
     share = {c: float(missing[c].mean()) for c in inputs}
     too_many = {c: s for c, s in share.items() if s > max_missing_share}

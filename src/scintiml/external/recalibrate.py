@@ -31,7 +31,7 @@ from ..errors import ScintimlError
 from ..io import check_output_path, jsonable
 from .metrics import calibration_fit, external_performance, slope_text
 from .missing import MAX_MISSING_SHARE, prepare_inputs
-from .validate import bundle_medians, check_site_target, site_outcome
+from .validate import bundle_medians, check_site_target, site_outcome, site_table
 
 __all__ = ["recalibrate_bundle", "RECALIBRATION_METHODS"]
 
@@ -106,6 +106,7 @@ def recalibrate_bundle(
 
     target = column_name(target)  # as the header is read: trimmed, NFC
     bundle = load_bundle(model)
+    frame = site_table(frame)  # the header as a file's is read; a repeated column refused by name
     frame = bundle.read_as_trained(frame)  # the training table's codes for "not measured", read as missing
     check_site_target(bundle, frame, target)
     y = site_outcome(frame, target, bundle.spec.get("positive", 1), bundle.spec.get("outcome_values"))
@@ -114,6 +115,14 @@ def recalibrate_bundle(
                             "at least 5 of each")
     X, imputed, share = prepare_inputs(frame, bundle.inputs, bundle_medians(bundle), max_missing_share,
                                        categories=bundle.categories)
+    from ..bundle.predict import scale_mismatches
+
+    mismatched = scale_mismatches(bundle, frame)
+    if mismatched:
+        # EF as a fraction saturated the network (every risk 0.892) and a slope of 189 was fitted to its rounding
+        # and written as a new bundle without a word: two numbers cannot put an input back into its unit
+        raise ScintimlError("; ".join(mismatched) + " — a recalibration fitted to these values would fit the model "
+                            "to another unit; convert the column as the training table had it, then recalibrate")
     p = bundle.probabilities(X)
     fit = calibration_fit(y, p)
     if fit.separated and method != "intercept":

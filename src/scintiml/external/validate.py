@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ..errors import DuplicateIdError, ScintimlError, TargetClassesError, TargetColumnError
+from ..errors import ColumnNameError, DuplicateIdError, ScintimlError, TargetClassesError, TargetColumnError
 from ..io import jsonable
 from ..bundle.tabular import check_id_name
 from ..cohort import column_name, model_inputs
@@ -33,12 +33,15 @@ __all__ = ["ValidationResult", "validate_bundle", "site_outcome", "bundle_traini
 
 #: The AUC may fall this much below its development value before the model is said to have lost discrimination.
 MAX_AUC_DROP = 0.05
+#: Probabilities of a whole site that differ by less than this are one value: a saturated network's rounding.
+FLAT_SPREAD = 1e-6
 #: The per-patient columns of a validation (beside the id; an id of one of these names is refused).
 VALIDATION_COLUMNS = ("probability", "above_threshold", "outcome", "imputed")
 VERDICT_RULE = (
-    "retrain if the AUC's 95 % CI lies wholly below the development AUC minus {drop:.2f} or does not exclude "
-    "0.5, or if the study that made the model found no signal the patients could support; otherwise recalibrate if the 95 % CI of calibration-in-the-large excludes 0 or that of the calibration "
-    "slope excludes 1; otherwise transportable"
+    "retrain if the AUC's 95 % CI lies wholly below the development AUC minus {drop:.2f} or its lower end does not "
+    "exceed 0.5, or if the study that made the model found no signal the patients could support; otherwise "
+    "recalibrate if the 95 % CI of calibration-in-the-large excludes 0 or that of the calibration slope excludes 1; "
+    "otherwise transportable"
 )
 
 
@@ -122,6 +125,10 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any, training_value
     if len(frame) == 0:
         raise TargetClassesError("the table has no patient rows, only a header; export the table again with its rows")
     outcome = frame[target]
+    if outcome.isna().all():  # "remove those rows" would remove the table: the column itself is empty
+        raise TargetClassesError(f"outcome {target!r} is empty for every patient ({len(outcome)}): validation needs "
+                                 "each patient's outcome — fill in the column, or give the column that holds the "
+                                 "outcome with --target")
     if outcome.isna().any():
         raise TargetClassesError(f"outcome {target!r} is missing for {int(outcome.isna().sum())} patient(s); "
                                  "validation needs every outcome — remove those rows")
@@ -131,6 +138,12 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any, training_value
         site = event_coding(list(pd.unique(outcome)))
         if site is not None:  # 1/0, true/false or yes/no here too, each with its known event
             return (outcome.map(coding_word) == site[0]).to_numpy(int)
+        words = {coding_word(v) for v in pd.unique(outcome)}
+        if len(words) == 1 and None not in words:
+            # one word of those codings (all "1", all "no"): a site with one outcome, coded rightly — "recode it"
+            # would send the user to a column that is fine
+            _one_outcome(target, positive, words.pop() in {pair[0] for pair in EVENT_CODINGS},
+                         _shown(pd.unique(outcome)))
     numeric = pd.to_numeric(outcome, errors="coerce")
     try:
         event = float(positive)
@@ -159,17 +172,32 @@ def site_outcome(frame: pd.DataFrame, target: str, positive: Any, training_value
     if not is_event.any():
         if training_values is not None and len(training_values) == 2 and values <= known:
             # the coding is the training one: the site simply had no event, nothing to recode
-            raise TargetClassesError(
-                f"no patient of this site has the event {target} = {positive!r} (values: {_shown(values)}): an "
-                "AUC and a calibration need both outcomes — validate on more patients")
+            _one_outcome(target, positive, False, _shown(values))
         raise TargetClassesError(
             f"no patient has the model's event {target} = {positive!r} (values: {_shown(values)}); check "
             "the outcome coding of this site"
         )
+    if is_event.all():  # every patient had the event: the coding is right, the site has one outcome only
+        _one_outcome(target, positive, True, _shown(values))
     y = is_event.to_numpy(int)
     if len(values) != 2:
         raise TargetClassesError(f"outcome {target!r} must have two values, has {_shown(values)}; recode it")
     return y
+
+
+def _one_outcome(target: str, positive: Any, events: bool, values: list) -> None:
+    """Refuse a site whose patients all had the event (``events``) or none did, its coding being the training one.
+
+    Examples
+    --------
+    >>> _one_outcome("cad", 1, True, [1])
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.TargetClassesError: every patient of this site has the event cad = 1 (values: [1]): an AUC ...
+    """
+    which = "every patient of this site has" if events else "no patient of this site has"
+    raise TargetClassesError(f"{which} the event {target} = {positive!r} (values: {values}): an AUC and a "
+                             "calibration need both outcomes — validate on more patients")
 
 
 def _shown(values) -> list:
@@ -240,8 +268,11 @@ def _development(bundle) -> dict[str, Any]:
 
 
 def verdict(performance: Mapping[str, Any], development_auc: float | None,
-            max_auc_drop: float = MAX_AUC_DROP) -> tuple[str, list[str]]:
+            max_auc_drop: float = MAX_AUC_DROP, event: str | None = None) -> tuple[str, list[str]]:
     """The verdict and its reasons from an :func:`~scintiml.external.external_performance` result.
+
+    ``event`` (``"disease = 1"``) names the model's event in the reason given when the AUC's whole interval lies
+    below 0.5, the mark of an outcome coded the other way round at this site.
 
     Examples
     --------
@@ -257,7 +288,13 @@ def verdict(performance: Mapping[str, Any], development_auc: float | None,
     if development_auc is not None and hi < development_auc - max_auc_drop:
         reasons.append(f"AUC {performance['auc']:.3f} (95 % CI {lo:.3f}-{hi:.3f}) is below the development AUC "
                        f"{development_auc:.3f} minus {max_auc_drop:.2f}: discrimination is lost")
-    if lo <= 0.5:
+    if hi < 0.5:
+        # an interval wholly below 0.5 does exclude chance: the model ranks these patients backwards, most often
+        # because the site codes the outcome the other way round (1 = survived where training had 1 = died)
+        reasons.append(f"the AUC's 95 % CI ({lo:.3f}-{hi:.3f}) lies wholly below 0.5: the model ranks this site's "
+                       "patients backwards (those with the event get the lower risks) — check that the outcome is "
+                       f"coded as in training{f' ({event} is the event)' if event else ''}")
+    elif lo <= 0.5:
         reasons.append(f"the AUC's 95 % CI ({lo:.3f}-{hi:.3f}) does not exclude 0.5 (chance)")
     if reasons:
         return "retrain", reasons
@@ -321,6 +358,9 @@ def check_site_table(bundle, frame: pd.DataFrame, target: str, id_column: str | 
     the outcome, not named like an output column, each patient once), the outcome (not a model input, coded as in
     training, both outcomes at least twice) — and the table read as trained (its "not measured" codes applied)
     with the outcome as 0/1. The web app runs it on the form, :func:`validate_bundle` before validating."""
+    frame = site_table(frame)
+    target = column_name(target)
+    id_column = column_name(id_column) if id_column is not None else None
     if id_column is not None and id_column not in frame.columns:
         raise TargetColumnError(f"id column {id_column!r} not found; columns are {list(frame.columns)}")
     if id_column is not None and id_column == target:
@@ -339,11 +379,138 @@ def check_site_table(bundle, frame: pd.DataFrame, target: str, id_column: str | 
     check_site_target(bundle, frame, target)
     y = site_outcome(frame, target, bundle.spec.get("positive", 1), bundle.spec.get("outcome_values"))
     if min(y.sum(), len(y) - y.sum()) < 2:
+        # both outcomes are there (one of each is refused above): say what is short
         raise TargetClassesError(
             f"{int(y.sum())} event(s) and {int(len(y) - y.sum())} non-event(s): an AUC and a calibration need "
-            "both outcomes — validate on more patients"
+            "at least 2 patients with the event and 2 without — validate on more patients"
         )
     return frame, y
+
+
+def _value_codes(column: pd.Series) -> np.ndarray:
+    """A column as float codes of its values (missing as NaN): what row comparisons need, whatever its type."""
+    codes = pd.factorize(column)[0].astype(float)
+    codes[codes < 0] = np.nan
+    return codes
+
+
+def repeated_rows(frame: pd.DataFrame, y: np.ndarray, target: str, id_column: str | None = None) -> list[str]:
+    """A note when rows of a site's table repeat an earlier row in every column (the outcome too, the id left out)
+    more often than chance explains (the study's test, :func:`scintiml.cohort.load_cohort`'s repeated rows).
+
+    The whole table exported twice gave 598 "patients", every interval narrower by √2, and not a word; ids catch
+    it only where the table has an id column.
+
+    Examples
+    --------
+    >>> rng = np.random.RandomState(0)
+    >>> once = pd.DataFrame({"age": rng.normal(60, 10, 30).round(1), "chol": rng.normal(230, 40, 30).round(),
+    ...                      "cad": rng.randint(0, 2, 30)})
+    >>> twice = pd.concat([once, once])
+    >>> repeated_rows(twice, twice["cad"].to_numpy(), "cad")[0][:55]
+    '30 patient row(s) repeat an earlier row in every column'
+    >>> repeated_rows(once, once["cad"].to_numpy(), "cad")
+    []
+    """
+    from ..cohort import _repeated_rows
+
+    columns = [c for c in frame.columns if c not in (target, id_column)]
+    if not columns:
+        return []
+    codes = pd.DataFrame({c: _value_codes(frame[c]) for c in columns}).reset_index(drop=True)
+    if not _repeated_rows(codes, np.asarray(y), id_column is not None):  # chance explains them: nothing to say
+        return []
+    rows = codes.assign(__outcome__=np.asarray(y))[codes.notna().any(axis=1).to_numpy()]
+    repeated = rows.duplicated()
+    shown = ", ".join(str(i + 1) for i in rows.index[repeated.to_numpy()][:5])
+    return [f"{int(repeated.sum())} patient row(s) repeat an earlier row in every column"
+            + (" under another id" if id_column is not None else "")
+            + f" (data rows {shown}{' …' if repeated.sum() > 5 else ''}; more than chance explains): a patient "
+            "counted twice weighs twice in every figure and narrows every interval — remove the copies"]
+
+
+def development_overlap(frame: pd.DataFrame, reference: pd.DataFrame, id_column: str | None = None) -> list[str]:
+    """A note when patients of a site's table are found in the reference (``--reference``: the development
+    patients) — the same values in every column both tables hold (the id left out: sites number patients their
+    own way) — more often than chance explains: their figures are the model's performance on patients it was
+    developed on, not an external validation.
+
+    Chance: a site patient matches a reference patient in a column with probability ``sum_v p_site(v) p_ref(v)``;
+    over independent columns and ``n_site * n_ref`` pairs that gives an expected count, and a Poisson tail below
+    :data:`scintiml.cohort.REPEATED_ROW_P` is reported (the study's level for repeated rows).
+
+    Examples
+    --------
+    >>> rng = np.random.RandomState(0)
+    >>> ref = pd.DataFrame({"age": rng.normal(60, 10, 40).round(1), "chol": rng.normal(230, 40, 40).round(),
+    ...                     "cad": rng.randint(0, 2, 40)})
+    >>> development_overlap(ref.iloc[:10], ref)[0][:53]
+    'every patient of this table matches a patient of the '
+    >>> development_overlap(ref.iloc[:10].assign(chol=ref["chol"].iloc[10:20].to_numpy()), ref)
+    []
+    """
+    from scipy import stats
+
+    from ..cohort import REPEATED_ROW_P
+
+    shared = [c for c in frame.columns if c in reference.columns and c != id_column]
+    if not shared or not len(frame) or not len(reference):
+        return []
+    both = pd.concat([reference[shared], frame[shared]], ignore_index=True)
+    codes = np.column_stack([pd.factorize(both[c], use_na_sentinel=False)[0] for c in shared]).astype(np.int64)
+    ref_codes, site_codes = codes[:len(reference)], codes[len(reference):]
+    known = {row.tobytes() for row in ref_codes}
+    found = int(sum(row.tobytes() in known for row in site_codes))
+    if not found:
+        return []
+    log_q = 0.0
+    with np.errstate(divide="ignore"):
+        for j in range(len(shared)):
+            size = int(codes[:, j].max()) + 1
+            ref_share = np.bincount(ref_codes[:, j], minlength=size) / len(reference)
+            site_share = np.bincount(site_codes[:, j], minlength=size) / len(frame)
+            log_q += float(np.log(np.sum(ref_share * site_share)))
+    expected = float(len(frame) * len(reference) * np.exp(log_q))
+    if stats.poisson.sf(found - 1, expected) >= REPEATED_ROW_P:  # coarse columns: chance makes such matches
+        return []
+    where = f"in all {len(shared)} columns both tables hold"
+    if found == len(frame):
+        return [f"every patient of this table matches a patient of the reference {where}: if the reference is the "
+                "development data (as --reference asks), this is not an external validation — these figures are the "
+                "model's performance on patients it was developed on, optimistic; validate on patients it has not "
+                "seen"]
+    return [f"{found} of the {len(frame)} patients of this table match a patient of the reference {where} (chance "
+            f"explains about {expected:.2g}): if the reference is the development data, this is not an external "
+            "validation for them — their figures are optimistic; remove them and validate again"]
+
+
+def site_table(frame: Any, what: str = "the site's table") -> pd.DataFrame:
+    """``frame`` with its header read as a file's header is read (names trimmed, Unicode NFC), as ``predict`` reads
+    a DataFrame; anything but a DataFrame, and a name held twice, refused by name.
+
+    A caller's DataFrame with ``" age "`` was predicted but refused by validation as lacking ``age``, and a
+    repeated outcome column surfaced as pandas' "truth value of a Series is ambiguous".
+
+    Examples
+    --------
+    >>> list(site_table(pd.DataFrame({" age ": [61], "cad": [1]})).columns)
+    ['age', 'cad']
+    >>> site_table(pd.DataFrame([[1, 2]], columns=["cad", "cad "]))
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.ColumnNameError: column name 'cad' appears twice in the site's table (columns 1 and 2); ...
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise ScintimlError(f"{what} must be a pandas DataFrame of patients (the model's inputs and the outcome as "
+                            f"columns), got {type(frame).__name__}")
+    names = [column_name(c) for c in frame.columns]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, start=1):
+        if name in seen:
+            raise ColumnNameError(f"column name {name!r} appears twice in {what} (columns {seen[name]} and {i}); "
+                                  "rename or remove one — a duplicated column is never silently chosen")
+        seen[name] = i
+    return frame if names == list(frame.columns) else frame.set_axis(names, axis=1)
 
 
 def validate_bundle(
@@ -410,7 +577,7 @@ def validate_bundle(
     id_column = column_name(id_column) if id_column is not None else None
     frame, y = check_site_table(bundle, frame, target, id_column)
     if reference is not None:
-        reference = bundle.read_as_trained(reference, id_column)
+        reference = bundle.read_as_trained(site_table(reference, "the reference table (--reference)"), id_column)
     inputs = list(bundle.inputs)
     X, imputed, share = prepare_inputs(frame, inputs, bundle_medians(bundle), max_missing_share,
                                        categories=bundle.categories)
@@ -420,6 +587,14 @@ def validate_bundle(
 
     # an unseen category level, an input in another unit (mmol/l for mg/dl) — said before any verdict is read
     notes = unseen_level_lines(X.attrs.get("unseen_levels", {})) + scale_mismatch_lines(bundle, frame)
+    if len(p) > 1 and np.ptp(p) < FLAT_SPREAD:
+        # creatinine in µmol/l gave every patient 0.892; months of age 0.892 within 4e-12, and an AUC of 0.578
+        # (0.543-0.612) "above chance" that ranked those rounding differences
+        notes.append(f"the model gives every patient of this site the same probability ({float(np.mean(p)):.3g}; "
+                     f"the largest difference {float(np.ptp(p)):.1g}): its neurons are saturated (an input far "
+                     "outside its training range?), so the AUC and the calibration slope here rank rounding "
+                     "differences, not patients")
+    notes += repeated_rows(frame, y, target, id_column)
     if min(performance["n_events"], performance["n"] - performance["n_events"]) < 10:
         notes.append(f"only {min(performance['n_events'], performance['n'] - performance['n_events'])} patients in "
                      "the smaller outcome class: the intervals are wide, read them rather than the point values")
@@ -441,6 +616,7 @@ def validate_bundle(
             prepare_inputs(reference, inputs, bundle_medians(bundle), 1.0)
         except ScintimlError as exc:
             raise type(exc)(f"the reference table (--reference): {exc}") from None
+        notes += development_overlap(frame, reference, id_column)
         # both tables as the model reads them (a one-hot input "sex=M" is no column of either), missing kept
         ref_X = model_inputs(reference, inputs, categories=bundle.categories).reset_index(drop=True)
         site_X = model_inputs(frame, inputs, categories=bundle.categories).reset_index(drop=True)
@@ -456,7 +632,8 @@ def validate_bundle(
     if not protocol:
         notes.append("no --protocol given for this site: the acquisition protocols were not compared")
     development = _development(bundle)
-    label, reasons = verdict(performance, development["auc"], max_auc_drop)
+    label, reasons = verdict(performance, development["auc"], max_auc_drop,
+                             event=f"{target} = {bundle.spec.get('positive', 1)!r}")
     from ..stages.results import NO_SIGNAL
 
     if (development["signal"] or {}).get("verdict") == NO_SIGNAL:
