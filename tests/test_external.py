@@ -325,6 +325,21 @@ def test_internal_external_cv_seeds_the_pipeline_and_pools_only_weighable_sites(
                                                     [rows[s]["auc_se"] for s in ("s1", "s2", "s3")])["auc"])
 
 
+def test_internal_external_cv_ticks_once_per_site_it_fits():
+    """The study's progress bar moves after each left-out site's refit; a skipped site (one outcome) fits none."""
+    from scintiml.external import internal_external_cv
+
+    rng = np.random.RandomState(5)
+    X = pd.DataFrame(rng.normal(size=(250, 2)), columns=["a", "b"])
+    y = rng.binomial(1, 1 / (1 + np.exp(-X["a"].to_numpy())))
+    sites = np.repeat(["s1", "s2", "s3", "none"], [80, 80, 80, 10])
+    y[sites == "none"] = 0
+    ticks = []
+    out = internal_external_cv(X, y, sites, random_state=0, progress=ticks.append)
+    assert ["skipped" in r for r in out["per_site"]] == [False, False, False, True]
+    assert ticks == [1, 1, 1]
+
+
 def test_internal_external_cv_refuses_one_site():
     from scintiml.errors import ScintimlError
     from scintiml.external import internal_external_cv

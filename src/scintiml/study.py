@@ -175,12 +175,12 @@ def run_study(
     if sites is not None:
         from .external import site_stage
 
-        with clock("internal_external"):
+        with clock("internal_external") as tick:
             # the study's selection repeated on the development sites for each left-out site (with --selection
             # split by the pipeline's one-SE rule on one split, as the site stage's note says)
             extra["internal_external"] = site_stage(
                 cohort.X, cohort.y, sites, method=inputs, max_inputs=max_inputs, stability=selection == "stable",
-                cv="split" if selection == "split" else CV_FOLDS, random_state=seed)
+                cv="split" if selection == "split" else CV_FOLDS, random_state=seed, progress=tick)
         site_warnings = _site_warnings(extra["internal_external"])
     results = assemble_results(data, explored, chosen, order, fitted, testing, explained, readiness_result, seed,
                                protocol=protocol, timings=clock.timings, extra={**(extra or {}), **nested})

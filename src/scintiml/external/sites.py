@@ -7,7 +7,7 @@ at a new site, with its heterogeneity (I²) and prediction interval.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,7 @@ def internal_external_cv(
     sites: Sequence[Any],
     estimator=None,
     random_state=0,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Leave each site out in turn: fit on the others, validate on it, and summarise across sites.
 
@@ -76,6 +77,9 @@ def internal_external_cv(
         Cloned and refitted for each left-out site; default :func:`default_site_model`.
     random_state : int, RandomState or None
         Seeds the estimator (when it has a ``random_state``) and the Brier bootstrap.
+    progress : callable, optional
+        ``progress(1)`` after each site's model is fitted (a skipped site fits none): with a selecting pipeline
+        each site refits the whole study, minutes on a large cohort, and a bar that does not move reads as a hang.
 
     Returns
     -------
@@ -115,7 +119,8 @@ def internal_external_cv(
     for site in levels:
         test = sites == site
         n_events, n = int(y[test].sum()), int(test.sum())
-        row: dict[str, Any] = {"site": site.item() if hasattr(site, "item") else site, "n": n, "n_events": n_events, "n_development": int((~test).sum())}
+        row: dict[str, Any] = {"site": site.item() if hasattr(site, "item") else site, "n": n, "n_events": n_events,
+                               "n_development": int((~test).sum())}
         if not site_is_validatable(n_events, n):
             row["skipped"] = (f"{n_events} events and {n - n_events} non-events: fewer than {MIN_SITE_CLASS} of "
                               "one class, so its AUC and calibration cannot be estimated")
@@ -126,6 +131,8 @@ def internal_external_cv(
             rows.append(row)
             continue
         model = clone(estimator).fit(X[~test], y[~test])
+        if progress is not None:
+            progress(1)
         p = model.predict_proba(X[test])[:, 1]
         if hasattr(model, "selected_inputs_"):  # a pipeline that selects: what the development sites chose
             row["inputs"] = list(model.selected_inputs_)
@@ -198,7 +205,8 @@ def read_sites(source, column: str) -> np.ndarray:
 
 
 def site_stage(X: pd.DataFrame, y, sites, method: str = "growing", max_inputs: int | None = None,
-               stability: bool = True, cv: int | str = 5, random_state=0) -> dict[str, Any]:
+               stability: bool = True, cv: int | str = 5, random_state=0,
+               progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """The study's internal-external cross-validation: its whole pipeline refit with each site left out.
 
     For every left-out site, :class:`~scintiml.select.SelectedNetworkClassifier` — median imputation, input
@@ -223,7 +231,7 @@ def site_stage(X: pd.DataFrame, y, sites, method: str = "growing", max_inputs: i
 
     estimator = SelectedNetworkClassifier(method=method, stability=stability, cv=cv, max_inputs=max_inputs,
                                           random_state=random_state)
-    out = internal_external_cv(X, y, sites, estimator=estimator, random_state=random_state)
+    out = internal_external_cv(X, y, sites, estimator=estimator, random_state=random_state, progress=progress)
     chosen = {name for row in out["per_site"] for name in row.get("inputs", [])}
     out["inputs"] = [name for name in X.columns if name in chosen]
     out["hidden_layer_sizes"] = None  # since results.json 1.7 each site's own, in its row
