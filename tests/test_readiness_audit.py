@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 
 from scintiml import load_cohort
 from scintiml.errors import GroupsError
-from scintiml.readiness import assess_readiness, default_learner
+from scintiml.readiness import PenaltyCVLogisticRegression, assess_readiness, default_learner
 
 
 def _cohort(n, scenario, seed, n_img=5, effect=1.0):
@@ -117,9 +117,8 @@ def _reference(cohort, seed, k=5, r=4):
     idx = {g: [cohort.X.columns.get_loc(c) for c in cohort.groups[g]] for g in ("clinical", "imaging")}
     idx["combined"] = idx["clinical"] + idx["imaging"]
 
-    def learner():
-        return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
-                             LogisticRegression(l1_ratio=1.0, C=0.1, solver="liblinear", random_state=0))
+    def learner():  # the lasso's penalty search is checked against LogisticRegressionCV in test_readiness_penalty.py
+        return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), PenaltyCVLogisticRegression())
 
     cv = RepeatedStratifiedKFold(n_splits=k, n_repeats=r, random_state=rng.randint(2**31 - 1))
     auc = {m: [] for m in idx}
@@ -182,9 +181,11 @@ def test_imaging_that_adds_nothing_is_never_supported_on_fixed_seeds(scenario):
     # is no longer read as a zero-width interval: a ridge refit's interval cannot rule out 0.02 with 100 patients)
     verdicts = [_assess(_cohort(200, scenario, s), random_state=s, n_repeats=2).verdict for s in range(8)]
     assert verdicts.count("supported") == 0
-    # and it can say no: measured with n_repeats=2 at n=200, noise 6 of 8 and copies 3 of 8 "not supported" (one
-    # fewer allowed for another platform's last digits); with 400 patients noise was 8 of 8
-    assert verdicts.count("not_supported") >= {"noise": 5, "copy": 2}[scenario]
+    # and it can say no: measured with n_repeats=2 at n=200, noise 6 of 8 and copies 3 of 8 "not supported" with the
+    # lasso at a fixed C = 0.1; with its penalty chosen in each training fold (after 0.7.2) 2 of 8 and 2 of 8, the rest
+    # inconclusive — the chosen lasso keeps some noise inputs, so the gain varies more from fold to fold (one fewer
+    # allowed for another platform's last digits)
+    assert verdicts.count("not_supported") >= {"noise": 1, "copy": 1}[scenario]
 
 
 def test_a_clear_imaging_gain_is_found_on_fixed_seeds():
@@ -196,7 +197,7 @@ def test_a_clear_imaging_gain_is_found_on_fixed_seeds():
 def test_an_imaging_input_that_leaks_the_outcome_is_called_supported():
     result = _assess(_cohort(150, "leak", 0), random_state=0, n_repeats=1)
     assert result.verdict == "supported" and result.auc["imaging"]["mean"] > 0.95
-    assert result.gain["ci95"][0] > 0.1
+    assert result.gain["ci95"][0] > 0.05  # +0.21 (+0.060 to +0.360) with the penalty chosen per fold; > 0.1 at C = 0.1
 
 
 # ------------------------------------------------------------------------------------------------ edge cases
@@ -237,9 +238,15 @@ def test_a_zero_width_interval_is_not_a_verdict(seed):
     frame, clin, img = _clinical_imaging(rng, 150)
     frame["event"] = rng.binomial(1, expit(-3.0 + clin[:, 0] + img[:, 0]))
     cohort = _grouped(frame)
+    # the lasso at the fixed C = 0.1 it had before its penalty was chosen per fold: that penalty still gives the gain
+    # of no width this test is about; the default learner's own verdict here is inconclusive too (asserted below)
+    fixed = make_pipeline(StandardScaler(), LogisticRegression(l1_ratio=1.0, C=0.1, solver="liblinear",
+                                                               random_state=0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = assess_readiness(cohort, random_state=seed)
+        result = assess_readiness(cohort, learner=fixed, random_state=seed)
+        default = assess_readiness(cohort, random_state=seed)
+    assert default.verdict == "inconclusive" and "adds nothing measurable" not in default.message
     low, high = result.gain["ci95"]
     assert cohort.n_events < 20
     # the lasso's gain was the same number in all 20 folds; the verdict rests on the ridge refit's real interval
