@@ -333,7 +333,8 @@ def assess_readiness(
     diffs = aucs["combined"] - aucs["clinical"]
     gain, gain_se, gain_ci = _corrected_interval(diffs, n_train, n_test)
     curve = _learning_curve(X[columns["combined"]], y, learner, rng)
-    rising = len(curve["auc"]) >= 2 and curve["auc"][-1] - curve["auc"][-2] > 0.01
+    rising = _still_rising(curve)
+    curve = {"n_training": curve["n_training"], "auc": curve["auc"]}  # results.json keeps the curve as before
 
     reasons = [
         f"clinical inputs alone: AUC {auc_summary['clinical']['mean']:.3f}; imaging alone: "
@@ -509,8 +510,11 @@ def _impute_median(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFram
 
 
 def _learning_curve(X: pd.DataFrame, y: np.ndarray, learner, rng, fractions=(0.2, 0.4, 0.6, 0.8, 1.0)):
-    """Mean held-out AUC against the number of training patients (5-fold, subsampled training folds)."""
-    sizes, means = [], []
+    """Mean held-out AUC against the number of training patients (5-fold, subsampled training folds).
+
+    ``fold_auc`` holds each size's AUC per fold (NaN where a subsample had one outcome only), the same test folds at
+    every size, so that two sizes can be compared fold by fold (:func:`_still_rising`)."""
+    sizes, means, per_fold = [], [], []
     folds = list(StratifiedKFold(5, shuffle=True, random_state=rng.randint(2**31 - 1)).split(X, y))
     for f in fractions:
         scores = []
@@ -518,10 +522,48 @@ def _learning_curve(X: pd.DataFrame, y: np.ndarray, learner, rng, fractions=(0.2
             k = max(10, int(round(f * len(train))))
             sub = rng.choice(train, size=min(k, len(train)), replace=False)
             if y[sub].min() == y[sub].max():
+                scores.append(float("nan"))
                 continue
             X_tr, X_te = _impute_median(X.iloc[sub], X.iloc[test])
             model = clone(learner).fit(X_tr, y[sub])
-            scores.append(roc_auc_score(y[test], model.predict_proba(X_te)[:, 1]))
+            scores.append(float(roc_auc_score(y[test], model.predict_proba(X_te)[:, 1])))
         sizes.append(int(round(f * len(folds[0][0]))))
-        means.append(float(np.mean(scores)) if scores else float("nan"))
-    return {"n_training": sizes, "auc": means}
+        means.append(float(np.nanmean(scores)) if not np.isnan(scores).all() else float("nan"))
+        per_fold.append(scores)
+    return {"n_training": sizes, "auc": means, "fold_auc": per_fold}
+
+
+#: A learning curve "still rises" when its last step gains more than this AUC (and more than its own noise).
+RISING_STEP = 0.01
+
+
+def _still_rising(curve: dict[str, Any]) -> bool:
+    """Whether the learning curve still rises: its last step gained more than :data:`RISING_STEP` and more than one
+    standard error of the fold-by-fold gain (the study's one-SE reading of a difference), and its last point lies
+    above chance (the mean fold AUC more than two standard errors above 0.5).
+
+    A rise of the mean alone was read as "still rising": with 60 patients and no signal the curve sat at AUC 0.5,
+    yet a chance step between two sizes advised collecting more patients. Measured on synthetic cohorts (4 inputs,
+    12 seeds each): the old reading said "rising" for 4 of 12 at 60 patients and 3 of 12 at 120 without any signal,
+    this one for none; with a signal it says so as often as the one-SE step alone (6 of 12 at 60 patients with a
+    strong signal, 3 of 12 at 100 with a moderate one), and never at 400, where the curve has flattened.
+
+    Examples
+    --------
+    >>> steady = [[0.69, 0.70, 0.71, 0.70, 0.70], [0.75, 0.77, 0.76, 0.76, 0.76]]
+    >>> _still_rising({"auc": [0.70, 0.76], "fold_auc": steady})
+    True
+    >>> at_chance = [[0.40, 0.50, 0.47, 0.43, 0.46], [0.45, 0.55, 0.52, 0.47, 0.53]]  # rises, but to AUC 0.50
+    >>> _still_rising({"auc": [0.45, 0.50], "fold_auc": at_chance})
+    False
+    """
+    if len(curve["auc"]) < 2:
+        return False
+    last = np.asarray(curve["fold_auc"][-1], float)
+    rise = last - np.asarray(curve["fold_auc"][-2], float)
+    rise, last = rise[np.isfinite(rise)], last[np.isfinite(last)]
+    if len(rise) < 2:
+        return False
+    se = float(np.std(rise, ddof=1) / np.sqrt(len(rise)))
+    above_chance = last.mean() - 0.5 > 2 * float(np.std(last, ddof=1) / np.sqrt(len(last)))
+    return bool(rise.mean() > RISING_STEP and rise.mean() > se and above_chance)
