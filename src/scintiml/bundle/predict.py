@@ -29,13 +29,16 @@ SCALE_FAR = 3.0
 #: Intern Med 106:114; the factors as the AMA Manual of Style lists them). Both directions of each.
 #: Haemoglobin, not HbA1c (a glycated share in % or mmol/mol, of other factors).
 _HAEMOGLOBIN = r"^(?!.*a1c).*(ha?emo|hgb|(^|_)hb(_|$))"
+#: Creatinine, not creatine (phospho)kinase: a CPK of 25 000 U/l (rhabdomyolysis) was told "creatinine in µmol/l
+#: where training had mg/dl?".
+_CREATININE = r"^(?!.*(kinase|cpk|(^|_)ck(_|$))).*creat"
 UNIT_FACTORS = (
     (100, "a fraction where training had percent (0.45 for 45 %)", ""),
     (0.01, "percent where training had a fraction", ""),
     (1000, "litres where training had millilitres (or g where mg)", ""),
     (0.001, "millilitres where training had litres (or mg where g)", ""),
-    (1 / 88.4, "creatinine in µmol/l where training had mg/dl", "creat"),
-    (88.4, "creatinine in mg/dl where training had µmol/l", "creat"),
+    (1 / 88.4, "creatinine in µmol/l where training had mg/dl", _CREATININE),
+    (88.4, "creatinine in mg/dl where training had µmol/l", _CREATININE),
     (18.0, "glucose in mmol/l where training had mg/dl", "gluc"),
     (1 / 18.0, "glucose in mg/dl where training had mmol/l", "gluc"),
     (38.67, "cholesterol in mmol/l where training had mg/dl", "chol"),
@@ -49,10 +52,31 @@ UNIT_FACTORS = (
 )
 
 
-def _unit_hint(name: str, values: pd.Series, lo: float, hi: float, median: float | None) -> str:
+def _plausible_factor(factor: float, values: pd.Series, lo: float, hi: float) -> bool:
+    """Whether the percent/fraction factors can mean what they say here: x 100 only for a batch of fractions (nearly
+    all within ±1) against a training range of percents (within ±100), x 0.01 only against a training range of
+    fractions. A platelet count of 3 000 000 was told "percent where training had a fraction?" (training 25 100 to
+    742 000). Every other factor is plausible as far as this goes.
+
+    Examples
+    --------
+    >>> _plausible_factor(100, pd.Series([0.35]), 14, 65), _plausible_factor(0.01, pd.Series([3e6]), 25100, 742000)
+    (True, False)
+    """
+    if factor == 100:
+        return bool(values.abs().le(1).mean() >= 0.9) and -100 <= lo and hi <= 100
+    if factor == 0.01:
+        return -1 <= lo and hi <= 1
+    return True
+
+
+def _unit_hint(name: str, values: pd.Series, lo: float, hi: float, median: float | None,
+               specific: bool = False) -> str:
     """``"; times 0.0113 it would fit: creatinine in µmol/l where training had mg/dl?"`` — of the factors that bring
     nearly all of the batch inside the training range (a laboratory value's own only where the input's name says
-    which it is, and then before the general ones), the one whose rescaled median lies nearest the training median.
+    which it is, and then before the general ones; percent and fraction only where both ranges read as such), the
+    one whose rescaled median lies nearest the training median. ``specific``: the general x 1000 and x 0.001 ("or g
+    where mg") are left out — what a batch of one or two patients may be told (a CPK of 60 000 is no litre).
 
     Examples
     --------
@@ -64,7 +88,8 @@ def _unit_hint(name: str, values: pd.Series, lo: float, hi: float, median: float
     import re
 
     fitting = [(f, what, bool(word)) for f, what, word in UNIT_FACTORS
-               if (not word or re.search(word, name, re.I)) and (values * f).between(lo, hi).mean() >= 0.9]
+               if (not word or re.search(word, name, re.I)) and (values * f).between(lo, hi).mean() >= 0.9
+               and _plausible_factor(f, values, lo, hi) and not (specific and f in (1000, 0.001))]
     if not fitting:
         return ""
     here = float(values.median())
@@ -77,11 +102,13 @@ def _unit_hint(name: str, values: pd.Series, lo: float, hi: float, median: float
     return f"; times {factor:.3g} it would fit: {what}?"
 
 
-def scale_mismatches(bundle, frame: pd.DataFrame) -> list[str]:
+def scale_mismatches(bundle, frame: pd.DataFrame, with_factor: bool = False) -> list[str]:
     """Per input that lies outside its training range for most of this batch, what is seen: ``"input 'ef' lies
     outside its training range for 299 of 299 patients (training 14 to 65, here 0.14 to 0.8): another unit or
     scale; times 100 it would fit: ...?"``. A batch of fewer than :data:`SCALE_MIN_PATIENTS` patients is judged
-    stricter (:data:`SCALE_FAR`): there it takes a unit factor that fits every value."""
+    stricter (:data:`SCALE_FAR`): there it takes a unit factor that fits every value. ``with_factor``: only the
+    inputs a unit factor brings inside (a site of sicker patients, washout 39-66 % against 7-47 % in training, is
+    out of range but in the same unit: nothing to convert)."""
     from ..cohort import model_inputs
     from ..errors import ScintimlError
 
@@ -99,14 +126,15 @@ def scale_mismatches(bundle, frame: pd.DataFrame) -> list[str]:
         outside = int((~values.between(lo, hi)).sum())
         summary = (bundle.spec.get("training_summary") or {}).get(name) or {}
         median = (summary.get("quantiles") or {}).get("0.5")
-        hint = _unit_hint(name, values, lo, hi, median if isinstance(median, (int, float)) else None)
-        if len(values) < SCALE_MIN_PATIENTS:
+        small = len(values) < SCALE_MIN_PATIENTS
+        hint = _unit_hint(name, values, lo, hi, median if isinstance(median, (int, float)) else None, specific=small)
+        if small:
             # one unusual patient is no unit change: only every value far beyond a positive range, and a factor
-            # that brings each inside, is said (else these patients are flagged in out_of_range only)
+            # that names a unit and brings each inside, is said (else these patients are flagged in out_of_range)
             far = lo > 0 and bool(((values < lo / SCALE_FAR) | (values > hi * SCALE_FAR)).all())
             if not (far and hint):
                 continue
-        elif outside / len(values) <= SCALE_SHARE:
+        elif outside / len(values) <= SCALE_SHARE or (with_factor and not hint):
             continue
         here_lo, here_hi = float(values.min()), float(values.max())
         here = f"{here_lo:g}" if here_lo == here_hi else f"{here_lo:g} to {here_hi:g}"  # one patient: "here 0.35"

@@ -116,6 +116,11 @@ def prepare_inputs(
             "fill in these values"
         )
     filled = X.fillna({c: float(medians[c]) for c in inputs if missing[c].any()})
-    imputed = pd.Series([";".join(c for c in inputs if missing[c].iloc[i]) for i in range(len(X))],
-                        index=frame.index, name="imputed")
+    # per row from one boolean matrix: indexing the frame cell by cell took 50 s for 50 000 patients
+    flags = missing[list(inputs)].to_numpy(dtype=bool)
+    names = np.array(list(inputs), dtype=object)
+    text = np.full(len(X), "", dtype=object)
+    for i in np.flatnonzero(flags.any(axis=1)):
+        text[i] = ";".join(names[flags[i]])
+    imputed = pd.Series(text, index=frame.index, name="imputed")
     return filled, imputed, share

@@ -117,10 +117,11 @@ def recalibrate_bundle(
                                        categories=bundle.categories)
     from ..bundle.predict import scale_mismatches
 
-    mismatched = scale_mismatches(bundle, frame)
+    mismatched = scale_mismatches(bundle, frame, with_factor=True)
     if mismatched:
         # EF as a fraction saturated the network (every risk 0.892) and a slope of 189 was fitted to its rounding
-        # and written as a new bundle without a word: two numbers cannot put an input back into its unit
+        # and written as a new bundle without a word: two numbers cannot put an input back into its unit. Only
+        # where a unit factor fits: a site of sicker patients in the same unit has no column to convert
         raise ScintimlError("; ".join(mismatched) + " — a recalibration fitted to these values would fit the model "
                             "to another unit; convert the column as the training table had it, then recalibrate")
     p = bundle.probabilities(X)
