@@ -12,9 +12,11 @@ from .fit import FittedModel
 from .select import InputSelection, OrderSelection
 from .testing import TestingAnalysis
 
-SCHEMA_VERSION = "1.7"  # 1.7: internal_external.per_site[].inputs / hidden_layer_sizes (selection repeated per
-#                         site), its top-level hidden_layer_sizes null; 1.6: internal_external.n_restarts;
-#                         1.5: environment; 1.4: explore.correlation holds at most 100 inputs (n_inputs, shown);
+SCHEMA_VERSION = "1.8"  # 1.8: readiness.settings.penalty (the lasso's penalty chosen per training fold) and
+#                         readiness.settings.patients_without_imaging; 1.7: internal_external.per_site[].inputs /
+#                         hidden_layer_sizes (selection repeated per site), its top-level hidden_layer_sizes null;
+#                         1.6: internal_external.n_restarts; 1.5: environment;
+#                         1.4: explore.correlation holds at most 100 inputs (n_inputs, shown);
 #                         1.3: dataset.missing_codes; 1.2: signal, rule on measured values,
 #                         rule.test.patients_missing_a_rule_input
 
