@@ -24,6 +24,8 @@ from ..errors import ColumnNameError, DuplicateIdError, ScintimlError, TargetCla
 from ..io import jsonable
 from ..bundle.tabular import check_id_name
 from ..cohort import column_name, model_inputs
+# the chance model shared with the study's check of repeated rows (one model: both warn alike)
+from ..repeats import _beyond_chance, _chance, _row_codes
 from .drift import input_shift, membership_auc
 from .metrics import external_performance
 from .missing import MAX_MISSING_SHARE, prepare_inputs
@@ -400,100 +402,6 @@ def _value_codes(column: pd.Series) -> np.ndarray:
     return codes
 
 
-def _row_codes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Each column as integer codes of its values (missing as one code of its own), and where cells are missing."""
-    if not frame.shape[1]:
-        return np.zeros((len(frame), 0), np.int64), np.zeros((len(frame), 0), bool)
-    codes = np.column_stack([pd.factorize(frame[c], use_na_sentinel=False)[0] for c in frame.columns])
-    return codes.astype(np.int64), frame.isna().to_numpy()
-
-
-def _chance(codes: np.ndarray, absent: np.ndarray, first: np.ndarray | None = None) -> float:
-    """How many pairs of different patients agree in every column by chance: within one table (``first`` None) or
-    between the rows ``first`` marks and the others (a site's patients against the reference). ``codes`` and
-    ``absent`` from :func:`_row_codes`.
-
-    The columns of fewest values (yes/no flags, a grade, the outcome) are taken together, by the shares of their
-    combinations, while there are no more combinations than rows, and with them which of the other columns are
-    missing. Only those other columns count as independent (of those and of each other), each by its share of
-    agreeing pairs among the patients with a value; one that is a function of a column already counted (creatinine
-    in two units) is left out, as in :func:`scintiml.cohort._repeated_rows`. Every column taken as independent had
-    understated chance many times over where coarse columns go together (chest pain, slope, thallium scan and the
-    disease): 49 of 303 Cleveland patients "repeated an earlier row" in age, sex, chest pain, slope, thal and the
-    outcome, and 35 of them "matched a patient" of the Swiss table — all of them different patients. The count stops
-    once chance explains far less than one pair (each further column can only lower it).
-
-    Examples
-    --------
-    >>> flags = np.array([[0, 0], [1, 1], [0, 0], [1, 1]])  # two flags that always agree: half the pairs do
-    >>> _chance(flags, np.zeros(flags.shape, bool))  # of 6 pairs, 2 agree (independent flags: 1.5)
-    2.0
-    """
-    from ..cohort import MAX_DEPENDENCE_CELLS, MAX_DETERMINING, REPEATED_ROW_P
-
-    n, m = codes.shape
-    side_a = np.ones(n, bool) if first is None else np.asarray(first, bool)
-    side_b = side_a if first is None else ~side_a
-    levels = codes.max(axis=0) + 1
-    block: list[int] = []
-    combinations = 1
-    for j in np.argsort(levels, kind="stable"):
-        combinations *= int(levels[j])
-        if combinations > n:
-            break
-        block.append(int(j))
-    rest = [j for j in range(m) if j not in block]
-    key = _groups([codes[:, j] for j in block] + [absent[:, j] for j in rest], n)
-    first_row = np.unique(key, return_index=True)[1]
-    count_a = np.bincount(key[side_a], minlength=len(first_row)).astype(float)
-    # pairs of two different patients per combination: c (c - 1) / 2 within a table, c_a c_b between two
-    pairs = count_a * (count_a - 1) / 2 if first is None \
-        else count_a * np.bincount(key[side_b], minlength=len(first_row))
-    seen = ~absent[first_row][:, rest]  # per combination: which other columns hold a value
-    log_q = np.zeros(len(first_row))
-    distinct = np.sort(np.unique(_groups(list(codes.T), n), return_index=True)[1])  # each distinct row once
-    determining: list[tuple[np.ndarray, int]] = []
-    budget = MAX_DEPENDENCE_CELLS  # rows compared in dependence checks: a bound on the time this may take
-    with np.errstate(divide="ignore"):
-        for i in np.argsort([-levels[j] for j in rest], kind="stable"):
-            j = rest[i]
-            own, size = codes[distinct, j], int(levels[j])
-            checks = determining[:max(0, min(MAX_DETERMINING, budget // len(distinct)))]
-            budget -= len(checks) * len(distinct)
-            if any(np.unique(d * size + own).size == nd for d, nd in checks):
-                continue
-            held = ~absent[:, j]
-            a, b = codes[side_a & held, j], codes[side_b & held, j]
-            if len(a) and len(b):
-                agree = np.sum(np.bincount(a, minlength=size) / len(a) * np.bincount(b, minlength=size) / len(b))
-                log_q += np.where(seen[:, i], np.log(agree), 0.0)
-            values = np.unique(own).size
-            if len(distinct) - values >= 10:
-                determining.append((own, values))
-            if np.sum(pairs * np.exp(log_q)) < REPEATED_ROW_P / 10:
-                break
-    return float(np.sum(pairs * np.exp(log_q)))
-
-
-def _groups(columns: list[np.ndarray], n: int) -> np.ndarray:
-    """Which rows hold the same values in every one of ``columns``: a group number per row, from 0 (a column at a
-    time; ``np.unique(axis=0)`` over 300 columns of 60,000 rows took seconds)."""
-    key = np.zeros(n, np.int64)
-    for column in columns:
-        key = pd.factorize(key * (int(column.max()) + 1 if len(column) else 1) + column.astype(np.int64))[0]
-    return key
-
-
-def _beyond_chance(found: int, expected: float) -> bool:
-    """Whether ``found`` repeats (or matches) are more than ``expected`` by chance (:func:`_chance`) explain: a
-    Poisson tail below :data:`scintiml.cohort.REPEATED_ROW_P` (the study's level for repeated rows)."""
-    from scipy import stats
-
-    from ..cohort import REPEATED_ROW_P
-
-    return found > 0 and stats.poisson.sf(found - 1, expected) < REPEATED_ROW_P
-
-
 def repeated_rows(frame: pd.DataFrame, y: np.ndarray, target: str, id_column: str | None = None) -> list[str]:
     """A note when rows of a site's table repeat an earlier row in every column (the outcome too, the id left out)
     more often than chance explains (the study's test, :func:`scintiml.cohort.load_cohort`'s repeated rows).
@@ -536,9 +444,9 @@ def development_overlap(frame: pd.DataFrame, reference: pd.DataFrame, id_column:
     developed on, not an external validation.
 
     Chance: a site patient matches a reference patient in a column with probability ``sum_v p_site(v) p_ref(v)``;
-    coarse columns are taken jointly and the others as independent (:func:`_chance`); over ``n_site * n_ref``
-    pairs that gives an expected count, and a Poisson tail below :data:`scintiml.cohort.REPEATED_ROW_P` is reported
-    (the study's level for repeated rows).
+    coarse columns are taken jointly and the others as independent (:func:`scintiml.repeats._chance`); over
+    ``n_site * n_ref`` pairs that gives an expected count, and a Poisson tail below
+    :data:`scintiml.repeats.REPEATED_ROW_P` is reported (the study's level for repeated rows).
 
     Examples
     --------
