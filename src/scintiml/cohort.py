@@ -34,8 +34,8 @@ import pandas as pd
 from .missing_codes import (apply_missing_codes, global_code_warnings, normalise_missing_codes, suspected_codes,
                             unused_codes)
 # the chance model of repeated rows, shared with the external validation; the constants stay importable from here
-from .repeats import (MAX_DEPENDENCE_CELLS, MAX_DETERMINING, REPEATED_ROW_P, _beyond_chance, _repeats,  # noqa: F401
-                      _row_codes, chance_pairs)
+from .repeats import (MAX_DEPENDENCE_CELLS, MAX_DETERMINING, REPEATED_ROW_P,  # noqa: F401
+                      repeats_beyond_chance)
 from .errors import (
     CohortFileError,
     ColumnNameError,
@@ -1261,21 +1261,12 @@ def _repeated_rows(X: pd.DataFrame, y: np.ndarray, has_ids: bool) -> list[str]:
     >>> _repeated_rows(X, y, False)
     []
     """
-    if X.shape[1] == 0 or len(X) < 2:
+    found = repeats_beyond_chance(X, y)
+    if found is None:
         return []
-    rows = pd.concat([X.reset_index(drop=True), pd.Series(np.asarray(y), name="__outcome__")], axis=1)
-    rows = rows[~X.reset_index(drop=True).isna().all(axis=1).to_numpy()]
-    codes, absent = _row_codes(rows)
-    # repeats found on the codes (one sort of the rows as bytes): DataFrame.duplicated over 20,000 radiomic columns
-    # took four seconds
-    repeated = _repeats(codes)
-    k = int(repeated.sum())
-    if k == 0:
-        return []
-    expected, stopped = chance_pairs(codes, absent)
-    if not _beyond_chance(k, expected):
-        return []
-    data_rows = ", ".join(str(i + 1) for i in rows.index[repeated][:5])
+    repeated, expected, stopped = found
+    k = len(repeated)
+    data_rows = ", ".join(str(i + 1) for i in repeated[:5])
     return [f"{k} patient row(s) repeat an earlier row in every input and the outcome"
             + (" under another id" if has_ids else "")
             + f" (patients {data_rows}{' …' if k > 5 else ''}, counting the first data row as 1; chance "

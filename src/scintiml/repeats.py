@@ -188,3 +188,36 @@ def _beyond_chance(found: int, expected: float) -> bool:
     from scipy import stats
 
     return found > 0 and bool(stats.poisson.sf(found - 1, expected) < REPEATED_ROW_P)
+
+
+def repeats_beyond_chance(inputs: pd.DataFrame, y) -> tuple[pd.Index, float, bool] | None:
+    """The rows of ``inputs`` (with the outcome ``y``) that repeat an earlier row in every column, where more of them
+    do than chance explains: ``(their positions, the pairs chance explains, whether that count stopped early)``, or
+    ``None``. Rows missing every input are left out (they agree trivially). The study's and the external
+    validation's checks of repeated rows both ask this, each in its own words.
+
+    Examples
+    --------
+    >>> rng = np.random.RandomState(0)
+    >>> once = pd.DataFrame({"chol": rng.normal(230, 40, 20).round(), "age": rng.randint(40, 80, 20)})
+    >>> found = repeats_beyond_chance(pd.concat([once, once]), np.r_[[0, 1] * 10, [0, 1] * 10])
+    >>> len(found[0]), list(found[0][:3])  # the second copy of each row
+    (20, [20, 21, 22])
+    >>> repeats_beyond_chance(once, [0, 1] * 10) is None
+    True
+    """
+    if inputs.shape[1] == 0 or len(inputs) < 2:
+        return None
+    plain = inputs.reset_index(drop=True)
+    rows = pd.concat([plain, pd.Series(np.asarray(y), name="__outcome__")], axis=1)
+    rows = rows[~plain.isna().all(axis=1).to_numpy()]
+    codes, absent = _row_codes(rows)
+    # repeats found on the codes (one sort of the rows as bytes): DataFrame.duplicated over 20,000 radiomic columns
+    # took four seconds
+    repeated = _repeats(codes)
+    if not repeated.any():
+        return None
+    expected, stopped = chance_pairs(codes, absent)
+    if not _beyond_chance(int(repeated.sum()), expected):
+        return None
+    return rows.index[repeated], expected, stopped

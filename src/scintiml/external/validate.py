@@ -25,7 +25,7 @@ from ..io import jsonable
 from ..bundle.tabular import check_id_name
 from ..cohort import column_name, model_inputs
 # the chance model shared with the study's check of repeated rows (one model: both warn alike)
-from ..repeats import _beyond_chance, _chance, _row_codes
+from ..repeats import _beyond_chance, _chance, _row_codes, repeats_beyond_chance
 from .drift import input_shift, membership_auc
 from .metrics import external_performance
 from .missing import MAX_MISSING_SHARE, prepare_inputs
@@ -395,13 +395,6 @@ def check_site_table(bundle, frame: pd.DataFrame, target: str, id_column: str | 
     return frame, y
 
 
-def _value_codes(column: pd.Series) -> np.ndarray:
-    """A column as float codes of its values (missing as NaN): what row comparisons need, whatever its type."""
-    codes = pd.factorize(column)[0].astype(float)
-    codes[codes < 0] = np.nan
-    return codes
-
-
 def repeated_rows(frame: pd.DataFrame, y: np.ndarray, target: str, id_column: str | None = None) -> list[str]:
     """A note when rows of a site's table repeat an earlier row in every column (the outcome too, the id left out)
     more often than chance explains (the study's test, :func:`scintiml.cohort.load_cohort`'s repeated rows).
@@ -421,19 +414,14 @@ def repeated_rows(frame: pd.DataFrame, y: np.ndarray, target: str, id_column: st
     []
     """
     columns = [c for c in frame.columns if c not in (target, id_column)]
-    if not columns:
+    found = repeats_beyond_chance(frame[columns], y)
+    if found is None:  # none, or as many as chance explains: nothing to say
         return []
-    codes = pd.DataFrame({c: _value_codes(frame[c]) for c in columns}).reset_index(drop=True)
-    rows = codes.assign(__outcome__=np.asarray(y))[codes.notna().any(axis=1).to_numpy()]  # no value: no patient
-    repeated = rows.duplicated()
-    if not repeated.any():
-        return []
-    if not _beyond_chance(int(repeated.sum()), _chance(*_row_codes(rows))):  # chance explains them: nothing to say
-        return []
-    shown = ", ".join(str(i + 1) for i in rows.index[repeated.to_numpy()][:5])
-    return [f"{int(repeated.sum())} patient row(s) repeat an earlier row in every column"
+    repeated = found[0]
+    shown = ", ".join(str(i + 1) for i in repeated[:5])
+    return [f"{len(repeated)} patient row(s) repeat an earlier row in every column"
             + (" under another id" if id_column is not None else "")
-            + f" (data rows {shown}{' …' if repeated.sum() > 5 else ''}; more than chance explains): a patient "
+            + f" (data rows {shown}{' …' if len(repeated) > 5 else ''}; more than chance explains): a patient "
             "counted twice weighs twice in every figure and narrows every interval — remove the copies"]
 
 
