@@ -179,19 +179,22 @@ def test_imaging_that_adds_nothing_is_never_supported_on_fixed_seeds(scenario):
     # measured over 50 seeds with the default 4x5 folds: noise 0/50 supported (n=100 and n=200); noisy copies of
     # clinical inputs 0/50 (n=200). At n=100 most are inconclusive since 0.7.2 (a lasso gain the same in every fold
     # is no longer read as a zero-width interval: a ridge refit's interval cannot rule out 0.02 with 100 patients)
-    verdicts = [_assess(_cohort(200, scenario, s), random_state=s, n_repeats=2).verdict for s in range(8)]
+    # 5 seeds here (8 until 0.7.3: the 50-seed figures above are the measurement, these seeds a check that it holds)
+    verdicts = [_assess(_cohort(200, scenario, s), random_state=s, n_repeats=2).verdict for s in range(5)]
     assert verdicts.count("supported") == 0
     # and it can say no: measured with n_repeats=2 at n=200, noise 6 of 8 and copies 3 of 8 "not supported" with the
     # lasso at a fixed C = 0.1; with its penalty chosen in each training fold (after 0.7.2) 2 of 8 and 2 of 8, the rest
-    # inconclusive — the chosen lasso keeps some noise inputs, so the gain varies more from fold to fold (one fewer
-    # allowed for another platform's last digits)
+    # inconclusive — the chosen lasso keeps some noise inputs, so the gain varies more from fold to fold. Both of
+    # those are among seeds 0-4 (noise seeds 3 and 4, copies 1 and 2); one fewer allowed for another platform's
+    # last digits
     assert verdicts.count("not_supported") >= {"noise": 1, "copy": 1}[scenario]
 
 
 def test_a_clear_imaging_gain_is_found_on_fixed_seeds():
-    # oracle gain of the true linear predictor: +0.075 AUC; measured 22/30 supported, 0/30 not supported at n=200
-    verdicts = [_assess(_cohort(200, "signal", s, effect=1.0), random_state=s).verdict for s in range(6)]
-    assert verdicts.count("supported") >= 4 and "not_supported" not in verdicts
+    # oracle gain of the true linear predictor: +0.075 AUC; measured 22/30 supported, 0/30 not supported at n=200;
+    # seeds 0-3 here (0-5 until 0.7.3): 3 of them supported, seed 2 inconclusive
+    verdicts = [_assess(_cohort(200, "signal", s, effect=1.0), random_state=s).verdict for s in range(4)]
+    assert verdicts.count("supported") >= 3 and "not_supported" not in verdicts
 
 
 def test_an_imaging_input_that_leaks_the_outcome_is_called_supported():

@@ -123,12 +123,16 @@ def test_cli_study_and_predict(tmp_path, capsys):
     groups = tmp_path / "groups.json"
     groups.write_text(json.dumps(cohort.groups))
     out = tmp_path / "study"
+    # one CV selection, not the default stable set: this test is of the command's files and options, and the
+    # default pipeline is run end to end by test_resampled (the stable set cost 2-3 minutes here on 2 cores)
     code, _ = _cli(["study", str(data), "--target", "outcome", "--id", "pid", "--groups", str(groups),
-                    "--protocol", "collimator=LEHR", "--out", str(out)], capsys)
+                    "--protocol", "collimator=LEHR", "--selection", "cv", "--out", str(out)], capsys)
     assert code in (0, None)
     for name in ("results.json", "report.html", "report.pdf", "model/bundle.json", "model/weights.npz", "model/card.md"):
         assert (out / name).exists(), name
-    assert json.loads((out / "results.json").read_text())["protocol"] == {"collimator": "LEHR"}
+    written = json.loads((out / "results.json").read_text())
+    assert written["protocol"] == {"collimator": "LEHR"}
+    assert written["selection"]["mode"] == "cv" and written["order_selection"]["mode"] == "cv"  # --selection reached
     # which part each patient was in, by the table's ids, in the table's order; the parts as results.json counts them
     split = pd.read_csv(out / "split.csv", dtype={"id": str})
     assert list(split["id"]) == [str(i) for i in cohort.ids]
