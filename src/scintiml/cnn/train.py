@@ -22,6 +22,7 @@ from ..evaluate import calibration_intercept_slope, evaluate_binary
 from ..imaging.planar import ImagingError
 from ..split import Split, split_cohort
 from .calibrate import fit_temperature, threshold_for_sensitivity_bound
+from .copies import MAX_PARTNERS, Copies, exact_copies, find_copies  # noqa: F401  (exact_copies: importable here)
 from .guard import ProtocolGuard
 from .model import ARCHITECTURES, PlanarViewNet
 from .transforms import BINNING, bin_counts, inference_transform, training_transform
@@ -196,40 +197,6 @@ def patient_split(labels: np.ndarray, ids: Sequence[str] | None, random_state: i
                    (by_patient.training, by_patient.selection, by_patient.testing)))
 
 
-def exact_copies(counts: np.ndarray) -> list[list[int]]:
-    """Groups of studies whose counts are identical in every view (indices, each group sorted, two or more).
-
-    Two acquisitions never give the same Poisson counts, so identical studies are one acquisition stored twice:
-    exported again under a new Study Instance UID, or filed under a second PatientID (a merged record, another
-    pseudonym). Studies are grouped by their counts per view, and those sharing them compared pixel by pixel.
-
-    Examples
-    --------
-    >>> x = np.arange(24.0).reshape(4, 1, 2, 3); x[3] = x[1]
-    >>> exact_copies(x)
-    [[1, 3]]
-    """
-    import hashlib
-
-    counts = np.asarray(counts)
-    by_digest: dict[bytes, list[int]] = {}
-    for i in range(len(counts)):
-        # one study at a time, never a copy of the whole data set. A digest of the bytes, not the per-view totals:
-        # acquisitions stopped at a preset count share their totals, and comparing all of them pair by pair took
-        # minutes on a few thousand studies
-        digest = hashlib.blake2b(np.ascontiguousarray(counts[i]).tobytes(), digest_size=16).digest()
-        by_digest.setdefault(digest, []).append(i)
-    groups = []
-    for members in by_digest.values():
-        while len(members) > 1:  # one digest is not yet a copy: confirmed value by value
-            first = members[0]
-            same = [first] + [j for j in members[1:] if np.array_equal(counts[j], counts[first], equal_nan=True)]
-            if len(same) > 1:
-                groups.append(same)
-            members = [j for j in members if j not in same]  # the first always leaves: no loop on NaN
-    return sorted(groups)
-
-
 def _with_copies_merged(ids: Sequence[str] | None, copies: list[list[int]], n: int) -> list[str] | None:
     """Patient ids with the patients of each group of copies made one (transitively); ``ids`` itself when there is
     no copy (so a cohort without copies is split exactly as before)."""
@@ -255,12 +222,24 @@ def _with_copies_merged(ids: Sequence[str] | None, copies: list[list[int]], n: i
 
 
 def training_split(counts: np.ndarray, labels: np.ndarray, ids: Sequence[str] | None, random_state: int,
-                   ratios: Sequence[float] = CNN_SPLIT) -> Split:
-    """:func:`train_cnn`'s split when none is given: :func:`patient_split` by patient, with exact copies of a study
-    (:func:`exact_copies`) counted as one patient's, with a warning.
+                   ratios: Sequence[float] = CNN_SPLIT, copies: Copies | None = None) -> Split:
+    """:func:`train_cnn`'s split when none is given: :func:`patient_split` by patient, with the copies of a study
+    (:func:`~scintiml.cnn.copies.find_copies`: exact copies, and near copies filed as another patient's) counted as one
+    patient's, with a warning.
 
     A study filed under two PatientIDs was split as two patients: one copy trained on, the other tested (and its
     testing AUC flattered by a study the network had seen). Without copies the split is :func:`patient_split`'s.
+
+    Parameters
+    ----------
+    counts : array (n, views, H, W)
+    labels : array (n,)
+    ids : sequence of str, optional
+    random_state : int
+    ratios : sequence of 3 floats
+    copies : Copies, optional
+        The copies among ``counts``, when already found (:func:`~scintiml.cnn.copies.find_copies`): they are then not
+        searched again.
 
     Examples
     --------
@@ -274,14 +253,49 @@ def training_split(counts: np.ndarray, labels: np.ndarray, ids: Sequence[str] | 
     >>> len({part for part, idx in enumerate((s.training, s.selection, s.testing)) if {1, 19} & set(idx)})
     1
     """
-    copies = exact_copies(counts)
-    if copies:
-        n_copies = sum(len(g) - 1 for g in copies)
+    copies = find_copies(counts, ids) if copies is None else copies.check(len(counts))
+    if copies.exact:
+        n_copies = sum(len(g) - 1 for g in copies.exact)
         warnings.warn(f"{n_copies} stud{'y is an exact copy' if n_copies == 1 else 'ies are exact copies'} of "
-                      f"another (the same counts in every view; e.g. {_copies_named(copies[0], ids)}): each copy is "
-                      "kept in its original's part of the split, so that no study is trained on and tested as "
+                      f"another (the same counts in every view; e.g. {_copies_named(copies.exact[0], ids)}): each copy "
+                      "is kept in its original's part of the split, so that no study is trained on and tested as "
                       "another patient's; remove the copies", UserWarning, stacklevel=3)
-    return patient_split(labels, _with_copies_merged(ids, copies, len(counts)), random_state, ratios)
+    if copies.near:
+        k = len(copies.near)
+        shown = "; ".join(_pair_named(pair, ids) for pair in copies.near[:_NAMED_PAIRS])
+        more = f"; and {k - _NAMED_PAIRS} more" if k > _NAMED_PAIRS else ""
+        warnings.warn(f"{k} pair{'' if k == 1 else 's'} of studies of different patients "
+                      f"{'is a near copy' if k == 1 else 'are near copies'} of one acquisition (the same noise, "
+                      f"noise-fingerprint similarity >= {copies.threshold:.2f}: one scan exported again, re-windowed, "
+                      f"shifted or resampled): {shown}{more}; each pair is kept in one part of the split, so that no "
+                      "study is trained on and tested as another patient's; remove the copies", UserWarning,
+                      stacklevel=3)
+    if copies.crowded:
+        warnings.warn(crowded_message(copies, ids), UserWarning, stacklevel=3)
+    return patient_split(labels, _with_copies_merged(ids, copies.groups(), len(counts)), random_state, ratios)
+
+
+def crowded_message(copies: Copies, ids: Sequence[str] | None) -> str:
+    """The warning for studies alike to the studies of many patients (:attr:`~scintiml.cnn.copies.Copies.crowded`)."""
+    k = len(copies.crowded)
+    named = _copies_named(copies.crowded, ids)
+    return (f"{k} stud{'y is' if k == 1 else 'ies are'} alike to the studies of more than {MAX_PARTNERS} other "
+            f"patients by the noise-fingerprint search for copies ({named}): text or a marker burned into the "
+            "views at the same place, or a fixed pattern of the camera, makes studies alike, and one acquisition is "
+            "not filed under that many PatientIDs, so these were not taken for copies and nothing was merged for "
+            "them (the search for near copies cannot see past it); check them by eye, and remove burned-in "
+            "annotations before training")
+
+
+#: How many near-copy pairs a warning names (the rest are counted).
+_NAMED_PAIRS = 3
+
+
+def _pair_named(pair: tuple[int, int, float], ids: Sequence[str] | None) -> str:
+    """A near-copy pair as a user can find it: by index, PatientIDs where the studies have them, and similarity."""
+    i, j, s = pair
+    who = "" if ids is None else f", PatientIDs {str(ids[i])!r} and {str(ids[j])!r}"
+    return f"the studies at index {i} and {j}{who} (similarity {s:.2f})"
 
 
 def _copies_named(group: Sequence[int], ids: Sequence[str] | None) -> str:
@@ -291,14 +305,21 @@ def _copies_named(group: Sequence[int], ids: Sequence[str] | None) -> str:
     return f"{_at(group)}, PatientID(s) {', '.join(repr(str(ids[i])) for i in group[:_NAMED])}"
 
 
-def _check_split(split: Split, n: int, ids: Sequence[str] | None, counts: np.ndarray) -> Split:
-    """An explicit split as integer positions of counts, refused where it lets a study or a patient reach two parts.
+def _check_split(split: Split, n: int, ids: Sequence[str] | None, counts: np.ndarray,
+                 copies: Copies | None = None) -> Split:
+    """An explicit split as integer positions of counts, refused where it lets a study, a patient or one acquisition
+    reach two parts.
+
+    Near copies are refused as exact copies are, not only warned of: a pair on both sides is the same leak (the
+    network tested on a study it was trained on), a split given by hand is fixed by moving one study, and the default
+    split keeps the pair together by itself. ``copies`` (:func:`~scintiml.cnn.copies.find_copies` of ``counts``) is
+    searched when not given.
 
     Raises
     ------
     SplitError
         Positions that are not whole numbers from 0 to ``n - 1``, a study in two parts, a patient (``ids``) with
-        studies in two parts, or exact copies of one study (:func:`exact_copies`) in two parts.
+        studies in two parts, exact copies of one study in two parts, or a near-copy pair in two parts.
     """
     names = ("training", "selection", "testing")
     parts = []
@@ -334,10 +355,19 @@ def _check_split(split: Split, n: int, ids: Sequence[str] | None, counts: np.nda
     if ids is not None:
         judged, advice = "a patient", "keep a patient's studies in one part (scintiml.cnn.patient_split)"
         straddling([str(i) for i in ids], "one patient's studies")
-    copies = exact_copies(counts)
-    if copies:
+    copies = find_copies(counts, ids) if copies is None else copies.check(n)
+    if copies.exact:
         judged, advice = "one acquisition", "remove the copies, or split with scintiml.cnn.train.training_split"
-        straddling(_with_copies_merged(None, copies, n), "exact copies of one study (the same counts in every view)")
+        straddling(_with_copies_merged(None, copies.exact, n), "exact copies of one study (the same counts in every "
+                                                                "view)")
+    for i, j, s in copies.near:  # pair by pair, not merged: each refusal names a pair that is itself alike
+        if owner[i] >= 0 and owner[j] >= 0 and owner[i] != owner[j]:
+            who = "" if ids is None else f", PatientIDs {str(ids[i])!r} and {str(ids[j])!r}"
+            raise SplitError(f"the split puts near copies of one acquisition in two parts (the studies at index {i} "
+                             f"and {j}{who}: {names[owner[i]]} and {names[owner[j]]}; noise-fingerprint similarity "
+                             f"{s:.2f} >= {copies.threshold:.2f}), so one acquisition would be both fitted on and "
+                             "judged on; put both in one part or remove one, or split with "
+                             "scintiml.cnn.train.training_split")
     return Split(*parts)
 
 
@@ -468,6 +498,7 @@ def train_cnn(
     views: Sequence[str],
     ids: Sequence[str] | None = None,
     split: Split | None = None,
+    copies: Copies | None = None,
     architecture: str = "alexnet",
     width: int = 8,
     epochs: int = 60,
@@ -502,8 +533,11 @@ def train_cnn(
         Patient ids: the split keeps each patient's studies together (default: one patient per study).
     split : Split, optional
         Explicit training/selection/testing positions of studies in ``counts``, refused where a study, a patient of
-        ``ids`` or copies of one study fall in two parts (default: :func:`training_split`, 50:30:20 by patient,
-        exact copies of a study kept in one part).
+        ``ids``, exact copies of one study or a near-copy pair fall in two parts (default: :func:`training_split`,
+        50:30:20 by patient, copies of a study kept in one part).
+    copies : Copies, optional
+        The copies among ``counts`` (:func:`scintiml.cnn.copies.find_copies` with ``ids``), when already found: not
+        searched again (``cnn train`` finds them once for its split and the training). Found when not given.
     architecture : {"alexnet", "monai-densenet"}
     width : int
         First-stage filters of the encoder.
@@ -559,9 +593,11 @@ def train_cnn(
     ScintimlError
         A width that is not a whole number from 1 to 256.
     SplitError
-        An explicit ``split`` whose parts share a study, a patient of ``ids``, or exact copies of one study.
+        An explicit ``split`` whose parts share a study, a patient of ``ids``, exact copies of one study or a pair of
+        near copies.
     ValueError
-        An unknown architecture, ``epochs < 1``, ``batch_size < 2`` or ``smoothing`` outside (0, 1].
+        An unknown architecture, ``epochs < 1``, ``batch_size < 2``, ``smoothing`` outside (0, 1], or ``copies``
+        found among another number of studies.
 
     Examples
     --------
@@ -612,8 +648,10 @@ def train_cnn(
     device = torch.device(device) if device is not None else default_device()
     # the default split keeps a patient's studies, and copies of one study, in one part; an explicit one is checked
     # for the same (a by-study split with patient ids, or overlapping parts, was used without a word)
-    split = training_split(counts, labels, ids, seed) if split is None else _check_split(split, len(counts), ids,
-                                                                                         counts)
+    if split is None:
+        split = training_split(counts, labels, ids, seed, copies=copies)
+    else:
+        split = _check_split(split, len(counts), ids, counts, copies)
     tr, se, te = split.training, split.selection, split.testing
     if len(se) == 0 or not 0 < labels[se].sum() < len(se):
         raise ImagingError("the selection part needs positive and negative studies; give more studies")

@@ -14,6 +14,7 @@ from ..cohort import EVENT_CODINGS, read_table
 from ..errors import ScintimlError
 from ..imaging.planar import ImagingError
 from ..io import atomic_dir, atomic_file, check_output_path, safe_file_stem, spreadsheet_safe
+from .copies import find_copies
 from .guard import valid_energy_window
 from .train import CNNModel, _check_split, train_cnn, training_split
 
@@ -226,7 +227,8 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
 
     ``epochs`` may be at most :data:`MAX_EPOCHS`. The split (:func:`~scintiml.cnn.train.training_split`, by PatientID)
     is made before the training, so that the protocol guard's spacing, collimators and energy windows come from the
-    training part's studies alone. Returns the model and the skipped files. ``model.report`` holds the skipped
+    training part's studies alone; the copies of a study (:func:`~scintiml.cnn.copies.find_copies`) are found once,
+    for that split and the training. Returns the model and the skipped files. ``model.report`` holds the skipped
     files (``"skipped"``) and the notes on the labels file (``"notes"``: repeated rows, rows naming no study); the
     bundle's ``training_report.json`` holds their number and the notes without names
     (:func:`~scintiml.cnn.bundle.shareable_report`: a bundle travels).
@@ -268,13 +270,18 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
     # spacing, collimators and energy windows are the training studies' only: read from every study, a collimator
     # or spacing seen only in testing or selection patients was accepted at triage, though never trained on
     split = train_kwargs.pop("split", None)
+    # the copies are searched once, here, and handed to train_cnn: its own check of this split searched them again
+    # (the near-copy search multiplies the fingerprints of every pair of studies, 25 shifts each)
+    copies = train_kwargs.pop("copies", None)
+    copies = find_copies(counts, ids) if copies is None else copies
     if split is None:
         # train_cnn's default seed, passed on to it: the split and the training read one seed
-        split = training_split(counts, np.asarray(y), ids, train_kwargs.setdefault("seed", 0))
+        split = training_split(counts, np.asarray(y), ids, train_kwargs.setdefault("seed", 0), copies=copies)
     else:  # refused here as train_cnn would refuse it, before its training part is read
-        split = _check_split(split, len(counts), ids, counts)
+        split = _check_split(split, len(counts), ids, counts, copies)
     protocol = training_protocol([studies[int(i)] for i in np.asarray(split.training)])
-    model = train_cnn(counts, np.asarray(y), list(views), ids=ids, split=split, protocol=protocol, progress=progress,
+    model = train_cnn(counts, np.asarray(y), list(views), ids=ids, split=split, copies=copies, protocol=protocol,
+                      progress=progress,
                       data_description=f"{len(y)} studies ({int(np.sum(y))} with PE) from {Path(data).name}",
                       **train_kwargs)
     # which part each study fell in, for the caller (cnn train --split-csv): never into the bundle, it names patients
