@@ -8,6 +8,7 @@ import tracemalloc
 import zipfile
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import run_cli
@@ -449,3 +450,21 @@ def test_complex_inputs_are_refused_not_cut_to_their_real_part(study, bundle_dir
     assert isinstance(plain, pd.DataFrame) and len(plain) == 40  # the same patients, real-valued: accepted
     with pytest.raises(BundleError, match="'planar_washout' holds complex numbers"):
         bundle.predict(waves.drop(columns="outcome"), warn=False)
+
+
+def test_each_patient_names_its_inputs_outside_the_training_range_and_imputed_in_the_models_order(pristine):
+    import warnings
+
+    bundle = load_bundle(pristine)
+    ranges = bundle.spec["training_ranges"]
+    inside = {name: (low + high) / 2 for name, (low, high) in ranges.items()}
+    rows = pd.DataFrame([inside] * 4)
+    rows.loc[1, "age"] = ranges["age"][1] + 50  # one input beyond the range
+    rows.loc[2, ["planar_washout", "delta_lvef"]] = [ranges["planar_washout"][1] + 5, ranges["delta_lvef"][0] - 5]
+    rows.loc[3, "age"] = np.nan  # imputed with the training median
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = bundle.predict(rows[list(reversed(bundle.inputs))])  # columns in another order than the model's
+    expected_two = ";".join(n for n in bundle.inputs if n in ("planar_washout", "delta_lvef"))
+    assert list(out["out_of_range"]) == ["", "age", expected_two, ""]
+    assert list(out["imputed"]) == ["", "", "", "age"]

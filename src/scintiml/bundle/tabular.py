@@ -258,7 +258,11 @@ class Bundle:
         outside = pd.DataFrame({c: ~X[c].between(*ranges[c]) for c in self.inputs})
 
         def names(mask: pd.DataFrame) -> list[str]:
-            return [";".join(c for c in self.inputs if row[c]) for _, row in mask.iterrows()]
+            # the flagged inputs of each row, in the model's order, joined by ";". Over a boolean array, not
+            # DataFrame.iterrows: that built a Series per patient (7.3 s of a 50,000-patient prediction)
+            flags = mask[self.inputs].to_numpy(dtype=bool)
+            inputs = list(self.inputs)
+            return ["" if not row.any() else ";".join(inputs[j] for j in np.flatnonzero(row)) for row in flags]
 
         positive = str(self.spec["positive"])
         # the training table's own non-event value where the bundle records it (0.4.1 on); "not <event>" before
