@@ -586,7 +586,7 @@ def test_a_stray_library_warning_is_one_warning_line(tmp_path, capfd):
     x = rng.normal(size=100)
     frame = pd.DataFrame({"a\x1b[31m1": x, "outcome": (x + rng.normal(size=100) > 0).astype(int)})
     frame.to_csv(tmp_path / "g.csv", index=False)
-    code = run_cli(["study", str(tmp_path / "g.csv"), "--target", "outcome", "--out", str(tmp_path / "st"),
+    code = run_cli(["study", "--no-pdf", str(tmp_path / "g.csv"), "--target", "outcome", "--out", str(tmp_path / "st"),
                     "--inputs", "all", "--selection", "split"])
     err = capfd.readouterr().err
     assert code == 0 and "\x1b" not in err and "UserWarning" not in err

@@ -468,7 +468,7 @@ def test_cli_study_with_site_column_adds_internal_external_cv(tmp_path, capsys):
     frame = heart_disease_frame(["cleveland", "hungarian", "va"])[["site", "age", "sex", "cp", "exang", "disease"]]
     frame.to_csv(tmp_path / "three.csv", index=False)
     out = tmp_path / "study"
-    code = run_cli(["study", str(tmp_path / "three.csv"), "--target", "disease", "--site-column", "site",
+    code = run_cli(["study", "--no-pdf", str(tmp_path / "three.csv"), "--target", "disease", "--site-column", "site",
                     "--inputs", "all", "--out", str(out)])
     assert code == 0
     r = json.loads((out / "results.json").read_text())

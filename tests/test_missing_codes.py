@@ -151,15 +151,16 @@ def test_a_bundle_with_damaged_codes_is_refused(coded_study, tmp_path):
 def test_cli_study_records_the_codes_and_refuses_a_bad_one_in_one_line(table, tmp_path, capsys):
     data = tmp_path / "cohort.csv"
     table.to_csv(data, index=False)
-    code = run_cli(["study", str(data), "--target", "outcome", "--id", "pid", "--inputs", "all", "--selection",
-                    "split", "--missing", "planar_washout=0", "--out", str(tmp_path / "s")])
+    code = run_cli(["study", "--no-pdf", str(data), "--target", "outcome", "--id", "pid", "--inputs", "all",
+                    "--selection", "split", "--missing", "planar_washout=0", "--out", str(tmp_path / "s")])
     assert code == 0, capsys.readouterr().err
     results = json.loads((tmp_path / "s" / "results.json").read_text())
     assert results["dataset"]["missing_codes"] == {"planar_washout": [0.0]}
     assert results["dataset"]["missing"]["planar_washout"] == len(CODED)
     assert load_bundle(tmp_path / "s" / "model").missing_codes == {"planar_washout": [0.0]}
     capsys.readouterr()
-    code = run_cli(["study", str(data), "--target", "outcome", "--missing", "washout=0", "--out", str(tmp_path / "t")])
+    code = run_cli(["study", "--no-pdf", str(data), "--target", "outcome", "--missing", "washout=0",
+                    "--out", str(tmp_path / "t")])
     err = capsys.readouterr().err
     assert code != 0 and "Traceback" not in err and "did you mean 'planar_washout'" in err
     assert not (tmp_path / "t").exists()
@@ -241,7 +242,7 @@ def test_decimal_comma_codes_and_site_column_codes_on_the_cli(table, tmp_path, c
     out = capsys.readouterr()
     assert code == 0, out.err
     assert f"planar_washout (0 x{len(CODED)})" in out.out
-    code = run_cli(["study", str(data), "--target", "outcome", "--id", "pid", "--site-column", "hospital",
+    code = run_cli(["study", "--no-pdf", str(data), "--target", "outcome", "--id", "pid", "--site-column", "hospital",
                     "--decimal-comma", "--missing", "hospital=north", "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code == 2 and "names the site column 'hospital'" in err and "Traceback" not in err

@@ -357,8 +357,8 @@ def test_cli_study_warns_of_an_input_that_may_leak_the_outcome(tmp_path, capsys)
     data = tmp_path / "leak.csv"
     frame.to_csv(data, index=False)
     out = tmp_path / "study"
-    code, captured = _cli(["study", str(data), "--target", "outcome", "--selection", "split", "--inputs", "all",
-                           "--out", str(out)], capsys)
+    code, captured = _cli(["study", "--no-pdf", str(data), "--target", "outcome", "--selection", "split", "--inputs",
+                           "all", "--out", str(out)], capsys)
     assert code == 0
     err = captured.err.replace("\n", " ")
     assert "'marker_x' separates the outcome almost alone" in err
@@ -502,7 +502,8 @@ def test_no_signal_is_the_first_thing_the_terminal_says(tmp_path, capfd):
     rng = np.random.default_rng(1)
     pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80), "y": rng.integers(0, 2, 80)}).to_csv(
         tmp_path / "noise.csv", index=False)
-    assert run_cli(["study", str(tmp_path / "noise.csv"), "--target", "y", "--out", str(tmp_path / "out")]) == 0
+    assert run_cli(["study", "--no-pdf", str(tmp_path / "noise.csv"), "--target", "y",
+                    "--out", str(tmp_path / "out")]) == 0
     err = capfd.readouterr().err.splitlines()
     assert err[0].startswith("warning: no signal the patients can support")
     assert sum(line.startswith("warning: no signal") for line in err) == 1  # said once
@@ -655,7 +656,7 @@ def test_a_study_beyond_the_measured_sizes_says_so_first_and_logs_its_stages(tmp
     frame = pd.DataFrame(rng.normal(size=(80, 3)), columns=["a", "b", "c"])
     frame["y"] = (frame["a"] + rng.normal(size=80) > 0).astype(int)
     frame.to_csv(tmp_path / "c.csv", index=False)
-    args = ["study", str(tmp_path / "c.csv"), "--target", "y", "--inputs", "all", "--selection", "split"]
+    args = ["study", "--no-pdf", str(tmp_path / "c.csv"), "--target", "y", "--inputs", "all", "--selection", "split"]
     assert run_cli([*args, "--out", str(tmp_path / "within")]) == 0
     err = capfd.readouterr().err.splitlines()
     assert not [line for line in err if line.startswith("stage:") or "larger than the largest measured" in line]
@@ -666,3 +667,5 @@ def test_a_study_beyond_the_measured_sizes_says_so_first_and_logs_its_stages(tmp
     stages = [line.split(" (after")[0] for line in err if line.startswith("stage:")]
     assert stages[:4] == ["stage: split", "stage: explore", "stage: input selection", "stage: order selection"]
     assert stages[-1] == "stage: report"
+    # --no-pdf: the report without its PDF
+    assert (tmp_path / "beyond" / "report.html").exists() and not (tmp_path / "beyond" / "report.pdf").exists()

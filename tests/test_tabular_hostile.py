@@ -180,8 +180,8 @@ def test_the_study_command_prints_what_reading_the_table_did(tmp_path, capsys):
 
     frame = _cohort_frame(60).assign(bmi=np.nan)
     frame.to_csv(tmp_path / "t.csv", index=False)
-    code = run_cli(["study", str(tmp_path / "t.csv"), "--target", "event", "--id", "pid", "--selection", "split",
-                    "--out", str(tmp_path / "s")])
+    code = run_cli(["study", "--no-pdf", str(tmp_path / "t.csv"), "--target", "event", "--id", "pid", "--selection",
+                    "split", "--out", str(tmp_path / "s")])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     notes = [line for line in captured.err.splitlines() if line.startswith("note:")]

@@ -86,7 +86,7 @@ DEMO_GROUPS_HINT = ("(the bundled cohort with them: scintiml demo --cohort heart
 
 def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_inputs, seed: int,
            protocol: dict[str, str], sites=None, selection: str = "stable", jobs: int = 1,
-           stage_lines: bool = False, groups_hint: Optional[str] = None) -> None:
+           stage_lines: bool = False, groups_hint: Optional[str] = None, pdf: bool = True) -> None:
     """Run and write the study, printing its headline; ``stage_lines`` says each stage off a terminal whatever
     the cohort's size, ``groups_hint`` replaces the headline's "(give them with --groups FILE)"."""
     from ..report import headline
@@ -99,7 +99,7 @@ def _study(cohort_loader, out: Path, overwrite: bool, ratios, inputs: str, max_i
     with _progress_bar(stage_lines=stage_lines) as progress:
         result = write_study(cohort, out, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=seed,
                              protocol=protocol, overwrite=overwrite, progress=progress, sites=sites,
-                             selection=selection, n_jobs=jobs)
+                             selection=selection, n_jobs=jobs, pdf=pdf)
     from ..stages.results import NO_SIGNAL
 
     signal = result.results.get("signal") or {}
@@ -169,6 +169,7 @@ def study(
     missing: List[str] = typer.Option([], "--missing", help="A value meaning 'not measured', read as missing: "
                                                             "COLUMN=VALUE (chol=0) or VALUE for every input (-9); "
                                                             "repeatable; the model applies it to new patients."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also write report.pdf (report.html is always written)."),
 ) -> None:
     """Run the whole study: select inputs and network, test, explain, judge the imaging, write everything."""
     from ..cohort import load_cohort
@@ -196,7 +197,7 @@ def study(
     _study(lambda: load_cohort(data, target, positive=positive, id_column=id_column, groups=groups, exclude=exclude,
                                decimal="," if decimal_comma else ".", percent=percent, missing_codes=codes),
            out, overwrite, ratios, inputs, max_inputs, seed, site_protocol, sites=sites, selection=selection,
-           jobs=jobs)
+           jobs=jobs, pdf=pdf)
 
 
 @app.command()
