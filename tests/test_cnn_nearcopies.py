@@ -239,7 +239,7 @@ def test_burned_in_text_does_not_merge_every_patient_into_one_part(cohort):
     assert similarity(counts[0], counts[1]) > 0.5  # the text alone makes them alike ...
     found = find_copies(counts, ids[:30])
     assert found.crowded == list(range(30)) and found.near == [] and found.groups() == []  # ... but nothing is merged
-    with pytest.warns(UserWarning, match=r"30 studies are alike to the studies of more than 2 other patients .* "
+    with pytest.warns(UserWarning, match=r"30 studies are alike to the studies of more than 2 other patients.* "
                                          r"burned into the views"):
         split = training_split(counts, y[:30], ids[:30], 0)
     plain = patient_split(y[:30], ids[:30], 0)  # split by patient, as if no copy were found
@@ -253,3 +253,59 @@ def test_a_real_near_copy_among_clean_studies_is_not_crowded(with_copies):
     counts, _, names, originals = with_copies
     found = find_copies(counts, names)
     assert found.crowded == [] and len(found.near) == len(originals)
+
+
+# --- the review of the guard (session 17): each test fails on the guard as first landed ---
+
+def test_a_chain_through_patients_with_several_studies_is_crowded():
+    # A's study like B's, B's other study like C's, C's other like D's: the split would merge four patients, though
+    # no study had more than one partner and no chain of studies more than two
+    ids = ["A", "B", "B", "C", "C", "D"]
+    assert copies.crowded_studies([(0, 1, 0.6), (2, 3, 0.6), (4, 5, 0.6)], ids, 6) == set(range(6))
+
+
+def test_an_exact_copy_does_not_make_a_real_near_copy_crowded(cohort):
+    # scan 0 stored twice byte for byte, at half the bit depth and shifted by a pixel, no PatientIDs: four "patients"
+    # were counted for one acquisition, all four crowded, and the copies split apart
+    X, y, _ = cohort
+    x = X[0].astype(float)
+    counts = np.concatenate([np.stack([x, x, np.round(x / 2), _shift(x, 0, 1)]), X[1:40].astype(float)])
+    labels = np.r_[[y[0]] * 4, y[1:40]]
+    found = find_copies(counts)
+    assert found.exact == [[0, 1]] and found.crowded == [] and {(i, j) for i, j, _ in found.near} >= {(0, 2), (2, 3)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for seed in range(4):
+            split = training_split(counts, labels, None, seed, copies=found)
+            parts = {k for k, part in enumerate((split.training, split.selection, split.testing))
+                     if set(part) & {0, 1, 2, 3}}
+            assert len(parts) == 1, seed
+
+
+def test_copies_found_with_other_ids_are_refused():
+    counts = np.zeros((3, 1, 8, 8))
+    found = copies.Copies(3, ids=None)
+    with pytest.raises(ValueError, match="copies were found with other PatientIDs than the split's"):
+        found.check(3, ["A", "A", "B"])
+    assert copies.Copies(3, ids=("A", "A", "B")).check(3, np.array(["A", "A", "B"])).n == 3
+    with pytest.raises(ValueError, match="copies were found with other PatientIDs"):
+        _check_split(Split([0], [1], [2]), 3, ["A", "B", "C"], counts, found)
+
+
+def test_a_hand_split_cannot_separate_copies_linked_through_a_study_it_leaves_out():
+    # 0 like 1 and 1 like 2 (0 and 2 below the threshold): 1 left out, 0 trained on and 2 tested was accepted
+    linked = copies.Copies(8, near=[(0, 1, 0.6), (1, 2, 0.6)], threshold=0.45)
+    split = Split(np.array([0, 3, 4]), np.array([5, 6]), np.array([2, 7]))
+    with pytest.raises(SplitError, match=r"studies linked by near copies .*\(the studies at index 0 and 2: training "
+                                         r"and testing"):
+        _check_split(split, 8, None, np.zeros((8, 1, 8, 8)), linked)
+
+
+def test_ids_of_the_wrong_length_or_no_view_are_refused_in_one_sentence(cohort):
+    X, y, ids = cohort
+    with pytest.raises(ValueError, match="ids gives 2 PatientIDs for 6 studies; give one per study"):
+        find_copies(X[:6], ids[:2])
+    with pytest.raises(ValueError, match="ids gives 8 PatientIDs for 6 studies"):
+        training_split(X[:6], y[:6], ids[:8], 0)
+    with pytest.raises(ValueError, match=r"counts holds no view \(shape \(4, 0, 64, 64\)\)"):
+        find_copies(np.zeros((4, 0, 64, 64)))

@@ -32,6 +32,10 @@ def cnn_train(
     split_csv: Optional[Path] = typer.Option(None, "--split-csv", help="Also write which part (training, selection, "
                                              "testing) each study fell in, by PatientID, to this CSV; kept out of the "
                                              "bundle, which names no patient."),
+    split_from: Optional[Path] = typer.Option(None, "--split-from", help="Take each study's part from this CSV "
+                                              "(study_instance_uid, part: training, selection or testing), as "
+                                              "--split-csv writes it: an earlier model's split, or one made by hand; "
+                                              "refused where a patient or a copy of a study falls in two parts."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Train the per-view CNN (50:30:20 split by patient, early stopping, temperature scaling, a threshold whose
@@ -62,7 +66,7 @@ def cnn_train(
         with warnings_as_lines():  # the split's small-part warnings, as our lines
             model, skipped = train_from_folder(data, out, labels=labels, views=view_list, overwrite=overwrite,
                                                progress=show, architecture=architecture, epochs=epochs,
-                                               max_steps=max_steps, seed=seed)
+                                               max_steps=max_steps, seed=seed, split_from=split_from)
     if split_csv is not None:
         _write_split_csv(model.report.get("parts", []), split_csv, overwrite)
     warn_each(skipped)

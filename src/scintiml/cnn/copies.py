@@ -86,9 +86,12 @@ class Copies:
     threshold : float
         The similarity threshold used.
     crowded : list of int
-        Studies alike to the studies of more than :data:`MAX_PARTNERS` other patients: their likeness is not taken
-        for copies (burned-in text, a fixed pattern of the camera), their pairs are left out of ``near`` and nothing
-        is merged for them.
+        Studies alike to the studies of more than :data:`MAX_PARTNERS` other patients, or linked through near copies
+        to more than ``MAX_PARTNERS + 1`` patients in all: their likeness is not taken for copies (burned-in text, a
+        fixed pattern of the camera), their near pairs are left out of ``near`` (exact copies stay in ``exact``).
+    ids : tuple of str, optional
+        The PatientIDs the copies were found with (``None``: every study its own patient); :meth:`check` refuses
+        other ones, since which studies are crowded depends on them.
     """
 
     n: int
@@ -96,23 +99,49 @@ class Copies:
     near: list[tuple[int, int, float]] = field(default_factory=list)
     threshold: float = NEAR_COPY_THRESHOLD
     crowded: list[int] = field(default_factory=list)
+    ids: tuple[str, ...] | None = None
 
     def groups(self) -> list[list[int]]:
         """Every group of studies to keep in one part: the groups of exact copies, then the near pairs."""
         return [list(g) for g in self.exact] + [[i, j] for i, j, _ in self.near]
 
-    def check(self, n: int) -> "Copies":
-        """``self``, refused when it was found among another number of studies than ``n``.
+    def check(self, n: int, ids: Sequence[str] | None = None) -> "Copies":
+        """``self``, refused when it was found among another number of studies than ``n``, or with other PatientIDs
+        than ``ids``.
 
         Raises
         ------
         ValueError
-            ``n`` differs from the number of studies searched.
+            ``n`` differs from the number of studies searched, or ``ids`` from the PatientIDs searched with.
         """
         if self.n != n:
             raise ValueError(f"copies were found among {self.n} studies, but {n} are split; find them among these "
                              "studies (scintiml.cnn.copies.find_copies)")
+        if _id_tuple(ids, n) != self.ids:
+            raise ValueError("copies were found with other PatientIDs than the split's (which studies are one "
+                             "patient's changes which are copies); find them with these ids "
+                             "(scintiml.cnn.copies.find_copies(counts, ids))")
         return self
+
+
+def _id_tuple(ids: Sequence[str] | None, n: int) -> tuple[str, ...] | None:
+    """``ids`` as a tuple of str (any sequence, a pandas Series by position), refused unless one per study."""
+    if ids is None:
+        return None
+    ids = tuple(str(i) for i in list(ids))
+    if len(ids) != n:
+        raise ValueError(f"ids gives {len(ids)} PatientIDs for {n} studies; give one per study")
+    return ids
+
+
+def _check_counts(counts: np.ndarray) -> np.ndarray:
+    """``counts`` as an array ``(n, views, H, W)`` with at least one view, or a ValueError saying what it is."""
+    counts = np.asarray(counts)
+    if counts.ndim != 4:
+        raise ValueError(f"counts must be (n, views, H, W); got shape {counts.shape}")
+    if counts.shape[1] == 0 and len(counts):
+        raise ValueError(f"counts holds no view (shape {counts.shape}): every study needs at least one view")
+    return counts
 
 
 def exact_copies(counts: np.ndarray) -> list[list[int]]:
@@ -128,7 +157,7 @@ def exact_copies(counts: np.ndarray) -> list[list[int]]:
     >>> exact_copies(x)
     [[1, 3]]
     """
-    counts = np.asarray(counts)
+    counts = _check_counts(counts)
     by_digest: dict[bytes, list[int]] = {}
     for i in range(len(counts)):
         # one study at a time, never a copy of the whole data set. A digest of the bytes, not the per-view totals:
@@ -304,10 +333,9 @@ def near_copies(counts: np.ndarray, ids: Sequence[str] | None = None, threshold:
     >>> near_copies(x, ids=["A", "B", "A"])  # one patient's two studies: not another patient's copy
     []
     """
-    counts = np.asarray(counts)
+    counts = _check_counts(counts)
     n = len(counts)
-    if counts.ndim != 4:
-        raise ValueError(f"counts must be (n, views, H, W); got shape {counts.shape}")
+    ids = _id_tuple(ids, n)
     threshold = near_copy_threshold(counts.shape[1]) if threshold is None else float(threshold)
     if min(counts.shape[2:]) < FINGERPRINT_GRID:
         return []
@@ -348,25 +376,29 @@ def find_copies(counts: np.ndarray, ids: Sequence[str] | None = None, threshold:
     >>> found.exact, [(i, j) for i, j, _ in found.near], found.groups()
     ([[0, 1]], [(2, 3)], [[0, 1], [2, 3]])
     """
-    counts = np.asarray(counts)
+    counts = _check_counts(counts)
+    ids = _id_tuple(ids, len(counts))
     if threshold is None:
-        threshold = near_copy_threshold(counts.shape[1]) if counts.ndim == 4 else NEAR_COPY_THRESHOLD
+        threshold = near_copy_threshold(counts.shape[1])
     exact = exact_copies(counts)
     group_of = {i: k for k, g in enumerate(exact) for i in g}
     near = [(i, j, s) for i, j, s in near_copies(counts, ids, threshold)
             if group_of.get(i, -1) != group_of.get(j, -2)]  # an exact pair is said as such, not again
-    crowded = crowded_studies(near, ids, len(counts))
+    crowded = crowded_studies(near, ids, len(counts), exact=exact)
     near = [(i, j, s) for i, j, s in near if i not in crowded and j not in crowded]
-    return Copies(len(counts), exact, near, float(threshold), sorted(crowded))
+    return Copies(len(counts), exact, near, float(threshold), sorted(crowded), ids)
 
 
 def crowded_studies(near: Sequence[tuple[int, int, float]], ids: Sequence[str] | None, n: int,
-                    max_partners: int = MAX_PARTNERS) -> set[int]:
-    """Studies that are near copies of studies of more than ``max_partners`` other patients (:data:`MAX_PARTNERS`).
+                    max_partners: int = MAX_PARTNERS, exact: Sequence[Sequence[int]] = ()) -> set[int]:
+    """Studies that are near copies of studies of more than ``max_partners`` other patients (:data:`MAX_PARTNERS`),
+    or that near pairs link to more than ``max_partners + 1`` patients in all.
 
-    The patients are counted, not the studies: one patient's three studies alike to one acquisition are one partner.
-    A chain of pairs that would merge more than ``max_partners + 1`` patients into one (A like B, B like C, C like
-    D, ...) is crowded as a whole: no acquisition is filed under that many PatientIDs.
+    Patients are counted, not studies: one patient's three studies alike to one acquisition are one partner, and
+    the PatientIDs of a group of ``exact`` copies (:func:`exact_copies`: one acquisition stored twice) count as one.
+    Pairs are linked through patients, as the split merges them: A's study like B's, and B's other study like C's,
+    link A, B and C. No acquisition is filed under more than ``max_partners + 1`` PatientIDs, so a larger linked
+    set is crowded as a whole (the studies of its near pairs).
 
     Examples
     --------
@@ -377,26 +409,39 @@ def crowded_studies(near: Sequence[tuple[int, int, float]], ids: Sequence[str] |
     []
     >>> sorted(crowded_studies([(0, 1, 0.5), (1, 2, 0.5), (2, 3, 0.5)], None, 4))  # a chain of four patients
     [0, 1, 2, 3]
+    >>> sorted(crowded_studies([(0, 2, 0.9), (0, 3, 0.9)], None, 4, exact=[[0, 1]]))  # 0 and 1: one acquisition
+    []
     """
-    patient = list(range(n)) if ids is None else [str(i) for i in ids]
-    partners: dict[int, set] = {}
-    root = list(range(n))  # union-find over studies, for the chains
+    keys = list(_id_tuple(ids, n)) if ids is not None else [f"study {i}" for i in range(n)]
+    root = {k: k for k in keys}
 
-    def find(i: int) -> int:
-        while root[i] != i:
-            root[i] = root[root[i]]
-            i = root[i]
-        return i
+    def find(k: str) -> str:
+        while root[k] != k:
+            root[k] = root[root[k]]
+            k = root[k]
+        return k
 
+    for group in exact:  # one acquisition stored twice: its PatientIDs are one partner
+        for j in group[1:]:
+            root[find(keys[j])] = find(keys[group[0]])
+    patient = [find(k) for k in keys]
+    partners: dict[int, set[str]] = {}
     for i, j, _ in near:
         partners.setdefault(i, set()).add(patient[j])
         partners.setdefault(j, set()).add(patient[i])
-        root[find(i)] = find(j)
-    crowded = {i for i, who in partners.items() if len(who) > max_partners}
-    members: dict[int, set] = {}
-    for i in partners:
-        members.setdefault(find(i), set()).add(i)
-    for studies in members.values():
-        if len({patient[i] for i in studies}) > max_partners + 1:
-            crowded |= studies
+    crowded = {i for i, who in partners.items() if len(who - {patient[i]}) > max_partners}
+    linked = {k: k for k in set(patient)}  # the patients near pairs link, as the split would merge them
+
+    def top(k: str) -> str:
+        while linked[k] != k:
+            linked[k] = linked[linked[k]]
+            k = linked[k]
+        return k
+
+    for i, j, _ in near:
+        linked[top(patient[i])] = top(patient[j])
+    size: dict[str, set[str]] = {}
+    for k in set(patient):
+        size.setdefault(top(k), set()).add(k)
+    crowded |= {i for i in partners if len(size[top(patient[i])]) > max_partners + 1}
     return crowded

@@ -253,7 +253,10 @@ def training_split(counts: np.ndarray, labels: np.ndarray, ids: Sequence[str] | 
     >>> len({part for part, idx in enumerate((s.training, s.selection, s.testing)) if {1, 19} & set(idx)})
     1
     """
-    copies = find_copies(counts, ids) if copies is None else copies.check(len(counts))
+    ids = None if ids is None else list(ids)  # a pandas Series by position, not by its index
+    if ids is not None and len(ids) != len(counts):
+        raise ValueError(f"ids gives {len(ids)} PatientIDs for {len(counts)} studies; give one per study")
+    copies = find_copies(counts, ids) if copies is None else copies.check(len(counts), ids)
     if copies.exact:
         n_copies = sum(len(g) - 1 for g in copies.exact)
         warnings.warn(f"{n_copies} stud{'y is an exact copy' if n_copies == 1 else 'ies are exact copies'} of "
@@ -280,10 +283,11 @@ def crowded_message(copies: Copies, ids: Sequence[str] | None) -> str:
     k = len(copies.crowded)
     named = _copies_named(copies.crowded, ids)
     return (f"{k} stud{'y is' if k == 1 else 'ies are'} alike to the studies of more than {MAX_PARTNERS} other "
-            f"patients by the noise-fingerprint search for copies ({named}): text or a marker burned into the "
-            "views at the same place, or a fixed pattern of the camera, makes studies alike, and one acquisition is "
-            "not filed under that many PatientIDs, so these were not taken for copies and nothing was merged for "
-            "them (the search for near copies cannot see past it); check them by eye, and remove burned-in "
+            f"patients, or linked through near copies to more than {MAX_PARTNERS + 1} patients in all, by the "
+            f"noise-fingerprint search for copies ({named}): text or a marker burned into the views at the same "
+            "place, or a fixed pattern of the camera, makes studies alike, and one acquisition is not filed under "
+            "that many PatientIDs, so these were not taken for near copies and not merged as such (exact copies are "
+            "still kept together; the search cannot see past it); check them by eye, and remove burned-in "
             "annotations before training")
 
 
@@ -355,7 +359,7 @@ def _check_split(split: Split, n: int, ids: Sequence[str] | None, counts: np.nda
     if ids is not None:
         judged, advice = "a patient", "keep a patient's studies in one part (scintiml.cnn.patient_split)"
         straddling([str(i) for i in ids], "one patient's studies")
-    copies = find_copies(counts, ids) if copies is None else copies.check(n)
+    copies = find_copies(counts, ids) if copies is None else copies.check(n, ids)
     if copies.exact:
         judged, advice = "one acquisition", "remove the copies, or split with scintiml.cnn.train.training_split"
         straddling(_with_copies_merged(None, copies.exact, n), "exact copies of one study (the same counts in every "
@@ -368,6 +372,10 @@ def _check_split(split: Split, n: int, ids: Sequence[str] | None, counts: np.nda
                              f"{s:.2f} >= {copies.threshold:.2f}), so one acquisition would be both fitted on and "
                              "judged on; put both in one part or remove one, or split with "
                              "scintiml.cnn.train.training_split")
+    if copies.near:  # linked through a study or a patient the pairs share: 0 like 1, 1 like 2, 1 left out
+        judged, advice = "one acquisition", "put them in one part, or split with scintiml.cnn.train.training_split"
+        straddling(_with_copies_merged(ids, copies.groups(), n), "studies linked by near copies (through a study or "
+                                                                  "a patient they share)")
     return Split(*parts)
 
 

@@ -16,6 +16,7 @@ from ..imaging.planar import ImagingError
 from ..io import atomic_dir, atomic_file, check_output_path, safe_file_stem, spreadsheet_safe
 from .copies import find_copies
 from .guard import valid_energy_window
+from ..split import Split
 from .train import CNNModel, _check_split, train_cnn, training_split
 
 #: The six views of a planar lung perfusion study.
@@ -219,11 +220,77 @@ def training_protocol(studies: Sequence) -> dict[str, Any]:
     }
 
 
+#: The parts a split file may name (``cnn train --split-from``), as ``--split-csv`` writes them.
+SPLIT_PARTS = ("training", "selection", "testing")
+
+
+def read_split_file(path: str | Path) -> dict[str, str]:
+    r"""The part of each study named in a split file: Study Instance UID → ``"training"``, ``"selection"`` or
+    ``"testing"``.
+
+    The file is what ``cnn train --split-csv`` writes (columns ``study_instance_uid`` and ``part``; ``patient_id``
+    and any other column are not read), so that a split can be given again — an earlier model's, or one made by
+    hand (by date, by camera). Parts are read without regard to case or surrounding spaces.
+
+    Raises
+    ------
+    ScintimlError
+        A missing column, an empty UID, a part that is none of the three, or one study named twice with two parts.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "split.csv")
+    >>> _ = open(path, "w").write("patient_id,study_instance_uid,part\nP1,1.2.3,training\nP2,1.2.4, Testing\n")
+    >>> read_split_file(path)
+    {'1.2.3': 'training', '1.2.4': 'testing'}
+    """
+    # the UIDs as text: "1.20" read as a number would become "1.2", another study
+    table = read_table(path, text_columns=("study_instance_uid", "part", "patient_id"))
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    missing = [c for c in ("study_instance_uid", "part") if c not in table.columns]
+    if missing:
+        raise ScintimlError(f"split file {Path(path).name}: no column {' or '.join(repr(c) for c in missing)}; it "
+                            "needs study_instance_uid and part (training, selection or testing), as cnn train --split-csv "
+                            f"writes them; found {list(table.columns)[:6]}")
+    parts: dict[str, str] = {}
+    for row, (uid, part) in enumerate(zip(table["study_instance_uid"], table["part"]), start=2):
+        uid, part = ("" if pd.isna(v) else str(v).strip() for v in (uid, part))
+        part = part.lower()
+        if not uid:
+            raise ScintimlError(f"split file {Path(path).name}, line {row}: no study_instance_uid")
+        if part not in SPLIT_PARTS:
+            raise ScintimlError(f"split file {Path(path).name}, line {row}: part {part!r} for study {uid!r}; it must "
+                                f"be one of {', '.join(SPLIT_PARTS)}")
+        if parts.get(uid, part) != part:
+            raise ScintimlError(f"split file {Path(path).name}, line {row}: study {uid!r} is named twice, in the "
+                                f"{parts[uid]} and the {part} part; give each study one part")
+        parts[uid] = part
+    return parts
+
+
+def _split_from_parts(parts: dict[str, str], studies: Sequence[Any], source: str) -> Split:
+    """The split of ``studies`` that ``parts`` (:func:`read_split_file`) gives, refused where it leaves one out."""
+    unnamed = [str(s.study_instance_uid) for s in studies if str(s.study_instance_uid).strip() not in parts]
+    if unnamed:
+        more = f" and {len(unnamed) - 3} more" if len(unnamed) > 3 else ""
+        raise ScintimlError(f"{source} names no part for {len(unnamed)} of the {len(studies)} studies to train on "
+                            f"(Study Instance UID {', '.join(repr(u) for u in unnamed[:3])}{more}); give every study "
+                            "a part, or leave out --split-from for the default split by patient")
+    where = [parts[str(s.study_instance_uid).strip()] for s in studies]
+    return Split(*(np.flatnonzero([w == name for w in where]) for name in SPLIT_PARTS))
+
+
 def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | None = None,
                       views: Sequence[str] = DEFAULT_VIEWS, overwrite: bool = False,
                       progress: Callable[[int, int, dict], None] | None = None,
+                      split_from: str | Path | None = None,
                       **train_kwargs: Any) -> tuple[CNNModel, list[dict[str, str]]]:
     """Read labelled studies, train (:func:`~scintiml.cnn.train_cnn`), write the bundle to ``out``.
+
+    ``split_from`` names a split file (:func:`read_split_file`: what ``cnn train --split-csv`` writes) giving each
+    study's part instead of the default split; it is checked as a split given by hand is (no patient, study or copy
+    in two parts). Studies it names that are not trained on (skipped, unlabelled, absent) are not an error.
 
     ``epochs`` may be at most :data:`MAX_EPOCHS`. The split (:func:`~scintiml.cnn.train.training_split`, by PatientID)
     is made before the training, so that the protocol guard's spacing, collimators and energy windows come from the
@@ -240,7 +307,12 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
         raise ScintimlError(f"epochs must be between 1 and {MAX_EPOCHS}, got {epochs}")
     data, labels_path = _input_paths(data, labels)
     # the labels file is an input too: an --out folder holding it must not be replaced
-    out = check_output_path(out, overwrite=overwrite, inputs=(data, labels_path))
+    out = check_output_path(out, overwrite=overwrite,
+                            inputs=(data, labels_path) + ((Path(split_from),) if split_from is not None else ()))
+    if split_from is not None:
+        if "split" in train_kwargs:
+            raise ScintimlError("give a split file or a split, not both")
+        parts = read_split_file(split_from)  # read before the studies: a bad file is refused at once
     studies, y, skipped, notes = _load(data, labels_path, views)
     stacks, kept, labels_kept = [], [], []
     for study, label in zip(studies, y):
@@ -262,6 +334,8 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
         raise ScintimlError(f"none of the {len(studies)} labelled studies can be trained on (each is blank or not "
                             f"{MATRIX[0]} x {MATRIX[1]}, the matrix the network takes); the last: "
                             f"{skipped[-1]['file']}: {skipped[-1]['reason']}")
+    if split_from is not None:
+        train_kwargs["split"] = _split_from_parts(parts, kept, f"split file {Path(split_from).name}")
     if "split" not in train_kwargs:  # an explicit split is the caller's to size
         _check_split_size([s.patient_id for s in kept], labels_kept, skipped)
     studies, y, counts = kept, labels_kept, np.stack(stacks)
