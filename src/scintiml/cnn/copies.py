@@ -413,6 +413,29 @@ def crowded_studies(near: Sequence[tuple[int, int, float]], ids: Sequence[str] |
     []
     """
     keys = list(_id_tuple(ids, n)) if ids is not None else [f"study {i}" for i in range(n)]
+    patient = merged_keys(keys, exact)  # one acquisition stored twice: its PatientIDs are one partner
+    partners: dict[int, set[str]] = {}
+    for i, j, _ in near:
+        partners.setdefault(i, set()).add(patient[j])
+        partners.setdefault(j, set()).add(patient[i])
+    crowded = {i for i, who in partners.items() if len(who - {patient[i]}) > max_partners}
+    linked = merged_keys(patient, [(i, j) for i, j, _ in near])  # the patients near pairs link, as the split would
+    size: dict[str, set[str]] = {}
+    for i in range(n):
+        size.setdefault(linked[i], set()).add(patient[i])
+    crowded |= {i for i in partners if len(size[linked[i]]) > max_partners + 1}
+    return crowded
+
+
+def merged_keys(keys: Sequence[str], groups: Sequence[Sequence[int]]) -> list[str]:
+    """Each of ``keys`` (one per study) replaced by the smallest key it is joined to, transitively, by ``groups``
+    (positions of studies taken as one): the keys of studies a split must keep together come out equal.
+
+    Examples
+    --------
+    >>> merged_keys(["C", "B", "A", "D"], [[0, 1], [1, 2]])
+    ['A', 'A', 'A', 'D']
+    """
     root = {k: k for k in keys}
 
     def find(k: str) -> str:
@@ -421,27 +444,11 @@ def crowded_studies(near: Sequence[tuple[int, int, float]], ids: Sequence[str] |
             k = root[k]
         return k
 
-    for group in exact:  # one acquisition stored twice: its PatientIDs are one partner
+    for group in groups:
+        first = find(keys[group[0]])
         for j in group[1:]:
-            root[find(keys[j])] = find(keys[group[0]])
-    patient = [find(k) for k in keys]
-    partners: dict[int, set[str]] = {}
-    for i, j, _ in near:
-        partners.setdefault(i, set()).add(patient[j])
-        partners.setdefault(j, set()).add(patient[i])
-    crowded = {i for i, who in partners.items() if len(who - {patient[i]}) > max_partners}
-    linked = {k: k for k in set(patient)}  # the patients near pairs link, as the split would merge them
-
-    def top(k: str) -> str:
-        while linked[k] != k:
-            linked[k] = linked[linked[k]]
-            k = linked[k]
-        return k
-
-    for i, j, _ in near:
-        linked[top(patient[i])] = top(patient[j])
-    size: dict[str, set[str]] = {}
-    for k in set(patient):
-        size.setdefault(top(k), set()).add(k)
-    crowded |= {i for i in partners if len(size[top(patient[i])]) > max_partners + 1}
-    return crowded
+            other = find(keys[j])
+            if other != first:
+                first, other = min(first, other), max(first, other)  # the smaller key names the group: no order
+                root[other] = first
+    return [find(k) for k in keys]

@@ -22,7 +22,7 @@ from ..evaluate import calibration_intercept_slope, evaluate_binary
 from ..imaging.planar import ImagingError
 from ..split import Split, split_cohort
 from .calibrate import fit_temperature, threshold_for_sensitivity_bound
-from .copies import MAX_PARTNERS, Copies, exact_copies, find_copies  # noqa: F401  (exact_copies: importable here)
+from .copies import MAX_PARTNERS, Copies, exact_copies, find_copies, merged_keys  # noqa: F401  (exact_copies)
 from .guard import ProtocolGuard
 from .model import ARCHITECTURES, PlanarViewNet
 from .transforms import BINNING, bin_counts, inference_transform, training_transform
@@ -203,22 +203,7 @@ def _with_copies_merged(ids: Sequence[str] | None, copies: list[list[int]], n: i
     if not copies:
         return None if ids is None else list(ids)
     keys = [str(i) for i in ids] if ids is not None else [str(i) for i in range(n)]
-    root = {k: k for k in keys}
-
-    def find(k: str) -> str:
-        while root[k] != k:
-            root[k] = root[root[k]]
-            k = root[k]
-        return k
-
-    for group in copies:
-        first = find(keys[group[0]])
-        for j in group[1:]:
-            other = find(keys[j])
-            if other != first:
-                first, other = min(first, other), max(first, other)  # the smaller id names the group: no order
-                root[other] = first
-    return [find(k) for k in keys]
+    return merged_keys(keys, copies)
 
 
 def training_split(counts: np.ndarray, labels: np.ndarray, ids: Sequence[str] | None, random_state: int,
