@@ -259,7 +259,8 @@ class Bundle:
 
         def names(mask: pd.DataFrame) -> list[str]:
             # the flagged inputs of each row, in the model's order, joined by ";". Over a boolean array, not
-            # DataFrame.iterrows: that built a Series per patient (7.3 s of a 50,000-patient prediction)
+            # DataFrame.iterrows: that built a Series per patient (50,000 patients x 3 inputs: the whole prediction
+            # took 5.08 s with it, 0.87 s without)
             flags = mask[self.inputs].to_numpy(dtype=bool)
             inputs = list(self.inputs)
             return ["" if not row.any() else ";".join(inputs[j] for j in np.flatnonzero(row)) for row in flags]

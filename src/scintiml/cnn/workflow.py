@@ -14,9 +14,9 @@ from ..cohort import EVENT_CODINGS, read_table
 from ..errors import ScintimlError
 from ..imaging.planar import ImagingError
 from ..io import atomic_dir, atomic_file, check_output_path, safe_file_stem, spreadsheet_safe
+from ..split import Split
 from .copies import find_copies
 from .guard import valid_energy_window
-from ..split import Split
 from .train import CNNModel, _check_split, train_cnn, training_split
 
 #: The six views of a planar lung perfusion study.
