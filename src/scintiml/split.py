@@ -16,6 +16,9 @@ from .explore.describe import check_outcome
 #: A part with fewer events than this gets a warning: its metrics are fragile.
 MIN_EVENTS_PER_PART = 5
 
+#: The names of a split's three parts, in order: the one list every stage (tabular and CNN) names them by.
+PARTS: tuple[str, str, str] = ("training", "selection", "testing")
+
 
 @dataclass
 class Split:
@@ -33,9 +36,20 @@ class Split:
     selection: np.ndarray
     testing: np.ndarray
 
+    def parts(self) -> dict[str, np.ndarray]:
+        """The three parts by name, in :data:`PARTS` order.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> list(Split(np.array([0, 1]), np.array([2]), np.array([3])).parts())
+        ['training', 'selection', 'testing']
+        """
+        return {name: getattr(self, name) for name in PARTS}
+
     def counts(self, y: np.ndarray | None = None) -> dict[str, dict[str, int] | int]:
         """Sizes of each part; with ``y``, also the number of events in each."""
-        parts = {"training": self.training, "selection": self.selection, "testing": self.testing}
+        parts = self.parts()
         if y is None:
             return {k: int(len(v)) for k, v in parts.items()}
         return {k: {"n": int(len(v)), "events": int(np.asarray(y)[v].sum())} for k, v in parts.items()}
@@ -157,8 +171,8 @@ def split_cohort(
         parts[1].extend(members[n_train:n_train + n_sel])
         parts[2].extend(members[n_train + n_sel:])
     split = Split(*(np.sort(np.asarray(p, dtype=int)) for p in parts))
-    for name, idx in zip(("training", "selection", "testing"), parts):
-        if ratios[("training", "selection", "testing").index(name)] == 0:
+    for name, idx, share in zip(PARTS, parts, ratios):
+        if share == 0:
             continue
         events = int(y[np.asarray(idx, dtype=int)].sum())
         if events < MIN_EVENTS_PER_PART:

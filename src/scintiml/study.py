@@ -20,7 +20,7 @@ import pandas as pd
 from .ann import ANNClassifier
 from .cohort import Cohort
 from .errors import ScintimlError
-from .split import Split, predefined_split
+from .split import PARTS, Split, predefined_split
 from .stages.nested import nested_stage
 from .stages.select import CV_FOLDS
 from .stages import (INPUT_METHODS, RESAMPLED_MODES, SCHEMA_VERSION, SELECTION_MODES, Progress, StageClock,
@@ -373,7 +373,7 @@ def validate_study_options(ratios: Sequence[float], inputs: str = "growing", max
         raise SplitError(f"a split has three finite shares, got {r.tolist()}; use e.g. 60:20:20")
     if np.any(r <= 0):
         shown = ":".join(f"{100 * v / r.sum():g}" for v in r) if r.sum() > 0 else ":".join(f"{v:g}" for v in r)
-        empty = [name for name, v in zip(("training", "selection", "testing"), r) if v <= 0]
+        empty = [name for name, v in zip(PARTS, r) if v <= 0]
         raise SplitError(f"split {shown}: the {' and '.join(empty)} part{'s' if len(empty) > 1 else ''} must not be "
                          "empty (or negative); use e.g. 60:20:20")
 
@@ -453,7 +453,7 @@ def split_table(result: StudyResult) -> pd.DataFrame:
     from .io import spreadsheet_safe
 
     part = np.empty(len(result.cohort.y), dtype=object)
-    for name in ("training", "selection", "testing"):
-        part[getattr(result.split, name)] = name
+    for name, positions in result.split.parts().items():
+        part[positions] = name
     ids = pd.Series(result.cohort.ids)
     return spreadsheet_safe(pd.DataFrame({"id": ids.astype(str) if ids.dtype == object else ids, "part": part}))

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..evaluate.roc import ci_method_label
 from ..missing_codes import code_label
+from ..split import PARTS
 from ..stages.results import not_a_finding
 
 
@@ -60,7 +61,7 @@ def model_card(study_results: dict[str, Any]) -> dict[str, Any]:
                    # read as "not measured" in training, and so in every prediction (results.json 1.3 on)
                    "missing_codes": r["dataset"].get("missing_codes") or {}},
         "acquisition_protocol": r.get("protocol", {}),
-        "split": {k: r["split"][k] for k in ("training", "selection", "testing")},
+        "split": {k: r["split"][k] for k in PARTS},
         "headline": headline,
         # whether the study told its AUC from chance: validate will not call a model of noise transportable
         "signal": {k: (r.get("signal") or {}).get(k) for k in ("verdict", "basis", "auc", "auc_ci95")}

@@ -20,7 +20,7 @@ from .._version import __version__
 from ..errors import ScintimlError, SplitError, TargetClassesError
 from ..evaluate import calibration_intercept_slope, evaluate_binary
 from ..imaging.planar import ImagingError
-from ..split import Split, split_cohort
+from ..split import PARTS, Split, split_cohort
 from .calibrate import fit_temperature, threshold_for_sensitivity_bound
 from .copies import MAX_PARTNERS, Copies, exact_copies, find_copies, merged_keys  # noqa: F401  (exact_copies)
 from .guard import ProtocolGuard
@@ -310,9 +310,8 @@ def _check_split(split: Split, n: int, ids: Sequence[str] | None, counts: np.nda
         Positions that are not whole numbers from 0 to ``n - 1``, a study in two parts, a patient (``ids``) with
         studies in two parts, exact copies of one study in two parts, or a near-copy pair in two parts.
     """
-    names = ("training", "selection", "testing")
     parts = []
-    for name, part in zip(names, (split.training, split.selection, split.testing)):
+    for name, part in split.parts().items():
         idx = np.asarray(part)
         if idx.size == 0:
             idx = idx.astype(int)
@@ -328,7 +327,7 @@ def _check_split(split: Split, n: int, ids: Sequence[str] | None, counts: np.nda
     for k, idx in enumerate(parts):
         twice = np.unique(idx[(owner[idx] >= 0) & (owner[idx] != k)])
         if len(twice):
-            raise SplitError(f"the split puts {_at(twice)} in both the {names[owner[twice[0]]]} and the {names[k]} "
+            raise SplitError(f"the split puts {_at(twice)} in both the {PARTS[owner[twice[0]]]} and the {PARTS[k]} "
                              "part, so it would be both fitted on and judged on; give each study one part")
         owner[idx] = k
 
@@ -338,7 +337,7 @@ def _check_split(split: Split, n: int, ids: Sequence[str] | None, counts: np.nda
             first = seen.setdefault(keys[i], (int(i), int(owner[i])))
             if first[1] != owner[i]:
                 raise SplitError(f"the split puts {what} in two parts (the studies at index {first[0]} and {i}: "
-                                 f"{names[first[1]]} and {names[owner[i]]}), so {judged} would be both fitted on and "
+                                 f"{PARTS[first[1]]} and {PARTS[owner[i]]}), so {judged} would be both fitted on and "
                                  f"judged on; {advice}")
 
     if ids is not None:
@@ -353,7 +352,7 @@ def _check_split(split: Split, n: int, ids: Sequence[str] | None, counts: np.nda
         if owner[i] >= 0 and owner[j] >= 0 and owner[i] != owner[j]:
             who = "" if ids is None else f", PatientIDs {str(ids[i])!r} and {str(ids[j])!r}"
             raise SplitError(f"the split puts near copies of one acquisition in two parts (the studies at index {i} "
-                             f"and {j}{who}: {names[owner[i]]} and {names[owner[j]]}; noise-fingerprint similarity "
+                             f"and {j}{who}: {PARTS[owner[i]]} and {PARTS[owner[j]]}; noise-fingerprint similarity "
                              f"{s:.2f} >= {copies.threshold:.2f}), so one acquisition would be both fitted on and "
                              "judged on; put both in one part or remove one, or split with "
                              "scintiml.cnn.train.training_split")

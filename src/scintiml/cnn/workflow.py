@@ -14,7 +14,7 @@ from ..cohort import EVENT_CODINGS, read_table
 from ..errors import ScintimlError
 from ..imaging.planar import ImagingError
 from ..io import atomic_dir, atomic_file, check_output_path, safe_file_stem, spreadsheet_safe
-from ..split import Split
+from ..split import PARTS, Split
 from .copies import find_copies
 from .guard import valid_energy_window
 from .train import CNNModel, _check_split, train_cnn, training_split
@@ -220,10 +220,6 @@ def training_protocol(studies: Sequence) -> dict[str, Any]:
     }
 
 
-#: The parts a split file may name (``cnn train --split-from``), as ``--split-csv`` writes them.
-SPLIT_PARTS = ("training", "selection", "testing")
-
-
 def read_split_file(path: str | Path) -> dict[str, str]:
     r"""The part of each study named in a split file: Study Instance UID → ``"training"``, ``"selection"`` or
     ``"testing"``.
@@ -259,9 +255,9 @@ def read_split_file(path: str | Path) -> dict[str, str]:
         part = part.lower()
         if not uid:
             raise ScintimlError(f"split file {Path(path).name}, line {row}: no study_instance_uid")
-        if part not in SPLIT_PARTS:
+        if part not in PARTS:
             raise ScintimlError(f"split file {Path(path).name}, line {row}: part {part!r} for study {uid!r}; it must "
-                                f"be one of {', '.join(SPLIT_PARTS)}")
+                                f"be one of {', '.join(PARTS)}")
         if parts.get(uid, part) != part:
             raise ScintimlError(f"split file {Path(path).name}, line {row}: study {uid!r} is named twice, in the "
                                 f"{parts[uid]} and the {part} part; give each study one part")
@@ -278,7 +274,7 @@ def _split_from_parts(parts: dict[str, str], studies: Sequence[Any], source: str
                             f"(Study Instance UID {', '.join(repr(u) for u in unnamed[:3])}{more}); give every study "
                             "a part, or leave out --split-from for the default split by patient")
     where = [parts[str(s.study_instance_uid).strip()] for s in studies]
-    return Split(*(np.flatnonzero([w == name for w in where]) for name in SPLIT_PARTS))
+    return Split(*(np.flatnonzero([w == name for w in where]) for name in PARTS))
 
 
 def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | None = None,
@@ -361,8 +357,7 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
     # which part each study fell in, for the caller (cnn train --split-csv): never into the bundle, it names patients
     model.report["parts"] = [{"patient_id": str(studies[int(i)].patient_id),
                               "study_instance_uid": str(studies[int(i)].study_instance_uid), "part": name}
-                             for name, part in zip(("training", "selection", "testing"),
-                                                   (split.training, split.selection, split.testing))
+                             for name, part in split.parts().items()
                              for i in np.asarray(part)]
     # what was left out, recorded with the model: the terminal's lines are gone once the run is over
     # (studies without a label are counted, not named: they are patients outside the study, and a bundle travels)

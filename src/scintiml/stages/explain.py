@@ -8,6 +8,7 @@ import pandas as pd
 
 from ..evaluate import auc_ci
 from ..explain import best_pair, extract_rule, partial_dependence_curves, permutation_importance_grouped
+from ..split import PARTS
 from .base import StudyData
 from .fit import FittedModel
 
@@ -54,7 +55,7 @@ def explain_stage(
     ['delta_lvef', 'planar_washout']
     """
     inputs = fitted.inputs
-    training, selection, testing = (data.part(p) for p in ("training", "selection", "testing"))
+    training, selection, testing = (data.part(p) for p in PARTS)
     X_se, y_se = data.part("selection", inputs)
     importance = permutation_importance_grouped(fitted.model, X_se, y_se, n_repeats=n_repeats,
                                                 random_state=random_state)
