@@ -57,16 +57,21 @@ def cnn_train(
     require(epochs <= MAX_EPOCHS, f"--epochs must be at most {MAX_EPOCHS}, got {epochs}; the default is 60")
 
     with progress_bar() as bar:
-        task = bar.add_task("training", total=epochs)
+        task = bar.add_task("reading the files", total=None)
+        # the two steps before the first epoch each take minutes on thousands of studies: the bar shows them
+        step_names = {"reading": "reading the files", "copies": "searching near copies"}
+
+        def step(what: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=step_names.get(what, what))
 
         def show(epoch: int, total: int, m: dict) -> None:
-            bar.update(task, completed=epoch,
+            bar.update(task, completed=epoch, total=total,
                        description=f"epoch {epoch}: selection loss {m['smoothed_selection_loss']:.3f} (smoothed)")
 
         with warnings_as_lines():  # the split's small-part warnings, as our lines
             model, skipped = train_from_folder(data, out, labels=labels, views=view_list, overwrite=overwrite,
                                                progress=show, architecture=architecture, epochs=epochs,
-                                               max_steps=max_steps, seed=seed, split_from=split_from)
+                                               max_steps=max_steps, seed=seed, split_from=split_from, steps=step)
     if split_csv is not None:
         _write_split_csv(model.report.get("parts", []), split_csv, overwrite)
     warn_each(skipped)
@@ -114,9 +119,11 @@ def cnn_triage(
     from ..cnn.workflow import triage_folder
 
     with warnings_as_lines(), progress_bar() as bar:  # e.g. a patient ID the summary image cannot draw
-        task = bar.add_task("summaries", total=None)
-        table, skipped = triage_folder(model_dir, data, out, summaries=summaries, overwrite=overwrite,
-                                       progress=lambda k, n: bar.update(task, completed=k, total=n))
+        task = bar.add_task("reading the files", total=None)
+        table, skipped = triage_folder(
+            model_dir, data, out, summaries=summaries, overwrite=overwrite,
+            progress=lambda k, n: bar.update(task, completed=k, total=n, description="summaries"),
+            steps=lambda what, k, n: bar.update(task, completed=k, total=n, description="reading the files"))
     warn_each(skipped)
     counts = table["priority"].value_counts()
     say(f"{len(table)} studies ranked ({counts.get('URGENT', 0)} URGENT, {counts.get('not triaged', 0)} not "

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -304,7 +304,8 @@ def near_copy_threshold(views: int) -> float:
 
 
 def near_copies(counts: np.ndarray, ids: Sequence[str] | None = None, threshold: float | None = None,
-                block: int = _BLOCK) -> list[tuple[int, int, float]]:
+                block: int = _BLOCK, progress: Callable[[int, int], None] | None = None
+                ) -> list[tuple[int, int, float]]:
     """Pairs ``(i, j, similarity)``, ``i < j``, of studies of different patients (``ids``; by default every study is
     its own patient) whose :func:`similarity` reaches ``threshold``, sorted.
 
@@ -323,6 +324,8 @@ def near_copies(counts: np.ndarray, ids: Sequence[str] | None = None, threshold:
         Default: :func:`near_copy_threshold` of the number of views.
     block : int
         Studies whose shifted fingerprints are held at once.
+    progress : callable, optional
+        ``progress(studies_done, studies)`` after each block: 3,000 studies took 1-3 minutes on 2 cores.
 
     Examples
     --------
@@ -353,10 +356,13 @@ def near_copies(counts: np.ndarray, ids: Sequence[str] | None = None, threshold:
         i, j = start + rows, start + cols
         keep = (j > i) & (patient[i] != patient[j])
         pairs.extend((int(a), int(b), float(s)) for a, b, s in zip(i[keep], j[keep], best[rows, cols][keep]))
+        if progress is not None:
+            progress(stop, n)
     return sorted(pairs)
 
 
-def find_copies(counts: np.ndarray, ids: Sequence[str] | None = None, threshold: float | None = None) -> Copies:
+def find_copies(counts: np.ndarray, ids: Sequence[str] | None = None, threshold: float | None = None,
+                progress: Callable[[int, int], None] | None = None) -> Copies:
     """Exact copies (:func:`exact_copies`) and near copies (:func:`near_copies`) among ``counts``.
 
     Parameters
@@ -367,6 +373,8 @@ def find_copies(counts: np.ndarray, ids: Sequence[str] | None = None, threshold:
     threshold : float, optional
         Similarity from which a pair is a near copy (default: :func:`near_copy_threshold` of the number of views,
         measured).
+    progress : callable, optional
+        ``progress(studies_done, studies)`` during the near-copy search (:func:`near_copies`).
 
     Examples
     --------
@@ -382,7 +390,7 @@ def find_copies(counts: np.ndarray, ids: Sequence[str] | None = None, threshold:
         threshold = near_copy_threshold(counts.shape[1])
     exact = exact_copies(counts)
     group_of = {i: k for k, g in enumerate(exact) for i in g}
-    near = [(i, j, s) for i, j, s in near_copies(counts, ids, threshold)
+    near = [(i, j, s) for i, j, s in near_copies(counts, ids, threshold, progress=progress)
             if group_of.get(i, -1) != group_of.get(j, -2)]  # an exact pair is said as such, not again
     crowded = crowded_studies(near, ids, len(counts), exact=exact)
     near = [(i, j, s) for i, j, s in near if i not in crowded and j not in crowded]

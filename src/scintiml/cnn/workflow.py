@@ -112,7 +112,8 @@ def _one_skip(entry: dict[str, str]) -> str:
     return reason if not where or where in reason else f"{where}: {reason}"
 
 
-def _load(data: str | Path, labels: str | Path | None, views: Sequence[str]
+def _load(data: str | Path, labels: str | Path | None, views: Sequence[str],
+          progress: Callable[[int, int], None] | None = None
           ) -> tuple[list, list[int], list[dict[str, str]], list[str]]:
     """:func:`load_labelled_studies`, with its notes returned instead of warned."""
     from ..imaging.planar import scan_folder
@@ -120,7 +121,7 @@ def _load(data: str | Path, labels: str | Path | None, views: Sequence[str]
     data, labels = _input_paths(data, labels)
     folder = data / "dicom" if (data / "dicom").is_dir() else data
     by_id, notes = _read_labels(labels)
-    studies, skipped = scan_folder(folder, views=list(views))
+    studies, skipped = scan_folder(folder, views=list(views), progress=progress)
     skipped = list(skipped)
     if not studies:
         first = f"; the first: {_one_skip(skipped[0])}" if skipped else ""
@@ -281,12 +282,18 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
                       views: Sequence[str] = DEFAULT_VIEWS, overwrite: bool = False,
                       progress: Callable[[int, int, dict], None] | None = None,
                       split_from: str | Path | None = None,
+                      steps: Callable[[str, int, int], None] | None = None,
                       **train_kwargs: Any) -> tuple[CNNModel, list[dict[str, str]]]:
     """Read labelled studies, train (:func:`~scintiml.cnn.train_cnn`), write the bundle to ``out``.
 
     ``split_from`` names a split file (:func:`read_split_file`: what ``cnn train --split-csv`` writes) giving each
     study's part instead of the default split; it is checked as a split given by hand is (no patient, study or copy
     in two parts). Studies it names that are not trained on (skipped, unlabelled, absent) are not an error.
+
+    ``progress(epoch, epochs, metrics)`` is called after each epoch (:func:`~scintiml.cnn.train_cnn`);
+    ``steps(what, done, total)`` during the two long steps before the first epoch: ``"reading"`` (files read, of
+    the files found) and ``"copies"`` (studies searched for near copies, of the studies kept), each minutes long on
+    a department's archive.
 
     ``epochs`` may be at most :data:`MAX_EPOCHS`. The split (:func:`~scintiml.cnn.train.training_split`, by PatientID)
     is made before the training, so that the protocol guard's spacing, collimators and energy windows come from the
@@ -309,7 +316,8 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
         if "split" in train_kwargs:
             raise ScintimlError("give a split file or a split, not both")
         parts = read_split_file(split_from)  # read before the studies: a bad file is refused at once
-    studies, y, skipped, notes = _load(data, labels_path, views)
+    studies, y, skipped, notes = _load(data, labels_path, views,
+                                       None if steps is None else lambda k, n: steps("reading", k, n))
     stacks, kept, labels_kept = [], [], []
     for study, label in zip(studies, y):
         stack = study.stack(list(views))
@@ -343,7 +351,8 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
     # the copies are searched once, here, and handed to train_cnn: its own check of this split searched them again
     # (the near-copy search multiplies the fingerprints of every pair of studies, 25 shifts each)
     copies = train_kwargs.pop("copies", None)
-    copies = find_copies(counts, ids) if copies is None else copies
+    if copies is None:
+        copies = find_copies(counts, ids, progress=None if steps is None else lambda k, n: steps("copies", k, n))
     if split is None:
         # train_cnn's default seed, passed on to it: the split and the training read one seed
         split = training_split(counts, np.asarray(y), ids, train_kwargs.setdefault("seed", 0), copies=copies)
@@ -371,7 +380,8 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
 
 
 def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summaries: str | Path | None = None,
-                  overwrite: bool = False, progress: Callable[[int, int], None] | None = None
+                  overwrite: bool = False, progress: Callable[[int, int], None] | None = None,
+                  steps: Callable[[str, int, int], None] | None = None
                   ) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """Rank every study below ``data`` into the worklist CSV ``out``; a summary PNG and a DICOM Secondary
     Capture per study in ``summaries`` (default: ``<out stem>_summaries``), saliency outlined per view.
@@ -379,6 +389,9 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
     A study whose NM files cannot be read or put together (an RGB image, views of different sizes, two files
     for one view, ...) is listed first as ``"not triaged"``, its ``protocol_check`` saying why, with no summary:
     it must be read by a person, not dropped. Returns the worklist and the skipped files.
+
+    ``progress(done, studies)`` after each study's summary; ``steps("reading", files_read, files)`` while the folder
+    is read, before.
     """
     from PIL import Image
     from pydicom.uid import generate_uid
@@ -399,7 +412,7 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
         raise ScintimlError(f"{str(data)!r} is {'not a folder' if data.exists() else 'missing'}: give the folder of "
                             "NM DICOM studies to rank")
     folder = data / "dicom" if (data / "dicom").is_dir() else data
-    studies, skipped = scan_folder(folder)
+    studies, skipped = scan_folder(folder, progress=None if steps is None else lambda k, n: steps("reading", k, n))
     unread = unread_studies(skipped, read=[s.study_instance_uid for s in studies])
     if not studies and not unread:
         raise ScintimlError(f"no NM study in {str(folder)!r} ({len(skipped)} file(s) skipped, none of them NM)")

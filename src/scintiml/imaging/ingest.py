@@ -24,7 +24,7 @@ import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -733,7 +733,8 @@ def _files(paths: str | Path | Iterable[str | Path]) -> tuple[list[Path], list[d
 
 
 def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] | None = None,
-                 target_spacing_mm: float | None = None, target_shape: tuple[int, int] | None = None
+                 target_spacing_mm: float | None = None, target_shape: tuple[int, int] | None = None,
+                 progress: Callable[[int, int], None] | None = None
                  ) -> tuple[list[PlanarStudy], list[dict[str, str]]]:
     """Read NM files (a folder or a list), group them by ``StudyInstanceUID``, one :class:`PlanarStudy` each.
 
@@ -746,6 +747,8 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
     target_spacing_mm, target_shape : optional
         Resample every view to this pixel spacing (counts preserved), centred in this matrix. Without them,
         views of one study that disagree are brought onto the first view's grid.
+    progress : callable, optional
+        ``progress(files_read, files)`` after each file: a department's archive of thousands of files takes minutes.
 
     Returns
     -------
@@ -773,7 +776,9 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
     groups: dict[str, list[tuple[Any, list[_Frame]]]] = {}
     files, skipped = _files(paths)
     root = _root(paths, files)
-    for path in files:
+    for k, path in enumerate(files, 1):
+        if progress is not None:
+            progress(k - 1, len(files))
         ds = None
         try:
             ds = _parse_dicom(path)
@@ -796,6 +801,8 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
         # listener refuses such instances: a PACS user fixes the tag and sends the study again.
         uid = _text(ds, "StudyInstanceUID").strip() or f"{_NO_STUDY_UID}{_text(ds, 'PatientID')}"
         groups.setdefault(uid, []).append((ds, frames))
+    if progress is not None:
+        progress(len(files), len(files))
     studies = []
     for uid, items in groups.items():
         if uid.startswith(_NO_STUDY_UID):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -274,11 +274,12 @@ def read_png_study(image_paths: list[str | Path], sidecar: str | Path | None = N
 
 
 def scan_folder(folder: str | Path, views=None, target_spacing_mm: float | None = None,
-                target_shape: tuple[int, int] | None = None) -> tuple[list[PlanarStudy], list[dict[str, str]]]:
+                target_shape: tuple[int, int] | None = None, progress: Callable[[int, int], None] | None = None
+                ) -> tuple[list[PlanarStudy], list[dict[str, str]]]:
     """Read every DICOM file below ``folder``, grouped into studies by Study Instance UID.
 
     Unreadable or non-NM files, and studies that cannot be assembled, are skipped and reported
-    (see :func:`scintiml.imaging.ingest.read_studies`).
+    (see :func:`scintiml.imaging.ingest.read_studies`, which also describes ``progress``).
 
     Examples
     --------
@@ -288,4 +289,4 @@ def scan_folder(folder: str | Path, views=None, target_spacing_mm: float | None 
     """
     from .ingest import read_studies
 
-    return read_studies(folder, views, target_spacing_mm, target_shape)
+    return read_studies(folder, views, target_spacing_mm, target_shape, progress=progress)
