@@ -766,3 +766,20 @@ def test_site_stage_refits_the_whole_pipeline_so_a_left_out_sites_outcomes_choos
 
     assert [first[s]["auc"] for s in ("s1", "s2", "s3")] == per_site(FINAL_RESTARTS)
     assert [first[s]["auc"] for s in ("s1", "s2", "s3")] != per_site(1)
+
+
+def test_brier_ci_in_blocks_is_the_percentile_bootstrap_of_one_draw(monkeypatch):
+    """Drawn a block of resamples at a time (memory at 50,000 patients), the interval is still the one of the
+    (n_bootstrap, n) draws that one call of the same RandomState gives, computed here by hand."""
+    from scintiml.external import metrics
+
+    rng = np.random.RandomState(3)
+    p = rng.uniform(0.02, 0.98, 301)
+    y = rng.binomial(1, p)
+    monkeypatch.setattr(metrics, "_BOOTSTRAP_CELLS", 1000)  # 3 resamples a block, the last block of 2
+    value, (lo, hi) = metrics.brier_ci(y, p, n_bootstrap=50, level=0.9, random_state=7)
+    idx = np.random.RandomState(7).randint(0, len(y), size=(50, len(y)))
+    by_hand = np.mean((p[idx] - y[idx]) ** 2, axis=1)
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(by_hand, [0.05, 0.95])), abs=1e-15)
+    assert value == pytest.approx(np.mean((p - y) ** 2), abs=1e-15)
+    assert lo < value < hi

@@ -123,6 +123,10 @@ def slope_text(cal: dict[str, Any], interval: bool = False) -> str:
     return f"{slope:.2f} ({ci[0]:.2f} to {ci[1]:.2f})" if interval and None not in ci else f"{slope:.2f}"
 
 
+#: Resampled patients held at once by :func:`brier_ci` (about 16 MB of indices).
+_BOOTSTRAP_CELLS = 2_000_000
+
+
 def brier_ci(y, p, n_bootstrap: int = 1000, level: float = 0.95, random_state=0) -> tuple[float, tuple[float, float]]:
     """Brier score and its percentile bootstrap interval (patients resampled with replacement).
 
@@ -137,8 +141,14 @@ def brier_ci(y, p, n_bootstrap: int = 1000, level: float = 0.95, random_state=0)
     y, p = _check_outcome_scores(y, p, "p", probabilities=True)  # lengths, 0/1, NaN and percent refused
     y = y.astype(float)
     rng = check_random_state(random_state)
-    idx = rng.randint(0, len(y), size=(n_bootstrap, len(y)))
-    values = np.mean((p[idx] - y[idx]) ** 2, axis=1)
+    errors = (p - y) ** 2
+    # resamples drawn a block at a time, each the same draws as one (n_bootstrap, n) call, and the squared errors
+    # gathered once, not p and y each: at 50,000 patients the single call held 1.2 GB and took 5.7 s, blocks 0.7 s
+    values = np.empty(n_bootstrap)
+    block = max(1, _BOOTSTRAP_CELLS // len(y))
+    for start in range(0, n_bootstrap, block):
+        stop = min(start + block, n_bootstrap)
+        values[start:stop] = errors[rng.randint(0, len(y), size=(stop - start, len(y)))].mean(axis=1)
     alpha = (1 - level) / 2
     lo, hi = np.quantile(values, [alpha, 1 - alpha])
     return brier_score(y, p), (float(lo), float(hi))
