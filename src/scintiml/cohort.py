@@ -269,24 +269,43 @@ def column_name(name: Any) -> str:
     return unicodedata.normalize("NFC", str(name).strip())
 
 
-def _check_header(names: Sequence[Any], path: Path) -> list[str]:
-    """Trimmed column names in Unicode NFC form (a macOS export writes ``é`` as ``e`` + a combining accent, which
-    looks the same and compares different); duplicates (pandas would rename them ``x.1``) are refused."""
+def column_names(names: Sequence[Any], where: str) -> list[str]:
+    """Every name through :func:`column_name`; a name held twice once read so is refused, naming both columns
+    (1-based) — a file's header and a caller's DataFrame are read by this one rule.
+
+    Examples
+    --------
+    >>> column_names([" age", "cad"], "the table")
+    ['age', 'cad']
+    >>> column_names(["cad", "cad "], "the table")
+    Traceback (most recent call last):
+    ...
+    scintiml.errors.ColumnNameError: column name 'cad' appears twice in the table (columns 1 and 2); rename or ...
+    """
     clean = [column_name(n) for n in names]
     seen: dict[str, int] = {}
     for i, name in enumerate(clean, start=1):
+        if name in seen:
+            raise ColumnNameError(
+                f"column name {name!r} appears twice in {where} (columns {seen[name]} and {i}); rename or remove "
+                "one — a duplicated column is never silently renamed or chosen"
+            )
+        seen[name] = i
+    return clean
+
+
+def _check_header(names: Sequence[Any], path: Path) -> list[str]:
+    """Trimmed column names in Unicode NFC form (a macOS export writes ``é`` as ``e`` + a combining accent, which
+    looks the same and compares different); duplicates (pandas would rename them ``x.1``) are refused."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate((column_name(n) for n in names), start=1):
         if name in seen and name in ("", "nan", "None", "NaT"):  # blank header cells, not a repeated name
             raise ColumnNameError(
                 f"the first row of {path.name!r} has blank cells (columns {seen[name]} and {i}): it must hold the "
                 "column names — delete any title or blank rows above the header, and name every column"
             )
-        if name in seen:
-            raise ColumnNameError(
-                f"column name {name!r} appears twice in {path.name!r} (columns {seen[name]} and {i}); "
-                "rename or remove one — a duplicated column is never silently renamed"
-            )
-        seen[name] = i
-    return clean
+        seen.setdefault(name, i)
+    return column_names(names, repr(path.name))
 
 
 def _is_text(column: pd.Series) -> bool:

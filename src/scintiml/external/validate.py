@@ -20,10 +20,10 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ..errors import ColumnNameError, DuplicateIdError, ScintimlError, TargetClassesError, TargetColumnError
+from ..errors import DuplicateIdError, ScintimlError, TargetClassesError, TargetColumnError
 from ..io import jsonable
 from ..bundle.tabular import check_id_name
-from ..cohort import column_name, model_inputs
+from ..cohort import column_name, column_names, model_inputs
 # the chance model shared with the study's check of repeated rows (one model: both warn alike)
 from ..repeats import _beyond_chance, _chance, _row_codes, repeats_beyond_chance
 from .drift import input_shift, membership_auc
@@ -489,13 +489,7 @@ def site_table(frame: Any, what: str = "the site's table") -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
         raise ScintimlError(f"{what} must be a pandas DataFrame of patients (the model's inputs and the outcome as "
                             f"columns), got {type(frame).__name__}")
-    names = [column_name(c) for c in frame.columns]
-    seen: dict[str, int] = {}
-    for i, name in enumerate(names, start=1):
-        if name in seen:
-            raise ColumnNameError(f"column name {name!r} appears twice in {what} (columns {seen[name]} and {i}); "
-                                  "rename or remove one — a duplicated column is never silently chosen")
-        seen[name] = i
+    names = column_names(frame.columns, what)
     return frame if names == list(frame.columns) else frame.set_axis(names, axis=1)
 
 
