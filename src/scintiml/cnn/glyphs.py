@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 
 PRIMARY = "DejaVu Sans Mono"  # matplotlib ships it, so it is everywhere
@@ -134,6 +135,13 @@ def undrawable_note(what: str, text: str) -> str | None:
     missing = drawable(text).undrawable
     if not missing:
         return None
+    # control characters (a line break, an escape) are no font's to draw: a font would not help, the ID is wrong
+    control = [c for c in missing if unicodedata.category(c) in ("Cc", "Cf")]
+    if control:
+        codes = ", ".join(f"U+{ord(c):04X}" for c in control[:6]) + (", ..." if len(control) > 6 else "")
+        return (f"{what} holds control characters ({codes}: a line break, an escape code or the like) that no ID "
+                f"should hold; the summary image shows '{MISSING}' for them, the worklist and the DICOM results keep "
+                "them as given: correct the PatientID at the modality or in the PACS")
     codes = ", ".join(f"U+{ord(c):04X}" for c in missing[:6]) + (", ..." if len(missing) > 6 else "")
     return (f"{what} holds characters no installed font can draw ({codes}); the summary image shows '{MISSING}' "
             "for them, the worklist and the DICOM results keep them: install a font that covers them (Debian: "

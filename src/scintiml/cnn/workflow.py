@@ -3,6 +3,7 @@ write the drift table. Each checks its outputs before any work and writes them a
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -112,6 +113,13 @@ def _one_skip(entry: dict[str, str]) -> str:
     return reason if not where or where in reason else f"{where}: {reason}"
 
 
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a name no file system holds
+        return False
+
+
 def _load(data: str | Path, labels: str | Path | None, views: Sequence[str],
           progress: Callable[[int, int], None] | None = None
           ) -> tuple[list, list[int], list[dict[str, str]], list[str]]:
@@ -122,7 +130,8 @@ def _load(data: str | Path, labels: str | Path | None, views: Sequence[str],
     folder = data / "dicom" if (data / "dicom").is_dir() else data
     by_id, notes = _read_labels(labels)
     studies, skipped = scan_folder(folder, views=list(views), progress=progress)
-    skipped = list(skipped)
+    # the labels file inside the folder of studies (no dicom/ subfolder) is not an unreadable DICOM file
+    skipped = [e for e in skipped if not _same_file(e.get("file", ""), labels)]
     if not studies:
         first = f"; the first: {_one_skip(skipped[0])}" if skipped else ""
         raise ScintimlError(f"no NM study with views {', '.join(views)} found in {str(folder)!r} ({len(skipped)} "
@@ -379,6 +388,32 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
     return model, skipped
 
 
+def same_images_other_patients(studies: Sequence[Any]) -> list[list[int]]:
+    """Groups (positions in ``studies``) of studies whose views are the same pixel for pixel but filed under more
+    than one PatientID: a study sent again under another patient's ID, whose result would be filed to both.
+
+    Examples
+    --------
+    >>> from scintiml.imaging import PlanarStudy
+    >>> a = np.arange(64.0).reshape(8, 8)
+    >>> studies = [PlanarStudy(views={"ANT": a}, patient_id=p) for p in ("P1", "P2", "P1")]
+    >>> same_images_other_patients(studies)
+    [[0, 1, 2]]
+    >>> same_images_other_patients(studies[::2])  # one patient's study twice: a copy, not a mix-up
+    []
+    """
+    by_digest: dict[str, list[int]] = {}
+    for k, study in enumerate(studies):
+        digest = hashlib.sha256()
+        for view in sorted(study.views):
+            pixels = np.ascontiguousarray(study.views[view], dtype=float)
+            digest.update(f"{view}{pixels.shape}".encode())
+            digest.update(pixels.tobytes())
+        by_digest.setdefault(digest.hexdigest(), []).append(k)
+    return [group for group in by_digest.values()
+            if len({str(studies[k].patient_id) for k in group}) > 1]
+
+
 def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summaries: str | Path | None = None,
                   overwrite: bool = False, progress: Callable[[int, int], None] | None = None,
                   steps: Callable[[str, int, int], None] | None = None
@@ -416,6 +451,13 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
     unread = unread_studies(skipped, read=[s.study_instance_uid for s in studies])
     if not studies and not unread:
         raise ScintimlError(f"no NM study in {str(folder)!r} ({len(skipped)} file(s) skipped, none of them NM)")
+    for group in same_images_other_patients(studies):
+        # ranked all the same (each row is a study that was sent), but the mix-up is said: cnn train refuses
+        # such copies across its split, and triage would file one result under two patients without a word
+        where = ", ".join(repr(str(studies[k].source or studies[k].study_instance_uid)) for k in group[:4])
+        warnings.warn(f"{len(group)} studies hold the same images under different PatientIDs ({where}"
+                      f"{', ...' if len(group) > 4 else ''}): one is likely filed under the wrong patient; check "
+                      "which before their results are read", UserWarning, stacklevel=2)
     table, order = worklist(model, studies)
     # A study whose files cannot be read is still on the list: unknown risk is not low risk, someone reads it.
     table = with_unread(table, unread)

@@ -77,19 +77,39 @@ def read_dicom_file(path: str | Path):
     return ds
 
 
+def one_line(exc: BaseException) -> str:
+    r"""A library's exception text as one line of a skip reason: its line breaks (a decoder lists every plugin it
+    tried, one per line) joined, and pydicom's advice to the programmer ("Use force=True ...") left out — no
+    command-line user can act on it.
+
+    Examples
+    --------
+    >>> one_line(ValueError("Unable to decode:\n  pillow: bad marker"))
+    'Unable to decode: pillow: bad marker'
+    >>> one_line(ValueError("no 'DICM' prefix. Use force=True to force reading."))
+    "no 'DICM' prefix."
+    """
+    text = " ".join(str(exc).split())
+    return text.replace(" Use force=True to force reading.", "").replace("Use force=True to force reading.", "")
+
+
 def _parse_dicom(path: str | Path):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
+        if Path(path).stat().st_size == 0:
+            raise ImagingError(f"{path}: an empty file (0 bytes), not a DICOM image; an interrupted copy? copy it "
+                               "again from the PACS or remove it")
         return pydicom.dcmread(path)
     except InvalidDicomError as exc:
         ds = _headerless(path)  # a file written without the 128-byte preamble and "DICM" (older PACS, raw exports)
         if ds is not None:
             return ds
-        raise ImagingError(f"{path}: not a readable DICOM file ({exc})") from exc
+        raise ImagingError(f"{path}: not a readable DICOM file (no 'DICM' marker after a 128-byte preamble, and not "
+                           "a DICOM data set without one); only DICOM files are read from this folder") from exc
     except (OSError, EOFError, ValueError, TypeError) as exc:
-        raise ImagingError(f"{path}: not a readable DICOM file ({exc})") from exc
+        raise ImagingError(f"{path}: not a readable DICOM file ({one_line(exc)})") from exc
 
 
 def _headerless(path: str | Path):
@@ -133,6 +153,11 @@ def _check_nm(ds, path: Path) -> None:
     if modality is None and _text(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID") == _MEDIA_DIRECTORY:
         raise ImagingError(f"{path}: a DICOMDIR (the index of a DICOM medium), not an image; the images it lists "
                            "are read from their own files")
+    if modality is None:
+        # a file cut short (an interrupted copy) reads as a header without its later elements, Modality among them
+        raise ImagingError(f"{path}: no Modality (0008,0060) in its header: a file cut short (an interrupted copy) "
+                           "or not an image; only planar nuclear-medicine (NM) images are read — copy it again "
+                           "from the PACS if it is one")
     if modality != "NM":
         raise ImagingError(f"{path}: modality is {modality!r}, not NM; only planar nuclear-medicine images are read")
     sop_class = _text(ds, "SOPClassUID").strip()
@@ -325,7 +350,8 @@ def _frames(ds, path: Path, shown: str = "") -> list[_Frame]:
             warnings.simplefilter("ignore", UserWarning)
             pixels = ds.pixel_array.astype(float)
     except Exception as exc:  # corrupt or truncated pixel data: name the file, whatever the decoder raised
-        raise ImagingError(f"{path}: pixel data cannot be decoded ({exc})") from exc
+        raise ImagingError(f"{path}: pixel data cannot be decoded ({one_line(exc)}); export the study "
+                           "uncompressed (Explicit VR Little Endian) from the PACS or camera") from exc
     declared = _text(ds, "NumberOfFrames") or "1"
     if _text(ds, "SamplesPerPixel") in ("", "1") and declared.isdigit():
         found = pixels.shape[0] if pixels.ndim == 3 else 1
@@ -333,14 +359,24 @@ def _frames(ds, path: Path, shown: str = "") -> list[_Frame]:
             raise ImagingError(f"{path}: the pixel data holds {found} frame(s) of {_text(ds, 'Rows')} x "
                                f"{_text(ds, 'Columns')} at BitsAllocated {_text(ds, 'BitsAllocated')}, but "
                                f"NumberOfFrames says {declared}; the header does not describe the pixel data")
-    if _text(ds, "PixelRepresentation") == "1" and pixels.size and pixels.min() < 0:
+    signed_negative = _text(ds, "PixelRepresentation") == "1" and pixels.size and pixels.min() < 0
+    rescale = any(str(ds.get(k) or "").strip() for k in ("RescaleSlope", "RescaleIntercept"))
+    if signed_negative and not rescale:
         # counts are never negative: stored values above 2**(BitsStored-1) of an image wrongly marked signed were
         # sign-extended (4000 in 12 bits read as -96), a silently different image
         raise ImagingError(f"{path}: {int(np.count_nonzero(pixels < 0))} pixel(s) are negative as stored "
-                           f"(PixelRepresentation 1, BitsStored {_text(ds, 'BitsStored')}); counts cannot be "
-                           "negative, so the header does not describe the pixel data")
+                           f"(PixelRepresentation 1, BitsStored {_text(ds, 'BitsStored')}) and no RescaleIntercept "
+                           "makes them counts; counts cannot be negative, so the header does not describe the pixel "
+                           "data")
     pixels = _check_bits_stored(ds, path, pixels)  # after: a signed file's negative values are the clearer reason
     pixels = _rescaled(ds, pixels, path)
+    if signed_negative and pixels.min() < 0:
+        # signed stored values with a rescale are valid DICOM (stored - 1000, intercept 1000): judged as counts
+        raise ImagingError(f"{path}: {int(np.count_nonzero(pixels < 0))} pixel(s) are negative after "
+                           f"RescaleSlope {_text(ds, 'RescaleSlope') or 1} / RescaleIntercept "
+                           f"{_text(ds, 'RescaleIntercept') or 0} (PixelRepresentation 1, BitsStored "
+                           f"{_text(ds, 'BitsStored')}); counts cannot be negative, so the header does not describe "
+                           "the pixel data")
     if pixels.ndim == 2:
         pixels = pixels[None]
     n = pixels.shape[0]
@@ -622,8 +658,13 @@ def _assemble(uid: str, items: list[tuple[Any, list[_Frame]]], views: Sequence[s
     twice = {v: fs for v, fs in by_view.items() if len(fs) > 1}
     if twice:
         v, fs = next(iter(twice.items()))
+        files = sorted({f.label for f in fs})
+        if len(files) == 1:  # one multi-frame file: "keep one file per view" would not fit
+            raise ImagingError(f"{name}: view {v} is ambiguous — frames {', '.join(str(f.index + 1) for f in fs)} "
+                               f"of {files[0]} are all {v}; a study holds one image per view: check the detector "
+                               "and view codes of that file, or export one frame per view")
         raise ImagingError(f"{name}: view {v} is ambiguous — given {len(fs)} times "
-                           f"({', '.join(sorted({f.label for f in fs}))}); keep one file per view")
+                           f"({', '.join(files)}); keep one file per view")
     if views:
         missing = [v for v in views if v not in by_view]
         if missing:
@@ -792,7 +833,7 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
         except Exception as exc:  # noqa: BLE001 - a corrupt file (fuzzed bytes) must be skipped, not end the run
             if isinstance(exc, ImportError) and (exc.name or "").split(".")[0] == "pydicom":
                 raise  # pydicom not installed: every file would be called "corrupt DICOM"; the CLI names the extra
-            skipped.append(_skipped_file(path, f"corrupt DICOM ({type(exc).__name__}: {exc})", ds))
+            skipped.append(_skipped_file(path, f"corrupt DICOM ({type(exc).__name__}: {one_line(exc)})", ds))
             continue
         # A file without StudyInstanceUID (Type 1) names no study. Read as a study of its own, one six-view study
         # became six rows, each "view(s) ... missing"; grouped by patient (or by series), two acquisitions of one
@@ -822,7 +863,7 @@ def read_studies(paths: str | Path | Iterable[str | Path], views: Sequence[str] 
         except ImagingError as exc:
             reason = str(exc)
         except Exception as exc:  # noqa: BLE001 - attributes missing or malformed in a corrupt file
-            reason = f"cannot be assembled: corrupt DICOM ({type(exc).__name__}: {exc})"
+            reason = f"cannot be assembled: corrupt DICOM ({type(exc).__name__}: {one_line(exc)})"
         else:
             continue
         first = items[0][0]
