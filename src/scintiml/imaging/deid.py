@@ -24,8 +24,11 @@ What it does, per file (inputs are never modified; the output folder is publishe
 * output names come from pseudonyms only (``<patient pseudonym>/<new SOP Instance UID>.dcm``): input file and
   folder names, which often hold a name or a record number, never reach the output;
 * files that are not DICOM, truncated, unreadable, without SOP Instance UID or Transfer Syntax UID, flagged
-  ``BurnedInAnnotation = YES``, or repeating an earlier file's SOP Instance UID are skipped and reported; a write
-  the disk refuses (full, quota, size limit, read-only) ends the run with nothing published;
+  ``BurnedInAnnotation = YES``, a DICOMDIR (its records repeat every patient's name; the images it lists are
+  files of their own), or repeating an earlier file's SOP Instance UID are skipped and reported; a write the disk
+  refuses (full, quota, size limit, read-only) ends the run with nothing published;
+* pixels are copied as they are, whether integer ``PixelData`` or ``FloatPixelData`` / ``DoubleFloatPixelData``;
+  a file without ``PatientID`` gets the pseudonym of an empty one;
 * the audit CSV names each input by a keyed hash of its path (never the path itself) and lists every change
   (never an old value).
 """
@@ -92,6 +95,10 @@ AUDIT_NAME = "deid_audit.csv"
 #: scintiml wrote the file (SH: at most 16 characters).
 IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.8.498.1"  # pydicom.uid.PYDICOM_IMPLEMENTATION_UID
 IMPLEMENTATION_VERSION_NAME = f"SCINTIML_{__version__}"[:16]
+#: Media Storage Directory Storage: the SOP class of a DICOMDIR (PS3.10), which has no SOP Instance UID.
+DICOMDIR_UID = "1.2.840.10008.1.3.10"
+#: The elements that hold an image's pixels (PS3.3 C.7.6.3).
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
 class DeidError(ScintimlError):
@@ -645,6 +652,11 @@ def deidentify_dataset(ds, pseudo: Pseudonymizer, retain_dates: bool = False, ke
         # the 128-byte preamble is free-form (vendor exports and DICOM/TIFF dual files put data there): never
         # copy it; PS3.10 7.1 asks for zeros when it is not used
         ds.preamble = b"\0" * 128
+    if "PatientID" not in ds:
+        # an absent PatientID is de-identified as an empty one: the output is named by the pseudonym, and a file
+        # without one must not be the only kind that cannot be written
+        ds.PatientID = pseudo.patient_id(original_pid)
+        log("PatientID", "D (pseudonym; was absent)", ds.PatientID)
     ds.PatientIdentityRemoved = "YES"
     ds.LongitudinalTemporalInformationModified = "MODIFIED" if retain_dates else "REMOVED"
     codes = [BASIC_CODE] + [OPTIONS[name][1:] for name, on in options.items() if on]
@@ -702,23 +714,40 @@ def _problem(ds, path: Path) -> str | None:
 
     if len(ds) == 0:
         return "truncated or empty: no attribute could be read"
+    meta = getattr(ds, "file_meta", None)
+    if "DirectoryRecordSequence" in ds or (meta is not None and meta.get("MediaStorageSOPClassUID") == DICOMDIR_UID):
+        # a DICOMDIR has no SOPInstanceUID of its own: "truncated" would send the user looking for damage. Its
+        # records repeat the names and ids of every patient on the media, and the files it points to get new
+        # names here, so a copy would be both identifying and wrong
+        return ("a DICOMDIR (media index, not an image): not copied; the images it lists are de-identified as files "
+                "of their own when they lie below the input folder")
     if not str(ds.get("SOPInstanceUID", "") or "").strip():
         return "no SOPInstanceUID (truncated header or not a stored instance)"
-    meta = getattr(ds, "file_meta", None)
     if meta is None or not str(meta.get("TransferSyntaxUID", "") or "").strip():
         return "no TransferSyntaxUID in the file meta information; the file cannot be rewritten faithfully"
     if str(ds.get("BurnedInAnnotation", "NO") or "NO").upper() == "YES":
         return "BurnedInAnnotation = YES: pixels may hold identifying text; clean the pixels by hand"
     sop_class = str(ds.get("SOPClassUID", "") or "")
     is_image = "Image" in UID(sop_class).name if sop_class else "Rows" in ds
-    if "PixelData" not in ds:
+    # float and double pixel data (parametric maps, some vendors' quantitative NM) are pixels like PixelData: on
+    # the allow-list, kept as they are, and checked the same way below
+    kinds = [keyword for keyword in _PIXEL_KEYWORDS if keyword in ds]
+    if not kinds:
         if is_image or "Rows" in ds:
             return "truncated: an image without pixel data"
         return None
     try:
         ds.pixel_array  # decodes and checks the length against Rows x Columns x frames
-    except Exception as exc:  # any decoder failure means the pixels cannot be trusted
-        return f"truncated or corrupt pixel data ({type(exc).__name__})"
+    except Exception:  # any decoder failure means the pixels cannot be trusted
+        # no exception text or class: the reason goes into the audit and is counted by the command
+        what = {"PixelData": "pixel data", "FloatPixelData": "float pixel data",
+                "DoubleFloatPixelData": "double float pixel data"}[kinds[0]]
+        syntax = UID(str(meta.TransferSyntaxUID))
+        if syntax.is_transfer_syntax and syntax.is_compressed:
+            return (f"{what} compressed as {syntax.name} cannot be decoded (truncated, corrupt, or no decoder for it "
+                    "installed, e.g. pylibjpeg); install one or export the file uncompressed")
+        return (f"truncated or corrupt {what}: its length does not match Rows x Columns x frames; export the file "
+                "again from its source")
     return None
 
 
@@ -826,8 +855,10 @@ def deidentify_folder(
                                    retain_institution=retain_institution, clean_descriptors=clean_descriptors,
                                    keep_unknown=keep_unknown)
                 relative = Path(str(ds.PatientID)) / f"{ds.SOPInstanceUID}.dcm"
-            except Exception as exc:  # noqa: BLE001 - one corrupt file is reported, never the end of the run
-                skip(unrewritable.format(type(exc).__name__))
+            except Exception:  # noqa: BLE001 - one corrupt file is reported, never the end of the run
+                # no exception text: it may quote a value of the file, and the audit holds no old value
+                skip("cannot be de-identified: one of its attributes could not be processed; check the file with "
+                     "a DICOM validator (e.g. dciodvfy), fix that attribute and run again, or leave the file out")
                 continue
             target = tmp / relative
             if target.exists():  # two different inputs mapped to one output: never overwrite

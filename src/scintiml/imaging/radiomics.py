@@ -13,7 +13,7 @@ import logging
 import os
 import zipfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,27 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 DEFAULT_CLASSES = ("firstorder", "shape2D", "glcm", "glrlm", "glszm")
 #: A mask with fewer pixels gets no features (pyradiomics cannot compute texture on it).
 MIN_MASK_PIXELS = 10
+
+
+def thin_roi(mask: np.ndarray) -> str:
+    """Why a 2-D ROI is too thin for pyradiomics ("" when it is not): its bounding box must span at least 2 pixels
+    in each direction (``minimumROIDimensions: 2``); a line one pixel thick fails inside pyradiomics otherwise.
+
+    Examples
+    --------
+    >>> thin_roi(np.pad(np.ones((1, 10), bool), 2)).split(":")[0]
+    'the ROI spans 1 x 10 pixels (one pixel thick)'
+    >>> thin_roi(np.eye(10, dtype=bool)), thin_roi(np.zeros((4, 4), bool))
+    ('', '')
+    """
+    rows, cols = np.nonzero(np.asarray(mask, dtype=bool))
+    if not rows.size:
+        return ""  # empty: the pixel count says so
+    height, width = int(np.ptp(rows)) + 1, int(np.ptp(cols)) + 1
+    if min(height, width) >= 2:
+        return ""
+    return (f"the ROI spans {height} x {width} pixels (one pixel thick): 2-D texture features need an area at least "
+            "2 pixels in each direction; redraw it")
 
 
 def _extractor(settings: dict[str, Any] | str | Path | None, classes: Iterable[str]):
@@ -57,11 +78,19 @@ def radiomic_features(
     studies: Iterable[tuple[PlanarStudy, dict[tuple[str, str], np.ndarray]]],
     settings: dict[str, Any] | str | Path | None = None,
     classes: Iterable[str] = DEFAULT_CLASSES,
+    on_failure: Callable[[PlanarStudy, str, str, str], None] | None = None,
 ) -> pd.DataFrame:
     """Features for every (study, {(view, roi): mask}) pair given.
 
     Masks are boolean arrays of the view's shape. A mask with fewer than 10
-    pixels is skipped (pyradiomics cannot compute texture on it).
+    pixels, or one pixel thick (:func:`thin_roi`), is skipped (pyradiomics
+    cannot compute texture on it).
+
+    Parameters
+    ----------
+    on_failure : callable, optional
+        Called as ``on_failure(study, view, roi, reason)`` for an ROI pyradiomics cannot compute, and the
+        other ROIs go on; without it such an ROI raises :class:`ImagingError`.
     """
     import SimpleITK as sitk
 
@@ -76,7 +105,7 @@ def radiomic_features(
             mask = np.asarray(mask, dtype=bool)
             if mask.shape != image.shape:
                 raise ImagingError(f"{study.patient_id} {view}/{roi}: mask shape {mask.shape} != image {image.shape}")
-            if mask.sum() < MIN_MASK_PIXELS:
+            if mask.sum() < MIN_MASK_PIXELS or thin_roi(mask):
                 continue
             img = sitk.GetImageFromArray(image[None])
             msk = sitk.GetImageFromArray(mask[None].astype(np.uint8))
@@ -86,7 +115,13 @@ def radiomic_features(
             try:
                 result = extractor.execute(img, msk)
             except (ValueError, RuntimeError, KeyError, IndexError) as exc:  # pyradiomics' own refusals
-                raise ImagingError(f"{study.patient_id} {view}/{roi}: pyradiomics failed ({exc})") from exc
+                said = " ".join(str(exc).split()) or "it gave no reason"  # one line, whatever pyradiomics wrote
+                reason = (f"pyradiomics could not compute features for this ROI ({said}); check the mask (or the "
+                          "--settings file) and run again")
+                if on_failure is None:
+                    raise ImagingError(f"{study.patient_id} {view}/{roi}: {reason}") from exc
+                on_failure(study, view, roi, reason)
+                continue
             row = {"patient_id": study.patient_id, "study_instance_uid": study.study_instance_uid,
                    "view": view, "roi": roi}
             row.update({k: float(v) for k, v in result.items() if k.startswith("original_")})
@@ -228,6 +263,13 @@ def features_from_folders(
     if not studies:
         raise ImagingError(f"no readable NM DICOM study in {str(images)!r}{_why_unread(skipped)}")
     pairs = []
+    mask_files: dict[int, str] = {}  # study -> its mask file, which names an ROI pyradiomics could not compute
+    roi_reasons: list[str] = []  # why each ROI of the studies computed gets no features: the error when none has
+
+    def skip_roi(file: str, reason: str) -> None:
+        skipped.append({"file": file, "reason": reason})
+        roi_reasons.append(reason)
+
     for st in studies:
         path = mask_path(masks, st.patient_id)
         if path is None:
@@ -267,8 +309,10 @@ def features_from_folders(
             continue
         for (view, roi), mask in rois.items():  # radiomic_features leaves these out: say so, per ROI
             if mask.sum() < MIN_MASK_PIXELS:
-                skipped.append({"file": str(path), "reason": f"{view}__{roi} holds {int(mask.sum())} pixel(s), "
-                                                             f"fewer than {MIN_MASK_PIXELS}: no features for it"})
+                skip_roi(str(path), f"{view}__{roi} holds {int(mask.sum())} pixel(s), fewer than {MIN_MASK_PIXELS}: "
+                                    "no features for it")
+            elif thin := thin_roi(mask):  # checked here: inside pyradiomics it ended the whole run
+                skip_roi(str(path), f"{view}__{roi}: no features, {thin}")
         for view in sorted({v for v, _ in rois}):
             image = np.asarray(st.views[view], dtype=float)
             if image.size and np.ptp(image) == 0:  # a blank acquisition: its "features" would describe nothing
@@ -279,15 +323,26 @@ def features_from_folders(
         if not rois:
             continue
         pairs.append((st, rois))
+        mask_files[id(st)] = str(path)
     if not pairs:
         raise ImagingError(
             f"none of the {len(studies)} studies has a usable mask in {str(masks)!r} (expected <PatientID>.npz "
             "with arrays named VIEW__ROI); nothing was written"
         )
+
+    def failed(study: PlanarStudy, view: str, roi: str, reason: str) -> None:
+        # an ROI pyradiomics cannot compute is skipped like any other bad ROI, not the end of the run
+        skip_roi(mask_files[id(study)], f"{view}__{roi}: no features, {reason}")
+
     try:
-        table = radiomic_features(pairs, settings=settings, classes=classes)
+        table = radiomic_features(pairs, settings=settings, classes=classes, on_failure=failed)
+    except ImagingError:  # already says what is wrong: no class name in front of it
+        raise
     except (OSError, ValueError, TypeError) as exc:  # e.g. a settings file pyradiomics cannot parse
         raise ImagingError(f"radiomic features could not be computed: {type(exc).__name__}: {exc}") from exc
     if table.empty:
-        raise ImagingError("every mask had fewer than 10 pixels; no radiomic feature could be computed")
+        # the command prints skip lines only after it wrote the table: with nothing to write, the error says why
+        first = roi_reasons[0] if roi_reasons else "no ROI was left to compute"
+        others = f"; and {len(roi_reasons) - 1} other ROI(s)" if len(roi_reasons) > 1 else ""
+        raise ImagingError(f"no ROI gave radiomic features ({first}{others}); nothing was written — redraw the masks")
     return (wide_table(table) if wide else table), skipped

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -263,6 +264,7 @@ def _endpoint(sec: Any, key: str, base: Path, name: str, env) -> PacsEndpoint:
         if not url or not str(url).startswith(("http://", "https://")):
             raise PacsConfigError(f"{name}: {key}.url must be the DICOMweb base URL (http:// or https://...), "
                                   f"e.g. http://pacs:8042/dicom-web")
+        _check_url_characters(str(url), key, name)
         try:  # a URL urllib cannot take apart ("http://", an unclosed "[::1") is named here, not as a traceback
             parts = urllib.parse.urlsplit(str(url))
             host, _ = parts.hostname, parts.port
@@ -271,6 +273,7 @@ def _endpoint(sec: Any, key: str, base: Path, name: str, env) -> PacsEndpoint:
                                   "http://pacs:8042/dicom-web") from None
         if not host:
             raise PacsConfigError(f"{name}: {key}.url {str(url)!r} names no host; e.g. http://pacs:8042/dicom-web")
+        _check_url_host(host, str(url), key, name)
         if "@" in str(url).split("/")[2]:
             raise PacsConfigError(f"{name}: {key}.url must not hold credentials (user:password@); put them under "
                                   f"{key}.auth, preferably as password_env")
@@ -292,6 +295,68 @@ def _endpoint(sec: Any, key: str, base: Path, name: str, env) -> PacsEndpoint:
     return PacsEndpoint("dimse", host=str(sec["host"]), port=_int(sec["port"], f"{key}.port", name, 1, 65535),
                         ae_title=str(sec["ae_title"]), retrieve=retrieve, timeout_s=timeout, auth=auth,
                         tls=_tls(sec.get("tls"), f"{key}.tls", base, name))
+
+
+def _check_url_characters(url: str, key: str, name: str) -> None:
+    """Refuse a URL with a space or an invisible character: requests refuses it only at the first query (after
+    the retries, as "InvalidURL"), or quietly sends another address; urllib even drops a tab or a newline.
+
+    Examples
+    --------
+    >>> _check_url_characters("http://pacs/dicom web", "pacs", "pacs.yaml")
+    Traceback (most recent call last):
+    ...
+    scintiml.pacs.errors.PacsConfigError: pacs.yaml: pacs.url 'http://pacs/dicom web' holds a space; a URL holds
+    none: write it as %20 (percent-encoded) or fix the URL
+    """
+    def odd(text: str) -> str | None:
+        return next((c for c in text if c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp")),
+                    None)
+
+    bad = odd(url)
+    if bad is None:
+        return
+    what = "a space" if bad == " " else f"the invisible character {ascii(bad)}"
+    in_host = url.count("/") >= 2 and bad in url.split("/")[2]
+    if in_host:
+        fix = "a host name holds only letters, digits, '-' and '.': fix the host, e.g. http://pacs:8042/dicom-web"
+    elif odd(url.strip()) is None:  # only before or after it (a quoted YAML value keeps them)
+        fix = "remove it from the end of the URL"
+    elif bad == " ":
+        fix = "a URL holds none: write it as %20 (percent-encoded) or fix the URL"
+    else:
+        fix = "remove it (retype the URL if it was pasted)"
+    raise PacsConfigError(f"{name}: {key}.url {url!r} holds {what}{' in its host' if in_host else ''}; {fix}")
+
+
+#: A host name as DNS and requests take it: letters, digits, '-', '_' and '.' (a non-ASCII name is IDNA-encoded).
+_HOST_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def _check_url_host(host: str, url: str, key: str, name: str) -> None:
+    """Refuse a host no request can reach ("pa<cs", "pa%20cs", "[zz]"): named now, not as a lookup failure that
+    is retried for minutes."""
+    import ipaddress
+
+    if ":" in host:  # urlsplit gives an IPv6 literal without its brackets
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+            return
+        except ValueError:
+            raise PacsConfigError(f"{name}: {key}.url {url!r}: [{host}] is not an IPv6 address; e.g. "
+                                  "http://[::1]:8042/dicom-web") from None
+    if _HOST_RE.match(host):
+        return
+    if not host.isascii():
+        try:
+            host.encode("idna")  # an internationalised name ("pács"): requests encodes it the same way
+            return
+        except UnicodeError:
+            pass
+    bad = next((c for c in host if not (c.isalnum() or c in "._-")), None)
+    what = f"has the character {bad!r} in its host {host!r}" if bad else f"names the host {host!r}, not a valid name"
+    raise PacsConfigError(f"{name}: {key}.url {url!r} {what}; a host name holds only letters, digits, '-' and '.': "
+                          "fix it, e.g. http://pacs:8042/dicom-web")
 
 
 def _auth(sec: Any, key: str, name: str, env) -> Auth:

@@ -78,11 +78,23 @@ class StudyQueue:
         self.incoming = self.root / "incoming"
         self.done = self.root / "done"
         self.failed = self.root / "failed"
+        # the folders this queue makes, deepest first: a listener that cannot start takes them back (discard_new)
+        self._made = [d for d in (self.incoming, self.done, self.failed) if not d.exists()]
+        self._made += [d for d in (self.root, *self.root.parents) if not d.exists()]
         for d in (self.incoming, self.done, self.failed):
             d.mkdir(parents=True, exist_ok=True)
         # The C-STORE handler threads and the triage loop both touch incoming/; one lock keeps a study from
         # being finalised while an instance of it is being written.
         self._lock = threading.Lock()
+
+    def discard_new(self) -> None:
+        """Remove the folders this queue created, as long as they are still empty (a listener that could not open
+        its port leaves no state folder behind); a folder that holds anything is kept."""
+        for d in self._made:
+            try:
+                d.rmdir()
+            except OSError:  # not empty (or gone): what is in it is someone's, never removed
+                pass
 
     # ------------------------------------------------------------------ receiving
     def is_done(self, study_uid: str) -> bool:

@@ -196,9 +196,12 @@ class Listener:
         c = self.config
         try:
             self._server = storage_scp(c.local_ae_title, c.local_port, self._on_store, c.local_host, c.local_tls)
-        except OSError as exc:
-            raise PacsConfigError(f"cannot listen on {c.local_host}:{c.local_port} ({exc.strerror or exc}); "
-                                  "choose a free port in local.port") from None
+        except BaseException as exc:  # a port in use, an unusable TLS file, Ctrl-C
+            self.queue.discard_new()  # the state folder was made for a listener that never started
+            if isinstance(exc, OSError):
+                raise PacsConfigError(f"cannot listen on {c.local_host}:{c.local_port} ({exc.strerror or exc}); "
+                                      "choose a free port in local.port") from None
+            raise
         log.info("listening as %s on port %d; %d studies waiting from before", c.local_ae_title, c.local_port,
                  len(self.queue.pending()))
 
