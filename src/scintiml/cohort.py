@@ -224,6 +224,10 @@ _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 #: A number written with decimal commas and dots grouping thousands: 6.834 (= 6834), 1.000,5, -12.345.678
 _THOUSANDS_DOTS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?$")
 _COMMA_NUMBER = re.compile(r"^[+-]?\d+(?:,\d+)?$")
+#: A number with commas grouping thousands, as US / UK exports write it: 1,820, 12,345.5, -1,000,000.
+_COMMA_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
+#: A number written with a decimal point and digits after it that cannot group thousands: 1.2, 0.35, 12.3456.
+_POINT_DECIMAL = re.compile(r"^[+-]?\d*\.(?:\d{1,2}|\d{4,})$")
 _PERCENT = re.compile(r"^[+-]?\d+(?:[.,]\d+)?\s*%$")
 
 
@@ -597,6 +601,7 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
     if isinstance(text_columns, str):  # one name, not its letters
         text_columns = (text_columns,)
     kept = {k: frame.attrs[k] for k in ("sheets", "workbook", "merged_cells", "error_cells") if k in frame.attrs}
+    delimiter = frame.attrs.get("delimiter")
     # A spreadsheet's blank row (",,,,") is no patient: left out and counted, never predicted or studied. Left out
     # before the cells are read: counted after, its empty cells were reported as missing values of every column
     # ("read as missing: age ('(empty)' x2)") and its NaN made an integer outcome float ("event = 1.0").
@@ -604,6 +609,8 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
     n_blank = int(blank.sum()) if blank.any() and not blank.all() else 0
     if n_blank:
         frame = frame.loc[~blank].reset_index(drop=True)
+    if decimal == "," and delimiter == ",":
+        _check_thousands_commas(frame, path)
     cleaned = _clean_frame(frame, decimal=decimal, percent=percent, text_columns=tuple(text_columns))
     cleaned.attrs.update(kept)
     # a row of missing markers only ("NA,?,-"), missing once read: no patient either
@@ -945,7 +952,36 @@ def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
         if name == "":
             raise ColumnNameError(f"column {i + 1} of {str(path)!r} has values but no name in the header row; give it "
                                   "a name")
+    frame.attrs["delimiter"] = delimiter
     return frame
+
+
+def _check_thousands_commas(frame: pd.DataFrame, path: Path) -> None:
+    """Refuse a comma-separated table read with decimal commas whose comma cells all group thousands ("1,820",
+    quoted) while another column writes decimals with a point ("1.2"): an English export's thousands separators,
+    which decimal commas read 1,000 times too small (1.82), silently.
+
+    A table with decimal commas is written with ';' between fields (the comma is the decimal mark); a
+    comma-separated one with quoted "d,ddd" cells and point decimals elsewhere is the English convention.
+    """
+    grouped, pointed = None, None
+    for name in frame.columns:
+        cells = _text_cells(frame[name])
+        if cells.empty:
+            continue
+        commas = cells[cells.str.contains(",", regex=False)]
+        if grouped is None and len(commas) and commas.str.match(_COMMA_THOUSANDS.pattern).all():
+            grouped = (name, commas.iloc[0])
+        if pointed is None and cells.str.match(_POINT_DECIMAL.pattern).any():
+            pointed = (name, cells[cells.str.match(_POINT_DECIMAL.pattern)].iloc[0])
+    if grouped and pointed and grouped[0] != pointed[0]:
+        (g_name, g_cell), (p_name, p_cell) = grouped, pointed
+        raise NumberFormatError(
+            f"{str(path.name)!r} is read with decimal commas (CLI: --decimal-comma), but column {g_name!r} holds "
+            f"{g_cell!r} (a comma before three digits) in a comma-separated file whose column {p_name!r} writes "
+            f"decimals with a point ({p_cell!r}): those commas group thousands ({g_cell.replace(',', '')}), and "
+            f"read as decimal commas they would be {g_cell.replace(',', '.', 1)}. Read the table without "
+            "--decimal-comma and save the column without thousands separators")
 
 
 def load_cohort(
@@ -1525,18 +1561,28 @@ def _odd_cells_among_numbers(name: str, column: pd.Series, as_number: pd.Series)
     """
     filled = column.notna()
     numeric = as_number.notna()
-    if filled.sum() == 0 or numeric.sum() < 0.8 * filled.sum() or as_number.nunique() < 3:
-        return None
     odd = filled & ~numeric
-    if not odd.any():  # every filled cell a number: nothing odd to name
+    if filled.sum() == 0 or not odd.any() or not numeric.any():  # nothing odd to name, or no number at all
         return None
     cells = column[odd].astype(str).str.strip()
+    # cells that are numbers in another notation ("1,820", "<5", "189 000") make a column of numbers however few
+    # the plain numbers are: one-hot encoded, 129 / "1,820" / 250 / "2,100" had become four unordered levels
+    notation = (cells.str.match(_COMMA_THOUSANDS.pattern) | cells.str.match(_CENSORED.pattern)
+                | cells.str.match(_SPACED_THOUSANDS.pattern)).all()
+    if not notation and (numeric.sum() < 0.8 * filled.sum() or as_number.nunique() < 3):
+        return None
     small_whole = bool(as_number.dropna().between(0, 12).all() and (as_number.dropna() % 1 == 0).all())
     if cells.str.match(_CENSORED.pattern).any():
         fix = ("a value beyond a limit of detection is no number the model can read: write a number for it (e.g. "
                "the limit, or half of it, the same way for every patient) or leave it empty (imputed)")
     elif cells.str.match(_SPACED_THOUSANDS.pattern).any():
         fix = "write the numbers without thousands separators"
+    elif cells.str.match(_COMMA_THOUSANDS.pattern).any():
+        example = cells[cells.str.match(_COMMA_THOUSANDS.pattern)].iloc[0]
+        # never "--missing": the cell is a measurement. With decimal commas it is 1.820; the reader can't tell
+        fix = (f"a comma groups thousands ({example!r} = {example.replace(',', '')}): save the column without "
+               "thousands separators (Excel: number format without the 1000 separator); if the commas are decimal "
+               "commas, read the table with decimal=',' (CLI: --decimal-comma)")
     elif small_whole and cells.str.match(_ROMAN.pattern).all():
         fix = "write roman numerals as numbers (IV as 4), as the other cells are"
     elif cells.str.casefold().isin(_NOT_MEASURED_WORDS).any():

@@ -1,0 +1,44 @@
+"""Findings of a hostile-input sweep of the table commands (session 18): numbers written with thousands commas read
+1,000 times too small or one-hot encoded as categories, and the fixes a message suggested for them."""
+
+from __future__ import annotations
+
+import pytest
+
+from scintiml.cohort import load_cohort, read_table
+from scintiml.errors import NumberFormatError
+
+
+def _write(path, header, rows, times=15):
+    path.write_text(header + "\n" + "".join(rows) * times)
+    return path
+
+
+def test_thousands_commas_in_a_comma_separated_file_are_not_read_as_decimal_commas(tmp_path):
+    path = _write(tmp_path / "us.csv", "cpk,sc,y", ['129,1.2,0\n', '"1,820",1.5,1\n', '250,0.9,0\n', '"2,100",2.1,1\n'])
+    with pytest.raises(NumberFormatError, match=r"column 'cpk' holds '1,820'.*column 'sc' writes decimals with a "
+                                                r"point \('1.2'\).*group thousands \(1820\)"):
+        read_table(path, decimal=",")
+    # the same cells in a semicolon file are decimal commas, as the flag says: no guess against the user
+    semi = _write(tmp_path / "eu.csv", "cpk;sc;y", ['129;1,2;0\n', '1,820;1,5;1\n', '250;0,9;0\n', '2,100;2,1;1\n'])
+    assert sorted(read_table(semi, decimal=",")["cpk"].unique()) == [1.82, 2.1, 129.0, 250.0]
+    # and a comma-separated file whose only commas are quoted decimal commas (no point decimals) is read
+    quoted = _write(tmp_path / "q.csv", "a,b,y", ['"1,5",2,0\n', '"2,25",3,1\n', '"0,5",4,0\n'])
+    assert sorted(read_table(quoted, decimal=",")["a"].unique()) == [0.5, 1.5, 2.25]
+
+
+@pytest.mark.parametrize("rows, cell, advice", [
+    (['129,1.2,0\n', '"1,820",1.5,1\n', '250,0.9,0\n', '"2,100",2.1,1\n'], "'1,820'", "without thousands separators"),
+    (['<5,1.2,0\n', '10,1.5,1\n', '20,0.9,0\n', '>100,2.1,1\n'], "'<5'", "limit of detection"),
+])
+def test_a_few_numbers_in_another_notation_are_refused_not_one_hot_encoded(tmp_path, rows, cell, advice):
+    path = _write(tmp_path / "t.csv", "x,sc,y", rows)
+    with pytest.raises(NumberFormatError, match=f"input 'x' holds numbers except in 30 cell.*{cell}.*{advice}") as e:
+        load_cohort(path, target="y")
+    assert "--missing" not in str(e.value)  # a measurement is not "not measured"
+
+
+def test_words_among_numbers_written_more_than_once_stay_a_category(tmp_path):
+    path = _write(tmp_path / "t.csv", "site,sc,y", ['1,1.2,0\n', '2,1.5,1\n', 'external,0.9,0\n', '3,2.1,1\n'])
+    cohort = load_cohort(path, target="y")
+    assert any(c.startswith("site=") for c in cohort.X.columns)
