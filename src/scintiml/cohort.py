@@ -536,6 +536,15 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
         )
     if size == 0:
         raise CohortFileError(f"data file {str(path)!r} is empty; export the table again")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic[:2] == b"\x1f\x8b" or magic == b"\x28\xb5\x2f\xfd" or magic[:3] == b"BZh" or (
+            magic == b"PK\x03\x04" and path.suffix.lower() in {".zip", ".csv", ".tsv", ".tab", ".txt"}):
+        # a compressed table (table.csv.gz, a zip of the export) was "unknown file type '.gz'" or "a binary file"
+        kind = {b"\x1f\x8b": "gzip", b"\x28\xb5": "zstd", b"BZ": "bzip2", b"PK": "zip"}[magic[:2]]
+        raise CohortFileError(f"{str(path)!r} is a {kind}-compressed file, not a table; decompress it first "
+                              "(e.g. open it with the file manager, or gunzip / unzip) and give the .csv, .xlsx or "
+                              ".parquet file inside")
     suffix = path.suffix.lower()
     try:
         if suffix in {".csv", ".txt", ".tsv", ".tab"}:

@@ -70,6 +70,12 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
     Traceback (most recent call last):
     ...
     scintiml.errors.SplitError: split 'nan:20:20' needs three finite numbers, e.g. 60:20:20
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as said:
+    ...     warnings.simplefilter("always")
+    ...     shares = parse_ratios("60:20:30"), parse_ratios("3:1:1")
+    >>> [str(w.message) for w in said]
+    ["split '60:20:30' adds up to 110, not 100: read as the proportions 54.5:18.2:27.3; check for a typo"]
     """
     parts = text.replace(",", ":").split(":")
     try:
@@ -85,6 +91,14 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
     if sum(values) <= 0:
         raise SplitError(f"split {text!r} gives every part a share of 0; e.g. 60:20:20")
     total = sum(values)
+    # shares meant as percentages (or fractions) that miss 100 (or 1): a typo, 60:20:30, changes the design
+    # silently when rescaled; proportions such as 3:1:1 are not warned of
+    for whole, low, high in ((100.0, 50.0, 200.0), (1.0, 0.5, 2.0)):
+        if low <= total <= high and abs(total - whole) > 0.005 * whole:
+            shown = ":".join(f"{100 * v / total:.1f}" for v in values)
+            warnings.warn(f"split {text!r} adds up to {total:g}, not {whole:g}: read as the proportions {shown}; "
+                          "check for a typo", UserWarning, stacklevel=2)
+            break
     return tuple(v / total for v in values)  # type: ignore[return-value]
 
 

@@ -413,6 +413,7 @@ def write_study(
     """
     from .bundle import save_bundle
     from .io import atomic_dir, check_output_path, write_json
+    from .io.atomic import STUDY_OUTPUT
     from .report import write_report
 
     _check_library_arguments(cohort, protocol, split)
@@ -421,13 +422,13 @@ def write_study(
                             f"{type(out).__name__}")
     validate_study_options(ratios if split is None else (1, 1, 1), inputs, max_inputs, random_state, selection,
                            n_jobs)
-    check_output_path(out, overwrite=overwrite, kind="folder")
+    check_output_path(out, overwrite=overwrite, kind="folder", output=STUDY_OUTPUT)
     result = run_study(cohort, ratios=ratios, inputs=inputs, max_inputs=max_inputs, random_state=random_state,
                        protocol=protocol, readiness=readiness, progress=progress, split=split, selection=selection,
                        sites=sites, n_jobs=n_jobs)
     if progress is not None:
         progress("report", 0)
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite, output=STUDY_OUTPUT) as tmp:
         write_json(tmp / "results.json", result.results)
         write_report(result.results, tmp, pdf=pdf)
         save_bundle(result, tmp / "model")

@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping
 from .._version import __version__
 from ..errors import BundleError
 from ..io import atomic_dir, jsonable
+from ..io.atomic import BUNDLE_OUTPUT
 
 BUNDLE_FORMAT = "scintiml-bundle"
 BUNDLE_FORMAT_VERSION = 2
@@ -127,7 +128,7 @@ def write_bundle(
         files["card.json"] = json.dumps(jsonable(card), indent=1, allow_nan=False)
     if card_markdown is not None:
         files["card.md"] = card_markdown
-    with atomic_dir(target, overwrite=overwrite) as tmp:
+    with atomic_dir(target, overwrite=overwrite, output=BUNDLE_OUTPUT) as tmp:
         checksums = {}
         for name, content in files.items():
             if "/" in name or name.startswith(".") or name == SPEC_FILE:

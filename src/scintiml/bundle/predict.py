@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..errors import ScintimlError
 from ..io import atomic_file, check_output_path, spreadsheet_safe
+from ..io.atomic import OUTPUT_MARKER, output_kind
 from .tabular import load_bundle
 
 
@@ -184,7 +185,10 @@ class PredictionRun:
 
 
 #: Output names whose suffix says another format than the CSV ``predict`` writes.
-NOT_CSV = {".xlsx", ".xlsm", ".xls", ".ods", ".parquet", ".pq", ".json", ".html", ".pdf", ".dcm"}
+NOT_CSV = {".xlsx", ".xlsm", ".xls", ".ods", ".parquet", ".pq", ".json", ".html", ".pdf", ".dcm", ".npz", ".npy",
+           ".safetensors", ".md", ".yaml", ".yml", ".png", ".jpg", ".docx", ".zip", ".gz", ".xml"}
+#: Output names read as tab-separated: written so.
+TAB_SEPARATED = {".tsv", ".tab"}
 
 
 def batch_warnings(bundle, frame: pd.DataFrame, predictions: pd.DataFrame, id_column: str | None = None) -> list[str]:
@@ -255,7 +259,12 @@ def predict_file(
     out = check_output_path(out, overwrite=overwrite, inputs=(data, model), kind="file")
     if Path(out).suffix.lower() in NOT_CSV:  # CSV text in a file named .xlsx: Excel refuses to open it
         raise ScintimlError(f"predictions are written as CSV, but {str(out)!r} names a {Path(out).suffix} file; give "
-                            "the output a .csv name (Excel opens it)")
+                            "the output a .csv name (Excel opens it), or .tsv for tab-separated")
+    if Path(out).is_file() and (Path(out).parent / OUTPUT_MARKER).is_file():
+        # --overwrite on a file of a study or a bundle (model/weights.npz) broke that output for good
+        raise ScintimlError(f"{str(out)!r} is a file of the scintiml {output_kind(Path(out).parent) or 'output'} "
+                            f"folder {str(Path(out).parent)!r}; replacing it could break that output — write the "
+                            "predictions to a file outside it")
     # read exactly as study read its data; the id column as text (leading zeros kept)
     frame = read_table(data, decimal=decimal, percent=percent, text_columns=(id_column,) if id_column else ())
     # what read_table could not read one way, refused by name (the model's own "not measured" codes are no fault)
@@ -273,5 +282,7 @@ def predict_file(
     drift, drift_lines = batch_drift(bundle, frame)
     warnings += drift_lines
     with atomic_file(out, overwrite=overwrite) as tmp:
-        spreadsheet_safe(predictions).to_csv(tmp, index=False)  # a patient id "=HYPERLINK(...)" stays text
+        # a patient id "=HYPERLINK(...)" stays text; a .tsv name is read tab-separated, so it is written so
+        spreadsheet_safe(predictions).to_csv(tmp, index=False,
+                                             sep="\t" if Path(out).suffix.lower() in TAB_SEPARATED else ",")
     return PredictionRun(predictions, out, warnings, drift)

@@ -32,10 +32,11 @@ def validate(
     from ..external import write_validation
     from ..external.metrics import slope_text
     from ..io import check_output_path
+    from ..io.atomic import BUNDLE_OUTPUT, VALIDATION_OUTPUT
 
     require(0 < max_missing <= 1, f"--max-missing must be in (0, 1], got {max_missing}")
     require(out.resolve() != data.resolve(), "--out must not be the data file")
-    check_output_path(out, overwrite=overwrite, inputs=(model, data), kind="folder")
+    check_output_path(out, overwrite=overwrite, inputs=(model, data), kind="folder", output=VALIDATION_OUTPUT)
     site_protocol = parse_protocol(protocol)
     v = write_validation(model, data, target, out, protocol=site_protocol or None, reference=reference,
                          id_column=id_column, max_missing_share=max_missing, pdf=pdf, overwrite=overwrite,
@@ -73,11 +74,12 @@ def recalibrate(
     from ..external import RECALIBRATION_METHODS, recalibrate_bundle
     from ..external.metrics import slope_text
     from ..io import check_output_path
+    from ..io.atomic import BUNDLE_OUTPUT, VALIDATION_OUTPUT
 
     require(method in RECALIBRATION_METHODS, f"--method must be one of {', '.join(RECALIBRATION_METHODS)}, got {method!r}")
     require(0 < max_missing <= 1, f"--max-missing must be in (0, 1], got {max_missing}")
     require(out.resolve() != model.resolve(), "--out must be a new folder: the original bundle is never overwritten")
-    check_output_path(out, overwrite=overwrite, inputs=(model, data), kind="folder")
+    check_output_path(out, overwrite=overwrite, inputs=(model, data), kind="folder", output=BUNDLE_OUTPUT)
     table = read_table(data, decimal="," if decimal_comma else ".", percent=percent)
     from ..bundle import load_bundle
     from ..cohort import check_number_formats

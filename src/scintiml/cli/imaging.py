@@ -36,6 +36,7 @@ def simulate(
     # the simulator's own bounds (one source): finite, and far beyond any real acquisition
     from ..datasets.perfusion.simulate import MAX_COUNTS, MAX_FWHM_MM
     from ..io import check_output_path
+    from ..io.atomic import SIMULATION_OUTPUT
     from .base import say
 
     if n < 1:
@@ -53,7 +54,7 @@ def simulate(
     if jobs < 1:
         raise ScintimlError(f"--jobs must be at least 1, got {jobs}")
     jobs = min(jobs, n, os.cpu_count() or 1)  # more processes than studies or cores only cost start-up time
-    check_output_path(out, overwrite=overwrite)
+    check_output_path(out, overwrite=overwrite, output=SIMULATION_OUTPUT)
     with progress_bar() as bar:
         task = bar.add_task("simulating", total=n)
         summary = write_simulated_cohort(

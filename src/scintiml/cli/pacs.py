@@ -46,6 +46,7 @@ def triage(
     """Find lung-perfusion NM studies on the PACS, triage them, store SC + SR back into each study."""
 
     from ..io import check_output_path
+    from ..io.atomic import PACS_OUTPUT
     from ..pacs import load_config, triage_from_pacs
 
     import time
@@ -53,7 +54,7 @@ def triage(
     require(model_dir.is_dir(), f"model bundle {str(model_dir)!r} not found; train one with scintiml cnn train")
     config = load_config(pacs)
     out = out or Path(time.strftime("scintiml-triage-%Y%m%d-%H%M%S"))
-    check_output_path(out, overwrite=overwrite, inputs=(model_dir, pacs))
+    check_output_path(out, overwrite=overwrite, inputs=(model_dir, pacs), output=PACS_OUTPUT)
     _log_to_console(verbose)
     with progress_bar() as bar:
         task = bar.add_task("triage", total=None)

@@ -129,12 +129,13 @@ def _validated(split: str, inputs: str, max_inputs: Optional[int], seed: int, ou
                jobs: int = 1):
     """Every option checked before the cohort is read or anything runs."""
     from ..io import check_output_path
+    from ..io.atomic import STUDY_OUTPUT
     from ..split import parse_ratios
     from ..study import validate_study_options
 
     ratios = parse_ratios(split)
     validate_study_options(ratios, inputs, max_inputs, seed, n_jobs=jobs)
-    check_output_path(out, overwrite=overwrite, kind="folder")
+    check_output_path(out, overwrite=overwrite, kind="folder", output=STUDY_OUTPUT)
     return ratios
 
 
@@ -178,9 +179,11 @@ def study(
 
     require(selection in SELECTION_MODES, f"--selection must be one of {', '.join(SELECTION_MODES)}, got {selection!r}")
     from ..io import check_output_path
+    from ..io.atomic import STUDY_OUTPUT
 
     # --out = the data file (or holding the groups file) names the real problem
-    check_output_path(out, overwrite=overwrite, inputs=(data,) + ((groups,) if groups else ()), kind="folder")
+    check_output_path(out, overwrite=overwrite, inputs=(data,) + ((groups,) if groups else ()), kind="folder",
+                      output=STUDY_OUTPUT)
     ratios = _validated(split, inputs, max_inputs, seed, out, overwrite, jobs)
     codes = parse_missing_codes(missing, decimal="," if decimal_comma else ".", percent=percent)
     require(site_column is None or site_column not in codes,

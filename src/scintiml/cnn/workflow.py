@@ -15,6 +15,7 @@ from ..cohort import EVENT_CODINGS, read_table
 from ..errors import ScintimlError
 from ..imaging.planar import ImagingError
 from ..io import atomic_dir, atomic_file, check_output_path, safe_file_stem, spreadsheet_safe
+from ..io.atomic import BUNDLE_OUTPUT, SUMMARIES_OUTPUT
 from ..split import PARTS, Split
 from .copies import find_copies
 from .guard import valid_energy_window
@@ -319,7 +320,7 @@ def train_from_folder(data: str | Path, out: str | Path, labels: str | Path | No
         raise ScintimlError(f"epochs must be between 1 and {MAX_EPOCHS}, got {epochs}")
     data, labels_path = _input_paths(data, labels)
     # the labels file is an input too: an --out folder holding it must not be replaced
-    out = check_output_path(out, overwrite=overwrite,
+    out = check_output_path(out, overwrite=overwrite, output=BUNDLE_OUTPUT,
                             inputs=(data, labels_path) + ((Path(split_from),) if split_from is not None else ()))
     if split_from is not None:
         if "split" in train_kwargs:
@@ -440,7 +441,7 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
 
     out = check_output_path(out, overwrite=overwrite, inputs=(data, model_dir))
     summaries = Path(summaries) if summaries is not None else out.with_name(out.stem + "_summaries")
-    check_output_path(summaries, overwrite=overwrite, inputs=(data, model_dir))
+    check_output_path(summaries, overwrite=overwrite, inputs=(data, model_dir), output=SUMMARIES_OUTPUT)
     model = CNNModel.load(model_dir)
     data = Path(data)
     if not data.is_dir():
@@ -474,7 +475,7 @@ def triage_folder(model_dir: str | Path, data: str | Path, out: str | Path, summ
             table.loc[k, "protocol_check"] = f"{row['protocol_check']} (refused file: {'; '.join(reasons[:3])})"
     series_uid = generate_uid()
     png_paths, sc_paths = [], []
-    with atomic_dir(summaries, overwrite=overwrite) as tmp:
+    with atomic_dir(summaries, overwrite=overwrite, output=SUMMARIES_OUTPUT) as tmp:
         for k, row in table.iterrows():
             if row["study_row"] < 0:  # unread: nothing to show
                 png_paths.append("")

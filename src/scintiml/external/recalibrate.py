@@ -26,6 +26,7 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from ..bundle import card_markdown, load_bundle, write_bundle
+from ..io.atomic import BUNDLE_OUTPUT
 from ..bundle.tabular import KIND, WEIGHTS, spec_digest
 from ..errors import ScintimlError
 from ..io import check_output_path, jsonable
@@ -101,7 +102,8 @@ def recalibrate_bundle(
     if Path(out).resolve() == Path(model).resolve() or Path(model).resolve() in Path(out).resolve().parents:
         raise ScintimlError("the recalibrated bundle must go to a new folder outside the original bundle: the "
                             "original is never modified")
-    check_output_path(out, overwrite=overwrite, inputs=(model,))  # before any work: never inside the original
+    # before any work: never inside the original, never in place of a study or a validation
+    check_output_path(out, overwrite=overwrite, inputs=(model,), output=BUNDLE_OUTPUT)
     from ..cohort import column_name
 
     target = column_name(target)  # as the header is read: trimmed, NFC

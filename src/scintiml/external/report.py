@@ -279,11 +279,12 @@ def write_validation(
     from ..bundle import load_bundle
     from ..cohort import check_number_formats, read_table
     from ..io import atomic_dir, check_output_path, spreadsheet_safe, write_json
+    from ..io.atomic import VALIDATION_OUTPUT
     from .missing import MAX_MISSING_SHARE
     from .validate import validate_bundle
 
     check_output_path(out, overwrite=overwrite, inputs=tuple(p for p in (model, data, reference) if p is not None),
-                      kind="folder")
+                      kind="folder", output=VALIDATION_OUTPUT)
     bundle = load_bundle(model)
     ids = (id_column,) if id_column else ()  # patient ids as text: "007" stays "007"
     frame = read_table(data, text_columns=ids, decimal=decimal, percent=percent)
@@ -300,7 +301,7 @@ def write_validation(
     v = result.to_dict()
     v.update({"model": str(model), "data": str(data), "reference": None if reference is None else str(reference),
               "scintiml_version": __version__})
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite, output=VALIDATION_OUTPUT) as tmp:
         write_json(tmp / "validation.json", v)
         spreadsheet_safe(result.predictions).to_csv(tmp / "predictions.csv", index=False)
         write_validation_report(v, tmp, pdf=pdf)

@@ -116,6 +116,34 @@ class OutputExistsError(OutputDirectoryError):
 #: --overwrite`` — or a summaries folder the user never named, beside a worklist — would delete the user's files.
 OUTPUT_MARKER = ".scintiml-output"
 
+#: The kinds of output folder the marker records (:func:`output_kind`): ``--overwrite`` replaces a folder of its
+#: own kind only.
+STUDY_OUTPUT, BUNDLE_OUTPUT, VALIDATION_OUTPUT = "study", "model bundle", "validation"
+PACS_OUTPUT, SIMULATION_OUTPUT, SUMMARIES_OUTPUT = "PACS triage", "simulated cohort", "triage summaries folder"
+
+
+def output_kind(folder: Path) -> str | None:
+    """What the scintiml output ``folder`` is ("study", "model bundle" ...), as its :data:`OUTPUT_MARKER` records
+    it; None for a folder without one, or one written before scintiml 0.7.5 (the marker named no kind)."""
+    try:
+        text = (Path(folder) / OUTPUT_MARKER).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return next((line.removeprefix("output: ").strip() for line in text.splitlines() if line.startswith("output: ")),
+                None)
+
+
+def _check_same_kind(target: Path, output: str | None) -> None:
+    """Refuse to replace one kind of scintiml output with another: ``--overwrite`` on a study folder named as the
+    ``--out`` of recalibrate deleted the study (results, report, model) for a bundle, without a word."""
+    if output is None or not target.is_dir() or target.is_symlink():
+        return
+    found = output_kind(target)
+    if found is not None and found != output:
+        raise OutputDirectoryError(
+            f"{str(target)!r} holds a scintiml {found}, and this command writes a {output}; --overwrite replaces "
+            f"only an output of the same kind — choose another output path (nothing was changed)")
+
 
 def _foreign_entries(old: Path, new: Path) -> list[str]:
     """Entries of the existing folder ``old`` that replacing it with ``new`` would lose and that scintiml did not
@@ -132,13 +160,14 @@ def _foreign_entries(old: Path, new: Path) -> list[str]:
 
 
 def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = (),
-                      kind: str | None = None) -> Path:
+                      kind: str | None = None, output: str | None = None) -> Path:
     """Validate an output path before any work starts; return it as a :class:`Path`.
 
     Refuses: a target that exists (unless ``overwrite``), a target that *is* one of ``inputs``, holds one of
     them or lies inside an input folder (a model bundle, an image folder: a user's input is never overwritten or
     added to), a file where ``kind="folder"`` is asked for and a folder where ``kind="file"`` is (``--overwrite``
-    would not help either), and a parent that cannot be created or written.
+    would not help either), a folder holding another kind of scintiml output than ``output`` (a study where a model
+    bundle is to be written: see :func:`output_kind`), and a parent that cannot be created or written.
 
     Examples
     --------
@@ -178,6 +207,7 @@ def check_output_path(target: str | Path, overwrite: bool = False, inputs: tuple
     if target.is_symlink() or (target.exists() and not _empty_dir(target)):
         if not overwrite:
             raise OutputExistsError(f"{str(target)!r} already exists; choose another path or pass --overwrite")
+        _check_same_kind(target, output)
     parent = resolved.parent
     existing = parent
     while not existing.exists():
@@ -282,7 +312,8 @@ def _replace(tmp: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(target: str | Path, overwrite: bool = False, *, mark: bool = True) -> Iterator[Path]:
+def atomic_dir(target: str | Path, overwrite: bool = False, *, mark: bool = True,
+               output: str | None = None) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; on success it becomes ``target``.
 
     Parameters
@@ -295,6 +326,9 @@ def atomic_dir(target: str | Path, overwrite: bool = False, *, mark: bool = True
     mark : bool
         Write :data:`OUTPUT_MARKER` into the output (off where the folder is handed to another program whole,
         such as a de-identified DICOM folder, and is never overwritten).
+    output : str, optional
+        What the folder is ("study", "model bundle" ...): recorded in the marker, and an existing folder recorded
+        as another kind is not replaced (:func:`check_output_path`).
 
     Examples
     --------
@@ -312,7 +346,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, *, mark: bool = True
     >>> sorted(p.name for p in out.parent.iterdir())
     ['result']
     """
-    target = check_output_path(target, overwrite=overwrite, kind="folder")
+    target = check_output_path(target, overwrite=overwrite, kind="folder", output=output)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(target)  # named before it exists: a signal at any moment after finds it to remove
     try:
@@ -331,7 +365,9 @@ def atomic_dir(target: str | Path, overwrite: bool = False, *, mark: bool = True
         if (target.is_symlink() or (target.exists() and not _empty_dir(target))) and not overwrite:  # appeared meanwhile
             raise OutputExistsError(f"{str(target)!r} already exists; choose another path or pass --overwrite")
         if mark:
-            (tmp / OUTPUT_MARKER).write_text(f"written by scintiml {_version()}; --overwrite may replace this folder\n")
+            (tmp / OUTPUT_MARKER).write_text(f"written by scintiml {_version()}; --overwrite may replace this folder\n"
+                                             + (f"output: {output}\n" if output else ""))
+        _check_same_kind(target, output)  # again: another command may have written it meanwhile
         if target.is_dir() and not target.is_symlink() and (lost := _foreign_entries(target, tmp)):
             shown = ", ".join(repr(name) for name in lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
             raise OutputDirectoryError(

@@ -29,6 +29,11 @@ __all__ = ["connect", "call_with_retry", "matches_description", "triage_from_pac
 
 log = logging.getLogger("scintiml.pacs")
 
+#: The reason a study failed for a cause scintiml did not foresee: no exception class, and no exception text (a
+#: library's words may quote a header value, such as a birth date, into the worklist); the log holds the details.
+UNEXPECTED = ("unexpected error while triaging it (not a known problem of the study or the PACS); the log of this "
+              "run holds the details — report them to whoever maintains scintiml")
+
 
 def connect(endpoint: PacsEndpoint, config: PacsConfig):
     """The client for one endpoint: :class:`DicomwebPacs` or :class:`DimsePacs`.
@@ -114,9 +119,9 @@ def triage_from_pacs(model_dir: str | Path, config: PacsConfig, out: str | Path,
     dict
         ``found``, ``matched``, ``triaged``, ``urgent``, ``failed`` counts and the ``out`` path.
     """
-    from ..io.atomic import check_output_path, check_replaceable
+    from ..io.atomic import PACS_OUTPUT, check_output_path, check_replaceable
 
-    out = check_output_path(out, overwrite=overwrite)
+    out = check_output_path(out, overwrite=overwrite, output=PACS_OUTPUT)
     if overwrite:  # results go to the PACS during the run: a folder that will be refused must be refused first
         check_replaceable(out)
     model, version = load_model(model_dir)
@@ -130,7 +135,8 @@ def triage_from_pacs(model_dir: str | Path, config: PacsConfig, out: str | Path,
         log.warning("the study search stopped at query.limit (%d studies): more may match and were not looked "
                     "at; narrow the dates (query.date_from / days_back) or raise query.limit", config.query.limit)
     rows: list[dict[str, Any]] = []
-    with atomic_dir(out, overwrite=overwrite) as tmp, tempfile.TemporaryDirectory(prefix="scintiml-pacs-") as work:
+    with (atomic_dir(out, overwrite=overwrite, output=PACS_OUTPUT) as tmp,
+          tempfile.TemporaryDirectory(prefix="scintiml-pacs-") as work):
         for i, info in enumerate(studies, start=1):
             uid = info["StudyInstanceUID"]
             folder = Path(work) / safe_name(uid)
@@ -142,8 +148,11 @@ def triage_from_pacs(model_dir: str | Path, config: PacsConfig, out: str | Path,
                                 config.retry, f"storage of the results of study {uid}", sleep)
                 row = {**result.row(), "status": "triaged", "reason": "", "updated": _now()}
             except Exception as exc:  # noqa: BLE001 - one bad study must not end the run for the others
-                reason = str(exc) if isinstance(exc, (PacsUnavailableError, StudyDataError, PacsConfigError)) \
-                    else f"unexpected error {type(exc).__name__}: {exc}"
+                if isinstance(exc, (PacsUnavailableError, StudyDataError, PacsConfigError)):
+                    reason = str(exc)
+                else:  # the details (which may quote a header value) go to the log only, with the traceback
+                    log.exception("study %s: unexpected error", uid)
+                    reason = UNEXPECTED
                 row = _failed_row(uid, reason)
                 _keep_failed(tmp / "failed" / safe_name(uid), folder, row)
                 log.warning("study %s failed: %s", uid, reason)
@@ -211,16 +220,24 @@ class Listener:
             self._server = None
 
     def _on_store(self, event) -> int:
+        # an instance we cannot even file under a study is kept and refused with 0xC210 ("cannot understand"):
+        # the sender logs it and keeps its copy
         try:
             data = event.encoded_dataset()
             ds = event.dataset
-            study_uid = str(ds.StudyInstanceUID).strip()
             sop_uid = str(event.request.AffectedSOPInstanceUID)
-            if not study_uid:  # an empty StudyInstanceUID files nothing: every sender's would share one study
-                raise ValueError("empty StudyInstanceUID")
-        except Exception as exc:  # an instance we cannot even file under a study: keep it, refuse it
-            self._keep_unidentified(event, exc)
-            return 0xC210  # "cannot understand": the sender logs it and keeps its copy
+        except Exception:  # noqa: BLE001 - no exception text: pydicom's words may quote a value of the instance
+            return self._keep_unidentified(event, "it cannot be decoded as DICOM (damaged in transit, or not a "
+                                                  "DICOM instance)")
+        try:
+            present = "StudyInstanceUID" in ds
+            study_uid = str(ds.StudyInstanceUID).strip() if present else ""
+        except Exception:  # noqa: BLE001 - a malformed element: pydicom's words may quote it
+            return self._keep_unidentified(event, "its Study Instance UID cannot be read (a malformed element)")
+        if not present:
+            return self._keep_unidentified(event, "it has no Study Instance UID")
+        if not study_uid:  # an empty StudyInstanceUID files nothing: every sender's would share one study
+            return self._keep_unidentified(event, "its Study Instance UID is empty")
         if str(getattr(ds, "Modality", "")).strip().upper() != "NM" and self.queue.is_done(study_uid):
             # our own Secondary Capture and report, routed back by a "forward every new instance" rule, had
             # restarted the triaged study from them alone: it failed ("no NM instance") and its URGENT row left
@@ -236,7 +253,9 @@ class Listener:
         log.debug("received %s of study %s", sop_uid, study_uid)
         return 0x0000
 
-    def _keep_unidentified(self, event, exc: Exception) -> None:
+    def _keep_unidentified(self, event, why: str) -> int:
+        """Keep an instance that names no study in failed/unidentified/ with ``why`` (words, never an exception's:
+        they may quote a value of the instance); the status that refuses it."""
         with self._unidentified:
             folder = self.queue.failed / UNIDENTIFIED
             folder.mkdir(parents=True, exist_ok=True)
@@ -245,9 +264,12 @@ class Listener:
                 (folder / f"{stem}.dcm").write_bytes(event.encoded_dataset())
             except Exception:
                 pass
-            write_json(folder / f"{stem}.json", {"reason": f"instance without a readable Study Instance UID "
-                                                           f"({type(exc).__name__})"})
-        log.error("refused an instance without a readable Study Instance UID (%s)", type(exc).__name__)
+            reason = (f"instance without a readable Study Instance UID: {why}; refused (status C210) and kept in "
+                      f"failed/{UNIDENTIFIED}/ — check it at the sender (the sender keeps its copy) and send it again")
+            write_json(folder / f"{stem}.json", {"reason": reason})
+        log.error("refused an instance without a readable Study Instance UID: %s; kept as %s — check it at the "
+                  "sender and send it again", why, folder / f"{stem}.dcm")
+        return 0xC210
 
     # ------------------------------------------------------------------ triage loop
     def process_ready(self, now: float | None = None) -> list[tuple[str, str]]:
@@ -274,9 +296,9 @@ class Listener:
                      self.destination.describe())
         except (PacsUnavailableError, StudyDataError, PacsConfigError) as exc:
             outcome = self._failed(name, uid, str(exc), snapshot, final=isinstance(exc, StudyRefusedError))
-        except Exception as exc:  # noqa: BLE001 - one bad study must never stop the listener
-            log.exception("study %s: unexpected error", uid)
-            outcome = self._failed(name, uid, f"unexpected error {type(exc).__name__}: {exc}", snapshot)
+        except Exception:  # noqa: BLE001 - one bad study must never stop the listener
+            log.exception("study %s: unexpected error", uid)  # the details, for whoever reports it
+            outcome = self._failed(name, uid, UNEXPECTED, snapshot)
         self._write_worklist()
         return outcome
 

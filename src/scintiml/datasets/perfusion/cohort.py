@@ -143,15 +143,16 @@ def write_simulated_cohort(
     import pandas as pd
 
     from ...io import atomic_dir, check_output_path, write_json
+    from ...io.atomic import SIMULATION_OUTPUT
 
-    out = check_output_path(out, overwrite=overwrite)
+    out = check_output_path(out, overwrite=overwrite, output=SIMULATION_OUTPUT)
     if n_cases < 1:
         raise ValueError(f"n_cases must be at least 1, got {n_cases}")
     master = np.random.RandomState(random_state)
     id_prefix = simulate_kwargs.pop("id_prefix", f"SIM{random_state}")
     seeds = [int(master.randint(0, 2**31 - 1)) for _ in range(n_cases)]
     labels, clinical, files, kept = [], [], 0, []
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite, output=SIMULATION_OUTPUT) as tmp:
         for sub in ("dicom", "masks", "truth"):
             (tmp / sub).mkdir()
         jobs = [(tmp, i, seed, id_prefix, layout, random_state, study_table, simulate_kwargs)
