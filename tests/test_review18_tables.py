@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from scintiml.cohort import load_cohort, read_table
@@ -42,3 +44,21 @@ def test_words_among_numbers_written_more_than_once_stay_a_category(tmp_path):
     path = _write(tmp_path / "t.csv", "site,sc,y", ['1,1.2,0\n', '2,1.5,1\n', 'external,0.9,0\n', '3,2.1,1\n'])
     cohort = load_cohort(path, target="y")
     assert any(c.startswith("site=") for c in cohort.X.columns)
+
+
+@pytest.mark.parametrize("first_row, said", [(["Cohort export 2024"], "a title ('Cohort export 2024')"),
+                                             ([None], "blank")])
+def test_a_workbook_with_a_title_row_above_the_header_says_so(tmp_path, first_row, said):
+    openpyxl = pytest.importorskip("openpyxl")
+    from scintiml.errors import ColumnNameError
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(first_row)
+    sheet.append(["age", "ef", "event"])
+    for k in range(30):
+        sheet.append([50 + k, 30 + k % 20, k % 2])
+    book.save(tmp_path / "t.xlsx")
+    with pytest.raises(ColumnNameError, match=f"the first row is {re.escape(said)} and the next one looks like the "
+                                              r"header \('age', 'ef', 'event'\): delete the row\(s\) above"):
+        read_table(tmp_path / "t.xlsx")

@@ -849,6 +849,23 @@ def _blank_cell(value: Any) -> bool:
                                                                                and not value.strip())
 
 
+def _title_row_advice(header: list[Any], data: pd.DataFrame) -> str:
+    """Advice where the header row is a title or blank row (at most one name) and the next row reads as the header
+    (every cell filled with text that is no number): a department's export with "Cohort 2024" above the table was
+    told only that column 2 has no name."""
+    named = [h for h in header if not _blank_cell(h)]
+    if len(named) > 1 or data.empty:
+        return ""
+    below = list(data.iloc[0])
+    if not all(isinstance(v, str) and v.strip() and pd.isna(pd.to_numeric(v.strip(), errors="coerce"))
+               for v in below):
+        return ""
+    title = f"a title ({str(named[0])[:40]!r})" if named else "blank"
+    shown = ", ".join(repr(str(v).strip()[:20]) for v in below[:3]) + (", ..." if len(below) > 3 else "")
+    return (f"the first row is {title} and the next one looks like the header ({shown}): delete the row(s) above "
+            "the header, so that the column names are the first row")
+
+
 def _without_nameless_columns(data: pd.DataFrame, header: list[Any], path: Path) -> pd.DataFrame:
     """A workbook's rows under its header row: columns with a blank header cell dropped when they hold nothing (the
     formatting Excel keeps beside a table), refused when they hold values — as a CSV's are (before, a blank header
@@ -856,8 +873,8 @@ def _without_nameless_columns(data: pd.DataFrame, header: list[Any], path: Path)
     blank = [i for i, name in enumerate(header) if _blank_cell(name)]
     for i in blank:
         if not data.iloc[:, i].map(_blank_cell).all():
-            raise ColumnNameError(f"column {i + 1} of {str(path)!r} has values but no name in the header row; give it "
-                                  "a name")
+            raise ColumnNameError(f"column {i + 1} of {str(path)!r} has values but no name in the header row; "
+                                  f"{_title_row_advice(header, data) or 'give it a name'}")
     keep = [i for i in range(len(header)) if i not in set(blank)]
     data = data.iloc[:, keep]
     data.columns = _check_header([header[i] for i in keep], path)
@@ -959,8 +976,8 @@ def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
     frame.columns = names
     for i, name in zip(keep, names):
         if name == "":
-            raise ColumnNameError(f"column {i + 1} of {str(path)!r} has values but no name in the header row; give it "
-                                  "a name")
+            raise ColumnNameError(f"column {i + 1} of {str(path)!r} has values but no name in the header row; "
+                                  f"{_title_row_advice(list(first), frame) or 'give it a name'}")
     frame.attrs["delimiter"] = delimiter
     return frame
 
