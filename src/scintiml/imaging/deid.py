@@ -257,8 +257,13 @@ def _read_key(path: str | Path) -> bytes:
         raise DeidError(f"key file {str(path)!r} is not a small regular file; give the key file made by --new-key")
     try:
         key = path.read_text(encoding="ascii").strip().encode()
-    except (UnicodeDecodeError, OSError) as exc:
-        raise DeidError(f"key file {str(path)!r} cannot be read as text ({type(exc).__name__})") from exc
+    except UnicodeDecodeError as exc:  # the key made by --new-key is 64 hex digits: another file was given
+        raise DeidError(f"key file {str(path)!r} is not a key made by --new-key (it holds characters other than "
+                        "plain ASCII text); give the key file made by --new-key") from exc
+    except OSError as exc:
+        why = os.strerror(exc.errno) if exc.errno is not None else "the operating system refused"
+        raise DeidError(f"key file {str(path)!r} cannot be read ({why}); give read access to it, or check the disk "
+                        "it lies on, and run again") from exc
     if len(key) < 32:
         raise DeidError(f"key in {str(path)!r} is too short (at least 32 characters)")
     return key
@@ -834,7 +839,9 @@ def deidentify_folder(
                 elif refused is not None and refused.errno == errno.EIO:
                     skip("unreadable: input/output error while reading; check the disk or share it lies on")
                 else:
-                    skip(f"not DICOM or corrupt ({type(exc).__name__})")
+                    # no exception text or class: pydicom's words may quote a value of the file
+                    skip("not DICOM or corrupt: its attributes cannot be parsed (a damaged or truncated file); "
+                         "export the file again from its source, or leave it out")
                 continue
             problem = _problem(ds, path)
             if problem:
@@ -847,7 +854,6 @@ def deidentify_folder(
                 continue
             seen[original_uid] = source
             file_audit: list[dict] = []
-            unrewritable = "cannot be rewritten after de-identification ({})"
             try:
                 deidentify_dataset(ds, pseudo, retain_dates, keep_protocol, file_audit, source=source,
                                    retain_device=retain_device,
@@ -875,7 +881,11 @@ def deidentify_folder(
                     # too, and a result with files missing must not be published as if they were not DICOM
                     raise _write_error(f"to the output folder {str(out_dir)!r}", refused,
                                        "nothing was published") from exc
-                skip(unrewritable.format(type(exc).__name__))
+                # the file's fault (no errno): a value that does not fit its VR, e.g. a number beyond US; no
+                # exception text, it may quote that value
+                skip("cannot be rewritten after de-identification: one of its values does not fit its DICOM type "
+                     "(e.g. a number out of range); check the file with a DICOM validator (e.g. dciodvfy), fix "
+                     "that value and run again, or leave the file out")
                 target.unlink(missing_ok=True)
                 with contextlib.suppress(OSError):  # a patient folder left empty is no result (rmdir: only if empty)
                     target.parent.rmdir()

@@ -50,6 +50,59 @@ def thin_roi(mask: np.ndarray) -> str:
             "2 pixels in each direction; redraw it")
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception's words on one line, without its class name."""
+    return " ".join(str(exc).split())
+
+
+def _settings_problem(exc: BaseException) -> str:
+    """What is wrong with a settings file pyradiomics refused, in words a user can act on (no class name).
+
+    Examples
+    --------
+    >>> _settings_problem(UnicodeDecodeError("utf-8", b"\\xff", 0, 1, "invalid start byte"))
+    'it is not a text (YAML) file'
+    >>> _settings_problem(ValueError("Feature Class x is not\\nrecognized"))
+    'pyradiomics refused it (Feature Class x is not recognized)'
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not a text (YAML) file"
+    if isinstance(exc, OSError):
+        return f"it cannot be read ({os.strerror(exc.errno) if exc.errno is not None else _one_line(exc)})"
+    module = type(exc).__module__ or ""
+    if "yaml" in module and getattr(exc, "problem", None):  # a YAML syntax error, with where it is
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"it is not valid YAML ({_one_line(exc.problem)}{where})"
+    if module.startswith("pykwalify"):  # pyradiomics' schema check of the YAML
+        said = str(getattr(exc, "msg", None) or exc)
+        if "No source file/data was loaded" in said:
+            return "it holds no settings (an empty file)"
+        findings = [line.strip(" -").rstrip(".") for line in said.splitlines()[1:] if line.strip(" -")]
+        return f"it does not follow pyradiomics' settings schema ({'; '.join(findings) or _one_line(said)})"
+    return f"pyradiomics refused it ({_one_line(exc) or 'no reason given'})"
+
+
+def _unreadable_mask(path: Path, exc: BaseException) -> str:
+    """Why a mask file cannot be loaded and what to do, in words (no class name)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return (f"not a readable mask file: it cannot be read ({os.strerror(exc.errno)}); give read access to it, "
+                "or check the disk it lies on, and run again")
+    try:
+        empty = path.stat().st_size == 0
+    except OSError:
+        empty = False
+    if empty:
+        what = "the file is empty"
+    elif isinstance(exc, TypeError):  # np.load gave one array: a .npy file under a .npz name
+        what = "one .npy array, not a .npz archive of VIEW__ROI arrays"
+    elif isinstance(exc, ValueError) and "Object arrays" in str(exc):
+        what = "it holds arrays of Python objects, not masks"
+    else:  # text, a pickle, a zip cut short (BadZipFile) ...
+        what = "not a .npz archive (or a damaged one)"
+    return f"not a readable mask file: {what}; write it again with numpy.savez, one boolean array per VIEW__ROI"
+
+
 def _extractor(settings: dict[str, Any] | str | Path | None, classes: Iterable[str]):
     try:
         from radiomics import featureextractor
@@ -64,8 +117,8 @@ def _extractor(settings: dict[str, Any] | str | Path | None, classes: Iterable[s
         try:
             extractor = featureextractor.RadiomicsFeatureExtractor(str(settings))
         except Exception as exc:  # pyradiomics validates the YAML with its own exception types
-            raise ImagingError(f"pyradiomics cannot use the settings file {str(settings)!r} ({type(exc).__name__}: "
-                               f"{exc}); fix it or leave out --settings") from exc
+            raise ImagingError(f"pyradiomics cannot use the settings file {str(settings)!r}: "
+                               f"{_settings_problem(exc)}; fix it or leave out --settings") from exc
     else:
         extractor = featureextractor.RadiomicsFeatureExtractor(**{**DEFAULT_SETTINGS, **(settings or {})})
         extractor.disableAllFeatures()
@@ -282,8 +335,9 @@ def features_from_folders(
         try:
             with np.load(path, allow_pickle=False) as npz:
                 raw = {tuple(k.split("__", 1)): np.asarray(npz[k]) for k in npz.files if "__" in k}
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:  # .npz is a zip archive
-            skipped.append({"file": str(path), "reason": f"not a readable mask file ({type(exc).__name__})"})
+        # .npz is a zip archive; TypeError: np.load gave one array (a .npy file), which is no context manager
+        except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+            skipped.append({"file": str(path), "reason": _unreadable_mask(path, exc)})
             continue
         rois = {}
         for (view, roi), arr in raw.items():
@@ -338,8 +392,16 @@ def features_from_folders(
         table = radiomic_features(pairs, settings=settings, classes=classes, on_failure=failed)
     except ImagingError:  # already says what is wrong: no class name in front of it
         raise
-    except (OSError, ValueError, TypeError) as exc:  # e.g. a settings file pyradiomics cannot parse
-        raise ImagingError(f"radiomic features could not be computed: {type(exc).__name__}: {exc}") from exc
+    except OSError as exc:
+        if exc.errno is None:
+            raise ImagingError(f"radiomic features could not be computed ({_one_line(exc) or 'no reason given'}); "
+                               "check the --settings file (or leave it out) and run again") from exc
+        raise ImagingError(f"radiomic features could not be computed ({os.strerror(exc.errno)}); check the disk "
+                           "and run again") from exc
+    # settings pyradiomics took, then failed on (e.g. resampledPixelSpacing with 2 values: an assert in it)
+    except (ValueError, TypeError, AssertionError) as exc:
+        raise ImagingError(f"radiomic features could not be computed ({_one_line(exc) or 'no reason given'}); "
+                           "check the --settings file (or leave it out) and run again") from exc
     if table.empty:
         # the command prints skip lines only after it wrote the table: with nothing to write, the error says why
         first = roi_reasons[0] if roi_reasons else "no ROI was left to compute"
