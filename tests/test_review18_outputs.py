@@ -4,6 +4,7 @@ study, a split that adds up to 110 was rescaled without a word, and a compressed
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import pandas as pd
@@ -89,3 +90,26 @@ def test_a_gzip_compressed_table_is_named_as_one(tmp_path, name):
     (tmp_path / name).write_bytes(gzip.compress(b"a,b\n1,2\n"))
     with pytest.raises(CohortFileError, match="is a gzip-compressed file, not a table; decompress it first"):
         read_table(tmp_path / name)
+
+
+def test_a_killed_runs_temporary_is_removed_by_the_next_run_and_no_other(tmp_path):
+    import subprocess
+    import sys
+
+    from scintiml.io.atomic import _HOST, atomic_dir
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a process that no longer exists, as after SIGKILL
+    target = tmp_path / "study"
+    orphan = tmp_path / f".study.tmp-{_HOST}-{dead.pid}-0123456789ab"
+    (orphan / "figures").mkdir(parents=True)
+    live = tmp_path / f".study.tmp-{_HOST}-{os.getpid()}-0123456789ab"  # a run still writing
+    other_host = tmp_path / f".study.tmp-00000000-{dead.pid}-0123456789ab"  # a shared drive's other machine
+    old = tmp_path / ".study.tmp-0123456789ab"  # named before 0.7.5: no process to judge by
+    other_output = tmp_path / f".report.tmp-{_HOST}-{dead.pid}-0123456789ab"
+    for folder in (live, other_host, old, other_output):
+        folder.mkdir()
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("done")
+    assert not orphan.exists()
+    assert all(p.exists() for p in (live, other_host, old, other_output)) and (target / "a.txt").is_file()

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import hashlib
 import secrets
 import shutil
 import signal
+import socket
 import stat
 import sys
 import tempfile
 import threading
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Iterator
 
@@ -348,6 +351,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, *, mark: bool = True
     """
     target = check_output_path(target, overwrite=overwrite, kind="folder", output=output)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(target)  # a killed run's half-written folder (270 kB for a study) stayed beside it for good
     tmp = _temp_sibling(target)  # named before it exists: a signal at any moment after finds it to remove
     try:
         while True:
@@ -396,6 +400,7 @@ def atomic_file(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """
     target = check_output_path(target, overwrite=overwrite, kind="file")
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(target)
     tmp = _temp_sibling(target)
     try:
         while True:
@@ -439,13 +444,50 @@ def _publish_new(tmp: Path, target: Path) -> None:
 
 
 def _temp_sibling(target: Path) -> Path:
-    """A fresh temporary name beside ``target`` (``.NAME.tmp-<12 hex>``), not yet created.
+    """A fresh temporary name beside ``target`` (``.NAME.tmp-<host>-<pid>-<12 hex>``), not yet created.
 
     The name is chosen before anything exists, and the caller creates it inside the ``try`` that removes it: with
     ``mkdtemp``/``mkstemp`` a Ctrl-C or SIGTERM landing between the creation and the assignment of its name left the
     temporary behind (a signal mask did not close that window: it holds only the calling thread's signals, and
-    numpy's and torch's threads take them)."""
-    return target.parent / f".{target.name}.tmp-{secrets.token_hex(6)}"
+    numpy's and torch's threads take them). The machine and the process are in the name so that a later run can
+    tell a temporary whose writer was killed outright (:func:`_remove_orphans`) from one still being written."""
+    return target.parent / f".{target.name}.tmp-{_HOST}-{os.getpid()}-{secrets.token_hex(6)}"
+
+
+#: This machine, as temporary names record it: a shared drive's temporaries of another machine are never judged.
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _remove_orphans(target: Path) -> list[Path]:
+    """Remove the temporaries beside ``target`` that a run on this machine left when it was killed outright (SIGKILL,
+    the out-of-memory killer, a power cut: no handler runs), i.e. whose writing process no longer exists; return
+    them. A temporary of a live process, of another machine, or named before 0.7.5 (no process in the name) is
+    left alone."""
+    removed = []
+    try:
+        siblings = list(target.parent.glob(f".{glob_escape(target.name)}.tmp-{_HOST}-*-*"))
+    except OSError:
+        return removed
+    for path in siblings:
+        pid = path.name.rsplit("-", 2)[-2]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            removed.append(path)
+        except OSError:  # another run removes it at the same moment, or it is not ours to remove
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process: alive
+        return True
+    return True
 
 
 def _umask() -> int:
