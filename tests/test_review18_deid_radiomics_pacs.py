@@ -55,9 +55,25 @@ def test_a_file_without_patient_id_is_de_identified_like_one_with_an_empty_id(tm
     assert "Error" not in said.out + said.err
     outputs = sorted((tmp_path / "out").rglob("*.dcm"))
     assert len(outputs) == 2
-    # de-identified the same way: both get the pseudonym of an empty id, and lie in its folder
-    [pseudonym] = {str(pydicom.dcmread(p).PatientID) for p in outputs}
-    assert pseudonym.startswith("ANON-") and {p.parent.name for p in outputs} == {pseudonym}
+    # de-identified the same way: each gets a pseudonym of its study (no PatientID to go by), and lies in its
+    # folder; two unidentified patients' studies are not merged into one pseudonym (session 18)
+    pseudonyms = {str(pydicom.dcmread(p).PatientID): p.parent.name for p in outputs}
+    assert len(pseudonyms) == 2 and all(k.startswith("ANON-") and k == v for k, v in pseudonyms.items())
+
+
+def test_files_of_one_study_without_patient_id_share_a_pseudonym_and_another_studys_do_not(tmp_path):
+    from pydicom.uid import generate_uid
+
+    src = tmp_path / "in"
+    study = generate_uid()
+    for name in ("a.dcm", "b.dcm"):  # two views of one study, PatientID removed
+        _edited(src, name, "P1", lambda ds: (delattr(ds, "PatientID"), setattr(ds, "StudyInstanceUID", study)))
+    _edited(src, "c.dcm", "P1", lambda ds: setattr(ds, "PatientID", "  "))  # another study, a blank ID
+    _edited(src, "d.dcm", "P1", lambda ds: None)  # an identified patient keeps the pseudonym of the ID
+    _edited(src, "e.dcm", "P1", lambda ds: None)
+    deidentify_folder(src, tmp_path / "out", new_key(tmp_path / "k"))
+    folders = sorted(len(list(f.iterdir())) for f in (tmp_path / "out").iterdir() if f.is_dir())
+    assert folders == [1, 2, 2]  # (a, b) together, c alone, (d, e) under P1's pseudonym
 
 
 def test_a_file_that_cannot_be_de_identified_is_skipped_with_what_to_do_not_a_class_name(tmp_path, monkeypatch):

@@ -28,7 +28,8 @@ What it does, per file (inputs are never modified; the output folder is publishe
   files of their own), or repeating an earlier file's SOP Instance UID are skipped and reported; a write the disk
   refuses (full, quota, size limit, read-only) ends the run with nothing published;
 * pixels are copied as they are, whether integer ``PixelData`` or ``FloatPixelData`` / ``DoubleFloatPixelData``;
-  a file without ``PatientID`` gets the pseudonym of an empty one;
+  a file without ``PatientID`` (or with an empty one) gets a pseudonym of its study: different unidentified patients
+  are not merged into one;
 * the audit CSV names each input by a keyed hash of its path (never the path itself) and lists every change
   (never an old value).
 """
@@ -543,6 +544,11 @@ def deidentify_dataset(ds, pseudo: Pseudonymizer, retain_dates: bool = False, ke
     enabled = _option_tokens(options)
     table = profile_table()
     original_pid = str(ds.get("PatientID", "") or "")
+    if not original_pid.strip() and str(ds.get("StudyInstanceUID", "") or "").strip():
+        # no PatientID: the study stands for the patient. One pseudonym for every such file put the studies of
+        # different patients in one folder, with one date shift; a study keeps its files together all the same.
+        # (A NUL cannot begin a PatientID, so this key is no real patient's.)
+        original_pid = "\0study:" + str(ds.StudyInstanceUID).strip()
     offset = pseudo.date_offset_days(original_pid)
     identifiers = _identifiers(ds)
     temporal_row = ProfileRow("", "temporal", "X", {"dates": "C"})
