@@ -144,3 +144,16 @@ def test_the_labels_file_inside_the_folder_of_studies_is_not_called_an_unreadabl
     studies, y, skipped = load_labelled_studies(folder)
     assert len(studies) == 2 and sorted(y) == [0, 1]
     assert [str(e["file"]).rsplit("/", 1)[-1] for e in skipped] == ["other.csv"]
+
+
+def test_an_empty_file_is_said_once_and_an_identity_rescale_keeps_the_signed_reason(simulated, tmp_path):
+    folder = _copy(simulated, tmp_path)
+    (folder / "empty.dcm").write_bytes(b"")
+    f = _first(folder)
+    ds = pydicom.dcmread(f)
+    ds.PixelRepresentation, ds.RescaleSlope, ds.RescaleIntercept = 1, 1, 0  # the tags many exports write
+    ds.PixelData = (ds.pixel_array.astype(np.int32) - 1000).astype("<i2").tobytes()
+    ds.save_as(f)
+    _, reasons = _skip_reasons(folder)
+    assert "not a readable DICOM file" not in reasons["empty.dcm"] and reasons["empty.dcm"].count("empty.dcm") == 1
+    assert "negative as stored" in reasons[f.name] and "no RescaleIntercept makes them counts" in reasons[f.name]

@@ -69,7 +69,7 @@ def test_predict_does_not_replace_a_file_of_a_scintiml_output(study, capsys):
     before = target.read_bytes()
     assert (study / "study" / OUTPUT_MARKER).is_file()
     assert run_cli(["predict", model, site, "--out", str(target), "--overwrite"]) == 2
-    assert "is a file of the scintiml study folder" in capsys.readouterr().err
+    assert "lies in the scintiml study folder" in capsys.readouterr().err
     assert target.read_bytes() == before
 
 
@@ -78,7 +78,7 @@ def test_a_split_that_misses_100_is_warned_of_and_proportions_are_not():
         warnings.simplefilter("always")
         assert parse_ratios("60:20:30") == pytest.approx((60 / 110, 20 / 110, 30 / 110))
         parse_ratios("0.6:0.2:0.3")
-        parse_ratios("60:20:20"), parse_ratios("3:1:1"), parse_ratios("0.6:0.2:0.2")
+        parse_ratios("60:20:20"), parse_ratios("3:1:1"), parse_ratios("0.6:0.2:0.2"), parse_ratios("1:1:0")
     assert [str(w.message)[:40] for w in said] == ["split '60:20:30' adds up to 110, not 100",
                                                    "split '0.6:0.2:0.3' adds up to 1.1, not "]
 
@@ -96,7 +96,7 @@ def test_a_killed_runs_temporary_is_removed_by_the_next_run_and_no_other(tmp_pat
     import subprocess
     import sys
 
-    from scintiml.io.atomic import _HOST, atomic_dir
+    from scintiml.io.atomic import _HOST, _hold, atomic_dir
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # a process that no longer exists, as after SIGKILL
@@ -107,9 +107,28 @@ def test_a_killed_runs_temporary_is_removed_by_the_next_run_and_no_other(tmp_pat
     other_host = tmp_path / f".study.tmp-00000000-{dead.pid}-0123456789ab"  # a shared drive's other machine
     old = tmp_path / ".study.tmp-0123456789ab"  # named before 0.7.5: no process to judge by
     other_output = tmp_path / f".report.tmp-{_HOST}-{dead.pid}-0123456789ab"
-    for folder in (live, other_host, old, other_output):
+    # a live run in another container: its process id means nothing here, but it holds the folder's lock
+    other_namespace = tmp_path / f".study.tmp-{_HOST}-{dead.pid}-fedcba987654"
+    crafted = tmp_path / f".study.tmp-{_HOST}-{10 ** 20}-0123456789ab"  # no process can have this id
+    for folder in (live, other_host, old, other_output, other_namespace, crafted):
         folder.mkdir()
-    with atomic_dir(target) as tmp:
-        (tmp / "a.txt").write_text("done")
+    held = _hold(other_namespace)
+    try:
+        with atomic_dir(target) as tmp:
+            (tmp / "a.txt").write_text("done")
+    finally:
+        os.close(held)
     assert not orphan.exists()
-    assert all(p.exists() for p in (live, other_host, old, other_output)) and (target / "a.txt").is_file()
+    assert all(p.exists() for p in (live, other_host, old, other_output, other_namespace, crafted))
+    assert (target / "a.txt").is_file()
+
+
+def test_a_long_output_name_leaves_room_for_its_temporary(tmp_path):
+    from scintiml.io.atomic import atomic_dir, atomic_file
+
+    name = "p" * 240  # a legal name (255 at most); its temporary once added 34 characters and was refused
+    with atomic_file(tmp_path / f"{name}.csv") as tmp:
+        tmp.write_text("a\n1\n")
+    with atomic_dir(tmp_path / name) as tmp:
+        (tmp / "x").write_text("1")
+    assert (tmp_path / f"{name}.csv").is_file() and (tmp_path / name / "x").is_file()

@@ -538,7 +538,7 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
         raise CohortFileError(f"data file {str(path)!r} is empty; export the table again")
     with open(path, "rb") as fh:
         magic = fh.read(4)
-    if magic[:2] == b"\x1f\x8b" or magic == b"\x28\xb5\x2f\xfd" or magic[:3] == b"BZh" or (
+    if magic[:2] == b"\x1f\x8b" or magic == b"\x28\xb5\x2f\xfd" or (magic[:3] == b"BZh" and magic[3:4] in b"123456789" and magic[3:4] != b"") or (
             magic == b"PK\x03\x04" and path.suffix.lower() in {".zip", ".csv", ".tsv", ".tab", ".txt"}):
         # a compressed table (table.csv.gz, a zip of the export) was "unknown file type '.gz'" or "a binary file"
         kind = {b"\x1f\x8b": "gzip", b"\x28\xb5": "zstd", b"BZ": "bzip2", b"PK": "zip"}[magic[:2]]
@@ -619,7 +619,7 @@ def read_table(path: str | Path, *, decimal: str = ".", percent: bool = False,
     if n_blank:
         frame = frame.loc[~blank].reset_index(drop=True)
     if decimal == "," and delimiter == ",":
-        _check_thousands_commas(frame, path)
+        _check_thousands_commas(frame, path, tuple(c for c in text_columns if c is not None))
     cleaned = _clean_frame(frame, decimal=decimal, percent=percent, text_columns=tuple(text_columns))
     cleaned.attrs.update(kept)
     # a row of missing markers only ("NA,?,-"), missing once read: no patient either
@@ -982,16 +982,19 @@ def _read_text_table(path: Path, delimiter: str | None) -> pd.DataFrame:
     return frame
 
 
-def _check_thousands_commas(frame: pd.DataFrame, path: Path) -> None:
+def _check_thousands_commas(frame: pd.DataFrame, path: Path, text_columns: Sequence[str] = ()) -> None:
     """Refuse a comma-separated table read with decimal commas whose comma cells all group thousands ("1,820",
     quoted) while another column writes decimals with a point ("1.2"): an English export's thousands separators,
     which decimal commas read 1,000 times too small (1.82), silently.
 
     A table with decimal commas is written with ';' between fields (the comma is the decimal mark); a
     comma-separated one with quoted "d,ddd" cells and point decimals elsewhere is the English convention.
+    ``text_columns`` (ids, times written 08.30) are no numbers and no evidence.
     """
     grouped, pointed = None, None
     for name in frame.columns:
+        if name in text_columns:
+            continue
         cells = _text_cells(frame[name])
         if cells.empty:
             continue
@@ -1005,9 +1008,9 @@ def _check_thousands_commas(frame: pd.DataFrame, path: Path) -> None:
         raise NumberFormatError(
             f"{str(path.name)!r} is read with decimal commas (CLI: --decimal-comma), but column {g_name!r} holds "
             f"{g_cell!r} (a comma before three digits) in a comma-separated file whose column {p_name!r} writes "
-            f"decimals with a point ({p_cell!r}): those commas group thousands ({g_cell.replace(',', '')}), and "
-            f"read as decimal commas they would be {g_cell.replace(',', '.', 1)}. Read the table without "
-            "--decimal-comma and save the column without thousands separators")
+            f"decimals with a point ({p_cell!r}): those commas group thousands ({g_cell.replace(',', '')})"
+            + (f", and read as decimal commas they would be {g_cell.replace(',', '.')}" if g_cell.count(",") == 1
+               else "") + ". Read the table without --decimal-comma and save the column without thousands separators")
 
 
 def load_cohort(
@@ -1591,10 +1594,10 @@ def _odd_cells_among_numbers(name: str, column: pd.Series, as_number: pd.Series)
     if filled.sum() == 0 or not odd.any() or not numeric.any():  # nothing odd to name, or no number at all
         return None
     cells = column[odd].astype(str).str.strip()
-    # cells that are numbers in another notation ("1,820", "<5", "189 000") make a column of numbers however few
-    # the plain numbers are: one-hot encoded, 129 / "1,820" / 250 / "2,100" had become four unordered levels
-    notation = (cells.str.match(_COMMA_THOUSANDS.pattern) | cells.str.match(_CENSORED.pattern)
-                | cells.str.match(_SPACED_THOUSANDS.pattern)).all()
+    # cells that are numbers with thousands separators ("1,820", "189 000") make a column of numbers however few
+    # the plain numbers are: one-hot encoded, 129 / "1,820" / 250 / "2,100" had become four unordered levels.
+    # Not so "<5" or "≥3": the top or bottom bucket of a category (vessels 0 / 1 / 2 / ≥3) is written that way too
+    notation = (cells.str.match(_COMMA_THOUSANDS.pattern) | cells.str.match(_SPACED_THOUSANDS.pattern)).all()
     if not notation and (numeric.sum() < 0.8 * filled.sum() or as_number.nunique() < 3):
         return None
     small_whole = bool(as_number.dropna().between(0, 12).all() and (as_number.dropna() % 1 == 0).all())

@@ -94,7 +94,7 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
     # shares meant as percentages (or fractions) that miss 100 (or 1): a typo, 60:20:30, changes the design
     # silently when rescaled; proportions such as 3:1:1 are not warned of
     for whole, low, high in ((100.0, 50.0, 200.0), (1.0, 0.5, 2.0)):
-        if low <= total <= high and abs(total - whole) > 0.005 * whole:
+        if low < total < high and abs(total - whole) > 0.005 * whole:  # 1:1:0 (2) is a proportion
             shown = ":".join(f"{100 * v / total:.1f}" for v in values)
             warnings.warn(f"split {text!r} adds up to {total:g}, not {whole:g}: read as the proportions {shown}; "
                           "check for a typo", UserWarning, stacklevel=2)

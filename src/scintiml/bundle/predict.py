@@ -260,11 +260,13 @@ def predict_file(
     if Path(out).suffix.lower() in NOT_CSV:  # CSV text in a file named .xlsx: Excel refuses to open it
         raise ScintimlError(f"predictions are written as CSV, but {str(out)!r} names a {Path(out).suffix} file; give "
                             "the output a .csv name (Excel opens it), or .tsv for tab-separated")
-    if Path(out).is_file() and (Path(out).parent / OUTPUT_MARKER).is_file():
-        # --overwrite on a file of a study or a bundle (model/weights.npz) broke that output for good
-        raise ScintimlError(f"{str(out)!r} is a file of the scintiml {output_kind(Path(out).parent) or 'output'} "
-                            f"folder {str(Path(out).parent)!r}; replacing it could break that output — write the "
-                            "predictions to a file outside it")
+    inside = next((folder for folder in Path(out).resolve().parents if (folder / OUTPUT_MARKER).is_file()), None)
+    if inside is not None:
+        # --overwrite on a file of a study or a bundle (model/weights.npz) broke that output for good; a new file
+        # there is refused too, so that a rerun with --overwrite is not refused where the first run was not
+        raise ScintimlError(f"{str(out)!r} lies in the scintiml {output_kind(inside) or 'output'} folder "
+                            f"{str(inside)!r}; writing into it could break that output (and --overwrite replaces it "
+                            "whole) — write the predictions to a file outside it")
     # read exactly as study read its data; the id column as text (leading zeros kept)
     frame = read_table(data, decimal=decimal, percent=percent, text_columns=(id_column,) if id_column else ())
     # what read_table could not read one way, refused by name (the model's own "not measured" codes are no fault)

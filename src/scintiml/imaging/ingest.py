@@ -98,9 +98,13 @@ def _parse_dicom(path: str | Path):
     from pydicom.errors import InvalidDicomError
 
     try:
-        if Path(path).stat().st_size == 0:
-            raise ImagingError(f"{path}: an empty file (0 bytes), not a DICOM image; an interrupted copy? copy it "
-                               "again from the PACS or remove it")
+        empty = Path(path).stat().st_size == 0
+    except OSError as exc:
+        raise ImagingError(f"{path}: not a readable DICOM file ({one_line(exc)})") from exc
+    if empty:  # before the try below: ImagingError is a ValueError, and was wrapped in a second reason
+        raise ImagingError(f"{path}: an empty file (0 bytes), not a DICOM image; an interrupted copy? copy it "
+                           "again from the PACS or remove it")
+    try:
         return pydicom.dcmread(path)
     except InvalidDicomError as exc:
         ds = _headerless(path)  # a file written without the 128-byte preamble and "DICM" (older PACS, raw exports)
@@ -360,7 +364,7 @@ def _frames(ds, path: Path, shown: str = "") -> list[_Frame]:
                                f"{_text(ds, 'Columns')} at BitsAllocated {_text(ds, 'BitsAllocated')}, but "
                                f"NumberOfFrames says {declared}; the header does not describe the pixel data")
     signed_negative = _text(ds, "PixelRepresentation") == "1" and pixels.size and pixels.min() < 0
-    rescale = any(str(ds.get(k) or "").strip() for k in ("RescaleSlope", "RescaleIntercept"))
+    rescale = _rescale_changes_values(ds)
     if signed_negative and not rescale:
         # counts are never negative: stored values above 2**(BitsStored-1) of an image wrongly marked signed were
         # sign-extended (4000 in 12 bits read as -96), a silently different image
@@ -508,6 +512,21 @@ def _photopeak_frames(ds, path: Path, n: int, shown: str) -> tuple[list[int], st
     note = f"{shown}: frames of the scatter window {described(off)} not read (not the view's counts)" \
         if off else ""
     return keep, note
+
+
+def _rescale_changes_values(ds) -> bool:
+    """Whether RescaleSlope / RescaleIntercept change the stored values: slope 1 and intercept 0 (the tags many
+    exports write whatever the data) do not; tags that are no numbers count as a change (:func:`_rescaled` refuses
+    them by name)."""
+    values = [ds.get(k) for k in ("RescaleSlope", "RescaleIntercept")]
+    if all(v is None or str(v).strip() == "" for v in values):
+        return False
+    try:
+        slope = 1.0 if values[0] is None or str(values[0]).strip() == "" else float(values[0])
+        intercept = 0.0 if values[1] is None or str(values[1]).strip() == "" else float(values[1])
+    except (TypeError, ValueError):
+        return True
+    return (slope, intercept) != (1.0, 0.0)
 
 
 def _rescaled(ds, pixels: np.ndarray, path: Path) -> np.ndarray:

@@ -353,6 +353,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, *, mark: bool = True
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_orphans(target)  # a killed run's half-written folder (270 kB for a study) stayed beside it for good
     tmp = _temp_sibling(target)  # named before it exists: a signal at any moment after finds it to remove
+    lock = None
     try:
         while True:
             try:
@@ -360,6 +361,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, *, mark: bool = True
                 break
             except FileExistsError:  # another run's temporary of this name (1 in 2**48): never touch it
                 tmp = _temp_sibling(target)
+        lock = _hold(tmp)  # held while the folder is written: no other run takes it for an orphan
         yield tmp
         # mkdtemp makes 0700 folders (the study folder, its model/ and figures/): colleagues on a shared department
         # drive could not open the report; give every folder the mode a plain mkdir would have
@@ -383,6 +385,9 @@ def atomic_dir(target: str | Path, overwrite: bool = False, *, mark: bool = True
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if lock is not None:
+            os.close(lock)
 
 
 @contextlib.contextmanager
@@ -400,7 +405,6 @@ def atomic_file(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """
     target = check_output_path(target, overwrite=overwrite, kind="file")
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_orphans(target)
     tmp = _temp_sibling(target)
     try:
         while True:
@@ -451,41 +455,86 @@ def _temp_sibling(target: Path) -> Path:
     temporary behind (a signal mask did not close that window: it holds only the calling thread's signals, and
     numpy's and torch's threads take them). The machine and the process are in the name so that a later run can
     tell a temporary whose writer was killed outright (:func:`_remove_orphans`) from one still being written."""
-    return target.parent / f".{target.name}.tmp-{_HOST}-{os.getpid()}-{secrets.token_hex(6)}"
+    return target.parent / f".{_temp_stem(target)}.tmp-{_HOST}-{os.getpid()}-{secrets.token_hex(6)}"
+
+
+def _temp_stem(target: Path) -> str:
+    """``target``'s name in its temporaries' names, at most 100 characters: a long output name (a file system
+    takes 255) must leave room for the suffix, or a legal --out was refused as a name too long."""
+    name = target.name
+    if len(name) <= 100:
+        return name
+    return name[:80] + "~" + hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
 #: This machine, as temporary names record it: a shared drive's temporaries of another machine are never judged.
 _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
-def _remove_orphans(target: Path) -> list[Path]:
-    """Remove the temporaries beside ``target`` that a run on this machine left when it was killed outright (SIGKILL,
-    the out-of-memory killer, a power cut: no handler runs), i.e. whose writing process no longer exists; return
-    them. A temporary of a live process, of another machine, or named before 0.7.5 (no process in the name) is
-    left alone."""
-    removed = []
+def _hold(folder: Path) -> int | None:
+    """An open descriptor of ``folder`` holding an exclusive ``flock`` on it, or None where the platform has none.
+
+    The lock is the kernel's, so a run in another container of this machine (another PID namespace, where its
+    process id means nothing) still holds it; it goes with the process, however the process ends."""
     try:
-        siblings = list(target.parent.glob(f".{glob_escape(target.name)}.tmp-{_HOST}-*-*"))
+        import fcntl
+    except ImportError:  # not a POSIX system: no orphan is ever removed there
+        return None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _remove_orphans(target: Path) -> list[Path]:
+    """Remove the temporary folders beside ``target`` that a run on this machine left when it was killed outright
+    (SIGKILL, the out-of-memory killer, a power cut: no handler runs); return them.
+
+    A folder is removed only when both say its writer is gone: the process its name records does not exist, and
+    no process holds its lock (:func:`_hold`). So a live run's folder is kept even where its process id is another
+    namespace's, as is one of another machine on a shared drive, one named before 0.7.5 (no process in its name),
+    and any file."""
+    removed: list[Path] = []
+    try:
+        import fcntl
+    except ImportError:
+        return removed
+    try:
+        siblings = list(target.parent.glob(f".{glob_escape(_temp_stem(target))}.tmp-{_HOST}-*-*"))
     except OSError:
         return removed
     for path in siblings:
         pid = path.name.rsplit("-", 2)[-2]
         if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
             continue
+        if path.is_symlink() or not path.is_dir():
+            continue
         try:
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while any process writes it
+            shutil.rmtree(path)
             removed.append(path)
-        except OSError:  # another run removes it at the same moment, or it is not ours to remove
+        except OSError:  # held by a live writer, or removed by another run at the same moment
             pass
+        finally:
+            os.close(fd)
     return removed
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists here (a number no process can have, from a crafted name, counts as alive:
+    the folder is then left alone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):  # another user's process: alive
+    except (OSError, OverflowError, ValueError):  # another user's process; a number beyond any pid
         return True
     return True
 
