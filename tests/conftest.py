@@ -49,6 +49,25 @@ def run_cli(args):
     return code or 0
 
 
+def radiomics_case(folder, masks_of, patients=("P1",)):
+    """One simulated two-view study per patient in ``folder/img`` (the same images), and ``folder/masks/P1.npz``
+    holding ``masks_of(lung_masks)`` (VIEW__ROI arrays): the first patient's masks only. Returns (images, masks)."""
+    pytest.importorskip("radiomics")
+    import numpy as np
+
+    from scintiml.datasets.perfusion import simulate_perfusion_scans
+    from scintiml.imaging import PlanarStudy, write_nm_dicom
+
+    case = simulate_perfusion_scans(1, views=("ANT", "POST"), random_state=0)[0]
+    (folder / "img").mkdir()
+    (folder / "masks").mkdir()
+    for k, patient in enumerate(patients):
+        write_nm_dicom(PlanarStudy(views=case.views, pixel_spacing_mm=(3.125, 3.125), patient_id=patient),
+                       folder / "img" / f"{'abcdefgh'[k]}.dcm")
+    np.savez(folder / "masks" / f"{patients[0]}.npz", **masks_of(case.lung_masks))
+    return folder / "img", folder / "masks"
+
+
 #: Test files that take the most time (218 s of one core down to 29 s, in this order; measured 2026-11-27 with
 #: ``--junitxml``), collected first. ``make test`` hands out whole files to the workers (``--dist loadfile``) in the
 #: order they are collected; a long file handed out last kept one worker busy for minutes after the other had

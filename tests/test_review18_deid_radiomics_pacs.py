@@ -12,7 +12,7 @@ import pytest
 
 pydicom = pytest.importorskip("pydicom")
 
-from conftest import run_cli  # noqa: E402
+from conftest import radiomics_case, run_cli  # noqa: E402
 from scintiml.imaging import PlanarStudy, write_nm_dicom  # noqa: E402
 from scintiml.imaging.deid import deidentify_folder, new_key  # noqa: E402
 
@@ -133,16 +133,7 @@ def test_a_dicomdir_is_named_as_one_and_not_copied(tmp_path):
 # ------------------------------------------------------------------------------------------------- radiomics
 def _radiomics_case(tmp_path, masks_of):
     """One two-view study in ``tmp_path/img`` and its mask file; ``masks_of(lung)`` gives the VIEW__ROI arrays."""
-    pytest.importorskip("radiomics")
-    from scintiml.datasets.perfusion import simulate_perfusion_scans
-
-    case = simulate_perfusion_scans(1, views=("ANT", "POST"), random_state=0)[0]
-    (tmp_path / "img").mkdir()
-    (tmp_path / "masks").mkdir()
-    write_nm_dicom(PlanarStudy(views=case.views, pixel_spacing_mm=(3.125, 3.125), patient_id="P1"),
-                   tmp_path / "img" / "a.dcm")
-    np.savez(tmp_path / "masks" / "P1.npz", **masks_of(case.lung_masks))
-    return tmp_path / "img", tmp_path / "masks"
+    return radiomics_case(tmp_path, masks_of)
 
 
 def _line(shape):

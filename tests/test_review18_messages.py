@@ -18,7 +18,7 @@ import pytest
 
 pydicom = pytest.importorskip("pydicom")
 
-from conftest import run_cli  # noqa: E402
+from conftest import radiomics_case, run_cli  # noqa: E402
 from scintiml.imaging import PlanarStudy, write_nm_dicom  # noqa: E402
 from scintiml.imaging.deid import DeidError, deidentify_folder, new_key  # noqa: E402
 
@@ -105,18 +105,21 @@ def test_a_file_that_cannot_be_rewritten_says_what_to_do_and_the_run_goes_on(tmp
 
 # ------------------------------------------------------------------------------------------------- radiomics
 def _radiomics_case(tmp_path):
-    pytest.importorskip("radiomics")
-    from scintiml.datasets.perfusion import simulate_perfusion_scans
+    """Two studies (P1, P2); lung masks for P1 only."""
+    return radiomics_case(tmp_path, lambda lung: {f"{v}__lungs": lung[v] for v in ("ANT", "POST")},
+                          patients=("P1", "P2"))
 
-    case = simulate_perfusion_scans(1, views=("ANT", "POST"), random_state=0)[0]
-    (tmp_path / "img").mkdir()
-    (tmp_path / "masks").mkdir()
-    write_nm_dicom(PlanarStudy(views=case.views, pixel_spacing_mm=(3.125, 3.125), patient_id="P1"),
-                   tmp_path / "img" / "a.dcm")
-    write_nm_dicom(PlanarStudy(views=case.views, pixel_spacing_mm=(3.125, 3.125), patient_id="P2"),
-                   tmp_path / "img" / "b.dcm")
-    np.savez(tmp_path / "masks" / "P1.npz", **{f"{v}__lungs": case.lung_masks[v] for v in ("ANT", "POST")})
-    return tmp_path / "img", tmp_path / "masks"
+
+def _radiomics_cli_errors(tmp_path, capsys, settings_text):
+    """``scintiml radiomics`` on :func:`_radiomics_case` with ``settings_text`` as --settings: (exit code, stderr,
+    its error lines)."""
+    images, masks = _radiomics_case(tmp_path)
+    settings = tmp_path / "s.yaml"
+    settings.write_text(settings_text)
+    code = run_cli(["radiomics", str(images), "--masks", str(masks), "--out", str(tmp_path / "f.csv"),
+                    "--settings", str(settings)])
+    err = capsys.readouterr().err
+    return code, err, [line for line in err.splitlines() if line.startswith("error:")]
 
 
 @pytest.mark.parametrize("content, words", [
@@ -149,13 +152,7 @@ def test_a_mask_file_that_is_not_a_npz_archive_says_so_and_how_to_write_one(tmp_
 ])
 def test_a_settings_file_pyradiomics_refuses_says_why_in_one_line_without_a_class_name(tmp_path, capsys,
                                                                                         yaml_text, words):
-    images, masks = _radiomics_case(tmp_path)
-    settings = tmp_path / "s.yaml"
-    settings.write_text(yaml_text)
-    code = run_cli(["radiomics", str(images), "--masks", str(masks), "--out", str(tmp_path / "f.csv"),
-                    "--settings", str(settings)])
-    err = capsys.readouterr().err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    code, err, errors = _radiomics_cli_errors(tmp_path, capsys, yaml_text)
     assert code == 2 and len(errors) == 1, err
     _no_class_name(errors[0])
     assert words in errors[0] and "fix it or leave out --settings" in errors[0], errors[0]
@@ -165,13 +162,7 @@ def test_a_settings_file_pyradiomics_refuses_says_why_in_one_line_without_a_clas
 def test_a_settings_file_pyradiomics_fails_on_while_computing_is_an_error_not_a_traceback(tmp_path, capsys):
     """Sweep: ``resampledPixelSpacing: [0, 0]`` passes pyradiomics' schema, then an assert in pyradiomics
     ended the command with a traceback (AssertionError: Wrong dimensionality)."""
-    images, masks = _radiomics_case(tmp_path)
-    settings = tmp_path / "s.yaml"
-    settings.write_text("setting:\n  resampledPixelSpacing: [0, 0]\n")
-    code = run_cli(["radiomics", str(images), "--masks", str(masks), "--out", str(tmp_path / "f.csv"),
-                    "--settings", str(settings)])
-    err = capsys.readouterr().err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    code, err, errors = _radiomics_cli_errors(tmp_path, capsys, "setting:\n  resampledPixelSpacing: [0, 0]\n")
     assert code == 2 and len(errors) == 1, err
     _no_class_name(errors[0])
     assert "Traceback" not in err and "AssertionError" not in err

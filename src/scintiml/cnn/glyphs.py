@@ -135,14 +135,15 @@ def undrawable_note(what: str, text: str) -> str | None:
     missing = drawable(text).undrawable
     if not missing:
         return None
+    def codes(chars: list[str]) -> str:
+        return ", ".join(f"U+{ord(c):04X}" for c in chars[:6]) + (", ..." if len(chars) > 6 else "")
+
     # control characters (a line break, an escape) are no font's to draw: a font would not help, the ID is wrong
     control = [c for c in missing if unicodedata.category(c) in ("Cc", "Cf")]
     if control:
-        codes = ", ".join(f"U+{ord(c):04X}" for c in control[:6]) + (", ..." if len(control) > 6 else "")
-        return (f"{what} holds control characters ({codes}: a line break, an escape code or the like) that no ID "
+        return (f"{what} holds control characters ({codes(control)}: a line break, an escape code or the like) that no ID "
                 f"should hold; the summary image shows '{MISSING}' for them, the worklist and the DICOM results keep "
                 "them as given: correct the PatientID at the modality or in the PACS")
-    codes = ", ".join(f"U+{ord(c):04X}" for c in missing[:6]) + (", ..." if len(missing) > 6 else "")
-    return (f"{what} holds characters no installed font can draw ({codes}); the summary image shows '{MISSING}' "
+    return (f"{what} holds characters no installed font can draw ({codes(missing)}); the summary image shows '{MISSING}' "
             "for them, the worklist and the DICOM results keep them: install a font that covers them (Debian: "
             "fonts-noto-cjk for Chinese, Japanese and Korean)")

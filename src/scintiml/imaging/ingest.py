@@ -77,7 +77,7 @@ def read_dicom_file(path: str | Path):
     return ds
 
 
-def one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException | str) -> str:
     r"""A library's exception text as one line of a skip reason: its line breaks (a decoder lists every plugin it
     tried, one per line) joined, and pydicom's advice to the programmer ("Use force=True ...") left out — no
     command-line user can act on it.
@@ -514,19 +514,27 @@ def _photopeak_frames(ds, path: Path, n: int, shown: str) -> tuple[list[int], st
     return keep, note
 
 
+def _rescale_tags(ds) -> tuple[float, float] | None:
+    """(RescaleSlope, RescaleIntercept) as numbers, an absent or empty one read as 1 or 0; None where both are
+    absent or empty (pydicom gives None for an empty DS). Raises TypeError / ValueError for tags that are no
+    numbers."""
+    slope_value, intercept_value = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    if all(v is None or str(v).strip() == "" for v in (slope_value, intercept_value)):
+        return None
+    slope = 1.0 if slope_value is None or str(slope_value).strip() == "" else float(slope_value)
+    intercept = 0.0 if intercept_value is None or str(intercept_value).strip() == "" else float(intercept_value)
+    return slope, intercept
+
+
 def _rescale_changes_values(ds) -> bool:
     """Whether RescaleSlope / RescaleIntercept change the stored values: slope 1 and intercept 0 (the tags many
     exports write whatever the data) do not; tags that are no numbers count as a change (:func:`_rescaled` refuses
     them by name)."""
-    values = [ds.get(k) for k in ("RescaleSlope", "RescaleIntercept")]
-    if all(v is None or str(v).strip() == "" for v in values):
-        return False
     try:
-        slope = 1.0 if values[0] is None or str(values[0]).strip() == "" else float(values[0])
-        intercept = 0.0 if values[1] is None or str(values[1]).strip() == "" else float(values[1])
+        tags = _rescale_tags(ds)
     except (TypeError, ValueError):
         return True
-    return (slope, intercept) != (1.0, 0.0)
+    return tags is not None and tags != (1.0, 0.0)
 
 
 def _rescaled(ds, pixels: np.ndarray, path: Path) -> np.ndarray:
@@ -535,15 +543,14 @@ def _rescaled(ds, pixels: np.ndarray, path: Path) -> np.ndarray:
     A slope that is not a positive finite number cannot give counts (a negative one would turn a perfusion defect
     into a hot spot): the file is refused by name rather than read as if the tag were not there.
     """
-    slope_value, intercept_value = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
-    if all(v is None or str(v).strip() == "" for v in (slope_value, intercept_value)):
-        return pixels  # absent or empty (pydicom gives None for an empty DS): stored values are counts
     try:
-        slope = 1.0 if slope_value is None or str(slope_value).strip() == "" else float(slope_value)
-        intercept = 0.0 if intercept_value is None or str(intercept_value).strip() == "" else float(intercept_value)
+        tags = _rescale_tags(ds)
     except (TypeError, ValueError):
         raise ImagingError(f"{path}: RescaleSlope / RescaleIntercept are not numbers; the stored values cannot be "
                            "turned into counts") from None
+    if tags is None:
+        return pixels  # absent or empty: stored values are counts
+    slope, intercept = tags
     if not np.isfinite(slope) or slope <= 0:
         raise ImagingError(f"{path}: RescaleSlope {slope:g} (intercept {intercept:g}) cannot turn stored values "
                            "into counts (it must be a positive number); check the export settings of the camera")

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from .ingest import one_line
 from .planar import ImagingError, PlanarStudy
 
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -50,11 +51,6 @@ def thin_roi(mask: np.ndarray) -> str:
             "2 pixels in each direction; redraw it")
 
 
-def _one_line(exc: BaseException) -> str:
-    """An exception's words on one line, without its class name."""
-    return " ".join(str(exc).split())
-
-
 def _settings_problem(exc: BaseException) -> str:
     """What is wrong with a settings file pyradiomics refused, in words a user can act on (no class name).
 
@@ -68,19 +64,19 @@ def _settings_problem(exc: BaseException) -> str:
     if isinstance(exc, UnicodeDecodeError):
         return "it is not a text (YAML) file"
     if isinstance(exc, OSError):
-        return f"it cannot be read ({os.strerror(exc.errno) if exc.errno is not None else _one_line(exc)})"
+        return f"it cannot be read ({os.strerror(exc.errno) if exc.errno is not None else one_line(exc)})"
     module = type(exc).__module__ or ""
     if "yaml" in module and getattr(exc, "problem", None):  # a YAML syntax error, with where it is
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        return f"it is not valid YAML ({_one_line(exc.problem)}{where})"
+        return f"it is not valid YAML ({one_line(exc.problem)}{where})"
     if module.startswith("pykwalify"):  # pyradiomics' schema check of the YAML
         said = str(getattr(exc, "msg", None) or exc)
         if "No source file/data was loaded" in said:
             return "it holds no settings (an empty file)"
         findings = [line.strip(" -").rstrip(".") for line in said.splitlines()[1:] if line.strip(" -")]
-        return f"it does not follow pyradiomics' settings schema ({'; '.join(findings) or _one_line(said)})"
-    return f"pyradiomics refused it ({_one_line(exc) or 'no reason given'})"
+        return f"it does not follow pyradiomics' settings schema ({'; '.join(findings) or one_line(said)})"
+    return f"pyradiomics refused it ({one_line(exc) or 'no reason given'})"
 
 
 def _unreadable_mask(path: Path, exc: BaseException) -> str:
@@ -168,7 +164,7 @@ def radiomic_features(
             try:
                 result = extractor.execute(img, msk)
             except (ValueError, RuntimeError, KeyError, IndexError) as exc:  # pyradiomics' own refusals
-                said = " ".join(str(exc).split()) or "it gave no reason"  # one line, whatever pyradiomics wrote
+                said = one_line(exc) or "it gave no reason"  # one line, whatever pyradiomics wrote
                 reason = (f"pyradiomics could not compute features for this ROI ({said}); check the mask (or the "
                           "--settings file) and run again")
                 if on_failure is None:
@@ -394,13 +390,13 @@ def features_from_folders(
         raise
     except OSError as exc:
         if exc.errno is None:
-            raise ImagingError(f"radiomic features could not be computed ({_one_line(exc) or 'no reason given'}); "
+            raise ImagingError(f"radiomic features could not be computed ({one_line(exc) or 'no reason given'}); "
                                "check the --settings file (or leave it out) and run again") from exc
         raise ImagingError(f"radiomic features could not be computed ({os.strerror(exc.errno)}); check the disk "
                            "and run again") from exc
     # settings pyradiomics took, then failed on (e.g. resampledPixelSpacing with 2 values: an assert in it)
     except (ValueError, TypeError, AssertionError) as exc:
-        raise ImagingError(f"radiomic features could not be computed ({_one_line(exc) or 'no reason given'}); "
+        raise ImagingError(f"radiomic features could not be computed ({one_line(exc) or 'no reason given'}); "
                            "check the --settings file (or leave it out) and run again") from exc
     if table.empty:
         # the command prints skip lines only after it wrote the table: with nothing to write, the error says why

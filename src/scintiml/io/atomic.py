@@ -472,7 +472,8 @@ _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def _hold(folder: Path) -> int | None:
-    """An open descriptor of ``folder`` holding an exclusive ``flock`` on it, or None where the platform has none.
+    """An open descriptor of ``folder`` holding an exclusive ``flock`` on it; None where another process holds the
+    lock, the folder cannot be opened, or the platform has no ``flock``.
 
     The lock is the kernel's, so a run in another container of this machine (another PID namespace, where its
     process id means nothing) still holds it; it goes with the process, however the process ends."""
@@ -480,10 +481,13 @@ def _hold(folder: Path) -> int | None:
         import fcntl
     except ImportError:  # not a POSIX system: no orphan is ever removed there
         return None
-    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError:  # another process holds it
         os.close(fd)
         return None
     return fd
@@ -499,10 +503,6 @@ def _remove_orphans(target: Path) -> list[Path]:
     and any file."""
     removed: list[Path] = []
     try:
-        import fcntl
-    except ImportError:
-        return removed
-    try:
         siblings = list(target.parent.glob(f".{glob_escape(_temp_stem(target))}.tmp-{_HOST}-*-*"))
     except OSError:
         return removed
@@ -512,15 +512,13 @@ def _remove_orphans(target: Path) -> list[Path]:
             continue
         if path.is_symlink() or not path.is_dir():
             continue
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
+        fd = _hold(path)  # None while any process writes it (or where there is no flock: nothing is removed)
+        if fd is None:
             continue
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while any process writes it
             shutil.rmtree(path)
             removed.append(path)
-        except OSError:  # held by a live writer, or removed by another run at the same moment
+        except OSError:  # removed by another run at the same moment
             pass
         finally:
             os.close(fd)
